@@ -1,0 +1,114 @@
+"""The FastAPI application: ``create_app(deployment)`` wires routers, errors, metrics, static.
+
+Settings are built by the caller (``api.cli``) and passed in; nothing here reads the
+environment at import time. Start-up opens the gateway store (proofs), a read-only
+connection (dashboard queries) and the access database; shutdown closes them in reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from gateway.store import SqliteStore
+
+from .accessdb import AccessDb
+from .deps import AppState
+from .errors import install_error_handlers
+from .queries import Reads
+from .routes import alarms, assets, evidence, feeds, operations, proofs, system
+from .settings import Deployment
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = (
+    "Fleet status, time series, alarms, device-signed evidence and RFC 9162 proofs of a "
+    "voltproof gateway. Send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`."
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiMetrics:
+    """The API's Prometheus metrics, in a registry of their own (one per app)."""
+
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    log_size: Gauge
+
+    @classmethod
+    def create(cls) -> ApiMetrics:
+        """Fresh metrics."""
+        registry = CollectorRegistry()
+        return cls(
+            registry=registry,
+            requests=Counter(
+                "voltproof_api_requests", "API requests", ["route", "status"], registry=registry
+            ),
+            latency=Histogram(
+                "voltproof_api_request_seconds", "API request time", ["route"], registry=registry
+            ),
+            log_size=Gauge("voltproof_api_log_size", "committed log size", registry=registry),
+        )
+
+
+def create_app(deployment: Deployment) -> FastAPI:
+    """The API and dashboard for ``deployment``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            store = await SqliteStore.open(deployment.gateway_db)
+            stack.push_async_callback(store.close)
+            reads = await Reads.open(deployment.gateway_db)
+            stack.push_async_callback(reads.close)
+            access = await AccessDb.open(deployment.access_db)
+            stack.push_async_callback(access.close)
+            app.state.voltproof = AppState(
+                deployment=deployment, store=store, reads=reads, access=access
+            )
+            log.info("api_started", extra={"gateway_db": str(deployment.gateway_db)})
+            yield
+
+    app = FastAPI(title="voltproof API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    metrics = ApiMetrics.create()
+    app.state.metrics = metrics
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        metrics.requests.labels(name, str(response.status_code)).inc()
+        metrics.latency.labels(name).observe(time.perf_counter() - started)
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.3f}"
+        return response
+
+    install_error_handlers(app)
+    for router in (
+        system.router,
+        assets.router,
+        alarms.router,
+        operations.quarantine_router,
+        operations.registry_router,
+        proofs.checkpoints_router,
+        proofs.proofs_router,
+        evidence.router,
+        evidence.packs_router,
+        feeds.router,
+    ):
+        app.include_router(router)
+    static = resources.files("api").joinpath("static")
+    app.mount("/", StaticFiles(directory=str(static), html=True), name="dashboard")
+    return app

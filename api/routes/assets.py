@@ -1,0 +1,165 @@
+"""Buses and packs: status, newest values, time series (raw pages or chart buckets)."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Final
+
+from fastapi import APIRouter, HTTPException, Query
+
+from ..access import FOREVER, Principal, Window
+from ..deps import CurrentUser, ReadsDep, StateDep, TelemetryUser, visible_device, window_of
+from ..queries import DeviceRow, Reads
+from ..schemas import AssetPublic, AssetsPublic, BucketPublic, BucketsPublic, SamplesPublic
+
+router = APIRouter(prefix="/api/assets", tags=["assets"])
+
+TimeMs = Annotated[int | None, Query(ge=0, le=FOREVER, description="Unix ms")]
+MAX_SPAN: Final = FOREVER
+
+
+async def describe(
+    reads: Reads, user: Principal, device: DeviceRow, *, online_window_ms: int, now_ms: int
+) -> AssetPublic:
+    """One asset as ``user`` may see it."""
+    window = user.default_window(device.device_id, device.fleet)
+    assert window is not None
+    last = await reads.last_message(device.device_id, window)
+    latest = (
+        await reads.latest_sample(device.kind, device.device_id, window)
+        if user.reads_telemetry
+        else {}
+    )
+    online = last is not None and now_ms - last.received_at_ms <= online_window_ms
+    level = latest.get("alarm_level")
+    return AssetPublic(
+        id=device.device_id,
+        kind=device.kind,
+        fleet=device.fleet,
+        registry_status=device.status,
+        online=online,
+        last_seen_ms=None if last is None else last.received_at_ms,
+        last_t_ms=None if last is None else last.t_ms,
+        last_leaf=None if last is None else last.leaf_index,
+        latest=latest,
+        alarm_level=int(level) if level is not None else None,
+    )
+
+
+def _now_ms() -> int:
+    import time
+
+    return time.time_ns() // 1_000_000
+
+
+@router.get("", response_model=AssetsPublic)
+async def list_assets(
+    *,
+    state: StateDep,
+    reads: ReadsDep,
+    user: CurrentUser,
+    kind: Annotated[str | None, Query(pattern="^(bus|pack)$")] = None,
+) -> AssetsPublic:
+    """Every bus and pack the caller may see, with online status and newest values."""
+    online_ms = state.deployment.api.online_window_s * 1000
+    now = _now_ms()
+    data = [
+        await describe(reads, user, device, online_window_ms=online_ms, now_ms=now)
+        for device in await reads.devices()
+        if user.windows(device.device_id, device.fleet) and kind in {None, device.kind}
+    ]
+    return AssetsPublic(data=data, count=len(data))
+
+
+@router.get("/{asset}", response_model=AssetPublic)
+async def get_asset(
+    *, state: StateDep, reads: ReadsDep, user: CurrentUser, asset: str
+) -> AssetPublic:
+    """One asset."""
+    device = await visible_device(reads, user, asset)
+    return await describe(
+        reads, user, device,
+        online_window_ms=state.deployment.api.online_window_s * 1000, now_ms=_now_ms(),
+    )  # fmt: skip
+
+
+@router.get("/{asset}/samples", response_model=SamplesPublic)
+async def samples(
+    *,
+    state: StateDep,
+    reads: ReadsDep,
+    user: TelemetryUser,
+    asset: str,
+    fields: Annotated[str, Query(description="comma-separated sample fields, e.g. soc,temp_max_c")],
+    from_ms: Annotated[TimeMs, Query(alias="from")] = None,
+    to_ms: Annotated[TimeMs, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+) -> SamplesPublic:
+    """Raw samples, oldest first, one page at a time (``next_from`` continues)."""
+    device = await visible_device(reads, user, asset)
+    window = window_of(user, device, from_ms, to_ms)
+    names = [name.strip() for name in fields.split(",") if name.strip()]
+    limit = min(limit, state.deployment.api.max_points)
+    try:
+        rows = await reads.samples(device.kind, asset, names, window, limit=limit + 1)
+    except ValueError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return SamplesPublic(
+        asset=asset,
+        fields=names,
+        t_ms=[r[0] for r in rows],
+        leaf_index=[r[1] for r in rows],
+        values={name: [r[2 + i] for r in rows] for i, name in enumerate(names)},
+        count=len(rows),
+        next_from=rows[-1][0] + 1 if more and rows else None,
+    )
+
+
+@router.get("/{asset}/buckets", response_model=BucketsPublic)
+async def buckets(
+    *,
+    state: StateDep,
+    reads: ReadsDep,
+    user: TelemetryUser,
+    asset: str,
+    field: Annotated[str, Query(description="one sample field, e.g. soc")],
+    from_ms: Annotated[TimeMs, Query(alias="from")] = None,
+    to_ms: Annotated[TimeMs, Query(alias="to")] = None,
+    points: Annotated[int, Query(ge=1, le=100_000)] = 500,
+) -> BucketsPublic:
+    """``field`` downsampled server-side to at most ``points`` buckets (min, max, mean)."""
+    device = await visible_device(reads, user, asset)
+    window = window_of(user, device, from_ms, to_ms)
+    if window.to_ms == FOREVER or window.from_ms == 0:
+        window = await _data_window(reads, device, window)
+    points = min(points, state.deployment.api.max_points)
+    bucket_ms = max(1000, math.ceil((window.to_ms - window.from_ms) / points))
+    try:
+        data = await reads.buckets(device.kind, asset, field, window, bucket_ms=bucket_ms)
+    except ValueError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    return BucketsPublic(
+        asset=asset, field=field, bucket_ms=bucket_ms,
+        data=[BucketPublic(t_ms=b.t_ms, count=b.count, min=b.min, max=b.max, avg=b.avg)
+              for b in data],
+        count=len(data),
+    )  # fmt: skip
+
+
+async def _data_window(reads: Reads, device: DeviceRow, window: Window) -> Window:
+    """An open-ended window narrowed to the device's data (so buckets are not years wide)."""
+    bounds = []
+    for order in ("ASC", "DESC"):
+        rows = await reads.rows(
+            f"SELECT t_ms FROM {device.kind}_samples WHERE device = ? "  # noqa: S608 -- kind is a Literal, order constant
+            f"AND t_ms >= ? AND t_ms < ? ORDER BY t_ms {order} LIMIT 1",
+            (device.device_id, window.from_ms, window.to_ms),
+        )
+        if not rows:
+            return window
+        bounds.append(int(rows[0][0]))
+    first, last = bounds
+    narrowed = Window(from_ms=int(first), to_ms=int(last) + 1)
+    return window.clamp(narrowed) or window

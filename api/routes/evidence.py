@@ -1,0 +1,165 @@
+"""Lessor views: condition report, evidence bundle, battery passport, pack history, transfer.
+
+Everything is computed from an evidence bundle extracted from the store (gateway.evidence),
+so the numbers served here are the numbers ``voltproof report BUNDLE`` recomputes offline.
+A lessor's period is clipped to their lease; a pack bundle includes the buses that hosted
+the pack only for operator keys (a pack lessor does not lease the buses).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from gateway.evidence import extract_evidence
+from ledger.batterypass import battery_pass_dynamic
+from ledger.bundle import Bundle, build_bundle
+from ledger.keys import KeyFileError, load_key_file
+from ledger.report import ConditionReport, compute_report
+from ledger.verify import check_messages
+
+from ..access import FOREVER, Principal, Role
+from ..accessdb import AccessError
+from ..deps import (
+    AppState,
+    CurrentUser,
+    ReadsDep,
+    StateDep,
+    TelemetryUser,
+    not_found,
+    visible_device,
+    window_of,
+)
+from ..schemas import HistoryPublic, StintPublic, TransferIn, TransferPublic
+
+router = APIRouter(prefix="/api/assets", tags=["evidence"])
+packs_router = APIRouter(prefix="/api/packs", tags=["packs"])
+
+TimeMs = Annotated[int | None, Query(ge=0, le=FOREVER, description="Unix ms")]
+
+
+async def _bundle(
+    state: AppState, user: Principal, asset: str, from_ms: int | None, to_ms: int | None
+) -> Bundle:
+    device = await visible_device(state.reads, user, asset)
+    window = window_of(user, device, from_ms, to_ms)
+    if window.to_ms == FOREVER:
+        window = window.clamp(type(window)(from_ms=window.from_ms, to_ms=_now_ms() + 1)) or window
+    try:
+        operator_key = load_key_file(state.deployment.gateway.operator_key_file).public_key
+    except KeyFileError as exc:
+        raise HTTPException(status_code=503, detail=f"operator key unavailable: {exc}") from exc
+    extraction = await extract_evidence(
+        state.store, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
+        operator_key=operator_key, anchor_db=state.deployment.anchor_db,
+        follow_hosts=user.role is Role.OPERATOR,
+    )  # fmt: skip
+    return build_bundle(extraction.bundle_input)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def report_of(bundle: Bundle) -> ConditionReport:
+    """The condition report of a bundle's checked messages."""
+    checked = check_messages(bundle)
+    return compute_report(
+        checked.payloads, asset_id=bundle.asset_id, asset_kind=bundle.asset_kind,
+        from_ms=bundle.from_ms, to_ms=bundle.to_ms,
+    )  # fmt: skip
+
+
+@router.get("/{asset}/bundle", response_class=Response)
+async def bundle(
+    *,
+    state: StateDep,
+    user: TelemetryUser,
+    asset: str,
+    from_ms: Annotated[TimeMs, Query(alias="from")] = None,
+    to_ms: Annotated[TimeMs, Query(alias="to")] = None,
+) -> Response:
+    """The ``voltproof-bundle/1`` evidence file of the asset over the period (download)."""
+    found = await _bundle(state, user, asset, from_ms, to_ms)
+    name = f"{asset}-{found.from_ms}-{found.to_ms}.vpbundle.json"
+    return Response(
+        content=found.to_bytes(),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/{asset}/report")
+async def report(
+    *,
+    state: StateDep,
+    user: TelemetryUser,
+    asset: str,
+    from_ms: Annotated[TimeMs, Query(alias="from")] = None,
+    to_ms: Annotated[TimeMs, Query(alias="to")] = None,
+) -> dict[str, Any]:
+    """The condition report (``voltproof-condition-report/1``) computed from the bundle."""
+    return report_of(await _bundle(state, user, asset, from_ms, to_ms)).to_dict()
+
+
+@router.get("/{asset}/passport")
+async def passport(
+    *,
+    state: StateDep,
+    user: TelemetryUser,
+    asset: str,
+    from_ms: Annotated[TimeMs, Query(alias="from")] = None,
+    to_ms: Annotated[TimeMs, Query(alias="to")] = None,
+) -> dict[str, Any]:
+    """Battery passport dynamic data (Tractus-X battery_pass) of a pack."""
+    device = await visible_device(state.reads, user, asset)
+    if device.kind != "pack":
+        raise HTTPException(status_code=400, detail=f"{asset!r} is a bus; passports are for packs")
+    return battery_pass_dynamic(report_of(await _bundle(state, user, asset, from_ms, to_ms)))
+
+
+@router.get("/{asset}/history", response_model=HistoryPublic)
+async def history(
+    *,
+    reads: ReadsDep,
+    user: TelemetryUser,
+    asset: str,
+    from_ms: Annotated[TimeMs, Query(alias="from")] = None,
+    to_ms: Annotated[TimeMs, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=1_000_000)] = 100_000,
+) -> HistoryPublic:
+    """The buses a pack was installed in, read from the pack's own signed messages."""
+    device = await visible_device(reads, user, asset)
+    if device.kind != "pack":
+        raise HTTPException(status_code=400, detail=f"{asset!r} is a bus; history is for packs")
+    window = window_of(user, device, from_ms, to_ms)
+    stints = await reads.pack_stints(asset, window, limit=limit)
+    data = [StintPublic(bus=s.bus, from_ms=s.from_ms, to_ms=s.to_ms, messages=s.messages)
+            for s in stints]  # fmt: skip
+    return HistoryPublic(pack=asset, data=data, count=len(data))
+
+
+@packs_router.post("/{pack}/transfer", response_model=TransferPublic, status_code=201)
+async def transfer(
+    *, state: StateDep, user: CurrentUser, pack: str, body: TransferIn
+) -> TransferPublic:
+    """Sell a pack (second life): the buyer's lessor key gets the pack's whole history.
+
+    Allowed for an operator of the pack's fleet and for a lessor who owns the pack by an
+    earlier transfer.
+    """
+    device = await state.reads.device(pack)
+    if device is None or device.kind != "pack" or not user.windows(pack, device.fleet):
+        raise not_found(pack)
+    owns = user.role is Role.OPERATOR or any(
+        g.asset == pack and g.window.from_ms == 0 and g.window.to_ms == FOREVER for g in user.grants
+    )
+    if not owns:
+        raise HTTPException(status_code=403, detail="only the pack's owner may transfer it")
+    try:
+        await state.access.transfer(pack=pack, owner=body.to, now_ms=_now_ms())
+    except AccessError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    return TransferPublic(pack=pack, owner=body.to)

@@ -1,0 +1,232 @@
+"""Response models (the API's trust boundary): ``XPublic`` and ``XsPublic{data, count}``.
+
+Hashes are lower-case hex, message bytes standard base64, times Unix ms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ErrorPublic(_Model):
+    """Every 4xx/5xx answer."""
+
+    detail: str
+    status: int
+
+
+class MePublic(_Model):
+    """The caller's identity."""
+
+    name: str
+    role: str
+    fleet: str | None
+    assets: list[str] = Field(description="assets a lessor holds (leases and transfers)")
+
+
+class AssetPublic(_Model):
+    """A bus or pack with its status and newest values."""
+
+    id: str
+    kind: str
+    fleet: str
+    registry_status: str
+    online: bool
+    last_seen_ms: int | None
+    last_t_ms: int | None
+    last_leaf: int | None
+    latest: dict[str, Any] = Field(description="newest sample (empty for auditors)")
+    alarm_level: int | None
+
+
+class AssetsPublic(_Model):
+    """A page of assets."""
+
+    data: list[AssetPublic]
+    count: int
+
+
+class SamplesPublic(_Model):
+    """Raw samples, oldest first; ask again with ``from = next_from`` for the next page."""
+
+    asset: str
+    fields: list[str]
+    t_ms: list[int]
+    leaf_index: list[int]
+    values: dict[str, list[float]]
+    count: int
+    next_from: int | None
+
+
+class BucketPublic(_Model):
+    """Min, max and mean of one field over one bucket."""
+
+    t_ms: int
+    count: int
+    min: float
+    max: float
+    avg: float
+
+
+class BucketsPublic(_Model):
+    """A field downsampled for a chart."""
+
+    asset: str
+    field: str
+    bucket_ms: int
+    data: list[BucketPublic]
+    count: int
+
+
+class AlarmPublic(_Model):
+    """A telemetry alarm (level >= 1) or a gateway finding."""
+
+    device: str
+    t_ms: int
+    level: int
+    flags: int
+    source: str
+    detail: str
+    leaf_index: int | None
+
+
+class AlarmsPublic(_Model):
+    """Newest alarms first."""
+
+    data: list[AlarmPublic]
+    count: int
+
+
+class QuarantinePublic(_Model):
+    """A rejected input (its first bytes, base64)."""
+
+    id: int
+    reason: str
+    detail: str
+    topic: str
+    device: str | None
+    raw_b64: str
+    raw_size: int
+    received_at_ms: int
+
+
+class QuarantinesPublic(_Model):
+    """Newest quarantine rows first, and totals per reason."""
+
+    data: list[QuarantinePublic]
+    count: int
+    totals: dict[str, int]
+
+
+class RegistryEntryPublic(_Model):
+    """One registry leaf (enrol, rotate, revoke)."""
+
+    leaf_index: int
+    action: str
+    device: str
+    recorded_at_ms: int
+    message_hash: str = Field(description="SHA-256 of the entry's COSE bytes")
+
+
+class RegistryPublic(_Model):
+    """Registry leaves, oldest first."""
+
+    data: list[RegistryEntryPublic]
+    count: int
+
+
+class CheckpointPublic(_Model):
+    """A signed checkpoint and its anchor."""
+
+    size: int
+    root: str
+    signed_at_ms: int
+    anchor_state: str
+    note: str
+    receipt: dict[str, Any] | None
+
+
+class CheckpointsPublic(_Model):
+    """Newest checkpoints first."""
+
+    data: list[CheckpointPublic]
+    count: int
+
+
+class InclusionPublic(_Model):
+    """RFC 9162 inclusion proof of one leaf in the tree of ``tree_size`` leaves."""
+
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    root: str
+    proof: list[str]
+    checkpoint: str | None = Field(description="signed note of that size, when one is stored")
+    device: str | None
+    seq: int | None
+    t_ms: int | None
+    message_b64: str | None = Field(description="the leaf's COSE bytes (not for auditors)")
+
+
+class ConsistencyPublic(_Model):
+    """RFC 9162 consistency proof between two tree sizes."""
+
+    size1: int
+    size2: int
+    root1: str
+    root2: str
+    proof: list[str]
+
+
+class ProofStatusPublic(_Model):
+    """Where an asset's newest message stands: anchored, and the data to check it."""
+
+    asset: str
+    anchored: bool
+    anchored_size: int | None
+    anchor_backend: str | None
+    inclusion: InclusionPublic | None
+    server_check: str
+
+
+class StintPublic(_Model):
+    """A pack in one bus."""
+
+    bus: str
+    from_ms: int
+    to_ms: int
+    messages: int
+
+
+class HistoryPublic(_Model):
+    """The buses a pack was installed in, from its own signed messages."""
+
+    pack: str
+    data: list[StintPublic]
+    count: int
+
+
+class TransferIn(_Model):
+    """Whom a pack is sold to (a lessor key name)."""
+
+    to: str = Field(min_length=1, max_length=64)
+
+
+class TransferPublic(_Model):
+    """A recorded transfer."""
+
+    pack: str
+    owner: str
+
+
+class HealthPublic(_Model):
+    """Liveness and the log head."""
+
+    status: str
+    log_size: int

@@ -1,0 +1,48 @@
+"""The edge agent: one device that samples, signs, buffers and publishes its telemetry."""
+
+from .backoff import Backoff, BackoffConfigError
+from .batcher import Batcher, BatcherConfigError, Reading, ReadingKindError
+from .config import AgentSettings, ConfigError, load_settings, settings_from_mapping
+from .device import Device
+from .identity import IdentityError, load_seed
+from .link import HISTORICAL_PROPERTY, Link, LinkConfig, LinkStats
+from .source import SampleSource, SourceError, SteadySource
+from .store import (
+    ChainHead,
+    ChainStore,
+    DropNotice,
+    OutboxBoundsError,
+    OutboxEntry,
+    OutboxStats,
+    StoreError,
+)
+
+__all__ = [
+    "HISTORICAL_PROPERTY",
+    "AgentSettings",
+    "Backoff",
+    "BackoffConfigError",
+    "Batcher",
+    "BatcherConfigError",
+    "ChainHead",
+    "ChainStore",
+    "ConfigError",
+    "Device",
+    "DropNotice",
+    "IdentityError",
+    "Link",
+    "LinkConfig",
+    "LinkStats",
+    "OutboxBoundsError",
+    "OutboxEntry",
+    "OutboxStats",
+    "Reading",
+    "ReadingKindError",
+    "SampleSource",
+    "SourceError",
+    "SteadySource",
+    "StoreError",
+    "load_seed",
+    "load_settings",
+    "settings_from_mapping",
+]

@@ -1,0 +1,189 @@
+"""The device's MQTT link: connect, announce, drain the outbox in order, reconnect.
+
+A message leaves the outbox only after the broker's PUBACK: aiomqtt's ``publish`` at QoS 1
+returns when paho's ``on_publish`` fires, which paho-mqtt 2.x does for QoS 1 only on the
+PUBACK (``MQTTMessageInfo.is_published``). At most ``max_inflight`` messages are awaiting
+their PUBACK at a time. Delivery is at-least-once: after a reconnect everything still in
+the outbox is published again, in ``seq`` order; receivers de-duplicate by (device, seq).
+
+Messages that waited in the outbox through an outage or a restart, or are older than
+``historical_after_ms``, carry the MQTT 5 user property ``voltproof-historical: 1``; the
+signed bytes are never changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final, NoReturn
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .backoff import Backoff
+from .store import ChainStore, OutboxEntry
+
+HISTORICAL_PROPERTY: Final = ("voltproof-historical", "1")
+log = logging.getLogger("voltproof.agent.link")
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkConfig:
+    """Where and how one device connects."""
+
+    dev: str
+    host: str
+    port: int
+    topic: str
+    status_topic: str
+    username: str | None = None
+    password: str | None = None
+    tls_context: ssl.SSLContext | None = None
+    keepalive_s: int = 30
+    max_inflight: int = 100
+    ack_timeout_s: float = 10.0
+    historical_after_ms: int = 20_000
+
+
+@dataclass(slots=True)
+class LinkStats:
+    """What one link (or, summed, a fleet) did."""
+
+    published: int = 0
+    acked: int = 0
+    historical: int = 0
+    connects: int = 0
+    failures: int = 0
+
+    def add(self, other: LinkStats) -> None:
+        """Add ``other``'s counts to these."""
+        self.published += other.published
+        self.acked += other.acked
+        self.historical += other.historical
+        self.connects += other.connects
+        self.failures += other.failures
+
+
+def historical_properties() -> Properties:
+    """PUBLISH properties marking a message as historical (published late)."""
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho is untyped here
+    props.UserProperty = [HISTORICAL_PROPERTY]
+    return props
+
+
+@dataclass(slots=True, kw_only=True)
+class Link:
+    """Publishes one device's outbox; :meth:`run` reconnects forever with jittered backoff."""
+
+    config: LinkConfig
+    store: ChainStore
+    backoff: Backoff = field(default_factory=Backoff)
+    clock: Clock = time.time
+    sleep: Sleep = asyncio.sleep
+    stats: LinkStats = field(default_factory=LinkStats)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    offline: bool = False
+
+    def notify(self) -> None:
+        """Tell the link that new messages are in the outbox."""
+        self.wakeup.set()
+
+    async def run(self) -> NoReturn:
+        """Connect and drain; on any broker error wait a jittered delay and start again."""
+        while True:
+            if self.offline:
+                await self._wait_online()
+            try:
+                await self.serve()
+            except* aiomqtt.MqttError as group:
+                self.connected.clear()
+                self.stats.failures += 1
+                delay = self.backoff.next_delay()
+                log.warning(
+                    "mqtt_link_down",
+                    extra={
+                        "dev": self.config.dev,
+                        "error": str(group.exceptions[0]),
+                        "retry_in_s": round(delay, 3),
+                    },
+                )
+                await self.sleep(delay)
+
+    async def _wait_online(self) -> None:
+        while self.offline:
+            self.wakeup.clear()
+            await self.wakeup.wait()
+
+    async def serve(self) -> None:
+        """One connection: announce ``online``, then publish until the link fails."""
+        cfg = self.config
+        will = aiomqtt.Will(cfg.status_topic, b"offline", qos=1, retain=True)
+        async with aiomqtt.Client(
+            cfg.host,
+            cfg.port,
+            identifier=cfg.dev,
+            username=cfg.username,
+            password=cfg.password,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            will=will,
+            keepalive=cfg.keepalive_s,
+            tls_context=cfg.tls_context,
+            max_inflight_messages=cfg.max_inflight,
+            timeout=cfg.ack_timeout_s,
+        ) as client:
+            await client.publish(cfg.status_topic, b"online", qos=1, retain=True)
+            self.stats.connects += 1
+            self.backoff.reset()
+            self.connected.set()
+            backlog = self.store.pending(self.config.dev, limit=1_000_000_000)
+            replay_until = backlog[-1].seq if backlog else -1
+            log.info("mqtt_connected", extra={"dev": cfg.dev, "backlog": len(backlog)})
+            await self._drain(client, replay_until)
+
+    async def _drain(self, client: aiomqtt.Client, replay_until: int) -> None:
+        cfg = self.config
+        slots = asyncio.Semaphore(cfg.max_inflight)
+        last = -1
+        async with asyncio.TaskGroup() as tasks:
+            while True:
+                if self.offline:
+                    raise aiomqtt.MqttError("device switched offline")
+                entries = self.store.pending(cfg.dev, after=last, limit=cfg.max_inflight)
+                if not entries:
+                    self.wakeup.clear()
+                    if self.store.pending(cfg.dev, after=last, limit=1):
+                        continue
+                    await self.wakeup.wait()
+                    continue
+                for entry in entries:
+                    await slots.acquire()
+                    last = entry.seq
+                    late = entry.seq <= replay_until or (
+                        self.clock() * 1000 - entry.created_ms > cfg.historical_after_ms
+                    )
+                    tasks.create_task(
+                        self._publish(client, entry, late, slots),
+                        name=f"publish-{cfg.dev}-{entry.seq}",
+                    )
+
+    async def _publish(
+        self, client: aiomqtt.Client, entry: OutboxEntry, late: bool, slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            props = historical_properties() if late else None
+            self.stats.published += 1
+            self.stats.historical += late
+            await client.publish(self.config.topic, entry.data, qos=1, properties=props)
+            self.store.ack(entry.dev, entry.seq)
+            self.stats.acked += 1
+        finally:
+            slots.release()

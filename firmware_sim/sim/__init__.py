@@ -1,0 +1,1 @@
+"""The fleet simulator: many agents, battery and bus physics, faults and attacks."""

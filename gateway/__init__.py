@@ -1,0 +1,1 @@
+"""The gateway: MQTT intake, verification, storage, log appends, checkpoints and anchoring."""

@@ -1,0 +1,334 @@
+"""The gateway process: intake -> pipeline -> acknowledgements, checkpoints and anchors.
+
+``run(settings)`` owns every resource through one ``AsyncExitStack`` and runs its stages as
+named tasks of one ``TaskGroup``. SIGTERM or SIGINT stops the intake, lets the pipeline
+drain what it already received, signs a final checkpoint, tries one last anchor, and closes
+everything in reverse order under ``settings.shutdown_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+from ledger.anchors import AnchorBackend, AnchorUnavailable
+from ledger.keys import SigningKey, load_key_file
+
+from .anchoring import Anchorer
+from .checkpointer import Checkpointer, CheckpointPolicy
+from .config import AnchorBackendName, GatewaySettings
+from .intake import Delivery, MqttIntake
+from .metrics import GatewayMetrics
+from .pipeline import Outcome, OutcomeKind, Pipeline, Verified
+from .store import AnchorStatus, SqliteStore, StoreError
+from .verification import Incoming, Policy
+
+log = logging.getLogger(__name__)
+
+STORE_RETRY_MAX_S = 30.0
+
+
+@dataclass
+class GatewayRuntime:
+    """The live parts of a running gateway (exposed for tests and the demo)."""
+
+    settings: GatewaySettings
+    store: SqliteStore
+    pipeline: Pipeline
+    intake: MqttIntake
+    checkpointer: Checkpointer | None
+    """``None`` when ``checkpoints.enabled`` is off: another process of the deployment signs."""
+    anchorer: Anchorer | None
+    metrics: GatewayMetrics
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
+    metrics_port: int | None = None
+
+
+def _incoming(delivery: Delivery) -> Incoming:
+    return Incoming(
+        topic=delivery.topic,
+        payload=delivery.payload,
+        received_at_ms=delivery.received_at_ms,
+        historical=delivery.historical,
+    )
+
+
+async def open_anchor_backend(
+    settings: GatewaySettings, key: SigningKey, stack: AsyncExitStack
+) -> AnchorBackend:
+    """Open the configured anchor backend and register its closing on ``stack``."""
+    backend: AnchorBackend
+    if settings.anchors.backend is AnchorBackendName.MEMORY:
+        from ledger.anchors.memory import MemoryAnchorBackend
+
+        backend = MemoryAnchorBackend()
+    elif settings.anchors.backend is AnchorBackendName.LOCAL:
+        from ledger.anchors.local import LocalAnchorBackend
+
+        backend = await LocalAnchorBackend.open(settings.data_dir / "anchors.db", seed=key.seed)
+    else:
+        from ledger.anchors.evm import EvmAnchorBackend
+        from ledger.anchors.evm_key import load_evm_key
+        from ledger.anchors.evm_store import EvmTxStore
+
+        anchors = settings.anchors
+        # AnchorSettings refuses backend = "evm" without these three.
+        assert anchors.rpc_url is not None
+        assert anchors.contract is not None
+        assert anchors.key_file is not None
+        tx_store = await EvmTxStore.open(settings.data_dir / "evm-anchors.db")
+        stack.push_async_callback(tx_store.aclose)
+        backend = await EvmAnchorBackend.connect(
+            rpc_url=anchors.rpc_url,
+            contract=anchors.contract,
+            store=tx_store,
+            key=load_evm_key(key_file=anchors.key_file),
+            confirmations=max(1, anchors.confirmations),
+            poa=anchors.poa,
+        )
+    stack.push_async_callback(backend.aclose)
+    return backend
+
+
+class Gateway:
+    """Builds the runtime from settings and runs its tasks until stopped."""
+
+    def __init__(self, settings: GatewaySettings, *, clock_ms: Callable[[], int] | None = None):
+        self.settings = settings
+        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self.runtime: GatewayRuntime | None = None
+        self.started = asyncio.Event()
+
+    async def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Run until SIGTERM/SIGINT (or ``request_stop``), then shut down gracefully."""
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        async with AsyncExitStack() as stack:
+            runtime = await self._open(stack)
+            self.runtime = runtime
+            await asyncio.to_thread(runtime.intake.start)
+            stack.callback(runtime.intake.stop)
+            if install_signal_handlers:
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, runtime.stop.set)
+                    stack.callback(loop.remove_signal_handler, sig)
+            log.info(
+                "gateway_started",
+                extra={
+                    "origin": settings.origin,
+                    "broker": settings.mqtt.url,
+                    "subscription": settings.mqtt.subscription,
+                    "anchors": settings.anchors.backend.value,
+                    "checkpoints": settings.checkpoints.enabled,
+                    "metrics_port": runtime.metrics_port,
+                },
+            )
+            self.started.set()
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._consume(runtime), name="intake-consumer")
+                if runtime.checkpointer is not None:
+                    tasks.create_task(runtime.checkpointer.run(runtime.drained), name="checkpoints")
+                if runtime.anchorer is not None:
+                    tasks.create_task(runtime.anchorer.run(runtime.drained), name="anchors")
+                tasks.create_task(self._ledger_metrics(runtime), name="ledger-metrics")
+                await runtime.stop.wait()
+                log.info("gateway_stopping", extra={"queued": runtime.intake.depth})
+                await asyncio.to_thread(runtime.intake.stop)
+            # The checkpointer signed a last checkpoint after the drain; anchor it once more.
+            if runtime.anchorer is not None:
+                with contextlib.suppress(AnchorUnavailable):
+                    await runtime.anchorer.sync()
+            log.info("gateway_stopped", extra={"log_size": (await runtime.store.log_head()).size})
+
+    async def _open(self, stack: AsyncExitStack) -> GatewayRuntime:
+        settings = self.settings
+        key = load_key_file(settings.key_file)
+        store = await SqliteStore.open(
+            settings.db_path, quarantine_max_rows=settings.pipeline.quarantine_max_rows
+        )
+        stack.push_async_callback(store.close)
+        metrics = GatewayMetrics()
+        metrics_port: int | None = None
+        if settings.metrics.port:
+            metrics_port = metrics.serve(host=settings.metrics.host, port=settings.metrics.port)
+            stack.callback(metrics.close)
+        policy = Policy(
+            max_message_bytes=settings.pipeline.max_message_bytes,
+            max_future_skew_ms=settings.pipeline.max_future_skew_s * 1000,
+        )
+        checkpointer: Checkpointer | None = None
+        anchorer: Anchorer | None = None
+        if settings.checkpoints.enabled:
+            checkpointer = Checkpointer(
+                store=store,
+                origin=settings.origin,
+                key=key,
+                policy=CheckpointPolicy(
+                    every_leaves=settings.checkpoints.every_leaves,
+                    every_s=settings.checkpoints.every_s,
+                ),
+                clock_ms=self._clock_ms,
+            )
+            anchorer = Anchorer(
+                store=store,
+                backend=await open_anchor_backend(settings, key, stack),
+                origin=settings.origin,
+                refresh_s=settings.anchors.refresh_s,
+                clock_ms=self._clock_ms,
+            )
+        return GatewayRuntime(
+            settings=settings,
+            store=store,
+            pipeline=Pipeline(store=store, policy=policy, workers=settings.pipeline.workers),
+            intake=MqttIntake(
+                settings=settings.mqtt,
+                queue_max=settings.pipeline.queue_max,
+                clock_ms=self._clock_ms,
+            ),
+            checkpointer=checkpointer,
+            anchorer=anchorer,
+            metrics=metrics,
+            metrics_port=metrics_port,
+        )
+
+    def request_stop(self) -> None:
+        """Ask a running gateway to shut down gracefully."""
+        if self.runtime is not None:
+            self.runtime.stop.set()
+
+    async def _consume(self, rt: GatewayRuntime) -> None:
+        """Batches from the intake through the pipeline; ack after commit; drain on stop.
+
+        Two batches are in flight at most: while batch N commits (SQLite in its own thread),
+        batch N+1 has its signatures, schema and clock checked in the worker threads. The
+        registry lookup of N+1 happens before commit N starts, so it never waits for it.
+        """
+        pipeline_settings = rt.settings.pipeline
+        wait_s = max(pipeline_settings.batch_wait_ms / 1000, 0.05)
+        held: tuple[Sequence[Delivery], Verified] | None = None
+        try:
+            while True:
+                stopping = rt.stop.is_set()
+                batch = await asyncio.to_thread(
+                    rt.intake.get_batch,
+                    max_items=pipeline_settings.batch_max,
+                    wait_s=0.0 if stopping or held is not None else wait_s,
+                )
+                rt.metrics.queue_depth.set(rt.intake.depth)
+                rt.metrics.broker_connected.set(1 if rt.intake.stats.connected else 0)
+                if not batch and held is None:
+                    if stopping:
+                        return
+                    continue
+                authorized = (
+                    await rt.pipeline.authorize([_incoming(d) for d in batch]) if batch else None
+                )
+                committing = (
+                    asyncio.create_task(self._commit(rt, *held), name="batch-commit")
+                    if held is not None
+                    else None
+                )
+                try:
+                    verified = (
+                        await rt.pipeline.verify(authorized) if authorized is not None else None
+                    )
+                finally:
+                    if committing is not None:
+                        await self._finish(rt, held, committing)
+                held = (batch, verified) if verified is not None else None
+        finally:
+            rt.drained.set()
+
+    async def _finish(
+        self,
+        rt: GatewayRuntime,
+        held: tuple[Sequence[Delivery], Verified] | None,
+        committing: asyncio.Task[list[Outcome]],
+    ) -> None:
+        """Wait for the commit of ``held``, then acknowledge it and count its outcomes."""
+        assert held is not None
+        outcomes = await committing
+        rt.intake.ack(held[0])
+        self._record(rt, outcomes)
+        if rt.checkpointer is not None:
+            rt.checkpointer.notify(
+                sum(outcome.kind is OutcomeKind.ACCEPTED for outcome in outcomes)
+            )
+
+    async def _commit(
+        self, rt: GatewayRuntime, batch: Sequence[Delivery], verified: Verified
+    ) -> list[Outcome]:
+        """Commit ``batch``; while the store fails (disk full, locked), hold it and retry.
+
+        A retry runs every check again: the registry may have changed while the store was
+        unavailable.
+        """
+        delay = 0.5
+        try:
+            return await rt.pipeline.commit(verified)
+        except StoreError as exc:
+            self._store_unavailable(exc, len(batch), delay)
+        incoming = [_incoming(d) for d in batch]
+        while True:
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter
+            delay = min(delay * 2, STORE_RETRY_MAX_S)
+            try:
+                return await rt.pipeline.process(incoming)
+            except StoreError as exc:
+                self._store_unavailable(exc, len(batch), delay)
+
+    @staticmethod
+    def _store_unavailable(exc: StoreError, held: int, delay: float) -> None:
+        # Not log.exception: the reason is in "error"; no traceback per retry.
+        log.error(
+            "store_unavailable_not_acknowledging",
+            extra={"error": str(exc), "held": held, "retry_s": round(delay, 2)},
+        )
+
+    @staticmethod
+    def _record(rt: GatewayRuntime, outcomes: Sequence[Outcome]) -> None:
+        m = rt.metrics
+        m.received.inc(len(outcomes))
+        m.batch_size.observe(len(outcomes))
+        m.batch_seconds.observe(rt.pipeline.stats.last_commit_seconds)
+        for outcome in outcomes:
+            if outcome.kind is OutcomeKind.ACCEPTED:
+                m.accepted.inc()
+            elif outcome.kind is OutcomeKind.DUPLICATE:
+                m.duplicates.inc()
+            elif outcome.reason is not None:
+                m.rejected.labels(reason=outcome.reason.value).inc()
+
+    async def _ledger_metrics(self, rt: GatewayRuntime) -> None:
+        """Refresh the log, checkpoint and anchor gauges every couple of seconds."""
+        m = rt.metrics
+        while not rt.drained.is_set():
+            head = await rt.store.log_head()
+            latest = await rt.store.latest_checkpoint()
+            waiting = await rt.store.checkpoints_in([AnchorStatus.PENDING, AnchorStatus.UNANCHORED])
+            final = await rt.store.latest_final_checkpoint()
+            size = latest.size if latest else 0
+            m.log_size.set(head.size)
+            m.checkpoint_size.set(size)
+            m.checkpoint_lag_leaves.set(head.size - size)
+            if latest is not None:
+                m.checkpoint_age_seconds.set((self._clock_ms() - latest.signed_at_ms) / 1000)
+            m.anchored_size.set(final.size if final else 0)
+            m.anchor_lag_leaves.set(size - (final.size if final else 0))
+            m.anchor_pending.set(len(waiting))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rt.drained.wait(), timeout=2.0)
+
+
+async def run(settings: GatewaySettings) -> None:
+    """Run the gateway with ``settings`` until SIGTERM or SIGINT."""
+    await Gateway(settings).run()

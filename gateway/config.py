@@ -1,0 +1,265 @@
+"""Gateway settings: one pydantic-settings model, defaults in TOML, overridable by environment.
+
+A deployment is a directory (the *workdir*) holding ``gateway.toml``, the database and the
+keys; ``--workdir DIR`` on the command line means ``--config DIR/gateway.toml``. Relative
+paths in the file are resolved against the file's directory. Environment variables override
+the file: ``VOLTPROOF_GATEWAY__MQTT__PASSWORD=...`` (sections joined by ``__``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_NAME = "gateway.toml"
+DEFAULT_WORKDIR = Path("voltproof-demo")
+PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "password", "secret", "xxx"})
+
+_CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "voltproof_gateway_config", default=None
+)
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the setting and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttSettings(_Section):
+    """How the gateway reaches the broker."""
+
+    url: str = "mqtt://127.0.0.1:1883"
+    client_id: str = "voltproof-gateway-1"
+    username: str | None = None
+    password: SecretStr | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # MQTT 5 shared subscription group: several gateway processes split the load. Empty:
+    # a plain subscription (one gateway). mosquitto 2.0.11 does not restore a persistent
+    # session's shared subscription after a broker restart: messages published before the
+    # gateway reconnects are lost there (docs/reliability.md); a plain one is restored.
+    share_group: str = "voltproof-gateways"
+    topic_filter: str = "voltproof/+/+/telemetry"
+    # Persistent session: the broker keeps queued messages while the gateway is away.
+    session_expiry_s: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
+    # MQTT 5 Receive Maximum: unacknowledged messages the broker may send at once.
+    receive_maximum: Annotated[int, Field(ge=1, le=65535)] = 1000
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
+    reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_mqtt(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
+            raise ValueError(
+                f"broker url must look like mqtt://host:port or mqtts://host:port, got {value!r}"
+            )
+        return value
+
+    @property
+    def host(self) -> str:
+        """Broker host name."""
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        """Broker port (1883, or 8883 for mqtts, unless the url says otherwise)."""
+        parts = urlsplit(self.url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def uses_tls(self) -> bool:
+        """True for mqtts:// urls or when a CA file is configured."""
+        return urlsplit(self.url).scheme == "mqtts" or self.tls_ca is not None
+
+    @property
+    def subscription(self) -> str:
+        """The filter the gateway subscribes to: shared, or plain when ``share_group`` is empty."""
+        if not self.share_group:
+            return self.topic_filter
+        return f"$share/{self.share_group}/{self.topic_filter}"
+
+
+class PipelineSettings(_Section):
+    """Batching and bounds of the verification pipeline."""
+
+    queue_max: Annotated[int, Field(ge=1)] = 4000
+    batch_max: Annotated[int, Field(ge=1)] = 500
+    batch_wait_ms: Annotated[int, Field(ge=0)] = 20
+    max_message_bytes: Annotated[int, Field(ge=256)] = 70_000
+    max_future_skew_s: Annotated[int, Field(ge=0)] = 120
+    quarantine_max_rows: Annotated[int, Field(ge=1)] = 100_000
+    # Threads for the signature, schema and clock checks (PyNaCl releases the GIL).
+    workers: Annotated[int, Field(ge=1, le=64)] = 2
+
+
+class CheckpointSettings(_Section):
+    """When the gateway signs a checkpoint (every N new leaves or T seconds), and whether."""
+
+    every_leaves: Annotated[int, Field(ge=1)] = 1000
+    every_s: Annotated[float, Field(gt=0)] = 5.0
+    # Whether this process signs checkpoints and anchors them. Several gateway processes
+    # may share one deployment (one database, one log); exactly one of them keeps this on.
+    enabled: bool = True
+
+
+class AnchorBackendName(StrEnum):
+    """Which ledger checkpoints are anchored on."""
+
+    LOCAL = "local"
+    MEMORY = "memory"
+    EVM = "evm"
+
+
+class AnchorSettings(_Section):
+    """The anchor backend (contract 3)."""
+
+    backend: AnchorBackendName = AnchorBackendName.LOCAL
+    refresh_s: Annotated[float, Field(gt=0)] = 2.0
+    rpc_url: str | None = None
+    contract: str | None = None
+    key_file: Path | None = None
+    confirmations: Annotated[int, Field(ge=0)] = 2
+    chain_id: int | None = None
+    poa: bool = False
+
+    @model_validator(mode="after")
+    def _evm_needs_chain(self) -> Self:
+        if self.backend is AnchorBackendName.EVM:
+            missing = [n for n in ("rpc_url", "contract", "key_file") if getattr(self, n) is None]
+            if missing:
+                raise ValueError(
+                    f"anchors.backend = 'evm' needs anchors.{', anchors.'.join(missing)}"
+                )
+        return self
+
+
+class MetricsSettings(_Section):
+    """Prometheus /metrics endpoint (port 0 disables it)."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9464
+
+
+class GatewaySettings(BaseSettings):
+    """Everything the gateway needs; see ``configs/gateway.example.toml``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOLTPROOF_GATEWAY__",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    origin: str = "voltproof.example/gw-1"
+    data_dir: Path = Path("gateway")
+    key_file: Path = Path("keys/gateway.key")
+    operator_key_file: Path = Path("keys/operator.key")
+    fleets: tuple[str, ...] = ()
+    mqtt: MqttSettings = MqttSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    checkpoints: CheckpointSettings = CheckpointSettings()
+    anchors: AnchorSettings = AnchorSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    log_level: str = "INFO"
+    shutdown_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+
+    @field_validator("origin")
+    @classmethod
+    def _origin_is_one_line(cls, value: str) -> str:
+        if not value or any(ch.isspace() for ch in value):
+            raise ValueError("origin must be a non-empty string without white space")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit arguments, then the environment, then the TOML file."""
+        toml_file = _CONFIG_FILE.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def db_path(self) -> Path:
+        """The gateway's SQLite database."""
+        return self.data_dir / "gateway.db"
+
+    def refuse_placeholders(self) -> None:
+        """Raise ConfigError when a secret still holds an example value."""
+        password = self.mqtt.password
+        if password is not None and password.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+            raise ConfigError("mqtt.password is a placeholder; set a real one (or remove it)")
+
+
+def load_settings(config: Path | None = None, *, workdir: Path | None = None) -> GatewaySettings:
+    """Load settings from ``config`` (or ``workdir/gateway.toml``), resolving relative paths."""
+    if config is None:
+        config = (workdir or DEFAULT_WORKDIR) / CONFIG_NAME
+    if not config.is_file():
+        raise ConfigError(
+            f"no gateway configuration at {config} (see configs/gateway.example.toml)"
+        )
+    token = _CONFIG_FILE.set(config)
+    try:
+        settings = GatewaySettings()
+    except ValueError as exc:
+        raise ConfigError(f"{config}: {exc}") from exc
+    finally:
+        _CONFIG_FILE.reset(token)
+    base = config.resolve().parent
+    settings = _resolve_paths(settings, base)
+    settings.refuse_placeholders()
+    return settings
+
+
+def _resolve(base: Path, path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    return path if path.is_absolute() else base / path
+
+
+def _resolve_paths(settings: GatewaySettings, base: Path) -> GatewaySettings:
+    mqtt = settings.mqtt.model_copy(
+        update={
+            "tls_ca": _resolve(base, settings.mqtt.tls_ca),
+            "tls_cert": _resolve(base, settings.mqtt.tls_cert),
+            "tls_key": _resolve(base, settings.mqtt.tls_key),
+        }
+    )
+    anchors = settings.anchors.model_copy(
+        update={"key_file": _resolve(base, settings.anchors.key_file)}
+    )
+    return settings.model_copy(
+        update={
+            "data_dir": _resolve(base, settings.data_dir),
+            "key_file": _resolve(base, settings.key_file),
+            "operator_key_file": _resolve(base, settings.operator_key_file),
+            "mqtt": mqtt,
+            "anchors": anchors,
+        }
+    )

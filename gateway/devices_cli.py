@@ -1,0 +1,176 @@
+"""``voltproof devices enroll|rotate|revoke|list``: the device registry from the command line.
+
+Safe while the gateway runs: each change is one ``BEGIN IMMEDIATE`` transaction that
+appends its registry leaf after whatever the gateway committed (see ``gateway.store``).
+The deployment is found from ``--config FILE`` (a gateway TOML) or ``--workdir DIR``
+(``DIR/gateway.toml`` if present, else ``DIR/gateway.db`` and ``DIR/keys/operator.key``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+_PROG = "voltproof devices"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``devices`` and its actions to the ``voltproof`` parser."""
+    devices = subparsers.add_parser(
+        "devices",
+        help="enrol, rotate, revoke and list devices (each change is a signed log leaf)",
+        description="The device registry. Every change is a registry entry appended to the "
+        "log: enrolments and revocations signed by the operator key, rotations by the "
+        "device's old key.",
+    )
+    where = devices.add_mutually_exclusive_group()
+    where.add_argument("--workdir", type=Path, help="deployment directory (default: demo's)")
+    where.add_argument("--config", type=Path, help="gateway configuration file (TOML)")
+    actions = devices.add_subparsers(dest="devices_command", required=True, metavar="ACTION")
+
+    enroll = actions.add_parser("enroll", help="enrol one device, or many from a file")
+    enroll.add_argument("--file", type=Path, help="JSON array or CSV with device_id, kind, "
+                        "fleet, public_key (base64)")  # fmt: skip
+    enroll.add_argument("--id", dest="device_id", help="device id")
+    enroll.add_argument("--kind", choices=("bus", "pack"), help="device kind")
+    enroll.add_argument("--fleet", help="fleet (the topic's second level)")
+    enroll.add_argument("--public-key", help="base64 Ed25519 public key")
+    enroll.set_defaults(handler=_enroll)
+
+    rotate = actions.add_parser("rotate", help="rotate a device key (signed by the old key)")
+    rotate.add_argument("device_id", metavar="DEVICE")
+    rotate.add_argument("--old-key", type=Path, required=True, help="the device's key file")
+    rotate.add_argument("--new-public-key", required=True, help="base64 new public key")
+    rotate.add_argument("--seq", type=int, required=True, help="first seq signed by the new key")
+    rotate.set_defaults(handler=_rotate)
+
+    revoke = actions.add_parser("revoke", help="revoke a device")
+    revoke.add_argument("device_id", metavar="DEVICE")
+    revoke.add_argument("--reason", help="why (recorded in the entry)")
+    revoke.set_defaults(handler=_revoke)
+
+    listing = actions.add_parser("list", help="list devices")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=_list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deployment:
+    """Where the store and the operator key are."""
+
+    db_path: Path
+    operator_key_file: Path
+
+
+def deployment(args: argparse.Namespace) -> Deployment:
+    """Resolve ``--config`` / ``--workdir`` into paths."""
+    from .config import CONFIG_NAME, DEFAULT_WORKDIR, load_settings
+
+    if args.config is not None:
+        settings = load_settings(args.config)
+        return Deployment(db_path=settings.db_path, operator_key_file=settings.operator_key_file)
+    workdir: Path = args.workdir or DEFAULT_WORKDIR
+    if (workdir / CONFIG_NAME).is_file():
+        settings = load_settings(workdir=workdir)
+        return Deployment(db_path=settings.db_path, operator_key_file=settings.operator_key_file)
+    return Deployment(
+        db_path=workdir / "gateway.db", operator_key_file=workdir / "keys" / "operator.key"
+    )
+
+
+def _run(args: argparse.Namespace, action: str) -> int:
+    from ledger.keys import KeyFileError
+
+    from .config import ConfigError
+    from .registry import RegistryError
+    from .store import StoreError
+
+    try:
+        return asyncio.run(_act(args, action))
+    except (RegistryError, StoreError, KeyFileError, ConfigError) as exc:
+        print(f"{_PROG} {action}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _act(args: argparse.Namespace, action: str) -> int:
+    from ledger.keys import load_key_file
+
+    from .registry import DeviceSpec, Registry, RegistryError, decode_public_key, load_device_specs
+    from .store import SqliteStore
+
+    where = deployment(args)
+    if action != "list" and not where.db_path.parent.is_dir():
+        raise RegistryError(f"no deployment at {where.db_path.parent}")
+    if action == "list" and not where.db_path.is_file():
+        raise RegistryError(f"no gateway database at {where.db_path}")
+    async with await SqliteStore.open(where.db_path) as store:
+        if action == "list":
+            return await _print_list(store, as_json=args.json)
+        registry = Registry(store=store, operator=load_key_file(where.operator_key_file))
+        if action == "enroll":
+            if args.file is not None:
+                specs = load_device_specs(args.file)
+            else:
+                missing = [n for n in ("device_id", "kind", "fleet", "public_key")
+                           if getattr(args, n) is None]  # fmt: skip
+                if missing:
+                    raise RegistryError(f"give --file, or --id --kind --fleet --public-key "
+                                        f"(missing {', '.join(missing)})")  # fmt: skip
+                specs = [DeviceSpec(device_id=args.device_id, kind=args.kind, fleet=args.fleet,
+                                    public_key=decode_public_key(args.public_key,
+                                                                 what="--public-key"))]  # fmt: skip
+            leaves = await registry.enroll(specs)
+            for spec, leaf in zip(specs, leaves, strict=True):
+                print(f"enrolled {spec.device_id} ({spec.kind}, fleet {spec.fleet}) at leaf {leaf}")
+        elif action == "rotate":
+            old = load_key_file(args.old_key)
+            leaf = await registry.rotate(
+                args.device_id,
+                old_seed=old.seed,
+                new_public_key=decode_public_key(args.new_public_key, what="--new-public-key"),
+                seq=args.seq,
+            )
+            print(f"rotated {args.device_id} from seq {args.seq} at leaf {leaf}")
+        else:
+            leaf = await registry.revoke(args.device_id, reason=args.reason)
+            print(f"revoked {args.device_id} at leaf {leaf}")
+    return 0
+
+
+async def _print_list(store: object, *, as_json: bool) -> int:
+    from .store import SqliteStore
+
+    assert isinstance(store, SqliteStore)
+    devices = await store.list_devices()
+    if as_json:
+        print(json.dumps([
+            {"id": d.device_id, "kind": d.kind, "fleet": d.fleet, "status": d.status.value,
+             "public_key": base64.b64encode(d.public_key).decode("ascii")}
+            for d in devices
+        ], indent=2))  # fmt: skip
+        return 0
+    for d in devices:
+        key = base64.b64encode(d.public_key).decode("ascii")
+        print(f"{d.device_id}\t{d.kind}\t{d.fleet}\t{d.status.value}\t{key}")
+    return 0
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    return _run(args, "enroll")
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    return _run(args, "rotate")
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    return _run(args, "revoke")
+
+
+def _list(args: argparse.Namespace) -> int:
+    return _run(args, "list")

@@ -1,0 +1,94 @@
+"""Schema migrations: numbered SQL files applied in order, tracked in ``schema_version``.
+
+A migration ``NNNN_name.sql`` in ``gateway/store/migrations`` brings the schema from version
+``NNNN - 1`` to ``NNNN``. Each runs in its own ``BEGIN IMMEDIATE`` transaction together with
+the bump of ``schema_version``, so a crash leaves the database at one version or the next.
+Version 1 also creates the Merkle node tables of :data:`ledger.merkle_sqlite.SCHEMA`.
+A database whose version is above the newest known migration is refused: this code would
+not know what the newer schema means.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from importlib import resources
+
+import aiosqlite
+
+from ledger.merkle_sqlite import SCHEMA as MERKLE_SCHEMA
+
+from .errors import SchemaVersionError, StoreError
+
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Migration:
+    """One numbered SQL script."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> tuple[Migration, ...]:
+    """Every packaged migration, by version; versions must be 1, 2, 3, ... without holes."""
+    folder = resources.files("gateway.store") / "migrations"
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        match = _NAME.match(entry.name)
+        if match is None:
+            continue
+        found.append(
+            Migration(
+                version=int(match.group(1)),
+                name=entry.name,
+                sql=entry.read_text(encoding="utf-8"),
+            )
+        )
+    found.sort(key=lambda migration: migration.version)
+    for expected, migration in enumerate(found, start=1):
+        if migration.version != expected:
+            raise StoreError(f"migration {migration.name} found where version {expected} belongs")
+    return tuple(found)
+
+
+LATEST_VERSION = len(migrations())
+
+
+async def schema_version(db: aiosqlite.Connection) -> int:
+    """The version recorded in ``db`` (0 for an empty database)."""
+    await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    async with db.execute("SELECT max(version) FROM schema_version") as cursor:
+        row = await cursor.fetchone()
+    return 0 if row is None or row[0] is None else int(row[0])
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Apply every migration ``db`` lacks; return the resulting version.
+
+    Raises :class:`SchemaVersionError` for a database written by a newer version.
+    """
+    try:
+        current = await schema_version(db)
+        if current > LATEST_VERSION:
+            raise SchemaVersionError(
+                f"database schema version {current} is newer than this code's {LATEST_VERSION}"
+            )
+        for migration in migrations()[current:]:
+            prefix = MERKLE_SCHEMA if migration.version == 1 else ""
+            script = (
+                f"BEGIN IMMEDIATE;\n{prefix}\n{migration.sql}\n"
+                f"INSERT INTO schema_version (version) VALUES ({migration.version});\nCOMMIT;\n"
+            )
+            try:
+                await db.executescript(script)
+            except sqlite3.Error:
+                if db.in_transaction:
+                    await db.rollback()
+                raise
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot migrate the gateway store: {exc}") from exc
+    return max(current, LATEST_VERSION)

@@ -1,0 +1,398 @@
+"""The store's connection handling and its read API (dashboard queries, proofs, registry).
+
+Every query here is served by an index: leaves by ``leaf_index`` or ``(device, seq)``,
+samples and alarms by ``(device, t_ms)``, quarantine by ``id`` or ``(reason, id)``,
+Merkle nodes by their primary key (O(log n) of them per proof, in one query).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+import aiosqlite
+
+from ledger.merkle import (
+    LogState,
+    NodeId,
+    OutOfRangeError,
+    ProofPlan,
+    consistency_proof_plan,
+    inclusion_proof_plan,
+    state_nodes,
+)
+from ledger.merkle.border import fold_border
+from ledger.merkle.proof import check_inclusion_request, sibling_path
+from ledger.merkle_sqlite import SELECT_SIZE_SQL, node_key, node_parameters, select_nodes_sql
+from ledger.telemetry import FIELDS, Kind
+
+from .errors import LogCorruptError, StoreError
+from .records import (
+    AlarmRecord,
+    DeviceRecord,
+    DeviceStatus,
+    KeyRange,
+    LeafRecord,
+    LogHead,
+    QuarantineCount,
+    QuarantineRecord,
+)
+
+_DEVICE_COLUMNS: Final = (
+    "id, kind, fleet, public_key, status, enrolled_leaf, rotated_leaf, revoked_leaf"
+)
+_LEAF_COLUMNS: Final = (
+    "leaf_index, kind, device, seq, t_ms, received_at_ms, historical, message_hash, cose"
+)
+_QUARANTINE_COLUMNS: Final = "id, reason, detail, topic, device, raw, raw_size, received_at_ms"
+NODES_PER_QUERY: Final = 30_000
+"""Node keys per query of :meth:`StoreReads.inclusion_proofs` (SQLite allows 32,766 variables)."""
+
+
+def _marks(count: int) -> str:
+    return ", ".join(["?"] * count)
+
+
+class StoreReads:
+    """A connection used under one lock, with the read half of the store API."""
+
+    def __init__(self, *, db: aiosqlite.Connection, lock: asyncio.Lock) -> None:
+        self._db = db
+        self._lock = lock
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction, committed on success, rolled back otherwise."""
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot start a write transaction: {exc}") from exc
+            try:
+                yield self._db
+                await self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await self._rollback()
+                raise StoreError(f"write transaction failed: {exc}") from exc
+            except BaseException:
+                await self._rollback()
+                raise
+
+    async def _rollback(self) -> None:
+        if self._db.in_transaction:
+            try:
+                await self._db.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot roll back: {exc}") from exc
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise StoreError(f"store read failed: {exc}") from exc
+
+    async def _rows(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        async with self._read() as db, db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    # -- Merkle log ---------------------------------------------------------------------------
+
+    async def _size(self) -> int:
+        async with self._db.execute(SELECT_SIZE_SQL) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise LogCorruptError("the log size row is missing")
+        return int(row[0])
+
+    async def _fetch(self, nodes: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
+        if not nodes:
+            return {}
+        async with self._db.execute(select_nodes_sql(len(nodes)), node_parameters(nodes)) as cursor:
+            fetched = {NodeId(level, index): value async for level, index, value in cursor}
+        if len(fetched) != len(set(nodes)):
+            missing = [node for node in nodes if node not in fetched]
+            raise LogCorruptError(f"the log is missing stored nodes {missing}")
+        return fetched
+
+    async def _state_at(self, size: int) -> LogState:
+        ids = state_nodes(size)
+        fetched = await self._fetch(ids)
+        return LogState.from_nodes(size, [fetched[node] for node in ids])
+
+    async def _log_state(self) -> LogState:
+        """The committed state: size and border nodes (call inside a transaction)."""
+        return await self._state_at(await self._size())
+
+    async def log_head(self) -> LogHead:
+        """The committed log size and root."""
+        async with self._read():
+            state = await self._log_state()
+        return LogHead(size=state.size, root=state.root())
+
+    async def root_at(self, size: int) -> bytes:
+        """The root of the first ``size`` leaves."""
+        async with self._read():
+            await self._check_size(size)
+            return (await self._state_at(size)).root()
+
+    async def inclusion_proof(self, leaf_index: int, size: int) -> list[bytes]:
+        """The RFC 9162 inclusion proof of ``leaf_index`` in the tree of ``size`` leaves."""
+        return await self._proof(inclusion_proof_plan(index=leaf_index, size=size), size)
+
+    async def inclusion_proofs(self, leaf_indexes: Sequence[int], size: int) -> list[list[bytes]]:
+        """The inclusion proofs of many leaves in the tree of ``size``, in the order given.
+
+        Equal to one :meth:`inclusion_proof` per leaf, but the union of the stored nodes the
+        proofs need is read with one query per :data:`NODES_PER_QUERY` nodes, and the
+        partial right-border subtrees (one per level, shared by every proof) are folded once
+        from the state nodes of ``size``.
+        """
+        paths = []
+        wanted: set[NodeId] = set()
+        border_needed = False
+        for index in leaf_indexes:
+            check_inclusion_request(index=index, size=size)
+            nodes, ephemeral, level = sibling_path(index, size, 0)
+            if ephemeral >= 0:
+                border_needed = True
+                wanted.update(nodes[:ephemeral])
+                wanted.update(nodes[ephemeral + 1 :])
+            else:
+                wanted.update(nodes)
+            paths.append((nodes, ephemeral, level))
+        states = state_nodes(size) if border_needed else ()
+        wanted.update(states)
+        ordered = sorted(wanted, key=node_key)  # completion order: neighbours share pages
+        async with self._read():
+            await self._check_size(size)
+            fetched: dict[NodeId, bytes] = {}
+            for start in range(0, len(ordered), NODES_PER_QUERY):
+                fetched.update(await self._fetch_all(ordered[start : start + NODES_PER_QUERY]))
+        border = fold_border([fetched[node] for node in states]) if states else []
+        proofs = []
+        for nodes, ephemeral, level in paths:
+            proof = [fetched[node] for node in nodes] if ephemeral < 0 else [
+                border[(size >> level).bit_count()] if k == ephemeral else fetched[node]
+                for k, node in enumerate(nodes)
+            ]  # fmt: skip
+            proofs.append(proof)
+        return proofs
+
+    async def inclusion_proof_and_root(
+        self, leaf_index: int, size: int
+    ) -> tuple[list[bytes], bytes]:
+        """The inclusion proof of ``leaf_index`` in the tree of ``size`` and that tree's root.
+
+        What :meth:`inclusion_proof` and :meth:`root_at` give, read together with one size
+        check and one node query.
+        """
+        plan = inclusion_proof_plan(index=leaf_index, size=size)
+        states = state_nodes(size)
+        async with self._read():
+            await self._check_size(size)
+            fetched = await self._fetch_all([*set(plan.nodes).union(states)])
+        root = LogState.from_nodes(size, [fetched[node] for node in states]).root()
+        return plan.assemble(fetched), root
+
+    async def _fetch_all(self, nodes: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        """The hashes of distinct ``nodes`` (at most 32,766), with one thread hop."""
+        if not nodes:
+            return {}
+        rows = await self._db.execute_fetchall(select_nodes_sql(len(nodes)), node_parameters(nodes))
+        fetched = {NodeId(level, index): value for level, index, value in rows}
+        if len(fetched) != len(nodes):
+            missing = [node for node in nodes if node not in fetched]
+            raise LogCorruptError(f"the log is missing stored nodes {missing}")
+        return fetched
+
+    async def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        """The RFC 9162 proof that the tree of ``size2`` leaves extends that of ``size1``."""
+        return await self._proof(consistency_proof_plan(size1=size1, size2=size2), size2)
+
+    async def _proof(self, plan: ProofPlan, size: int) -> list[bytes]:
+        async with self._read():
+            await self._check_size(size)
+            return plan.assemble(await self._fetch(plan.nodes))
+
+    async def _check_size(self, size: int) -> None:
+        committed = await self._size()
+        if size > committed:
+            raise OutOfRangeError(f"size {size} is beyond the log size {committed}")
+
+    async def leaf(self, leaf_index: int) -> LeafRecord:
+        """The stored leaf at ``leaf_index``."""
+        rows = await self._rows(
+            f"SELECT {_LEAF_COLUMNS} FROM leaves WHERE leaf_index = ?",  # noqa: S608 -- constant columns
+            (leaf_index,),
+        )
+        if not rows:
+            raise OutOfRangeError(f"leaf {leaf_index} is not stored")
+        return _leaf(rows[0])
+
+    async def device_leaves(
+        self, device_id: str, *, t_from: int = 0, t_to: int = 2**63 - 1, limit: int = 1000
+    ) -> list[LeafRecord]:
+        """A device's telemetry leaves with ``t_from <= t < t_to``, by seq."""
+        rows = await self._rows(
+            f"SELECT {_LEAF_COLUMNS} FROM leaves WHERE device = ? AND seq IS NOT NULL "  # noqa: S608 -- constant columns
+            "AND t_ms >= ? AND t_ms < ? ORDER BY seq LIMIT ?",
+            (device_id, t_from, t_to, limit),
+        )
+        return [_leaf(row) for row in rows]
+
+    # -- registry -----------------------------------------------------------------------------
+
+    async def devices(self, device_ids: Sequence[str]) -> dict[str, DeviceRecord]:
+        """The registered devices among ``device_ids``, with their rotated-away keys."""
+        ids = sorted(set(device_ids))
+        if not ids:
+            return {}
+        async with self._read() as db:
+            async with db.execute(
+                f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id IN ({_marks(len(ids))})",  # noqa: S608 -- placeholders only
+                ids,
+            ) as cursor:
+                rows = list(await cursor.fetchall())
+            async with db.execute(
+                "SELECT device, public_key, from_seq, until_seq FROM device_keys "  # noqa: S608 -- placeholders only
+                f"WHERE device IN ({_marks(len(ids))}) ORDER BY device, valid_from_leaf",
+                ids,
+            ) as cursor:
+                keys: dict[str, list[KeyRange]] = {}
+                async for device, key, from_seq, until_seq in cursor:
+                    keys.setdefault(device, []).append(
+                        KeyRange(public_key=key, from_seq=from_seq, until_seq=until_seq)
+                    )
+        return {row[0]: _device(row, keys.get(row[0], ())) for row in rows}
+
+    async def list_devices(self) -> list[DeviceRecord]:
+        """Every registered device, by id (``keys`` left empty: see :meth:`devices`)."""
+        rows = await self._rows(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY id")  # noqa: S608 -- constant columns
+        return [_device(row, ()) for row in rows]
+
+    # -- dashboard ----------------------------------------------------------------------------
+
+    async def latest_samples(self, kind: Kind) -> list[dict[str, Any]]:
+        """The newest sample of every device of ``kind``."""
+        table = f"{kind}_samples"
+        columns = ", ".join(spec.attr for spec in FIELDS[kind])
+        rows = await self._rows(
+            f"SELECT s.device, s.t_ms, s.leaf_index, {columns} FROM {table} AS s "  # noqa: S608 -- kind is a Literal, columns from FIELDS
+            f"JOIN (SELECT device, max(t_ms) AS t FROM {table} GROUP BY device) AS m "
+            "ON s.device = m.device AND s.t_ms = m.t GROUP BY s.device ORDER BY s.device"
+        )
+        return [_sample(kind, row) for row in rows]
+
+    async def series(
+        self, kind: Kind, device_id: str, *, t_from: int, t_to: int, limit: int = 10_000
+    ) -> list[dict[str, Any]]:
+        """Samples of one device with ``t_from <= t < t_to``, oldest first."""
+        table = f"{kind}_samples"
+        columns = ", ".join(spec.attr for spec in FIELDS[kind])
+        rows = await self._rows(
+            f"SELECT device, t_ms, leaf_index, {columns} FROM {table} "  # noqa: S608 -- kind is a Literal, columns from FIELDS
+            "WHERE device = ? AND t_ms >= ? AND t_ms < ? ORDER BY t_ms LIMIT ?",
+            (device_id, t_from, t_to, limit),
+        )
+        return [_sample(kind, row) for row in rows]
+
+    async def alarms(self, *, device_id: str | None = None, limit: int = 100) -> list[AlarmRecord]:
+        """The newest alarms, of one device or of all."""
+        where, params = ("WHERE device = ?", [device_id]) if device_id is not None else ("", [])
+        rows = await self._rows(
+            "SELECT device, t_ms, level, flags, source, detail, leaf_index FROM alarms "  # noqa: S608 -- constant clause
+            f"{where} ORDER BY t_ms DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [
+            AlarmRecord(
+                device_id=r[0],
+                t_ms=r[1],
+                level=r[2],
+                flags=r[3],
+                source=r[4],
+                detail=r[5],
+                leaf_index=r[6],
+            )
+            for r in rows
+        ]
+
+    async def quarantine(
+        self, *, reason: str | None = None, limit: int = 100
+    ) -> list[QuarantineRecord]:
+        """The newest quarantine rows, of one reason or of all."""
+        where, params = ("WHERE reason = ?", [reason]) if reason is not None else ("", [])
+        rows = await self._rows(
+            f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 -- constant clause
+            [*params, limit],
+        )
+        return [
+            QuarantineRecord(
+                row_id=r[0],
+                reason=r[1],
+                detail=r[2],
+                topic=r[3],
+                device_id=r[4],
+                raw=r[5],
+                raw_size=r[6],
+                received_at_ms=r[7],
+            )
+            for r in rows
+        ]
+
+    async def quarantine_counts(self) -> list[QuarantineCount]:
+        """How many inputs each reason quarantined (including evicted rows)."""
+        rows = await self._rows(
+            "SELECT reason, total, evicted FROM quarantine_counts ORDER BY reason"
+        )
+        return [QuarantineCount(reason=r[0], total=r[1], evicted=r[2]) for r in rows]
+
+    async def chain_gaps(self, device_id: str) -> list[tuple[int, int]]:
+        """The missing seqs of a device, as half-open ranges ``[start, stop)``."""
+        rows = await self._rows(
+            "SELECT start, stop FROM chain_gaps WHERE device = ? ORDER BY start", (device_id,)
+        )
+        return [(int(start), int(stop)) for start, stop in rows]
+
+    async def duplicates(self, device_id: str) -> int:
+        """How many idempotent duplicates of a device's messages arrived."""
+        rows = await self._rows("SELECT duplicates FROM chain_heads WHERE device = ?", (device_id,))
+        return int(rows[0][0]) if rows else 0
+
+
+def _leaf(row: Sequence[Any]) -> LeafRecord:
+    return LeafRecord(
+        leaf_index=row[0],
+        kind=row[1],
+        device_id=row[2],
+        seq=row[3],
+        t_ms=row[4],
+        received_at_ms=row[5],
+        historical=bool(row[6]),
+        message_hash=row[7],
+        cose=row[8],
+    )
+
+
+def _device(row: Sequence[Any], keys: Sequence[KeyRange]) -> DeviceRecord:
+    return DeviceRecord(
+        device_id=row[0],
+        kind=row[1],
+        fleet=row[2],
+        public_key=row[3],
+        status=DeviceStatus(row[4]),
+        enrolled_leaf=row[5],
+        rotated_leaf=row[6],
+        revoked_leaf=row[7],
+        keys=tuple(keys),
+    )
+
+
+def _sample(kind: Kind, row: Sequence[Any]) -> dict[str, Any]:
+    names = ("device", "t_ms", "leaf_index", *(spec.attr for spec in FIELDS[kind]))
+    return dict(zip(names, row, strict=True))

@@ -1,0 +1,193 @@
+"""Value types that cross the store boundary (in both directions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ledger.telemetry import Kind, TelemetryColumns
+
+from ..chain import Duplicate, Fork
+
+
+class DeviceStatus(StrEnum):
+    """Whether a device's messages are accepted."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class RegistryAction(StrEnum):
+    """The kinds of registry change; each is one log leaf."""
+
+    ENROLL = "enroll"
+    ROTATE = "rotate"
+    REVOKE = "revoke"
+
+
+class AnchorStatus(StrEnum):
+    """A checkpoint's anchor: none yet, submitted, final, or covered by a later anchor."""
+
+    UNANCHORED = "unanchored"
+    PENDING = "pending"
+    FINAL = "final"
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyRange:
+    """A device key and the message seqs ``[from_seq, until_seq)`` it may sign."""
+
+    public_key: bytes
+    from_seq: int
+    until_seq: int | None = None
+
+    def covers(self, seq: int) -> bool:
+        """Whether this key may sign message ``seq``."""
+        return self.from_seq <= seq and (self.until_seq is None or seq < self.until_seq)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceRecord:
+    """A registered device; ``keys`` holds every key it had, oldest first."""
+
+    device_id: str
+    kind: Kind
+    fleet: str
+    public_key: bytes
+    status: DeviceStatus
+    enrolled_leaf: int
+    rotated_leaf: int | None = None
+    revoked_leaf: int | None = None
+    keys: tuple[KeyRange, ...] = ()
+
+    def key_for(self, seq: int) -> KeyRange | None:
+        """The key that may sign message ``seq`` (a rotation splits the seqs between keys)."""
+        return next((key for key in self.keys if key.covers(seq)), None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistryChange:
+    """One registry leaf and the device state it leads to."""
+
+    action: RegistryAction
+    device_id: str
+    cose: bytes
+    recorded_at_ms: int
+    kind: Kind | None = None
+    fleet: str | None = None
+    public_key: bytes | None = None
+    seq: int | None = None
+    """For a rotation: the first message seq signed with the new key."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    """A telemetry message that passed every stateless check; the chain decides the rest."""
+
+    position: int
+    topic: str
+    device_id: str
+    seq: int
+    prev: bytes
+    t_ms: int
+    received_at_ms: int
+    historical: bool
+    cose: bytes
+    message_hash: bytes
+    batch: TelemetryColumns
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuarantineEntry:
+    """A rejected input: why, and (a bounded prefix of) what was received."""
+
+    reason: str
+    detail: str
+    topic: str
+    device_id: str | None
+    raw: bytes
+    raw_size: int
+    received_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Appended:
+    """The message is now leaf ``leaf_index``."""
+
+    leaf_index: int
+
+
+StoredOutcome = Appended | Duplicate | Fork
+"""What the store did with one candidate."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogHead:
+    """The committed size of the log and its root."""
+
+    size: int
+    root: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointRecord:
+    """A signed checkpoint and the state of its anchor."""
+
+    size: int
+    root: bytes
+    note: str
+    signed_at_ms: int
+    anchor_state: AnchorStatus = AnchorStatus.UNANCHORED
+    receipt: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuarantineRecord:
+    """A stored quarantine row."""
+
+    row_id: int
+    reason: str
+    detail: str
+    topic: str
+    device_id: str | None
+    raw: bytes
+    raw_size: int
+    received_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuarantineCount:
+    """How many inputs were quarantined for ``reason``, and how many rows were evicted."""
+
+    reason: str
+    total: int
+    evicted: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeafRecord:
+    """One stored leaf with its metadata."""
+
+    leaf_index: int
+    kind: str
+    device_id: str
+    seq: int | None
+    t_ms: int | None
+    received_at_ms: int
+    historical: bool
+    message_hash: bytes
+    cose: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmRecord:
+    """A telemetry alarm (level >= 1) or a gateway finding such as a fork."""
+
+    device_id: str
+    t_ms: int
+    level: int
+    flags: int
+    source: str
+    detail: str
+    leaf_index: int | None

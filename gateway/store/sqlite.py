@@ -1,0 +1,214 @@
+"""The gateway store in one SQLite file (aiosqlite): messages, samples, Merkle nodes, registry.
+
+Durability: WAL with ``synchronous=FULL``. The gateway acknowledges a QoS 1 message after
+:meth:`SqliteStore.commit` returns and the broker then forgets it, so a commit must survive a
+power loss, not only a killed process (``NORMAL`` in WAL mode may lose the last transactions
+on power loss: SQLite documentation, "WAL mode", section on ``synchronous``). Group commit (one
+transaction per batch) pays the one fsync per batch, not per message.
+
+Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction that reads the committed log
+size and its O(log n) border nodes *inside* the transaction, so a second process (the
+``voltproof devices`` command) can append registry leaves while the gateway runs and the two
+never fork the log. ``busy_timeout`` makes a writer wait for the other instead of failing.
+One connection per store object, used under an ``asyncio.Lock``: a read never sees another
+coroutine's uncommitted transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sqlite3
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Self
+
+import aiosqlite
+
+from ledger.merkle import hash_leaf, plan_append
+
+from ..chain import Accept, ChainBook, Fork, fetch_keys
+from .checkpoints import CheckpointStore
+from .errors import StoreError
+from .migrate import migrate
+from .records import (
+    Appended,
+    Candidate,
+    QuarantineEntry,
+    RegistryChange,
+    StoredOutcome,
+)
+from .writes import (
+    FORK_REASON,
+    append_rows,
+    check_registry_change,
+    insert_telemetry,
+    load_chain,
+    registry_device_updates,
+    telemetry_alarms,
+    write_chain,
+    write_quarantine,
+)
+
+DEFAULT_BUSY_TIMEOUT_MS = 10_000
+DEFAULT_QUARANTINE_MAX_ROWS = 100_000
+
+
+class SqliteStore(CheckpointStore):
+    """The :class:`~gateway.store.base.Store` on SQLite; open with :meth:`open`."""
+
+    def __init__(self, *, db: aiosqlite.Connection, path: Path, quarantine_max_rows: int) -> None:
+        super().__init__(db=db, lock=asyncio.Lock())
+        self.path = path
+        self.quarantine_max_rows = quarantine_max_rows
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        quarantine_max_rows: int = DEFAULT_QUARANTINE_MAX_ROWS,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    ) -> Self:
+        """Open (creating and migrating if needed) the store at ``path``."""
+        if quarantine_max_rows < 1:
+            raise ValueError(f"quarantine_max_rows must be >= 1, got {quarantine_max_rows}")
+        try:
+            db = await aiosqlite.connect(os.fspath(path), isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the gateway store {path}: {exc}") from exc
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = FULL")
+            await migrate(db)
+        except (sqlite3.Error, StoreError) as exc:
+            await db.close()
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"cannot prepare the gateway store {path}: {exc}") from exc
+        return cls(db=db, path=Path(path), quarantine_max_rows=quarantine_max_rows)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._db.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def commit(
+        self, candidates: Sequence[Candidate], rejections: Sequence[QuarantineEntry]
+    ) -> list[StoredOutcome]:
+        """Decide each candidate against the stored chains and write the batch in ONE commit.
+
+        Accepted messages become leaves (in candidate order) with their samples and alarms;
+        duplicates are counted; forks are quarantined with an alarm; ``rejections`` are
+        quarantined. Returns one outcome per candidate, after the commit.
+        """
+        async with self._write() as db:
+            state = await self._log_state()
+            heads, gaps, links = await load_chain(db, candidates, key_filter=fetch_keys)
+            book = ChainBook(heads=heads, gaps=gaps, links=links)
+            outcomes: list[StoredOutcome] = []
+            accepted: list[tuple[int, Candidate]] = []
+            duplicates: Counter[str] = Counter()
+            quarantined = list(rejections)
+            fork_alarms: list[tuple[Candidate, str]] = []
+            next_index = state.size
+            for candidate in candidates:
+                decision = book.decide(
+                    device=candidate.device_id,
+                    seq=candidate.seq,
+                    prev=candidate.prev,
+                    message_hash=candidate.message_hash,
+                )
+                if isinstance(decision, Accept):
+                    book.record(
+                        device=candidate.device_id,
+                        seq=candidate.seq,
+                        prev=candidate.prev,
+                        message_hash=candidate.message_hash,
+                        leaf_index=next_index,
+                    )
+                    accepted.append((next_index, candidate))
+                    outcomes.append(Appended(leaf_index=next_index))
+                    next_index += 1
+                    continue
+                outcomes.append(decision)
+                if isinstance(decision, Fork):
+                    quarantined.append(_fork_entry(candidate, decision))
+                    fork_alarms.append((candidate, decision.detail))
+                else:
+                    duplicates[candidate.device_id] += 1
+            if accepted:
+                plan = plan_append(state, [hash_leaf(c.cose) for _, c in accepted])
+                await append_rows(db, plan)
+                await insert_telemetry(db, accepted)
+            await write_chain(db, book, duplicates)
+            await telemetry_alarms(db, accepted, fork_alarms)
+            if quarantined:
+                await write_quarantine(db, quarantined, max_rows=self.quarantine_max_rows)
+        return outcomes
+
+    async def apply_registry(self, changes: Sequence[RegistryChange]) -> list[int]:
+        """Append registry leaves and update the devices, all in one transaction.
+
+        Raises :class:`~gateway.store.errors.RegistryConflictError` (nothing is written) when
+        a change does not fit: enrolling a known device, rotating or revoking an unknown or
+        revoked one.
+        """
+        async with self._write() as db:
+            state = await self._log_state()
+            pending: dict[str, str] = {}
+            for change in changes:
+                current = pending.get(change.device_id) or await self._device_status(
+                    change.device_id
+                )
+                pending[change.device_id] = check_registry_change(change, current)
+            plan = plan_append(state, [hash_leaf(change.cose) for change in changes])
+            await append_rows(db, plan)
+            indexes = list(range(state.size, state.size + len(changes)))
+            for leaf_index, change in zip(indexes, changes, strict=True):
+                await db.execute(
+                    "INSERT INTO leaves (leaf_index, kind, device, received_at_ms, "
+                    "message_hash, cose) VALUES (?, 'registry', ?, ?, ?, ?)",
+                    (
+                        leaf_index,
+                        change.device_id,
+                        change.recorded_at_ms,
+                        hashlib.sha256(change.cose).digest(),
+                        change.cose,
+                    ),
+                )
+                await db.execute(
+                    "INSERT INTO registry_events (leaf_index, action, device, recorded_at_ms) "
+                    "VALUES (?, ?, ?, ?)",
+                    (leaf_index, change.action.value, change.device_id, change.recorded_at_ms),
+                )
+                for sql, params in registry_device_updates(change, leaf_index):
+                    await db.execute(sql, params)
+        return indexes
+
+    async def _device_status(self, device_id: str) -> str | None:
+        async with self._db.execute(
+            "SELECT status FROM devices WHERE id = ?", (device_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+
+def _fork_entry(candidate: Candidate, decision: Fork) -> QuarantineEntry:
+    return QuarantineEntry(
+        reason=FORK_REASON,
+        detail=decision.detail,
+        topic=candidate.topic,
+        device_id=candidate.device_id,
+        raw=candidate.cose,
+        raw_size=len(candidate.cose),
+        received_at_ms=candidate.received_at_ms,
+    )

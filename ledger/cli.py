@@ -1,0 +1,64 @@
+"""Subcommands of the evidence core: ``keys`` (and, as they land, ``verify`` and ``report``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the core's subcommands to the ``voltproof`` parser."""
+    keys = subparsers.add_parser(
+        "keys",
+        help="create and inspect Ed25519 device and gateway keys",
+        description="Create and inspect Ed25519 device and gateway keys.",
+    )
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    new = keys_sub.add_parser(
+        "new",
+        help="write a new private key file (mode 0600) and print its verifier key",
+        description=(
+            "Generate a new Ed25519 key, write its 32-byte seed to OUT with permissions 0600 "
+            "(never overwriting an existing file) and print the C2SP verifier key."
+        ),
+    )
+    new.add_argument("out", type=Path, metavar="OUT", help="path of the new private key file")
+    new.add_argument(
+        "--name",
+        required=True,
+        help="key name (the device id, or the gateway's checkpoint origin)",
+    )
+    new.set_defaults(handler=_keys_new)
+    show = keys_sub.add_parser(
+        "show",
+        help="print the verifier key of a private key file",
+        description="Load a private key file (refusing one readable by group or others) "
+        "and print its C2SP verifier key.",
+    )
+    show.add_argument("key_file", type=Path, metavar="KEY", help="path of the private key file")
+    show.set_defaults(handler=_keys_show)
+
+
+def _keys_new(args: argparse.Namespace) -> int:
+    from . import keys
+
+    try:
+        key = keys.create_key_file(args.out, name=args.name)
+    except keys.KeyFileError as exc:
+        print(f"voltproof keys new: error: {exc}", file=sys.stderr)
+        return 1
+    print(key.verifier_key)
+    return 0
+
+
+def _keys_show(args: argparse.Namespace) -> int:
+    from . import keys
+
+    try:
+        key = keys.load_key_file(args.key_file)
+    except keys.KeyFileError as exc:
+        print(f"voltproof keys show: error: {exc}", file=sys.stderr)
+        return 1
+    print(key.verifier_key)
+    return 0

@@ -1,0 +1,227 @@
+"""The telemetry of many payloads decoded at once: one numpy array per column and kind.
+
+The report reads every sample of a period, so it decodes columns, not samples: each
+column's RFC 8746 typed arrays (one per message) are joined into one array, and the range
+checks of :func:`ledger.telemetry.decode_columns` run once per column over all messages.
+
+Validation is exactly ``decode_columns``'s: a payload of the plain form (no events, no cell
+rows, every key and column typed as expected) is checked here; any other payload goes
+through ``decode_columns`` itself; and when a range check fails, the payloads are decoded
+again one by one with ``decode_columns``, so the error raised is the one ``decode_columns``
+raises for the first bad payload, in the order given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from ..cbor import TypedArray
+from ..telemetry import (
+    ENVELOPE_KEYS,
+    FIELDS,
+    KINDS,
+    MAX_DT_MS,
+    MAX_ID_LEN,
+    MAX_SAMPLES,
+    MIN_DT_MS,
+    U63,
+    Event,
+    FieldSpec,
+    Kind,
+    TelemetryError,
+    decode_columns,
+)
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+_PLAIN_KEYS: Final = {
+    "pack": ENVELOPE_KEYS | {"kind", "dt", "s", "host"},
+    "bus": ENVELOPE_KEYS | {"kind", "dt", "s", "pack"},
+}
+_COLUMN_KEYS: Final = {
+    kind: frozenset(spec.key for spec in specs) for kind, specs in FIELDS.items()
+}
+_LAYOUT: Final = {
+    kind: tuple((spec.key, spec.element.tag, spec.element.width) for spec in specs)
+    for kind, specs in FIELDS.items()
+}
+"""Per kind, each column's key, typed-array tag and element width, in FIELDS order."""
+# Where the elements start in a typed array's encoding (tag head 2 bytes + byte-string head),
+# by the byte-string head's first byte (a TypedArray always holds a deterministic encoding).
+_DATA_START: Final = {**dict.fromkeys(range(0x40, 0x58), 3), 0x58: 4, 0x59: 5, 0x5A: 7, 0x5B: 11}
+_EXACT: Final = 2**53
+"""Integers up to this size convert to float exactly, so ``wire / per_unit`` is the same
+correctly rounded division in numpy as in Python."""
+
+
+def _dtype(spec: FieldSpec) -> np.dtype[Any]:
+    element = spec.element
+    order = "<" if element.little_endian else ">"
+    return np.dtype(f"{order}{'i' if element.signed else 'u'}{element.width}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageInfo:
+    """One message: its device, kind, time base, sample count and events."""
+
+    dev: str
+    kind: Kind
+    t_ms: int
+    dt_ms: int
+    n: int
+    row: int
+    """Where the message's samples start in :attr:`Decoded.wire` of its kind."""
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decoded:
+    """Messages in the order given, and per kind the wire columns of their samples."""
+
+    messages: tuple[MessageInfo, ...]
+    wire: Mapping[str, Mapping[str, npt.NDArray[Any]]]
+    """``wire[kind][column key]``: the wire integers of every sample of that kind, message
+    after message in the order of :attr:`messages`."""
+
+
+class _Collector:
+    """Chunks of column bytes per kind, and the messages they came from."""
+
+    def __init__(self) -> None:
+        self.messages: list[MessageInfo] = []
+        self.rows = dict.fromkeys(KINDS, 0)
+        self.chunks: dict[str, dict[str, list[bytes | memoryview]]] = {
+            kind: {spec.key: [] for spec in FIELDS[kind]} for kind in KINDS
+        }
+
+    def add_plain(self, payload: Mapping[str, Any]) -> bool:
+        """Take a payload of the plain form; False (nothing taken) for any other payload."""
+        header = _plain_header(payload)
+        if header is None:
+            return False
+        kind, t_ms, dt_ms, columns = header
+        found = _plain_columns(kind, columns)
+        if found is None:
+            return False
+        n, data = found
+        chunks = self.chunks[kind]
+        for spec, view in zip(FIELDS[kind], data, strict=True):
+            chunks[spec.key].append(view)
+        self.messages.append(
+            MessageInfo(dev=payload["dev"], kind=kind, t_ms=t_ms, dt_ms=dt_ms, n=n,
+                        row=self.rows[kind], events=())
+        )  # fmt: skip
+        self.rows[kind] += n
+        return True
+
+    def add_decoded(self, payload: Mapping[str, Any]) -> None:
+        """Take a payload through ``decode_columns`` (raises its :class:`TelemetryError`)."""
+        decoded = decode_columns(payload)
+        chunks = self.chunks[decoded.kind]
+        for spec in FIELDS[decoded.kind]:
+            values = np.asarray(decoded.columns[spec.key], dtype=np.int64).astype(_dtype(spec))
+            chunks[spec.key].append(values.tobytes())
+        self.messages.append(
+            MessageInfo(dev=payload["dev"], kind=decoded.kind, t_ms=decoded.t_ms,
+                        dt_ms=decoded.dt_ms, n=decoded.n, row=self.rows[decoded.kind],
+                        events=decoded.events)
+        )  # fmt: skip
+        self.rows[decoded.kind] += decoded.n
+
+    def wire(self) -> dict[str, dict[str, npt.NDArray[Any]]] | None:
+        """The joined columns, or None when a value is outside its column's range."""
+        result: dict[str, dict[str, npt.NDArray[Any]]] = {}
+        for kind in KINDS:
+            result[kind] = {}
+            for spec in FIELDS[kind]:
+                column = np.frombuffer(b"".join(self.chunks[kind][spec.key]), dtype=_dtype(spec))
+                if column.size and (column.min() < spec.lo or column.max() > spec.hi):
+                    return None
+                result[kind][spec.key] = column
+        return result
+
+
+def _plain_header(payload: Mapping[str, Any]) -> tuple[Kind, int, int, dict[str, Any]] | None:
+    """Kind, ``t``, ``dt`` and columns of a payload of the plain form; None otherwise."""
+    kind = payload.get("kind")
+    if kind == "pack":
+        host = payload.get("host")
+        ids_ok = host is None or (type(host) is str and 1 <= len(host) <= MAX_ID_LEN)
+    elif kind == "bus":
+        packs = payload.get("pack")
+        ids_ok = isinstance(packs, list | tuple) and all(
+            type(p) is str and 1 <= len(p) <= MAX_ID_LEN for p in packs
+        )
+    else:
+        return None
+    t_ms: Any = payload.get("t")
+    dt_ms: Any = payload.get("dt")
+    columns: Any = payload.get("s")
+    plain = (
+        ids_ok
+        and payload.keys() <= _PLAIN_KEYS[kind]
+        and type(t_ms) is int
+        and 0 <= t_ms <= U63
+        and type(dt_ms) is int
+        and MIN_DT_MS <= dt_ms <= MAX_DT_MS
+        and type(columns) is dict
+        and columns.keys() == _COLUMN_KEYS[kind]
+    )
+    return (cast("Kind", kind), t_ms, dt_ms, columns) if plain else None
+
+
+def _plain_columns(kind: Kind, columns: dict[str, Any]) -> tuple[int, list[memoryview]] | None:
+    """The sample count and element bytes of well-typed, equally long columns; else None."""
+    data: list[memoryview] = []
+    counts: set[int] = set()
+    for key, tag, width in _LAYOUT[kind]:
+        raw = columns[key]
+        if type(raw) is not TypedArray:
+            return None
+        encoded = raw.encoded
+        if encoded[1] != tag:
+            return None
+        view = memoryview(encoded)[_DATA_START[encoded[2]] :]
+        counts.add(len(view) // width)
+        data.append(view)
+    if len(counts) != 1:
+        return None
+    n = counts.pop()
+    return (n, data) if 1 <= n <= MAX_SAMPLES else None
+
+
+def decode_all(payloads: Sequence[Mapping[str, Any]]) -> Decoded:
+    """Validate and decode the telemetry of ``payloads`` (same errors as ``decode_columns``)."""
+    collector = _Collector()
+    failure: TelemetryError | None = None
+    for payload in payloads:
+        if collector.add_plain(payload):
+            continue
+        try:
+            collector.add_decoded(payload)
+        except TelemetryError as exc:
+            failure = exc  # raised below unless an earlier plain payload is out of range
+            break
+    wire = collector.wire()
+    if wire is None:
+        for payload in payloads:
+            decode_columns(payload)
+        raise AssertionError("a column range check failed but every payload decodes")
+    if failure is not None:
+        raise failure
+    return Decoded(messages=tuple(collector.messages), wire=wire)
+
+
+def memory_values(spec: FieldSpec, wire: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """A column in memory units: the floats (or integers) ``decode_batch`` gives, as numpy."""
+    if spec.integral:
+        return wire.astype(np.int64)
+    if wire.size and (int(wire.max()) > _EXACT or int(wire.min()) < -_EXACT):
+        return np.array([value / spec.per_unit for value in wire.tolist()], dtype=np.float64)
+    return wire.astype(np.float64) / spec.per_unit

@@ -1,0 +1,487 @@
+"""Compute the condition report of an asset from its decoded message payloads alone.
+
+The caller verifies the messages first (``ledger.verify``); this module only reads them.
+Samples are processed as columns (:mod:`.columns`, :mod:`.frame`), never one object each;
+every sum over samples still adds in time order, so each figure is the float a per-sample
+loop gives.
+Pack figures come from ``pack`` messages (the BMS), distance and hours from ``bus``
+messages when present. ``docs/condition-report.md`` gives each formula.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .columns import Decoded, decode_all
+from .frame import Frame, frame_of, fsum_in_order, median, message_means, onset_count, runs
+from .model import (
+    ConditionReport,
+    DeviceCompleteness,
+    Figure,
+    PackSwap,
+    ReportParams,
+    SocBin,
+)
+from .series import Trend, iso_date, least_squares
+
+_HOURS = 3600.0
+
+
+def _completeness(payloads: Sequence[Mapping[str, Any]]) -> tuple[DeviceCompleteness, ...]:
+    seqs: dict[str, set[int]] = {}
+    for payload in payloads:
+        seqs.setdefault(payload["dev"], set()).add(payload["seq"])
+    result = []
+    for device in sorted(seqs):
+        got = sorted(seqs[device])
+        missing = []
+        for low, high in itertools.pairwise(got):
+            if high > low + 1:
+                missing.append((low + 1, high - 1))
+        result.append(
+            DeviceCompleteness(
+                device=device,
+                first_seq=got[0],
+                last_seq=got[-1],
+                received=len(got),
+                missing=tuple(missing),
+            )
+        )
+    return tuple(result)
+
+
+def _rated_capacity(packs: Frame, params: ReportParams) -> tuple[float | None, str]:
+    if params.rated_capacity_ah is not None:
+        return params.rated_capacity_ah, "rated capacity from the battery passport"
+    soh = packs["soh_capacity"]
+    positive = soh > 0
+    if not positive.any():
+        return None, "no rated capacity"
+    implied = packs["capacity_ah"][positive] / soh[positive]
+    return median(implied), "rated capacity implied by the BMS: median(cap / soh_c)"
+
+
+def _trend_figures(
+    key: str, label: str, points: list[tuple[int, float]], end_ms: int
+) -> list[Figure]:
+    trend: Trend | None = least_squares(points)
+    slope = None if trend is None else trend.slope_per_year * 100
+    fit = f"least squares over {len(points)} points (one per message/segment) against time"
+    figures = [Figure(key=f"{key}_trend", value=slope, unit="%/year", method=f"{label}: {fit}")]
+    for target in (0.8, 0.7):
+        when = None if trend is None else trend.reaches(target, after_ms=end_ms)
+        figures.append(
+            Figure(
+                key=f"{key}_{round(target * 100)}_date",
+                value=iso_date(when),
+                unit="date",
+                method=f"date the {label} trend line reaches {target:.0%}; none if not falling",
+            )
+        )
+    return figures
+
+
+def _energy_segments(packs: Frame, params: ReportParams) -> list[tuple[int, float, float]]:
+    """``(end ms, usable Wh, median V)`` per uninterrupted discharge of >= min_segment_soc."""
+    segments: list[tuple[int, float, float]] = []
+    soc, e_out = packs["soc"], packs["energy_out_wh"]
+    discharging = (packs["current_a"] > 0) & (packs["charge_state"] == 0)
+    for start, stop in runs(discharging):
+        if stop - start < 2:
+            continue
+        last = stop - 1
+        d_soc = soc[start].item() - soc[last].item()
+        d_wh = e_out[last].item() - e_out[start].item()
+        if d_soc >= params.min_segment_soc and d_wh > 0:
+            volts = median(packs["voltage_v"][start:stop])
+            segments.append((packs.t_ms[last].item(), d_wh / d_soc, volts))
+    return segments
+
+
+def _pack_figures(
+    packs: Frame,
+    means: _Means,
+    params: ReportParams,
+    end_ms: int,
+) -> tuple[list[Figure], tuple[SocBin, ...], tuple[tuple[int, int], ...]]:
+    first, last = packs.first, packs.last
+    c_rated, c_how = _rated_capacity(packs, params)
+    figures = [
+        Figure(
+            key="soh_capacity",
+            value=last("soh_capacity") * 100,
+            unit="%",
+            method="capacity SoH reported by the BMS in the last sample (soh_c)",
+        ),
+        *_trend_figures(
+            "soh_capacity",
+            "capacity SoH",
+            means("soh_capacity"),
+            end_ms,
+        ),
+    ]
+    segments = _energy_segments(packs, params)
+    usable = segments[-1][1] if segments else None
+    if params.rated_energy_wh is not None:
+        e_rated: float | None = params.rated_energy_wh
+        e_how = "certified usable energy from the battery passport"
+    elif c_rated is not None and segments:
+        e_rated = c_rated * median([v for _, _, v in segments])
+        e_how = "rated energy estimated as rated capacity x median discharge voltage"
+    else:
+        e_rated, e_how = None, "no rated energy"
+    seg_how = (
+        f"discharged energy / SoC drop over the last uninterrupted discharge of at least "
+        f"{params.min_segment_soc:.0%} SoC"
+    )
+    figures.append(
+        Figure(
+            key="usable_energy",
+            value=None if usable is None else usable / 1000,
+            unit="kWh",
+            method=seg_how,
+        )
+    )
+    soh_e = [(t, wh / e_rated) for t, wh, _ in segments] if e_rated else []
+    figures.append(
+        Figure(
+            key="soh_energy",
+            value=soh_e[-1][1] * 100 if soh_e else None,
+            unit="%",
+            method=f"usable energy / rated energy ({e_how})",
+        )
+    )
+    figures += _trend_figures("soh_energy", "energy SoH", soh_e, end_ms)
+    figures.append(
+        Figure(
+            key="resistance_growth",
+            value=(last("resistance_growth") - 1) * 100,
+            unit="%",
+            method="BMS resistance relative to beginning of life "
+            "(soh_r) in the last sample, minus 100 %",
+        )
+    )
+    r_points = [(t, v - 1) for t, v in means("resistance_growth")]
+    r_trend = least_squares(r_points)
+    figures.append(
+        Figure(
+            key="resistance_growth_trend",
+            value=None if r_trend is None else r_trend.slope_per_year * 100,
+            unit="%/year",
+            method="least squares of soh_r per message over time",
+        )
+    )
+    figures.append(
+        Figure(
+            key="r0",
+            value=last("r0_ohm") * 1000,
+            unit="mOhm",
+            method="ohmic pack resistance at 25 degC in the last sample (r0)",
+        )
+    )
+    d_ah_out = last("ah_out") - first("ah_out")
+    figures += [
+        Figure(key="rated_capacity", value=c_rated, unit="Ah", method=c_how),
+        Figure(
+            key="equivalent_full_cycles",
+            value=d_ah_out / c_rated if c_rated else None,
+            unit="1",
+            method="charge discharged in the period (ah_out last - first) / rated capacity",
+        ),
+        Figure(
+            key="equivalent_full_cycles_lifetime",
+            value=last("ah_out") / c_rated if c_rated else None,
+            unit="1",
+            method="lifetime charge discharged (ah_out, last sample) / rated capacity",
+        ),
+        Figure(
+            key="energy_discharged",
+            value=(last("energy_out_wh") - first("energy_out_wh")) / 1000,
+            unit="kWh",
+            method="e_out last - first sample of the period",
+        ),
+        Figure(
+            key="energy_charged",
+            value=(last("energy_in_wh") - first("energy_in_wh")) / 1000,
+            unit="kWh",
+            method="e_in last - first sample of the period",
+        ),
+        Figure(
+            key="energy_throughput_lifetime",
+            value=last("energy_out_wh") / 1000,
+            unit="kWh",
+            method="lifetime energy discharged (e_out, last sample)",
+        ),
+        Figure(
+            key="capacity_throughput_lifetime",
+            value=last("ah_out"),
+            unit="Ah",
+            method="lifetime charge discharged (ah_out, last sample)",
+        ),
+    ]
+    figures += _usage_figures(packs, c_rated, params)
+    figures += _abuse_figures(packs, params)
+    return figures, _soc_histogram(packs, params), _alarm_onsets(packs)
+
+
+def _usage_figures(packs: Frame, c_rated: float | None, params: ReportParams) -> list[Figure]:
+    current, seconds = packs["current_a"], packs.seconds
+    charging = current < 0
+    charge_in = -current[charging]
+    ah_in = charge_in * seconds[charging]
+    ah_total = fsum_in_order(ah_in) / _HOURS
+    fast_limit = None if c_rated is None else params.fast_charge_c * c_rated
+    fast = ah_in[charge_in >= fast_limit] if fast_limit else ah_in[:0]
+    ah_fast = fsum_in_order(fast) / _HOURS
+    peak_dis = current.max().item() if current.size else 0.0
+    peak_chg = charge_in.max().item() if charge_in.size else 0.0
+    active = fsum_in_order(seconds[np.abs(current) >= params.idle_current_a])
+    return [
+        Figure(
+            key="fast_charge_share",
+            value=ah_fast / ah_total * 100 if ah_total and fast_limit else None,
+            unit="%",
+            method=f"charge put in at >= {params.fast_charge_c:g} C / all charge put in "
+            "(current x sample period over charging samples)",
+        ),
+        Figure(
+            key="peak_charge_c_rate",
+            value=peak_chg / c_rated if c_rated else None,
+            unit="1/h",
+            method="largest charging current / rated capacity",
+        ),
+        Figure(
+            key="peak_discharge_c_rate",
+            value=peak_dis / c_rated if c_rated else None,
+            unit="1/h",
+            method="largest discharging current / rated capacity",
+        ),
+        Figure(
+            key="pack_active_hours",
+            value=active / _HOURS,
+            unit="h",
+            method=f"time with |current| >= {params.idle_current_a:g} A",
+        ),
+    ]
+
+
+def _abuse_figures(packs: Frame, params: ReportParams) -> list[Figure]:
+    seconds = packs.seconds
+
+    def minutes(flags: np.ndarray[Any, Any]) -> float:
+        return float(fsum_in_order(seconds[flags]) / 60)
+
+    hot = packs["temp_max_c"] > params.temp_upper_c
+    cold = packs["temp_min_c"] < params.temp_lower_c
+    charging = (packs["current_a"] < 0) | (packs["charge_state"] != 0)
+    spreads = (packs["cell_v_max"] - packs["cell_v_min"]) * 1000
+    rank = min(max(1, math.ceil(0.95 * len(spreads))), len(spreads))
+    lowest = int(np.argmin(packs["insulation_ohm"]))  # time order: the first is the earliest
+    upper, lower = f"{params.temp_upper_c:g} degC", f"{params.temp_lower_c:g} degC"
+    return [
+        Figure(
+            key="minutes_above_temp",
+            value=minutes(hot),
+            unit="min",
+            method=f"time with the hottest probe (tmax) above {upper}",
+        ),
+        Figure(
+            key="minutes_below_temp",
+            value=minutes(cold),
+            unit="min",
+            method=f"time with the coldest probe (tmin) below {lower}",
+        ),
+        Figure(
+            key="minutes_charging_above_temp",
+            value=minutes(hot & charging),
+            unit="min",
+            method=f"time charging (current < 0 or chg != 0) with tmax above {upper}",
+        ),
+        Figure(
+            key="minutes_charging_below_temp",
+            value=minutes(cold & charging),
+            unit="min",
+            method=f"time charging (current < 0 or chg != 0) with tmin below {lower}",
+        ),
+        Figure(
+            key="cell_spread_max",
+            value=spreads.max().item(),
+            unit="mV",
+            method="largest ucmax - ucmin over all samples",
+        ),
+        Figure(
+            key="cell_spread_p95",
+            value=np.partition(spreads, rank - 1)[rank - 1].item(),
+            unit="mV",
+            method="95th percentile (nearest rank) of ucmax - ucmin over all samples",
+        ),
+        Figure(
+            key="insulation_min",
+            value=packs["insulation_ohm"][lowest].item() / 1000,
+            unit="kOhm",
+            method="lowest riso of all samples (GB/T 32960 saturates at 60 000 kOhm)",
+        ),
+        Figure(
+            key="insulation_min_time",
+            value=packs.t_ms[lowest].item(),
+            unit="ms",
+            method="Unix ms of the first sample with the lowest riso",
+        ),
+        Figure(
+            key="deep_discharge_events",
+            value=onset_count(packs["cell_v_min"] < params.cell_v_min),
+            unit="1",
+            method=f"runs of samples with ucmin below {params.cell_v_min:g} V",
+        ),
+        Figure(
+            key="overcharge_events",
+            value=onset_count(packs["cell_v_max"] > params.cell_v_max),
+            unit="1",
+            method=f"runs of samples with ucmax above {params.cell_v_max:g} V",
+        ),
+    ]
+
+
+def _soc_histogram(packs: Frame, params: ReportParams) -> tuple[SocBin, ...]:
+    n = params.soc_bins
+    bins = np.minimum((packs["soc"] * n).astype(np.int64), n - 1)
+    order = np.argsort(bins, kind="stable")  # per bin, the samples stay in time order
+    counts = np.bincount(bins, minlength=n).tolist()
+    shares = (packs.seconds / _HOURS)[order].tolist()
+    hours = []
+    at = 0
+    for count in counts:
+        hours.append(sum(shares[at : at + count], 0.0))
+        at += count
+    width = 100 / n
+    return tuple(SocBin(low=i * width, high=(i + 1) * width, hours=h) for i, h in enumerate(hours))
+
+
+def _alarm_onsets(packs: Frame) -> tuple[tuple[int, int], ...]:
+    level = packs["alarm_level"]
+    before = np.concatenate(([0], level[:-1]))
+    counts = np.bincount(level[level > before], minlength=5).tolist()
+    return tuple((lvl, counts[lvl]) for lvl in range(1, 5))
+
+
+def _bus_figures(buses: Frame) -> list[Figure]:
+    odo = buses["odometer_m"]
+    started = fsum_in_order(buses.seconds[buses["vehicle_state"] == 1])
+    return [
+        Figure(
+            key="distance",
+            value=(odo.max().item() - odo.min().item()) / 1000,
+            unit="km",
+            method="largest - smallest odometer reading of the period",
+        ),
+        Figure(
+            key="operating_hours",
+            value=started / _HOURS,
+            unit="h",
+            method="time with vehicle state 1 (started)",
+        ),
+    ]
+
+
+def _pack_device(decoded: Decoded, *, asset_id: str, asset_kind: str) -> str | None:
+    """The pack whose BMS data the pack figures use (cumulative counters are per pack)."""
+    if asset_kind == "pack":
+        return asset_id
+    counts: dict[str, int] = {}
+    for message in decoded.messages:
+        if message.kind == "pack":
+            counts[message.dev] = counts.get(message.dev, 0) + message.n
+    if not counts:
+        return None
+    return min(counts, key=lambda dev: (-counts[dev], dev))
+
+
+class _Means:
+    """Per-message means of one pack's messages (the trend points)."""
+
+    def __init__(self, decoded: Decoded, chosen: Sequence[int]) -> None:
+        self._decoded = decoded
+        self._chosen = chosen
+
+    def __call__(self, attr: str) -> list[tuple[int, float]]:
+        return message_means(self._decoded, self._chosen, attr)
+
+
+def compute_report(
+    payloads: Iterable[Mapping[str, Any]],
+    *,
+    asset_id: str,
+    asset_kind: str,
+    from_ms: int,
+    to_ms: int,
+    params: ReportParams | None = None,
+) -> ConditionReport:
+    """The condition report of the messages ``payloads`` (verified telemetry payloads)."""
+    params = params or ReportParams()
+    ordered = sorted(payloads, key=lambda p: (p["dev"], p["seq"]))
+    decoded = decode_all(ordered)
+    messages = decoded.messages
+    pack_id = _pack_device(decoded, asset_id=asset_id, asset_kind=asset_kind)
+    pack_chosen = [i for i, m in enumerate(messages) if m.kind == "pack" and m.dev == pack_id]
+    packs = frame_of(decoded, "pack", pack_chosen)
+    buses = frame_of(decoded, "bus", [i for i, m in enumerate(messages) if m.kind == "bus"])
+    figures = [
+        Figure(key="messages", value=len(ordered), unit="1", method="messages used"),
+        Figure(
+            key="samples",
+            value=len(packs) + len(buses),
+            unit="1",
+            method="pack samples of the reported pack and bus samples in those messages",
+        ),
+        Figure(
+            key="pack",
+            value=pack_id,
+            unit="id",
+            method="the pack the pack figures describe: the asset itself, or for a bus the pack "
+            "with the most samples in the period",
+        ),
+    ]
+    histogram: tuple[SocBin, ...] = ()
+    alarms: tuple[tuple[int, int], ...] = tuple((level, 0) for level in range(1, 5))
+    if len(packs):
+        means = _Means(decoded, pack_chosen)
+        pack_figures, histogram, alarms = _pack_figures(packs, means, params, to_ms)
+        figures += pack_figures
+    if len(buses):
+        figures += _bus_figures(buses)
+    recal = sum(1 for m in messages for e in m.events if e.kind == "recal")
+    figures.append(
+        Figure(
+            key="soc_recalibrations",
+            value=recal,
+            unit="1",
+            method="recal events (SoC reset at full charge or after rest)",
+        )
+    )
+    swaps = sorted(
+        PackSwap(
+            t_ms=m.t_ms + e.at * m.dt_ms,
+            device=m.dev,
+            pack_out=str(e.data.get("out", "")),
+            pack_in=str(e.data.get("in", e.data.get("host", ""))),
+        )
+        for m in messages
+        for e in m.events
+        if e.kind in {"pack_swap", "host"}
+    )
+    return ConditionReport(
+        asset_id=asset_id,
+        asset_kind=asset_kind,
+        from_ms=from_ms,
+        to_ms=to_ms,
+        figures=tuple(figures),
+        soc_histogram=histogram,
+        alarms_by_level=alarms,
+        pack_swaps=tuple(swaps),
+        completeness=_completeness(ordered),
+    )

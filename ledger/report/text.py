@@ -1,0 +1,42 @@
+"""The condition report as readable text (``voltproof report BUNDLE``)."""
+
+from __future__ import annotations
+
+from .model import ConditionReport, FigureValue
+from .series import iso_date
+
+
+def _value(value: FigureValue, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        text = f"{value:.4g}" if abs(value) < 1e6 else f"{value:.0f}"
+    else:
+        text = str(value)
+    return text if unit in {"1", "date", "ms"} else f"{text} {unit}"
+
+
+def render_text(report: ConditionReport) -> str:
+    """A summary: the period, every figure with its unit, the histogram, alarms, completeness."""
+    lines = [
+        f"Condition report: {report.asset_kind} {report.asset_id}",
+        f"period: {iso_date(report.from_ms)} .. {iso_date(report.to_ms)} (Unix ms "
+        f"{report.from_ms}..{report.to_ms})",
+        "",
+    ]
+    width = max((len(f.key) for f in report.figures), default=0)
+    lines += [f"  {f.key:<{width}}  {_value(f.value, f.unit)}" for f in report.figures]
+    if report.soc_histogram:
+        lines += ["", "SoC residence (hours):"]
+        lines += [f"  {b.low:>5.1f}-{b.high:<5.1f} %  {b.hours:.3f}" for b in report.soc_histogram]
+    alarms = ", ".join(f"level {level}: {count}" for level, count in report.alarms_by_level)
+    lines += ["", f"alarm onsets: {alarms}"]
+    for swap in report.pack_swaps:
+        lines.append(f"pack change at {swap.t_ms} on {swap.device}: out {swap.pack_out!r} "
+                     f"in {swap.pack_in!r}")  # fmt: skip
+    lines += ["", "completeness (from seq numbers):"]
+    for c in report.completeness:
+        missing = ", ".join(f"{a}..{b}" for a, b in c.missing) or "none"
+        lines.append(f"  {c.device}: {c.received}/{c.expected} messages, missing {missing}")
+    lines += ["", "Each figure's method: voltproof report BUNDLE --json (figures.*.method)."]
+    return "\n".join(lines)

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Prepare this checkout: system packages (when missing and we are allowed to install them),
+# a virtual environment in .venv with voltproof and its development tools.
+# Idempotent: a second run only checks what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+apt_install() {
+    # Install Debian packages that are missing; needs root (or sudo) and apt-get.
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        log "missing system packages: ${missing[*]} (no apt-get here: install them by hand)"
+        return 1
+    fi
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+            log "missing system packages: ${missing[*]}; run: apt-get install -y ${missing[*]}"
+            return 1
+        fi
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# mosquitto: the reference MQTT broker that the demo and the integration tests start themselves.
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || apt_install mosquitto
+
+# npm packages pinned by package-lock.json: solc-js (compiles contracts/AnchorRegistry.sol) and
+# anvil (the EVM node that the EVM anchor tests, benchmark and demo start themselves).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+    command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    log "installing npm packages (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error
+    touch node_modules
+fi
+
+# chromium: the browser the dashboard test drives through Playwright (never `playwright install`).
+command -v chromium >/dev/null 2>&1 || apt_install chromium
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    log "creating .venv with $($PYTHON --version 2>&1)"
+    "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.voltproof-installed
+# constraints.txt pins every Python package to the versions the project was last tested
+# with (regenerate: .venv/bin/pip freeze --exclude-editable > constraints.txt).
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+    log "installing voltproof and its development tools into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+    touch "$stamp"
+fi
+log "ready: .venv/bin/voltproof"

@@ -1,0 +1,115 @@
+"""The main job: `voltproof demo` runs the whole system, then its evidence verifies offline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def voltproof(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run the console script as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "voltproof", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
+    """A short demo prints its URLs and keys, stops cleanly, and leaves verifiable evidence."""
+    workdir = tmp_path / "demo"
+    demo = voltproof(
+        "demo", "--workdir", str(workdir), "--duration", "25", "--devices", "4",
+        "--api-port", "0",
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "dashboard      http://127.0.0.1:" in demo.stdout
+    assert "lessor key     vpk_" in demo.stdout
+    assert "voltproof bundle --workdir" in demo.stdout
+    keys = json.loads((workdir / "secrets" / "api-keys.json").read_text(encoding="utf-8"))
+    assert set(keys) == {"demo-operator", "demo-lessor"}
+    assert (workdir / "anchors-export.json").is_file()
+
+    bundle = tmp_path / "pack.bundle"
+    made = voltproof(
+        "bundle", "--workdir", str(workdir), "--asset", "pack-0000", "--out", str(bundle)
+    )
+    assert made.returncode == 0, made.stderr
+    verified = voltproof(
+        "verify", str(bundle),
+        "--gateway-key", str(workdir / "gateway-verifier-key.txt"),
+        "--anchors", str(workdir / "anchors-export.json"),
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.stdout.startswith("VALID")
+    report = voltproof("report", str(bundle), "--json")
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["asset"] == {"id": "pack-0000", "kind": "pack"}
+
+    document = json.loads(bundle.read_text(encoding="utf-8"))
+    origin, size, rest = document["checkpoint"].split("\n", 2)
+    document["checkpoint"] = f"{origin}\n{int(size) + 1}\n{rest}"  # a rewritten checkpoint
+    bad = tmp_path / "bad.bundle"
+    bad.write_text(json.dumps(document), encoding="utf-8")
+    refused = voltproof(
+        "verify", str(bad), "--gateway-key", str(workdir / "gateway-verifier-key.txt"),
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "checkpoint" in refused.stdout + refused.stderr
+
+
+def test_demo_refuses_too_few_devices(tmp_path: Path) -> None:
+    """A usage error exits 2 with a message."""
+    result = voltproof("demo", "--workdir", str(tmp_path), "--devices", "1")
+    assert result.returncode == 2
+    assert "--devices must be at least 2" in result.stderr
+
+
+def test_demo_on_an_evm_chain_verifies_against_the_chain(tmp_path: Path) -> None:
+    """`demo --ledger evm` anchors on a real anvil node; the bundle verifies with --rpc."""
+    import asyncio
+
+    from ledger.anchors.anvil import AnvilNode, find_anvil
+    from tests.conftest import require_binary
+
+    require_binary(
+        str(find_anvil()) if find_anvil() else None, "anvil", "npm ci (at the repository root)"
+    )
+    workdir = tmp_path / "demo"
+    demo = voltproof(
+        "demo", "--workdir", str(workdir), "--duration", "25", "--devices", "4",
+        "--api-port", "0", "--ledger", "evm",
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    bundle = tmp_path / "bus.bundle"
+    made = voltproof(
+        "bundle", "--workdir", str(workdir), "--asset", "bus-0000", "--out", str(bundle)
+    )
+    assert made.returncode == 0, made.stderr
+    assert json.loads(bundle.read_text(encoding="utf-8"))["anchor"]["receipt"]["backend"] == "evm"
+
+    async def verify_on_chain() -> subprocess.CompletedProcess[str]:
+        # The demo stopped its node; the same chain comes back from anvil's state file.
+        node = AnvilNode(state=workdir / "evm" / "anvil-state.json")
+        await node.start()
+        try:
+            return await asyncio.to_thread(
+                voltproof,
+                "verify", str(bundle),
+                "--gateway-key", str(workdir / "gateway-verifier-key.txt"),
+                "--rpc", node.url,
+            )  # fmt: skip
+        finally:
+            await node.stop()
+
+    verified = asyncio.run(verify_on_chain())
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "checked against: evm rpc" in verified.stdout

@@ -1,0 +1,134 @@
+"""``voltproof devices``: enrol (single and bulk), rotate, revoke and list through main()."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from ledger.keys import create_key_file, generate_seed, public_key_from_seed
+from tests.gateway_devices import FakeDevice
+from voltproof.cli import main
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A deployment directory with an operator key and no database yet."""
+    (tmp_path / "keys").mkdir()
+    create_key_file(tmp_path / "keys" / "operator.key", name="operator")
+    return tmp_path
+
+
+def b64(key: bytes) -> str:
+    """Base64 text of ``key``."""
+    return base64.b64encode(key).decode("ascii")
+
+
+def run(workdir: Path, *args: str) -> int:
+    """Run ``voltproof devices --workdir DIR ARGS``."""
+    return main(["devices", "--workdir", str(workdir), *args])
+
+
+def test_enroll_list_revoke(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A device enrolled on the command line is listed with its key; revoke marks it."""
+    dev = FakeDevice(device_id="pack-1")
+    assert run(workdir, "enroll", "--id", "pack-1", "--kind", "pack", "--fleet", "f",
+               "--public-key", b64(dev.public_key)) == 0  # fmt: skip
+    assert "enrolled pack-1 (pack, fleet f) at leaf 0" in capsys.readouterr().out
+    assert run(workdir, "revoke", "pack-1", "--reason", "stolen") == 0
+    assert run(workdir, "list", "--json") == 0
+    listed = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert listed == [{"id": "pack-1", "kind": "pack", "fleet": "f", "status": "revoked",
+                       "public_key": b64(dev.public_key)}]  # fmt: skip
+
+
+def test_bulk_enroll_from_json_and_csv(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Bulk files in JSON and CSV enrol every device they list."""
+    keys = [public_key_from_seed(generate_seed()) for _ in range(3)]
+    (workdir / "a.json").write_text(json.dumps([
+        {"device_id": "bus-1", "kind": "bus", "fleet": "f", "public_key": b64(keys[0])},
+        {"device_id": "pack-1", "kind": "pack", "fleet": "f", "public_key": b64(keys[1])},
+    ]), encoding="utf-8")  # fmt: skip
+    (workdir / "b.csv").write_text(
+        f"device_id,kind,fleet,public_key\npack-2,pack,g,{b64(keys[2])}\n", encoding="utf-8"
+    )
+    assert run(workdir, "enroll", "--file", str(workdir / "a.json")) == 0
+    assert run(workdir, "enroll", "--file", str(workdir / "b.csv")) == 0
+    capsys.readouterr()
+    assert run(workdir, "list") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["bus-1", "pack-1", "pack-2"]
+
+
+def test_rotate_with_old_key(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Rotation is signed by the device's old key file."""
+    old = create_key_file(workdir / "keys" / "pack-1.key", name="pack-1")
+    new_key = public_key_from_seed(generate_seed())
+    assert run(workdir, "enroll", "--id", "pack-1", "--kind", "pack", "--fleet", "f",
+               "--public-key", b64(old.public_key)) == 0  # fmt: skip
+    assert run(workdir, "rotate", "pack-1", "--old-key", str(workdir / "keys" / "pack-1.key"),
+               "--new-public-key", b64(new_key), "--seq", "10") == 0  # fmt: skip
+    assert "rotated pack-1 from seq 10 at leaf 1" in capsys.readouterr().out
+    assert run(workdir, "list", "--json") == 0
+    assert json.loads(capsys.readouterr().out)[0]["public_key"] == b64(new_key)
+
+
+def test_rotate_with_wrong_key_fails(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rotation not signed by the device's current key is refused."""
+    create_key_file(workdir / "keys" / "other.key", name="other")
+    dev = FakeDevice(device_id="pack-1")
+    run(workdir, "enroll", "--id", "pack-1", "--kind", "pack", "--fleet", "f",
+        "--public-key", b64(dev.public_key))  # fmt: skip
+    code = run(workdir, "rotate", "pack-1", "--old-key", str(workdir / "keys" / "other.key"),
+               "--new-public-key", b64(bytes(32)), "--seq", "1")  # fmt: skip
+    assert code == 1
+    assert "not signed by its current key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["enroll", "--id", "x"], "missing kind, fleet, public_key"),
+        (["enroll", "--id", "x", "--kind", "bus", "--fleet", "f", "--public-key", "!!"],
+         "not base64"),
+        (["revoke", "nobody"], "is not enrolled"),
+    ],
+)  # fmt: skip
+def test_errors_exit_1(
+    workdir: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    """Bad requests exit 1 with a precise message."""
+    assert run(workdir, *args) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_enrolling_twice_fails(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A device cannot be enrolled twice."""
+    key = b64(FakeDevice(device_id="d").public_key)
+    args = ["enroll", "--id", "d", "--kind", "bus", "--fleet", "f", "--public-key", key]
+    assert run(workdir, *args) == 0
+    assert run(workdir, *args) == 1
+    assert "already enrolled" in capsys.readouterr().err
+
+
+def test_list_without_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Listing a directory without a gateway database fails clearly."""
+    assert run(tmp_path, "list") == 1
+    assert "no gateway database" in capsys.readouterr().err
+
+
+def test_missing_operator_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Enrolling needs the operator key."""
+    key = b64(FakeDevice(device_id="d").public_key)
+    assert run(tmp_path, "enroll", "--id", "d", "--kind", "bus", "--fleet", "f",
+               "--public-key", key) == 1  # fmt: skip
+    assert "no key file" in capsys.readouterr().err
+
+
+def test_bad_bulk_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bulk file with a bad row names it."""
+    (workdir / "bad.json").write_text('[{"device_id": "a", "kind": "tram"}]', encoding="utf-8")
+    assert run(workdir, "enroll", "--file", str(workdir / "bad.json")) == 1
+    assert "device 1: missing or non-text fleet, public_key" in capsys.readouterr().err

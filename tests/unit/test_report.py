@@ -1,0 +1,248 @@
+"""The condition report: figures checked against values computed by hand on small inputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.report import ConditionReport, ReportParams, compute_report
+from ledger.report.series import MS_PER_YEAR, least_squares, onsets, percentile
+from ledger.report.text import render_text
+from ledger.telemetry import Event, TelemetryBatch, encode_batch
+from tests.bundle_world import T0, bus_batch, bus_sample, pack_batch, pack_sample
+
+MIN = 60_000
+
+
+def payloads(batches: Sequence[TelemetryBatch], *, dev: str = "pack-1") -> list[dict[str, Any]]:
+    """Payload dicts (as verified messages give them) with consecutive seqs."""
+    return [
+        {"v": 1, "dev": dev, "seq": seq, "prev": bytes(32), "t": b.t_ms, **encode_batch(b)}
+        for seq, b in enumerate(batches, start=1)
+    ]
+
+
+def scenario() -> list[TelemetryBatch]:
+    """A 0.5 C discharge, a 2 C pantograph charge when hot, a 0.5 C depot charge when cold."""
+    discharge = [
+        pack_sample(current_a=140.0, soc=soc, energy_out_wh=950_000.0 + k * 10_000,
+                    ah_out=4800.0 + k, alarm_level=2 if k == 2 else 0,
+                    cell_v_min=2.4 if k == 3 else 3.29)
+        for k, soc in enumerate([0.8, 0.7, 0.6, 0.5])
+    ]  # fmt: skip
+    fast = [
+        pack_sample(current_a=-560.0, soc=soc, charge_state=2, temp_max_c=50.0,
+                    energy_out_wh=980_000.0, ah_out=4803.0, alarm_level=3,
+                    cell_v_max=3.7 if soc == 0.6 else 3.3, soh_capacity=0.95)
+        for soc in (0.5, 0.6)
+    ]  # fmt: skip
+    slow = [
+        pack_sample(current_a=-140.0, soc=0.6, charge_state=1, temp_min_c=-5.0,
+                    energy_out_wh=980_000.0, ah_out=4803.0, soh_capacity=0.949,
+                    insulation_ohm=100_000.0 if k == 1 else 5_000_000.0)
+        for k in range(2)
+    ]  # fmt: skip
+    return [
+        pack_batch(T0, discharge, dt_ms=MIN),
+        pack_batch(T0 + 4 * MIN, fast, dt_ms=MIN),
+        pack_batch(T0 + 6 * MIN, slow, dt_ms=MIN),
+    ]
+
+
+def report_of(
+    batches: Sequence[TelemetryBatch], *, to_ms: int = T0 + 86_400_000, **params: Any
+) -> ConditionReport:
+    """The report of ``batches`` over the period from T0 to ``to_ms`` (default: a day)."""
+    return compute_report(
+        payloads(batches), asset_id="pack-1", asset_kind="pack", from_ms=T0, to_ms=to_ms,
+        params=ReportParams(**params),
+    )  # fmt: skip
+
+
+def value(report: ConditionReport, key: str) -> Any:
+    """The value of figure ``key``."""
+    return report.figure(key).value
+
+
+def test_capacity_and_energy_figures() -> None:
+    """Rated capacity, usable energy, energy SoH and cycles follow the documented formulas."""
+    report = report_of(scenario())
+    assert value(report, "rated_capacity") == pytest.approx(266.0 / 0.95)  # 280 Ah
+    assert value(report, "usable_energy") == pytest.approx(30.0 / 0.3)  # 30 kWh over 30 % SoC
+    assert value(report, "soh_energy") == pytest.approx(100_000 / (280 * 620) * 100)
+    assert value(report, "equivalent_full_cycles") == pytest.approx(3 / 280)
+    assert value(report, "equivalent_full_cycles_lifetime") == pytest.approx(4803 / 280)
+    assert value(report, "energy_discharged") == pytest.approx(30.0)
+    assert value(report, "soh_capacity") == pytest.approx(94.9)
+    assert value(report, "resistance_growth") == pytest.approx(10.0)
+    assert value(report, "r0") == pytest.approx(50.0)
+
+
+def test_rated_values_from_the_passport_are_used() -> None:
+    """Given rated capacity and energy replace the BMS-implied ones."""
+    report = report_of(scenario(), rated_capacity_ah=300.0, rated_energy_wh=200_000.0)
+    assert value(report, "rated_capacity") == 300.0
+    assert value(report, "soh_energy") == pytest.approx(50.0)
+    assert "battery passport" in report.figure("soh_energy").method
+
+
+def test_usage_figures() -> None:
+    """Fast-charge share, peak C-rates and active hours."""
+    report = report_of(scenario())
+    # charge put in: 560 A x 2 min (>= 1 C) and 140 A x 2 min
+    assert value(report, "fast_charge_share") == pytest.approx(560 / (560 + 140) * 100)
+    assert value(report, "peak_charge_c_rate") == pytest.approx(2.0)
+    assert value(report, "peak_discharge_c_rate") == pytest.approx(0.5)
+    assert value(report, "pack_active_hours") == pytest.approx(8 / 60)
+
+
+def test_abuse_figures() -> None:
+    """Temperature minutes, cell spread, insulation and limit events."""
+    report = report_of(scenario())
+    assert value(report, "minutes_above_temp") == pytest.approx(2.0)
+    assert value(report, "minutes_charging_above_temp") == pytest.approx(2.0)
+    assert value(report, "minutes_below_temp") == pytest.approx(2.0)
+    assert value(report, "minutes_charging_below_temp") == pytest.approx(2.0)
+    assert value(report, "cell_spread_max") == pytest.approx(900.0)
+    assert value(report, "insulation_min") == pytest.approx(100.0)
+    assert value(report, "insulation_min_time") == T0 + 7 * MIN
+    assert value(report, "deep_discharge_events") == 1
+    assert value(report, "overcharge_events") == 1
+    assert report.alarms_by_level == ((1, 0), (2, 1), (3, 1), (4, 0))
+
+
+def test_soc_histogram() -> None:
+    """Hours per 10 % SoC bin."""
+    report = report_of(scenario())
+    hours = {round(b.low): b.hours for b in report.soc_histogram if b.hours}
+    assert hours == pytest.approx({50: 2 / 60, 60: 4 / 60, 70: 1 / 60, 80: 1 / 60})
+
+
+def test_capacity_trend_projects_end_of_life() -> None:
+    """A falling capacity SoH yields a negative trend and projected 80 % / 70 % dates."""
+    report = report_of(scenario(), to_ms=T0 + 8 * MIN)
+    assert value(report, "soh_capacity_trend") < 0
+    assert value(report, "soh_capacity_80_date") == "2026-01-01"  # -0.1 point per 3 min
+    assert value(report, "soh_capacity_70_date") == "2026-01-01"
+    # the same line, judged after the period it reaches 80 % in, projects nothing
+    assert value(report_of(scenario()), "soh_capacity_80_date") is None
+
+
+def test_least_squares_on_an_exact_line() -> None:
+    """A line losing 10 points a year from 100 % reaches 80 % after two years."""
+    year = round(MS_PER_YEAR)
+    trend = least_squares([(0, 1.0), (year, 0.9), (2 * year, 0.8)])
+    assert trend is not None
+    assert trend.slope_per_year == pytest.approx(-0.1)
+    assert trend.reaches(0.8, after_ms=0) == pytest.approx(2 * year, abs=1)
+    assert trend.reaches(0.8, after_ms=3 * year) is None
+    assert least_squares([(5, 1.0), (5, 0.9)]) is None
+
+
+def test_rising_trend_projects_nothing() -> None:
+    """A trend that does not fall never reaches a threshold."""
+    trend = least_squares([(0, 0.9), (1000, 0.95)])
+    assert trend is not None
+    assert trend.reaches(0.8, after_ms=0) is None
+
+
+def test_onsets_and_percentile() -> None:
+    """Runs count once; the nearest-rank percentile picks an observed value."""
+    assert onsets([False, True, True, False, True]) == 2
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.95) == 4.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
+    assert percentile([], 0.5) is None
+
+
+def test_bus_distance_and_hours() -> None:
+    """Distance from the odometer and hours with the vehicle started."""
+    samples = [bus_sample(odometer_m=100_000.0 + 500 * k, vehicle_state=1 if k < 3 else 2)
+               for k in range(4)]  # fmt: skip
+    report = compute_report(
+        payloads([bus_batch(T0, samples[:2]), bus_batch(T0 + 2000, samples[2:])], dev="bus-1"),
+        asset_id="bus-1", asset_kind="bus", from_ms=T0, to_ms=T0 + 10_000,
+    )  # fmt: skip
+    assert value(report, "distance") == pytest.approx(1.5)
+    assert value(report, "operating_hours") == pytest.approx(3 / 3600)
+    assert report.soc_histogram == ()
+
+
+def test_completeness_lists_missing_seqs() -> None:
+    """Seqs 1, 2 and 5 received: 3..4 are missing out of 5 expected."""
+    batches = [pack_batch(T0 + k * 1000, [pack_sample()]) for k in range(3)]
+    items = payloads(batches)
+    items[2]["seq"] = 5
+    report = compute_report(items, asset_id="pack-1", asset_kind="pack", from_ms=T0,
+                            to_ms=T0 + 5000)  # fmt: skip
+    (device,) = report.completeness
+    assert (device.received, device.expected, device.missing) == (3, 5, ((3, 4),))
+
+
+def test_pack_swaps_and_recalibrations() -> None:
+    """Host changes of a pack and SoC recalibrations are listed and counted."""
+    events = (Event(kind="host", at=0, data={"host": "bus-2"}),
+              Event(kind="recal", at=0, data={"from": 500, "to": 520, "why": "rest"}))  # fmt: skip
+    report = report_of([pack_batch(T0, [pack_sample()], events=events)])
+    (swap,) = report.pack_swaps
+    assert (swap.device, swap.pack_in, swap.t_ms) == ("pack-1", "bus-2", T0)
+    assert value(report, "soc_recalibrations") == 1
+
+
+def test_json_is_deterministic_and_complete() -> None:
+    """Equal inputs give byte-equal JSON; every figure carries unit and method."""
+    first = report_of(scenario()).to_json()
+    assert first == report_of(list(reversed(scenario()))).to_json()
+    doc = json.loads(first)
+    assert doc["format"] == "voltproof-condition-report/1"
+    assert all(set(f) == {"value", "unit", "method"} for f in doc["figures"].values())
+    assert all(f["method"] for f in doc["figures"].values())
+
+
+def test_text_summary_names_figures() -> None:
+    """The readable summary lists figures, histogram, alarms and completeness."""
+    text = render_text(report_of(scenario()))
+    assert "soh_energy" in text
+    assert "SoC residence" in text
+    assert "level 3: 1" in text
+    assert "pack-1: 3/3 messages" in text
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"rated_capacity_ah": 0.0}, "rated_capacity_ah must be positive"),
+        ({"temp_lower_c": 50.0}, "temp_lower_c must be below"),
+        ({"min_segment_soc": 0.0}, "min_segment_soc must be in"),
+        ({"soc_bins": 0}, "soc_bins must be 1..100"),
+    ],
+)
+def test_bad_params_are_refused(params: dict[str, Any], message: str) -> None:
+    """Report parameters are validated."""
+    with pytest.raises(ValueError, match=message):
+        ReportParams(**params)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(0, 1).map(lambda s: round(s, 3)), min_size=1, max_size=20))
+def test_histogram_covers_all_time(socs: list[float]) -> None:
+    """The SoC histogram's hours add up to the time the samples stand for."""
+    batch = pack_batch(T0, [pack_sample(soc=s) for s in socs])
+    report = report_of([batch])
+    assert sum(b.hours for b in report.soc_histogram) == pytest.approx(len(socs) / 3600)
+
+
+def test_bus_report_uses_one_pack() -> None:
+    """For a bus, pack figures describe the pack with the most samples, never a mix of packs."""
+    big = payloads([pack_batch(T0, [pack_sample(ah_out=100.0)] * 3)], dev="pack-a")
+    small = payloads([pack_batch(T0, [pack_sample(ah_out=9000.0)])], dev="pack-b")
+    bus = payloads([bus_batch(T0, [bus_sample()])], dev="bus-1")
+    report = compute_report([*small, *bus, *big], asset_id="bus-1", asset_kind="bus",
+                            from_ms=T0, to_ms=T0 + 5000)  # fmt: skip
+    assert value(report, "pack") == "pack-a"
+    assert value(report, "capacity_throughput_lifetime") == pytest.approx(100.0)
+    assert value(report, "samples") == 4

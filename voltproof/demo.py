@@ -1,0 +1,457 @@
+"""``voltproof demo``: the whole system on embedded defaults, on this machine.
+
+It starts mosquitto with the project's configuration (per-device passwords and the ACL),
+the gateway with the local ledger, the dashboard API and web page, and a simulated fleet
+whose packs age fast enough for a state-of-health trend to show within minutes. It prints
+the dashboard URL and a lessor's API key, shows progress, and stops cleanly on Ctrl-C or
+after ``--duration``, leaving everything in ``--workdir`` for ``voltproof bundle`` and
+``voltproof verify``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .broker import ACL_CONF, INSTALL_HINT, BrokerError, MosquittoBroker, free_port
+
+if TYPE_CHECKING:
+    from ledger.anchors.anvil import AnvilNode
+
+    from .demo_setup import DemoLayout
+
+DEFAULT_WORKDIR = Path("voltproof-demo")
+DEFAULT_DEVICES = 48
+DEFAULT_AGEING_ACCEL = 100_000.0
+STOP_TIMEOUT_S = 45.0
+
+
+class DemoError(RuntimeError):
+    """The demo cannot start; the message says what to do."""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``demo`` to the ``voltproof`` parser."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the whole system on this machine: broker, gateway, ledger, API, fleet",
+        description=(
+            "Start mosquitto, the gateway (local ledger by default), the dashboard API and "
+            "web page, and a simulated fleet of buses and packs. Prints the dashboard URL and "
+            "a lessor's API key; Ctrl-C or --duration stops it cleanly and leaves everything "
+            "in --workdir for `voltproof bundle` and `voltproof verify`."
+        ),
+    )
+    parser.add_argument(
+        "--duration", type=float, default=None, metavar="S", help="stop after S seconds"
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=DEFAULT_WORKDIR,
+        metavar="DIR",
+        help=f"where everything is kept (default: ./{DEFAULT_WORKDIR})",
+    )
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=DEFAULT_DEVICES,
+        metavar="N",
+        help=f"simulated devices, half buses and half packs (default {DEFAULT_DEVICES})",
+    )
+    parser.add_argument(
+        "--ledger",
+        choices=("local", "evm"),
+        default="local",
+        help="anchor on the embedded local ledger (default) or a local EVM node (anvil)",
+    )
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        default=8080,
+        metavar="P",
+        help="dashboard port (default 8080; 0 or a busy port: a free one)",
+    )
+    parser.add_argument(
+        "--ageing-accel",
+        type=float,
+        default=DEFAULT_AGEING_ACCEL,
+        metavar="X",
+        help="how much faster than wall time the packs age (timestamps stay real)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
+    parser.set_defaults(handler=_handler)
+
+
+def _handler(args: argparse.Namespace) -> int:
+    if args.devices < 2:
+        print("voltproof demo: error: --devices must be at least 2", file=sys.stderr)
+        return 2
+    options = DemoOptions(
+        workdir=args.workdir,
+        duration_s=args.duration,
+        devices=args.devices,
+        ledger=args.ledger,
+        api_port=args.api_port,
+        ageing_accel=args.ageing_accel,
+        seed=args.seed,
+    )
+    try:
+        return asyncio.run(Demo(options).run())
+    except (DemoError, BrokerError) as exc:
+        print(f"voltproof demo: error: {exc}", file=sys.stderr)
+        return 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoOptions:
+    """What the command line chose."""
+
+    workdir: Path
+    duration_s: float | None
+    devices: int
+    ledger: str
+    api_port: int
+    ageing_accel: float
+    seed: int
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@dataclass
+class Service:
+    """One child process of the demo, with its log file."""
+
+    name: str
+    argv: list[str]
+    log: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the process with its output going to its log file."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and argv
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                env={**os.environ, **self.env},
+            )
+
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.process is not None and self.process.poll() is None
+
+    def tail(self, lines: int = 15) -> str:
+        """The end of the log, to explain a failure."""
+        try:
+            return "\n".join(self.log.read_text(encoding="utf-8").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM, wait, then SIGKILL if it does not finish; return the exit code."""
+        process = self.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.to_thread(process.wait), timeout_s)
+            except TimeoutError:
+                process.kill()
+        return process.wait()
+
+
+def _voltproof(*args: str) -> list[str]:
+    return [sys.executable, "-m", "voltproof", *args]
+
+
+async def _wait_for_log(service: Service, marker: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text = service.log.read_text(encoding="utf-8") if service.log.exists() else ""
+        if marker in text.rsplit("gateway_stopped", 1)[-1]:
+            return
+        if not service.alive():
+            raise DemoError(f"{service.name} exited at start:\n{service.tail()}")
+        if time.monotonic() > deadline:
+            raise DemoError(f"{service.name} did not start in {timeout_s:.0f} s:\n{service.tail()}")
+        await asyncio.sleep(0.1)
+
+
+async def _wait_for_http(service: Service, url: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            await asyncio.to_thread(urllib.request.urlopen, url, timeout=2)
+        except (urllib.error.URLError, OSError):
+            if not service.alive():
+                raise DemoError(f"{service.name} exited at start:\n{service.tail()}") from None
+            if time.monotonic() > deadline:
+                raise DemoError(f"{service.name} did not answer at {url}") from None
+            await asyncio.sleep(0.2)
+        else:
+            return
+
+
+def read_metrics(port: int) -> dict[str, float]:
+    """The gateway's Prometheus metrics as ``{name{labels}: value}`` (empty if unreachable)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except (urllib.error.URLError, OSError):
+        return {}
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            try:
+                values[name] = float(value)
+            except ValueError:
+                continue
+    return values
+
+
+def progress_line(metrics: Mapping[str, float], elapsed_s: float, duration_s: float | None) -> str:
+    """One line of progress: time, messages, log, checkpoint and anchor."""
+    rejected = sum(
+        v for k, v in metrics.items() if k.startswith("voltproof_messages_rejected_total")
+    )
+    if duration_s:
+        done = min(1.0, elapsed_s / duration_s)
+        filled = round(done * 20)
+        clock = f"[{'#' * filled}{'.' * (20 - filled)}] {elapsed_s:4.0f}/{duration_s:.0f} s"
+    else:
+        clock = f"{elapsed_s:5.0f} s"
+    return (
+        f"{clock}  accepted {metrics.get('voltproof_messages_accepted_total', 0):.0f}"
+        f"  rejected {rejected:.0f}"
+        f"  log {metrics.get('voltproof_log_size', 0):.0f}"
+        f"  checkpoint {metrics.get('voltproof_checkpoint_size', 0):.0f}"
+        f"  anchored {metrics.get('voltproof_anchor_final_size', 0):.0f}"
+    )
+
+
+class Demo:
+    """Starts the services in order, watches them, and stops them in reverse order."""
+
+    def __init__(self, options: DemoOptions) -> None:
+        from .demo_setup import DemoLayout
+
+        self.options = options
+        self.layout: DemoLayout = DemoLayout(root=options.workdir.resolve())
+        self.services: list[Service] = []
+        self.broker: MosquittoBroker | None = None
+        self.anvil: AnvilNode | None = None
+        self.keys: dict[str, str] = {}
+        self.stop = asyncio.Event()
+
+    async def run(self) -> int:
+        """Run the demo until Ctrl-C, SIGTERM or the duration; return the exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop.set)
+        try:
+            urls = await self._start()
+            self._banner(urls)
+            await self._watch(urls["metrics_port"])
+        finally:
+            await self._shutdown()
+        self._next_steps()
+        return 0
+
+    async def _start(self) -> dict[str, int]:
+        from .demo_setup import (
+            GATEWAY_USER,
+            api_keys,
+            broker_credentials,
+            enroll_fleet,
+            write_fleet,
+            write_gateway_config,
+        )
+
+        options, layout = self.options, self.layout
+        layout.root.mkdir(parents=True, exist_ok=True)
+        buses = max(1, options.devices // 2)
+        fleet = write_fleet(
+            layout, buses=buses, ageing_accel=options.ageing_accel, seed=options.seed
+        )
+        credentials = broker_credentials(layout, fleet)
+        from .broker import find_mosquitto, write_password_file
+
+        if find_mosquitto() is None:
+            raise DemoError(f"mosquitto is not installed; install it with: {INSTALL_HINT}")
+        self.broker = MosquittoBroker(
+            workdir=layout.root / "broker",
+            password_file=write_password_file(layout.secrets / "mosquitto.passwd", credentials),
+            acl_file=ACL_CONF,
+        )
+        self._say(f"starting mosquitto on {self.broker.url} (per-device passwords, ACL)")
+        await asyncio.to_thread(self.broker.start)
+        anchors = await self._anchor_section()
+        metrics_port = free_port()
+        settings = write_gateway_config(
+            layout, broker_url=self.broker.url, metrics_port=metrics_port, anchors=anchors
+        )
+        enrolled = await enroll_fleet(settings, layout, fleet)
+        self._say(f"fleet of {len(fleet.bus_ids())} buses and {len(fleet.pack_ids())} packs "
+                  f"({enrolled} newly enrolled)")  # fmt: skip
+        keys = await api_keys(settings, layout, fleet)
+        gateway = Service(
+            name="gateway",
+            argv=_voltproof("gateway", "--config", str(layout.gateway_config)),
+            log=layout.logs / "gateway.log",
+            env={"VOLTPROOF_GATEWAY__MQTT__PASSWORD": credentials[GATEWAY_USER]},
+        )
+        self._launch(gateway)
+        await _wait_for_log(gateway, '"gateway_started"')
+        wanted = options.api_port
+        api_port = wanted if wanted and _port_free(wanted) else free_port()
+        api = Service(
+            name="api",
+            argv=_voltproof("api", "--workdir", str(layout.root), "--port", str(api_port)),
+            log=layout.logs / "api.log",
+        )
+        self._launch(api)
+        await _wait_for_http(api, f"http://127.0.0.1:{api_port}/healthz")
+        sim_argv = [
+            "sim", "--fleet", str(layout.fleet_file), "--broker", self.broker.url,
+            "--state-dir", str(layout.sim_state),
+            "--export-keys", str(layout.root / "device-keys.json"),
+            "--summary-json", str(layout.root / "sim-summary.json"),
+        ]  # fmt: skip
+        self._launch(Service(name="sim", argv=_voltproof(*sim_argv), log=layout.logs / "sim.log"))
+        self.keys = keys
+        return {"api_port": api_port, "metrics_port": metrics_port}
+
+    async def _anchor_section(self) -> str:
+        if self.options.ledger == "local":
+            return '[anchors]\nbackend = "local"\nrefresh_s = 2\n'
+        from .demo_evm import start_evm_ledger
+
+        return await start_evm_ledger(self)
+
+    def _launch(self, service: Service) -> None:
+        service.start()
+        self.services.append(service)
+
+    def _say(self, text: str) -> None:
+        print(f"voltproof demo: {text}", flush=True)
+
+    def _banner(self, urls: Mapping[str, int]) -> None:
+        from .demo_setup import LESSOR_KEY_NAME, OPERATOR_KEY_NAME
+
+        api = f"http://127.0.0.1:{urls['api_port']}"
+        lines = [
+            "",
+            f"  dashboard      {api}/",
+            f"  API (OpenAPI)  {api}/docs",
+            f"  gateway        http://127.0.0.1:{urls['metrics_port']}/metrics",
+            f"  operator key   {self.keys[OPERATOR_KEY_NAME]}",
+            f"  lessor key     {self.keys[LESSOR_KEY_NAME]}   (leases bus-0000 and pack-0000)",
+            f"  workdir        {self.layout.root}   (logs in logs/)",
+            "",
+            "  Ctrl-C stops everything cleanly.",
+            "",
+        ]
+        print("\n".join(lines), flush=True)
+
+    async def _watch(self, metrics_port: int) -> None:
+        started = time.monotonic()
+        tty = sys.stdout.isatty()
+        last_print = 0.0
+        while not self.stop.is_set():
+            elapsed = time.monotonic() - started
+            if self.options.duration_s is not None and elapsed >= self.options.duration_s:
+                break
+            dead = [s for s in self.services if not s.alive()]
+            if dead:
+                raise DemoError(f"{dead[0].name} stopped unexpectedly:\n{dead[0].tail()}")
+            if tty or elapsed - last_print >= 10:
+                line = progress_line(await asyncio.to_thread(read_metrics, metrics_port), elapsed,
+                                     self.options.duration_s)  # fmt: skip
+                print(f"\r{line}" if tty else line, end="" if tty else "\n", flush=True)
+                last_print = elapsed
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=1.0)
+            except TimeoutError:
+                continue
+        if tty:
+            print()
+
+    async def _shutdown(self) -> None:
+        for service in reversed(self.services):
+            if service.process is None:
+                continue
+            self._say(f"stopping {service.name}")
+            code = await service.stop()
+            if code not in (0, None, -signal.SIGTERM):
+                self._say(f"{service.name} exited with {code}; see {service.log}")
+        if (
+            self.options.ledger == "local"
+            and (self.layout.root / "gateway" / "anchors.db").exists()
+        ):
+            await self._export_local_anchors()
+        if self.broker is not None:
+            await asyncio.to_thread(self.broker.stop)
+        from .demo_evm import stop_evm_ledger
+
+        await stop_evm_ledger(self)
+
+    async def _export_local_anchors(self) -> None:
+        from ledger.anchors.local import LocalAnchorBackend
+        from ledger.keys import load_key_file
+
+        key = load_key_file(self.layout.keys / "gateway.key")
+        backend = await LocalAnchorBackend.open(
+            self.layout.root / "gateway" / "anchors.db", seed=key.seed
+        )
+        try:
+            await backend.export(self.layout.anchor_export)
+        finally:
+            await backend.aclose()
+
+    def _next_steps(self) -> None:
+        root = self.layout.root
+        anchor = (
+            f" --anchors {self.layout.anchor_export}"
+            if self.options.ledger == "local"
+            else " --rpc <the node's URL>"
+        )
+        lines = [
+            "",
+            f"Everything is kept in {root}. To check the evidence offline:",
+            f"  voltproof bundle --workdir {root} --asset pack-0000 --out pack-0000.bundle",
+            "  voltproof verify pack-0000.bundle"
+            f" --gateway-key {root / 'gateway-verifier-key.txt'}{anchor}",
+            "  voltproof report pack-0000.bundle",
+        ]
+        if self.options.ledger == "evm":
+            lines.append(
+                f"The chain is kept in {root / 'evm' / 'anvil-state.json'}: it runs again with "
+                "the next `--ledger evm` demo (or `anvil --state FILE`)."
+            )
+        lines.append(f"`voltproof demo --workdir {root}` continues the same fleet and log.")
+        print("\n".join(lines), flush=True)

@@ -1,0 +1,254 @@
+"""Prepare a demo deployment directory: keys, configuration, credentials, enrolment.
+
+Everything is idempotent: running the demo again in the same directory keeps the keys,
+the log and the device chains, and continues where the last run stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from api.access import Role, Window
+from api.accessdb import AccessDb, AccessError
+from firmware_sim.sim.fleet import Fleet, load_fleet
+from firmware_sim.sim.keys import load_or_create
+from gateway.config import GatewaySettings, load_settings
+from gateway.registry import DeviceSpec, Registry
+from gateway.store import SqliteStore
+from ledger.keys import create_key_file, load_key_file
+from ledger.note import verifier_key
+
+ORIGIN = "voltproof.demo/gw-1"
+FLEET = "demo"
+GATEWAY_USER = "voltproof-gateway"
+OPERATOR_KEY_NAME = "demo-operator"
+LESSOR_KEY_NAME = "demo-lessor"
+YEAR_MS = 365 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoLayout:
+    """Where each part of the demo keeps its state under the work directory."""
+
+    root: Path
+
+    @property
+    def keys(self) -> Path:
+        """Gateway and operator keys."""
+        return self.root / "keys"
+
+    @property
+    def secrets(self) -> Path:
+        """Broker passwords and API keys (mode 0700)."""
+        return self.root / "secrets"
+
+    @property
+    def logs(self) -> Path:
+        """One log file per process."""
+        return self.root / "logs"
+
+    @property
+    def sim_state(self) -> Path:
+        """Device keys, chains and outboxes of the simulated fleet."""
+        return self.root / "sim"
+
+    @property
+    def fleet_file(self) -> Path:
+        """The simulated fleet."""
+        return self.root / "fleet.toml"
+
+    @property
+    def gateway_config(self) -> Path:
+        """The gateway's configuration (the API reads it too)."""
+        return self.root / "gateway.toml"
+
+    @property
+    def device_passwords(self) -> Path:
+        """``device_id:password`` lines for the simulator."""
+        return self.secrets / "device-passwords.txt"
+
+    @property
+    def broker_credentials(self) -> Path:
+        """Every broker account's password, as JSON."""
+        return self.secrets / "broker-credentials.json"
+
+    @property
+    def api_keys(self) -> Path:
+        """The demo's API keys, as JSON (they are shown once by the API, kept here)."""
+        return self.secrets / "api-keys.json"
+
+    @property
+    def anchor_export(self) -> Path:
+        """The local ledger's export, for offline verification."""
+        return self.root / "anchors-export.json"
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
+def write_fleet(layout: DemoLayout, *, buses: int, ageing_accel: float, seed: int) -> Fleet:
+    """Write the demo fleet (kept if it exists, so a re-run continues the same fleet)."""
+    if not layout.fleet_file.exists():
+        layout.fleet_file.write_text(
+            f"""# The demo fleet (voltproof demo). Edit and re-run to change it.
+name = "{FLEET}"
+seed = {seed}
+buses = {buses}
+packs_per_bus = 1
+spare_packs = 2
+physics = "full"
+charging = "depot"
+ageing_accel = {ageing_accel}   # years of state-of-health decline in minutes
+period_s = 10
+ramp_s = 5.0
+
+[credentials]
+per_device = true
+password_file = "secrets/device-passwords.txt"
+
+[faults]
+pack_swaps = 1
+pack_swap_at_s = 60.0
+
+[faults.offline]                 # 10 % of devices lose their uplink, then backfill
+fraction = 0.1
+start_s = 30.0
+duration_s = 40.0
+
+[attacks]                        # each is rejected and quarantined by the gateway
+at_s = 20.0
+forged_signature = 1
+replay = 1
+wrong_topic = 1
+wrong_kid = 1
+garbage = 1
+oversized = 1
+""",
+            encoding="utf-8",
+        )
+    return load_fleet(layout.fleet_file)
+
+
+def device_kinds(fleet: Fleet) -> dict[str, str]:
+    """``{device id: kind}`` of every simulated device."""
+    kinds = dict.fromkeys(fleet.bus_ids(), "bus")
+    kinds.update(dict.fromkeys(fleet.pack_ids(), "pack"))
+    return kinds
+
+
+def broker_credentials(layout: DemoLayout, fleet: Fleet) -> dict[str, str]:
+    """One password per device and one for the gateway (created once, then reused)."""
+    known: dict[str, str] = {}
+    if layout.broker_credentials.exists():
+        known = json.loads(layout.broker_credentials.read_text(encoding="utf-8"))
+    for user in [GATEWAY_USER, *device_kinds(fleet)]:
+        known.setdefault(user, secrets.token_urlsafe(18))
+    _write_private(layout.broker_credentials, json.dumps(known, indent=1, sort_keys=True) + "\n")
+    lines = "".join(f"{dev}:{known[dev]}\n" for dev in device_kinds(fleet))
+    _write_private(layout.device_passwords, lines)
+    return known
+
+
+def write_gateway_config(
+    layout: DemoLayout, *, broker_url: str, metrics_port: int, anchors: str
+) -> GatewaySettings:
+    """Keys (once) and gateway.toml (each run: ports change) for the demo gateway."""
+    layout.keys.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not (layout.keys / "gateway.key").exists():
+        create_key_file(layout.keys / "gateway.key", name=ORIGIN)
+    gateway_key = load_key_file(layout.keys / "gateway.key")
+    (layout.root / "gateway-verifier-key.txt").write_text(
+        verifier_key(gateway_key.name, gateway_key.public_key) + "\n", encoding="utf-8"
+    )
+    if not (layout.keys / "operator.key").exists():
+        create_key_file(layout.keys / "operator.key", name="voltproof.demo/operator")
+    layout.gateway_config.write_text(
+        f"""# The demo gateway (written by voltproof demo on every run).
+origin = "{ORIGIN}"
+data_dir = "gateway"
+key_file = "keys/gateway.key"
+operator_key_file = "keys/operator.key"
+fleets = ["{FLEET}"]
+
+[mqtt]
+url = "{broker_url}"
+client_id = "voltproof-demo-gateway"
+username = "{GATEWAY_USER}"
+# the password comes from VOLTPROOF_GATEWAY__MQTT__PASSWORD
+# One gateway process: a plain subscription, which mosquitto restores after a restart.
+share_group = ""
+
+[checkpoints]
+every_leaves = 500
+every_s = 5
+
+{anchors}
+[metrics]
+host = "127.0.0.1"
+port = {metrics_port}
+""",
+        encoding="utf-8",
+    )
+    return load_settings(layout.gateway_config)
+
+
+async def enroll_fleet(settings: GatewaySettings, layout: DemoLayout, fleet: Fleet) -> int:
+    """Create device keys (once) and enrol every device the registry does not know yet."""
+    keys = await asyncio.to_thread(load_or_create, layout.sim_state / "keys", device_kinds(fleet))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await SqliteStore.open(settings.db_path)
+    try:
+        known = {device.device_id for device in await store.list_devices()}
+        missing = [
+            DeviceSpec(
+                device_id=dev,
+                kind="bus" if key.kind == "bus" else "pack",
+                fleet=FLEET,
+                public_key=key.public_key,
+            )
+            for dev, key in keys.items()
+            if dev not in known
+        ]
+        if missing:
+            registry = Registry(store=store, operator=load_key_file(settings.operator_key_file))
+            await registry.enroll(missing)
+        return len(missing)
+    finally:
+        await store.close()
+
+
+async def api_keys(settings: GatewaySettings, layout: DemoLayout, fleet: Fleet) -> dict[str, str]:
+    """An operator key and a lessor key with a lease on the first bus and its pack."""
+    if layout.api_keys.exists():
+        saved: dict[str, str] = json.loads(layout.api_keys.read_text(encoding="utf-8"))
+        return saved
+    access = await AccessDb.open(settings.data_dir / "api.db")
+    now = time.time_ns() // 1_000_000
+    try:
+        created: dict[str, str] = {}
+        for name, role in ((OPERATOR_KEY_NAME, Role.OPERATOR), (LESSOR_KEY_NAME, Role.LESSOR)):
+            try:
+                key = await access.create_key(name=name, role=role, fleet=None, now_ms=now)
+            except AccessError as exc:
+                raise AccessError(
+                    f"{exc}; its secret is lost: delete {settings.data_dir / 'api.db'} "
+                    "to start the demo's access control afresh"
+                ) from exc
+            created[name] = key.secret
+        window = Window(from_ms=now - YEAR_MS, to_ms=now + 10 * YEAR_MS)
+        for asset in fleet.bus_ids()[:1] + fleet.pack_ids()[:1]:
+            await access.add_lease(asset=asset, lessor=LESSOR_KEY_NAME, window=window)
+    finally:
+        await access.close()
+    _write_private(layout.api_keys, json.dumps(created, indent=1) + "\n")
+    return created
