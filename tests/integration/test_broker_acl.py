@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,25 +120,35 @@ def test_anonymous_and_wrong_password_refused(secured_broker: MosquittoBroker) -
 
 
 def test_device_reaches_gateway_on_own_topic(secured_broker: MosquittoBroker) -> None:
-    """A device's message on its own topic reaches the gateway's shared subscription."""
+    """A device's message on its own topic reaches the gateway; an impersonation never does."""
     gateway, seen = _gateway_receiver(secured_broker)
     device = _client(secured_broker, "bus-0001", CREDENTIALS["bus-0001"])
+    impostor = _client(secured_broker, "bus-0001", CREDENTIALS["bus-0001"])
     try:
         assert not _connect(device, secured_broker).is_failure
         _publish(device, "voltproof/fleet-1/bus-0001/telemetry")
-        _publish(device, "voltproof/fleet-1/bus-0002/telemetry")  # impersonation attempt
-        _publish(device, "voltproof/fleet-1/bus-0001/telemetry")
-        done = threading.Event()
-        for _ in range(50):
-            if len(seen) >= 2:
-                done.set()
-                break
-            threading.Event().wait(0.05)
-        assert done.is_set()
-        # The broker silently discards the impersonating message: the gateway never sees it.
-        assert seen == ["voltproof/fleet-1/bus-0001/telemetry"] * 2
-    finally:
         device.disconnect()
         device.loop_stop()
-        gateway.disconnect()
-        gateway.loop_stop()
+        # bus-0001 tries to publish as bus-0002. Depending on its version, mosquitto either
+        # acknowledges and discards the denied message or drops the connection; both are
+        # acceptable, as long as the message never reaches the gateway.
+        assert not _connect(impostor, secured_broker).is_failure
+        info = impostor.publish("voltproof/fleet-1/bus-0002/telemetry", b"x", qos=1)
+        with contextlib.suppress(RuntimeError):
+            info.wait_for_publish(5)
+        impostor.disconnect()
+        impostor.loop_stop()
+        # The legitimate device carries on over a new connection.
+        device = _client(secured_broker, "bus-0001", CREDENTIALS["bus-0001"])
+        assert not _connect(device, secured_broker).is_failure
+        _publish(device, "voltproof/fleet-1/bus-0001/telemetry")
+        for _ in range(100):
+            if len(seen) >= 2:
+                break
+            threading.Event().wait(0.05)
+        threading.Event().wait(0.2)  # room for a wrongly delivered message to show up
+        assert seen == ["voltproof/fleet-1/bus-0001/telemetry"] * 2
+    finally:
+        for client in (device, impostor, gateway):
+            client.disconnect()
+            client.loop_stop()
