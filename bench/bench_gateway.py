@@ -67,11 +67,18 @@ class Result:
     quarantined: int | None = None
     latencies_ms: list[int] = field(default_factory=list)
     rss_kib: list[tuple[float, int]] = field(default_factory=list)
+    cpu_s: float | None = None
+    """CPU seconds (user + system) the consuming processes spent on the run."""
 
     @property
     def rate(self) -> float:
         """Messages per second."""
         return self.messages / self.seconds
+
+    @property
+    def cpu_us_per_message(self) -> float | None:
+        """Consumer CPU per message: independent of what else loads the machine."""
+        return None if self.cpu_s is None or not self.messages else self.cpu_s / self.messages * 1e6
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,6 +139,17 @@ def run_publishers(
     return times
 
 
+def cpu_seconds(pids: Sequence[int | None]) -> float:
+    """User + system CPU seconds of live processes ``pids`` so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        # Fields after the command name, which is in parentheses and may hold spaces.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def _wait_count(count: Any, last: Any, expected: int, timeout_s: float) -> float:
     deadline = time.monotonic() + timeout_s
     while count.value < expected and time.monotonic() < deadline:
@@ -148,11 +166,18 @@ def run_raw(workdir: Path, load: Load, timeout_s: float) -> Result:
         )
         sub.start()
         ready.wait(30)
+        cpu_before = cpu_seconds([sub.pid])
         times = run_publishers(broker, load, None)
         done = _wait_count(count, last, load.total, timeout_s)
+        cpu = cpu_seconds([sub.pid]) - cpu_before
         sub.terminate()
         sub.join()
-    return Result(name="raw MQTT", messages=count.value, seconds=done - min(times.values()) / 1000)
+    return Result(
+        name="raw MQTT",
+        messages=count.value,
+        seconds=done - min(times.values()) / 1000,
+        cpu_s=cpu,
+    )
 
 
 def run_naive(
@@ -183,8 +208,10 @@ def run_naive(
             sub.start()
             ready.wait(30)
             subs.append(sub)
+        cpu_before = cpu_seconds([sub.pid for sub in subs])
         times = run_publishers(broker, load, None)
         done = _wait_count(count, last, load.total, timeout_s)
+        cpu = cpu_seconds([sub.pid for sub in subs]) - cpu_before
         for sub in subs:
             sub.terminate()
             sub.join()
@@ -195,6 +222,7 @@ def run_naive(
         messages=count.value,
         seconds=done - min(times.values()) / 1000,
         stored=stored,
+        cpu_s=cpu,
     )
 
 
@@ -308,6 +336,7 @@ def run_gateway(
         base = _log_size(db)
         gateways = start_gateways(config, processes)
         rss: list[tuple[float, int]] = []
+        cpu_before = cpu_seconds([g.pid for g in gateways])
         t_start = time.time()
         try:
             if load is not None:
@@ -330,6 +359,7 @@ def run_gateway(
             while (size := _log_size(db)) < base + expected and time.monotonic() < deadline:
                 time.sleep(0.05)
             done = time.time()
+            cpu = cpu_seconds([g.pid for g in gateways]) - cpu_before
             rss.append((done - t_start, sum(rss_kib(g.pid) for g in gateways)))
         finally:
             for process in gateways:
@@ -337,7 +367,7 @@ def run_gateway(
             for process in gateways:
                 process.wait(60)
     first = min(times.values()) / 1000 if times else t_start
-    result = Result(name=name, messages=size - base, seconds=done - first, rss_kib=rss)
+    result = Result(name=name, messages=size - base, seconds=done - first, rss_kib=rss, cpu_s=cpu)
     with sqlite3.connect(db) as conn:
         result.stored = int(
             conn.execute("SELECT count(*) FROM leaves WHERE kind = 'telemetry'").fetchone()[0]
@@ -362,15 +392,22 @@ def _percentile(values: Sequence[int], q: float) -> float:
 
 def report(results: list[Result], baseline_raw: Result, baseline_naive: Result) -> None:
     """Print one line per scenario with ratios against the baselines of this run."""
-    print("| scenario | msgs/s | samples/s | x raw | x naive-1 | stored | quarantined |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| scenario | msgs/s | samples/s | x raw | x naive-1 | consumer CPU us/msg "
+        "| CPU x naive-1 | stored | quarantined |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    naive_cpu = baseline_naive.cpu_us_per_message
     for r in results:
         stored = "" if r.stored is None else str(r.stored)
         quarantined = "" if r.quarantined is None else str(r.quarantined)
+        cpu = r.cpu_us_per_message
+        cpu_text = "" if cpu is None else f"{cpu:,.0f}"
+        cpu_ratio = "" if cpu is None or not naive_cpu else f"{cpu / naive_cpu:.2f}"
         print(
             f"| {r.name} | {r.rate:,.0f} | {r.rate * SAMPLES:,.0f} | "
             f"{r.rate / baseline_raw.rate:.2f} | {r.rate / baseline_naive.rate:.2f} | "
-            f"{stored} | {quarantined} |"
+            f"{cpu_text} | {cpu_ratio} | {stored} | {quarantined} |"
         )
     for r in results:
         if r.latencies_ms:
