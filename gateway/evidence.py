@@ -11,6 +11,11 @@ the newest checkpoint with a final anchor; when the two differ the bundle carrie
 consistency proof between them. Leaves appended after the anchored tree are left out (they
 cannot be proven against an anchor yet) and counted in :attr:`Extraction.unanchored`.
 
+Which messages are chosen is decided in one place (``_select``) for both readers:
+:func:`extract_evidence` proves them for a bundle, :func:`extract_payloads` only decodes them
+for the API's condition report (no proofs, registry or anchor data; its docstring says what
+it still checks and why the signatures are not checked again).
+
 Reads use the store's proof methods (the inclusion proofs of all chosen leaves in one batched
 node read) and a read-only SQLite connection for the few queries the store protocol does not
 offer. Imports no MQTT code.
@@ -19,9 +24,10 @@ offer. Imports no MQTT code.
 from __future__ import annotations
 
 import asyncio
+import operator
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -32,12 +38,14 @@ from ledger.anchors.base import AnchorReceipt
 from ledger.anchors.errors import AnchorFormatError
 from ledger.anchors.local_entry import EXPORT_FORMAT, LocalEntry
 from ledger.bundle import AnchorEvidence, BundleInput, LoggedLeaf
-from ledger.message import MessageError, decode_message
+from ledger.message import MessageError, SignedMessage, decode_message, message_hash
+from ledger.report.gcpause import gc_paused
 
 from .store import SqliteStore, StoreError
 
 MAX_MESSAGES: Final = 5_000_000
 _END: Final = 2**63 - 1
+_SEQ: Final = operator.itemgetter(1)
 
 
 class EvidenceError(Exception):
@@ -50,6 +58,10 @@ class UnknownAssetError(EvidenceError):
 
 class NotAnchoredError(EvidenceError):
     """No checkpoint with a final anchor covers the evidence yet."""
+
+
+class StoredChainError(EvidenceError):
+    """The stored messages of a device contradict their index or each other's hash chain."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,54 +134,148 @@ async def _checkpoint(db: aiosqlite.Connection, *, need: int, anchored: int) -> 
     return int(rows[0][0]), str(rows[0][1])
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredLeaf:
+    """A device message as the store indexes it: leaf index, ``seq``, ``t`` and COSE bytes."""
+
+    index: int
+    seq: int
+    t_ms: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceLeaves:
+    """One device's messages in the period (seq order) and the boundary messages around them."""
+
+    device: str
+    before: StoredLeaf | None
+    inside: tuple[StoredLeaf, ...]
+    after: StoredLeaf | None
+
+    def ordered(self) -> list[StoredLeaf]:
+        """Every chosen leaf in seq order: before, inside, after."""
+        ends = ([self.before] if self.before else [], [self.after] if self.after else [])
+        return [*ends[0], *self.inside, *ends[1]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Selection:
+    """Which message leaves a bundle of one asset and period holds (see :func:`_select`)."""
+
+    asset_kind: str
+    anchored: _Anchored
+    chains: dict[str, DeviceLeaves]
+    unanchored: int
+    decoded: dict[int, SignedMessage]
+    """Leaves already decoded while following the pack's hosts, by leaf index."""
+
+
 async def _period_leaves(
     db: aiosqlite.Connection, device: str, *, from_ms: int, to_ms: int, size: int
-) -> tuple[list[tuple[int, bytes]], int]:
-    """(leaf index, COSE) of the device's messages in the period and boundary, by seq."""
+) -> tuple[DeviceLeaves, int]:
+    """The device's messages in the period and boundary, and how many were left unanchored."""
+    # Sorted here, not by ORDER BY: SQLite would copy every COSE blob through a temporary
+    # B-tree (seqs are unique per device, so the order is the same).
     inside = await _fetchall(
         db,
-        "SELECT leaf_index, seq, cose FROM leaves WHERE device = ? AND seq IS NOT NULL "
-        "AND t_ms >= ? AND t_ms < ? ORDER BY seq LIMIT ?",
+        "SELECT leaf_index, seq, t_ms, cose FROM leaves WHERE device = ? AND seq IS NOT NULL "
+        "AND t_ms >= ? AND t_ms < ? LIMIT ?",
         (device, from_ms, to_ms, MAX_MESSAGES + 1),
     )
     if len(inside) > MAX_MESSAGES:
         raise EvidenceError(
             f"{device} has more than {MAX_MESSAGES} messages in the period; ask for a shorter one"
         )
-    kept = [(int(i), int(s), bytes(c)) for i, s, c in inside if i < size]
+    inside.sort(key=_SEQ)
+    kept = tuple(
+        StoredLeaf(index=i, seq=s, t_ms=t, data=bytes(c)) for i, s, t, c in inside if i < size
+    )
     unanchored = len(inside) - len(kept)
-    first = kept[0][1] if kept else None
-    last = kept[-1][1] if kept else None
+    first = kept[0].seq if kept else None
+    last = kept[-1].seq if kept else None
     before = await _fetchall(
         db,
-        "SELECT leaf_index, cose FROM leaves WHERE device = ? AND seq IS NOT NULL AND seq < ? "
-        "AND t_ms < ? AND leaf_index < ? ORDER BY seq DESC LIMIT 1",
+        "SELECT leaf_index, seq, t_ms, cose FROM leaves WHERE device = ? AND seq IS NOT NULL "
+        "AND seq < ? AND t_ms < ? AND leaf_index < ? ORDER BY seq DESC LIMIT 1",
         (device, _END if first is None else first, from_ms, size),
     )
     after = await _fetchall(
         db,
-        "SELECT leaf_index, cose FROM leaves WHERE device = ? AND seq IS NOT NULL AND seq > ? "
-        "AND t_ms >= ? AND leaf_index < ? ORDER BY seq LIMIT 1",
+        "SELECT leaf_index, seq, t_ms, cose FROM leaves WHERE device = ? AND seq IS NOT NULL "
+        "AND seq > ? AND t_ms >= ? AND leaf_index < ? ORDER BY seq LIMIT 1",
         (device, -1 if last is None else last, to_ms, size),
     )
-    chosen = [(int(i), bytes(c)) for i, c in before]
-    chosen += [(i, c) for i, _, c in kept]
-    chosen += [(int(i), bytes(c)) for i, c in after]
+    chosen = DeviceLeaves(device=device, before=_first(before), inside=kept, after=_first(after))
     return chosen, unanchored
 
 
-def _hosts(leaves: Sequence[tuple[int, bytes]]) -> set[str]:
+def _first(rows: Sequence[Any]) -> StoredLeaf | None:
+    if not rows:
+        return None
+    index, seq, t_ms, data = rows[0]
+    return StoredLeaf(index=index, seq=seq, t_ms=t_ms, data=bytes(data))
+
+
+def _hosts(leaves: Sequence[StoredLeaf], decoded: dict[int, SignedMessage]) -> set[str]:
+    """The hosts named in ``leaves``; every leaf decoded on the way is added to ``decoded``."""
     found: set[str] = set()
-    for index, data in leaves:
-        if b"host" not in data:
+    for leaf in leaves:
+        if b"host" not in leaf.data:
             continue  # a payload with a "host" key holds its text; skip decoding the others
-        try:
-            host = decode_message(data).payload.get("host")
-        except MessageError as exc:
-            raise EvidenceError(f"stored leaf {index} does not decode: {exc}") from exc
+        message = _decode(leaf)
+        decoded[leaf.index] = message
+        host = message.payload.get("host")
         if isinstance(host, str):
             found.add(host)
     return found
+
+
+def _decode(leaf: StoredLeaf) -> SignedMessage:
+    try:
+        return decode_message(leaf.data)
+    except MessageError as exc:
+        raise EvidenceError(f"stored leaf {leaf.index} does not decode: {exc}") from exc
+
+
+async def _select(
+    store: SqliteStore, *, asset_id: str, from_ms: int, to_ms: int, follow_hosts: bool
+) -> _Selection:
+    """The message leaves of a bundle of ``asset_id`` over ``[from_ms, to_ms)``.
+
+    The one place that decides which messages evidence holds: :func:`extract_evidence` proves
+    them, :func:`extract_payloads` reads them for the condition report.
+    """
+    if not from_ms < to_ms:
+        raise EvidenceError(f"period start {from_ms} is not before its end {to_ms}")
+    device = (await store.devices([asset_id])).get(asset_id)
+    if device is None:
+        raise UnknownAssetError(f"no device {asset_id!r} is registered")
+    db = await _ro_connect(store.path)
+    try:
+        anchored = await _anchored(db)
+        chains: dict[str, DeviceLeaves] = {}
+        decoded: dict[int, SignedMessage] = {}
+        unanchored = 0
+        queue = [asset_id]
+        while queue:
+            current = queue.pop()
+            leaves, left_out = await _period_leaves(
+                db, current, from_ms=from_ms, to_ms=to_ms, size=anchored.size
+            )
+            chains[current] = leaves
+            unanchored += left_out
+            if current == asset_id and device.kind == "pack" and follow_hosts:
+                with gc_paused():
+                    hosts = _hosts(leaves.ordered(), decoded)
+                known = await store.devices(sorted(hosts))
+                queue.extend(sorted(h for h in known if h not in chains))
+    finally:
+        await db.close()
+    return _Selection(
+        asset_kind=device.kind, anchored=anchored, chains=chains, unanchored=unanchored,
+        decoded=decoded,
+    )  # fmt: skip
 
 
 async def _local_export(path: Path) -> dict[str, object]:
@@ -209,39 +315,22 @@ async def extract_evidence(
     ``anchor_db`` is the local anchor table (for a ``local`` receipt its export is embedded so
     the bundle checks offline); ``follow_hosts`` adds the buses that hosted a pack.
     """
-    if not from_ms < to_ms:
-        raise EvidenceError(f"period start {from_ms} is not before its end {to_ms}")
-    device = (await store.devices([asset_id])).get(asset_id)
-    if device is None:
-        raise UnknownAssetError(f"no device {asset_id!r} is registered")
+    selection = await _select(
+        store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms, follow_hosts=follow_hosts
+    )
+    anchored = selection.anchored
+    chosen = [
+        (leaf.index, leaf.data) for chain in selection.chains.values() for leaf in chain.ordered()
+    ]
     db = await _ro_connect(store.path)
     try:
-        anchored = await _anchored(db)
-        per_device: dict[str, list[tuple[int, bytes]]] = {}
-        unanchored = 0
-        queue = [asset_id]
-        while queue:
-            current = queue.pop()
-            leaves, left_out = await _period_leaves(
-                db, current, from_ms=from_ms, to_ms=to_ms, size=anchored.size
-            )
-            per_device[current] = leaves
-            unanchored += left_out
-            if current == asset_id and device.kind == "pack" and follow_hosts:
-                known = await store.devices(sorted(_hosts(leaves)))
-                queue.extend(sorted(h for h in known if h not in per_device))
         registry = await _fetchall(
             db,
             "SELECT leaf_index, cose FROM leaves WHERE kind = 'registry' AND device IN "  # noqa: S608 -- placeholders only
-            f"({', '.join('?' * len(per_device))}) AND leaf_index < ? ORDER BY leaf_index",
-            [*sorted(per_device), anchored.size],
+            f"({', '.join('?' * len(selection.chains))}) AND leaf_index < ? ORDER BY leaf_index",
+            [*sorted(selection.chains), anchored.size],
         )
-    finally:
-        await db.close()
-    chosen = [leaf for leaves in per_device.values() for leaf in leaves]
-    need = 1 + max([i for i, _ in chosen] + [int(r[0]) for r in registry], default=0)
-    db = await _ro_connect(store.path)
-    try:
+        need = 1 + max([i for i, _ in chosen] + [int(r[0]) for r in registry], default=0)
         size, note = await _checkpoint(db, need=need, anchored=anchored.size)
     finally:
         await db.close()
@@ -274,7 +363,7 @@ async def extract_evidence(
     )
     bundle_input = BundleInput(
         asset_id=asset_id,
-        asset_kind=device.kind,
+        asset_kind=selection.asset_kind,
         from_ms=from_ms,
         to_ms=to_ms,
         checkpoint=note,
@@ -284,5 +373,96 @@ async def extract_evidence(
         anchor=evidence,
     )
     return Extraction(
-        bundle_input=bundle_input, devices=tuple(sorted(per_device)), unanchored=unanchored
+        bundle_input=bundle_input,
+        devices=tuple(sorted(selection.chains)),
+        unanchored=selection.unanchored,
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PayloadExtraction:
+    """The payloads a bundle's condition report is computed from, read without any proof."""
+
+    asset_id: str
+    asset_kind: str
+    from_ms: int
+    to_ms: int
+    payloads: tuple[Mapping[str, Any], ...]
+    """The period's messages of every chosen device: devices sorted, each in seq order."""
+    devices: tuple[str, ...]
+    unanchored: int
+    """Messages of the period newer than the anchored tree (not used, as in the bundle)."""
+
+
+async def extract_payloads(
+    store: SqliteStore, *, asset_id: str, from_ms: int, to_ms: int, follow_hosts: bool = True
+) -> PayloadExtraction:
+    """The payloads of the messages a bundle of ``asset_id`` over ``[from_ms, to_ms)`` holds.
+
+    Exactly the messages :func:`extract_evidence` would put in the bundle's chains (the same
+    selection: period, boundaries, followed hosts, anchored tree only), each decoded once,
+    without inclusion proofs, registry entries or anchor data; the payloads are those that
+    ``ledger.verify.check_messages`` gives for that bundle, in the same order, so
+    ``compute_report`` makes the identical report from them. It refuses what the bundle path
+    refuses (unknown asset, empty period, no final anchor) with the same errors.
+
+    Checks made here, on every chosen message including the boundary ones: it decodes
+    (strict COSE and payload); it is telemetry of its device with the ``seq`` and ``t`` the
+    store indexes it under (so the period and boundary roles are the ones the bundle gets);
+    seqs strictly increase; and each ``prev`` is the hash of the stored message before it when
+    the seqs are consecutive. A failure raises :class:`EvidenceError` (a
+    :class:`StoredChainError` for an inconsistent chain), never a report.
+
+    Not checked again: signatures and key validity. The gateway verified each signature under
+    the device key valid at that point of the log before appending the message, and this
+    reads the operator's own store; re-checking 17,520 Ed25519 signatures for a year report
+    would cost more than everything else together. Whoever does not trust the operator
+    downloads the bundle and recomputes the report offline (``voltproof report``), which
+    checks every signature, key and link and gives the identical report.
+    """
+    selection = await _select(
+        store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms, follow_hosts=follow_hosts
+    )
+    payloads: list[Mapping[str, Any]] = []
+    with gc_paused():
+        for device in sorted(selection.chains):
+            payloads += _inside_payloads(selection.chains[device], selection.decoded)
+    return PayloadExtraction(
+        asset_id=asset_id, asset_kind=selection.asset_kind, from_ms=from_ms, to_ms=to_ms,
+        payloads=tuple(payloads), devices=tuple(sorted(selection.chains)),
+        unanchored=selection.unanchored,
+    )  # fmt: skip
+
+
+def _inside_payloads(
+    chain: DeviceLeaves, decoded: Mapping[int, SignedMessage]
+) -> list[Mapping[str, Any]]:
+    """The payloads of the chain's messages in the period, after checking the whole chain."""
+    payloads: list[Mapping[str, Any]] = []
+    previous: StoredLeaf | None = None
+    previous_hash = b""
+    for leaf in chain.ordered():
+        message = decoded.get(leaf.index) or _decode(leaf)
+        payload = message.payload
+        if message.content_type is not None or (payload["dev"], payload["seq"], payload["t"]) != (
+            chain.device, leaf.seq, leaf.t_ms,
+        ):  # fmt: skip
+            raise StoredChainError(
+                f"stored leaf {leaf.index} is not the telemetry message of {chain.device!r} "
+                f"seq {leaf.seq} at t = {leaf.t_ms} that the store indexes it as"
+            )
+        if previous is not None:
+            if leaf.seq <= previous.seq:
+                raise StoredChainError(
+                    f"stored leaf {leaf.index} ({chain.device} seq {leaf.seq}) follows seq "
+                    f"{previous.seq} (messages reordered or repeated)"
+                )
+            if leaf.seq == previous.seq + 1 and payload["prev"] != previous_hash:
+                raise StoredChainError(
+                    f"stored leaf {leaf.index} ({chain.device} seq {leaf.seq}): prev is not the "
+                    f"hash of seq {previous.seq} (leaf {previous.index})"
+                )
+        previous, previous_hash = leaf, message_hash(leaf.data)
+        payloads.append(payload)
+    start = 0 if chain.before is None else 1
+    return payloads[start : start + len(chain.inside)]

@@ -13,9 +13,10 @@ raises for the first bad payload, in the order given.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final, NoReturn, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -198,6 +199,12 @@ def _plain_columns(kind: Kind, columns: dict[str, Any]) -> tuple[int, list[memor
 
 def decode_all(payloads: Sequence[Mapping[str, Any]]) -> Decoded:
     """Validate and decode the telemetry of ``payloads`` (same errors as ``decode_columns``)."""
+    joined = _decode_joined(payloads)
+    return joined if joined is not None else _decode_each(payloads)
+
+
+def _decode_each(payloads: Sequence[Mapping[str, Any]]) -> Decoded:
+    """:func:`decode_all` one payload and column at a time (the definition of its result)."""
     collector = _Collector()
     failure: TelemetryError | None = None
     for payload in payloads:
@@ -210,12 +217,144 @@ def decode_all(payloads: Sequence[Mapping[str, Any]]) -> Decoded:
             break
     wire = collector.wire()
     if wire is None:
-        for payload in payloads:
-            decode_columns(payload)
-        raise AssertionError("a column range check failed but every payload decodes")
+        _raise_first_error(payloads)
     if failure is not None:
         raise failure
     return Decoded(messages=tuple(collector.messages), wire=wire)
+
+
+def _raise_first_error(payloads: Sequence[Mapping[str, Any]]) -> NoReturn:
+    for payload in payloads:
+        decode_columns(payload)
+    raise AssertionError("a column range check failed but every payload decodes")
+
+
+_COLUMNS_OF: Final = {
+    kind: operator.itemgetter(*(key for key, _, _ in layout)) for kind, layout in _LAYOUT.items()
+}
+_ENCODED: Final = operator.attrgetter("encoded")
+_TYPED_ONLY: Final = {TypedArray}
+_SKIP: Final = np.full(256, -1, dtype=np.int64)
+_SKIP[list(_DATA_START)] = list(_DATA_START.values())
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One message of the joined decode; ``n`` is None until its columns are checked."""
+
+    dev: str
+    kind: Kind
+    t_ms: int
+    dt_ms: int
+    n: int | None
+    events: tuple[Event, ...]
+
+
+def _decode_joined(payloads: Sequence[Mapping[str, Any]]) -> Decoded | None:
+    """:func:`decode_all` with each column's typed arrays joined and checked in numpy.
+
+    A payload of the plain form whose columns are all typed arrays is taken whole (its
+    encodings); the tags and the sample counts of every column are then checked for all
+    messages at once. When any of them is not what ``_plain_columns`` accepts, None: the
+    caller decodes one payload at a time (:func:`_decode_each`), which names the error.
+    """
+    pending: list[_Pending] = []
+    chunks: dict[str, list[tuple[bytes, ...]]] = {kind: [] for kind in KINDS}
+    plain: dict[str, list[bool]] = {kind: [] for kind in KINDS}
+    failure: TelemetryError | None = None
+    for payload in payloads:
+        header = _plain_header(payload)
+        if header is not None:
+            kind, t_ms, dt_ms, columns = header
+            raws: tuple[Any, ...] = _COLUMNS_OF[kind](columns)
+            if set(map(type, raws)) == _TYPED_ONLY:
+                pending.append(_Pending(dev=payload["dev"], kind=kind, t_ms=t_ms, dt_ms=dt_ms,
+                                        n=None, events=()))  # fmt: skip
+                chunks[kind].append(tuple(map(_ENCODED, raws)))
+                plain[kind].append(True)
+                continue
+        try:
+            decoded = decode_columns(payload)
+        except TelemetryError as exc:
+            failure = exc  # raised below unless an earlier plain payload is out of range
+            break
+        pending.append(_Pending(dev=payload["dev"], kind=decoded.kind, t_ms=decoded.t_ms,
+                                dt_ms=decoded.dt_ms, n=decoded.n,
+                                events=decoded.events))  # fmt: skip
+        chunks[decoded.kind].append(tuple(
+            np.asarray(decoded.columns[spec.key], dtype=np.int64).astype(_dtype(spec)).tobytes()
+            for spec in FIELDS[decoded.kind]
+        ))  # fmt: skip
+        plain[decoded.kind].append(False)
+    wire: dict[str, dict[str, npt.NDArray[Any]]] = {}
+    counts: dict[str, list[int]] = {}
+    for kind in KINDS:
+        joined = _join_kind(kind, chunks[kind], plain[kind], pending)
+        if joined is None:
+            return None
+        wire[kind], counts[kind] = joined
+    for kind in KINDS:
+        if not _in_range(kind, wire[kind]):
+            _raise_first_error(payloads)
+    if failure is not None:
+        raise failure
+    rows = dict.fromkeys(KINDS, 0)
+    sizes = {kind: iter(counts[kind]) for kind in KINDS}
+    messages = []
+    for item in pending:
+        n = next(sizes[item.kind])
+        messages.append(MessageInfo(dev=item.dev, kind=item.kind, t_ms=item.t_ms,
+                                    dt_ms=item.dt_ms, n=n, row=rows[item.kind],
+                                    events=item.events))  # fmt: skip
+        rows[item.kind] += n
+    return Decoded(messages=tuple(messages), wire=wire)
+
+
+def _join_kind(
+    kind: Kind, chunks: list[tuple[bytes, ...]], plain: list[bool], pending: list[_Pending]
+) -> tuple[dict[str, npt.NDArray[Any]], list[int]] | None:
+    """The wire columns of one kind's messages and their sample counts; None to decode each.
+
+    A plain message's chunk is a typed array's encoding (tag head, byte-string head,
+    elements); a decoded message's chunk is the element bytes alone.
+    """
+    decoded_n = np.array([m.n for m in pending if m.kind == kind and m.n is not None], np.int64)
+    has_head = np.array(plain, dtype=bool)
+    n = np.zeros(len(plain), dtype=np.int64)
+    n[~has_head] = decoded_n
+    columns = list(zip(*chunks, strict=True)) if chunks else [() for _ in _LAYOUT[kind]]
+    wire: dict[str, npt.NDArray[Any]] = {}
+    for c, ((key, tag, width), spec) in enumerate(zip(_LAYOUT[kind], FIELDS[kind], strict=True)):
+        parts = columns[c]
+        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        data = np.frombuffer(b"".join(parts), dtype=np.uint8)
+        starts = (np.cumsum(lengths) - lengths)[has_head]
+        if starts.size and not (data[starts + 1] == tag).all():
+            return None
+        skip = _SKIP[data[starts + 2]] if starts.size else starts
+        if (skip < 0).any():
+            return None
+        found = (lengths[has_head] - skip) // width
+        if c == 0:
+            n[has_head] = found
+            if ((found < 1) | (found > MAX_SAMPLES)).any():
+                return None
+        elif not np.array_equal(found, n[has_head]):
+            return None
+        keep = np.ones(data.size, dtype=bool)
+        for offset in range(int(skip.max(initial=0))):
+            keep[starts[skip > offset] + offset] = False
+        wire[key] = data[keep].view(_dtype(spec))
+    return wire, n.tolist()
+
+
+def _in_range(kind: Kind, wire: Mapping[str, npt.NDArray[Any]]) -> bool:
+    """Every value of every column of ``kind`` lies in its column's range."""
+    for spec in FIELDS[kind]:
+        column = wire[spec.key]
+        if column.size and (column.min() < spec.lo or column.max() > spec.hi):
+            return False
+    return True
 
 
 def memory_values(spec: FieldSpec, wire: npt.NDArray[Any]) -> npt.NDArray[Any]:

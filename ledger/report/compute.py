@@ -19,6 +19,7 @@ import numpy as np
 
 from .columns import Decoded, decode_all
 from .frame import Frame, frame_of, fsum_in_order, median, message_means, onset_count, runs
+from .gcpause import gc_paused
 from .model import (
     ConditionReport,
     DeviceCompleteness,
@@ -422,7 +423,20 @@ def compute_report(
     params: ReportParams | None = None,
 ) -> ConditionReport:
     """The condition report of the messages ``payloads`` (verified telemetry payloads)."""
-    params = params or ReportParams()
+    with gc_paused():
+        return _compute(payloads, asset_id=asset_id, asset_kind=asset_kind, from_ms=from_ms,
+                        to_ms=to_ms, params=params or ReportParams())  # fmt: skip
+
+
+def _compute(
+    payloads: Iterable[Mapping[str, Any]],
+    *,
+    asset_id: str,
+    asset_kind: str,
+    from_ms: int,
+    to_ms: int,
+    params: ReportParams,
+) -> ConditionReport:
     ordered = sorted(payloads, key=lambda p: (p["dev"], p["seq"]))
     decoded = decode_all(ordered)
     messages = decoded.messages
