@@ -184,6 +184,13 @@ class Service:
         return process.wait()
 
 
+async def _run_voltproof(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a ``voltproof`` command to completion; its output captured."""
+    return await asyncio.to_thread(
+        subprocess.run, _voltproof(*args), capture_output=True, text=True, check=False
+    )
+
+
 def _voltproof(*args: str) -> list[str]:
     return [sys.executable, "-m", "voltproof", *args]
 
@@ -273,14 +280,17 @@ class Demo:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop.set)
+        checked = True
         try:
             urls = await self._start()
             self._banner(urls)
             await self._watch(urls["metrics_port"])
+            await self._stop_services()
+            checked = await self.check_evidence()
         finally:
             await self._shutdown()
         self._next_steps()
-        return 0
+        return 0 if checked else 1
 
     async def _start(self) -> dict[str, int]:
         from .demo_setup import (
@@ -401,8 +411,10 @@ class Demo:
         if tty:
             print()
 
-    async def _shutdown(self) -> None:
-        for service in reversed(self.services):
+    async def _stop_services(self) -> None:
+        """Stop the simulator, the API and the gateway (reverse start order), once."""
+        while self.services:
+            service = self.services.pop()
             if service.process is None:
                 continue
             self._say(f"stopping {service.name}")
@@ -414,6 +426,46 @@ class Demo:
             and (self.layout.root / "gateway" / "anchors.db").exists()
         ):
             await self._export_local_anchors()
+
+    async def check_evidence(self) -> bool:
+        """Do what a lessor would: bundle pack-0000's evidence and verify it offline.
+
+        Runs the same commands :meth:`_next_steps` prints, trusting only the gateway's
+        verifier key and the ledger. False (and the verifier's words) if it does not verify.
+        """
+        from gateway.store import SqliteStore
+
+        root = self.layout.root
+        db = root / "gateway" / "gateway.db"
+        if not db.exists():
+            return True
+        async with await SqliteStore.open(db) as store:
+            anchored = await store.latest_final_checkpoint()
+        if anchored is None:
+            self._say("no checkpoint is anchored yet: nothing to check offline")
+            return True
+        bundle = root / "pack-0000.bundle"
+        self._say("checking the evidence of pack-0000 offline (voltproof bundle, verify)")
+        made = await _run_voltproof(
+            "bundle", "--workdir", str(root), "--asset", "pack-0000", "--out", str(bundle)
+        )
+        if made.returncode != 0:
+            self._say(f"the bundle could not be built: {made.stderr.strip()}")
+            return False
+        verify = ["verify", str(bundle), "--gateway-key", str(root / "gateway-verifier-key.txt")]
+        if self.options.ledger == "local":
+            verify += ["--anchors", str(self.layout.anchor_export)]
+        elif self.anvil is not None:
+            verify += ["--rpc", self.anvil.url]
+        verified = await _run_voltproof(*verify)
+        print("\n".join(f"  {line}" for line in verified.stdout.strip().splitlines()), flush=True)
+        if verified.returncode != 0:
+            self._say(f"the evidence did NOT verify: {verified.stderr.strip()}")
+            return False
+        return True
+
+    async def _shutdown(self) -> None:
+        await self._stop_services()
         if self.broker is not None:
             await asyncio.to_thread(self.broker.stop)
         from .demo_evm import stop_evm_ledger

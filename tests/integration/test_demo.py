@@ -33,6 +33,9 @@ def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "dashboard      http://127.0.0.1:" in demo.stdout
     assert "lessor key     vpk_" in demo.stdout
+    # The demo checks a lessor's evidence offline itself before it says goodbye.
+    assert "  VALID: pack pack-0000," in demo.stdout
+    assert "checked against: ledger export" in demo.stdout
     assert "voltproof bundle --workdir" in demo.stdout
     keys = json.loads((workdir / "secrets" / "api-keys.json").read_text(encoding="utf-8"))
     assert set(keys) == {"demo-operator", "demo-lessor"}
@@ -66,6 +69,38 @@ def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
     assert "checkpoint" in refused.stdout + refused.stderr
 
 
+def test_demo_offline_check_fails_under_a_foreign_gateway_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's own offline check reports failure when the evidence does not verify."""
+    import asyncio
+
+    from ledger.keys import create_key_file
+    from ledger.note import verifier_key
+    from voltproof.demo import Demo, DemoOptions
+
+    workdir = tmp_path / "demo"
+    demo = voltproof(
+        "demo", "--workdir", str(workdir), "--duration", "20", "--devices", "2",
+        "--api-port", "0",
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    # A verifier key of another gateway under the same name: the checkpoint no longer verifies.
+    origin = (workdir / "gateway-verifier-key.txt").read_text(encoding="utf-8").split("+")[0]
+    other = create_key_file(tmp_path / "other.key", name=origin)
+    (workdir / "gateway-verifier-key.txt").write_text(
+        verifier_key(origin, other.public_key) + "\n", encoding="utf-8"
+    )
+    options = DemoOptions(
+        workdir=workdir, duration_s=None, devices=2, ledger="local", api_port=0,
+        ageing_accel=1.0, seed=1,
+    )  # fmt: skip
+    assert asyncio.run(Demo(options).check_evidence()) is False
+    said = capsys.readouterr().out
+    assert "the evidence did NOT verify" in said
+    assert "INVALID" in said
+
+
 def test_demo_refuses_too_few_devices(tmp_path: Path) -> None:
     """A usage error exits 2 with a message."""
     result = voltproof("demo", "--workdir", str(tmp_path), "--devices", "1")
@@ -89,6 +124,8 @@ def test_demo_on_an_evm_chain_verifies_against_the_chain(tmp_path: Path) -> None
         "--api-port", "0", "--ledger", "evm",
     )  # fmt: skip
     assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "  VALID: pack pack-0000," in demo.stdout
+    assert "checked against: evm rpc" in demo.stdout
     bundle = tmp_path / "bus.bundle"
     made = voltproof(
         "bundle", "--workdir", str(workdir), "--asset", "bus-0000", "--out", str(bundle)
