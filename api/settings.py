@@ -8,28 +8,25 @@ file are resolved against the file's directory. ``VOLTPROOF_API__PORT=8081`` ove
 
 from __future__ import annotations
 
-import contextvars
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import SettingsConfigDict
 
-from gateway.config import CONFIG_NAME, DEFAULT_WORKDIR, ConfigError, GatewaySettings, load_settings
+from gateway.config import (
+    CONFIG_NAME,
+    DEFAULT_WORKDIR,
+    ConfigError,
+    GatewaySettings,
+    TomlFileSettings,
+    load_settings,
+)
 
 API_CONFIG_NAME = "api.toml"
 
-_CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
-    "voltproof_api_config", default=None
-)
 
-
-class ApiSettings(BaseSettings):
+class ApiSettings(TomlFileSettings):
     """Everything the dashboard API needs; see ``configs/api.example.toml``."""
 
     model_config = SettingsConfigDict(
@@ -48,22 +45,6 @@ class ApiSettings(BaseSettings):
     max_points: Annotated[int, Field(ge=10, le=100_000)] = 5000
     """Largest page of raw samples and most buckets of a downsampled series."""
     log_level: str = "INFO"
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Explicit arguments, then the environment, then the TOML file."""
-        toml_file = _CONFIG_FILE.get()
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
-        return tuple(sources)
 
 
 class Deployment:
@@ -91,13 +72,7 @@ def load_deployment(config: Path | None = None, *, workdir: Path | None = None) 
         config = candidate
     if not config.is_file():
         raise ConfigError(f"no API configuration at {config} (see configs/api.example.toml)")
-    token = _CONFIG_FILE.set(config)
-    try:
-        api = ApiSettings()
-    except ValueError as exc:
-        raise ConfigError(f"{config}: {exc}") from exc
-    finally:
-        _CONFIG_FILE.reset(token)
+    api = ApiSettings.from_file(config)
     base = config.resolve().parent
     api = api.model_copy(
         update={

@@ -27,12 +27,48 @@ DEFAULT_WORKDIR = Path("voltproof-demo")
 PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "password", "secret", "xxx"})
 
 _CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
-    "voltproof_gateway_config", default=None
+    "voltproof_config_file", default=None
 )
 
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message names the setting and the fix."""
+
+
+class TomlFileSettings(BaseSettings):
+    """Settings from explicit arguments, then the environment, then one TOML file.
+
+    :meth:`from_file` reads the file; constructing the class directly reads none. The
+    gateway's and the API's settings share this order, so an environment variable always
+    beats the file.
+    """
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit arguments, then the environment, then the TOML file."""
+        toml_file = _CONFIG_FILE.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @classmethod
+    def from_file(cls, config: Path) -> Self:
+        """The settings of ``config`` under the environment; a ConfigError naming the file."""
+        token = _CONFIG_FILE.set(config)
+        try:
+            return cls()
+        except ValueError as exc:
+            raise ConfigError(f"{config}: {exc}") from exc
+        finally:
+            _CONFIG_FILE.reset(token)
 
 
 class _Section(BaseModel):
@@ -158,7 +194,7 @@ class MetricsSettings(_Section):
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(TomlFileSettings):
     """Everything the gateway needs; see ``configs/gateway.example.toml``."""
 
     model_config = SettingsConfigDict(
@@ -188,22 +224,6 @@ class GatewaySettings(BaseSettings):
             raise ValueError("origin must be a non-empty string without white space")
         return value
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Explicit arguments, then the environment, then the TOML file."""
-        toml_file = _CONFIG_FILE.get()
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
-        return tuple(sources)
-
     @property
     def db_path(self) -> Path:
         """The gateway's SQLite database."""
@@ -224,13 +244,7 @@ def load_settings(config: Path | None = None, *, workdir: Path | None = None) ->
         raise ConfigError(
             f"no gateway configuration at {config} (see configs/gateway.example.toml)"
         )
-    token = _CONFIG_FILE.set(config)
-    try:
-        settings = GatewaySettings()
-    except ValueError as exc:
-        raise ConfigError(f"{config}: {exc}") from exc
-    finally:
-        _CONFIG_FILE.reset(token)
+    settings = GatewaySettings.from_file(config)
     base = config.resolve().parent
     settings = _resolve_paths(settings, base)
     settings.refuse_placeholders()
