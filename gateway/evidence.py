@@ -155,8 +155,9 @@ class DeviceLeaves:
 
     def ordered(self) -> list[StoredLeaf]:
         """Every chosen leaf in seq order: before, inside, after."""
-        ends = ([self.before] if self.before else [], [self.after] if self.after else [])
-        return [*ends[0], *self.inside, *ends[1]]
+        before = [] if self.before is None else [self.before]
+        after = [] if self.after is None else [self.after]
+        return [*before, *self.inside, *after]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,7 +169,7 @@ class _Selection:
     chains: dict[str, DeviceLeaves]
     unanchored: int
     decoded: dict[int, SignedMessage]
-    """Leaves already decoded while following the pack's hosts, by leaf index."""
+    """Leaves decoded while following the pack's hosts, by leaf index (when asked to keep)."""
 
 
 async def _period_leaves(
@@ -217,14 +218,15 @@ def _first(rows: Sequence[Any]) -> StoredLeaf | None:
     return StoredLeaf(index=index, seq=seq, t_ms=t_ms, data=bytes(data))
 
 
-def _hosts(leaves: Sequence[StoredLeaf], decoded: dict[int, SignedMessage]) -> set[str]:
-    """The hosts named in ``leaves``; every leaf decoded on the way is added to ``decoded``."""
+def _hosts(leaves: Sequence[StoredLeaf], decoded: dict[int, SignedMessage] | None) -> set[str]:
+    """The hosts named in ``leaves``; the leaves decoded on the way go to ``decoded`` if given."""
     found: set[str] = set()
     for leaf in leaves:
         if b"host" not in leaf.data:
             continue  # a payload with a "host" key holds its text; skip decoding the others
         message = _decode(leaf)
-        decoded[leaf.index] = message
+        if decoded is not None:
+            decoded[leaf.index] = message
         host = message.payload.get("host")
         if isinstance(host, str):
             found.add(host)
@@ -239,12 +241,19 @@ def _decode(leaf: StoredLeaf) -> SignedMessage:
 
 
 async def _select(
-    store: SqliteStore, *, asset_id: str, from_ms: int, to_ms: int, follow_hosts: bool
+    store: SqliteStore,
+    *,
+    asset_id: str,
+    from_ms: int,
+    to_ms: int,
+    follow_hosts: bool,
+    keep_decoded: bool = False,
 ) -> _Selection:
     """The message leaves of a bundle of ``asset_id`` over ``[from_ms, to_ms)``.
 
     The one place that decides which messages evidence holds: :func:`extract_evidence` proves
-    them, :func:`extract_payloads` reads them for the condition report.
+    them, :func:`extract_payloads` reads them for the condition report (and asks to
+    ``keep_decoded`` the pack's messages decoded to find its hosts, not to decode them twice).
     """
     if not from_ms < to_ms:
         raise EvidenceError(f"period start {from_ms} is not before its end {to_ms}")
@@ -267,7 +276,7 @@ async def _select(
             unanchored += left_out
             if current == asset_id and device.kind == "pack" and follow_hosts:
                 with gc_paused():
-                    hosts = _hosts(leaves.ordered(), decoded)
+                    hosts = _hosts(leaves.ordered(), decoded if keep_decoded else None)
                 known = await store.devices(sorted(hosts))
                 queue.extend(sorted(h for h in known if h not in chains))
     finally:
@@ -421,8 +430,9 @@ async def extract_payloads(
     checks every signature, key and link and gives the identical report.
     """
     selection = await _select(
-        store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms, follow_hosts=follow_hosts
-    )
+        store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms, follow_hosts=follow_hosts,
+        keep_decoded=True,
+    )  # fmt: skip
     payloads: list[Mapping[str, Any]] = []
     with gc_paused():
         for device in sorted(selection.chains):
