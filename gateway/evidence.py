@@ -233,6 +233,14 @@ def _hosts(leaves: Sequence[StoredLeaf], decoded: dict[int, SignedMessage] | Non
     return found
 
 
+def _hosts_paused(
+    leaves: Sequence[StoredLeaf], decoded: dict[int, SignedMessage] | None
+) -> set[str]:
+    """:func:`_hosts` with the cyclic collector paused (it decodes many messages)."""
+    with gc_paused():
+        return _hosts(leaves, decoded)
+
+
 def _decode(leaf: StoredLeaf) -> SignedMessage:
     try:
         return decode_message(leaf.data)
@@ -275,8 +283,9 @@ async def _select(
             chains[current] = leaves
             unanchored += left_out
             if current == asset_id and device.kind == "pack" and follow_hosts:
-                with gc_paused():
-                    hosts = _hosts(leaves.ordered(), decoded if keep_decoded else None)
+                hosts = await asyncio.to_thread(
+                    _hosts_paused, leaves.ordered(), decoded if keep_decoded else None
+                )
                 known = await store.devices(sorted(hosts))
                 queue.extend(sorted(h for h in known if h not in chains))
     finally:
@@ -433,15 +442,22 @@ async def extract_payloads(
         store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms, follow_hosts=follow_hosts,
         keep_decoded=True,
     )  # fmt: skip
-    payloads: list[Mapping[str, Any]] = []
-    with gc_paused():
-        for device in sorted(selection.chains):
-            payloads += _inside_payloads(selection.chains[device], selection.decoded)
+    # Seconds of CPU for a long period: off the event loop, so a server stays responsive.
+    payloads = await asyncio.to_thread(_all_payloads, selection)
     return PayloadExtraction(
         asset_id=asset_id, asset_kind=selection.asset_kind, from_ms=from_ms, to_ms=to_ms,
         payloads=tuple(payloads), devices=tuple(sorted(selection.chains)),
         unanchored=selection.unanchored,
     )  # fmt: skip
+
+
+def _all_payloads(selection: _Selection) -> list[Mapping[str, Any]]:
+    """The checked payloads of every chain of ``selection``, devices in sorted order."""
+    payloads: list[Mapping[str, Any]] = []
+    with gc_paused():
+        for device in sorted(selection.chains):
+            payloads += _inside_payloads(selection.chains[device], selection.decoded)
+    return payloads
 
 
 def _inside_payloads(

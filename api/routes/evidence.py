@@ -11,6 +11,7 @@ the pack only for operator keys (a pack lessor does not lease the buses).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
@@ -67,7 +68,9 @@ async def _bundle(
         operator_key=operator_key, anchor_db=state.deployment.anchor_db,
         follow_hosts=user.role is Role.OPERATOR,
     )  # fmt: skip
-    return build_bundle(extraction.bundle_input)
+    # Decoding a long period takes seconds of CPU: off the event loop, so that the
+    # server keeps answering other requests meanwhile.
+    return await asyncio.to_thread(build_bundle, extraction.bundle_input)
 
 
 def _now_ms() -> int:
@@ -96,8 +99,8 @@ async def _report(
         state.store, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
         follow_hosts=user.role is Role.OPERATOR,
     )  # fmt: skip
-    return compute_report(
-        found.payloads, asset_id=found.asset_id, asset_kind=found.asset_kind,
+    return await asyncio.to_thread(
+        compute_report, found.payloads, asset_id=found.asset_id, asset_kind=found.asset_kind,
         from_ms=found.from_ms, to_ms=found.to_ms,
     )  # fmt: skip
 
