@@ -1,9 +1,10 @@
 """Dashboard reads over the gateway database, on a read-only SQLite connection.
 
-Every query is served by an index of the gateway schema: samples and leaves by
+Every query is served by an index of the gateway schema: sample blocks and leaves by
 ``(device, t_ms)``, leaves by ``leaf_index``, alarms by ``(device, t_ms)``, quarantine by
-``id``, checkpoints by ``size``. Downsampling runs in SQLite (one ``GROUP BY`` over the
-index range), so a year of 1 Hz samples leaves the database as a few thousand buckets.
+``id``, checkpoints by ``size``. Samples are stored one block per message
+(:mod:`gateway.store.blocks`) and turned into column arrays with numpy; downsampling is one
+sort and three ``reduceat`` over those arrays.
 Proofs come from the gateway store itself (:class:`gateway.store.SqliteStore`).
 """
 
@@ -12,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Self
 
 import aiosqlite
 
+from gateway.store import blocks
+from gateway.store.errors import StoreError
 from ledger.message import MessageError, decode_message
 from ledger.telemetry import FIELDS, Kind
 
@@ -72,6 +76,15 @@ class Stint:
     from_ms: int
     to_ms: int
     messages: int
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """A damaged sample block becomes a :class:`QueryError`."""
+    try:
+        yield
+    except StoreError as exc:
+        raise QueryError(f"gateway database holds a damaged sample block: {exc}") from exc
 
 
 def _probe(uri: str) -> None:
@@ -151,43 +164,57 @@ class Reads:
 
     async def latest_sample(self, kind: Kind, device_id: str, window: Window) -> dict[str, Any]:
         """The device's newest sample in ``window`` (empty when it has none)."""
-        columns = ", ".join(spec.attr for spec in FIELDS[kind])
-        rows = await self.rows(
-            f"SELECT t_ms, leaf_index, {columns} FROM {kind}_samples "  # noqa: S608 -- kind is a Literal, columns from FIELDS
-            "WHERE device = ? AND t_ms >= ? AND t_ms < ? ORDER BY t_ms DESC LIMIT 1",
-            (device_id, window.from_ms, window.to_ms),
-        )
-        if not rows:
+        with _translated():
+            found = await blocks.newest(
+                self.rows, kind, device_id, from_ms=window.from_ms, to_ms=window.to_ms
+            )
+        if not len(found):
             return {}
         names = ("t_ms", "leaf_index", *(spec.attr for spec in FIELDS[kind]))
-        return dict(zip(names, rows[0], strict=True))
+        (row,) = found.rows(names[2:])
+        return dict(zip(names, row, strict=True))
 
     async def samples(
         self, kind: Kind, device_id: str, fields: Sequence[str], window: Window, *, limit: int
     ) -> list[tuple[Any, ...]]:
         """Raw samples ``(t_ms, leaf_index, *fields)`` in ``window``, oldest first."""
         self._check_fields(kind, fields)
-        return await self.rows(
-            f"SELECT t_ms, leaf_index, {', '.join(fields)} FROM {kind}_samples "  # noqa: S608 -- fields checked against FIELDS
-            "WHERE device = ? AND t_ms >= ? AND t_ms < ? ORDER BY t_ms LIMIT ?",
-            (device_id, window.from_ms, window.to_ms, limit),
-        )
+        with _translated():
+            found = await blocks.window(
+                self.rows, kind, device_id, from_ms=window.from_ms, to_ms=window.to_ms,
+                fields=fields, limit=limit,
+            )  # fmt: skip
+        return found.rows(fields)
+
+    async def sample_bounds(self, kind: Kind, device_id: str, window: Window) -> Window | None:
+        """The times of the device's first and last sample in ``window`` (``to`` exclusive)."""
+        with _translated():
+            last = await blocks.newest(
+                self.rows, kind, device_id, from_ms=window.from_ms, to_ms=window.to_ms, fields=()
+            )
+            if not len(last):
+                return None
+            first = await blocks.window(
+                self.rows, kind, device_id, from_ms=window.from_ms, to_ms=window.to_ms,
+                fields=(), limit=1,
+            )  # fmt: skip
+        return Window(from_ms=int(first.t_ms[0]), to_ms=int(last.t_ms[0]) + 1)
 
     async def buckets(
         self, kind: Kind, device_id: str, field: str, window: Window, *, bucket_ms: int
     ) -> list[Bucket]:
-        """``field`` downsampled to buckets of ``bucket_ms`` (min, max, mean) in SQLite."""
+        """``field`` downsampled to buckets of ``bucket_ms`` (min, max, mean)."""
         self._check_fields(kind, [field])
-        rows = await self.rows(
-            f"SELECT (t_ms - ?) / ? AS b, count(*), min({field}), max({field}), avg({field}) "  # noqa: S608 -- field checked against FIELDS
-            f"FROM {kind}_samples WHERE device = ? AND t_ms >= ? AND t_ms < ? "
-            "GROUP BY b ORDER BY b",
-            (window.from_ms, bucket_ms, device_id, window.from_ms, window.to_ms),
-        )
+        with _translated():
+            found = await blocks.window(
+                self.rows, kind, device_id, from_ms=window.from_ms, to_ms=window.to_ms,
+                fields=[field],
+            )  # fmt: skip
         return [
-            Bucket(t_ms=window.from_ms + b * bucket_ms, count=n, min=lo, max=hi, avg=mean)
-            for b, n, lo, hi, mean in rows
-        ]
+            Bucket(t_ms=window.from_ms + b.bucket * bucket_ms, count=b.count, min=b.min,
+                   max=b.max, avg=b.avg)
+            for b in blocks.aggregate(found, field, from_ms=window.from_ms, bucket_ms=bucket_ms)
+        ]  # fmt: skip
 
     @staticmethod
     def _check_fields(kind: Kind, fields: Sequence[str]) -> None:

@@ -3,8 +3,8 @@
 For every telemetry leaf: the signed payload's ``dev``/``seq``/``prev`` equal the leaf's
 columns, the signature verifies under the device key that may sign that seq, ``prev`` is the
 hash of the stored message before it, seqs missing below the head are recorded as gaps, the
-chain head names the highest stored message, and the sample rows are exactly the samples the
-signed message decodes to.
+chain head names the highest stored message, and the message's sample block is exactly the
+block its signed bytes give (:mod:`gateway.store.blocks`), and no block lacks its message.
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from ledger.message import BadSignatureError, MessageError, decode_message
-from ledger.telemetry import FIELDS, TelemetryBatch, TelemetryError, decode_batch
+from ledger.telemetry import Kind, TelemetryError, decode_columns
 
 from .selfcheck_report import Problem
+from .store import blocks
 
-_SAMPLE_COLUMNS = {kind: tuple(spec.attr for spec in specs) for kind, specs in FIELDS.items()}
+_BLOCKS = "sample_blocks"
+_BlockRow = tuple[str, str, int, int, int, int, bytes]
+"""``(device, kind, t_ms, last_ms, dt_ms, n, columns)`` of one stored block."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,8 +58,8 @@ def check_chains(db: sqlite3.Connection, problems: list[Problem], counts: dict[s
     gaps: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for device, start, stop in db.execute("SELECT device, start, stop FROM chain_gaps"):
         gaps[device].append((start, stop))
-    samples = _sample_rows(db)
-    counts["samples"] = sum(len(rows) for rows in samples.values())
+    samples = _sample_blocks(db)
+    counts["samples"] = sum(int(row[5]) for row in samples.values())
     by_device: dict[str, list[_Leaf]] = defaultdict(list)
     for index, device, seq, prev, digest, cose in db.execute(
         "SELECT leaf_index, device, seq, prev, message_hash, cose FROM leaves "
@@ -91,24 +93,22 @@ def check_chains(db: sqlite3.Connection, problems: list[Problem], counts: dict[s
     )
     problems.extend(
         Problem(
-            table=table,
+            table=_BLOCKS,
             code="sample_orphan",
             leaf_index=index,
-            detail=f"sample rows point to leaf {index}, which is no stored telemetry",
+            detail=f"a sample block points to leaf {index}, which is no stored telemetry",
         )
-        for table, index in sorted(samples)
+        for index in sorted(samples)
     )
 
 
-def _sample_rows(db: sqlite3.Connection) -> dict[tuple[str, int], list[tuple[Any, ...]]]:
-    rows: dict[tuple[str, int], list[tuple[Any, ...]]] = defaultdict(list)
-    for kind, columns in _SAMPLE_COLUMNS.items():
-        table = f"{kind}_samples"
-        for row in db.execute(
-            f"SELECT device, t_ms, leaf_index, {', '.join(columns)} FROM {table} ORDER BY rowid"  # noqa: S608 -- names from FIELDS
-        ):
-            rows[(table, row[2])].append(tuple(row))
-    return rows
+def _sample_blocks(db: sqlite3.Connection) -> dict[int, _BlockRow]:
+    return {
+        int(index): (device, kind, t_ms, last_ms, dt_ms, n, bytes(data))
+        for index, device, kind, t_ms, last_ms, dt_ms, n, data in db.execute(
+            "SELECT leaf_index, device, kind, t_ms, last_ms, dt_ms, n, columns FROM sample_blocks"
+        )
+    }
 
 
 def _problem(leaf: _Leaf, code: str, detail: str, table: str = "leaves") -> Problem:
@@ -200,44 +200,59 @@ def _head(device: str, leaves: list[_Leaf], head: tuple[int, bytes] | None) -> I
         )
 
 
-def _samples(
-    leaf: _Leaf, samples: dict[tuple[str, int], list[tuple[Any, ...]]]
-) -> Iterator[Problem]:
+def _samples(leaf: _Leaf, samples: dict[int, _BlockRow]) -> Iterator[Problem]:
     try:
-        batch = decode_batch(decode_message(leaf.cose).payload)
+        columns = decode_columns(decode_message(leaf.cose).payload)
     except (MessageError, TelemetryError):
         return  # reported as leaf_undecodable, or a payload the gateway never accepts
-    table = f"{batch.kind}_samples"
-    stored = samples.pop((table, leaf.index), [])
-    expected = _expected_rows(leaf, batch)
-    if len(stored) != len(expected):
+    stored = samples.pop(leaf.index, None)
+    if stored is None:
         yield _problem(
             leaf,
             "sample_count_mismatch",
-            f"{len(stored)} sample rows, the signed message holds {len(expected)} samples",
-            table=table,
+            f"no sample block, the signed message holds {columns.n} samples",
+            table=_BLOCKS,
         )
         return
-    names = ("device", "t_ms", "leaf_index", *_SAMPLE_COLUMNS[batch.kind])
-    for k, (row, want) in enumerate(zip(stored, expected, strict=True)):
-        for name, got, value in zip(names, row, want, strict=True):
-            if got != value:
-                yield _problem(
-                    leaf,
-                    "sample_mismatch",
-                    f"sample {k}: {name} is {got!r} in {table}, the signed message says {value!r}",
-                    table=table,
+    expected = blocks.block_row(leaf.index, leaf.device, columns)[1:]
+    names = ("device", "kind", "t_ms", "last_ms", "dt_ms", "n")
+    # The sample count first: a block that holds another number of samples says so.
+    for position in (5, 0, 1, 2, 3, 4):
+        name, got, value = names[position], stored[position], expected[position]
+        if got != value:
+            code = "sample_count_mismatch" if name == "n" else "sample_mismatch"
+            yield _problem(
+                leaf,
+                code,
+                f"{name} is {got!r} in {_BLOCKS}, the signed message says {value!r}",
+                table=_BLOCKS,
+            )
+            return
+    if stored[-1] != expected[-1]:
+        yield _problem(leaf, "sample_mismatch", _first_difference(leaf, stored), table=_BLOCKS)
+
+
+def _first_difference(leaf: _Leaf, stored: _BlockRow) -> str:
+    """Where a stored block's columns first differ from the signed message's."""
+    device, stored_kind, t_ms, _last, dt_ms, n, data = stored
+    kind: Kind = "pack" if stored_kind == "pack" else "bus"
+    row = (leaf.index, t_ms, dt_ms, n, data)
+    signed = blocks.unpack(kind, [(leaf.index, t_ms, dt_ms, n, _signed_block(leaf))])
+    try:
+        found = blocks.unpack(kind, [row])
+    except blocks.BlockError as exc:
+        return str(exc)
+    for name, want in signed.values.items():
+        got = found.values[name]
+        for k in range(len(want)):
+            if got[k] != want[k]:
+                return (
+                    f"sample {k}: {name} is {got[k].item()!r} in {_BLOCKS}, the signed message "
+                    f"says {want[k].item()!r}"
                 )
+    return f"the columns of {device!r} differ from the signed message"  # pragma: no cover
 
 
-def _expected_rows(leaf: _Leaf, batch: TelemetryBatch) -> list[tuple[Any, ...]]:
-    columns = _SAMPLE_COLUMNS[batch.kind]
-    return [
-        (
-            leaf.device,
-            batch.t_ms + k * batch.dt_ms,
-            leaf.index,
-            *[getattr(sample, name) for name in columns],
-        )
-        for k, sample in enumerate(batch.samples)
-    ]
+def _signed_block(leaf: _Leaf) -> bytes:
+    """The columns blob the signed message of ``leaf`` gives."""
+    return blocks.pack(decode_columns(decode_message(leaf.cose).payload))

@@ -150,16 +150,7 @@ async def buckets(
 
 async def _data_window(reads: Reads, device: DeviceRow, window: Window) -> Window:
     """An open-ended window narrowed to the device's data (so buckets are not years wide)."""
-    bounds = []
-    for order in ("ASC", "DESC"):
-        rows = await reads.rows(
-            f"SELECT t_ms FROM {device.kind}_samples WHERE device = ? "  # noqa: S608 -- kind is a Literal, order constant
-            f"AND t_ms >= ? AND t_ms < ? ORDER BY t_ms {order} LIMIT 1",
-            (device.device_id, window.from_ms, window.to_ms),
-        )
-        if not rows:
-            return window
-        bounds.append(int(rows[0][0]))
-    first, last = bounds
-    narrowed = Window(from_ms=int(first), to_ms=int(last) + 1)
+    narrowed = await reads.sample_bounds(device.kind, device.device_id, window)
+    if narrowed is None:
+        return window
     return window.clamp(narrowed) or window

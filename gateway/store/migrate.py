@@ -4,6 +4,9 @@ A migration ``NNNN_name.sql`` in ``gateway/store/migrations`` brings the schema 
 ``NNNN - 1`` to ``NNNN``. Each runs in its own ``BEGIN IMMEDIATE`` transaction together with
 the bump of ``schema_version``, so a crash leaves the database at one version or the next.
 Version 1 also creates the Merkle node tables of :data:`ledger.merkle_sqlite.SCHEMA`.
+Scripts may call ``sample_block(cose, part)``, one part of the ``sample_blocks`` row of a
+stored telemetry message (``kind``, ``t_ms``, ``last_ms``, ``dt_ms``, ``n`` or ``columns``),
+derived from the signed bytes; version 2 rebuilds the decoded samples with it.
 A database whose version is above the newest known migration is refused: this code would
 not know what the newer schema means.
 """
@@ -13,12 +16,16 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 
 import aiosqlite
 
 from ledger.merkle_sqlite import SCHEMA as MERKLE_SCHEMA
+from ledger.message import MessageError, decode_message
+from ledger.telemetry import TelemetryError, decode_columns
 
+from .blocks import block_row
 from .errors import SchemaVersionError, StoreError
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -57,6 +64,22 @@ def migrations() -> tuple[Migration, ...]:
 
 LATEST_VERSION = len(migrations())
 
+_BLOCK_PARTS = ("kind", "t_ms", "last_ms", "dt_ms", "n", "columns")
+
+
+@lru_cache(maxsize=1)
+def _block(cose: bytes) -> tuple[object, ...]:
+    try:
+        columns = decode_columns(decode_message(cose).payload)
+    except (MessageError, TelemetryError) as exc:
+        raise ValueError(f"a stored telemetry message does not decode: {exc}") from exc
+    return block_row(0, "", columns)[2:]
+
+
+def sample_block(cose: bytes, part: str) -> object:
+    """One part of the ``sample_blocks`` row of the stored message ``cose`` (SQL function)."""
+    return _block(bytes(cose))[_BLOCK_PARTS.index(part)]
+
 
 async def schema_version(db: aiosqlite.Connection) -> int:
     """The version recorded in ``db`` (0 for an empty database)."""
@@ -73,6 +96,7 @@ async def migrate(db: aiosqlite.Connection) -> int:
     """
     try:
         current = await schema_version(db)
+        await db.create_function("sample_block", 2, sample_block, deterministic=True)
         if current > LATEST_VERSION:
             raise SchemaVersionError(
                 f"database schema version {current} is newer than this code's {LATEST_VERSION}"

@@ -1,7 +1,7 @@
 """The store's connection handling and its read API (dashboard queries, proofs, registry).
 
 Every query here is served by an index: leaves by ``leaf_index`` or ``(device, seq)``,
-samples and alarms by ``(device, t_ms)``, quarantine by ``id`` or ``(reason, id)``,
+sample blocks and alarms by ``(device, t_ms)``, quarantine by ``id`` or ``(reason, id)``,
 Merkle nodes by their primary key (O(log n) of them per proof, in one query).
 """
 
@@ -29,6 +29,7 @@ from ledger.merkle.proof import check_inclusion_request, sibling_path
 from ledger.merkle_sqlite import SELECT_SIZE_SQL, node_key, node_parameters, select_nodes_sql
 from ledger.telemetry import FIELDS, Kind
 
+from . import blocks
 from .errors import LogCorruptError, StoreError
 from .records import (
     AlarmRecord,
@@ -278,28 +279,22 @@ class StoreReads:
     # -- dashboard ----------------------------------------------------------------------------
 
     async def latest_samples(self, kind: Kind) -> list[dict[str, Any]]:
-        """The newest sample of every device of ``kind``."""
-        table = f"{kind}_samples"
-        columns = ", ".join(spec.attr for spec in FIELDS[kind])
-        rows = await self._rows(
-            f"SELECT s.device, s.t_ms, s.leaf_index, {columns} FROM {table} AS s "  # noqa: S608 -- kind is a Literal, columns from FIELDS
-            f"JOIN (SELECT device, max(t_ms) AS t FROM {table} GROUP BY device) AS m "
-            "ON s.device = m.device AND s.t_ms = m.t GROUP BY s.device ORDER BY s.device"
-        )
-        return [_sample(kind, row) for row in rows]
+        """The newest sample of every device of ``kind`` that has one, by device id."""
+        devices = await self._rows("SELECT id FROM devices WHERE kind = ? ORDER BY id", (kind,))
+        latest = []
+        for (device_id,) in devices:
+            found = await blocks.newest(self._rows, kind, device_id, from_ms=0, to_ms=2**63 - 1)
+            latest.extend(_samples(kind, device_id, found))
+        return latest
 
     async def series(
         self, kind: Kind, device_id: str, *, t_from: int, t_to: int, limit: int = 10_000
     ) -> list[dict[str, Any]]:
         """Samples of one device with ``t_from <= t < t_to``, oldest first."""
-        table = f"{kind}_samples"
-        columns = ", ".join(spec.attr for spec in FIELDS[kind])
-        rows = await self._rows(
-            f"SELECT device, t_ms, leaf_index, {columns} FROM {table} "  # noqa: S608 -- kind is a Literal, columns from FIELDS
-            "WHERE device = ? AND t_ms >= ? AND t_ms < ? ORDER BY t_ms LIMIT ?",
-            (device_id, t_from, t_to, limit),
+        found = await blocks.window(
+            self._rows, kind, device_id, from_ms=t_from, to_ms=t_to, limit=limit
         )
-        return [_sample(kind, row) for row in rows]
+        return _samples(kind, device_id, found)
 
     async def alarms(self, *, device_id: str | None = None, limit: int = 100) -> list[AlarmRecord]:
         """The newest alarms, of one device or of all."""
@@ -393,6 +388,9 @@ def _device(row: Sequence[Any], keys: Sequence[KeyRange]) -> DeviceRecord:
     )
 
 
-def _sample(kind: Kind, row: Sequence[Any]) -> dict[str, Any]:
+def _samples(kind: Kind, device_id: str, found: blocks.Samples) -> list[dict[str, Any]]:
     names = ("device", "t_ms", "leaf_index", *(spec.attr for spec in FIELDS[kind]))
-    return dict(zip(names, row, strict=True))
+    return [
+        dict(zip(names, (device_id, *row), strict=True))
+        for row in found.rows([spec.attr for spec in FIELDS[kind]])
+    ]

@@ -8,30 +8,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import repeat
 from typing import Final
 
 import aiosqlite
 
 from ledger.merkle import AppendPlan
 from ledger.merkle_sqlite import INSERT_NODES_SQL, UPDATE_SIZE_SQL
-from ledger.telemetry import FIELDS
 
 from ..chain import ChainBook, Head, StoredLink
+from .blocks import INSERT_BLOCK_SQL, block_row
 from .errors import RegistryConflictError
 from .records import Candidate, DeviceStatus, QuarantineEntry, RegistryAction, RegistryChange
 
 FORK_REASON: Final = "fork"
 """The quarantine reason of a message that contradicts its device's stored chain."""
 
-_SAMPLE_COLUMNS: Final = {
-    kind: tuple(spec.attr for spec in specs) for kind, specs in FIELDS.items()
-}
-_INSERT_SAMPLES: Final = {
-    kind: f"INSERT INTO {kind}_samples (device, t_ms, leaf_index, {', '.join(columns)}) "  # noqa: S608 -- table and columns come from FIELDS
-    f"VALUES ({', '.join(['?'] * (len(columns) + 3))})"
-    for kind, columns in _SAMPLE_COLUMNS.items()
-}
 _INSERT_LEAF: Final = (
     "INSERT INTO leaves (leaf_index, kind, device, seq, t_ms, received_at_ms, historical, prev, "
     "message_hash, cose) VALUES (?, 'telemetry', ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -131,7 +122,7 @@ async def write_chain(db: aiosqlite.Connection, book: ChainBook, duplicates: Cou
 async def insert_telemetry(
     db: aiosqlite.Connection, accepted: Sequence[tuple[int, Candidate]]
 ) -> None:
-    """Insert the accepted leaves and their decoded samples."""
+    """Insert the accepted leaves and their decoded samples (one block per message)."""
     await db.executemany(
         _INSERT_LEAF,
         [
@@ -149,20 +140,9 @@ async def insert_telemetry(
             for index, c in accepted
         ],
     )
-    for kind in _SAMPLE_COLUMNS:
-        rows = [
-            row
-            for index, c in accepted
-            if c.batch.kind == kind
-            for row in zip(
-                repeat(c.device_id),
-                c.batch.times_ms(),
-                repeat(index),
-                *c.batch.values(),
-            )
-        ]
-        if rows:
-            await db.executemany(_INSERT_SAMPLES[kind], rows)
+    await db.executemany(
+        INSERT_BLOCK_SQL, [block_row(index, c.device_id, c.batch) for index, c in accepted]
+    )
 
 
 def _telemetry_alarm(index: int, candidate: Candidate) -> tuple[object, ...] | None:

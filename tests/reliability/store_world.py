@@ -15,10 +15,13 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from gateway.anchoring import Anchorer
 from gateway.checkpointer import Checkpointer
 from gateway.pipeline import OutcomeKind, Pipeline
 from gateway.store import SqliteStore
+from gateway.store.blocks import block_dtype
 from ledger.anchors.local import LocalAnchorBackend
 from ledger.cbor import Tag, encode
 from ledger.keys import load_key_file
@@ -104,4 +107,18 @@ def with_changed_voltage(cose: bytes, voltage_v: float) -> bytes:
                 message.signature,
             ],
         )
+    )
+
+
+def change_stored_sample(
+    db: sqlite3.Connection, leaf_index: int, name: str, sample: int, wire: int
+) -> None:
+    """Set column ``name`` of sample ``sample`` in the stored block of ``leaf_index``."""
+    kind, n, data = db.execute(
+        "SELECT kind, n, columns FROM sample_blocks WHERE leaf_index = ?", (leaf_index,)
+    ).fetchone()
+    block = np.frombuffer(bytes(data), dtype=block_dtype(kind, n)).copy()
+    block[name][0][sample] = wire
+    db.execute(
+        "UPDATE sample_blocks SET columns = ? WHERE leaf_index = ?", (block.tobytes(), leaf_index)
     )

@@ -21,6 +21,7 @@ from ledger.merkle import hash_leaf
 from tests.gateway_world import Deployment
 from tests.reliability.store_world import (
     build_deployment,
+    change_stored_sample,
     first_leaf,
     opened,
     with_changed_voltage,
@@ -92,15 +93,15 @@ def test_cli_exit_codes_and_json(
     assert main(["gateway", "check", "--workdir", workdir]) == 0
     assert capsys.readouterr().out.strip().endswith("clean")
     with opened(deployment.settings.db_path) as db:
-        db.execute("UPDATE pack_samples SET soc = 0.99 WHERE rowid = 1")
+        change_stored_sample(db, first_leaf(db, ASSET), "soc", 0, wire=990)
     assert main(["gateway", "check", "--config", str(deployment.config), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
     assert [(p["code"], p["table"], p["device"], p["seq"]) for p in report["problems"]] == [
-        ("sample_mismatch", "pack_samples", ASSET, 0)
+        ("sample_mismatch", "sample_blocks", ASSET, 0)
     ]
     assert main(["gateway", "--workdir", workdir, "check"]) == 1
-    assert "sample_mismatch: table pack_samples, leaf 3, device pack-0000, seq 0" in (
+    assert "sample_mismatch: table sample_blocks, leaf 3, device pack-0000, seq 0" in (
         capsys.readouterr().out
     )
 
@@ -138,26 +139,22 @@ def test_changed_sample_value_in_the_signed_message(
 
 
 def test_changed_sample_row(deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
-    """A decoded sample row that differs from its signed message is named (table, leaf, seq).
+    """A decoded sample that differs from its signed message is named (table, leaf, seq).
 
     The bundle is built from the signed bytes, not from the decoded rows, so the tamper
     cannot reach the evidence: the bundle still verifies.
     """
     with opened(deployment.settings.db_path) as db:
         index = first_leaf(db, ASSET, seq=2)
-        db.execute(
-            "UPDATE pack_samples SET voltage_v = 1.0 WHERE rowid = "
-            "(SELECT min(rowid) FROM pack_samples WHERE leaf_index = ?)",
-            (index,),
-        )
+        change_stored_sample(db, index, "voltage_v", 0, wire=10)
     (problem,) = check(deployment).problems
     assert (problem.code, problem.table, problem.leaf_index, problem.seq) == (
         "sample_mismatch",
-        "pack_samples",
+        "sample_blocks",
         index,
         2,
     )
-    assert "voltage_v is 1.0" in problem.detail
+    assert "sample 0: voltage_v is 1.0 in sample_blocks" in problem.detail
     assert verify_bundle(deployment, capsys)[0] == 0
 
 
@@ -166,7 +163,7 @@ def test_deleted_message(deployment: Deployment, capsys: pytest.CaptureFixture[s
     with opened(deployment.settings.db_path) as db:
         index = first_leaf(db, ASSET, seq=1)
         db.execute("DELETE FROM leaves WHERE leaf_index = ?", (index,))
-        db.execute("DELETE FROM pack_samples WHERE leaf_index = ?", (index,))
+        db.execute("DELETE FROM sample_blocks WHERE leaf_index = ?", (index,))
     report = check(deployment)
     missing = next(p for p in report.problems if p.code == "leaf_missing")
     assert missing.leaf_index == index
@@ -270,14 +267,29 @@ def _sql(*statements: str) -> Tamper:
             id="key-range",
         ),
         pytest.param(
-            _sql("DELETE FROM pack_samples WHERE rowid = 1"),
+            _sql("DELETE FROM sample_blocks WHERE leaf_index = 3"),
             {"sample_count_mismatch"},
-            id="sample-row-deleted",
+            id="sample-block-deleted",
         ),
         pytest.param(
-            _sql("UPDATE pack_samples SET leaf_index = 99 WHERE leaf_index = 3"),
+            _sql("UPDATE sample_blocks SET leaf_index = 99 WHERE leaf_index = 3"),
             {"sample_count_mismatch", "sample_orphan"},
             id="sample-moved",
+        ),
+        pytest.param(
+            _sql("UPDATE sample_blocks SET n = 9, last_ms = last_ms - dt_ms WHERE leaf_index = 3"),
+            {"sample_count_mismatch"},
+            id="sample-count-changed",
+        ),
+        pytest.param(
+            _sql("UPDATE sample_blocks SET t_ms = t_ms + 1 WHERE leaf_index = 3"),
+            {"sample_mismatch"},
+            id="sample-time-changed",
+        ),
+        pytest.param(
+            _sql("UPDATE sample_blocks SET columns = substr(columns, 1, 10) WHERE leaf_index = 3"),
+            {"sample_mismatch"},
+            id="sample-block-truncated",
         ),
         pytest.param(
             _sql("UPDATE merkle_size SET size = 17"),
