@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from pathlib import Path
 
@@ -54,6 +55,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check.set_defaults(handler=_check)
 
 
+GC_YOUNG_THRESHOLD = 50_000
+"""Allocations between two young collections of the gateway process (CPython's default: 700)."""
+
+
+def tune_collector() -> None:
+    """Fit CPython's cyclic garbage collector to the gateway's allocation pattern.
+
+    The pipeline holds two batches of up to 500 messages, a few hundred small containers
+    each, for a few milliseconds. With the default young threshold those survive the young
+    collections, reach the oldest generation, and set off full collections that walk every
+    live object: about 9 % of the gateway's CPU in a profile under load. A larger young
+    generation lets them die by reference counting first (the profile: under 1 %). What the
+    process built before the pipeline starts (modules, classes, settings) is frozen out of
+    the collector's passes altogether (``gc.freeze``); reference counting still frees it.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def _run(args: argparse.Namespace) -> int:
     from ledger.jsonlog import configure_logging
 
@@ -67,6 +89,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"voltproof gateway: error: {exc}", file=sys.stderr)
         return 1
     configure_logging(settings.log_level)
+    tune_collector()
     try:
         asyncio.run(Gateway(settings).run())
     except IntakeError as exc:

@@ -487,31 +487,92 @@ _PACK_KEYS: Final = frozenset({"kind", "dt", "s", "ev", "host", "cells"})
 _BUS_KEYS: Final = frozenset({"kind", "dt", "s", "ev", "pack"})
 
 
+@dataclass(frozen=True, slots=True)
+class _ColumnPlan:
+    """How :func:`_columns` reads one column: tag, array type, and which bounds can fail."""
+
+    key: str
+    tag: int
+    typecode: str
+    swap: bool
+    lo: int
+    hi: int
+    check_lo: bool
+    """``lo`` is above the element's smallest value, so ``min`` must be checked."""
+    check_hi: bool
+    """``hi`` is below the element's largest value, so ``max`` must be checked."""
+
+
+def _plan(specs: Sequence[FieldSpec]) -> tuple[_ColumnPlan, ...]:
+    plans = []
+    for spec in specs:
+        element = spec.element
+        plans.append(
+            _ColumnPlan(
+                key=spec.key,
+                tag=element.tag,
+                typecode=element.typecode,
+                swap=element.tag in _SWAP,
+                lo=spec.lo,
+                hi=spec.hi,
+                check_lo=spec.lo > element.lo,
+                check_hi=spec.hi < element.hi,
+            )
+        )
+    return tuple(plans)
+
+
+_PLANS: Final = {kind: _plan(specs) for kind, specs in FIELDS.items()}
+_KNOWN: Final = {kind: frozenset(spec.key for spec in specs) for kind, specs in FIELDS.items()}
+
+
 def _columns(kind: Kind, raw: object) -> tuple[int, dict[str, Sequence[int]]]:
     if not isinstance(raw, Mapping):
         raise FieldTypeError(f"s must be a map of columns, not {type(raw).__name__}")
-    specs = FIELDS[kind]
-    known = {spec.key for spec in specs}
-    unknown = sorted(str(k) for k in raw if k not in known)
-    if unknown:
-        raise UnknownFieldError(f"{kind} samples have unknown columns {unknown}")
-    missing = sorted(known - set(raw))
-    if missing:
+    known = _KNOWN[kind]
+    if len(raw) != len(known) or not known.issuperset(raw):
+        unknown = sorted(str(k) for k in raw if k not in known)
+        if unknown:
+            raise UnknownFieldError(f"{kind} samples have unknown columns {unknown}")
+        missing = sorted(known - set(raw))
         raise MissingFieldError(f"{kind} samples lack columns {missing}")
-    lengths: dict[int, str] = {}
     columns: dict[str, Sequence[int]] = {}
-    tags = _COLUMN_TAGS[kind]
-    for spec in specs:
-        column = _typed_values(spec.key, raw[spec.key], tags[spec.key], spec.lo, spec.hi)
-        lengths.setdefault(len(column), spec.key)
-        columns[spec.key] = column
-    if len(lengths) > 1:
-        described = ", ".join(f"{key} has {n}" for n, key in sorted(lengths.items()))
-        raise RaggedColumnsError(f"columns differ in length: {described}")
-    n = next(iter(lengths))
+    n = -1
+    for plan in _PLANS[kind]:
+        item = raw[plan.key]
+        # The usual case inline; anything else goes through _typed_values for its error.
+        if type(item) is not TypedArray or item.encoded[1] != plan.tag:
+            column = _typed_values(plan.key, item, plan.tag, plan.lo, plan.hi)
+        else:
+            encoded = item.encoded
+            column = array.array(plan.typecode)
+            column.frombytes(encoded[_DATA_START[encoded[2]] :])
+            if plan.swap:
+                column.byteswap()
+            if column and (
+                (plan.check_lo and min(column) < plan.lo)
+                or (plan.check_hi and max(column) > plan.hi)
+            ):
+                _typed_values(plan.key, item, plan.tag, plan.lo, plan.hi)  # raises the error
+        if len(column) != n:
+            if n >= 0:
+                _ragged(kind, raw)
+            n = len(column)
+        columns[plan.key] = column
     if not 1 <= n <= MAX_SAMPLES:
         raise SampleCountError(f"a batch holds 1..{MAX_SAMPLES} samples, not {n}")
     return n, columns
+
+
+def _ragged(kind: Kind, raw: Mapping[object, object]) -> None:
+    """Raise the error that names every column length (after all columns were checked)."""
+    lengths: dict[int, str] = {}
+    tags = _COLUMN_TAGS[kind]
+    for spec in FIELDS[kind]:
+        column = _typed_values(spec.key, raw[spec.key], tags[spec.key], spec.lo, spec.hi)
+        lengths.setdefault(len(column), spec.key)
+    described = ", ".join(f"{key} has {n}" for n, key in sorted(lengths.items()))
+    raise RaggedColumnsError(f"columns differ in length: {described}")
 
 
 def _events(raw: object) -> tuple[Event, ...]:

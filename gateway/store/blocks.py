@@ -84,13 +84,20 @@ def block_dtype(kind: Kind, n: int) -> np.dtype[np.void]:
     )
 
 
+_LAYOUT: Final = {
+    kind: tuple((spec.key, spec.element.typecode, spec.element.width) for spec in specs)
+    for kind, specs in FIELDS.items()
+}
+"""Per kind, in column order: wire key, :mod:`array` type code and width of the element."""
+
+
 def pack(columns: TelemetryColumns) -> bytes:
     """The ``columns`` blob of a validated message (its wire integers, little-endian)."""
     parts = []
-    for spec in FIELDS[columns.kind]:
-        values = columns.columns[spec.key]
-        typecode = spec.element.typecode
-        swap = not _LITTLE and spec.element.width > 1
+    wire = columns.columns
+    for key, typecode, width in _LAYOUT[columns.kind]:
+        values = wire[key]
+        swap = not _LITTLE and width > 1
         if swap or not isinstance(values, array.array) or values.typecode != typecode:
             values = array.array(typecode, values)  # a copy: the caller's column stays as is
         if swap:  # pragma: no cover - big-endian hosts only
