@@ -240,3 +240,35 @@ def test_migration_refuses_a_stored_message_that_does_not_decode(tmp_path: Path)
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (1,)
         assert db.execute("SELECT count(*) FROM pack_samples").fetchone() == (0,)
+
+
+def test_a_damaged_block_is_an_error_for_every_reader(tmp_path: Path) -> None:
+    """A truncated block is a BlockError in the store and a QueryError in the dashboard API."""
+    from api.access import ALL_TIME
+    from api.queries import QueryError, Reads
+
+    path = tmp_path / "gateway.db"
+
+    async def create() -> None:
+        async with await SqliteStore.open(path):
+            pass
+
+    asyncio.run(create())
+    with sqlite3.connect(path) as db:
+        _insert(db, [(0, 0, 1000, 4)])
+        db.execute("UPDATE sample_blocks SET columns = substr(columns, 1, 10)")
+
+    async def read() -> None:
+        async with await SqliteStore.open(path) as store:
+            with pytest.raises(blk.BlockError, match="leaf 0 holds 10 bytes, 4 pack samples"):
+                await store.series("pack", DEVICE, t_from=0, t_to=10**6)
+        reads = await Reads.open(path)
+        try:
+            with pytest.raises(QueryError, match="damaged sample block: sample block of leaf 0"):
+                await reads.samples("pack", DEVICE, ["soc"], ALL_TIME, limit=10)
+            with pytest.raises(QueryError, match="damaged sample block"):
+                await reads.latest_sample("pack", DEVICE, ALL_TIME)
+        finally:
+            await reads.close()
+
+    asyncio.run(read())
