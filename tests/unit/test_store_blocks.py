@@ -89,6 +89,16 @@ def test_aggregate_matches_a_plain_loop() -> None:
         blk.aggregate(found, "soc", from_ms=0, bucket_ms=0)
 
 
+def _open_store(path: Path) -> None:
+    """Open (creating or migrating) the store at ``path``, then close it."""
+
+    async def open_store() -> None:
+        async with await SqliteStore.open(path):
+            pass
+
+    asyncio.run(open_store())
+
+
 # --- reads over a real store ----------------------------------------------------------------
 
 Block = tuple[int, int, int, int]
@@ -130,11 +140,7 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty migrated store."""
     path = tmp_path_factory.mktemp("blocks") / "gateway.db"
 
-    async def create() -> None:
-        async with await SqliteStore.open(path):
-            pass
-
-    asyncio.run(create())
+    _open_store(path)
     return path
 
 
@@ -201,11 +207,7 @@ def test_migration_rebuilds_blocks_from_the_signed_messages(tmp_path: Path) -> N
             )
     db.close()
 
-    async def open_store() -> None:
-        async with await SqliteStore.open(path):
-            pass
-
-    asyncio.run(open_store())
+    _open_store(path)
     with sqlite3.connect(path) as db:
         rows = db.execute(
             "SELECT leaf_index, device, kind, t_ms, last_ms, dt_ms, n, columns FROM sample_blocks "
@@ -231,12 +233,8 @@ def test_migration_refuses_a_stored_message_that_does_not_decode(tmp_path: Path)
         )
     db.close()
 
-    async def open_store() -> None:
-        async with await SqliteStore.open(path):
-            pass
-
     with pytest.raises(StoreError, match="cannot migrate the gateway store"):
-        asyncio.run(open_store())
+        _open_store(path)
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (1,)
         assert db.execute("SELECT count(*) FROM pack_samples").fetchone() == (0,)
@@ -249,11 +247,7 @@ def test_a_damaged_block_is_an_error_for_every_reader(tmp_path: Path) -> None:
 
     path = tmp_path / "gateway.db"
 
-    async def create() -> None:
-        async with await SqliteStore.open(path):
-            pass
-
-    asyncio.run(create())
+    _open_store(path)
     with sqlite3.connect(path) as db:
         _insert(db, [(0, 0, 1000, 4)])
         db.execute("UPDATE sample_blocks SET columns = substr(columns, 1, 10)")
