@@ -229,15 +229,19 @@ def _samples(leaf: _Leaf, samples: dict[int, _BlockRow]) -> Iterator[Problem]:
             )
             return
     if stored[-1] != expected[-1]:
-        yield _problem(leaf, "sample_mismatch", _first_difference(leaf, stored), table=_BLOCKS)
+        signed = expected[-1]
+        assert isinstance(signed, bytes)
+        yield _problem(
+            leaf, "sample_mismatch", _first_difference(leaf, stored, signed), table=_BLOCKS
+        )
 
 
-def _first_difference(leaf: _Leaf, stored: _BlockRow) -> str:
-    """Where a stored block's columns first differ from the signed message's."""
+def _first_difference(leaf: _Leaf, stored: _BlockRow, signed_block: bytes) -> str:
+    """Where a stored block's columns first differ from those of the signed message."""
     device, stored_kind, t_ms, _last, dt_ms, n, data = stored
     kind: Kind = "pack" if stored_kind == "pack" else "bus"
     row = (leaf.index, t_ms, dt_ms, n, data)
-    signed = blocks.unpack(kind, [(leaf.index, t_ms, dt_ms, n, _signed_block(leaf))])
+    signed = blocks.unpack(kind, [(leaf.index, t_ms, dt_ms, n, signed_block)])
     try:
         found = blocks.unpack(kind, [row])
     except blocks.BlockError as exc:
@@ -251,8 +255,3 @@ def _first_difference(leaf: _Leaf, stored: _BlockRow) -> str:
                     f"says {want[k].item()!r}"
                 )
     return f"the columns of {device!r} differ from the signed message"  # pragma: no cover
-
-
-def _signed_block(leaf: _Leaf) -> bytes:
-    """The columns blob the signed message of ``leaf`` gives."""
-    return blocks.pack(decode_columns(decode_message(leaf.cose).payload))
