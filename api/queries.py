@@ -3,8 +3,8 @@
 Every query is served by an index of the gateway schema: sample blocks and leaves by
 ``(device, t_ms)``, leaves by ``leaf_index``, alarms by ``(device, t_ms)``, quarantine by
 ``id``, checkpoints by ``size``. Samples are stored one block per message
-(:mod:`gateway.store.blocks`) and turned into column arrays with numpy; downsampling is one
-sort and three ``reduceat`` over those arrays.
+(:mod:`gateway.store.blocks`) and read as numpy column arrays (:mod:`gateway.store.samples`);
+downsampling is one sort and three ``reduceat`` over those arrays.
 Proofs come from the gateway store itself (:class:`gateway.store.SqliteStore`).
 """
 
@@ -21,7 +21,7 @@ from typing import Any, Final, Self
 
 import aiosqlite
 
-from gateway.store import blocks
+from gateway.store import samples
 from gateway.store.errors import StoreError
 from ledger.message import MessageError, decode_message
 from ledger.telemetry import FIELDS, Kind
@@ -165,7 +165,7 @@ class Reads:
     async def latest_sample(self, kind: Kind, device_id: str, window: Window) -> dict[str, Any]:
         """The device's newest sample in ``window`` (empty when it has none)."""
         with _translated():
-            found = await blocks.newest(
+            found = await samples.newest(
                 self.rows, kind, device_id, from_ms=window.from_ms, to_ms=window.to_ms
             )
         if not len(found):
@@ -180,7 +180,7 @@ class Reads:
         """Raw samples ``(t_ms, leaf_index, *fields)`` in ``window``, oldest first."""
         self._check_fields(kind, fields)
         with _translated():
-            found = await blocks.window(
+            found = await samples.window(
                 self.rows, kind, device_id, from_ms=window.from_ms, to_ms=window.to_ms,
                 fields=fields, limit=limit,
             )  # fmt: skip
@@ -189,12 +189,12 @@ class Reads:
     async def sample_bounds(self, kind: Kind, device_id: str, window: Window) -> Window | None:
         """The times of the device's first and last sample in ``window`` (``to`` exclusive)."""
         with _translated():
-            last = await blocks.newest(
+            last = await samples.newest(
                 self.rows, kind, device_id, from_ms=window.from_ms, to_ms=window.to_ms, fields=()
             )
             if not len(last):
                 return None
-            first = await blocks.window(
+            first = await samples.window(
                 self.rows, kind, device_id, from_ms=window.from_ms, to_ms=window.to_ms,
                 fields=(), limit=1,
             )  # fmt: skip
@@ -206,14 +206,14 @@ class Reads:
         """``field`` downsampled to buckets of ``bucket_ms`` (min, max, mean)."""
         self._check_fields(kind, [field])
         with _translated():
-            found = await blocks.window(
+            found = await samples.window(
                 self.rows, kind, device_id, from_ms=window.from_ms, to_ms=window.to_ms,
                 fields=[field],
             )  # fmt: skip
         return [
             Bucket(t_ms=window.from_ms + b.bucket * bucket_ms, count=b.count, min=b.min,
                    max=b.max, avg=b.avg)
-            for b in blocks.aggregate(found, field, from_ms=window.from_ms, bucket_ms=bucket_ms)
+            for b in samples.aggregate(found, field, from_ms=window.from_ms, bucket_ms=bucket_ms)
         ]  # fmt: skip
 
     @staticmethod

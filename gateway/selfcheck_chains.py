@@ -18,7 +18,7 @@ from ledger.message import BadSignatureError, MessageError, decode_message
 from ledger.telemetry import Kind, TelemetryError, decode_columns
 
 from .selfcheck_report import Problem
-from .store import blocks
+from .store import blocks, samples
 
 _BLOCKS = "sample_blocks"
 _BlockRow = tuple[str, str, int, int, int, int, bytes]
@@ -241,10 +241,10 @@ def _first_difference(leaf: _Leaf, stored: _BlockRow, signed_block: bytes) -> st
     device, stored_kind, t_ms, _last, dt_ms, n, data = stored
     kind: Kind = "pack" if stored_kind == "pack" else "bus"
     row = (leaf.index, t_ms, dt_ms, n, data)
-    signed = blocks.unpack(kind, [(leaf.index, t_ms, dt_ms, n, signed_block)])
+    signed = samples.unpack(kind, [(leaf.index, t_ms, dt_ms, n, signed_block)])
     try:
-        found = blocks.unpack(kind, [row])
-    except blocks.BlockError as exc:
+        found = samples.unpack(kind, [row])
+    except samples.BlockError as exc:
         return str(exc)
     for name, want in signed.values.items():
         got = found.values[name]

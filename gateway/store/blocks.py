@@ -1,34 +1,22 @@
 """Decoded samples kept as one block per message: the message's wire columns side by side.
 
 Each accepted telemetry message has ONE row in ``sample_blocks``: its leaf index, device,
-kind, first and last sample times, interval, and ``columns``, a blob that holds every column
-of :data:`ledger.telemetry.FIELDS` for that kind, in that order, each as the message's ``n``
-wire integers in the column's typed-array element (little-endian, ``FieldSpec.element``).
-The blob is the message's sample data exactly as it was signed (less the CBOR framing), so a
-block costs one row to write however many samples the message carries, and the reader turns
-many blocks into column arrays with one ``numpy.frombuffer`` per sample count.
-
-Reads select the blocks that overlap a window with the index ``(device, t_ms, last_ms)``:
-a block's first sample lies at most :data:`MAX_SPAN_MS` before its last, so the range
-``t_ms >= from - MAX_SPAN_MS`` holds every block with a sample at or after ``from``. Samples
-are ordered by time, then leaf index (a device's messages may overlap in time).
+kind, first and last sample times, interval, sample count, and ``columns``, a blob that holds
+every column of :data:`ledger.telemetry.FIELDS` for that kind, in that order, each as the
+message's ``n`` wire integers in the column's typed-array element (little-endian,
+``FieldSpec.element``). The blob is the message's sample data exactly as it was signed (less
+the CBOR framing), so a block costs one row to write however many samples the message
+carries. This module writes blocks (the gateway process, no numpy);
+:mod:`gateway.store.samples` reads them back as arrays.
 """
 
 from __future__ import annotations
 
 import array
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from functools import cache
-from typing import Any, Final
+from typing import Final
 
-import numpy as np
-import numpy.typing as npt
-
-from ledger.telemetry import FIELDS, MAX_DT_MS, MAX_SAMPLES, Kind, TelemetryColumns
-
-from .errors import StoreError
+from ledger.telemetry import FIELDS, MAX_DT_MS, MAX_SAMPLES, TelemetryColumns
 
 MAX_SPAN_MS: Final = (MAX_SAMPLES - 1) * MAX_DT_MS
 """The most a block's last sample can lie after its first (600 samples, 60 s apart)."""
@@ -39,49 +27,6 @@ INSERT_BLOCK_SQL: Final = (
     "INSERT INTO sample_blocks (leaf_index, device, kind, t_ms, last_ms, dt_ms, n, columns) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_BLOCK_COLUMNS: Final = "leaf_index, t_ms, dt_ms, n, columns"
-WINDOW_SQL: Final = (
-    f"SELECT {_BLOCK_COLUMNS} FROM sample_blocks "  # noqa: S608 -- constant columns
-    "WHERE device = ? AND t_ms >= ? AND t_ms < ? AND last_ms >= ? "
-    "AND (t_ms, leaf_index) > (?, ?) ORDER BY t_ms, leaf_index LIMIT ?"
-)
-_NEWEST_SQL: Final = (
-    f"SELECT {_BLOCK_COLUMNS} FROM sample_blocks "  # noqa: S608 -- constant columns
-    "WHERE device = ? AND last_ms >= ? AND t_ms < ? ORDER BY last_ms DESC, leaf_index DESC "
-    "LIMIT ? OFFSET ?"
-)
-
-BlockRow = tuple[int, int, int, int, bytes]
-"""``(leaf_index, t_ms, dt_ms, n, columns)`` as selected from ``sample_blocks``."""
-Fetch = Callable[[str, Sequence[object]], Awaitable[list[Any]]]
-"""Runs one query and returns its rows (each store reader passes its own)."""
-
-
-class BlockError(StoreError):
-    """A stored block does not hold what its row says (a damaged or edited store)."""
-
-
-_NUMPY_TYPES: Final = {
-    (1, False): "u1",
-    (1, True): "i1",
-    (2, False): "<u2",
-    (2, True): "<i2",
-    (4, False): "<u4",
-    (4, True): "<i4",
-    (8, False): "<u8",
-    (8, True): "<i8",
-}
-
-
-@cache
-def block_dtype(kind: Kind, n: int) -> np.dtype[np.void]:
-    """The layout of a block of ``n`` samples: one field of ``n`` wire integers per column."""
-    return np.dtype(
-        [
-            (spec.attr, _NUMPY_TYPES[spec.element.width, spec.element.signed], (n,))
-            for spec in FIELDS[kind]
-        ]
-    )
 
 
 _LAYOUT: Final = {
@@ -119,219 +64,3 @@ def block_row(leaf_index: int, device_id: str, columns: TelemetryColumns) -> tup
         columns.n,
         pack(columns),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Samples:
-    """Samples of one device as arrays, oldest first: times, leaf indexes, named columns.
-
-    Columns are in memory units (``ledger.telemetry``): integral columns as ``int64``, the
-    others as ``float64`` equal to ``wire / per_unit`` (the floats of ``decode_batch``).
-    """
-
-    t_ms: npt.NDArray[np.int64]
-    leaf_index: npt.NDArray[np.int64]
-    values: dict[str, npt.NDArray[Any]]
-
-    def __len__(self) -> int:
-        return len(self.t_ms)
-
-    def head(self, count: int) -> Samples:
-        """The first ``count`` samples."""
-        return Samples(
-            t_ms=self.t_ms[:count],
-            leaf_index=self.leaf_index[:count],
-            values={name: column[:count] for name, column in self.values.items()},
-        )
-
-    def rows(self, fields: Sequence[str]) -> list[tuple[Any, ...]]:
-        """``(t_ms, leaf_index, *fields)`` per sample, as Python numbers."""
-        columns = [self.t_ms.tolist(), self.leaf_index.tolist()]
-        columns.extend(self.values[name].tolist() for name in fields)
-        return list(zip(*columns, strict=True))
-
-
-def empty(kind: Kind, fields: Sequence[str] | None = None) -> Samples:
-    """No samples."""
-    names = _names(kind, fields)
-    values = {
-        name: np.empty(0, np.int64 if integral else np.float64) for name, integral in names.items()
-    }
-    return Samples(t_ms=np.empty(0, np.int64), leaf_index=np.empty(0, np.int64), values=values)
-
-
-@cache
-def _specs(kind: Kind) -> dict[str, tuple[bool, float]]:
-    return {spec.attr: (spec.integral, spec.per_unit) for spec in FIELDS[kind]}
-
-
-def _names(kind: Kind, fields: Sequence[str] | None) -> dict[str, bool]:
-    specs = _specs(kind)
-    chosen = list(specs) if fields is None else list(fields)
-    unknown = sorted(set(chosen) - set(specs))
-    if unknown:
-        raise ValueError(f"unknown {kind} field(s) {unknown}; known: {sorted(specs)}")
-    return {name: specs[name][0] for name in chosen}
-
-
-def unpack(
-    kind: Kind,
-    rows: Iterable[BlockRow],
-    *,
-    fields: Sequence[str] | None = None,
-    from_ms: int | None = None,
-    to_ms: int | None = None,
-) -> Samples:
-    """The samples of ``rows`` (blocks of one device), in ``[from_ms, to_ms)``, oldest first.
-
-    Raises :class:`BlockError` for a block whose blob does not fit its sample count.
-    """
-    names = _names(kind, fields)
-    by_n: dict[int, list[BlockRow]] = {}
-    for row in rows:
-        by_n.setdefault(int(row[3]), []).append(row)
-    if not by_n:
-        return empty(kind, fields)
-    times, leaves = [], []
-    parts: dict[str, list[npt.NDArray[Any]]] = {name: [] for name in names}
-    specs = _specs(kind)
-    for n, group in by_n.items():
-        dtype = block_dtype(kind, n)
-        for index, _t, _dt, _n, blob in group:
-            if len(blob) != dtype.itemsize:
-                raise BlockError(
-                    f"sample block of leaf {index} holds {len(blob)} bytes, "
-                    f"{n} {kind} samples take {dtype.itemsize}"
-                )
-        data = np.frombuffer(b"".join(bytes(r[4]) for r in group), dtype=dtype)
-        first = np.fromiter((r[1] for r in group), np.int64, len(group))
-        step = np.fromiter((r[2] for r in group), np.int64, len(group))
-        times.append((first[:, None] + step[:, None] * np.arange(n, dtype=np.int64)).ravel())
-        leaves.append(np.repeat(np.fromiter((r[0] for r in group), np.int64, len(group)), n))
-        for name, integral in names.items():
-            wire = data[name].ravel()
-            parts[name].append(
-                wire.astype(np.int64) if integral else wire.astype(np.float64) / specs[name][1]
-            )
-    t_ms = np.concatenate(times)
-    leaf_index = np.concatenate(leaves)
-    keep = np.ones(len(t_ms), dtype=bool)
-    if from_ms is not None:
-        keep &= t_ms >= from_ms
-    if to_ms is not None:
-        keep &= t_ms < to_ms
-    order = np.lexsort((leaf_index[keep], t_ms[keep]))
-    return Samples(
-        t_ms=t_ms[keep][order],
-        leaf_index=leaf_index[keep][order],
-        values={name: np.concatenate(chunks)[keep][order] for name, chunks in parts.items()},
-    )
-
-
-async def window(
-    fetch: Fetch,
-    kind: Kind,
-    device_id: str,
-    *,
-    from_ms: int,
-    to_ms: int,
-    fields: Sequence[str] | None = None,
-    limit: int | None = None,
-    page: int = 2000,
-) -> Samples:
-    """The device's samples with ``from_ms <= t < to_ms``, oldest first, at most ``limit``.
-
-    Blocks are read in pages of ``page`` by first sample time; a sample is final once the
-    next unread block starts after it (blocks may overlap), so a limited read stops early.
-    """
-    after: tuple[int, int] = (-(2**63), -1)
-    rows: list[BlockRow] = []
-    while True:
-        got = await fetch(
-            WINDOW_SQL,
-            (device_id, from_ms - MAX_SPAN_MS, to_ms, from_ms, *after, page),
-        )
-        rows.extend(got)
-        if len(got) < page:
-            return _limited(unpack(kind, rows, fields=fields, from_ms=from_ms, to_ms=to_ms), limit)
-        after = (int(got[-1][1]), int(got[-1][0]))
-        if limit is not None:
-            # Every unread block starts at or after ``after[0]``: samples before it are final.
-            settled = unpack(kind, rows, fields=fields, from_ms=from_ms, to_ms=after[0])
-            if len(settled) >= limit:
-                return settled.head(limit)
-
-
-def _limited(samples: Samples, limit: int | None) -> Samples:
-    return samples if limit is None else samples.head(limit)
-
-
-async def newest(
-    fetch: Fetch,
-    kind: Kind,
-    device_id: str,
-    *,
-    from_ms: int,
-    to_ms: int,
-    fields: Sequence[str] | None = None,
-) -> Samples:
-    """The device's newest sample with ``from_ms <= t < to_ms`` (none or one).
-
-    Blocks come newest last sample first; once a block's last sample is older than the best
-    sample found, no further block can hold a newer one.
-    """
-    best: Samples | None = None
-    offset, page = 0, 8
-    while True:
-        got: list[BlockRow] = await fetch(_NEWEST_SQL, (device_id, from_ms, to_ms, page, offset))
-        for row in got:
-            last_ms = int(row[1]) + (int(row[3]) - 1) * int(row[2])
-            if best is not None and last_ms < int(best.t_ms[0]):
-                return best
-            found = unpack(kind, [row], fields=fields, from_ms=from_ms, to_ms=to_ms)
-            if len(found) and (best is None or int(found.t_ms[-1]) >= int(best.t_ms[0])):
-                best = _last(found)
-        if len(got) < page:
-            return best if best is not None else empty(kind, fields)
-        offset += page
-
-
-def _last(samples: Samples) -> Samples:
-    return Samples(
-        t_ms=samples.t_ms[-1:],
-        leaf_index=samples.leaf_index[-1:],
-        values={name: column[-1:] for name, column in samples.values.items()},
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Aggregate:
-    """One bucket of a column: ``[from + b * bucket_ms, ...)`` with count, min, max, mean."""
-
-    bucket: int
-    count: int
-    min: float
-    max: float
-    avg: float
-
-
-def aggregate(samples: Samples, name: str, *, from_ms: int, bucket_ms: int) -> list[Aggregate]:
-    """``samples[name]`` in buckets of ``bucket_ms`` from ``from_ms``; empty buckets left out."""
-    if bucket_ms < 1:
-        raise ValueError(f"bucket_ms must be >= 1, got {bucket_ms}")
-    if not len(samples):
-        return []
-    values = samples.values[name].astype(np.float64)
-    bucket = (samples.t_ms - from_ms) // bucket_ms
-    order = np.argsort(bucket, kind="stable")
-    bucket, values = bucket[order], values[order]
-    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
-    counts = np.diff(np.r_[starts, len(bucket)])
-    sums = np.add.reduceat(values, starts)
-    lows = np.minimum.reduceat(values, starts)
-    highs = np.maximum.reduceat(values, starts)
-    columns = (bucket[starts], counts, lows, highs, sums)
-    return [
-        Aggregate(bucket=b, count=c, min=lo, max=hi, avg=total / c)
-        for b, c, lo, hi, total in zip(*(column.tolist() for column in columns), strict=True)
-    ]

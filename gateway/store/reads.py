@@ -11,7 +11,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import aiosqlite
 
@@ -29,7 +29,6 @@ from ledger.merkle.proof import check_inclusion_request, sibling_path
 from ledger.merkle_sqlite import SELECT_SIZE_SQL, node_key, node_parameters, select_nodes_sql
 from ledger.telemetry import FIELDS, Kind
 
-from . import blocks
 from .errors import LogCorruptError, StoreError
 from .records import (
     AlarmRecord,
@@ -41,6 +40,9 @@ from .records import (
     QuarantineCount,
     QuarantineRecord,
 )
+
+if TYPE_CHECKING:
+    from .samples import Samples
 
 _DEVICE_COLUMNS: Final = (
     "id, kind, fleet, public_key, status, enrolled_leaf, rotated_leaf, revoked_leaf"
@@ -280,10 +282,12 @@ class StoreReads:
 
     async def latest_samples(self, kind: Kind) -> list[dict[str, Any]]:
         """The newest sample of every device of ``kind`` that has one, by device id."""
+        from . import samples  # numpy: only processes that read samples load it
+
         devices = await self._rows("SELECT id FROM devices WHERE kind = ? ORDER BY id", (kind,))
         latest = []
         for (device_id,) in devices:
-            found = await blocks.newest(self._rows, kind, device_id, from_ms=0, to_ms=2**63 - 1)
+            found = await samples.newest(self._rows, kind, device_id, from_ms=0, to_ms=2**63 - 1)
             latest.extend(_samples(kind, device_id, found))
         return latest
 
@@ -291,7 +295,9 @@ class StoreReads:
         self, kind: Kind, device_id: str, *, t_from: int, t_to: int, limit: int = 10_000
     ) -> list[dict[str, Any]]:
         """Samples of one device with ``t_from <= t < t_to``, oldest first."""
-        found = await blocks.window(
+        from . import samples  # numpy: only processes that read samples load it
+
+        found = await samples.window(
             self._rows, kind, device_id, from_ms=t_from, to_ms=t_to, limit=limit
         )
         return _samples(kind, device_id, found)
@@ -388,7 +394,7 @@ def _device(row: Sequence[Any], keys: Sequence[KeyRange]) -> DeviceRecord:
     )
 
 
-def _samples(kind: Kind, device_id: str, found: blocks.Samples) -> list[dict[str, Any]]:
+def _samples(kind: Kind, device_id: str, found: Samples) -> list[dict[str, Any]]:
     names = ("device", "t_ms", "leaf_index", *(spec.attr for spec in FIELDS[kind]))
     return [
         dict(zip(names, (device_id, *row), strict=True))

@@ -21,7 +21,7 @@ from gateway.anchoring import Anchorer
 from gateway.checkpointer import Checkpointer
 from gateway.pipeline import OutcomeKind, Pipeline
 from gateway.store import SqliteStore
-from gateway.store.blocks import block_dtype
+from gateway.store.samples import block_dtype
 from ledger.anchors.local import LocalAnchorBackend
 from ledger.cbor import Tag, encode
 from ledger.keys import load_key_file

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,17 @@ def test_checker_sees_imports(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("import gateway.mqtt\nfrom api import app\n", encoding="utf-8")
     assert {"gateway", "gateway.mqtt", "api"} <= imported_modules(module)
+
+
+def _loads_numpy(modules: str) -> bool:
+    script = f"import sys\nimport {modules}\nprint('numpy' in sys.modules)"
+    found = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return found.stdout.strip() == "True"
+
+
+def test_the_gateway_process_does_not_load_numpy() -> None:
+    """Writing sample blocks needs no numpy (about 15 MiB per process); reading them does."""
+    assert not _loads_numpy("gateway.app, gateway.cli, gateway.store.blocks")
+    assert _loads_numpy("gateway.store.samples")

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from gateway.store import SqliteStore, StoreError
 from gateway.store import blocks as blk
+from gateway.store import samples as smp
 from gateway.store.migrate import migrations
 from ledger.merkle_sqlite import SCHEMA as MERKLE_SCHEMA
 from ledger.message import decode_message
@@ -44,7 +45,7 @@ def test_a_block_unpacks_to_the_decoded_samples(batch: TelemetryBatch) -> None:
     assert row[:7] == (7, DEVICE, batch.kind, batch.t_ms, last_ms, batch.dt_ms, n)
     data = row[7]
     assert isinstance(data, bytes)
-    found = blk.unpack(batch.kind, [(7, batch.t_ms, batch.dt_ms, n, data)])
+    found = smp.unpack(batch.kind, [(7, batch.t_ms, batch.dt_ms, n, data)])
     decoded = decode_batch(payload)
     assert found.t_ms.tolist() == [batch.t_ms + k * batch.dt_ms for k in range(n)]
     assert found.leaf_index.tolist() == [7] * n
@@ -60,10 +61,10 @@ def test_a_block_of_the_wrong_size_is_refused() -> None:
     device = FakeDevice(device_id=DEVICE, kind="pack")
     columns = decode_columns(device.payload(t_ms=0, n=3))
     data = blk.pack(columns)
-    with pytest.raises(blk.BlockError, match=rf"leaf 5 holds {len(data) - 1} bytes, 3 pack "):
-        blk.unpack("pack", [(5, 0, 1000, 3, data[:-1])])
+    with pytest.raises(smp.BlockError, match=rf"leaf 5 holds {len(data) - 1} bytes, 3 pack "):
+        smp.unpack("pack", [(5, 0, 1000, 3, data[:-1])])
     with pytest.raises(ValueError, match=r"unknown pack field\(s\) \['speed_mps'\]"):
-        blk.unpack("pack", [(5, 0, 1000, 3, data)], fields=["speed_mps"])
+        smp.unpack("pack", [(5, 0, 1000, 3, data)], fields=["speed_mps"])
 
 
 def test_aggregate_matches_a_plain_loop() -> None:
@@ -74,8 +75,8 @@ def test_aggregate_matches_a_plain_loop() -> None:
         columns = decode_columns(device.payload(t_ms=k * 10_000, n=10))
         rows.append((k, k * 10_000, 1000, 10, blk.pack(columns)))
     rows.append((9, 200_000, 1000, 10, rows[0][4]))  # far later: buckets in between stay empty
-    found = blk.unpack("pack", rows)
-    got = blk.aggregate(found, "voltage_v", from_ms=0, bucket_ms=7_000)
+    found = smp.unpack("pack", rows)
+    got = smp.aggregate(found, "voltage_v", from_ms=0, bucket_ms=7_000)
     expected: dict[int, list[float]] = {}
     for t, value in zip(found.t_ms.tolist(), found.values["voltage_v"].tolist(), strict=True):
         expected.setdefault(t // 7_000, []).append(value)
@@ -84,9 +85,9 @@ def test_aggregate_matches_a_plain_loop() -> None:
     ]
     for a in got:
         assert a.avg == pytest.approx(sum(expected[a.bucket]) / a.count, rel=1e-12)
-    assert blk.aggregate(blk.empty("pack"), "soc", from_ms=0, bucket_ms=1) == []
+    assert smp.aggregate(smp.empty("pack"), "soc", from_ms=0, bucket_ms=1) == []
     with pytest.raises(ValueError, match="bucket_ms must be >= 1, got 0"):
-        blk.aggregate(found, "soc", from_ms=0, bucket_ms=0)
+        smp.aggregate(found, "soc", from_ms=0, bucket_ms=0)
 
 
 def _open_store(path: Path) -> None:
@@ -130,7 +131,7 @@ def _reference(path: Path, from_ms: int, to_ms: int) -> list[tuple[int, int]]:
         rows = db.execute(
             "SELECT leaf_index, t_ms, dt_ms, n, columns FROM sample_blocks"
         ).fetchall()
-    found = blk.unpack("pack", rows)
+    found = smp.unpack("pack", rows)
     pairs = zip(found.t_ms.tolist(), found.leaf_index.tolist(), strict=True)
     return [(t, leaf) for t, leaf in pairs if from_ms <= t < to_ms]
 
@@ -147,9 +148,9 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def _read(path: Path, from_ms: int, to_ms: int, limit: int | None) -> tuple[Any, Any]:
     async with await SqliteStore.open(path) as store:
         fetch = store._rows  # the reader the store's own reads use
-        window = await blk.window(fetch, "pack", DEVICE, from_ms=from_ms, to_ms=to_ms,
+        window = await smp.window(fetch, "pack", DEVICE, from_ms=from_ms, to_ms=to_ms,
                                   fields=["soc"], limit=limit, page=3)  # fmt: skip
-        newest = await blk.newest(fetch, "pack", DEVICE, from_ms=from_ms, to_ms=to_ms)
+        newest = await smp.newest(fetch, "pack", DEVICE, from_ms=from_ms, to_ms=to_ms)
     return window, newest
 
 
@@ -254,7 +255,7 @@ def test_a_damaged_block_is_an_error_for_every_reader(tmp_path: Path) -> None:
 
     async def read() -> None:
         async with await SqliteStore.open(path) as store:
-            with pytest.raises(blk.BlockError, match="leaf 0 holds 10 bytes, 4 pack samples"):
+            with pytest.raises(smp.BlockError, match="leaf 0 holds 10 bytes, 4 pack samples"):
                 await store.series("pack", DEVICE, t_from=0, t_to=10**6)
         reads = await Reads.open(path)
         try:
