@@ -25,7 +25,6 @@ from hexbytes import HexBytes
 from web3 import AsyncWeb3
 from web3.types import Wei
 
-from ledger.anchors.anvil import AnvilNode
 from ledger.anchors.base import AnchorRequest, log_id_for
 from ledger.anchors.evm import EvmAnchorBackend, make_web3
 from ledger.anchors.evm_deploy import deploy_registry
@@ -34,6 +33,7 @@ from ledger.anchors.evm_rpc import Backoff
 from ledger.anchors.evm_store import EvmTxStore
 from ledger.anchors.evm_tx import FeePolicy, TxSender
 from ledger.anchors.local import LocalAnchorBackend
+from voltproof.anvil import AnvilNode
 
 
 def roots(count: int) -> list[bytes]:

@@ -34,12 +34,12 @@ from typing import Any, Final
 
 import aiosqlite
 
+from gateway.collector import gc_paused
 from ledger.anchors.base import AnchorReceipt
 from ledger.anchors.errors import AnchorFormatError
 from ledger.anchors.local_entry import EXPORT_FORMAT, LocalEntry
 from ledger.bundle import AnchorEvidence, BundleInput, LoggedLeaf
 from ledger.message import MessageError, SignedMessage, decode_message, message_hash
-from ledger.report.gcpause import gc_paused
 
 from .store import SqliteStore, StoreError
 

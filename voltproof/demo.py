@@ -10,7 +10,6 @@ after ``--duration``, leaving everything in ``--workdir`` for ``voltproof bundle
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import signal
@@ -25,11 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .broker import ACL_CONF, INSTALL_HINT, BrokerError, MosquittoBroker, free_port
+from .broker import ACL_CONF, INSTALL_HINT, MosquittoBroker, free_port
 
 if TYPE_CHECKING:
-    from ledger.anchors.anvil import AnvilNode
-
+    from .anvil import AnvilNode
     from .demo_setup import DemoLayout
 
 DEFAULT_WORKDIR = Path("voltproof-demo")
@@ -40,79 +38,6 @@ STOP_TIMEOUT_S = 45.0
 
 class DemoError(RuntimeError):
     """The demo cannot start; the message says what to do."""
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``demo`` to the ``voltproof`` parser."""
-    parser = subparsers.add_parser(
-        "demo",
-        help="run the whole system on this machine: broker, gateway, ledger, API, fleet",
-        description=(
-            "Start mosquitto, the gateway (local ledger by default), the dashboard API and "
-            "web page, and a simulated fleet of buses and packs. Prints the dashboard URL and "
-            "a lessor's API key; Ctrl-C or --duration stops it cleanly and leaves everything "
-            "in --workdir for `voltproof bundle` and `voltproof verify`."
-        ),
-    )
-    parser.add_argument(
-        "--duration", type=float, default=None, metavar="S", help="stop after S seconds"
-    )
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=DEFAULT_WORKDIR,
-        metavar="DIR",
-        help=f"where everything is kept (default: ./{DEFAULT_WORKDIR})",
-    )
-    parser.add_argument(
-        "--devices",
-        type=int,
-        default=DEFAULT_DEVICES,
-        metavar="N",
-        help=f"simulated devices, half buses and half packs (default {DEFAULT_DEVICES})",
-    )
-    parser.add_argument(
-        "--ledger",
-        choices=("local", "evm"),
-        default="local",
-        help="anchor on the embedded local ledger (default) or a local EVM node (anvil)",
-    )
-    parser.add_argument(
-        "--api-port",
-        type=int,
-        default=8080,
-        metavar="P",
-        help="dashboard port (default 8080; 0 or a busy port: a free one)",
-    )
-    parser.add_argument(
-        "--ageing-accel",
-        type=float,
-        default=DEFAULT_AGEING_ACCEL,
-        metavar="X",
-        help="how much faster than wall time the packs age (timestamps stay real)",
-    )
-    parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
-    parser.set_defaults(handler=_handler)
-
-
-def _handler(args: argparse.Namespace) -> int:
-    if args.devices < 2:
-        print("voltproof demo: error: --devices must be at least 2", file=sys.stderr)
-        return 2
-    options = DemoOptions(
-        workdir=args.workdir,
-        duration_s=args.duration,
-        devices=args.devices,
-        ledger=args.ledger,
-        api_port=args.api_port,
-        ageing_accel=args.ageing_accel,
-        seed=args.seed,
-    )
-    try:
-        return asyncio.run(Demo(options).run())
-    except (DemoError, BrokerError) as exc:
-        print(f"voltproof demo: error: {exc}", file=sys.stderr)
-        return 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,11 +20,11 @@ FUNDING_WEI = 10**21  # 1,000 ETH on the local development chain
 
 async def start_evm_ledger(demo: Demo) -> str:
     """Start anvil (1 s blocks), deploy the registry if needed; return the [anchors] TOML."""
-    from ledger.anchors.anvil import AnvilError, AnvilNode
     from ledger.anchors.evm import make_web3
     from ledger.anchors.evm_deploy import deploy_registry
     from ledger.anchors.evm_key import load_evm_key
 
+    from .anvil import AnvilError, AnvilNode
     from .demo import DemoError
 
     root = demo.layout.root

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
+from gateway.collector import gc_paused
 from gateway.evidence import extract_evidence, extract_payloads
 from ledger.batterypass import battery_pass_dynamic
 from ledger.bundle import Bundle, build_bundle
@@ -80,10 +82,24 @@ def _now_ms() -> int:
 def report_of(bundle: Bundle) -> ConditionReport:
     """The condition report of a bundle's checked messages (every signature checked)."""
     checked = check_messages(bundle)
-    return compute_report(
+    return _paused_report(
         checked.payloads, asset_id=bundle.asset_id, asset_kind=bundle.asset_kind,
         from_ms=bundle.from_ms, to_ms=bundle.to_ms,
     )  # fmt: skip
+
+
+def _paused_report(
+    payloads: Iterable[Mapping[str, Any]],
+    *,
+    asset_id: str,
+    asset_kind: str,
+    from_ms: int,
+    to_ms: int,
+) -> ConditionReport:
+    """``compute_report`` with the cyclic collector paused (it builds many acyclic objects)."""
+    with gc_paused():
+        return compute_report(payloads, asset_id=asset_id, asset_kind=asset_kind,
+                              from_ms=from_ms, to_ms=to_ms)  # fmt: skip
 
 
 async def _report(
@@ -100,7 +116,7 @@ async def _report(
         follow_hosts=user.role is Role.OPERATOR,
     )  # fmt: skip
     return await asyncio.to_thread(
-        compute_report, found.payloads, asset_id=found.asset_id, asset_kind=found.asset_kind,
+        _paused_report, found.payloads, asset_id=found.asset_id, asset_kind=found.asset_kind,
         from_ms=found.from_ms, to_ms=found.to_ms,
     )  # fmt: skip
 

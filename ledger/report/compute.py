@@ -19,7 +19,6 @@ import numpy as np
 
 from .columns import Decoded, decode_all
 from .frame import Frame, frame_of, fsum_in_order, median, message_means, onset_count, runs
-from .gcpause import gc_paused
 from .model import (
     ConditionReport,
     DeviceCompleteness,
@@ -423,9 +422,8 @@ def compute_report(
     params: ReportParams | None = None,
 ) -> ConditionReport:
     """The condition report of the messages ``payloads`` (verified telemetry payloads)."""
-    with gc_paused():
-        return _compute(payloads, asset_id=asset_id, asset_kind=asset_kind, from_ms=from_ms,
-                        to_ms=to_ms, params=params or ReportParams())  # fmt: skip
+    return _compute(payloads, asset_id=asset_id, asset_kind=asset_kind, from_ms=from_ms,
+                    to_ms=to_ms, params=params or ReportParams())  # fmt: skip
 
 
 def _compute(

@@ -119,8 +119,8 @@ def _outbox_grew(tmp_path: Path) -> bool:
     return bool(count >= 3)
 
 
-def test_bad_config_exits_1(tmp_path: Path) -> None:
-    """A configuration with a placeholder password exits 1 with the reason."""
+def test_bad_config_exits_2(tmp_path: Path) -> None:
+    """A configuration with a placeholder password is a usage error (exit 2) with the reason."""
     path = tmp_path / "a.toml"
     path.write_text(
         'device_id = "d"\nkind = "pack"\nkey_file = "k"\nstate_file = "s"\n'
@@ -134,12 +134,12 @@ def test_bad_config_exits_1(tmp_path: Path) -> None:
         cwd=REPO,
         check=False,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "placeholder" in result.stderr
 
 
-def test_missing_key_exits_1(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
-    """An agent whose key file is missing exits 1 naming the file."""
+def test_missing_key_exits_2(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
+    """An agent whose key file is missing is a usage error (exit 2) naming the file."""
     config = _config(tmp_path, mosquitto)
     (tmp_path / "device.key").unlink()
     result = subprocess.run(
@@ -149,5 +149,5 @@ def test_missing_key_exits_1(tmp_path: Path, mosquitto: MosquittoBroker) -> None
         cwd=REPO,
         check=False,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "no key file" in result.stderr

@@ -25,7 +25,6 @@ from ledger.anchors import (
     AnchorUnavailable,
     AnchorVerificationError,
 )
-from ledger.anchors.anvil import INSTALL_HINT, AnvilNode, find_anvil
 from ledger.anchors.evm import EvmAnchorBackend, make_web3
 from ledger.anchors.evm_chain import RegistryView
 from ledger.anchors.evm_deploy import deploy_registry
@@ -35,6 +34,7 @@ from ledger.anchors.evm_store import EvmTxStore
 from ledger.anchors.evm_verify import verify_evm_anchor
 from tests.anchor_contract import LOG_A, AnchorContract, request
 from tests.conftest import require_binary
+from voltproof.anvil import INSTALL_HINT, AnvilNode, find_anvil
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 

@@ -16,7 +16,6 @@ import pytest_asyncio
 from nacl.signing import SigningKey
 
 from ledger.anchors import AnchorRequest, log_id_for
-from ledger.anchors.anvil import INSTALL_HINT, AnvilNode, find_anvil
 from ledger.anchors.evm import EvmAnchorBackend, make_web3
 from ledger.anchors.evm_key import EvmKey
 from ledger.anchors.evm_store import EvmTxStore
@@ -24,6 +23,7 @@ from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.note import verifier_key
 from tests.conftest import require_binary
 from tests.integration.test_anchor_anvil import funded_keys
+from voltproof.anvil import INSTALL_HINT, AnvilNode, find_anvil
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -121,7 +121,7 @@ async def test_verify_checks_signature_when_given_key(deployment: Deployment) ->
     assert (await voltproof(*common, "--gateway-key", good)).code == 0
     run = await voltproof(*common, "--gateway-key", bad)
     assert run.code == 1
-    assert "invalid:" in run.err
+    assert "INVALID:" in run.err
 
 
 REJECTIONS: list[tuple[int, bytes, list[str], str]] = [
@@ -166,21 +166,21 @@ async def test_status_lists_anchors(deployment: Deployment) -> None:
 
 
 async def test_deploy_without_key_fails(deployment: Deployment) -> None:
-    """deploy without a key exits 1 and says why."""
+    """deploy without a key is a usage error (exit 2) and says why."""
     run = await voltproof(
         "anchors", "deploy", "--rpc", deployment.node.url, "--key-env", "NO_SUCH_VARIABLE_X"
     )
-    assert run.code == 1
+    assert run.code == 2
     assert "NO_SUCH_VARIABLE_X holds no EVM private key" in run.err
 
 
 async def test_verify_unreadable_checkpoint_fails(deployment: Deployment, tmp_path: Path) -> None:
-    """A missing checkpoint file exits 1."""
+    """A missing checkpoint file is a usage error (exit 2)."""
     run = await voltproof(
         "anchors", "verify", "--checkpoint", str(tmp_path / "missing"),
         "--rpc", deployment.node.url, "--contract", deployment.contract,
     )  # fmt: skip
-    assert run.code == 1
+    assert run.code == 2
     assert "cannot read" in run.err
 
 

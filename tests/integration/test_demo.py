@@ -112,8 +112,8 @@ def test_demo_on_an_evm_chain_verifies_against_the_chain(tmp_path: Path) -> None
     """`demo --ledger evm` anchors on a real anvil node; the bundle verifies with --rpc."""
     import asyncio
 
-    from ledger.anchors.anvil import AnvilNode, find_anvil
     from tests.conftest import require_binary
+    from voltproof.anvil import AnvilNode, find_anvil
 
     require_binary(
         str(find_anvil()) if find_anvil() else None, "anvil", "npm ci (at the repository root)"

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bundle_cli import parse_time
 from gateway.evidence import EvidenceError, NotAnchoredError, UnknownAssetError, extract_evidence
 from gateway.store import SqliteStore
 from ledger.bundle import build_bundle, parse_bundle
@@ -17,6 +16,7 @@ from ledger.keys import load_key_file
 from ledger.verify import verify_bundle
 from tests.api_fleet import DAY0_MS, STEP_MS, Deployment, seed
 from voltproof.cli import main
+from voltproof.cli.options import parse_time
 
 
 @pytest.fixture(scope="module")

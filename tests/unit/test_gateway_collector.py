@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.cli import GC_YOUNG_THRESHOLD, tune_collector
+from gateway.collector import GC_YOUNG_THRESHOLD, tune_collector
 
 
 @pytest.fixture

@@ -120,10 +120,10 @@ def test_list_without_database(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_missing_operator_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Enrolling needs the operator key."""
+    """Enrolling needs the operator key: a missing key file is a usage error (exit 2)."""
     key = b64(FakeDevice(device_id="d").public_key)
     assert run(tmp_path, "enroll", "--id", "d", "--kind", "bus", "--fleet", "f",
-               "--public-key", key) == 1  # fmt: skip
+               "--public-key", key) == 2  # fmt: skip
     assert "no key file" in capsys.readouterr().err
 
 

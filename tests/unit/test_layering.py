@@ -88,5 +88,5 @@ def _loads_numpy(modules: str) -> bool:
 
 def test_the_gateway_process_does_not_load_numpy() -> None:
     """Writing sample blocks needs no numpy (about 15 MiB per process); reading them does."""
-    assert not _loads_numpy("gateway.app, gateway.cli, gateway.store.blocks")
+    assert not _loads_numpy("gateway.app, voltproof.cli.gateway, gateway.store.blocks")
     assert _loads_numpy("gateway.store.samples")

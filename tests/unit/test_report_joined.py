@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
+from gateway.collector import gc_paused
 from ledger.cbor import TypedArray
 from ledger.report.columns import Decoded, _decode_each, _decode_joined, decode_all
-from ledger.report.gcpause import gc_paused
 from ledger.telemetry import FIELDS, TelemetryError, decode_columns, encode_batch
 from tests.bundle_world import T0, bus_batch, bus_sample, pack_batch, pack_sample
 from tests.strategies import report_payload_lists

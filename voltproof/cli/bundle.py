@@ -3,43 +3,19 @@
 Reads the deployment's gateway store (``--workdir DIR`` or ``--config FILE``), extracts the
 asset's messages, registry entries, proofs and anchor (:mod:`gateway.evidence`) and writes a
 ``voltproof-bundle/1`` file that ``voltproof verify`` checks offline. Times are ISO 8601
-(``2026-01-01``, ``2026-01-01T06:00:00Z``) or Unix milliseconds. Exit codes (contract 5):
-0 written, 1 failed (the reason on stderr), 2 usage error.
+(``2026-01-01``, ``2026-01-01T06:00:00Z``) or Unix milliseconds. Exit codes
+(:mod:`voltproof.cli.exits`): 0 written, 1 failed (the reason on stderr), 2 usage error.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-
-def parse_time(text: str) -> int:
-    """Unix ms from ISO 8601 (UTC unless an offset is given) or a Unix-ms integer."""
-    if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither ISO 8601 (2026-01-01T06:00:00Z) nor Unix milliseconds"
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-def add_deployment_options(parser: argparse.ArgumentParser) -> None:
-    """``--workdir DIR`` / ``--config FILE`` (mutually exclusive)."""
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--workdir", type=Path, metavar="DIR", help="deployment directory")
-    where.add_argument("--config", type=Path, metavar="FILE", help="gateway configuration file")
+from .exits import CommandFailedError, ExitCode, UsageError
+from .options import add_deployment_options, command, parse_time
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="period end, exclusive (default: now)")  # fmt: skip
     parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="bundle file")
     parser.add_argument("--no-hosts", action="store_true", help="a pack's own messages only")
-    add_deployment_options(parser)
-    parser.set_defaults(handler=_run)
+    add_deployment_options(parser, config_help="gateway configuration file")
+    command(parser, _run)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -72,15 +48,12 @@ def _run(args: argparse.Namespace) -> int:
     if to_ms is None:
         to_ms = int(datetime.now(tz=UTC).timestamp() * 1000) + 1
     if not args.from_ms < to_ms:
-        print(f"voltproof bundle: error: --from ({args.from_ms}) must be before --to ({to_ms})",
-              file=sys.stderr)  # fmt: skip
-        return EXIT_USAGE
+        raise UsageError(f"--from ({args.from_ms}) must be before --to ({to_ms})")
     try:
         settings = load_settings(args.config, workdir=args.workdir)
         operator_key = load_key_file(settings.operator_key_file).public_key
     except (ConfigError, KeyFileError) as exc:
-        print(f"voltproof bundle: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(exc) from exc
     return asyncio.run(
         _write(
             db=settings.db_path, anchor_db=settings.data_dir / "anchors.db", args=args,
@@ -92,19 +65,16 @@ def _run(args: argparse.Namespace) -> int:
 async def _write(
     *, db: Path, anchor_db: Path, args: argparse.Namespace, to_ms: int, operator_key: bytes
 ) -> int:
+    from gateway.evidence import EvidenceError, extract_evidence
+    from gateway.store import SqliteStore, StoreError
     from ledger.bundle import build_bundle
 
-    from .evidence import EvidenceError, extract_evidence
-    from .store import SqliteStore, StoreError
-
     if not await asyncio.to_thread(db.is_file):
-        print(f"voltproof bundle: error: no gateway database at {db}", file=sys.stderr)
-        return EXIT_FAILED
+        raise CommandFailedError(f"no gateway database at {db}")
     try:
         store = await SqliteStore.open(db)
     except StoreError as exc:
-        print(f"voltproof bundle: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        raise CommandFailedError(exc) from exc
     try:
         extraction = await extract_evidence(
             store, asset_id=args.asset, from_ms=args.from_ms, to_ms=to_ms,
@@ -112,16 +82,14 @@ async def _write(
         )  # fmt: skip
         bundle = build_bundle(extraction.bundle_input)
     except (EvidenceError, StoreError, ValueError) as exc:
-        print(f"voltproof bundle: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        raise CommandFailedError(exc) from exc
     finally:
         await store.close()
     data = bundle.to_bytes()
     try:
         args.out.write_bytes(data)
     except OSError as exc:
-        print(f"voltproof bundle: error: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
-        return EXIT_FAILED
+        raise CommandFailedError(f"cannot write {args.out}: {exc.strerror}") from exc
     messages = sum(len(chain.messages) for chain in bundle.chains)
     print(f"wrote {args.out}: {bundle.asset_kind} {bundle.asset_id}, devices "
           f"{', '.join(extraction.devices)}, {messages} messages, {len(bundle.registry)} "
@@ -129,4 +97,4 @@ async def _write(
     if extraction.unanchored:
         print(f"note: {extraction.unanchored} newer messages are not anchored yet and were "
               "left out; ask again after the next anchor")  # fmt: skip
-    return EXIT_OK
+    return ExitCode.OK

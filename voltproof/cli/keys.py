@@ -1,10 +1,12 @@
-"""Subcommands of the evidence core: ``keys`` (and, as they land, ``verify`` and ``report``)."""
+"""``voltproof keys new|show``: Ed25519 device and gateway key files."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from .exits import CommandFailedError, ExitCode
+from .options import command
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         required=True,
         help="key name (the device id, or the gateway's checkpoint origin)",
     )
-    new.set_defaults(handler=_keys_new)
+    command(new, _keys_new)
     show = keys_sub.add_parser(
         "show",
         help="print the verifier key of a private key file",
@@ -37,28 +39,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "and print its C2SP verifier key.",
     )
     show.add_argument("key_file", type=Path, metavar="KEY", help="path of the private key file")
-    show.set_defaults(handler=_keys_show)
+    command(show, _keys_show)
 
 
 def _keys_new(args: argparse.Namespace) -> int:
-    from . import keys
+    from ledger import keys
 
     try:
         key = keys.create_key_file(args.out, name=args.name)
     except keys.KeyFileError as exc:
-        print(f"voltproof keys new: error: {exc}", file=sys.stderr)
-        return 1
+        raise CommandFailedError(exc) from exc
     print(key.verifier_key)
-    return 0
+    return ExitCode.OK
 
 
 def _keys_show(args: argparse.Namespace) -> int:
-    from . import keys
+    from ledger import keys
 
     try:
         key = keys.load_key_file(args.key_file)
     except keys.KeyFileError as exc:
-        print(f"voltproof keys show: error: {exc}", file=sys.stderr)
-        return 1
+        raise CommandFailedError(exc) from exc
     print(key.verifier_key)
-    return 0
+    return ExitCode.OK

@@ -1,32 +1,17 @@
-"""Subcommands of the edge: ``agent`` (one device) and ``sim`` (a simulated fleet)."""
+"""``voltproof sim``: a simulated fleet of agents publishing to a broker."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_FAILED = 1
+from .exits import CommandFailedError, ExitCode, UsageError
+from .options import command, mqtt_url
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``agent`` and ``sim`` to the ``voltproof`` parser."""
-    agent = subparsers.add_parser(
-        "agent",
-        help="run one edge agent (one device): sample, sign, buffer, publish",
-        description="Run one edge agent as on a device: 1 Hz samples, a signed message every "
-        "period, a durable outbox, MQTT v5 QoS 1 publishing. SIGTERM stops it cleanly.",
-    )
-    agent.add_argument(
-        "--config",
-        type=Path,
-        required=True,
-        metavar="FILE",
-        help="agent settings (TOML), see configs/agent.example.toml",
-    )
-    agent.set_defaults(handler=_agent)
+    """Add ``sim`` to the ``voltproof`` parser."""
     sim = subparsers.add_parser(
         "sim",
         help="simulate a fleet of buses and packs, each an agent publishing to a broker",
@@ -40,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE",
         help="fleet description (TOML), see configs/fleet.example.toml",
     )
-    sim.add_argument("--broker", required=True, metavar="URL", help="mqtt://host:port")
+    sim.add_argument(
+        "--broker", required=True, type=mqtt_url, metavar="URL", help="mqtt://host:port"
+    )
     sim.add_argument(
         "--duration",
         type=float,
@@ -69,43 +56,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE",
         help="also write the final summary as JSON",
     )
-    sim.set_defaults(handler=_sim)
-
-
-def _agent(args: argparse.Namespace) -> int:
-    from ledger.jsonlog import configure_logging
-
-    from .agent import app
-    from .agent.config import ConfigError, load_settings
-    from .agent.identity import IdentityError
-    from .agent.source import SourceError
-    from .agent.store import StoreError
-
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"voltproof agent: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    configure_logging(settings.log_level)
-    try:
-        asyncio.run(app.run(settings))
-    except (IdentityError, StoreError, SourceError) as exc:
-        print(f"voltproof agent: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+    command(sim, _sim)
 
 
 def _sim(args: argparse.Namespace) -> int:
-    from ledger.jsonlog import configure_logging
-
-    from .sim.fleet import FleetError, load_fleet
-    from .sim.runner import SimError, SimOptions, run
+    from firmware_sim.sim.fleet import FleetError, load_fleet
+    from firmware_sim.sim.runner import SimError, SimOptions, run
+    from voltproof.logs import configure_logging
 
     try:
         fleet = load_fleet(args.fleet)
     except FleetError as exc:
-        print(f"voltproof sim: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        raise UsageError(exc) from exc
     configure_logging("WARNING")
     options = SimOptions(
         broker_url=args.broker,
@@ -117,7 +79,6 @@ def _sim(args: argparse.Namespace) -> int:
     try:
         summary = asyncio.run(run(fleet, options))
     except SimError as exc:
-        print(f"voltproof sim: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        raise CommandFailedError(exc) from exc
     print(summary.render())
-    return EXIT_OK
+    return ExitCode.OK

@@ -12,11 +12,11 @@ import argparse
 import asyncio
 import base64
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-_PROG = "voltproof devices"
+from .exits import CommandFailedError, ExitCode, UsageError
+from .options import command
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,23 +40,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     enroll.add_argument("--kind", choices=("bus", "pack"), help="device kind")
     enroll.add_argument("--fleet", help="fleet (the topic's second level)")
     enroll.add_argument("--public-key", help="base64 Ed25519 public key")
-    enroll.set_defaults(handler=_enroll)
+    command(enroll, _enroll)
 
     rotate = actions.add_parser("rotate", help="rotate a device key (signed by the old key)")
     rotate.add_argument("device_id", metavar="DEVICE")
     rotate.add_argument("--old-key", type=Path, required=True, help="the device's key file")
     rotate.add_argument("--new-public-key", required=True, help="base64 new public key")
     rotate.add_argument("--seq", type=int, required=True, help="first seq signed by the new key")
-    rotate.set_defaults(handler=_rotate)
+    command(rotate, _rotate)
 
     revoke = actions.add_parser("revoke", help="revoke a device")
     revoke.add_argument("device_id", metavar="DEVICE")
     revoke.add_argument("--reason", help="why (recorded in the entry)")
-    revoke.set_defaults(handler=_revoke)
+    command(revoke, _revoke)
 
     listing = actions.add_parser("list", help="list devices")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(handler=_list)
+    command(listing, _list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +69,7 @@ class Deployment:
 
 def deployment(args: argparse.Namespace) -> Deployment:
     """Resolve ``--config`` / ``--workdir`` into paths."""
-    from .config import CONFIG_NAME, DEFAULT_WORKDIR, load_settings
+    from gateway.config import CONFIG_NAME, DEFAULT_WORKDIR, load_settings
 
     if args.config is not None:
         settings = load_settings(args.config)
@@ -84,24 +84,29 @@ def deployment(args: argparse.Namespace) -> Deployment:
 
 
 def _run(args: argparse.Namespace, action: str) -> int:
+    from gateway.config import ConfigError
+    from gateway.registry import RegistryError
+    from gateway.store import StoreError
     from ledger.keys import KeyFileError
-
-    from .config import ConfigError
-    from .registry import RegistryError
-    from .store import StoreError
 
     try:
         return asyncio.run(_act(args, action))
-    except (RegistryError, StoreError, KeyFileError, ConfigError) as exc:
-        print(f"{_PROG} {action}: error: {exc}", file=sys.stderr)
-        return 1
+    except (ConfigError, KeyFileError) as exc:
+        raise UsageError(exc) from exc
+    except (RegistryError, StoreError) as exc:
+        raise CommandFailedError(exc) from exc
 
 
 async def _act(args: argparse.Namespace, action: str) -> int:
+    from gateway.registry import (
+        DeviceSpec,
+        Registry,
+        RegistryError,
+        decode_public_key,
+        load_device_specs,
+    )
+    from gateway.store import SqliteStore
     from ledger.keys import load_key_file
-
-    from .registry import DeviceSpec, Registry, RegistryError, decode_public_key, load_device_specs
-    from .store import SqliteStore
 
     where = deployment(args)
     if action != "list" and not where.db_path.parent.is_dir():
@@ -139,11 +144,11 @@ async def _act(args: argparse.Namespace, action: str) -> int:
         else:
             leaf = await registry.revoke(args.device_id, reason=args.reason)
             print(f"revoked {args.device_id} at leaf {leaf}")
-    return 0
+    return ExitCode.OK
 
 
 async def _print_list(store: object, *, as_json: bool) -> int:
-    from .store import SqliteStore
+    from gateway.store import SqliteStore
 
     assert isinstance(store, SqliteStore)
     devices = await store.list_devices()
@@ -153,11 +158,11 @@ async def _print_list(store: object, *, as_json: bool) -> int:
              "public_key": base64.b64encode(d.public_key).decode("ascii")}
             for d in devices
         ], indent=2))  # fmt: skip
-        return 0
+        return ExitCode.OK
     for d in devices:
         key = base64.b64encode(d.public_key).decode("ascii")
         print(f"{d.device_id}\t{d.kind}\t{d.fleet}\t{d.status.value}\t{key}")
-    return 0
+    return ExitCode.OK
 
 
 def _enroll(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """``voltproof anchors``: deploy an AnchorRegistry, verify a checkpoint's anchor, show status.
 
-Exit codes (contract 5): 0 success or valid, 1 invalid or failed, 2 usage error.
+Exit codes (:mod:`voltproof.cli.exits`): 0 success or valid, 1 invalid or failed, 2 usage
+error (including an unreadable key or checkpoint file).
 """
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from pathlib import Path
+
+from .exits import CommandFailedError, ExitCode, InvalidEvidenceError, UsageError
+from .options import command, url
 
 KEY_ENV = "VOLTPROOF_EVM_KEY"
 
@@ -49,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     deploy.add_argument(
         "--confirmations", type=int, default=1, help="wait for N confirmations (default 1)"
     )
-    deploy.set_defaults(handler=_deploy)
+    command(deploy, _deploy)
 
     verify = sub.add_parser(
         "verify",
@@ -68,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify.add_argument(
         "--confirmations", type=int, default=1, help="confirmations required (default 1)"
     )
-    verify.set_defaults(handler=_verify)
+    command(verify, _verify)
 
     status = sub.add_parser(
         "status",
@@ -79,31 +82,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status.add_argument("--contract", required=True, help="AnchorRegistry address")
     status.add_argument("--origin", required=True, help="the log's origin string")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(handler=_status)
+    command(status, _status)
 
 
 def _chain_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rpc", required=True, metavar="URL", help="JSON-RPC URL of the node")
+    parser.add_argument(
+        "--rpc", required=True, type=url, metavar="URL", help="JSON-RPC URL of the node"
+    )
     parser.add_argument(
         "--poa", action="store_true", help="the chain is proof-of-authority (long extraData)"
     )
 
 
-def _fail(command: str, message: object) -> int:
-    print(f"voltproof anchors {command}: {message}", file=sys.stderr)
-    return 1
-
-
 def _deploy(args: argparse.Namespace) -> int:
-    from .errors import AnchorError
-    from .evm import make_web3
-    from .evm_deploy import deploy_registry
-    from .evm_key import EvmKeyError, load_evm_key
+    from ledger.anchors.errors import AnchorError
+    from ledger.anchors.evm import make_web3
+    from ledger.anchors.evm_deploy import deploy_registry
+    from ledger.anchors.evm_key import EvmKeyError, load_evm_key
 
     try:
         key = load_evm_key(key_file=args.key_file, env_var=None if args.key_file else args.key_env)
     except EvmKeyError as exc:
-        return _fail("deploy", exc)
+        raise UsageError(exc) from exc
 
     async def run() -> str:
         w3 = make_web3(args.rpc, poa=args.poa)
@@ -121,22 +121,21 @@ def _deploy(args: argparse.Namespace) -> int:
     try:
         address = asyncio.run(run())
     except AnchorError as exc:
-        return _fail("deploy", exc)
+        raise CommandFailedError(exc) from exc
     print(address)
-    return 0
+    return ExitCode.OK
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from ledger.anchors.base import AnchorRequest, log_id_for
+    from ledger.anchors.evm_verify import verify_chain_holds
     from ledger.checkpoint import parse_checkpoint, verify_checkpoint
     from ledger.errors import VerificationError
-
-    from .base import AnchorRequest, log_id_for
-    from .evm_verify import verify_chain_holds
 
     try:
         note = args.checkpoint.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return _fail("verify", f"cannot read {args.checkpoint}: {exc}")
+        raise UsageError(f"cannot read {args.checkpoint}: {exc}") from exc
     try:
         if args.gateway_key:
             checkpoint = verify_checkpoint(note, verifier_key=args.gateway_key)
@@ -156,20 +155,20 @@ def _verify(args: argparse.Namespace) -> int:
             )
         )
     except VerificationError as exc:
-        return _fail("verify", f"invalid: {exc}")
+        raise InvalidEvidenceError(exc) from exc
     print(
         f"valid: {checkpoint.origin} size {checkpoint.size} anchored in block "
         f"{inclusion.block_number} (tx 0x{inclusion.tx_hash.hex()})"
     )
-    return 0
+    return ExitCode.OK
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .base import log_id_for
-    from .errors import AnchorError
-    from .evm import make_web3
-    from .evm_chain import RegistryView
-    from .evm_rpc import Backoff
+    from ledger.anchors.base import log_id_for
+    from ledger.anchors.errors import AnchorError
+    from ledger.anchors.evm import make_web3
+    from ledger.anchors.evm_chain import RegistryView
+    from ledger.anchors.evm_rpc import Backoff
 
     async def run() -> dict[str, object]:
         w3 = make_web3(args.rpc, poa=args.poa)
@@ -201,10 +200,10 @@ def _status(args: argparse.Namespace) -> int:
     try:
         status = asyncio.run(run())
     except AnchorError as exc:
-        return _fail("status", exc)
+        raise CommandFailedError(exc) from exc
     if args.json:
         print(json.dumps(status, indent=2))
-        return 0
+        return ExitCode.OK
     print(f"log {status['origin']} ({status['log_id']}) on {status['contract']}")
     print(f"latest anchored size: {status['latest_size']}")
     anchors = status["anchors"]
@@ -214,4 +213,4 @@ def _status(args: argparse.Namespace) -> int:
             f"  size {anchor['tree_size']}: block {anchor['block_number']}, "
             f"{anchor['confirmations']} confirmations, tx {anchor['tx_hash']}"
         )
-    return 0
+    return ExitCode.OK

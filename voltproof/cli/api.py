@@ -6,7 +6,7 @@
 - ``voltproof api leases add --asset ID --lessor NAME --from T --to T`` / ``leases list``;
 - ``voltproof api transfer --pack ID --to OWNER`` gives a lessor key a pack's whole history.
 
-Exit codes (contract 5): 0 success, 1 failed, 2 usage error.
+Exit codes (:mod:`voltproof.cli.exits`): 0 success, 1 failed, 2 usage error.
 """
 
 from __future__ import annotations
@@ -14,27 +14,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.bundle_cli import parse_time
+from .exits import CommandFailedError, ExitCode, UsageError
+from .options import add_deployment_options, command, parse_time
 
 if TYPE_CHECKING:
-    from .accessdb import AccessDb
-    from .settings import Deployment
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+    from api.accessdb import AccessDb
+    from api.settings import Deployment
 
 
 def _deployment_options(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--workdir", type=Path, metavar="DIR", help="deployment directory")
-    where.add_argument("--config", type=Path, metavar="FILE", help="API configuration (api.toml)")
+    add_deployment_options(parser, config_help="API configuration (api.toml)")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _deployment_options(parser)
     parser.add_argument("--host", help="listen address (default from the configuration)")
     parser.add_argument("--port", type=int, help="listen port (default from the configuration)")
-    parser.set_defaults(handler=_serve)
+    command(parser, _serve)
     commands = parser.add_subparsers(dest="api_command", metavar="SUBCOMMAND")
 
     keys = commands.add_parser("keys", help="API keys").add_subparsers(
@@ -59,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create.add_argument("--fleet", help="restrict an operator key to one fleet")
     create.add_argument("--json", action="store_true", help="print JSON")
     _deployment_options(create)
-    create.set_defaults(handler=_keys_create)
+    command(create, _keys_create)
 
     leases = commands.add_parser("leases", help="leases").add_subparsers(
         dest="leases_command", metavar="ACTION", required=True
@@ -70,68 +63,60 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add.add_argument("--from", dest="from_ms", required=True, type=parse_time, metavar="T")
     add.add_argument("--to", dest="to_ms", required=True, type=parse_time, metavar="T")
     _deployment_options(add)
-    add.set_defaults(handler=_leases_add)
+    command(add, _leases_add)
     listing = leases.add_parser("list", help="list leases")
     listing.add_argument("--json", action="store_true", help="print JSON")
     _deployment_options(listing)
-    listing.set_defaults(handler=_leases_list)
+    command(listing, _leases_list)
 
     transfer = commands.add_parser("transfer", help="sell a pack: the buyer sees its history")
     transfer.add_argument("--pack", required=True, metavar="ID")
     transfer.add_argument("--to", required=True, metavar="OWNER", help="the buyer's lessor key")
     _deployment_options(transfer)
-    transfer.set_defaults(handler=_transfer)
+    command(transfer, _transfer)
 
 
-def _fail(message: str, code: int = EXIT_FAILED) -> int:
-    print(f"voltproof api: error: {message}", file=sys.stderr)
-    return code
-
-
-def _load(args: argparse.Namespace) -> Deployment | int:
+def _load(args: argparse.Namespace) -> Deployment:
+    from api.settings import load_deployment
     from gateway.config import ConfigError
-
-    from .settings import load_deployment
 
     try:
         return load_deployment(args.config, workdir=args.workdir)
     except ConfigError as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        raise UsageError(exc) from exc
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import create_app
+    from api.app import create_app
 
     deployment = _load(args)
-    if isinstance(deployment, int):
-        return deployment
     if not deployment.gateway_db.is_file():
-        return _fail(f"no gateway database at {deployment.gateway_db}; start the gateway first")
+        raise CommandFailedError(
+            f"no gateway database at {deployment.gateway_db}; start the gateway first"
+        )
     host = args.host or deployment.api.host
     port = deployment.api.port if args.port is None else args.port
     print(f"voltproof api: dashboard http://{host}:{port}/  API docs http://{host}:{port}/docs",
           flush=True)  # fmt: skip
     uvicorn.run(create_app(deployment), host=host, port=port,
                 log_level=deployment.api.log_level.lower())  # fmt: skip
-    return EXIT_OK
+    return ExitCode.OK
 
 
 async def _with_access(args: argparse.Namespace, action: str) -> int:
-    from .accessdb import AccessDb, AccessError
+    from api.accessdb import AccessDb, AccessError
 
     deployment = _load(args)
-    if isinstance(deployment, int):
-        return deployment
     try:
         access = await AccessDb.open(deployment.access_db)
     except AccessError as exc:
-        return _fail(str(exc))
+        raise CommandFailedError(exc) from exc
     try:
         return await _ACTIONS[action](access, args)
     except AccessError as exc:
-        return _fail(str(exc))
+        raise CommandFailedError(exc) from exc
     finally:
         await access.close()
 
@@ -141,7 +126,7 @@ def _now_ms() -> int:
 
 
 async def _create(access: AccessDb, args: argparse.Namespace) -> int:
-    from .access import Role
+    from api.access import Role
 
     key = await access.create_key(
         name=args.name, role=Role(args.role), fleet=args.fleet, now_ms=_now_ms()
@@ -152,14 +137,14 @@ async def _create(access: AccessDb, args: argparse.Namespace) -> int:
     else:
         print(f"{key.role.value} key {key.name!r}: {key.secret}")
         print("keep it now: only its hash is stored")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 async def _lease(access: AccessDb, args: argparse.Namespace) -> int:
-    from .access import Window
+    from api.access import Window
 
     if not args.from_ms < args.to_ms:
-        return _fail(f"--from ({args.from_ms}) must be before --to ({args.to_ms})", EXIT_USAGE)
+        raise UsageError(f"--from ({args.from_ms}) must be before --to ({args.to_ms})")
     lease = await access.add_lease(
         asset=args.asset, lessor=args.lessor, window=Window(from_ms=args.from_ms, to_ms=args.to_ms)
     )
@@ -167,7 +152,7 @@ async def _lease(access: AccessDb, args: argparse.Namespace) -> int:
         f"lease {lease.lease_id}: {lease.asset} to {lease.lessor} "
         f"[{lease.window.from_ms}, {lease.window.to_ms})"
     )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 async def _list(access: AccessDb, args: argparse.Namespace) -> int:
@@ -178,16 +163,16 @@ async def _list(access: AccessDb, args: argparse.Namespace) -> int:
              "from_ms": x.window.from_ms, "to_ms": x.window.to_ms}
             for x in leases
         ]))  # fmt: skip
-        return EXIT_OK
+        return ExitCode.OK
     for x in leases:
         print(f"{x.lease_id}\t{x.asset}\t{x.lessor}\t{x.window.from_ms}\t{x.window.to_ms}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 async def _transfer_pack(access: AccessDb, args: argparse.Namespace) -> int:
     await access.transfer(pack=args.pack, owner=args.to, now_ms=_now_ms())
     print(f"pack {args.pack} transferred to {args.to}: its whole history is theirs")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 _ACTIONS: dict[str, Callable[[AccessDb, argparse.Namespace], Awaitable[int]]] = {

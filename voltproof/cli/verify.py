@@ -1,23 +1,25 @@
-"""``voltproof verify BUNDLE`` and ``voltproof report BUNDLE``: offline checks for lessors.
+"""``voltproof verify BUNDLE``: offline verification of an evidence bundle, for lessors.
 
-Exit codes (contract 5): 0 valid, 1 invalid (the failure printed on stderr), 2 usage.
+Exit codes (:mod:`voltproof.cli.exits`): 0 valid, 1 invalid (the failure printed on stderr),
+2 usage (including an unreadable bundle, key or anchor file, or a malformed verifier key),
+3 reserved for valid but incomplete or not independently anchored (evidence v2).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from .bundle import Bundle, parse_bundle
-from .errors import VerificationError
+from ledger.bundle import Bundle, parse_bundle
+from ledger.errors import VerificationError
 
-_USAGE = 2
+from .exits import ExitCode, InvalidEvidenceError, UsageError
+from .options import command, url
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``verify`` and ``report`` to the ``voltproof`` parser."""
+    """Add ``verify`` to the ``voltproof`` parser."""
     verify = subparsers.add_parser(
         "verify",
         help="verify an evidence bundle offline",
@@ -39,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ledger.add_argument(
         "--anchors", type=Path, metavar="FILE", help="a local anchor export to check against"
     )
-    ledger.add_argument("--rpc", metavar="URL", help="an EVM JSON-RPC URL to check the anchor on")
+    ledger.add_argument(
+        "--rpc", type=url, metavar="URL", help="an EVM JSON-RPC URL to check the anchor on"
+    )
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.add_argument(
         "--require-complete",
@@ -47,64 +51,70 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="exit 1 unless every device's chain is complete over the period "
         "(no missing seq, both ends proven)",
     )
-    verify.set_defaults(handler=_verify)
-    report = subparsers.add_parser(
-        "report",
-        help="recompute the condition report from a bundle alone",
-        description=(
-            "Check the bundle's device signatures and hash chains, then compute the condition "
-            "report (state of health, usage, abuse, completeness) from its messages."
-        ),
-    )
-    report.add_argument("bundle", type=Path, metavar="BUNDLE", help="the bundle file")
-    report.add_argument("--json", action="store_true", help="print the report's JSON")
-    report.set_defaults(handler=_report)
+    command(verify, _verify)
 
 
-def _load(command: str, path: Path) -> Bundle | int:
+def load_bundle(path: Path) -> Bundle:
+    """The bundle in ``path``; an unreadable file is a usage error, a malformed one INVALID."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        print(f"voltproof {command}: error: cannot read {path}: {exc.strerror}", file=sys.stderr)
-        return _USAGE
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     try:
         return parse_bundle(data)
     except VerificationError as exc:
-        print(f"voltproof {command}: INVALID: {exc}", file=sys.stderr)
-        return 1
+        raise InvalidEvidenceError(exc) from exc
 
 
 def _gateway_key(text: str) -> str:
-    path = Path(text)
-    if "+" not in text and path.is_file():
-        return path.read_text(encoding="utf-8").strip()
-    return text.strip()
+    """The verifier key given as such or in a file; neither is a usage error, never INVALID."""
+    from ledger.note import parse_verifier_key
+
+    key = text.strip()
+    if "+" not in text:
+        path = Path(text)
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError as exc:
+            raise UsageError(
+                f"--gateway-key {text}: no such file, and not a verifier key (name+keyid+base64)"
+            ) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--gateway-key {text}: cannot read the key file: {exc}") from exc
+    try:
+        parse_verifier_key(key)
+    except (VerificationError, ValueError) as exc:
+        raise UsageError(f"--gateway-key {text}: not a verifier key: {exc}") from exc
+    return key
+
+
+def _anchor_export(path: Path) -> str:
+    """The text of a local anchor export; unreadable or not text is a usage error."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not an anchor export (not UTF-8 text)") from exc
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .verify import verify_bundle
+    from ledger.verify import verify_bundle
 
-    bundle = _load("verify", args.bundle)
-    if isinstance(bundle, int):
-        return bundle
-    export = None
-    if args.anchors is not None:
-        try:
-            export = args.anchors.read_text(encoding="utf-8")
-        except OSError as exc:
-            print(f"voltproof verify: error: cannot read {args.anchors}: {exc}", file=sys.stderr)
-            return _USAGE
+    bundle = load_bundle(args.bundle)
+    key = _gateway_key(args.gateway_key)
+    export = None if args.anchors is None else _anchor_export(args.anchors)
     try:
         result = verify_bundle(
             bundle,
-            gateway_verifier_key=_gateway_key(args.gateway_key),
+            gateway_verifier_key=key,
             anchor_export=export,
             rpc_url=args.rpc,
         )
     except VerificationError as exc:
-        print(f"voltproof verify: INVALID: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    incomplete = 1 if args.require_complete and not result.complete else 0
+        raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
+    # --require-complete keeps today's exit 1; evidence v2 gives ExitCode.INCOMPLETE (3).
+    incomplete = ExitCode.FAILED if args.require_complete and not result.complete else ExitCode.OK
     if args.json:
         print(json.dumps(_report_dict(result), sort_keys=True, indent=2))
         return incomplete
@@ -124,7 +134,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _report_dict(result: object) -> dict[str, object]:
-    from .verify import VerificationReport
+    from ledger.verify import VerificationReport
 
     assert isinstance(result, VerificationReport)
     return {
@@ -154,27 +164,3 @@ def _report_dict(result: object) -> dict[str, object]:
         ],
         "complete": result.complete,
     }
-
-
-def _report(args: argparse.Namespace) -> int:
-    from .report import compute_report
-    from .report.text import render_text
-    from .verify import check_messages
-
-    bundle = _load("report", args.bundle)
-    if isinstance(bundle, int):
-        return bundle
-    try:
-        checked = check_messages(bundle)
-        report = compute_report(
-            checked.payloads,
-            asset_id=bundle.asset_id,
-            asset_kind=bundle.asset_kind,
-            from_ms=bundle.from_ms,
-            to_ms=bundle.to_ms,
-        )
-    except VerificationError as exc:
-        print(f"voltproof report: INVALID: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    print(report.to_json() if args.json else render_text(report))
-    return 0

@@ -1,0 +1,86 @@
+"""``voltproof demo``: the whole system on this machine (:mod:`voltproof.demo` runs it)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from voltproof.demo import DEFAULT_AGEING_ACCEL, DEFAULT_DEVICES, DEFAULT_WORKDIR
+
+from .exits import CommandFailedError, UsageError
+from .options import command
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``demo`` to the ``voltproof`` parser."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the whole system on this machine: broker, gateway, ledger, API, fleet",
+        description=(
+            "Start mosquitto, the gateway (local ledger by default), the dashboard API and "
+            "web page, and a simulated fleet of buses and packs. Prints the dashboard URL and "
+            "a lessor's API key; Ctrl-C or --duration stops it cleanly and leaves everything "
+            "in --workdir for `voltproof bundle` and `voltproof verify`."
+        ),
+    )
+    parser.add_argument(
+        "--duration", type=float, default=None, metavar="S", help="stop after S seconds"
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=DEFAULT_WORKDIR,
+        metavar="DIR",
+        help=f"where everything is kept (default: ./{DEFAULT_WORKDIR})",
+    )
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=DEFAULT_DEVICES,
+        metavar="N",
+        help=f"simulated devices, half buses and half packs (default {DEFAULT_DEVICES})",
+    )
+    parser.add_argument(
+        "--ledger",
+        choices=("local", "evm"),
+        default="local",
+        help="anchor on the embedded local ledger (default) or a local EVM node (anvil)",
+    )
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        default=8080,
+        metavar="P",
+        help="dashboard port (default 8080; 0 or a busy port: a free one)",
+    )
+    parser.add_argument(
+        "--ageing-accel",
+        type=float,
+        default=DEFAULT_AGEING_ACCEL,
+        metavar="X",
+        help="how much faster than wall time the packs age (timestamps stay real)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
+    command(parser, _handler)
+
+
+def _handler(args: argparse.Namespace) -> int:
+    from voltproof.broker import BrokerError
+    from voltproof.demo import Demo, DemoError, DemoOptions
+
+    if args.devices < 2:
+        raise UsageError("--devices must be at least 2")
+    options = DemoOptions(
+        workdir=args.workdir,
+        duration_s=args.duration,
+        devices=args.devices,
+        ledger=args.ledger,
+        api_port=args.api_port,
+        ageing_accel=args.ageing_accel,
+        seed=args.seed,
+    )
+    try:
+        return asyncio.run(Demo(options).run())
+    except (DemoError, BrokerError) as exc:
+        raise CommandFailedError(exc) from exc

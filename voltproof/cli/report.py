@@ -1,0 +1,50 @@
+"""``voltproof report BUNDLE``: the condition report recomputed from a bundle alone."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ledger.errors import VerificationError
+
+from .exits import ExitCode, InvalidEvidenceError
+from .options import command
+from .verify import load_bundle
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``report`` to the ``voltproof`` parser."""
+    report = subparsers.add_parser(
+        "report",
+        help="recompute the condition report from a bundle alone",
+        description=(
+            "Check the bundle's device signatures and hash chains, then compute the condition "
+            "report (state of health, usage, abuse, completeness) from its messages."
+        ),
+    )
+    report.add_argument("bundle", type=Path, metavar="BUNDLE", help="the bundle file")
+    report.add_argument("--json", action="store_true", help="print the report's JSON")
+    command(report, _report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from gateway.collector import gc_paused
+    from ledger.report import compute_report
+    from ledger.report.text import render_text
+    from ledger.verify import check_messages
+
+    bundle = load_bundle(args.bundle)
+    try:
+        checked = check_messages(bundle)
+        with gc_paused():
+            report = compute_report(
+                checked.payloads,
+                asset_id=bundle.asset_id,
+                asset_kind=bundle.asset_kind,
+                from_ms=bundle.from_ms,
+                to_ms=bundle.to_ms,
+            )
+    except VerificationError as exc:
+        raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
+    print(report.to_json() if args.json else render_text(report))
+    return ExitCode.OK
