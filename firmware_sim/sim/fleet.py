@@ -103,7 +103,7 @@ def load_fleet(path: Path) -> Fleet:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise FleetError(f"cannot read {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise FleetError(f"{path} is not valid TOML: {exc}") from exc
     try:
         fleet = Fleet(**data)

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Device-signed battery and e-bus telemetry, an append-only Merkle log, "
             "signed checkpoints, ledger anchors and offline-verifiable evidence. "
             "Exit codes: 0 success or valid, 1 invalid or failed, 2 usage error, "
-            "3 valid but incomplete (verify)."
+            "3 reserved for verify (valid but incomplete)."
         ),
     )
     parser.add_argument("--version", action="version", version=f"voltproof {__version__}")

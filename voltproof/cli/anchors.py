@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from .exits import CommandFailedError, ExitCode, InvalidEvidenceError, UsageError
-from .options import command, url
+from .options import command, evm_address, url
 
 KEY_ENV = "VOLTPROOF_EVM_KEY"
 
@@ -64,7 +64,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     verify.add_argument("--checkpoint", type=Path, required=True, help="signed checkpoint file")
     _chain_options(verify)
-    verify.add_argument("--contract", required=True, help="AnchorRegistry address")
+    verify.add_argument(
+        "--contract", required=True, type=evm_address, help="AnchorRegistry address"
+    )
     verify.add_argument(
         "--gateway-key", help="also verify the checkpoint's signature with this verifier key"
     )
@@ -79,7 +81,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Show the anchors an AnchorRegistry holds for the log named ORIGIN.",
     )
     _chain_options(status)
-    status.add_argument("--contract", required=True, help="AnchorRegistry address")
+    status.add_argument(
+        "--contract", required=True, type=evm_address, help="AnchorRegistry address"
+    )
     status.add_argument("--origin", required=True, help="the log's origin string")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     command(status, _status)

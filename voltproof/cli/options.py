@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import string
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,4 +65,12 @@ def mqtt_url(text: str) -> str:
     url(text)
     if urlsplit(text).scheme != "mqtt":
         raise argparse.ArgumentTypeError(f"{text!r} is not mqtt://host[:port]")
+    return text
+
+
+def evm_address(text: str) -> str:
+    """A 20-byte EVM address: ``0x`` and 40 hex digits."""
+    digits = text.removeprefix("0x")
+    if len(text) != 42 or len(digits) != 40 or not all(c in string.hexdigits for c in digits):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an EVM address (0x and 40 hex digits)")
     return text

@@ -1,0 +1,189 @@
+"""Every command group, given wrong input, answers in one line with the documented exit code.
+
+Each case runs ``python -m voltproof`` in a subprocess, as a user would, and checks that
+nothing prints a traceback and that the exit code follows ``voltproof.cli.exits``: 1 for
+evidence that is invalid or a command that failed, 2 for a usage error (bad arguments,
+or a configuration, key or anchor file that is missing or unreadable).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ledger.keys import load_key_file
+from tests.gateway_world import Deployment
+from tests.reliability.store_world import build_deployment
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+FAILED, USAGE = 1, 2
+DEAD_RPC = "http://127.0.0.1:9"
+DEAD_BROKER = "mqtt://127.0.0.1:9"
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """Wrong inputs on disk, and a real deployment with one valid bundle."""
+
+    tmp: Path
+    deployment: Deployment
+    bundle: Path
+    gateway_key: str
+
+    def path(self, name: str) -> str:
+        """``{missing}``, ``{binary}``, ``{dir}``, ``{workdir}``, ``{bundle}``, ``{key}``..."""
+        return name.format(
+            missing=self.tmp / "missing.toml",
+            binary=self.tmp / "binary",
+            dir=self.tmp,
+            nowhere=self.tmp / "nowhere",
+            workdir=self.deployment.workdir,
+            config=self.deployment.config,
+            bundle=self.bundle,
+            key=self.gateway_key,
+            example=self.tmp / "gateway.example.toml",
+        )
+
+
+def _voltproof(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "VOLTPROOF_DEBUG"}
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "voltproof", *args],
+        capture_output=True, text=True, cwd=cwd, env=env, timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """Wrong inputs (a missing path, random bytes, a directory) and a populated deployment."""
+    tmp = tmp_path_factory.mktemp("wrong")
+    binary = tmp / "binary"
+    binary.write_bytes(bytes(range(256)) * 4)
+    binary.chmod(0o600)
+    example = (REPO / "configs" / "gateway.example.toml").read_text(encoding="utf-8")
+    (tmp / "gateway.example.toml").write_text(example, encoding="utf-8")
+    deployment = build_deployment(tmp / "deploy", devices=2)
+    bundle = tmp / "good.json"
+    made = _voltproof("bundle", "--asset", deployment.devices[0].device_id, "--out",
+                      str(bundle), "--workdir", str(deployment.workdir))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    key = load_key_file(deployment.settings.key_file).verifier_key
+    return World(tmp=tmp, deployment=deployment, bundle=bundle, gateway_key=key)
+
+
+CORPUS: list[tuple[str, int]] = [
+    # the top level
+    ("", USAGE),
+    ("no-such-command", USAGE),
+    # keys: the key file is the subject of the command, so a bad one is a failure
+    ("keys show {missing}", FAILED),
+    ("keys show {binary}", FAILED),
+    ("keys new {nowhere}/dir/k.key --name gw", FAILED),
+    ("keys new {dir}/k.key", USAGE),
+    # verify and report
+    ("verify {missing} --gateway-key {key}", USAGE),
+    ("verify {dir} --gateway-key {key}", USAGE),
+    ("verify {binary} --gateway-key {key}", FAILED),
+    ("verify {bundle}", USAGE),
+    ("verify {bundle} --gateway-key {missing}", USAGE),
+    ("verify {bundle} --gateway-key {binary}", USAGE),
+    ("verify {bundle} --gateway-key not+a+key", USAGE),
+    ("verify {bundle} --gateway-key {key} --anchors {binary}", USAGE),
+    ("verify {bundle} --gateway-key {key} --anchors {missing}", USAGE),
+    ("verify {bundle} --gateway-key {key} --rpc not-a-url", USAGE),
+    ("verify {bundle} --gateway-key {key} --rpc http://h:port", USAGE),
+    ("report {missing}", USAGE),
+    ("report {binary}", FAILED),
+    # bundle
+    ("bundle --asset ghost --out {nowhere}.json --workdir {workdir}", FAILED),
+    ("bundle --asset ghost --out {nowhere}.json --workdir {nowhere}", USAGE),
+    ("bundle --asset ghost --out {nowhere}.json --config {missing}", USAGE),
+    ("bundle --asset ghost --out {nowhere}.json --config {binary}", USAGE),
+    ("bundle --asset ghost --out {nowhere}.json --from yesterday", USAGE),
+    ("bundle --asset ghost --out {nowhere}.json --from 10 --to 5 --workdir {workdir}", USAGE),
+    ("bundle --asset ghost", USAGE),
+    # devices
+    ("devices --config {missing} list", USAGE),
+    ("devices --config {binary} list", USAGE),
+    ("devices --workdir {nowhere} list", FAILED),
+    ("devices --workdir {workdir} revoke ghost", FAILED),
+    ("devices --workdir {workdir} enroll --id x --kind bus --fleet f --public-key !!", FAILED),
+    ("devices --workdir {workdir} enroll --id x --kind car --fleet f --public-key AA==", USAGE),
+    (
+        "devices --workdir {workdir} rotate x --old-key {missing} --new-public-key AA== --seq 1",
+        USAGE,
+    ),
+    (
+        "devices --workdir {workdir} rotate x --old-key {binary} --new-public-key AA== --seq z",
+        USAGE,
+    ),
+    # gateway
+    ("gateway --config {missing}", USAGE),
+    ("gateway --config {binary}", USAGE),
+    ("gateway --config {example}", USAGE),
+    ("gateway check --config {missing}", USAGE),
+    ("gateway check --workdir {nowhere}", USAGE),
+    # agent and sim
+    ("agent --config {missing}", USAGE),
+    ("agent --config {binary}", USAGE),
+    ("agent", USAGE),
+    ("sim --fleet {missing} --broker " + DEAD_BROKER, USAGE),
+    ("sim --fleet {binary} --broker " + DEAD_BROKER, USAGE),
+    ("sim --fleet {missing} --broker not-a-url", USAGE),
+    ("sim --fleet {missing} --broker http://127.0.0.1:9", USAGE),
+    ("sim --fleet {missing} --broker mqtt://h:port", USAGE),
+    ("sim --fleet {missing} --broker " + DEAD_BROKER + " --duration soon", USAGE),
+    # api
+    ("api --config {missing}", USAGE),
+    ("api --config {binary}", USAGE),
+    ("api --workdir {nowhere}", USAGE),
+    ("api --workdir {workdir} --port eighty", USAGE),
+    ("api keys create --role king --name k --workdir {workdir}", USAGE),
+    ("api leases add --asset a --lessor l --from yesterday --to 5 --workdir {workdir}", USAGE),
+    ("api leases add --asset a --lessor l --from 10 --to 5 --workdir {workdir}", USAGE),
+    ("api transfer --pack p --to nobody --workdir {workdir}", FAILED),
+    ("api leases list --config {binary}", USAGE),
+    # anchors
+    ("anchors status --rpc not-a-url --contract 0x0 --origin o", USAGE),
+    ("anchors verify --checkpoint {missing} --rpc " + DEAD_RPC + " --contract 0x0", USAGE),
+    ("anchors verify --checkpoint {binary} --rpc " + DEAD_RPC + " --contract 0x0", USAGE),
+    ("anchors deploy --rpc " + DEAD_RPC + " --key-env VOLTPROOF_NO_SUCH_KEY_VARIABLE", USAGE),
+    ("anchors deploy --rpc " + DEAD_RPC + " --key-file {missing}", USAGE),
+    ("anchors status --rpc " + DEAD_RPC + " --contract 0x0 --origin o", USAGE),
+    ("anchors status --rpc " + DEAD_RPC + " --contract 0x" + "ab" * 20 + " --origin o", FAILED),
+    # demo
+    ("demo --devices 1", USAGE),
+    ("demo --duration soon", USAGE),
+    ("demo --ledger moon", USAGE),
+]
+
+
+@pytest.mark.parametrize(("command", "code"), CORPUS, ids=[c for c, _ in CORPUS])
+def test_wrong_input_gives_one_line_and_the_documented_code(
+    world: World, command: str, code: int
+) -> None:
+    """No traceback, the documented exit code, and a ``voltproof``-prefixed reason."""
+    args = [world.path(arg) for arg in command.split()]
+    result = _voltproof(*args, cwd=world.tmp)
+    printed = result.stdout + result.stderr
+    assert "Traceback" not in printed, printed
+    assert result.returncode == code, printed
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(("voltproof", "usage: voltproof")), printed
+    assert "unexpected error" not in printed, printed
+
+
+def test_the_repository_gains_no_files(world: World) -> None:
+    """Running the corpus from elsewhere writes nothing into the repository."""
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "configs"],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert status.stdout == ""
