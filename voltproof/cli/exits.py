@@ -1,8 +1,8 @@
 """Exit codes of the ``voltproof`` console script, decided here and nowhere else.
 
-Contract 5 (``docs/architecture.md``, "The command line"): 0 success or valid, 1 invalid or failed, 2 usage error
-(including a missing or unreadable configuration, key or anchor file), 3 valid but
-incomplete or not independently anchored (``verify``; evidence v2 uses it). A command
+Contract 5 (``docs/architecture.md``, "The command line"): 0 success or valid, 1 invalid
+or failed, 2 usage error (including a missing or unreadable configuration, key or anchor
+file), 3 valid but incomplete or not independently anchored (``verify``; evidence v2). A command
 handler returns an :class:`ExitCode` for an outcome it reached, or raises a
 :class:`CommandError` subclass naming what went wrong; :func:`exit_code` turns either, and
 any other exception, into the process's exit code, and :func:`error_line` into the one line
