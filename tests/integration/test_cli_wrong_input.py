@@ -149,6 +149,8 @@ CORPUS: list[tuple[str, int]] = [
     ("api leases add --asset a --lessor l --from yesterday --to 5 --workdir {workdir}", USAGE),
     ("api leases add --asset a --lessor l --from 10 --to 5 --workdir {workdir}", USAGE),
     ("api transfer --pack p --to nobody --workdir {workdir}", FAILED),
+    ("api transfer --pack pack-9999 --to bank --workdir {workdir}", FAILED),
+    ("api leases add --asset pack-9999 --lessor bank --from 1 --to 5 --workdir {workdir}", FAILED),
     ("api leases list --config {binary}", USAGE),
     # anchors
     ("anchors status --rpc not-a-url --contract 0x0 --origin o", USAGE),

@@ -109,6 +109,10 @@ async def _with_access(args: argparse.Namespace, action: str) -> int:
     from api.accessdb import AccessDb, AccessError
 
     deployment = _load(args)
+    if action == "lease":
+        await _require_device(deployment, args.asset, kind=None)
+    elif action == "transfer":
+        await _require_device(deployment, args.pack, kind="pack")
     try:
         access = await AccessDb.open(deployment.access_db)
     except AccessError as exc:
@@ -119,6 +123,26 @@ async def _with_access(args: argparse.Namespace, action: str) -> int:
         raise CommandFailedError(exc) from exc
     finally:
         await access.close()
+
+
+async def _require_device(deployment: Deployment, device_id: str, *, kind: str | None) -> None:
+    """Refuse an id the registry does not hold (or of the wrong kind): no lease of a typo."""
+    from gateway.store import SqliteStore, StoreError
+
+    if not deployment.gateway_db.is_file():
+        raise CommandFailedError(
+            f"no gateway database at {deployment.gateway_db}; enrol the devices first"
+        )
+    try:
+        async with await SqliteStore.open(deployment.gateway_db) as store:
+            found = await store.devices([device_id])
+    except StoreError as exc:
+        raise CommandFailedError(exc) from exc
+    record = found.get(device_id)
+    if record is None:
+        raise CommandFailedError(f"no device {device_id!r} is registered")
+    if kind is not None and record.kind != kind:
+        raise CommandFailedError(f"{device_id} is a {record.kind}, not a {kind}")
 
 
 def _now_ms() -> int:
@@ -143,8 +167,6 @@ async def _create(access: AccessDb, args: argparse.Namespace) -> int:
 async def _lease(access: AccessDb, args: argparse.Namespace) -> int:
     from api.access import Window
 
-    if not args.from_ms < args.to_ms:
-        raise UsageError(f"--from ({args.from_ms}) must be before --to ({args.to_ms})")
     lease = await access.add_lease(
         asset=args.asset, lessor=args.lessor, window=Window(from_ms=args.from_ms, to_ms=args.to_ms)
     )
@@ -188,6 +210,8 @@ def _keys_create(args: argparse.Namespace) -> int:
 
 
 def _leases_add(args: argparse.Namespace) -> int:
+    if not args.from_ms < args.to_ms:
+        raise UsageError(f"--from ({args.from_ms}) must be before --to ({args.to_ms})")
     return asyncio.run(_with_access(args, "lease"))
 
 
