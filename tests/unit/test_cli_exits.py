@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
         (KeyboardInterrupt(), 130),
         (BrokenPipeError(), 0),
         (RuntimeError("boom"), 1),
+        (ExceptionGroup("tg", [UsageError("x")]), 2),
+        (ExceptionGroup("tg", [ValueError("a"), ValueError("b")]), 1),
     ],
 )
 def test_exit_code_policy(outcome: object, code: int) -> None:
@@ -48,6 +50,8 @@ def test_error_lines() -> None:
     line = error_line("voltproof x", ValueError("odd"))
     assert line.startswith("voltproof x: unexpected error: ValueError: odd")
     assert "VOLTPROOF_DEBUG=1" in line
+    grouped = ExceptionGroup("unhandled errors in a TaskGroup", [UsageError("bad")])
+    assert error_line("voltproof x", grouped) == "voltproof x: error: bad"
 
 
 def _crash(args: argparse.Namespace) -> int:

@@ -53,12 +53,20 @@ class UsageError(CommandError):
     """Wrong arguments or an unreadable configuration, key or anchor file (exit 2)."""
 
 
+def unwrap(error: BaseException) -> BaseException:
+    """The one exception inside nested single-member groups (a ``TaskGroup`` wraps its failure)."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
 def exit_code(outcome: ExitCode | int | BaseException | None) -> ExitCode:
     """The exit code for what a handler returned or raised: the whole policy in one place."""
     if outcome is None:
         return ExitCode.OK
     if isinstance(outcome, int):
         return ExitCode(outcome)
+    outcome = unwrap(outcome)
     if isinstance(outcome, UsageError):
         return ExitCode.USAGE
     if isinstance(outcome, KeyboardInterrupt):
@@ -71,6 +79,7 @@ def exit_code(outcome: ExitCode | int | BaseException | None) -> ExitCode:
 
 def error_line(prog: str, error: BaseException) -> str:
     """The one line printed on stderr for ``error`` raised by the command ``prog``."""
+    error = unwrap(error)
     if isinstance(error, CommandError):
         return f"{prog}: {error.label}: {error}"
     if isinstance(error, KeyboardInterrupt):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from .exits import CommandFailedError, ExitCode, UsageError
+from .exits import CommandFailedError, ExitCode, UsageError, unwrap
 from .options import add_deployment_options, command
 
 _WORKDIR_HELP = "deployment directory holding gateway.toml (default: ./voltproof-demo)"
@@ -62,10 +62,13 @@ def _run(args: argparse.Namespace) -> int:
     tune_collector()
     try:
         asyncio.run(Gateway(settings).run())
-    except KeyFileError as exc:
-        raise UsageError(exc) from exc
-    except (IntakeError, FileNotFoundError) as exc:
-        raise CommandFailedError(exc) from exc
+    except Exception as exc:
+        error = unwrap(exc)  # a failure inside the gateway's TaskGroup arrives wrapped
+        if isinstance(error, KeyFileError):
+            raise UsageError(error) from exc
+        if isinstance(error, (IntakeError, FileNotFoundError)):
+            raise CommandFailedError(error) from exc
+        raise
     return ExitCode.OK
 
 
