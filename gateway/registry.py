@@ -96,6 +96,8 @@ def load_device_specs(path: Path) -> list[DeviceSpec]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RegistryError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise RegistryError(f"{path} is not UTF-8 text (JSON or CSV): {exc}") from exc
     if path.suffix.lower() == ".csv":
         rows: list[Any] = list(csv.DictReader(text.splitlines()))
     else:

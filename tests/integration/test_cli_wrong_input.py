@@ -114,6 +114,8 @@ CORPUS: list[tuple[str, int]] = [
     ("devices --config {binary} list", USAGE),
     ("devices --workdir {nowhere} list", FAILED),
     ("devices --workdir {workdir} revoke ghost", FAILED),
+    ("devices --workdir {workdir} enroll --file {binary}", FAILED),
+    ("devices --workdir {workdir} enroll --file {missing}", FAILED),
     ("devices --workdir {workdir} enroll --id x --kind bus --fleet f --public-key !!", FAILED),
     ("devices --workdir {workdir} enroll --id x --kind car --fleet f --public-key AA==", USAGE),
     (
@@ -145,6 +147,7 @@ CORPUS: list[tuple[str, int]] = [
     ("api --config {binary}", USAGE),
     ("api --workdir {nowhere}", USAGE),
     ("api --workdir {workdir} --port eighty", USAGE),
+    ("api --workdir {workdir} --port 99999", USAGE),
     ("api keys create --role king --name k --workdir {workdir}", USAGE),
     ("api leases add --asset a --lessor l --from yesterday --to 5 --workdir {workdir}", USAGE),
     ("api leases add --asset a --lessor l --from 10 --to 5 --workdir {workdir}", USAGE),
@@ -164,6 +167,7 @@ CORPUS: list[tuple[str, int]] = [
     ("demo --devices 1", USAGE),
     ("demo --duration soon", USAGE),
     ("demo --ledger moon", USAGE),
+    ("demo --api-port 70000", USAGE),
 ]
 
 

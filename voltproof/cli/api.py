@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from .exits import CommandFailedError, ExitCode, UsageError
-from .options import add_deployment_options, command, parse_time
+from .options import add_deployment_options, command, parse_time, port
 
 if TYPE_CHECKING:
     from api.accessdb import AccessDb
@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     _deployment_options(parser)
     parser.add_argument("--host", help="listen address (default from the configuration)")
-    parser.add_argument("--port", type=int, help="listen port (default from the configuration)")
+    parser.add_argument("--port", type=port, help="listen port (default from the configuration)")
     command(parser, _serve)
     commands = parser.add_subparsers(dest="api_command", metavar="SUBCOMMAND")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from voltproof.demo import DEFAULT_AGEING_ACCEL, DEFAULT_DEVICES, DEFAULT_WORKDIR
 
 from .exits import CommandFailedError, UsageError
-from .options import command
+from .options import command, port
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--api-port",
-        type=int,
+        type=port,
         default=8080,
         metavar="P",
         help="dashboard port (default 8080; 0 or a busy port: a free one)",

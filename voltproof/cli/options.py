@@ -74,3 +74,14 @@ def evm_address(text: str) -> str:
     if len(text) != 42 or len(digits) != 40 or not all(c in string.hexdigits for c in digits):
         raise argparse.ArgumentTypeError(f"{text!r} is not an EVM address (0x and 40 hex digits)")
     return text
+
+
+def port(text: str) -> int:
+    """A TCP port number, 0 to 65535."""
+    try:
+        number = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from exc
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{number} is not a port number (0 to 65535)")
+    return number
