@@ -11,7 +11,6 @@ import pytest
 from voltproof.broker import INSTALL_HINT, MosquittoBroker, find_mosquitto
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 
 def require_binary(found: str | None, what: str, install: str) -> str:

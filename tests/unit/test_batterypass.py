@@ -12,7 +12,7 @@ from ledger.report import ConditionReport, compute_report
 from tests.bundle_world import T0, pack_batch, pack_sample
 from tests.unit.test_report import payloads, report_of, scenario
 
-LONGLIST = Path(__file__).resolve().parents[2].parent / "shared" / "domain"
+LONGLIST = Path(__file__).resolve().parents[1] / "data" / "batterypass"
 
 
 def test_dynamic_values_are_time_stamped_records() -> None:
