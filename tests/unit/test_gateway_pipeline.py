@@ -14,7 +14,7 @@ from gateway.store import SqliteStore
 from gateway.verification import Incoming, Policy, Reason
 from ledger.keys import SigningKey, generate_seed, public_key_from_seed
 from ledger.merkle import hash_leaf, verify_inclusion
-from tests.gateway_devices import T0_MS, FakeDevice
+from tests.support.gateway_devices import T0_MS, FakeDevice
 
 pytestmark = pytest.mark.asyncio
 

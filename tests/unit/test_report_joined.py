@@ -20,8 +20,8 @@ from ledger.cbor import TypedArray
 from ledger.report.columns import Decoded, _decode_each, _decode_joined, decode_all
 from ledger.report.gcpause import gc_paused
 from ledger.telemetry import FIELDS, TelemetryError, decode_columns, encode_batch
-from tests.bundle_world import T0, bus_batch, bus_sample, pack_batch, pack_sample
-from tests.strategies import report_payload_lists
+from tests.support.bundle_world import T0, bus_batch, bus_sample, pack_batch, pack_sample
+from tests.support.strategies import report_payload_lists
 
 Payload = dict[str, Any]
 U32_LE_TAG = 70
