@@ -19,7 +19,7 @@ from functools import partial
 from ledger.bundle import BundleInput, build_bundle
 from ledger.message import decode_message
 from ledger.verify import DEFAULT_WORKERS, check_messages, verify_bundle
-from tests.bundle_world import T0, World, pack_batch, pack_sample
+from tests.support.bundle_world import T0, World, pack_batch, pack_sample
 
 _HALF_HOUR_MS = 1_800_000
 

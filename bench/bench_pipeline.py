@@ -36,7 +36,7 @@ from gateway.store import SqliteStore
 from gateway.verification import Incoming, Policy
 from ledger.keys import SigningKey, generate_seed, public_key_from_seed
 from ledger.message import verify_message
-from tests.gateway_devices import FakeDevice
+from tests.support.gateway_devices import FakeDevice
 
 
 def make_messages(devices: int, count: int) -> tuple[list[FakeDevice], list[Incoming]]:

@@ -113,7 +113,7 @@ def test_demo_on_an_evm_chain_verifies_against_the_chain(tmp_path: Path) -> None
     import asyncio
 
     from ledger.anchors.anvil import AnvilNode, find_anvil
-    from tests.conftest import require_binary
+    from tests.support.binaries import require_binary
 
     require_binary(
         str(find_anvil()) if find_anvil() else None, "anvil", "npm ci (at the repository root)"

@@ -18,7 +18,7 @@ from gateway.store import SqliteStore
 from gateway.verification import Policy
 from ledger.keys import SigningKey, create_key_file, generate_seed, public_key_from_seed
 from ledger.merkle import MemoryLog, verify_inclusion
-from tests.gateway_devices import FakeDevice
+from tests.support.gateway_devices import FakeDevice
 
 pytestmark = pytest.mark.integration
 

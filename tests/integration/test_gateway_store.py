@@ -20,7 +20,7 @@ from gateway.store.migrate import LATEST_VERSION
 from gateway.verification import Policy
 from ledger.keys import SigningKey, create_key_file, load_key_file
 from ledger.merkle import hash_leaf, verify_inclusion
-from tests.gateway_devices import FakeDevice
+from tests.support.gateway_devices import FakeDevice
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,7 +49,7 @@ import asyncio, sys
 from gateway.pipeline import Pipeline
 from gateway.store import SqliteStore
 from gateway.verification import Policy
-from tests.gateway_devices import FakeDevice
+from tests.support.gateway_devices import FakeDevice
 
 async def main() -> None:
     store = await SqliteStore.open(sys.argv[1])

@@ -17,20 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.fleet_world import (
+from tests.support.fleet_world import (
     audit,
     finish_sim,
     fleet_world,
     start_sim,
     wait_until_every_device_logged,
 )
-from tests.reliability.processes import (
+from tests.support.processes import (
     gateway_log,
     start_gateway,
     wait_for_log_size,
     wait_until_started,
 )
-from tests.reliability.tcp_proxy import CuttableProxy
+from tests.support.tcp_proxy import CuttableProxy
 from voltproof.broker import MosquittoBroker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -18,7 +18,15 @@ from ledger.keys import load_key_file
 from ledger.merkle import hash_leaf, verify_consistency, verify_inclusion
 from ledger.note import verify_note
 from ledger.verify import verify_bundle
-from tests.api_fleet import DAY0_MS, LEASE_FROM, LEASE_TO, STEP_MS, Deployment, make_keys, seed
+from tests.support.api_fleet import (
+    DAY0_MS,
+    LEASE_FROM,
+    LEASE_TO,
+    STEP_MS,
+    Deployment,
+    make_keys,
+    seed,
+)
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from ledger.batterypass import ASPECT_MODEL, battery_pass_dynamic
 from ledger.report import ConditionReport, compute_report
-from tests.bundle_world import T0, pack_batch, pack_sample
-from tests.unit.test_report import payloads, report_of, scenario
+from tests.support.bundle_world import T0, pack_batch, pack_sample
+from tests.support.paths import DATA
+from tests.support.report_world import payloads, report_of, scenario
 
-LONGLIST = Path(__file__).resolve().parents[2].parent / "shared" / "domain"
+LONGLIST = DATA / "batterypass"
 
 
 def test_dynamic_values_are_time_stamped_records() -> None:

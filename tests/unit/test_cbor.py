@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ledger import cbor
 from ledger.cbor_scan import scan
-from tests.strategies import cbor_typed_arrays, cbor_values
+from tests.support.strategies import cbor_typed_arrays, cbor_values
 
 # (value, deterministic encoding): RFC 8949 Appendix A examples plus ordering cases
 VECTORS: list[tuple[Any, str]] = [

@@ -30,7 +30,7 @@ from ledger.merkle_sqlite import (
     node_parameters,
     select_nodes_sql,
 )
-from tests.strategies import consistency_cases, inclusion_cases
+from tests.support.strategies import consistency_cases, inclusion_cases
 
 LEAVES = [f"leaf {i}".encode() for i in range(300)]
 

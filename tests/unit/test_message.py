@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from ledger import cbor, message
 from ledger.errors import VerificationError
 from ledger.keys import public_key_from_seed
-from tests.strategies import telemetry_payloads
+from tests.support.strategies import telemetry_payloads
 
 SEED = bytes(range(32))
 PUBLIC_KEY = public_key_from_seed(SEED)

@@ -23,8 +23,8 @@ from gateway.store.migrate import migrations
 from ledger.merkle_sqlite import SCHEMA as MERKLE_SCHEMA
 from ledger.message import decode_message
 from ledger.telemetry import FIELDS, TelemetryBatch, decode_batch, decode_columns, encode_batch
-from tests.gateway_devices import FakeDevice
-from tests.strategies import telemetry_batches
+from tests.support.gateway_devices import FakeDevice
+from tests.support.strategies import telemetry_batches
 
 DEVICE = "pack-0001"
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from ledger.bundle import Bundle, DeviceKeys, LoggedLeaf, parse_bundle
+from ledger.bundle import DeviceKeys, parse_bundle
 from ledger.keys import public_key_from_seed
 from ledger.note import verifier_key
 from ledger.verify import (
@@ -27,44 +27,21 @@ from ledger.verify import (
     check_messages,
     verify_bundle,
 )
-from tests.bundle_world import (
+from tests.support.bundle_world import (
     ORIGIN,
     T0,
     World,
     bus_batch,
     bus_sample,
+    flip,
     pack_batch,
     pack_sample,
+    pack_world,
     seed_of,
     with_anchor,
+    with_message,
 )
-from tests.strategies import dropped_positions
-
-
-def pack_world(*, messages: int = 6) -> tuple[World, Bundle]:
-    """A pack with one boundary message each side of a period holding ``messages - 2``."""
-    world = World()
-    world.enroll("pack-1", "pack")
-    for k in range(messages):
-        world.send("pack-1", pack_batch(T0 + (k - 1) * 10_000, [pack_sample()] * 10))
-    to_ms = T0 + (messages - 2) * 10_000
-    bundle = world.bundle(
-        asset="pack-1", kind="pack", from_ms=T0, to_ms=to_ms, messages=range(1, messages + 1)
-    )
-    return world, bundle
-
-
-def flip(data: bytes, at: int) -> bytes:
-    """``data`` with the lowest bit of byte ``at`` flipped."""
-    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
-
-
-def with_message(bundle: Bundle, position: int, leaf: LoggedLeaf) -> Bundle:
-    """``bundle`` with message ``position`` of its only chain replaced by ``leaf``."""
-    (chain,) = bundle.chains
-    messages = list(chain.messages)
-    messages[position] = leaf
-    return replace(bundle, chains=(replace(chain, messages=tuple(messages)),))
+from tests.support.strategies import dropped_positions
 
 
 def test_valid_bundle_verifies() -> None:

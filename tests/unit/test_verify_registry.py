@@ -14,7 +14,7 @@ from ledger.key_history import (
 from ledger.keys import public_key_from_seed
 from ledger.message import sign_registry_entry
 from ledger.verify import MessageSignatureError, RegistryError, verify_bundle
-from tests.bundle_world import T0, DeviceState, World, pack_batch, pack_sample, seed_of
+from tests.support.bundle_world import T0, DeviceState, World, pack_batch, pack_sample, seed_of
 
 
 def rotated_world(*, backfill: bool) -> tuple[World, list[int]]:

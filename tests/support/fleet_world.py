@@ -25,7 +25,7 @@ from firmware_sim.sim.keys import load_or_create
 from gateway.registry import DeviceSpec, Registry
 from gateway.store import SqliteStore
 from ledger.keys import load_key_file
-from tests.gateway_world import Deployment, write_deployment
+from tests.support.gateway_world import Deployment, write_deployment
 from voltproof.broker import MosquittoBroker
 
 REPO = Path(__file__).resolve().parents[2]

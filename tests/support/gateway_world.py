@@ -10,7 +10,7 @@ from gateway.config import GatewaySettings, load_settings
 from gateway.registry import Registry
 from gateway.store import SqliteStore
 from ledger.keys import create_key_file, load_key_file
-from tests.gateway_devices import FakeDevice
+from tests.support.gateway_devices import FakeDevice
 from voltproof.broker import MosquittoBroker, free_port
 
 ORIGIN = "voltproof.test/gw-1"

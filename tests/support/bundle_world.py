@@ -221,3 +221,29 @@ class World:
 def with_anchor(bundle: Bundle, **changes: Any) -> Bundle:
     """``bundle`` with fields of its anchor evidence replaced."""
     return replace(bundle, anchor=replace(bundle.anchor, **changes))
+
+
+def pack_world(*, messages: int = 6) -> tuple[World, Bundle]:
+    """A pack with one boundary message each side of a period holding ``messages - 2``."""
+    world = World()
+    world.enroll("pack-1", "pack")
+    for k in range(messages):
+        world.send("pack-1", pack_batch(T0 + (k - 1) * 10_000, [pack_sample()] * 10))
+    to_ms = T0 + (messages - 2) * 10_000
+    bundle = world.bundle(
+        asset="pack-1", kind="pack", from_ms=T0, to_ms=to_ms, messages=range(1, messages + 1)
+    )
+    return world, bundle
+
+
+def flip(data: bytes, at: int) -> bytes:
+    """``data`` with the lowest bit of byte ``at`` flipped."""
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
+
+
+def with_message(bundle: Bundle, position: int, leaf: LoggedLeaf) -> Bundle:
+    """``bundle`` with message ``position`` of its only chain replaced by ``leaf``."""
+    (chain,) = bundle.chains
+    messages = list(chain.messages)
+    messages[position] = leaf
+    return replace(bundle, chains=(replace(chain, messages=tuple(messages)),))

@@ -27,8 +27,8 @@ from ledger.cbor import Tag, encode
 from ledger.keys import load_key_file
 from ledger.message import decode_message
 from ledger.telemetry import PackSample, decode_batch, encode_batch
-from tests.gateway_devices import T0_MS
-from tests.gateway_world import Deployment, write_deployment
+from tests.support.gateway_devices import T0_MS
+from tests.support.gateway_world import Deployment, write_deployment
 from voltproof.broker import MosquittoBroker
 
 MESSAGES_PER_DEVICE = 4

@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.store import SqliteStore
-from tests.gateway_world import Deployment
+from tests.support.gateway_world import Deployment
 from voltproof.broker import MosquittoBroker
 
 
