@@ -52,7 +52,10 @@ def create_app(witness: Witness, *, prefix: str = "", max_body_bytes: int = 6553
             line = await anyio.to_thread.run_sync(witness.add_checkpoint, body)
         except SizeConflictError as exc:
             log.info("checkpoint_refused", extra={"status": exc.status, "reason": str(exc)})
-            return Response(format_size(exc.size), exc.status, media_type=SIZE_CONTENT_TYPE)
+            # exactly text/x.tlog.size: a media_type would get "; charset=utf-8" appended
+            return Response(
+                format_size(exc.size), exc.status, headers={"content-type": SIZE_CONTENT_TYPE}
+            )
         except WitnessRefusalError as exc:
             log.info("checkpoint_refused", extra={"status": exc.status, "reason": str(exc)})
             return PlainTextResponse(f"{exc}\n", exc.status)
