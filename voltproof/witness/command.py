@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 from ledger.cosignature import witness_verifier_key
 from ledger.keys import KeyFileError, create_key_file, load_key_file
@@ -56,6 +58,10 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ignore(number: int, frame: FrameType | None) -> None:
+    """A signal already handled by uvicorn's graceful shutdown."""
+
+
 def _serve(config: Path) -> int:
     from ledger.jsonlog import configure_logging
 
@@ -69,6 +75,10 @@ def _serve(config: Path) -> int:
         print(f"voltproof witness: {exc}", file=sys.stderr)
         return 2
     configure_logging()
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the
+    # handler it found: make that one a no-op so the state is closed and the exit code is 0.
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, _ignore)
     try:
         asyncio.run(run(settings))
     except (KeyFileError, WitnessStateError) as exc:
