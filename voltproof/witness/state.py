@@ -52,6 +52,9 @@ class WitnessState:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
         self._lock = threading.Lock()
+        self._condition = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._committing = False
 
     @classmethod
     def open(cls, path: Path | str) -> Self:
@@ -88,36 +91,80 @@ class WitnessState:
     def advance(
         self, origin: str, *, expected: CosignedCheckpoint | None, new: CosignedCheckpoint
     ) -> bool:
-        """Store ``new`` if ``origin`` still holds ``expected``; True once durably committed."""
-        values = (str(new.size), new.root, new.timestamp, new.body)
+        """Store ``new`` if ``origin`` still holds ``expected``; True once durably committed.
+
+        Group commit: concurrent callers queue their compare-and-swap; one of them runs the
+        whole queue in one transaction (each swap checked in order, so two swaps of one
+        origin behave as if sequential) and one fsync, then wakes the others.
+        """
+        pending = _Pending(origin=origin, expected=expected, new=new)
+        with self._condition:
+            self._queue.append(pending)
+            while not pending.done and self._committing:
+                self._condition.wait()
+            if not pending.done:
+                self._committing = True
+                batch, self._queue = self._queue, []
+        if not pending.done:
+            error: WitnessStateError | None = None
+            try:
+                self._commit(batch)
+            except WitnessStateError as exc:
+                error = exc
+            finally:
+                with self._condition:
+                    for item in batch:
+                        item.done = True
+                        item.error = error
+                    self._committing = False
+                    self._condition.notify_all()
+        if pending.error is not None:
+            raise pending.error
+        return pending.swapped
+
+    def _commit(self, batch: list[_Pending]) -> None:
         try:
             with self._lock:
                 cursor = self._connection.cursor()
                 cursor.execute("BEGIN IMMEDIATE")
                 try:
-                    if expected is None:
-                        cursor.execute(
-                            "INSERT INTO cosigned (origin, size, root, timestamp, body) "
-                            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (origin) DO NOTHING",
-                            (origin, *values),
-                        )
-                    else:
-                        cursor.execute(
-                            "UPDATE cosigned SET size = ?, root = ?, timestamp = ?, body = ? "
-                            "WHERE origin = ? AND size = ? AND root = ? AND timestamp = ?",
-                            (
-                                *values,
-                                origin,
-                                str(expected.size),
-                                expected.root,
-                                expected.timestamp,
-                            ),
-                        )
-                    swapped = cursor.rowcount == 1
+                    for item in batch:
+                        item.swapped = self._swap(cursor, item)
                     cursor.execute("COMMIT")
                 except BaseException:
                     cursor.execute("ROLLBACK")
                     raise
         except sqlite3.Error as exc:
+            for item in batch:
+                item.swapped = False
             raise WitnessStateError(f"cannot write witness state: {exc}") from exc
-        return swapped
+
+    @staticmethod
+    def _swap(cursor: sqlite3.Cursor, item: _Pending) -> bool:
+        new, expected = item.new, item.expected
+        values = (str(new.size), new.root, new.timestamp, new.body)
+        if expected is None:
+            cursor.execute(
+                "INSERT INTO cosigned (origin, size, root, timestamp, body) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (origin) DO NOTHING",
+                (item.origin, *values),
+            )
+        else:
+            cursor.execute(
+                "UPDATE cosigned SET size = ?, root = ?, timestamp = ?, body = ? "
+                "WHERE origin = ? AND size = ? AND root = ? AND timestamp = ?",
+                (*values, item.origin, str(expected.size), expected.root, expected.timestamp),
+            )
+        return cursor.rowcount == 1
+
+
+@dataclass(slots=True, kw_only=True)
+class _Pending:
+    """One queued compare-and-swap and, once its batch committed, its outcome."""
+
+    origin: str
+    expected: CosignedCheckpoint | None
+    new: CosignedCheckpoint
+    swapped: bool = False
+    done: bool = False
+    error: WitnessStateError | None = None
