@@ -51,7 +51,8 @@ def test_key_id_uses_type_0x04() -> None:
 def test_line_layout_is_key_id_timestamp_signature() -> None:
     """A line is '— name base64(key id ‖ big-endian u64 time ‖ 64-byte signature)'."""
     line = cosignature.cosignature_line(BODY, name=NAME, seed=SEED, timestamp=1679315147)
-    assert line.startswith(f"\u2014 {NAME} ") and line.endswith("\n")
+    assert line.startswith(f"\u2014 {NAME} ")
+    assert line.endswith("\n")
     raw = base64.b64decode(line.split(" ")[2])
     assert len(raw) == 76
     assert raw[:4] == cosignature.witness_key_id(NAME, PUBLIC)

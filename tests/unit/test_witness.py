@@ -48,7 +48,8 @@ def test_first_checkpoint_and_consistent_extension(client: TestClient, witness: 
     log.grow(5)
     status, content_type, text = post(client, log.request(0))
     assert (status, content_type) == (200, "text/plain; charset=utf-8")
-    assert text.startswith("\u2014 lessor.example/witness-1 ") and text.endswith("\n")
+    assert text.startswith("\u2014 lessor.example/witness-1 ")
+    assert text.endswith("\n")
     assert verify_cosignature(log.checkpoint() + text, witness_key=witness.verifier_key) > 0
     log.grow(11)
     cosign(client, log, 5)
@@ -75,7 +76,8 @@ def test_inconsistent_proof_is_422(client: TestClient, witness: Witness) -> None
     assert status == 422
     assert "consistency proof from size 4 to 8 does not verify" in text
     stored = witness.state.latest(log.origin)
-    assert stored is not None and stored.size == 4
+    assert stored is not None
+    assert stored.size == 4
 
 
 def test_wrong_proof_hash_is_422(client: TestClient) -> None:
@@ -197,7 +199,8 @@ def test_malformed_is_400(client: TestClient, body: bytes) -> None:
     """Bodies that are not add-checkpoint requests are 400 with a reason."""
     status, content_type, text = post(client, body)
     assert status == 400
-    assert content_type == "text/plain; charset=utf-8" and text.endswith("\n")
+    assert content_type == "text/plain; charset=utf-8"
+    assert text.endswith("\n")
 
 
 def test_too_large_body_is_400(client: TestClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -20,10 +21,9 @@ class _GatedState(WitnessState):
     def advance(
         self, origin: str, *, expected: CosignedCheckpoint | None, new: CosignedCheckpoint
     ) -> bool:
-        try:
+        # a retry after losing finds the barrier broken: the other racers are done
+        with contextlib.suppress(threading.BrokenBarrierError):
             self.barrier.wait(timeout=10)
-        except threading.BrokenBarrierError:
-            pass  # a retry after losing: the other racer is done
         return super().advance(origin, expected=expected, new=new)
 
 
@@ -70,11 +70,13 @@ def test_two_forks_race_one_wins(tmp_path: Path) -> None:
     results = _race(_racers(path, 2), [honest.request(4), fork.request(4)])
     wins = [result for result in results if isinstance(result, str)]
     losses = [result for result in results if isinstance(result, SizeConflictError)]
-    assert len(wins) == 1 and len(losses) == 1
+    assert len(wins) == 1
+    assert len(losses) == 1
     winner = honest if isinstance(results[0], str) else fork
     assert losses[0].size == winner.tree.size
     stored = WitnessState.open(path).latest(honest.origin)
-    assert stored is not None and (stored.size, stored.root) == (
+    assert stored is not None
+    assert (stored.size, stored.root) == (
         winner.tree.size,
         winner.tree.root(),
     )
@@ -95,7 +97,8 @@ def test_rollback_race_never_goes_back(tmp_path: Path) -> None:
     ]
     assert len(cosigned) == 1
     stored = WitnessState.open(path).latest(log.origin)
-    assert stored is not None and stored.size == cosigned[0][0]
+    assert stored is not None
+    assert stored.size == cosigned[0][0]
 
 
 def test_many_racers_one_consistent_history(tmp_path: Path) -> None:
