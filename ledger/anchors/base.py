@@ -194,6 +194,20 @@ class AnchorBackend(Protocol):
         ...
 
 
+class AnchorChecker(Protocol):
+    """Checks a receipt against a ledger for the offline verifier (``ledger.verify``).
+
+    Called with the receipt and the local anchor export embedded in the bundle (or ``None``);
+    returns how it checked (one of ``ledger.verify.ANCHOR_SOURCES``) and raises an
+    ``AnchorVerificationError`` subclass if the ledger does not hold the anchor. The
+    implementations (``ledger.anchors.checkers``) keep backend I/O out of the verifier.
+    """
+
+    def __call__(self, receipt: AnchorReceipt, *, embedded: Mapping[str, object] | None) -> str:
+        """Check ``receipt``; return the source checked against."""
+        ...
+
+
 class AnchorBackendContext:
     """Mixin giving a backend the ``async with backend:`` form (closes on exit)."""
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
+from ledger.anchors.checkers import LocalAnchorChecker
 from ledger.bundle import Bundle, DeviceKeys, LoggedLeaf, parse_bundle
 from ledger.keys import public_key_from_seed
 from ledger.note import verifier_key
@@ -70,7 +71,8 @@ def with_message(bundle: Bundle, position: int, leaf: LoggedLeaf) -> Bundle:
 def test_valid_bundle_verifies() -> None:
     """A genuine bundle verifies, is complete, and the anchor is checked against the export."""
     world, bundle = pack_world()
-    report = verify_bundle(bundle, gateway_verifier_key=world.gateway_key)
+    anchors = LocalAnchorChecker(gateway_verifier_key=world.gateway_key)
+    report = verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchors=anchors)
     assert report.messages == 4
     assert report.checkpoint_size == 7
     assert report.complete
@@ -83,7 +85,8 @@ def test_independent_anchor_export_is_preferred() -> None:
     """An anchor export given by the verifier is what the anchor is checked against."""
     world, bundle = pack_world()
     export = json.dumps(world.export())
-    report = verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchor_export=export)
+    anchors = LocalAnchorChecker(gateway_verifier_key=world.gateway_key, export=export)
+    report = verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchors=anchors)
     assert report.anchor.source == "ledger export"
 
 
@@ -194,8 +197,9 @@ def test_changed_anchor_receipt_detail_is_caught(field: str, value: Any, message
     receipt = bundle.anchor.receipt
     details = {**receipt.details, field: value}
     bad = with_anchor(bundle, receipt=replace(receipt, details=details))
+    anchors = LocalAnchorChecker(gateway_verifier_key=world.gateway_key)
     with pytest.raises(BundleAnchorError, match=message):
-        verify_bundle(bad, gateway_verifier_key=world.gateway_key)
+        verify_bundle(bad, gateway_verifier_key=world.gateway_key, anchors=anchors)
 
 
 def test_anchor_for_another_log_is_caught() -> None:
@@ -228,8 +232,9 @@ def test_forged_anchor_table_is_caught() -> None:
     world, bundle = pack_world()
     export = world.export()
     export["entries"][0]["signature"] = "00" * 64
+    anchors = LocalAnchorChecker(gateway_verifier_key=world.gateway_key, export=export)
     with pytest.raises(BundleAnchorError, match="signature does not verify under the gateway key"):
-        verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchor_export=export)
+        verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchors=anchors)
 
 
 def test_dropped_message_is_reported_as_a_gap() -> None:
