@@ -21,7 +21,7 @@ FORBIDDEN: dict[str, frozenset[str]] = {
 
 # Modules of the pure core: no I/O, no clock, no environment.
 PURE_CORE_FORBIDDEN = frozenset({"asyncio", "socket", "sqlite3", "aiosqlite", "os", "time"})
-PURE_CORE = ("ledger/merkle", "ledger/note.py", "ledger/message.py", "ledger/cbor.py")
+PURE_CORE = ("ledger/merkle", "ledger/note.py", "ledger/message.py", "ledger/cbor")
 
 
 def imported_modules(path: Path) -> set[str]:
