@@ -1,7 +1,7 @@
 """The device registry: enrol, rotate and revoke devices, each change a signed log leaf.
 
 A change is a COSE registry entry (``ledger.message.sign_registry_entry``, payload as in
-``ledger.key_history``): enrolments and revocations are signed by the operator key, a
+``ledger.registry``): enrolments and revocations are signed by the operator key, a
 rotation by the device's current key (the old key vouches for the new one). The entry is
 appended to the log and the device table updated in one store transaction, so a bundle can
 prove which key was valid when a message was signed.

@@ -192,7 +192,7 @@ def authorize(parsed: Parsed, device: DeviceRecord | None) -> Rejected | None:
 def check_signature(parsed: Parsed, device: DeviceRecord) -> Rejected | None:
     """Check 8: the signature verifies under the key that may sign this message's seq.
 
-    A rotation splits the seqs between the old and the new key (``ledger.key_history``): a
+    A rotation splits the seqs between the old and the new key (``ledger.registry``): a
     backfilled message signed before the rotation stays valid, a new message signed with
     the old key is refused as ``key_rotated``. CPU-bound and thread-safe (PyNaCl releases
     the GIL): the pipeline runs it in a pool.

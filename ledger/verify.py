@@ -28,10 +28,10 @@ from .anchors.errors import AnchorVerificationError
 from .bundle import Bundle, DeviceChain, LoggedLeaf
 from .checkpoint import Checkpoint, CheckpointError, log_id, verify_checkpoint
 from .errors import VerificationError
-from .key_history import KeySpan, RegistryEntryError, build_key_history, key_for_message
 from .merkle import MerkleProofError, hash_leaf, verify_consistency, verify_inclusion
 from .message import MessageError, SignedMessage, decode_message, message_hash
 from .note import NoteError
+from .registry import KeySpan, RegistryEntryError, build_key_history, key_for_message
 
 __all__ = [
     "DEFAULT_WORKERS",

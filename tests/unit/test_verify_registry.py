@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.key_history import (
+from ledger.keys import public_key_from_seed
+from ledger.message import sign_registry_entry
+from ledger.registry import (
     KeyNotValidError,
     RegistryEntryError,
     build_key_history,
     key_for_message,
     read_registry_entry,
 )
-from ledger.keys import public_key_from_seed
-from ledger.message import sign_registry_entry
 from ledger.verify import MessageSignatureError, RegistryError, verify_bundle
 from tests.bundle_world import T0, DeviceState, World, pack_batch, pack_sample, seed_of
 
