@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..checkpoint import LogId
 from .base import (
     AnchorBackend,
     AnchorChecker,
     AnchorReceipt,
     AnchorRequest,
     AnchorState,
-    LogId,
     log_id_for,
 )
 from .checkers import EvmAnchorChecker, LocalAnchorChecker, anchor_checker

@@ -7,18 +7,16 @@ grow per log id. This module is pure: value types and the backend protocol.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType, TracebackType
-from typing import NewType, Protocol, Self, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
+from ..checkpoint import LogId
+from ..checkpoint import log_id as origin_log_id
 from .errors import AnchorFormatError, AnchorRejected
-
-LogId = NewType("LogId", bytes)
-"""SHA-256 of a log's origin string: 32 bytes."""
 
 HASH_SIZE = 32
 MAX_TREE_SIZE = 2**64 - 1
@@ -26,10 +24,10 @@ RECEIPT_FORMAT = "voltproof-anchor-receipt/1"
 
 
 def log_id_for(origin: str) -> LogId:
-    """Return the log id of ``origin``: SHA-256 of its UTF-8 bytes."""
+    """Return the log id of ``origin`` (``ledger.checkpoint.log_id``); refuse an empty one."""
     if not origin:
         raise ValueError("origin must not be empty")
-    return LogId(hashlib.sha256(origin.encode("utf-8")).digest())
+    return origin_log_id(origin)
 
 
 def check_anchor_fields(log_id: bytes, tree_size: int, root: bytes | None = None) -> None:
