@@ -27,12 +27,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ledger.protocol import is_historical
+
 from .config import MqttSettings
 
 log = logging.getLogger(__name__)
-
-HISTORICAL_PROPERTY = "voltproof-historical"
-
 
 class IntakeError(RuntimeError):
     """The broker refused the gateway (bad credentials, not authorised) or is unreachable."""
@@ -67,7 +66,7 @@ def _is_historical(properties: Properties | None) -> bool:
     if properties is None:
         return False
     pairs: Sequence[tuple[str, str]] = getattr(properties, "UserProperty", ())
-    return any(key == HISTORICAL_PROPERTY and value == "1" for key, value in pairs)
+    return is_historical(pairs)
 
 
 @dataclass(kw_only=True)

@@ -25,6 +25,7 @@ import nacl.exceptions
 
 from . import cbor
 from .errors import VerificationError
+from .protocol import MAX_MESSAGE_SIZE, MAX_PAYLOAD_SIZE
 
 __all__ = [
     "FORMAT_VERSION",
@@ -56,10 +57,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION: Final = 1
-MAX_PAYLOAD_SIZE: Final = 65536
-"""Largest accepted payload, in bytes of deterministic CBOR."""
-MAX_MESSAGE_SIZE: Final = MAX_PAYLOAD_SIZE + 1024
-"""Largest accepted complete COSE message (payload plus headers, kid and signature)."""
 REGISTRY_CONTENT_TYPE: Final = "application/vnd.voltproof.registry+cbor"
 
 _ALG_LABEL: Final = 1

@@ -1,11 +1,13 @@
 """The edge agent: one device that samples, signs, buffers and publishes its telemetry."""
 
+from ledger.protocol import HISTORICAL_PROPERTY
+
 from .backoff import Backoff, BackoffConfigError
 from .batcher import Batcher, BatcherConfigError, Reading, ReadingKindError
 from .config import AgentSettings, ConfigError, load_settings, settings_from_mapping
 from .device import Device
 from .identity import IdentityError, load_seed
-from .link import HISTORICAL_PROPERTY, Link, LinkConfig, LinkStats
+from .link import Link, LinkConfig, LinkStats
 from .source import SampleSource, SourceError, SteadySource
 from .store import (
     ChainHead,

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ledger.protocol import TOPIC_ROOT, status_topic, telemetry_topic
+
 PLACEHOLDER_SECRETS: Final = frozenset(
     {"", "change-me", "changeme", "change_me", "password", "secret", "xxx", "todo"}
 )
@@ -41,7 +43,7 @@ class MqttSettings(_Section):
     key_file: Path | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     max_inflight: int = Field(default=100, ge=1, le=65_000)
-    topic_prefix: str = "voltproof"
+    topic_prefix: str = TOPIC_ROOT
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -150,12 +152,12 @@ class AgentSettings(BaseSettings):
     @property
     def topic(self) -> str:
         """The device's telemetry topic."""
-        return f"{self.mqtt.topic_prefix}/{self.fleet}/{self.device_id}/telemetry"
+        return telemetry_topic(self.fleet, self.device_id, root=self.mqtt.topic_prefix)
 
     @property
     def status_topic(self) -> str:
         """The device's retained status topic (``online`` / last-will ``offline``)."""
-        return f"{self.mqtt.topic_prefix}/{self.fleet}/{self.device_id}/status"
+        return status_topic(self.fleet, self.device_id, root=self.mqtt.topic_prefix)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -26,6 +26,7 @@ from firmware_sim.agent import Backoff, Batcher, ChainStore, Device, Link, LinkC
 from firmware_sim.agent.source import SampleSource, SteadySource
 from firmware_sim.physics import PackSource as PhysicsPackSource
 from firmware_sim.physics import PackUnit, Vehicle, build_vehicle
+from ledger.protocol import status_topic, telemetry_topic
 from ledger.telemetry import Kind
 
 from . import attacks
@@ -154,13 +155,12 @@ class FleetRun:
             )
             if creds.per_device and password is None:
                 raise SimError(f"no password for {dev} in {creds.password_file}")
-            topic = f"voltproof/{self.fleet.name}/{dev}"
             config = LinkConfig(
                 dev=dev,
                 host=host,
                 port=port,
-                topic=f"{topic}/telemetry",
-                status_topic=f"{topic}/status",
+                topic=telemetry_topic(self.fleet.name, dev),
+                status_topic=status_topic(self.fleet.name, dev),
                 username=username,
                 password=password,
                 max_inflight=self.fleet.max_inflight,
@@ -298,7 +298,7 @@ async def _attacks(run: FleetRun, sleep: Sleep) -> None:
     by_dev = {s.key.dev: s for s in run.devices}
     for injection in _injections(run):
         config = by_dev[injection.sender].link.config
-        topic = f"voltproof/{run.fleet.name}/{injection.topic_dev}/telemetry"
+        topic = telemetry_topic(run.fleet.name, injection.topic_dev)
         try:
             async with aiomqtt.Client(
                 config.host,
