@@ -24,6 +24,7 @@ import nacl.bindings
 import nacl.exceptions
 
 from . import cbor
+from .chain import genesis_problem
 from .errors import VerificationError
 from .protocol import MAX_MESSAGE_SIZE, MAX_PAYLOAD_SIZE
 
@@ -78,7 +79,6 @@ _COSE_PREFIXES: Final = {
     for protected in (_TELEMETRY_PROTECTED, _REGISTRY_PROTECTED)
 }
 _SIGNATURE_HEAD: Final = b"\x58\x40"
-_ZERO_HASH: Final = bytes(32)
 _SIGNATURE_SIZE: Final = 64
 _KEY_SIZE: Final = 32
 
@@ -265,10 +265,9 @@ def _check_telemetry(payload: Mapping[str, Any]) -> None:
     prev = payload["prev"]
     if type(prev) is not bytes or len(prev) != 32:
         raise InvalidFieldError(f"'prev' must be 32 bytes, got {prev!r}")
-    if payload["seq"] == 0 and prev != _ZERO_HASH:
-        raise InvalidFieldError("'prev' must be 32 zero bytes when 'seq' is 0")
-    if payload["seq"] != 0 and prev == _ZERO_HASH:
-        raise InvalidFieldError(f"'prev' is 32 zero bytes but 'seq' is {payload['seq']}, not 0")
+    problem = genesis_problem(payload["seq"], prev)
+    if problem is not None:
+        raise InvalidFieldError(problem)
 
 
 def sign_message(payload: Mapping[str, Any], *, seed: bytes) -> bytes:

@@ -26,6 +26,7 @@ from typing import Any, Final
 from .anchors.base import AnchorChecker, AnchorReceipt
 from .anchors.errors import AnchorVerificationError
 from .bundle import Bundle, DeviceChain, LoggedLeaf
+from .chain import SeqRange, Step, step
 from .checkpoint import Checkpoint, CheckpointError, log_id, verify_checkpoint
 from .errors import VerificationError
 from .merkle import MerkleProofError, hash_leaf, verify_consistency, verify_inclusion
@@ -102,19 +103,6 @@ class ChainLinkError(BundleVerificationError):
 
 class PeriodBoundaryError(BundleVerificationError):
     """A message lies outside the part of the period its place in the bundle claims."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SeqRange:
-    """Missing seqs ``first..last`` (inclusive) of one device."""
-
-    first: int
-    last: int
-
-    @property
-    def count(self) -> int:
-        """How many seqs the range holds."""
-        return self.last - self.first + 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -330,17 +318,20 @@ def _check_chain(
         signatures.append(_SignatureCheck(label=label, message=message, key=key))
         if previous is not None:
             prev_seq, prev_hash = previous
-            if seq <= prev_seq:
+            link = step(
+                previous_seq=prev_seq, previous_hash=prev_hash, seq=seq, prev=payload["prev"]
+            )
+            if link is Step.BACKWARDS:
                 raise ChainOrderError(
                     f"{label}: seq {seq} follows seq {prev_seq} (messages reordered or repeated)"
                 )
-            if seq == prev_seq + 1 and payload["prev"] != prev_hash:
+            if link is Step.BROKEN:
                 raise ChainLinkError(
                     f"{label}: prev {payload['prev'].hex()[:16]}... is not the hash of "
                     f"{chain.device} seq {prev_seq} ({prev_hash.hex()[:16]}...)"
                 )
-            if seq > prev_seq + 1:
-                gaps.append(SeqRange(first=prev_seq + 1, last=seq - 1))
+            if link is Step.GAP:
+                gaps.append(SeqRange.between(prev_seq, seq))
         previous = (seq, message_hash(leaf.data))
         if role == "in":
             inside.append(payload)

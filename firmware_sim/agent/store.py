@@ -27,7 +27,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal, Self
 
-ZERO_HASH: Final = bytes(32)
+from ledger.chain import ZERO_PREV
+
+ZERO_HASH: Final = ZERO_PREV
+"""The ``prev`` of a device's seq 0 (``ledger.chain.ZERO_PREV``)."""
+
 Synchronous = Literal["FULL", "NORMAL", "OFF"]
 
 _SCHEMA: Final = """
