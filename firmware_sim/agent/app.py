@@ -82,7 +82,7 @@ def open_source(
         )
         stack.callback(source.close)
         return source
-    from firmware_sim.sim.sources import simulated_source
+    from .physics_source import simulated_source
 
     return simulated_source(
         settings.kind, device_id=settings.device_id, seed=settings.source.seed, start_ms=now_ms

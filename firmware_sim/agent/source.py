@@ -1,7 +1,8 @@
 """Where an agent's samples come from: one reading per sample period.
 
 A source is anything with a ``kind`` and ``read(t_ms) -> Reading``: the simulated physics
-(:mod:`firmware_sim.sim`), the vehicle CAN bus (:mod:`firmware_sim.agent.can_source`) or
+(:mod:`firmware_sim.agent.physics_source`), the vehicle CAN bus
+(:mod:`firmware_sim.agent.can_source`) or
 :class:`SteadySource`, a deterministic stand-in for tests and benchmarks.
 """
 
