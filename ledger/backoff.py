@@ -12,13 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from .errors import VoltproofError
+
 __all__ = ["Backoff", "BackoffConfigError", "nominal_delay"]
 
 _MAX_EXPONENT: Final = 64
 """Attempts beyond this many are at the cap anyway; the power is not computed further."""
 
 
-class BackoffConfigError(ValueError):
+class BackoffConfigError(VoltproofError, ValueError):
     """The backoff parameters are inconsistent."""
 
 

@@ -34,18 +34,18 @@ __all__ = [
     "MAX_PAYLOAD_SIZE",
     "REGISTRY_CONTENT_TYPE",
     "BadSignatureError",
-    "DuplicateKeyError",
-    "IndefiniteLengthError",
     "InvalidFieldError",
     "KidMismatchError",
     "MalformedMessageError",
+    "MessageDuplicateKeyError",
     "MessageError",
-    "MissingFieldError",
+    "MessageIndefiniteLengthError",
+    "MessageTrailingBytesError",
     "MissingKidError",
+    "MissingMessageFieldError",
     "NonDeterministicEncodingError",
     "PayloadTooLargeError",
     "SignedMessage",
-    "TrailingBytesError",
     "WrongAlgorithmError",
     "WrongContentTypeError",
     "WrongTagError",
@@ -103,7 +103,7 @@ class KidMismatchError(MessageError):
     """The kid is not the payload's device id."""
 
 
-class MissingFieldError(MessageError):
+class MissingMessageFieldError(MessageError):
     """A required payload field is absent."""
 
 
@@ -115,15 +115,15 @@ class NonDeterministicEncodingError(MessageError):
     """Some CBOR in the message is not in deterministic encoding."""
 
 
-class IndefiniteLengthError(MessageError):
+class MessageIndefiniteLengthError(MessageError):
     """Some CBOR in the message uses an indefinite length."""
 
 
-class DuplicateKeyError(MessageError):
+class MessageDuplicateKeyError(MessageError):
     """A CBOR map in the message repeats a key."""
 
 
-class TrailingBytesError(MessageError):
+class MessageTrailingBytesError(MessageError):
     """Bytes follow the COSE_Sign1 item or a header or payload item."""
 
 
@@ -145,9 +145,9 @@ class MalformedMessageError(MessageError):
 
 _CBOR_ERRORS: Final[dict[type[cbor.DecodeError], type[MessageError]]] = {
     cbor.NonDeterministicError: NonDeterministicEncodingError,
-    cbor.IndefiniteLengthError: IndefiniteLengthError,
-    cbor.DuplicateKeyError: DuplicateKeyError,
-    cbor.TrailingBytesError: TrailingBytesError,
+    cbor.IndefiniteLengthError: MessageIndefiniteLengthError,
+    cbor.DuplicateKeyError: MessageDuplicateKeyError,
+    cbor.TrailingBytesError: MessageTrailingBytesError,
 }
 
 
@@ -250,7 +250,7 @@ def _check_telemetry(payload: Mapping[str, Any]) -> None:
     """Raise unless ``payload`` carries valid ``v``, ``dev``, ``seq``, ``prev`` and ``t``."""
     for field in ("v", "dev", "seq", "prev", "t"):
         if field not in payload:
-            raise MissingFieldError(f"payload has no {field!r} field")
+            raise MissingMessageFieldError(f"payload has no {field!r} field")
     if type(payload["v"]) is not int or payload["v"] != FORMAT_VERSION:
         raise InvalidFieldError(
             f"'v' is {payload['v']!r}, the only supported format version is {FORMAT_VERSION}"

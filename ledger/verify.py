@@ -39,6 +39,7 @@ __all__ = [
     "AnchorCheck",
     "BundleAnchorError",
     "BundleCheckpointError",
+    "BundleRegistryError",
     "BundleVerificationError",
     "ChainLinkError",
     "ChainOrderError",
@@ -49,7 +50,6 @@ __all__ = [
     "InclusionProofError",
     "MessageSignatureError",
     "PeriodBoundaryError",
-    "RegistryError",
     "SeqRange",
     "VerificationReport",
     "check_messages",
@@ -81,7 +81,7 @@ class BundleAnchorError(BundleVerificationError):
     """The anchor receipt does not match the bundle or is not on the ledger."""
 
 
-class RegistryError(BundleVerificationError):
+class BundleRegistryError(BundleVerificationError):
     """A registry entry is malformed, wrongly signed or out of place."""
 
 
@@ -256,7 +256,7 @@ def _key_history(bundle: Bundle) -> dict[str, tuple[KeySpan, ...]]:
             ((leaf.index, leaf.data) for leaf in bundle.registry), operator_key=bundle.operator_key
         )
     except RegistryEntryError as exc:
-        raise RegistryError(str(exc)) from exc
+        raise BundleRegistryError(str(exc)) from exc
     for device in bundle.devices:
         spans = history.get(device.device, ())
         keys = tuple(span.key for span in spans)

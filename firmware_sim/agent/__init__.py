@@ -4,7 +4,7 @@ from ledger.protocol import HISTORICAL_PROPERTY
 
 from .backoff import Backoff, BackoffConfigError
 from .batcher import Batcher, BatcherConfigError, Reading, ReadingKindError
-from .config import AgentSettings, ConfigError, load_settings, settings_from_mapping
+from .config import AgentConfigError, AgentSettings, load_settings, settings_from_mapping
 from .device import Device
 from .identity import IdentityError, load_seed
 from .link import Link, LinkConfig, LinkStats
@@ -12,15 +12,16 @@ from .source import SampleSource, SourceError, SteadySource
 from .store import (
     ChainHead,
     ChainStore,
+    ChainStoreError,
     DropNotice,
     OutboxBoundsError,
     OutboxEntry,
     OutboxStats,
-    StoreError,
 )
 
 __all__ = [
     "HISTORICAL_PROPERTY",
+    "AgentConfigError",
     "AgentSettings",
     "Backoff",
     "BackoffConfigError",
@@ -28,7 +29,7 @@ __all__ = [
     "BatcherConfigError",
     "ChainHead",
     "ChainStore",
-    "ConfigError",
+    "ChainStoreError",
     "Device",
     "DropNotice",
     "IdentityError",
@@ -43,7 +44,6 @@ __all__ = [
     "SampleSource",
     "SourceError",
     "SteadySource",
-    "StoreError",
     "load_seed",
     "load_settings",
     "settings_from_mapping",

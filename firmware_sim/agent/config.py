@@ -24,7 +24,7 @@ DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 DEFAULT_DBC: Final = Path(__file__).resolve().parents[2] / "configs" / "can" / "voltproof_bms.dbc"
 
 
-class ConfigError(ValueError):
+class AgentConfigError(ValueError):
     """The agent configuration cannot be read or is invalid; the message says which key."""
 
 
@@ -172,7 +172,7 @@ def settings_from_mapping(data: dict[str, Any]) -> AgentSettings:
     try:
         return AgentSettings(**data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid agent settings: {_describe(exc)}") from exc
+        raise AgentConfigError(f"invalid agent settings: {_describe(exc)}") from exc
 
 
 def load_settings(path: Path) -> AgentSettings:
@@ -180,10 +180,10 @@ def load_settings(path: Path) -> AgentSettings:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        raise AgentConfigError(f"cannot read {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        raise AgentConfigError(f"{path} is not valid TOML: {exc}") from exc
     try:
         return settings_from_mapping(data)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    except AgentConfigError as exc:
+        raise AgentConfigError(f"{path}: {exc}") from exc

@@ -19,12 +19,13 @@ from __future__ import annotations
 import struct
 from typing import Any, Final
 
+from ..errors import VoltproofError
 from .values import COSE_SIGN1_TAG, MAX_DEPTH, TYPED_ARRAY_TAGS, Tag, TypedArray, encode_float
 
 __all__ = ["FastPathMiss", "read"]
 
 
-class FastPathMiss(Exception):  # noqa: N818  (a signal to take the strict path, not an error)
+class FastPathMiss(VoltproofError):  # noqa: N818  (a signal to take the strict path, not an error)
     """The fast reader does not accept the input as it stands; the scanner decides."""
 
 

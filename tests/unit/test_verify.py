@@ -17,6 +17,7 @@ from ledger.note import verifier_key
 from ledger.verify import (
     BundleAnchorError,
     BundleCheckpointError,
+    BundleRegistryError,
     ChainLinkError,
     ChainOrderError,
     ConsistencyProofError,
@@ -24,7 +25,6 @@ from ledger.verify import (
     InclusionProofError,
     MessageSignatureError,
     PeriodBoundaryError,
-    RegistryError,
     check_messages,
     verify_bundle,
 )
@@ -325,7 +325,9 @@ def test_registry_entry_signed_by_another_operator_is_caught() -> None:
     """The enrolment must verify under the operator key the bundle names."""
     world, bundle = pack_world()
     bad = replace(bundle, operator_key=public_key_from_seed(seed_of("impostor")))
-    with pytest.raises(RegistryError, match="enroll entry of 'pack-1' at leaf 0 is not signed"):
+    with pytest.raises(
+        BundleRegistryError, match="enroll entry of 'pack-1' at leaf 0 is not signed"
+    ):
         verify_bundle(bad, gateway_verifier_key=world.gateway_key)
 
 
