@@ -22,6 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ledger.errors import VoltproofError
 from ledger.protocol import MAX_MESSAGE_SIZE, TELEMETRY_FILTER
 
 CONFIG_NAME = "gateway.toml"
@@ -33,7 +34,7 @@ _CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(VoltproofError, ValueError):
     """The configuration cannot be used; the message names the setting and the fix."""
 
 

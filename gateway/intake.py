@@ -28,6 +28,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ledger.backoff import Backoff
+from ledger.errors import VoltproofError
 from ledger.protocol import is_historical
 
 from .config import MqttSettings
@@ -35,7 +36,7 @@ from .config import MqttSettings
 log = logging.getLogger(__name__)
 
 
-class IntakeError(RuntimeError):
+class IntakeError(VoltproofError, RuntimeError):
     """The broker refused the gateway (bad credentials, not authorised) or is unreachable."""
 
 

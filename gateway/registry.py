@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from ledger.errors import VoltproofError
 from ledger.keys import SigningKey
 from ledger.message import (
     MessageError,
@@ -34,7 +35,7 @@ KEY_SIZE: Final = 32
 SPEC_FIELDS: Final = ("device_id", "kind", "fleet", "public_key")
 
 
-class RegistryError(Exception):
+class RegistryError(VoltproofError):
     """A registry request is invalid (bad device file, wrong key); the message says why."""
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ledger.errors import VoltproofError
 from ledger.protocol import TOPIC_ROOT, status_topic, telemetry_topic
 
 PLACEHOLDER_SECRETS: Final = frozenset(
@@ -24,7 +25,7 @@ DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 DEFAULT_DBC: Final = Path(__file__).resolve().parents[2] / "configs" / "can" / "voltproof_bms.dbc"
 
 
-class AgentConfigError(ValueError):
+class AgentConfigError(VoltproofError, ValueError):
     """The agent configuration cannot be read or is invalid; the message says which key."""
 
 

@@ -12,12 +12,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ledger.errors import VoltproofError
 from ledger.telemetry import BusSample, Kind, PackSample
 
 from .batcher import Reading
 
 
-class SourceError(RuntimeError):
+class SourceError(VoltproofError, RuntimeError):
     """The source cannot give a sample now (no data yet, data too old, bus down)."""
 
 

@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Final, Literal, Self
 
 from ledger.chain import ZERO_PREV
+from ledger.errors import VoltproofError
 
 ZERO_HASH: Final = ZERO_PREV
 """The ``prev`` of a device's seq 0 (``ledger.chain.ZERO_PREV``)."""
@@ -56,11 +57,11 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 
-class ChainStoreError(RuntimeError):
+class ChainStoreError(VoltproofError, RuntimeError):
     """The state file cannot be opened, read or written."""
 
 
-class OutboxBoundsError(ValueError):
+class OutboxBoundsError(VoltproofError, ValueError):
     """The outbox bounds cannot hold even one message."""
 
 

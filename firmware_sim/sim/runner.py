@@ -26,6 +26,7 @@ from firmware_sim.agent import Backoff, Batcher, ChainStore, Device, Link, LinkC
 from firmware_sim.agent.source import SampleSource, SteadySource
 from firmware_sim.physics import PackSource as PhysicsPackSource
 from firmware_sim.physics import PackUnit, Vehicle, build_vehicle
+from ledger.errors import VoltproofError
 from ledger.protocol import status_topic, telemetry_topic
 from ledger.telemetry import Kind
 
@@ -40,7 +41,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class SimError(RuntimeError):
+class SimError(VoltproofError, RuntimeError):
     """The simulation cannot start (keys, state, credentials or broker URL)."""
 
 
@@ -206,7 +207,7 @@ class FleetRun:
             s.dropped += outbox.dropped_total
 
 
-class _StopError(Exception):
+class _StopError(VoltproofError):
     """Ends the run's task group."""
 
 
