@@ -76,20 +76,20 @@ def _agent(args: argparse.Namespace) -> int:
     from ledger.jsonlog import configure_logging
 
     from .agent import app
-    from .agent.config import ConfigError, load_settings
+    from .agent.config import AgentConfigError, load_settings
     from .agent.identity import IdentityError
     from .agent.source import SourceError
-    from .agent.store import StoreError
+    from .agent.store import ChainStoreError
 
     try:
         settings = load_settings(args.config)
-    except ConfigError as exc:
+    except AgentConfigError as exc:
         print(f"voltproof agent: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     configure_logging(settings.log_level)
     try:
         asyncio.run(app.run(settings))
-    except (IdentityError, StoreError, SourceError) as exc:
+    except (IdentityError, ChainStoreError, SourceError) as exc:
         print(f"voltproof agent: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from ledger.anchors import AnchorBackend, AnchorUnavailable
+from ledger.backoff import Backoff
 from ledger.keys import SigningKey, load_key_file
 
 from .anchoring import Anchorer
@@ -272,19 +273,19 @@ class Gateway:
         A retry runs every check again: the registry may have changed while the store was
         unavailable.
         """
-        delay = 0.5
+        backoff, failures = Backoff(base_s=0.5, cap_s=STORE_RETRY_MAX_S), 0
         try:
             return await rt.pipeline.commit(verified)
         except StoreError as exc:
-            self._store_unavailable(exc, len(batch), delay)
+            self._store_unavailable(exc, len(batch), backoff.nominal(failures))
         incoming = [_incoming(d) for d in batch]
         while True:
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter
-            delay = min(delay * 2, STORE_RETRY_MAX_S)
+            await asyncio.sleep(backoff.delay(failures, random.random()))  # noqa: S311 - jitter
+            failures += 1
             try:
                 return await rt.pipeline.process(incoming)
             except StoreError as exc:
-                self._store_unavailable(exc, len(batch), delay)
+                self._store_unavailable(exc, len(batch), backoff.nominal(failures))
 
     @staticmethod
     def _store_unavailable(exc: StoreError, held: int, delay: float) -> None:

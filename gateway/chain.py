@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-ZERO_PREV = bytes(32)
+from ledger.chain import ZERO_PREV, Step, step
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +83,12 @@ def fetch_keys(
     return keys
 
 
+def _broken(previous_seq: int, previous_hash: bytes, seq: int, prev: bytes) -> bool:
+    """Whether ``seq`` breaks its link to ``previous_seq`` (``ledger.chain.step``)."""
+    found = step(previous_seq=previous_seq, previous_hash=previous_hash, seq=seq, prev=prev)
+    return found is Step.BROKEN
+
+
 def _remove(gaps: list[tuple[int, int]], seq: int) -> bool:
     """Remove ``seq`` from the sorted ranges ``gaps``; return whether it was missing."""
     for position, (start, stop) in enumerate(gaps):
@@ -121,7 +127,7 @@ class ChainBook:
             return Fork(detail=f"seq 0 must have a zero prev, got {prev.hex()}")
         head = self.heads.get(device)
         if head is None or seq > head.seq:
-            if head is not None and seq == head.seq + 1 and prev != head.message_hash:
+            if head is not None and _broken(head.seq, head.message_hash, seq, prev):
                 return Fork(
                     detail=f"prev {prev.hex()} of seq {seq} is not the hash "
                     f"{head.message_hash.hex()} of seq {head.seq}"
@@ -135,13 +141,13 @@ class ChainBook:
         if not any(start <= seq < stop for start, stop in self.gaps.get(device, ())):
             return Fork(detail=f"seq {seq} is below head {head.seq} but is not missing")
         left = self._hash_of(device, seq - 1)
-        if seq > 0 and left is not None and prev != left:
+        if seq > 0 and left is not None and _broken(seq - 1, left, seq, prev):
             return Fork(
                 detail=f"late seq {seq}: prev {prev.hex()} is not the hash {left.hex()} "
                 f"of seq {seq - 1}"
             )
         right = self.links.get((device, seq + 1))
-        if right is not None and right.prev != message_hash:
+        if right is not None and _broken(seq, message_hash, seq + 1, right.prev):
             return Fork(
                 detail=f"late seq {seq} hashes to {message_hash.hex()} but seq {seq + 1} "
                 f"links to {right.prev.hex()}"

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
 
 from ledger.message import (
     REGISTRY_CONTENT_TYPE,
@@ -36,13 +35,11 @@ from ledger.message import (
     decode_message,
     message_hash,
 )
+from ledger.protocol import MAX_MESSAGE_SIZE, TELEMETRY_TOPIC_FORM, parse_telemetry_topic
 from ledger.telemetry import TelemetryError, decode_columns
 
 from .store import Candidate, DeviceRecord, DeviceStatus
 from .store.writes import FORK_REASON
-
-TOPIC_ROOT: Final = "voltproof"
-TOPIC_LEAF: Final = "telemetry"
 
 
 class Reason(StrEnum):
@@ -98,7 +95,7 @@ class Parsed:
 class Policy:
     """Bounds of the stateless checks."""
 
-    max_message_bytes: int = 70_000
+    max_message_bytes: int = MAX_MESSAGE_SIZE
     max_future_skew_ms: int = 120_000
     max_past_skew_ms: int | None = 24 * 3600 * 1000
     """How old a message not marked historical may be; ``None``: any age."""
@@ -110,17 +107,6 @@ class Policy:
             raise ValueError(f"max_future_skew_ms must be >= 0, got {self.max_future_skew_ms}")
         if self.max_past_skew_ms is not None and self.max_past_skew_ms < 0:
             raise ValueError(f"max_past_skew_ms must be >= 0, got {self.max_past_skew_ms}")
-
-
-def split_topic(topic: str) -> tuple[str, str] | None:
-    """``(fleet, device)`` of a telemetry topic, or ``None`` if it has another shape."""
-    parts = topic.split("/")
-    if len(parts) != 4 or parts[0] != TOPIC_ROOT or parts[3] != TOPIC_LEAF:
-        return None
-    fleet, device = parts[1], parts[2]
-    if not fleet or not device or {"+", "#"} & set(fleet + device):
-        return None
-    return fleet, device
 
 
 def parse(incoming: Incoming, policy: Policy) -> Parsed | Rejected:
@@ -143,11 +129,11 @@ def parse(incoming: Incoming, policy: Policy) -> Parsed | Rejected:
             detail=f"a registry entry (kid {message.kid!r}) on telemetry topic {incoming.topic!r}",
             device_id=message.kid,
         )
-    where = split_topic(incoming.topic)
+    where = parse_telemetry_topic(incoming.topic)
     if where is None:
         return Rejected(
             reason=Reason.BAD_TOPIC,
-            detail=f"topic {incoming.topic!r} is not {TOPIC_ROOT}/<fleet>/<device>/{TOPIC_LEAF}",
+            detail=f"topic {incoming.topic!r} is not {TELEMETRY_TOPIC_FORM}",
             device_id=message.kid,
         )
     return _match_ids(incoming, message, where)
@@ -192,7 +178,7 @@ def authorize(parsed: Parsed, device: DeviceRecord | None) -> Rejected | None:
 def check_signature(parsed: Parsed, device: DeviceRecord) -> Rejected | None:
     """Check 8: the signature verifies under the key that may sign this message's seq.
 
-    A rotation splits the seqs between the old and the new key (``ledger.key_history``): a
+    A rotation splits the seqs between the old and the new key (``ledger.registry``): a
     backfilled message signed before the rotation stays valid, a new message signed with
     the old key is refused as ``key_rotated``. CPU-bound and thread-safe (PyNaCl releases
     the GIL): the pipeline runs it in a pool.

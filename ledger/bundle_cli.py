@@ -82,6 +82,7 @@ def _gateway_key(text: str) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from .anchors.evm_checker import anchor_checker
     from .verify import verify_bundle
 
     bundle = _load("verify", args.bundle)
@@ -94,13 +95,12 @@ def _verify(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"voltproof verify: error: cannot read {args.anchors}: {exc}", file=sys.stderr)
             return _USAGE
+    gateway_key = _gateway_key(args.gateway_key)
+    anchors = anchor_checker(
+        gateway_verifier_key=gateway_key, anchor_export=export, rpc_url=args.rpc
+    )
     try:
-        result = verify_bundle(
-            bundle,
-            gateway_verifier_key=_gateway_key(args.gateway_key),
-            anchor_export=export,
-            rpc_url=args.rpc,
-        )
+        result = verify_bundle(bundle, gateway_verifier_key=gateway_key, anchors=anchors)
     except VerificationError as exc:
         print(f"voltproof verify: INVALID: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from ledger.protocol import fleet_prefix
+
 from ..access import Role
 from ..deps import CurrentUser, OperatorUser, ReadsDep, visible_device
 from ..schemas import QuarantinePublic, QuarantinesPublic, RegistryEntryPublic, RegistryPublic
@@ -32,7 +34,7 @@ async def list_quarantine(
         f"FROM quarantine {where} ORDER BY id DESC LIMIT ?",
         [*params, limit * 4 if user.fleet else limit],
     )
-    prefix = None if user.fleet is None else f"voltproof/{user.fleet}/"
+    prefix = None if user.fleet is None else fleet_prefix(user.fleet)
     data = [
         QuarantinePublic(id=r[0], reason=r[1], detail=r[2], topic=r[3], device=r[4],
                          raw_b64=base64.b64encode(bytes(r[5])).decode(), raw_size=r[6],

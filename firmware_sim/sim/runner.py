@@ -26,6 +26,8 @@ from firmware_sim.agent import Backoff, Batcher, ChainStore, Device, Link, LinkC
 from firmware_sim.agent.source import SampleSource, SteadySource
 from firmware_sim.physics import PackSource as PhysicsPackSource
 from firmware_sim.physics import PackUnit, Vehicle, build_vehicle
+from ledger.errors import VoltproofError
+from ledger.protocol import status_topic, telemetry_topic
 from ledger.telemetry import Kind
 
 from . import attacks
@@ -39,7 +41,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class SimError(RuntimeError):
+class SimError(VoltproofError, RuntimeError):
     """The simulation cannot start (keys, state, credentials or broker URL)."""
 
 
@@ -154,13 +156,12 @@ class FleetRun:
             )
             if creds.per_device and password is None:
                 raise SimError(f"no password for {dev} in {creds.password_file}")
-            topic = f"voltproof/{self.fleet.name}/{dev}"
             config = LinkConfig(
                 dev=dev,
                 host=host,
                 port=port,
-                topic=f"{topic}/telemetry",
-                status_topic=f"{topic}/status",
+                topic=telemetry_topic(self.fleet.name, dev),
+                status_topic=status_topic(self.fleet.name, dev),
                 username=username,
                 password=password,
                 max_inflight=self.fleet.max_inflight,
@@ -206,7 +207,7 @@ class FleetRun:
             s.dropped += outbox.dropped_total
 
 
-class _StopError(Exception):
+class _StopError(VoltproofError):
     """Ends the run's task group."""
 
 
@@ -298,7 +299,7 @@ async def _attacks(run: FleetRun, sleep: Sleep) -> None:
     by_dev = {s.key.dev: s for s in run.devices}
     for injection in _injections(run):
         config = by_dev[injection.sender].link.config
-        topic = f"voltproof/{run.fleet.name}/{injection.topic_dev}/telemetry"
+        topic = telemetry_topic(run.fleet.name, injection.topic_dev)
         try:
             async with aiomqtt.Client(
                 config.host,

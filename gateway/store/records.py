@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ledger.registry import key_may_sign
 from ledger.telemetry import Kind, TelemetryColumns
 
 from ..chain import Duplicate, Fork
@@ -44,7 +45,7 @@ class KeyRange:
 
     def covers(self, seq: int) -> bool:
         """Whether this key may sign message ``seq``."""
-        return self.from_seq <= seq and (self.until_seq is None or seq < self.until_seq)
+        return key_may_sign(seq, from_seq=self.from_seq, until_seq=self.until_seq)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

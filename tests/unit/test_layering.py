@@ -108,6 +108,8 @@ ADAPTERS: dict[str, str] = {
     "ledger/anchors/evm_store.py": "the EVM transaction journal in SQLite",
     "ledger/anchors/evm_tx.py": "sends and follows transactions over web3",
     "ledger/anchors/evm_verify.py": "checks a receipt against an EVM node over RPC",
+    "ledger/anchors/evm_checker.py": "checks a receipt on an EVM node (web3, an event loop); "
+    "the command line hands it to the verifier",
 }
 
 # Offenders today that the concurrent issue-13 work moves or fixes on other branches.
@@ -119,8 +121,6 @@ PENDING_MOVES: dict[str, str] = {
     "ledger/anchors/cli.py": "argparse, asyncio -> voltproof/cli/",
     "ledger/jsonlog.py": "logging set-up on sys.stderr -> voltproof/",
     "ledger/anchors/anvil.py": "starts an EVM dev node (asyncio, socket, os.environ) -> voltproof/",
-    "ledger/verify.py": "asyncio and the evm_verify adapter: the caller passes an anchor checker",
-    "ledger/anchors/__init__.py": "imports the local adapter eagerly (loads aiosqlite on import)",
     "ledger/report/gcpause.py": "the process-wide gc switch (named by issue 13; no move assigned)",
 }
 
@@ -128,7 +128,7 @@ PENDING_MOVES: dict[str, str] = {
 IO_LIBRARIES = ("sqlite3", "aiosqlite", "asyncio", "web3", "paho")
 # Same deal as PENDING_MOVES: verify and bundle reach ledger/anchors/__init__.py, which loads
 # the local adapter. Delete with PENDING_MOVES.
-PENDING_LOADS = frozenset({"ledger.verify", "ledger.bundle"})
+PENDING_LOADS: frozenset[str] = frozenset()
 
 
 def module_name(path: Path) -> str:

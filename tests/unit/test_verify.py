@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from ledger.bundle import DeviceKeys, parse_bundle
+from ledger.anchors.checkers import LocalAnchorChecker
+from ledger.bundle import Bundle, DeviceKeys, LoggedLeaf, parse_bundle
 from ledger.keys import public_key_from_seed
 from ledger.note import verifier_key
 from ledger.verify import (
     BundleAnchorError,
     BundleCheckpointError,
+    BundleRegistryError,
     ChainLinkError,
     ChainOrderError,
     ConsistencyProofError,
@@ -23,7 +25,6 @@ from ledger.verify import (
     InclusionProofError,
     MessageSignatureError,
     PeriodBoundaryError,
-    RegistryError,
     check_messages,
     verify_bundle,
 )
@@ -47,7 +48,8 @@ from tests.support.strategies import dropped_positions
 def test_valid_bundle_verifies() -> None:
     """A genuine bundle verifies, is complete, and the anchor is checked against the export."""
     world, bundle = pack_world()
-    report = verify_bundle(bundle, gateway_verifier_key=world.gateway_key)
+    anchors = LocalAnchorChecker(gateway_verifier_key=world.gateway_key)
+    report = verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchors=anchors)
     assert report.messages == 4
     assert report.checkpoint_size == 7
     assert report.complete
@@ -60,7 +62,8 @@ def test_independent_anchor_export_is_preferred() -> None:
     """An anchor export given by the verifier is what the anchor is checked against."""
     world, bundle = pack_world()
     export = json.dumps(world.export())
-    report = verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchor_export=export)
+    anchors = LocalAnchorChecker(gateway_verifier_key=world.gateway_key, export=export)
+    report = verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchors=anchors)
     assert report.anchor.source == "ledger export"
 
 
@@ -171,8 +174,9 @@ def test_changed_anchor_receipt_detail_is_caught(field: str, value: Any, message
     receipt = bundle.anchor.receipt
     details = {**receipt.details, field: value}
     bad = with_anchor(bundle, receipt=replace(receipt, details=details))
+    anchors = LocalAnchorChecker(gateway_verifier_key=world.gateway_key)
     with pytest.raises(BundleAnchorError, match=message):
-        verify_bundle(bad, gateway_verifier_key=world.gateway_key)
+        verify_bundle(bad, gateway_verifier_key=world.gateway_key, anchors=anchors)
 
 
 def test_anchor_for_another_log_is_caught() -> None:
@@ -205,8 +209,9 @@ def test_forged_anchor_table_is_caught() -> None:
     world, bundle = pack_world()
     export = world.export()
     export["entries"][0]["signature"] = "00" * 64
+    anchors = LocalAnchorChecker(gateway_verifier_key=world.gateway_key, export=export)
     with pytest.raises(BundleAnchorError, match="signature does not verify under the gateway key"):
-        verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchor_export=export)
+        verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchors=anchors)
 
 
 def test_dropped_message_is_reported_as_a_gap() -> None:
@@ -297,7 +302,9 @@ def test_registry_entry_signed_by_another_operator_is_caught() -> None:
     """The enrolment must verify under the operator key the bundle names."""
     world, bundle = pack_world()
     bad = replace(bundle, operator_key=public_key_from_seed(seed_of("impostor")))
-    with pytest.raises(RegistryError, match="enroll entry of 'pack-1' at leaf 0 is not signed"):
+    with pytest.raises(
+        BundleRegistryError, match="enroll entry of 'pack-1' at leaf 0 is not signed"
+    ):
         verify_bundle(bad, gateway_verifier_key=world.gateway_key)
 
 

@@ -58,12 +58,16 @@ def test_first_checkpoint_and_consistent_extension(client: TestClient, witness: 
     assert (stored.size, stored.root) == (16, log.tree.root())
 
 
-def test_same_checkpoint_again_is_cosigned(client: TestClient) -> None:
+def test_same_checkpoint_again_is_cosigned(client: TestClient, witness: Witness) -> None:
     """Resubmitting the cosigned checkpoint (old = size, same root) is cosigned again."""
     log = Log()
     log.grow(3)
     cosign(client, log, 0)
-    cosign(client, log, 3)
+    again = cosign(client, log, 3)
+    assert again.startswith(log.checkpoint())
+    stored = witness.state.latest(log.origin)
+    assert stored is not None
+    assert (stored.size, stored.root) == (3, log.tree.root())
 
 
 def test_inconsistent_proof_is_422(client: TestClient, witness: Witness) -> None:

@@ -1,4 +1,6 @@
-"""Which device key was valid when, decided from logged registry entries alone.
+"""The registry-entry format and the key-validity rule: which device key was valid when.
+
+Decided from logged registry entries alone.
 
 A registry entry is a COSE_Sign1 with the registry content type (``ledger.message``) whose
 payload is a map:
@@ -36,6 +38,7 @@ __all__ = [
     "RegistrySignatureError",
     "build_key_history",
     "key_for_message",
+    "key_may_sign",
     "read_registry_entry",
 ]
 
@@ -185,11 +188,20 @@ def _replace(span: KeySpan, **changes: int) -> KeySpan:
     return KeySpan(**values)
 
 
+def key_may_sign(seq: int, *, from_seq: int, until_seq: int | None) -> bool:
+    """The key-validity rule: may a key for seqs ``[from_seq, until_seq)`` sign ``seq``?
+
+    ``until_seq`` is ``None`` while no rotation has closed the key's range. The one
+    definition: the offline verifier, the gateway's intake and its store all ask it.
+    """
+    return from_seq <= seq and (until_seq is None or seq < until_seq)
+
+
 def key_for_message(spans: Iterable[KeySpan], *, device: str, index: int, seq: int) -> bytes:
     """The key valid for ``device``'s message ``seq`` at leaf ``index``; raise if none is."""
     reasons = []
     for span in spans:
-        if not span.from_seq <= seq < (span.until_seq if span.until_seq is not None else seq + 1):
+        if not key_may_sign(seq, from_seq=span.from_seq, until_seq=span.until_seq):
             continue
         if span.since_index >= index:
             reasons.append(f"its key was enrolled at leaf {span.since_index}, after the message")

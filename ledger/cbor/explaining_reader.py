@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Final
 
-from .cbor_items import (
+from .values import (
     COSE_SIGN1_TAG,
     MAX_DEPTH,
     TYPED_ARRAY_TAGS,

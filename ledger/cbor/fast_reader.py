@@ -5,11 +5,12 @@ It takes the input in one pass and checks each rule of RFC 8949 §4.2.1 on the s
 shortest float), so accepting an item never needs a second encoding of it. It does not
 explain: on the first thing it does not accept at once (a rule broken, an unsupported
 item, truncation, or a rare but valid form such as a text key of 24 bytes or more) it
-raises :class:`FastPathMiss` and the strict scanner, :mod:`ledger.cbor_scan`, decides and
-names the problem. The fast reader must never accept what the scanner refuses; the
-property tests in ``tests/unit/test_cbor.py`` hold the two to the same answers.
+raises :class:`FastPathMiss` and the strict scanner,
+:mod:`ledger.cbor.explaining_reader`, decides and names the problem. The fast reader must
+never accept what the scanner refuses; the property tests in ``tests/unit/test_cbor.py``
+hold the two to the same answers.
 
-Typed arrays are returned as :class:`~ledger.cbor_items.TypedArray` values built directly
+Typed arrays are returned as :class:`~ledger.cbor.values.TypedArray` values built directly
 from the input slice (the slice is the value's deterministic encoding, already checked).
 """
 
@@ -18,12 +19,13 @@ from __future__ import annotations
 import struct
 from typing import Any, Final
 
-from .cbor_items import COSE_SIGN1_TAG, MAX_DEPTH, TYPED_ARRAY_TAGS, Tag, TypedArray, encode_float
+from ..errors import VoltproofError
+from .values import COSE_SIGN1_TAG, MAX_DEPTH, TYPED_ARRAY_TAGS, Tag, TypedArray, encode_float
 
 __all__ = ["FastPathMiss", "read"]
 
 
-class FastPathMiss(Exception):  # noqa: N818  (a signal to take the strict path, not an error)
+class FastPathMiss(VoltproofError):  # noqa: N818  (a signal to take the strict path, not an error)
     """The fast reader does not accept the input as it stands; the scanner decides."""
 
 

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..errors import VoltproofError
+
 __all__ = [
     "COSE_SIGN1_TAG",
     "MAX_DEPTH",
@@ -49,7 +51,7 @@ MAX_DEPTH: Final = 16
 COSE_SIGN1_TAG: Final = 18
 
 
-class CBORError(ValueError):
+class CBORError(VoltproofError, ValueError):
     """Base of every error raised by this codec."""
 
 

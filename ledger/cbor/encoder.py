@@ -1,76 +1,15 @@
-"""Strict deterministic CBOR (RFC 8949 §4.2.1 core deterministic encoding).
+"""The deterministic CBOR encoder: ``encode`` writes the one RFC 8949 §4.2.1 encoding of a value.
 
-``encode`` writes the one deterministic encoding of a value: integers, lengths and tags in
-their shortest form, definite lengths only, map keys sorted by the bytewise order of their
-encodings, floats in the shortest of half/single/double precision that keeps the value
-(NaN as ``f9 7e00``). ``decode`` accepts exactly those encodings and nothing else.
-
-Supported values: ``int`` (-2**64 .. 2**64-1), ``bytes``, ``str``, ``list`` (``tuple`` on
-encode), ``dict`` with integer, text or byte-string keys, ``bool``, ``None``, ``float``,
-:class:`Tag` 18 (COSE_Sign1) and :class:`TypedArray` (RFC 8746 integer typed arrays, tags
-64-67, 69-75 and 77-79 over a byte string of whole elements). Nesting is limited to
-:data:`MAX_DEPTH` levels.
-
-Both directions are pure Python tuned for small messages. Decoding validates while it
-parses (:mod:`ledger.cbor_fast`); it never re-encodes. Anything the fast reader does not
-take on the spot, it hands to the strict scanner in :mod:`ledger.cbor_scan`, which either
-returns the same value or names the first problem and its byte offset, each kind with its
-own error type.
+Re-exported by :mod:`ledger.cbor`; import it from there.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from .cbor_fast import FastPathMiss, read
-from .cbor_items import (
-    COSE_SIGN1_TAG,
-    MAX_DEPTH,
-    TYPED_ARRAY_TAGS,
-    CBORError,
-    DecodeError,
-    DuplicateKeyError,
-    ElementType,
-    EncodeError,
-    IndefiniteLengthError,
-    InvalidItemError,
-    NestingTooDeepError,
-    NonDeterministicError,
-    Tag,
-    TrailingBytesError,
-    TruncatedError,
-    TypedArray,
-    TypedArrayError,
-    UnsupportedItemError,
-    byte_string_head,
-    encode_float,
-)
-from .cbor_scan import scan
+from .values import MAX_DEPTH, EncodeError, Tag, TypedArray, encode_float
 
-__all__ = [
-    "COSE_SIGN1_TAG",
-    "MAX_DEPTH",
-    "TYPED_ARRAY_TAGS",
-    "CBORError",
-    "DecodeError",
-    "DuplicateKeyError",
-    "ElementType",
-    "EncodeError",
-    "IndefiniteLengthError",
-    "InvalidItemError",
-    "NestingTooDeepError",
-    "NonDeterministicError",
-    "Tag",
-    "TrailingBytesError",
-    "TruncatedError",
-    "TypedArray",
-    "TypedArrayError",
-    "UnsupportedItemError",
-    "byte_string_head",
-    "decode",
-    "encode",
-    "encode_float",
-]
+__all__ = ["encode"]
 
 _INT_MIN: Final = -(2**64)
 _INT_MAX: Final = 2**64 - 1
@@ -201,13 +140,3 @@ def encode(obj: Any) -> bytes:
     out: list[bytes] = []
     _write(obj, out, 0)
     return b"".join(out)
-
-
-def decode(data: bytes | bytearray | memoryview) -> Any:
-    """Decode one deterministic CBOR item, rejecting every other encoding of it."""
-    if type(data) is not bytes:
-        data = bytes(data)
-    try:
-        return read(data)
-    except (FastPathMiss, IndexError, UnicodeDecodeError):
-        return scan(data)
