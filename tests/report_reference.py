@@ -234,6 +234,20 @@ def _pack_figures(
             unit="Ah",
             method="lifetime charge discharged (ah_out, last sample)",
         ),
+        Figure(
+            key="state_of_charge",
+            value=last.soc * 100,
+            unit="%",
+            method="SoC estimated by the BMS in the last sample (soc)",
+        ),
+        Figure(
+            key="round_trip_efficiency_lifetime",
+            value=last.energy_out_wh / last.energy_in_wh * 100 if last.energy_in_wh else None,
+            unit="%",
+            method="lifetime energy discharged / lifetime energy charged (e_out / e_in, last "
+            "sample); includes the SoC difference between delivery and the last sample",
+            reason=None if last.energy_in_wh else "no energy charged yet (e_in is 0)",
+        ),
     ]
     figures += _usage_figures(packs, c_rated, params)
     figures += _abuse_figures(packs, params)
