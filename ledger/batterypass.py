@@ -149,14 +149,24 @@ def battery_pass_dynamic(
 
     rte = figures.get("round_trip_efficiency_lifetime")
     rte_initial = _rated(rated, "roundTripEfficiency", "initial")
-    b.put("roundTripEfficiency.remaining", rte,
-          f"{signed}: lifetime energy discharged / charged (e_out / e_in of the last "
-          "sample), %")  # fmt: skip
-    b.put("roundTripEfficiency.fade",
-          None if rte is None or not rte_initial else (rte_initial - rte) / rte_initial * 100,
-          f"(rated initial - remaining) / rated initial (performance.rated.roundTripEfficiency."
-          f"initial; remaining {signed}), % (negative: no fade seen)"
-          if rte_initial else "no rated initial round trip efficiency given")  # fmt: skip
+    if rte is not None:
+        b.put("roundTripEfficiency.remaining", rte,
+              f"{signed}: lifetime energy discharged / charged (e_out / e_in of the last "
+              "sample), % (the report's interval bounds the unknown delivery SoC)")  # fmt: skip
+        b.put("roundTripEfficiency.fade",
+              None if not rte_initial else (rte_initial - rte) / rte_initial * 100,
+              f"(rated initial - remaining) / rated initial (performance.rated."
+              f"roundTripEfficiency.initial; remaining {signed}), % (negative: no fade seen)"
+              if rte_initial else "no rated initial round trip efficiency given")  # fmt: skip
+    else:
+        why = "not measured yet: too little energy charged to tell the efficiency from the " \
+            "state of charge at delivery"  # fmt: skip
+        b.put("roundTripEfficiency.remaining", rte_initial,
+              f"{why}; the rated initial value (performance.rated.roundTripEfficiency.initial), %"
+              if rte_initial else f"{why}, and no rated initial value given")  # fmt: skip
+        b.put("roundTripEfficiency.fade", None if not rte_initial else 0.0,
+              f"{why}; no fade can be measured yet, 0 against the rated initial value, %"
+              if rte_initial else f"{why}, and no rated initial value given")  # fmt: skip
 
     soh_e, usable = figures.get("soh_energy"), figures.get("usable_energy")
     if soh_e is not None:

@@ -11,6 +11,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ledger.report.efficiency import round_trip_figure
 from ledger.report.model import (
     ConditionReport,
     DeviceCompleteness,
@@ -240,13 +241,11 @@ def _pack_figures(
             unit="%",
             method="SoC estimated by the BMS in the last sample (soc)",
         ),
-        Figure(
-            key="round_trip_efficiency_lifetime",
-            value=last.energy_out_wh / last.energy_in_wh * 100 if last.energy_in_wh else None,
-            unit="%",
-            method="lifetime energy discharged / lifetime energy charged (e_out / e_in, last "
-            "sample); includes the SoC difference between delivery and the last sample",
-            reason=None if last.energy_in_wh else "no energy charged yet (e_in is 0)",
+        round_trip_figure(
+            e_out_wh=last.energy_out_wh,
+            e_in_wh=last.energy_in_wh,
+            soc=last.soc,
+            full_wh=None if c_rated is None else c_rated * last.voltage_v,
         ),
     ]
     figures += _usage_figures(packs, c_rated, params)

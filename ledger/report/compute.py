@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .columns import Decoded, decode_all
+from .efficiency import round_trip_figure
 from .frame import Frame, frame_of, fsum_in_order, median, message_means, onset_count, runs
 from .gcpause import gc_paused
 from .model import (
@@ -233,15 +234,11 @@ def _pack_figures(
             unit="%",
             method="SoC estimated by the BMS in the last sample (soc)",
         ),
-        Figure(
-            key="round_trip_efficiency_lifetime",
-            value=last("energy_out_wh") / last("energy_in_wh") * 100
-            if last("energy_in_wh")
-            else None,
-            unit="%",
-            method="lifetime energy discharged / lifetime energy charged (e_out / e_in, last "
-            "sample); includes the SoC difference between delivery and the last sample",
-            reason=None if last("energy_in_wh") else "no energy charged yet (e_in is 0)",
+        round_trip_figure(
+            e_out_wh=last("energy_out_wh"),
+            e_in_wh=last("energy_in_wh"),
+            soc=last("soc"),
+            full_wh=None if c_rated is None else c_rated * last("voltage_v"),
         ),
     ]
     figures += _usage_figures(packs, c_rated, params)

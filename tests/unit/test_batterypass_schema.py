@@ -97,8 +97,8 @@ def test_without_rated_values_nothing_is_invented() -> None:
     export = battery_pass_dynamic(packs()["scenario"])
     assert not export["complete"]
     assert set(export["missing"]) == {
-        "selfDischargingRate", "power.remaining", "roundTripEfficiency.fade",
-        "resistance.remaining.cell",
+        "selfDischargingRate", "power.remaining", "roundTripEfficiency.remaining",
+        "roundTripEfficiency.fade", "resistance.remaining.cell",
     }  # fmt: skip
     assert "selfDischargingRate" not in export["performance"]["dynamic"]
     with pytest.raises(ValueError, match="the dynamic block is incomplete: selfDischargingRate"):
@@ -111,3 +111,18 @@ def test_time_past_year_9999_is_still_iso_8601() -> None:
     assert iso_time(T0 + 8 * MIN) == "2026-01-01T00:08:00.000Z"
     assert iso_time(253_402_300_800_000) == "10000-01-01T00:00:00.000Z"
     assert iso_time(2**63 - 1).startswith("292278994-08-17T07:12:55.807")
+
+
+def test_round_trip_efficiency_needs_enough_charged_energy() -> None:
+    """Young packs get the rated value, declared; a pack with 100 full charges gets e_out/e_in."""
+    young = battery_pass_dynamic(packs()["scenario"], rated=RATED)["performance"]["dynamic"]
+    documents = {d["header"]: d["content"] for d in young["performanceDocument"]}
+    assert (
+        young["roundTripEfficiency"]["remaining"]["value"]
+        == RATED["roundTripEfficiency"]["initial"]
+    )
+    assert documents["roundTripEfficiency.remaining"].startswith("not measured yet")
+    old = [pack_batch(T0, [pack_sample(energy_in_wh=17_360_000.0, energy_out_wh=16_492_000.0)])]
+    dynamic = battery_pass_dynamic(report_of(old, to_ms=T0 + 1000), rated=RATED)
+    remaining = dynamic["performance"]["dynamic"]["roundTripEfficiency"]["remaining"]
+    assert remaining["value"] == pytest.approx(95.0)

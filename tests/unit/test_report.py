@@ -196,6 +196,23 @@ def test_rising_trend_projects_nothing() -> None:
     assert date.reason == "the trend is rising, not falling"
 
 
+def test_round_trip_efficiency_is_bounded_by_the_unknown_delivery_soc() -> None:
+    """e_out / e_in is reported only once the delivery SoC cannot move it by 5 points."""
+    young = report_of(scenario()).figure("round_trip_efficiency_lifetime")
+    assert young.value is None
+    assert str(young.reason).startswith("not enough data")
+    # 100 full charges of a 280 Ah x 620 V pack at 95 %
+    old_batch = pack_batch(T0, [pack_sample(energy_in_wh=17_360_000.0, energy_out_wh=16_492_000.0)])
+    old = report_of([old_batch]).figure("round_trip_efficiency_lifetime")
+    assert old.value == pytest.approx(95.0)
+    assert old.interval is not None
+    low, high = old.interval
+    assert isinstance(low, float)
+    assert isinstance(high, float)
+    assert low < 95.0 < high
+    assert high - low <= 5.0
+
+
 def test_onsets_and_percentile() -> None:
     """Runs count once; the nearest-rank percentile picks an observed value."""
     assert onsets([False, True, True, False, True]) == 2
