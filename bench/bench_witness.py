@@ -31,7 +31,7 @@ import nacl.bindings
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.cosignature import cosigned_message
 from ledger.keys import create_key_file
-from tests.witness_world import LOG_KEY, LOG_SEED, WITNESS_SEED, Log, open_witness
+from tests.support.witness_world import LOG_KEY, LOG_SEED, WITNESS_SEED, Log, open_witness
 from voltproof.witness import LogPolicy, Witness
 from voltproof.witness.settings import LogSettings
 

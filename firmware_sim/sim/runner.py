@@ -26,6 +26,7 @@ from firmware_sim.agent import Backoff, Batcher, ChainStore, Device, Link, LinkC
 from firmware_sim.agent.source import SampleSource, SteadySource
 from firmware_sim.physics import PackSource as PhysicsPackSource
 from firmware_sim.physics import PackUnit, Vehicle, build_vehicle
+from firmware_sim.physics.pack import PackConfig
 from ledger.errors import VoltproofError
 from ledger.protocol import status_topic, telemetry_topic
 from ledger.telemetry import Kind
@@ -100,6 +101,7 @@ def _sources(
     sources: dict[str, SampleSource] = {}
     vehicles: list[Vehicle] = []
     spares: list[PackUnit] = []
+    pack_config = PackConfig(ageing_accel=fleet.ageing_accel)  # the fleet's, for every pack
     for index, (bus_id, pack_id) in enumerate(zip(fleet.bus_ids(), fleet.pack_ids(), strict=False)):
         if fleet.physics == "steady":
             for dev, kind, extra in ((bus_id, "bus", (pack_id,)), (pack_id, "pack", ())):
@@ -112,7 +114,11 @@ def _sources(
                 sources[dev] = SkewedSteady(source=steady, skew_ms=skew_ms if dev in skewed else 0)
             continue
         vehicle, bus, pack = build_vehicle(
-            bus_id=bus_id, pack_id=pack_id, seed=fleet.seed * 100_003 + index, start_ms=start_ms
+            bus_id=bus_id,
+            pack_id=pack_id,
+            seed=fleet.seed * 100_003 + index,
+            start_ms=start_ms,
+            pack_config=pack_config,
         )
         vehicles.append(vehicle)
         for dev, src in ((bus_id, bus), (pack_id, pack)):
@@ -121,7 +127,12 @@ def _sources(
         if fleet.physics == "steady":
             sources[pack_id] = SteadySource(kind="pack", seed=fleet.seed)
             continue
-        unit = PackUnit(device_id=pack_id, seed=fleet.seed * 7 + len(spares), start_ms=start_ms)
+        unit = PackUnit(
+            device_id=pack_id,
+            seed=fleet.seed * 7 + len(spares),
+            start_ms=start_ms,
+            config=pack_config,
+        )
         spares.append(unit)
         sources[pack_id] = PhysicsReading(source=PhysicsPackSource(unit))
     return sources, vehicles, spares

@@ -15,7 +15,7 @@ import pytest
 
 from ledger.cosignature import verify_cosignature
 from ledger.witness_protocol import SIZE_CONTENT_TYPE
-from tests.witness_world import LOG_KEY, ORIGIN, Log
+from tests.support.witness_world import LOG_KEY, ORIGIN, Log
 from voltproof.witness import command
 
 pytestmark = pytest.mark.slow

@@ -55,3 +55,16 @@ def report_of(
         payloads(batches), asset_id="pack-1", asset_kind="pack", from_ms=T0, to_ms=to_ms,
         params=ReportParams(**params),
     )  # fmt: skip
+
+
+def flat_series_that_crashed() -> list[TelemetryBatch]:
+    """20 messages 10 minutes apart, every sample at 94.9 % SoH, with uneven sample counts.
+
+    The per-message means differ from 0.949 in the last bit, so the old least-squares slope
+    was float noise (~1e-11 %/year) and its 80 % date lay ~1e10 years away: OverflowError.
+    """
+    counts = [2, 5, 7, 7, 7, 1, 3, 1, 4, 7, 4, 4, 6, 4, 7, 2, 1, 4, 1, 7]
+    return [
+        pack_batch(T0 + k * 10 * MIN, [pack_sample(soh_capacity=0.949)] * n, dt_ms=MIN)
+        for k, n in enumerate(counts)
+    ]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 
 from ledger.anchors.checkers import LocalAnchorChecker
-from ledger.bundle import Bundle, DeviceKeys, LoggedLeaf, parse_bundle
+from ledger.bundle import DeviceKeys, parse_bundle
 from ledger.keys import public_key_from_seed
 from ledger.note import verifier_key
 from ledger.verify import (

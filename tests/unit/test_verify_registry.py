@@ -13,8 +13,6 @@ from ledger.registry import (
     key_for_message,
     read_registry_entry,
 )
-from ledger.keys import public_key_from_seed
-from ledger.message import sign_registry_entry
 from ledger.verify import BundleRegistryError, MessageSignatureError, verify_bundle
 from tests.support.bundle_world import T0, DeviceState, World, pack_batch, pack_sample, seed_of
 

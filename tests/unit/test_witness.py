@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.cosignature import verify_cosignature
 from ledger.witness_protocol import SIZE_CONTENT_TYPE, format_add_checkpoint
-from tests.witness_world import OTHER_SEED, Log, open_witness
+from tests.support.witness_world import OTHER_SEED, Log, open_witness
 from voltproof.witness import Witness, create_app
 
 

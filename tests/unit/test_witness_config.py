@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ledger.cosignature import parse_witness_key
-from tests.witness_world import LOG_KEY
+from tests.support.witness_world import LOG_KEY
 from voltproof.witness import WitnessConfigError, load_settings
 from voltproof.witness.command import main
 

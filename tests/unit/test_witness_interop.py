@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.independent_cosignature import (
+from tests.support.independent_cosignature import (
     IndependentCheckError,
     check_cosignature,
     check_log_signature,
 )
-from tests.witness_world import LOG_KEY, Log, open_witness
+from tests.support.witness_world import LOG_KEY, Log, open_witness
 
 
 def test_independent_reader_accepts_witness_cosignatures(tmp_path: Path) -> None:

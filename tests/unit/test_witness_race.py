@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ledger.cosignature import verify_cosignature
 from ledger.merkle import verify_consistency
-from tests.witness_world import Log, open_witness
+from tests.support.witness_world import Log, open_witness
 from voltproof.witness import CosignedCheckpoint, SizeConflictError, Witness, WitnessState
 from voltproof.witness.errors import WitnessRefusalError
 
