@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import aiosqlite
 
+from gateway.store.merkle_nodes import SELECT_SIZE_SQL, node_key, node_parameters, select_nodes_sql
 from ledger.merkle import (
     LogState,
     NodeId,
@@ -26,7 +27,6 @@ from ledger.merkle import (
 )
 from ledger.merkle.border import fold_border
 from ledger.merkle.proof import check_inclusion_request, sibling_path
-from ledger.merkle_sqlite import SELECT_SIZE_SQL, node_key, node_parameters, select_nodes_sql
 from ledger.telemetry import FIELDS, Kind
 
 from .errors import LogCorruptError, StoreError

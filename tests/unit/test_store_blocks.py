@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from gateway.store import SqliteStore, StoreError
 from gateway.store import blocks as blk
 from gateway.store import samples as smp
+from gateway.store.merkle_nodes import SCHEMA as MERKLE_SCHEMA
 from gateway.store.migrate import migrations
-from ledger.merkle_sqlite import SCHEMA as MERKLE_SCHEMA
 from ledger.message import decode_message
 from ledger.telemetry import FIELDS, TelemetryBatch, decode_batch, decode_columns, encode_batch
 from tests.gateway_devices import FakeDevice
