@@ -51,12 +51,20 @@ _LEAF_COLUMNS: Final = (
     "leaf_index, kind, device, seq, t_ms, received_at_ms, historical, message_hash, cose"
 )
 _QUARANTINE_COLUMNS: Final = "id, reason, detail, topic, device, raw, raw_size, received_at_ms"
+END_MS: Final = 2**63 - 1
+"""The end of time: a period bound past every stored ``t``."""
 NODES_PER_QUERY: Final = 30_000
 """Node keys per query of :meth:`StoreReads.inclusion_proofs` (SQLite allows 32,766 variables)."""
 
 
-def _marks(count: int) -> str:
+def marks(count: int) -> str:
+    """``count`` SQL placeholders."""
     return ", ".join(["?"] * count)
+
+
+def leaf_columns() -> str:
+    """The columns :func:`leaf_record` reads, in order."""
+    return _LEAF_COLUMNS
 
 
 class StoreReads:
@@ -235,7 +243,7 @@ class StoreReads:
         )
         if not rows:
             raise OutOfRangeError(f"leaf {leaf_index} is not stored")
-        return _leaf(rows[0])
+        return leaf_record(rows[0])
 
     async def device_leaves(
         self, device_id: str, *, t_from: int = 0, t_to: int = 2**63 - 1, limit: int = 1000
@@ -246,7 +254,7 @@ class StoreReads:
             "AND t_ms >= ? AND t_ms < ? ORDER BY seq LIMIT ?",
             (device_id, t_from, t_to, limit),
         )
-        return [_leaf(row) for row in rows]
+        return [leaf_record(row) for row in rows]
 
     # -- registry -----------------------------------------------------------------------------
 
@@ -257,13 +265,13 @@ class StoreReads:
             return {}
         async with self._read() as db:
             async with db.execute(
-                f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id IN ({_marks(len(ids))})",  # noqa: S608 -- placeholders only
+                f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id IN ({marks(len(ids))})",  # noqa: S608 -- placeholders only
                 ids,
             ) as cursor:
                 rows = list(await cursor.fetchall())
             async with db.execute(
                 "SELECT device, public_key, from_seq, until_seq FROM device_keys "  # noqa: S608 -- placeholders only
-                f"WHERE device IN ({_marks(len(ids))}) ORDER BY device, valid_from_leaf",
+                f"WHERE device IN ({marks(len(ids))}) ORDER BY device, valid_from_leaf",
                 ids,
             ) as cursor:
                 keys: dict[str, list[KeyRange]] = {}
@@ -302,13 +310,21 @@ class StoreReads:
         )
         return _samples(kind, device_id, found)
 
-    async def alarms(self, *, device_id: str | None = None, limit: int = 100) -> list[AlarmRecord]:
-        """The newest alarms, of one device or of all."""
-        where, params = ("WHERE device = ?", [device_id]) if device_id is not None else ("", [])
+    async def alarms(
+        self,
+        *,
+        device_id: str | None = None,
+        t_from: int = -END_MS,
+        t_to: int = END_MS,
+        min_level: int = 0,
+        limit: int = 100,
+    ) -> list[AlarmRecord]:
+        """The newest alarms with ``t_from <= t < t_to`` and level >= ``min_level``."""
+        where, params = ("device = ? AND ", [device_id]) if device_id is not None else ("", [])
         rows = await self._rows(
             "SELECT device, t_ms, level, flags, source, detail, leaf_index FROM alarms "  # noqa: S608 -- constant clause
-            f"{where} ORDER BY t_ms DESC LIMIT ?",
-            [*params, limit],
+            f"WHERE {where}t_ms >= ? AND t_ms < ? AND level >= ? ORDER BY t_ms DESC LIMIT ?",
+            [*params, t_from, t_to, min_level, limit],
         )
         return [
             AlarmRecord(
@@ -366,7 +382,8 @@ class StoreReads:
         return int(rows[0][0]) if rows else 0
 
 
-def _leaf(row: Sequence[Any]) -> LeafRecord:
+def leaf_record(row: Sequence[Any]) -> LeafRecord:
+    """A :class:`LeafRecord` from a row of :func:`leaf_columns`."""
     return LeafRecord(
         leaf_index=row[0],
         kind=row[1],

@@ -191,3 +191,35 @@ class AlarmRecord:
     source: str
     detail: str
     leaf_index: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageLeaf:
+    """A device's telemetry leaf as the store indexes it: leaf index, ``seq``, ``t``, COSE bytes."""
+
+    leaf_index: int
+    seq: int
+    t_ms: int
+    cose: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistryEventRecord:
+    """A registry leaf (enrol, rotate, revoke) with the fleet its device is in now."""
+
+    leaf_index: int
+    action: str
+    device_id: str
+    recorded_at_ms: int
+    message_hash: bytes
+    fleet: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnchoredCheckpoint:
+    """The largest checkpoint whose anchor receipt is final, with that receipt."""
+
+    size: int
+    root: bytes
+    backend: str
+    receipt: str
