@@ -22,6 +22,7 @@ from .records import (
     AnchorStatus,
     Appended,
     Candidate,
+    ChainHeadRecord,
     CheckpointRecord,
     DeviceRecord,
     DeviceStatus,
@@ -35,6 +36,7 @@ from .records import (
     RegistryAction,
     RegistryChange,
     RegistryEventRecord,
+    SampleBlockRecord,
     StoredOutcome,
 )
 from .sqlite import SqliteStore
@@ -48,6 +50,7 @@ __all__ = [
     "AnchoredCheckpoint",
     "Appended",
     "Candidate",
+    "ChainHeadRecord",
     "CheckpointRecord",
     "DeviceRecord",
     "DeviceStatus",
@@ -63,6 +66,7 @@ __all__ = [
     "RegistryChange",
     "RegistryConflictError",
     "RegistryEventRecord",
+    "SampleBlockRecord",
     "SchemaVersionError",
     "SqliteReader",
     "SqliteStore",

@@ -11,22 +11,27 @@ Periods are half-open, ``t_from <= t < t_to``, in Unix milliseconds; every metho
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ledger.merkle import NodeId
 from ledger.telemetry import Kind
 
 from .records import (
     AlarmRecord,
     AnchoredCheckpoint,
     AnchorStatus,
+    ChainHeadRecord,
     CheckpointRecord,
     DeviceRecord,
+    KeyRange,
     LeafRecord,
     LogHead,
     MessageLeaf,
     QuarantineCount,
     QuarantineRecord,
     RegistryEventRecord,
+    SampleBlockRecord,
 )
 
 if TYPE_CHECKING:
@@ -223,6 +228,40 @@ class StoreReader(Protocol):
 
     async def quarantine_counts(self) -> list[QuarantineCount]:
         """Quarantine totals per reason (including evicted rows)."""
+        ...
+
+    # -- the whole store, as stored (for the audit) -----------------------------------------
+
+    def snapshot(self) -> AbstractAsyncContextManager[None]:
+        """Reads inside see one consistent state of the store."""
+        ...
+
+    async def stored_size(self) -> int:
+        """The log size as recorded (no node is read or checked)."""
+        ...
+
+    async def leaves_page(self, *, after: int, limit: int) -> list[LeafRecord]:
+        """At most ``limit`` stored leaves with index above ``after``, by index."""
+        ...
+
+    async def stored_nodes(self) -> dict[NodeId, bytes]:
+        """Every stored Merkle node."""
+        ...
+
+    async def key_ranges(self) -> dict[str, list[KeyRange]]:
+        """Every device key with the seqs it may sign, by device."""
+        ...
+
+    async def chain_heads(self) -> list[ChainHeadRecord]:
+        """Every device's chain head."""
+        ...
+
+    async def all_chain_gaps(self) -> dict[str, list[tuple[int, int]]]:
+        """Every recorded gap ``[start, stop)``, by device."""
+        ...
+
+    async def sample_blocks(self) -> list[SampleBlockRecord]:
+        """Every stored sample block, as stored."""
         ...
 
     async def close(self) -> None:

@@ -48,7 +48,7 @@ _DEVICE_COLUMNS: Final = (
     "id, kind, fleet, public_key, status, enrolled_leaf, rotated_leaf, revoked_leaf"
 )
 _LEAF_COLUMNS: Final = (
-    "leaf_index, kind, device, seq, t_ms, received_at_ms, historical, message_hash, cose"
+    "leaf_index, kind, device, seq, t_ms, received_at_ms, historical, message_hash, cose, prev"
 )
 _QUARANTINE_COLUMNS: Final = "id, reason, detail, topic, device, raw, raw_size, received_at_ms"
 END_MS: Final = 2**63 - 1
@@ -394,6 +394,7 @@ def leaf_record(row: Sequence[Any]) -> LeafRecord:
         historical=bool(row[6]),
         message_hash=row[7],
         cose=row[8],
+        prev=None if row[9] is None else bytes(row[9]),
     )
 
 

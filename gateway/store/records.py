@@ -178,6 +178,8 @@ class LeafRecord:
     historical: bool
     message_hash: bytes
     cose: bytes
+    prev: bytes | None = None
+    """A telemetry leaf's ``prev`` column (``None`` for registry leaves)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,3 +225,27 @@ class AnchoredCheckpoint:
     root: bytes
     backend: str
     receipt: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChainHeadRecord:
+    """A device's chain head: its highest stored seq, that message's hash, duplicates seen."""
+
+    device_id: str
+    seq: int
+    message_hash: bytes
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SampleBlockRecord:
+    """One stored sample block, as stored (the audit compares it with the signed message)."""
+
+    leaf_index: int
+    device_id: str
+    kind: str
+    t_ms: int
+    last_ms: int
+    dt_ms: int
+    n: int
+    columns: bytes

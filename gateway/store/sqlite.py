@@ -29,10 +29,10 @@ import aiosqlite
 from ledger.merkle import hash_leaf, plan_append
 
 from ..chain import Accept, ChainBook, Fork, fetch_keys
+from .audit_reads import AuditReads
 from .checkpoints import CheckpointStore
 from .connect import connect
 from .errors import StoreError
-from .history import HistoryReads
 from .migrate import migrate
 from .records import (
     Appended,
@@ -57,7 +57,7 @@ DEFAULT_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_QUARANTINE_MAX_ROWS = 100_000
 
 
-class SqliteStore(CheckpointStore, HistoryReads):
+class SqliteStore(CheckpointStore, AuditReads):
     """The :class:`~gateway.store.base.Store` on SQLite; open with :meth:`open`."""
 
     def __init__(self, *, db: aiosqlite.Connection, path: Path, quarantine_max_rows: int) -> None:

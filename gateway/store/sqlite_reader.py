@@ -12,15 +12,15 @@ import sqlite3
 from pathlib import Path
 from typing import Self
 
+from .audit_reads import AuditReads
 from .connect import connect
 from .errors import SchemaVersionError, StoreError
-from .history import HistoryReads
 from .migrate import LATEST_VERSION
 
 DEFAULT_READ_BUSY_TIMEOUT_MS = 5_000
 
 
-class SqliteReader(HistoryReads):
+class SqliteReader(AuditReads):
     """Every read of the gateway store, on a read-only connection; open with :meth:`open`."""
 
     @classmethod
