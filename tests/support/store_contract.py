@@ -323,6 +323,57 @@ async def case_alarms_and_quarantine(world: StoreWorld) -> None:
     assert [(c.reason, c.total, c.evicted) for c in counts] == [("malformed", 1, 0)]
 
 
+async def case_whole_store(world: StoreWorld) -> None:
+    """The audit's reads: size, leaves in pages, nodes, keys, heads, gaps, sample blocks."""
+    filled = await fill(world.writer)
+    r = world.reader
+    async with r.snapshot():
+        size = await r.stored_size()
+        pages = [await r.leaves_page(after=-1, limit=4)]
+        while pages[-1]:
+            pages.append(await r.leaves_page(after=pages[-1][-1].leaf_index, limit=4))
+        nodes = await r.stored_nodes()
+        keys = await r.key_ranges()
+        heads = await r.chain_heads()
+        gaps = await r.all_chain_gaps()
+        blocks = await r.sample_blocks()
+    assert size == 11
+    assert [len(page) for page in pages] == [4, 4, 3, 0]
+    leaves = [leaf for page in pages for leaf in page]
+    assert [leaf.leaf_index for leaf in leaves] == list(range(11))
+    assert leaves[0].prev is None
+    telemetry = [leaf for leaf in leaves if leaf.kind == "telemetry"]
+    assert all(leaf.prev is not None and len(leaf.prev) == 32 for leaf in telemetry)
+    level0 = {n.index: v for n, v in nodes.items() if n.level == 0}
+    assert level0 == {leaf.leaf_index: hash_leaf(leaf.cose) for leaf in leaves}
+    assert {d: [k.public_key for k in ks] for d, ks in keys.items()} == {
+        "pack-1": [filled.pack.public_key], "bus-1": [filled.bus.public_key],
+    }  # fmt: skip
+    assert {(h.device_id, h.seq, h.duplicates) for h in heads} == {
+        ("pack-1", 5, 0), ("bus-1", 3, 1),
+    }  # fmt: skip
+    assert gaps == {"pack-1": [(3, 4)]}
+    assert sorted(b.leaf_index for b in blocks) == sorted([*filled.pack_leaves, *filled.bus_leaves])
+    first = next(b for b in blocks if b.leaf_index == filled.pack_leaves[0])
+    assert (first.device_id, first.kind, first.t_ms, first.n, first.dt_ms) == (
+        "pack-1", "pack", T0_MS, 4, 1000,
+    )  # fmt: skip
+    assert first.last_ms == T0_MS + 3_000
+
+
+async def case_whole_store_empty(world: StoreWorld) -> None:
+    """The audit's reads on an empty store: nothing, not an error."""
+    r = world.reader
+    async with r.snapshot():
+        assert await r.stored_size() == 0
+        assert await r.leaves_page(after=-1, limit=10) == []
+        assert await r.stored_nodes() == {}
+        assert await r.key_ranges() == {}
+        assert await r.chain_heads() == []
+        assert await r.all_chain_gaps() == {}
+        assert await r.sample_blocks() == []
+
+
 CASES = (
     case_empty_store,
     case_registry,
@@ -332,4 +383,6 @@ CASES = (
     case_log_and_proofs,
     case_checkpoints_and_anchors,
     case_alarms_and_quarantine,
+    case_whole_store,
+    case_whole_store_empty,
 )
