@@ -6,14 +6,13 @@ return rows as they are (no root computed, no node required) inside one :meth:`s
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from ledger.merkle import NodeId
 
-from .errors import LogCorruptError, StoreError
+from .errors import LogCorruptError
 from .history import HistoryReads
 from .merkle_nodes import SELECT_SIZE_SQL
 from .reads import leaf_columns, leaf_record
@@ -30,16 +29,12 @@ class AuditReads(HistoryReads):
         For readers: the store's own writes cannot run while a snapshot is open.
         """
         async with self._lock:
-            try:
-                await self._db.execute("BEGIN")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot start a read transaction: {exc}") from exc
+            await self._begin("BEGIN", "read")
         try:
             yield
         finally:
             async with self._lock:
-                if self._db.in_transaction:
-                    await self._db.execute("ROLLBACK")
+                await self._rollback()
 
     async def stored_size(self) -> int:
         """The log size as recorded (no node is read or checked)."""

@@ -11,7 +11,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Self
 
 import aiosqlite
 
@@ -74,14 +74,21 @@ class StoreReads:
         self._db = db
         self._lock = lock
 
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._db.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction, committed on success, rolled back otherwise."""
         async with self._lock:
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot start a write transaction: {exc}") from exc
+            await self._begin("BEGIN IMMEDIATE", "write")
             try:
                 yield self._db
                 await self._db.execute("COMMIT")
@@ -91,6 +98,12 @@ class StoreReads:
             except BaseException:
                 await self._rollback()
                 raise
+
+    async def _begin(self, statement: str, what: str) -> None:
+        try:
+            await self._db.execute(statement)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot start a {what} transaction: {exc}") from exc
 
     async def _rollback(self) -> None:
         if self._db.in_transaction:

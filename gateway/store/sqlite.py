@@ -88,16 +88,6 @@ class SqliteStore(CheckpointStore, AuditReads):
             raise StoreError(f"cannot prepare the gateway store {path}: {exc}") from exc
         return cls(db=db, path=Path(path), quarantine_max_rows=quarantine_max_rows)
 
-    async def close(self) -> None:
-        """Close the connection."""
-        await self._db.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
     async def commit(
         self, candidates: Sequence[Candidate], rejections: Sequence[QuarantineEntry]
     ) -> list[StoredOutcome]:

@@ -44,16 +44,6 @@ class SqliteReader(AuditReads):
             )
         return cls(db=db, lock=asyncio.Lock())
 
-    async def close(self) -> None:
-        """Close the connection."""
-        await self._db.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
 
 async def open_reader(path: str | Path) -> SqliteReader:
     """The one way to open a gateway store for reading: read-only, no migration."""
