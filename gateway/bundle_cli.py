@@ -95,13 +95,13 @@ async def _write(
     from ledger.bundle import build_bundle
 
     from .evidence import EvidenceError, extract_evidence
-    from .store import SqliteStore, StoreError
+    from .store import StoreError, open_reader
 
     if not await asyncio.to_thread(db.is_file):
         print(f"voltproof bundle: error: no gateway database at {db}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        store = await SqliteStore.open(db)
+        store = await open_reader(db)
     except StoreError as exc:
         print(f"voltproof bundle: error: {exc}", file=sys.stderr)
         return EXIT_FAILED

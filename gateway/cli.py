@@ -106,8 +106,8 @@ def _check(args: argparse.Namespace) -> int:
 
     from ledger.keys import KeyFileError, load_key_file
 
+    from .audit import SelfCheckError, check_store, report_lines
     from .config import AnchorBackendName, ConfigError, load_settings
-    from .selfcheck import SelfCheckError, check_store, report_lines
 
     try:
         settings = load_settings(args.config, workdir=args.workdir)

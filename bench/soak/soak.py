@@ -32,7 +32,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.selfcheck import check_store
+from gateway.audit import check_store
 from ledger.keys import load_key_file
 from tests.support.fleet_world import (
     FleetWorld,

@@ -179,6 +179,8 @@ class LeafRecord:
     historical: bool
     message_hash: bytes
     cose: bytes
+    prev: bytes | None = None
+    """A telemetry leaf's ``prev`` column (``None`` for registry leaves)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -192,3 +194,59 @@ class AlarmRecord:
     source: str
     detail: str
     leaf_index: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageLeaf:
+    """A device's telemetry leaf as the store indexes it: leaf index, ``seq``, ``t``, COSE bytes."""
+
+    leaf_index: int
+    seq: int
+    t_ms: int
+    cose: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistryEventRecord:
+    """A registry leaf (enrol, rotate, revoke) with the fleet its device is in now."""
+
+    leaf_index: int
+    action: str
+    device_id: str
+    recorded_at_ms: int
+    message_hash: bytes
+    fleet: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnchoredCheckpoint:
+    """The largest checkpoint whose anchor receipt is final, with that receipt."""
+
+    size: int
+    root: bytes
+    backend: str
+    receipt: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChainHeadRecord:
+    """A device's chain head: its highest stored seq, that message's hash, duplicates seen."""
+
+    device_id: str
+    seq: int
+    message_hash: bytes
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SampleBlockRecord:
+    """One stored sample block, as stored (the audit compares it with the signed message)."""
+
+    leaf_index: int
+    device_id: str
+    kind: str
+    t_ms: int
+    last_ms: int
+    dt_ms: int
+    n: int
+    columns: bytes

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
@@ -30,7 +29,9 @@ import aiosqlite
 from ledger.merkle import hash_leaf, plan_append
 
 from ..chain import Accept, ChainBook, Fork, fetch_keys
+from .audit_reads import AuditReads
 from .checkpoints import CheckpointStore
+from .connect import connect
 from .errors import StoreError
 from .migrate import migrate
 from .records import (
@@ -56,7 +57,7 @@ DEFAULT_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_QUARANTINE_MAX_ROWS = 100_000
 
 
-class SqliteStore(CheckpointStore):
+class SqliteStore(CheckpointStore, AuditReads):
     """The :class:`~gateway.store.base.Store` on SQLite; open with :meth:`open`."""
 
     def __init__(self, *, db: aiosqlite.Connection, path: Path, quarantine_max_rows: int) -> None:
@@ -75,12 +76,8 @@ class SqliteStore(CheckpointStore):
         """Open (creating and migrating if needed) the store at ``path``."""
         if quarantine_max_rows < 1:
             raise ValueError(f"quarantine_max_rows must be >= 1, got {quarantine_max_rows}")
+        db = await connect(path, read_only=False, busy_timeout_ms=busy_timeout_ms)
         try:
-            db = await aiosqlite.connect(os.fspath(path), isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the gateway store {path}: {exc}") from exc
-        try:
-            await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = FULL")
             await migrate(db)
@@ -90,16 +87,6 @@ class SqliteStore(CheckpointStore):
                 raise
             raise StoreError(f"cannot prepare the gateway store {path}: {exc}") from exc
         return cls(db=db, path=Path(path), quarantine_max_rows=quarantine_max_rows)
-
-    async def close(self) -> None:
-        """Close the connection."""
-        await self._db.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     async def commit(
         self, candidates: Sequence[Candidate], rejections: Sequence[QuarantineEntry]

@@ -12,8 +12,8 @@ from typing import Final
 
 import aiosqlite
 
+from gateway.store.merkle_nodes import INSERT_NODES_SQL, UPDATE_SIZE_SQL
 from ledger.merkle import AppendPlan
-from ledger.merkle_sqlite import INSERT_NODES_SQL, UPDATE_SIZE_SQL
 
 from ..chain import ChainBook, Head, StoredLink
 from .blocks import INSERT_BLOCK_SQL, block_row

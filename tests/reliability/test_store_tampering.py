@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.selfcheck import CheckReport, SelfCheckError, check_store
+from gateway.audit import CheckReport, SelfCheckError, check_store
 from ledger.keys import load_key_file
 from ledger.merkle import hash_leaf
 from tests.support.gateway_world import Deployment

@@ -115,7 +115,6 @@ ADAPTERS: dict[str, str] = {
 # Offenders today that the concurrent issue-13 work moves or fixes on other branches.
 # DELETE THIS SET after merging those branches: the test must then pass with it empty.
 PENDING_MOVES: dict[str, str] = {
-    "ledger/merkle_sqlite.py": "sqlite3 -> gateway/store/",
     "ledger/cli.py": "argparse -> voltproof/cli/",
     "ledger/bundle_cli.py": "argparse -> voltproof/cli/",
     "ledger/anchors/cli.py": "argparse, asyncio -> voltproof/cli/",

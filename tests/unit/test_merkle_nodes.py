@@ -1,4 +1,4 @@
-"""ledger.merkle_sqlite: the SQLite log gives the memory log's proofs and stays consistent."""
+"""gateway.store.merkle_nodes: the SQLite log gives the memory log's proofs and stays consistent."""
 
 from __future__ import annotations
 
@@ -9,6 +9,16 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
+from gateway.store.merkle_nodes import (
+    INSERT_NODES_SQL,
+    SCHEMA,
+    LogStoreError,
+    SqliteLog,
+    insert_nodes,
+    node_key,
+    node_parameters,
+    select_nodes_sql,
+)
 from ledger.merkle import (
     LogState,
     MemoryLog,
@@ -19,16 +29,6 @@ from ledger.merkle import (
     plan_append,
     verify_consistency,
     verify_inclusion,
-)
-from ledger.merkle_sqlite import (
-    INSERT_NODES_SQL,
-    SCHEMA,
-    LogStoreError,
-    SqliteLog,
-    insert_nodes,
-    node_key,
-    node_parameters,
-    select_nodes_sql,
 )
 from tests.support.strategies import consistency_cases, inclusion_cases
 

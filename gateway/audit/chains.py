@@ -1,4 +1,4 @@
-"""Self-check of the device chains and the decoded samples (see :mod:`gateway.selfcheck`).
+"""Audit of the device chains and the decoded samples (see :mod:`gateway.audit`).
 
 For every telemetry leaf: the signed payload's ``dev``/``seq``/``prev`` equal the leaf's
 columns, the signature verifies under the device key that may sign that seq, ``prev`` is the
@@ -9,16 +9,15 @@ block its signed bytes give (:mod:`gateway.store.blocks`), and no block lacks it
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from ledger.message import BadSignatureError, MessageError, decode_message
 from ledger.telemetry import Kind, TelemetryError, decode_columns
 
-from .selfcheck_report import Problem
-from .store import blocks, samples
+from ..store import ChainHeadRecord, KeyRange, LeafRecord, SampleBlockRecord, blocks, samples
+from .report import Problem
 
 _BLOCKS = "sample_blocks"
 _BlockRow = tuple[str, str, int, int, int, int, bytes]
@@ -36,43 +35,33 @@ class _Leaf:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Key:
-    public_key: bytes
-    from_seq: int
-    until_seq: int | None
+class ChainFacts:
+    """What the store holds about the chains, read in one snapshot."""
+
+    telemetry: Sequence[LeafRecord]
+    keys: Mapping[str, Sequence[KeyRange]]
+    heads: Sequence[ChainHeadRecord]
+    gaps: Mapping[str, Sequence[tuple[int, int]]]
+    blocks: Sequence[SampleBlockRecord]
 
 
-def check_chains(db: sqlite3.Connection, problems: list[Problem], counts: dict[str, int]) -> None:
+def check_chains(facts: ChainFacts, problems: list[Problem], counts: dict[str, int]) -> None:
     """Check every device's chain, its head and gaps, signatures and sample rows."""
-    keys: dict[str, list[_Key]] = defaultdict(list)
-    for device, public_key, from_seq, until_seq in db.execute(
-        "SELECT device, public_key, from_seq, until_seq FROM device_keys"
-    ):
-        keys[device].append(
-            _Key(public_key=bytes(public_key), from_seq=from_seq, until_seq=until_seq)
-        )
-    heads = {
-        device: (seq, bytes(digest))
-        for device, seq, digest in db.execute("SELECT device, seq, message_hash FROM chain_heads")
-    }
-    gaps: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for device, start, stop in db.execute("SELECT device, start, stop FROM chain_gaps"):
-        gaps[device].append((start, stop))
-    samples = _sample_blocks(db)
+    keys = facts.keys
+    heads = {head.device_id: (head.seq, head.message_hash) for head in facts.heads}
+    gaps = facts.gaps
+    samples = _sample_blocks(facts.blocks)
     counts["samples"] = sum(int(row[5]) for row in samples.values())
     by_device: dict[str, list[_Leaf]] = defaultdict(list)
-    for index, device, seq, prev, digest, cose in db.execute(
-        "SELECT leaf_index, device, seq, prev, message_hash, cose FROM leaves "
-        "WHERE kind = 'telemetry' ORDER BY device, seq"
-    ):
-        by_device[device].append(
+    for stored in sorted(facts.telemetry, key=lambda x: (x.device_id, x.seq or 0)):
+        by_device[stored.device_id].append(
             _Leaf(
-                index=index,
-                device=device,
-                seq=seq,
-                prev=bytes(prev or b""),
-                message_hash=bytes(digest),
-                cose=bytes(cose),
+                index=stored.leaf_index,
+                device=stored.device_id,
+                seq=stored.seq or 0,
+                prev=stored.prev or b"",
+                message_hash=stored.message_hash,
+                cose=stored.cose,
             )
         )
     counts["devices"] = len(by_device)
@@ -102,12 +91,10 @@ def check_chains(db: sqlite3.Connection, problems: list[Problem], counts: dict[s
     )
 
 
-def _sample_blocks(db: sqlite3.Connection) -> dict[int, _BlockRow]:
+def _sample_blocks(found: Sequence[SampleBlockRecord]) -> dict[int, _BlockRow]:
     return {
-        int(index): (device, kind, t_ms, last_ms, dt_ms, n, bytes(data))
-        for index, device, kind, t_ms, last_ms, dt_ms, n, data in db.execute(
-            "SELECT leaf_index, device, kind, t_ms, last_ms, dt_ms, n, columns FROM sample_blocks"
-        )
+        b.leaf_index: (b.device_id, b.kind, b.t_ms, b.last_ms, b.dt_ms, b.n, b.columns)
+        for b in found
     }
 
 
@@ -123,7 +110,7 @@ def _problem(leaf: _Leaf, code: str, detail: str, table: str = "leaves") -> Prob
 
 
 def _chain(
-    device: str, leaves: list[_Leaf], keys: list[_Key], gaps: list[tuple[int, int]]
+    device: str, leaves: list[_Leaf], keys: Sequence[KeyRange], gaps: Sequence[tuple[int, int]]
 ) -> Iterator[Problem]:
     previous: _Leaf | None = None
     for leaf in leaves:
@@ -148,7 +135,7 @@ def _chain(
         previous = leaf
 
 
-def _signed(leaf: _Leaf, keys: list[_Key]) -> Iterator[Problem]:
+def _signed(leaf: _Leaf, keys: Sequence[KeyRange]) -> Iterator[Problem]:
     try:
         message = decode_message(leaf.cose)
     except MessageError as exc:
@@ -164,14 +151,7 @@ def _signed(leaf: _Leaf, keys: list[_Key]) -> Iterator[Problem]:
             f"{stated[0]!r} seq {stated[1]!r}, the columns say {leaf.device!r} "
             f"seq {leaf.seq} (or prev differs)",
         )
-    key = next(
-        (
-            k
-            for k in keys
-            if k.from_seq <= leaf.seq and (k.until_seq is None or leaf.seq < k.until_seq)
-        ),
-        None,
-    )
+    key = next((k for k in keys if k.covers(leaf.seq)), None)
     if key is None:
         yield _problem(leaf, "leaf_no_key", f"no key of {leaf.device!r} may sign seq {leaf.seq}")
         return

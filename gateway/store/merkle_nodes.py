@@ -35,7 +35,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Final
 
-from .merkle import (
+from ledger.merkle import (
     EMPTY_ROOT,
     AppendPlan,
     LogState,
@@ -45,8 +45,8 @@ from .merkle import (
     plan_append,
     state_nodes,
 )
-from .merkle.border import BorderCache
-from .merkle.proof import check_consistency_request, check_inclusion_request, sibling_path
+from ledger.merkle.border import BorderCache
+from ledger.merkle.proof import check_consistency_request, check_inclusion_request, sibling_path
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS merkle_nodes (
