@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from ledger.device_index import DeviceIndex
 from ledger.telemetry import Kind
 
 from .checkpoints import CheckpointReads
@@ -64,6 +65,36 @@ class HistoryReads(CheckpointReads):
             (device_id, seq, t_ms, leaf_below),
         )
         return _first(rows)
+
+    async def device_index_at(self, size: int) -> DeviceIndex:
+        """The device index (evidence v2) of the log prefix of ``size`` leaves.
+
+        Replays the prefix's registry entries in log order, then sets each device's head to
+        its highest seq below ``size``: a deterministic function of the prefix.
+        """
+        index = DeviceIndex()
+        for device, kind, cose in await self._rows(
+            "SELECT e.device, d.kind, l.cose FROM registry_events AS e "
+            "JOIN leaves AS l ON l.leaf_index = e.leaf_index JOIN devices AS d ON d.id = e.device "
+            "WHERE e.leaf_index < ? ORDER BY e.leaf_index",
+            (size,),
+        ):
+            index.add_registry_entry(device=device, kind=kind, entry=bytes(cose))
+        # SQLite returns the other columns of the row that holds MAX(seq).
+        for device, seq, leaf_index, message_hash, t_ms in await self._rows(
+            "SELECT device, MAX(seq), leaf_index, message_hash, t_ms FROM leaves "
+            "WHERE seq IS NOT NULL AND leaf_index < ? GROUP BY device",
+            (size,),
+        ):
+            if index.entry(device) is not None:
+                index.add_message(
+                    device=device,
+                    seq=seq,
+                    leaf=leaf_index,
+                    message_hash=bytes(message_hash),
+                    t=t_ms,
+                )
+        return index
 
     async def newest_message(
         self, device_id: str, *, t_from: int, t_to: int, leaf_below: int = END_MS

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ledger.device_index import DeviceIndex
 from ledger.merkle import NodeId
 from ledger.telemetry import Kind
 
@@ -71,6 +72,10 @@ class StoreReader(Protocol):
 
     async def duplicates(self, device_id: str) -> int:
         """How many idempotent duplicates of a device's messages arrived."""
+        ...
+
+    async def device_index_at(self, size: int) -> DeviceIndex:
+        """The device index (evidence v2) that a checkpoint of ``size`` leaves commits to."""
         ...
 
     # -- messages --------------------------------------------------------------------------

@@ -25,8 +25,10 @@ from gateway.store import (
     StoreReader,
     UnknownCheckpointError,
 )
+from ledger.device_index import REGISTRY_CHAIN_START, extend_registry_chain, verify_entry
 from ledger.keys import SigningKey, generate_seed, public_key_from_seed
 from ledger.merkle import OutOfRangeError, hash_leaf, verify_consistency, verify_inclusion
+from ledger.merkle.index_tree import EMPTY_NODE
 from ledger.message import decode_message, message_hash
 from ledger.telemetry import decode_columns
 from tests.support.gateway_devices import T0_MS, FakeDevice
@@ -212,6 +214,37 @@ async def case_chains_and_messages(world: StoreWorld) -> None:
     )
 
 
+async def case_device_index(world: StoreWorld) -> None:
+    """The device index at a size replays exactly the prefix: registry chain and heads."""
+    filled = await fill(world.writer)
+    r = world.reader
+    head = await r.log_head()
+    index = await r.device_index_at(head.size)
+    assert [e.device for e in index.entries()] == ["bus-1", "pack-1"]
+    pack = index.entry("pack-1")
+    assert pack is not None
+    assert (pack.kind, pack.registry_count) == ("pack", 1)
+    assert pack.registry_hash == extend_registry_chain(REGISTRY_CHAIN_START, (await r.leaf(0)).cose)
+    assert pack.head is not None
+    newest = await r.leaf(filled.pack_leaves[-1])
+    assert (pack.head.seq, pack.head.leaf, pack.head.hash) == (
+        5, filled.pack_leaves[-1], newest.message_hash,
+    )  # fmt: skip
+    assert pack.head.t == T0_MS + 5 * STEP_MS
+    for entry in index.entries():
+        verify_entry(root=index.root(), entry=entry, proof=index.proof(entry.device))
+    # A prefix that ends before the pack's seq 4: its head is seq 2.
+    earlier = await r.device_index_at(filled.pack_leaves[3])
+    old = earlier.entry("pack-1")
+    assert old is not None
+    assert old.head is not None
+    assert old.head.seq == 2
+    assert earlier.root() != index.root()
+    only_enrolment = await r.device_index_at(1)
+    assert [e.device for e in only_enrolment.entries()] == ["pack-1"]
+    assert (await r.device_index_at(0)).root() == EMPTY_NODE
+
+
 async def case_samples(world: StoreWorld) -> None:
     """Sample windows (oldest first, limited, by field), the newest sample, series, latest."""
     await fill(world.writer)
@@ -378,6 +411,7 @@ CASES = (
     case_empty_store,
     case_registry,
     case_chains_and_messages,
+    case_device_index,
     case_samples,
     case_damaged_sample_block,
     case_log_and_proofs,
