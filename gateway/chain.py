@@ -45,7 +45,13 @@ class StoredLink:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Accept:
-    """Append the message; the chain is consistent with it."""
+    """Append the message; the chain is consistent with it.
+
+    ``skipped`` counts the seqs between the head and a message ahead of it (0 in order): a
+    gap is one stored range whatever its length, so a jump costs no per-seq work.
+    """
+
+    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,7 +132,7 @@ class ChainBook:
                     detail=f"prev {prev.hex()} of seq {seq} is not the hash "
                     f"{head.message_hash.hex()} of seq {head.seq}"
                 )
-            return Accept()
+            return Accept(skipped=seq - (0 if head is None else head.seq + 1))
         return self._decide_late(device=device, seq=seq, prev=prev, message_hash=message_hash)
 
     def _decide_late(self, *, device: str, seq: int, prev: bytes, message_hash: bytes) -> Decision:

@@ -12,6 +12,7 @@ from .errors import (
     SchemaVersionError,
     StoreError,
     UnknownCheckpointError,
+    UnstorableValueError,
 )
 from .records import (
     AlarmRecord,
@@ -59,4 +60,5 @@ __all__ = [
     "StoreError",
     "StoredOutcome",
     "UnknownCheckpointError",
+    "UnstorableValueError",
 ]

@@ -32,7 +32,7 @@ _INSERT_ALARM: Final = (
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 FORK_ALARM_LEVEL: Final = 3
-"""Level of the gateway alarm raised for a fork (GB/T 32960 level 3: stop and investigate)."""
+"""Level of the gateway alarms (a fork, a seq jump; GB/T 32960 level 3: stop and investigate)."""
 
 
 def _placeholders(count: int) -> str:
@@ -173,13 +173,13 @@ def _telemetry_alarm(index: int, candidate: Candidate) -> tuple[object, ...] | N
 async def telemetry_alarms(
     db: aiosqlite.Connection,
     accepted: Sequence[tuple[int, Candidate]],
-    forks: Sequence[tuple[Candidate, str]],
+    gateway: Sequence[tuple[Candidate, str]],
 ) -> None:
-    """Record alarm levels >= 1 of accepted messages and one gateway alarm per fork."""
+    """Record alarm levels >= 1 of accepted messages and the gateway's alarms (fork, jump)."""
     rows = [row for index, c in accepted if (row := _telemetry_alarm(index, c)) is not None]
     rows.extend(
-        (c.device_id, c.received_at_ms, FORK_ALARM_LEVEL, 0, "gateway", f"fork: {detail}", None)
-        for c, detail in forks
+        (c.device_id, c.received_at_ms, FORK_ALARM_LEVEL, 0, "gateway", detail, None)
+        for c, detail in gateway
     )
     if rows:
         await db.executemany(_INSERT_ALARM, rows)

@@ -44,7 +44,7 @@ def write_batches(db: str, writer: int, seeds: list[bytes], start: object) -> No
 
     async def run() -> None:
         async with await SqliteStore.open(db) as store:
-            pipeline = Pipeline(store=store, policy=Policy(max_past_skew_ms=None))
+            pipeline = Pipeline(store=store, policy=Policy())
             start.wait()  # type: ignore[attr-defined]  # a multiprocessing Event
             for batch in batches:
                 outcomes = await pipeline.process(batch)

@@ -53,7 +53,7 @@ from tests.gateway_devices import FakeDevice
 
 async def main() -> None:
     store = await SqliteStore.open(sys.argv[1])
-    pipeline = Pipeline(store=store, policy=Policy(max_past_skew_ms=None))
+    pipeline = Pipeline(store=store, policy=Policy())
     dev = FakeDevice(device_id="pack-1", seed=bytes.fromhex(sys.argv[2]))
     while True:
         batch = [dev.incoming(dev.message()) for _ in range(20)]
@@ -113,7 +113,7 @@ def test_second_process_writes_while_gateway_appends(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with await SqliteStore.open(path) as store:
             await Registry(store=store, operator=key).enroll([dev.spec()])
-            pipeline = Pipeline(store=store, policy=Policy(max_past_skew_ms=None))
+            pipeline = Pipeline(store=store, policy=Policy())
             writer = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", WRITER, str(path), str(tmp_path / "operator.key"), "40",
                 cwd=REPO,
