@@ -149,9 +149,7 @@ def _chain(
         previous = leaf
 
 
-def uncovered(
-    start: int, stop: int, gaps: Sequence[tuple[int, int]]
-) -> Iterator[tuple[int, int]]:
+def uncovered(start: int, stop: int, gaps: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int]]:
     """The parts of ``[start, stop)`` that no range of the sorted, disjoint ``gaps`` covers.
 
     Work is O(log gaps + gaps overlapping the range), whatever the number of seqs: a gap
