@@ -20,7 +20,7 @@ from gateway.store.migrate import LATEST_VERSION
 from gateway.verification import Policy
 from ledger.keys import SigningKey, create_key_file, load_key_file
 from ledger.merkle import hash_leaf, verify_inclusion
-from tests.gateway_devices import FakeDevice
+from tests.gateway_devices import T0_MS, FakeDevice
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,7 +112,7 @@ def test_second_process_writes_while_gateway_appends(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with await SqliteStore.open(path) as store:
-            await Registry(store=store, operator=key).enroll([dev.spec()])
+            await Registry(store=store, operator=key, clock_ms=lambda: T0_MS).enroll([dev.spec()])
             pipeline = Pipeline(store=store, policy=Policy())
             writer = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", WRITER, str(path), str(tmp_path / "operator.key"), "40",
@@ -136,7 +136,7 @@ def test_kill_9_during_process_loses_nothing_committed(tmp_path: Path) -> None:
 
     async def enroll() -> None:
         async with await SqliteStore.open(path) as store:
-            await Registry(store=store, operator=key).enroll([dev.spec()])
+            await Registry(store=store, operator=key, clock_ms=lambda: T0_MS).enroll([dev.spec()])
 
     asyncio.run(enroll())
     crasher = subprocess.Popen(
