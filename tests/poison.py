@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import nacl.bindings
 
 from ledger import cbor
+from ledger.cbor import TypedArray
 from ledger.keys import public_key_from_seed
-from ledger.telemetry import FIELDS, MAX_EVENTS, MAX_SAMPLES, U32, TypedArray
+from ledger.telemetry import FIELDS, MAX_EVENTS, MAX_SAMPLES, U32
 from tests.gateway_devices import FakeDevice
 
 TEN_YEARS_MS = 10 * 365 * 86_400_000

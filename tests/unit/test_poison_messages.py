@@ -9,7 +9,7 @@ check`` over a chain with a gap of 10**12 seqs finds nothing wrong, with no per-
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -20,7 +20,15 @@ from gateway import selfcheck_chains
 from gateway.pipeline import OutcomeKind, Pipeline
 from gateway.registry import Registry
 from gateway.selfcheck import check_store
-from gateway.store import SqliteStore
+from gateway.store import (
+    Candidate,
+    DeviceRecord,
+    QuarantineEntry,
+    SqliteStore,
+    StoredOutcome,
+    UnstorableValueError,
+)
+from gateway.verification import Parsed, Policy, Reason, Rejected, check_payload
 from ledger.keys import SigningKey, generate_seed, public_key_from_seed
 from tests.gateway_devices import T0_MS, FakeDevice
 from tests.poison import poisons
@@ -131,3 +139,68 @@ async def test_gateway_check_over_a_gap_of_10_to_the_12(
         db.execute("DELETE FROM chain_gaps")
     assert "chain_gap_unrecorded" in check()
     assert calls[-1] == [(0, 10**12)]
+
+
+async def test_a_check_that_raises_quarantines_only_its_message(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unforeseen error in one message's checks is `unprocessable`; the batch goes on."""
+    odd, honest = FakeDevice(device_id="pack-0"), FakeDevice(device_id="pack-1")
+    await _enrolled(store, odd, honest)
+    real = check_payload
+
+    def flaky(
+        position: int, parsed: Parsed, device: DeviceRecord, policy: Policy
+    ) -> Candidate | Rejected:
+        if parsed.device_id == odd.device_id:
+            raise RecursionError("nobody foresaw this")
+        return real(position, parsed, device, policy)
+
+    monkeypatch.setattr("gateway.pipeline.check_payload", flaky)
+    outcomes = await Pipeline(store=store).process(
+        [
+            d.incoming(d.message(t_ms=NOW_MS - 10_000), received_at_ms=NOW_MS)
+            for d in (honest, odd, honest)
+        ]
+    )
+    assert [o.kind for o in outcomes] == [
+        OutcomeKind.ACCEPTED,
+        OutcomeKind.QUARANTINED,
+        OutcomeKind.ACCEPTED,
+    ]
+    assert outcomes[1].reason is Reason.UNPROCESSABLE
+    assert outcomes[1].detail == "RecursionError: nobody foresaw this"
+
+
+async def test_a_value_the_store_refuses_quarantines_only_its_message(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store refusing one value: that message is `unstorable`, the rest is committed."""
+    odd, honest = FakeDevice(device_id="pack-0"), FakeDevice(device_id="pack-1")
+    await _enrolled(store, odd, honest)
+    real = store.commit
+
+    async def refusing(
+        candidates: Sequence[Candidate], entries: Sequence[QuarantineEntry]
+    ) -> list[StoredOutcome]:
+        if any(c.device_id == odd.device_id for c in candidates):
+            raise UnstorableValueError("OverflowError: Python int too large")
+        return await real(candidates, entries)
+
+    monkeypatch.setattr(store, "commit", refusing)
+    outcomes = await Pipeline(store=store).process(
+        [
+            d.incoming(d.message(t_ms=NOW_MS - 10_000), received_at_ms=NOW_MS)
+            for d in (honest, odd, honest)
+        ]
+    )
+    assert [o.kind for o in outcomes] == [
+        OutcomeKind.ACCEPTED,
+        OutcomeKind.QUARANTINED,
+        OutcomeKind.ACCEPTED,
+    ]
+    assert outcomes[1].reason is Reason.UNSTORABLE
+    with closing(sqlite3.connect(store.path)) as db:
+        assert db.execute("SELECT reason, device FROM quarantine").fetchall() == [
+            ("unstorable", odd.device_id)
+        ]
