@@ -28,7 +28,14 @@ from gateway.store import (
     StoredOutcome,
     UnstorableValueError,
 )
-from gateway.verification import Parsed, Policy, Reason, Rejected, check_payload
+from gateway.verification import (
+    Incoming,
+    Parsed,
+    Policy,
+    Reason,
+    Rejected,
+    check_payload,
+)
 from ledger.keys import SigningKey, generate_seed, public_key_from_seed
 from tests.gateway_devices import T0_MS, FakeDevice
 from tests.poison import poisons
@@ -204,3 +211,40 @@ async def test_a_value_the_store_refuses_quarantines_only_its_message(
         assert db.execute("SELECT reason, device FROM quarantine").fetchall() == [
             ("unstorable", odd.device_id)
         ]
+
+
+async def test_a_batch_touches_only_the_gaps_it_changes(store: SqliteStore) -> None:
+    """A device with 500 gaps: a message at its head writes no gap row, a late one two."""
+    device = FakeDevice(device_id="pack-0")
+    await _enrolled(store, device)
+    pipeline = Pipeline(store=store)
+    batch = []
+    for seq in range(0, 1000, 2):  # every other seq: 499 gaps of one seq each
+        device.seq = seq
+        batch.append(device.incoming(device.message(t_ms=NOW_MS - 60_000), received_at_ms=NOW_MS))
+    device.seq = 5000  # and one of 4001 seqs
+    batch.append(device.incoming(device.message(t_ms=NOW_MS - 60_000), received_at_ms=NOW_MS))
+    assert all(o.kind is OutcomeKind.ACCEPTED for o in await pipeline.process(batch))
+    with closing(sqlite3.connect(store.path)) as db:
+        (gaps,) = db.execute("SELECT count(*) FROM chain_gaps").fetchone()
+    assert gaps == 500
+
+    async def changes(incoming: list[Incoming]) -> int:
+        before = store._db.total_changes
+        assert all(o.kind is OutcomeKind.ACCEPTED for o in await pipeline.process(incoming))
+        return store._db.total_changes - before
+
+    at_head = await changes(
+        [device.incoming(device.message(t_ms=NOW_MS - 1000), received_at_ms=NOW_MS)]
+    )
+    late = FakeDevice(device_id="pack-0", seed=device.seed, seq=3000, prev=bytes([1]) * 32)
+    # seq 3000 lies inside the gap [999, 5000): no link to check on either side
+    in_gap = await changes([late.incoming(late.message(t_ms=NOW_MS - 1000), received_at_ms=NOW_MS)])
+    with closing(sqlite3.connect(store.path)) as db:
+        rows = db.execute(
+            "SELECT start, stop FROM chain_gaps WHERE start >= 999 ORDER BY start"
+        ).fetchall()
+    assert rows == [(999, 3000), (3001, 5000)]
+    # leaf, nodes, sample block, chain head, size: far fewer than the 500 gap rows
+    assert at_head < 50, at_head
+    assert in_gap < 50, in_gap
