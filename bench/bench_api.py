@@ -110,7 +110,7 @@ async def seed(workdir: Path, *, messages: int, devices: int, samples: int, dt_m
                        fleet="fleet-1", public_key=public_key_from_seed(seeds[d]))
             for d in ids
         ])  # fmt: skip
-        pipeline = Pipeline(store=store, policy=Policy(max_past_skew_ms=None))
+        pipeline = Pipeline(store=store, policy=Policy())
         prev = dict.fromkeys(ids, bytes(32))
         pending: list[Incoming] = []
         for i in range(per_device):

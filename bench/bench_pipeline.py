@@ -58,7 +58,7 @@ async def run_pipeline(
     stages = dict.fromkeys(("authorize", "verify", "commit"), 0.0)
     async with await SqliteStore.open(folder / "gateway.db") as store:
         await Registry(store=store, operator=operator).enroll([d.spec() for d in fleet])
-        pipeline = Pipeline(store=store, policy=Policy(max_past_skew_ms=None))
+        pipeline = Pipeline(store=store, policy=Policy())
         started = time.perf_counter()
         for batch in batches:
             t0 = time.perf_counter()

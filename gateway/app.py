@@ -154,7 +154,9 @@ class Gateway:
         settings = self.settings
         key = load_key_file(settings.key_file)
         store = await SqliteStore.open(
-            settings.db_path, quarantine_max_rows=settings.pipeline.quarantine_max_rows
+            settings.db_path,
+            quarantine_max_rows=settings.pipeline.quarantine_max_rows,
+            max_seq_jump=settings.pipeline.max_seq_jump,
         )
         stack.push_async_callback(store.close)
         metrics = GatewayMetrics()
@@ -165,6 +167,7 @@ class Gateway:
         policy = Policy(
             max_message_bytes=settings.pipeline.max_message_bytes,
             max_future_skew_ms=settings.pipeline.max_future_skew_s * 1000,
+            max_enrolment_skew_ms=settings.pipeline.max_enrolment_skew_s * 1000,
         )
         checkpointer: Checkpointer | None = None
         anchorer: Anchorer | None = None
@@ -304,6 +307,8 @@ class Gateway:
         for outcome in outcomes:
             if outcome.kind is OutcomeKind.ACCEPTED:
                 m.accepted.inc()
+                if outcome.seq_jump:
+                    m.seq_jumps.inc()
             elif outcome.kind is OutcomeKind.DUPLICATE:
                 m.duplicates.inc()
             elif outcome.reason is not None:

@@ -45,7 +45,13 @@ class StoredLink:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Accept:
-    """Append the message; the chain is consistent with it."""
+    """Append the message; the chain is consistent with it.
+
+    ``skipped`` counts the seqs between the head and a message ahead of it (0 in order): a
+    gap is one stored range whatever its length, so a jump costs no per-seq work.
+    """
+
+    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,13 +111,25 @@ class ChainBook:
 
     heads: dict[str, Head]
     gaps: dict[str, list[tuple[int, int]]]
+    """The stored gaps the batch can touch (those holding one of its seqs), not every gap."""
     links: dict[tuple[str, int], StoredLink]
     initial: dict[str, Head] = field(init=False)
+    initial_gaps: dict[str, set[tuple[int, int]]] = field(init=False)
     changed: set[str] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.initial = dict(self.heads)
         self.gaps = {device: sorted(ranges) for device, ranges in self.gaps.items()}
+        self.initial_gaps = {device: set(ranges) for device, ranges in self.gaps.items()}
+
+    def gap_changes(self, device: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """``(removed, added)`` gap ranges of ``device``: the only gap rows to write.
+
+        O(gaps this batch touched), whatever the number of gaps the device has.
+        """
+        before = self.initial_gaps.get(device, set())
+        after = set(self.gaps.get(device, ()))
+        return sorted(before - after), sorted(after - before)
 
     def decide(self, *, device: str, seq: int, prev: bytes, message_hash: bytes) -> Decision:
         """What to do with message ``seq`` of ``device`` (nothing changes until :meth:`record`)."""
@@ -132,7 +150,7 @@ class ChainBook:
                     detail=f"prev {prev.hex()} of seq {seq} is not the hash "
                     f"{head.message_hash.hex()} of seq {head.seq}"
                 )
-            return Accept()
+            return Accept(skipped=seq - (0 if head is None else head.seq + 1))
         return self._decide_late(device=device, seq=seq, prev=prev, message_hash=message_hash)
 
     def _decide_late(self, *, device: str, seq: int, prev: bytes, message_hash: bytes) -> Decision:

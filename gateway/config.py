@@ -144,6 +144,10 @@ class PipelineSettings(_Section):
     batch_wait_ms: Annotated[int, Field(ge=0)] = 20
     max_message_bytes: Annotated[int, Field(ge=256, le=MAX_MESSAGE_SIZE)] = MAX_MESSAGE_SIZE
     max_future_skew_s: Annotated[int, Field(ge=0)] = 120
+    # A message may start at most this long before its device's enrolment (device clock skew).
+    max_enrolment_skew_s: Annotated[int, Field(ge=0)] = 600
+    # A message further ahead of its device's head is stored (one gap range) with an alarm.
+    max_seq_jump: Annotated[int, Field(ge=0)] = 10_000
     quarantine_max_rows: Annotated[int, Field(ge=1)] = 100_000
     # Threads for the signature, schema and clock checks (PyNaCl releases the GIL). One
     # thread already overlaps the checks with the commit; more threads mostly contend for

@@ -9,11 +9,13 @@ gateway's chain book (``gateway.chain``) all decide with these.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-__all__ = ["ZERO_PREV", "SeqRange", "Step", "genesis_problem", "step"]
+__all__ = ["ZERO_PREV", "SeqRange", "Step", "genesis_problem", "step", "uncovered"]
 
 ZERO_PREV: Final = bytes(32)
 """The ``prev`` of seq 0: no message comes before it."""
@@ -69,3 +71,23 @@ class SeqRange:
     def count(self) -> int:
         """How many seqs the range holds."""
         return self.last - self.first + 1
+
+
+def uncovered(start: int, stop: int, gaps: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """The parts of ``[start, stop)`` that no range of the sorted, disjoint ``gaps`` covers.
+
+    Work is O(log gaps + gaps overlapping the range), whatever the number of seqs: a gap
+    of 10**12 missing seqs costs what a gap of one does.
+    """
+    cursor = start
+    # the last gap starting at or before ``start`` may reach into the range
+    for first, end in gaps[max(0, bisect_right(gaps, (start, start)) - 1) :]:
+        if cursor >= stop or first >= stop:
+            break
+        if end <= cursor:
+            continue
+        if first > cursor:
+            yield cursor, first
+        cursor = end
+    if cursor < stop:
+        yield cursor, stop

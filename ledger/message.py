@@ -32,6 +32,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MAX_MESSAGE_SIZE",
     "MAX_PAYLOAD_SIZE",
+    "MAX_SEQ",
     "REGISTRY_CONTENT_TYPE",
     "BadSignatureError",
     "InvalidFieldError",
@@ -44,6 +45,7 @@ __all__ = [
     "MissingKidError",
     "MissingMessageFieldError",
     "NonDeterministicEncodingError",
+    "OutOfRangeError",
     "PayloadTooLargeError",
     "SignedMessage",
     "WrongAlgorithmError",
@@ -59,6 +61,8 @@ __all__ = [
 
 FORMAT_VERSION: Final = 1
 REGISTRY_CONTENT_TYPE: Final = "application/vnd.voltproof.registry+cbor"
+MAX_SEQ: Final = 2**63 - 1
+"""Largest ``seq`` (and ``t``) a message may carry: every store keeps them as signed 64-bit."""
 
 _ALG_LABEL: Final = 1
 _CONTENT_TYPE_LABEL: Final = 3
@@ -129,6 +133,10 @@ class MessageTrailingBytesError(MessageError):
 
 class PayloadTooLargeError(MessageError):
     """The payload or the whole message exceeds its size bound."""
+
+
+class OutOfRangeError(InvalidFieldError):
+    """``seq`` or ``t`` is beyond :data:`MAX_SEQ` (the protocol bound, docs/protocol.md)."""
 
 
 class BadSignatureError(MessageError):
@@ -262,6 +270,8 @@ def _check_telemetry(payload: Mapping[str, Any]) -> None:
         value = payload[field]
         if type(value) is not int or value < 0:
             raise InvalidFieldError(f"{field!r} must be an unsigned integer, got {value!r}")
+        if value > MAX_SEQ:
+            raise OutOfRangeError(f"{field!r} is {value}, the protocol bound is 2**63 - 1")
     prev = payload["prev"]
     if type(prev) is not bytes or len(prev) != 32:
         raise InvalidFieldError(f"'prev' must be 32 bytes, got {prev!r}")

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from ledger.chain import uncovered
 from ledger.message import BadSignatureError, MessageError, decode_message
 from ledger.telemetry import Kind, TelemetryError, decode_columns
 
@@ -67,7 +68,7 @@ def check_chains(facts: ChainFacts, problems: list[Problem], counts: dict[str, i
     counts["devices"] = len(by_device)
     counts["telemetry_leaves"] = sum(len(leaves) for leaves in by_device.values())
     for device, leaves in sorted(by_device.items()):
-        problems.extend(_chain(device, leaves, keys.get(device, []), gaps.get(device, [])))
+        problems.extend(_chain(device, leaves, keys.get(device, []), sorted(gaps.get(device, []))))
         problems.extend(_head(device, leaves, heads.pop(device, None)))
         for leaf in leaves:
             problems.extend(_samples(leaf, samples))
@@ -123,15 +124,15 @@ def _chain(
                 f"prev {leaf.prev.hex()} is not the hash "
                 f"of seq {previous.seq} ({previous.message_hash.hex()})",
             )
-        for seq in range(expected, leaf.seq):
-            if not any(start <= seq < stop for start, stop in gaps):
-                yield Problem(
-                    table="chain_gaps",
-                    code="chain_gap_unrecorded",
-                    device=device,
-                    seq=seq,
-                    detail=f"seq {seq} of {device!r} is neither stored nor recorded as a gap",
-                )
+        for first, stop in uncovered(expected, leaf.seq, gaps):
+            yield Problem(
+                table="chain_gaps",
+                code="chain_gap_unrecorded",
+                device=device,
+                seq=first,
+                detail=f"seqs {first}..{stop - 1} of {device!r} are neither stored nor "
+                "recorded as a gap",
+            )
         previous = leaf
 
 

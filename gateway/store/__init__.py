@@ -14,6 +14,7 @@ from .errors import (
     SchemaVersionError,
     StoreError,
     UnknownCheckpointError,
+    UnstorableValueError,
 )
 from .reader import StoreReader
 from .records import (
@@ -75,5 +76,6 @@ __all__ = [
     "StoreReader",
     "StoredOutcome",
     "UnknownCheckpointError",
+    "UnstorableValueError",
     "open_reader",
 ]

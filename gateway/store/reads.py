@@ -29,7 +29,7 @@ from ledger.merkle.border import fold_border
 from ledger.merkle.proof import check_inclusion_request, sibling_path
 from ledger.telemetry import FIELDS, Kind
 
-from .errors import LogCorruptError, StoreError
+from .errors import LogCorruptError, StoreError, UnstorableValueError
 from .records import (
     AlarmRecord,
     DeviceRecord,
@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from .samples import Samples
 
 _DEVICE_COLUMNS: Final = (
-    "id, kind, fleet, public_key, status, enrolled_leaf, rotated_leaf, revoked_leaf"
+    "id, kind, fleet, public_key, status, enrolled_leaf, rotated_leaf, revoked_leaf, "
+    "(SELECT received_at_ms FROM leaves WHERE leaf_index = devices.enrolled_leaf)"
 )
 _LEAF_COLUMNS: Final = (
     "leaf_index, kind, device, seq, t_ms, received_at_ms, historical, message_hash, cose, prev"
@@ -92,6 +93,9 @@ class StoreReads:
             try:
                 yield self._db
                 await self._db.execute("COMMIT")
+            except (OverflowError, sqlite3.IntegrityError, sqlite3.DataError) as exc:
+                await self._rollback()
+                raise UnstorableValueError(f"{type(exc).__name__}: {exc}") from exc
             except sqlite3.Error as exc:
                 await self._rollback()
                 raise StoreError(f"write transaction failed: {exc}") from exc
@@ -422,6 +426,7 @@ def _device(row: Sequence[Any], keys: Sequence[KeyRange]) -> DeviceRecord:
         rotated_leaf=row[6],
         revoked_leaf=row[7],
         keys=tuple(keys),
+        enrolled_at_ms=row[8],
     )
 
 

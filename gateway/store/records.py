@@ -61,6 +61,8 @@ class DeviceRecord:
     rotated_leaf: int | None = None
     revoked_leaf: int | None = None
     keys: tuple[KeyRange, ...] = ()
+    enrolled_at_ms: int | None = None
+    """When the enrolment leaf was recorded: the earliest a message of the device may start."""
 
     def key_for(self, seq: int) -> KeyRange | None:
         """The key that may sign message ``seq`` (a rotation splits the seqs between keys)."""
@@ -117,6 +119,8 @@ class Appended:
     """The message is now leaf ``leaf_index``."""
 
     leaf_index: int
+    seq_jump: int = 0
+    """Seqs skipped past the head when more than the store's ``max_seq_jump`` (else 0)."""
 
 
 StoredOutcome = Appended | Duplicate | Fork

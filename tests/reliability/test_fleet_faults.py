@@ -205,10 +205,12 @@ def test_device_offline_for_a_simulated_hour(tmp_path: Path, mosquitto: Mosquitt
     from firmware_sim.sim.fleet import load_fleet
     from firmware_sim.sim.runner import SimOptions, run
 
-    world = fleet_world(tmp_path, mosquitto, OFFLINE_FLEET)
+    duration_s = 11.0
+    # enrolled before the simulated run starts (an hour and more in the past)
+    enrolled_at_ms = round((time.time() - (duration_s + 3) * SPEEDUP) * 1000)
+    world = fleet_world(tmp_path, mosquitto, OFFLINE_FLEET, enrolled_at_ms=enrolled_at_ms)
     deployment = world.deployment
     fleet = load_fleet(world.fleet_file)
-    duration_s = 11.0
     options = SimOptions(broker_url=mosquitto.url, state_dir=world.state_dir, duration_s=duration_s)
     gateway = start_gateway(deployment)
     try:

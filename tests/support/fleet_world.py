@@ -42,11 +42,18 @@ class FleetWorld:
 
 
 def fleet_world(
-    workdir: Path, broker: MosquittoBroker, fleet_text: str, *, shared: bool = True
+    workdir: Path,
+    broker: MosquittoBroker,
+    fleet_text: str,
+    *,
+    shared: bool = True,
+    enrolled_at_ms: int | None = None,
 ) -> FleetWorld:
     """Write the fleet file, create its device keys and enrol them in a new deployment.
 
     ``shared=False`` subscribes the gateway without a shared-subscription group.
+    ``enrolled_at_ms`` (default now) must not be later than the simulation's first sample
+    (the gateway refuses data from before a device's enrolment).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     fleet_file = workdir / "fleet.toml"
@@ -70,7 +77,7 @@ def fleet_world(
         )
         for dev, key in keys.items()
     ]
-    asyncio.run(_enroll(deployment, specs))
+    asyncio.run(_enroll(deployment, specs, enrolled_at_ms))
     return FleetWorld(
         deployment=deployment,
         fleet_file=fleet_file,
@@ -79,11 +86,18 @@ def fleet_world(
     )
 
 
-async def _enroll(deployment: Deployment, specs: list[DeviceSpec]) -> None:
+async def _enroll(
+    deployment: Deployment, specs: list[DeviceSpec], enrolled_at_ms: int | None
+) -> None:
     store = await SqliteStore.open(deployment.settings.db_path)
     try:
         operator = load_key_file(deployment.settings.operator_key_file)
-        await Registry(store=store, operator=operator).enroll(specs)
+        registry = (
+            Registry(store=store, operator=operator)
+            if enrolled_at_ms is None
+            else Registry(store=store, operator=operator, clock_ms=lambda: enrolled_at_ms)
+        )
+        await registry.enroll(specs)
     finally:
         await store.close()
 

@@ -40,8 +40,13 @@ def write_deployment(
     every_s: float = 0.5,
     metrics_port: int | None = None,
     client_id: str = "voltproof-gateway-test",
+    enrolled_at_ms: int | None = None,
 ) -> Deployment:
-    """Create keys and a gateway.toml in ``workdir`` and enrol ``devices`` fake devices."""
+    """Create keys and a gateway.toml in ``workdir`` and enrol ``devices`` fake devices.
+
+    The devices are enrolled at ``enrolled_at_ms`` (default: now); a message may not start
+    more than ten minutes before it.
+    """
     (workdir / "keys").mkdir(parents=True, exist_ok=True)
     create_key_file(workdir / "keys" / "gateway.key", name=ORIGIN)
     create_key_file(workdir / "keys" / "operator.key", name="operator.test")
@@ -68,15 +73,22 @@ def write_deployment(
     fakes = tuple(
         FakeDevice(device_id=f"pack-{i:04d}", fleet=fleet, kind="pack") for i in range(devices)
     )
-    asyncio.run(_enroll(settings, fakes))
+    asyncio.run(_enroll(settings, fakes, enrolled_at_ms))
     return Deployment(workdir=workdir, settings=settings, devices=fakes)
 
 
-async def _enroll(settings: GatewaySettings, devices: tuple[FakeDevice, ...]) -> None:
+async def _enroll(
+    settings: GatewaySettings, devices: tuple[FakeDevice, ...], enrolled_at_ms: int | None
+) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await SqliteStore.open(settings.db_path)
     try:
-        registry = Registry(store=store, operator=load_key_file(settings.operator_key_file))
+        operator = load_key_file(settings.operator_key_file)
+        registry = (
+            Registry(store=store, operator=operator)
+            if enrolled_at_ms is None
+            else Registry(store=store, operator=operator, clock_ms=lambda: enrolled_at_ms)
+        )
         await registry.enroll([device.spec() for device in devices])
     finally:
         await store.close()

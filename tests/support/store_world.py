@@ -41,7 +41,9 @@ def offline_broker(workdir: Path) -> MosquittoBroker:
 
 def build_deployment(workdir: Path, *, devices: int = 3) -> Deployment:
     """Enrol ``devices`` packs, log their messages, sign two checkpoints, anchor the last."""
-    deployment = write_deployment(workdir, offline_broker(workdir), devices=devices)
+    deployment = write_deployment(
+        workdir, offline_broker(workdir), devices=devices, enrolled_at_ms=T0_MS
+    )
     asyncio.run(_populate(deployment))
     return deployment
 

@@ -31,7 +31,7 @@ class Gateway:
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
         self.registry = Registry(store=store, operator=operator_key(), clock_ms=lambda: T0_MS)
-        self.pipeline = Pipeline(store=store, policy=Policy(max_past_skew_ms=None))
+        self.pipeline = Pipeline(store=store, policy=Policy())
 
     async def enrolled(self, *devices: FakeDevice) -> None:
         """Enrol ``devices``."""
@@ -299,17 +299,26 @@ async def test_future_timestamp(gw: Gateway) -> None:
     assert_quarantined(outcome, Reason.FUTURE_TIMESTAMP)
 
 
-async def test_stale_timestamp_unless_historical(gw: Gateway) -> None:
-    """An old message is refused unless marked historical."""
+async def test_stale_timestamp_is_before_enrolment_whatever_the_transport_says(
+    gw: Gateway,
+) -> None:
+    """A message from before its device's enrolment is refused, historical flag or not."""
     dev = FakeDevice(device_id="pack-1")
     await gw.enrolled(dev)
-    gw.pipeline.policy = Policy(max_past_skew_ms=60_000)
+    early = T0_MS - gw.pipeline.policy.max_enrolment_skew_ms - 1
+    data = dev.message(t_ms=early)
+    outcome = await gw.one(dev.incoming(data, received_at_ms=T0_MS, historical=True))
+    assert_quarantined(outcome, Reason.STALE_TIMESTAMP)
+    assert "before device 'pack-1' was enrolled" in outcome.detail
+
+
+async def test_backfill_days_late_is_accepted(gw: Gateway) -> None:
+    """A message received a week after it was measured (an outage) is accepted."""
+    dev = FakeDevice(device_id="pack-1")
+    await gw.enrolled(dev)
     data = dev.message(t_ms=T0_MS)
-    late = T0_MS + 3_600_000
-    assert_quarantined(
-        await gw.one(dev.incoming(data, received_at_ms=late)), Reason.STALE_TIMESTAMP
-    )
-    outcome = await gw.one(dev.incoming(data, received_at_ms=late, historical=True))
+    week_later = T0_MS + 7 * 86_400_000
+    outcome = await gw.one(dev.incoming(data, received_at_ms=week_later))
     assert outcome.kind is OutcomeKind.ACCEPTED
 
 
