@@ -1,8 +1,9 @@
 """The FastAPI application: ``create_app(deployment)`` wires routers, errors, metrics, static.
 
 Settings are built by the caller (``api.cli``) and passed in; nothing here reads the
-environment at import time. Start-up opens the gateway store (proofs), a read-only
-connection (dashboard queries) and the access database; shutdown closes them in reverse.
+environment at import time. Start-up opens the gateway store read-only (one
+:class:`gateway.store.StoreReader` for proofs and dashboard queries) and the access database;
+shutdown closes them in reverse.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from gateway.store import SqliteStore
+from gateway.store import open_reader
 
 from .accessdb import AccessDb
 from .deps import AppState
 from .errors import install_error_handlers
-from .queries import Reads
+from .queries import DashboardQueries
 from .routes import alarms, assets, evidence, feeds, operations, proofs, system
 from .settings import Deployment
 
@@ -66,14 +67,15 @@ def create_app(deployment: Deployment) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            store = await SqliteStore.open(deployment.gateway_db)
-            stack.push_async_callback(store.close)
-            reads = await Reads.open(deployment.gateway_db)
-            stack.push_async_callback(reads.close)
+            reader = await open_reader(deployment.gateway_db)
+            stack.push_async_callback(reader.close)
             access = await AccessDb.open(deployment.access_db)
             stack.push_async_callback(access.close)
             app.state.voltproof = AppState(
-                deployment=deployment, store=store, reads=reads, access=access
+                deployment=deployment,
+                reader=reader,
+                dashboard=DashboardQueries(reader),
+                access=access,
             )
             log.info("api_started", extra={"gateway_db": str(deployment.gateway_db)})
             yield

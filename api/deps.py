@@ -1,4 +1,4 @@
-"""Request dependencies: ``Annotated`` aliases for the store, reads, access data and caller.
+"""Request dependencies: ``Annotated`` aliases for the store reader, dashboard, access and caller.
 
 A key is sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. No key, or an
 unknown one: 401. A known key without the right role: 403. An asset outside the caller's
@@ -13,11 +13,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from gateway.store import SqliteStore
+from gateway.store import DeviceRecord, StoreReader
 
 from .access import Principal, Role, Window
 from .accessdb import AccessDb
-from .queries import DeviceRow, Reads
+from .queries import DashboardQueries
 from .settings import Deployment
 
 _bearer = HTTPBearer(auto_error=False, description="an API key as a bearer token")
@@ -29,8 +29,8 @@ class AppState:
     """What the app opened at start-up (closed at shutdown)."""
 
     deployment: Deployment
-    store: SqliteStore
-    reads: Reads
+    reader: StoreReader
+    dashboard: DashboardQueries
     access: AccessDb
 
 
@@ -43,18 +43,18 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_store(state: StateDep) -> SqliteStore:
-    """The gateway store (proofs, registry)."""
-    return state.store
+def get_reader(state: StateDep) -> StoreReader:
+    """The gateway store, read-only (proofs, checkpoints, registry, quarantine, alarms)."""
+    return state.reader
 
 
-def get_reads(state: StateDep) -> Reads:
-    """Read-only dashboard queries."""
-    return state.reads
+def get_dashboard(state: StateDep) -> DashboardQueries:
+    """Dashboard queries over the reader."""
+    return state.dashboard
 
 
-StoreDep = Annotated[SqliteStore, Depends(get_store)]
-ReadsDep = Annotated[Reads, Depends(get_reads)]
+ReaderDep = Annotated[StoreReader, Depends(get_reader)]
+DashboardDep = Annotated[DashboardQueries, Depends(get_dashboard)]
 
 
 async def get_current_user(
@@ -113,15 +113,17 @@ def not_found(asset: str) -> HTTPException:
     return HTTPException(status_code=404, detail=f"no asset {asset!r}")
 
 
-async def visible_device(reads: Reads, user: Principal, asset: str) -> DeviceRow:
+async def visible_device(dashboard: DashboardQueries, user: Principal, asset: str) -> DeviceRecord:
     """The device ``asset`` if ``user`` may read any period of it; 404 otherwise."""
-    device = await reads.device(asset)
+    device = await dashboard.device(asset)
     if device is None or not user.windows(asset, device.fleet):
         raise not_found(asset)
     return device
 
 
-def window_of(user: Principal, device: DeviceRow, from_ms: int | None, to_ms: int | None) -> Window:
+def window_of(
+    user: Principal, device: DeviceRecord, from_ms: int | None, to_ms: int | None
+) -> Window:
     """The requested period clipped to what ``user`` may read; 404 when nothing is left."""
     default = user.default_window(device.device_id, device.fleet)
     if default is None:

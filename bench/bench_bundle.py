@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from ledger.anchors.checkers import LocalAnchorChecker
 from ledger.bundle import BundleInput, build_bundle
 from ledger.message import decode_message
 from ledger.verify import DEFAULT_WORKERS, check_messages, verify_bundle
-from tests.bundle_world import T0, World, pack_batch, pack_sample
+from tests.support.bundle_world import T0, World, pack_batch, pack_sample
 
 _HALF_HOUR_MS = 1_800_000
 
@@ -73,7 +74,13 @@ def main() -> None:
         )
         figures[f"verify_bundle, {workers} signature thread(s)"] = _best(
             args.repeat,
-            partial(verify_bundle, bundle, gateway_verifier_key=gateway_key, workers=workers),
+            partial(
+                verify_bundle,
+                bundle,
+                gateway_verifier_key=gateway_key,
+                anchors=LocalAnchorChecker(gateway_verifier_key=gateway_key),
+                workers=workers,
+            ),
         )
     base = figures["baseline: one Ed25519 check per message, one thread"]
     print(f"{args.messages} messages, best of {args.repeat}")

@@ -3,7 +3,7 @@
 Run ``python -m bench.bench_merkle --help``. Every figure is printed next to a baseline measured
 in the same run: a plain ``hashlib`` loop doing exactly the leaf and node hashing an append
 needs (the floor for any Python implementation), and ``pymerkle`` (an independent Python
-RFC 9162 tree). Persisted figures use ``ledger.merkle_sqlite.SqliteLog`` on a file, in WAL
+RFC 9162 tree). Persisted figures use ``gateway.store.merkle_nodes.SqliteLog`` on a file, in WAL
 mode with ``synchronous=NORMAL``; the large builds time the append calls only, not making up
 the leaf data. Beside each latency p99 is the p99 of the calls during which the scheduler did
 not switch away from the process (no voluntary or involuntary context switch in
@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from gateway.store.merkle_nodes import SqliteLog
 from ledger.merkle import MemoryLog
-from ledger.merkle_sqlite import SqliteLog
 
 Row = tuple[str, str, str]
 

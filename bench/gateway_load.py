@@ -36,7 +36,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ledger.keys import public_key_from_seed
 from ledger.message import sign_message, verify_message
 from ledger.telemetry import Kind, TelemetryBatch, encode_batch
-from tests.gateway_devices import bus_sample, pack_sample
+from tests.support.gateway_devices import bus_sample, pack_sample
 
 FLEET = "fleet-bench"
 SAMPLES = 10

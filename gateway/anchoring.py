@@ -19,6 +19,7 @@ from typing import Any
 
 from ledger.anchors.base import AnchorBackend, AnchorReceipt, AnchorRequest, AnchorState
 from ledger.anchors.errors import AnchorUnavailable
+from ledger.backoff import Backoff
 from ledger.checkpoint import log_id
 
 from .store import AnchorStatus, CheckpointRecord, Store
@@ -56,6 +57,7 @@ class Anchorer:
         self.log_id = log_id(origin)
         self.refresh_s = refresh_s
         self.max_backoff_s = max_backoff_s
+        self._backoff = Backoff(base_s=refresh_s, cap_s=max_backoff_s)
         self._clock_ms = clock_ms
         self._sleep = sleep
         self._jitter = jitter
@@ -98,8 +100,7 @@ class Anchorer:
 
     def backoff_s(self) -> float:
         """The delay before the next attempt after ``failures`` consecutive failures."""
-        base: float = min(self.max_backoff_s, self.refresh_s * 2.0**self.failures)
-        return base * (0.5 + self._jitter() / 2)
+        return self._backoff.delay(self.failures, self._jitter())
 
     async def run(self, stop: asyncio.Event) -> None:
         """Call :meth:`sync` every ``refresh_s`` (backing off while the ledger is down)."""

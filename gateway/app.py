@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from ledger.anchors import AnchorBackend, AnchorUnavailable
+from ledger.backoff import Backoff
 from ledger.keys import SigningKey, load_key_file
 
 from .anchoring import Anchorer
@@ -153,7 +154,9 @@ class Gateway:
         settings = self.settings
         key = load_key_file(settings.key_file)
         store = await SqliteStore.open(
-            settings.db_path, quarantine_max_rows=settings.pipeline.quarantine_max_rows
+            settings.db_path,
+            quarantine_max_rows=settings.pipeline.quarantine_max_rows,
+            max_seq_jump=settings.pipeline.max_seq_jump,
         )
         stack.push_async_callback(store.close)
         metrics = GatewayMetrics()
@@ -164,6 +167,7 @@ class Gateway:
         policy = Policy(
             max_message_bytes=settings.pipeline.max_message_bytes,
             max_future_skew_ms=settings.pipeline.max_future_skew_s * 1000,
+            max_enrolment_skew_ms=settings.pipeline.max_enrolment_skew_s * 1000,
         )
         checkpointer: Checkpointer | None = None
         anchorer: Anchorer | None = None
@@ -272,19 +276,19 @@ class Gateway:
         A retry runs every check again: the registry may have changed while the store was
         unavailable.
         """
-        delay = 0.5
+        backoff, failures = Backoff(base_s=0.5, cap_s=STORE_RETRY_MAX_S), 0
         try:
             return await rt.pipeline.commit(verified)
         except StoreError as exc:
-            self._store_unavailable(exc, len(batch), delay)
+            self._store_unavailable(exc, len(batch), backoff.nominal(failures))
         incoming = [_incoming(d) for d in batch]
         while True:
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter
-            delay = min(delay * 2, STORE_RETRY_MAX_S)
+            await asyncio.sleep(backoff.delay(failures, random.random()))  # noqa: S311 - jitter
+            failures += 1
             try:
                 return await rt.pipeline.process(incoming)
             except StoreError as exc:
-                self._store_unavailable(exc, len(batch), delay)
+                self._store_unavailable(exc, len(batch), backoff.nominal(failures))
 
     @staticmethod
     def _store_unavailable(exc: StoreError, held: int, delay: float) -> None:
@@ -303,6 +307,8 @@ class Gateway:
         for outcome in outcomes:
             if outcome.kind is OutcomeKind.ACCEPTED:
                 m.accepted.inc()
+                if outcome.seq_jump:
+                    m.seq_jumps.inc()
             elif outcome.kind is OutcomeKind.DUPLICATE:
                 m.duplicates.inc()
             elif outcome.reason is not None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-ZERO_PREV = bytes(32)
+from ledger.chain import ZERO_PREV, Step, step
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,7 +45,13 @@ class StoredLink:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Accept:
-    """Append the message; the chain is consistent with it."""
+    """Append the message; the chain is consistent with it.
+
+    ``skipped`` counts the seqs between the head and a message ahead of it (0 in order): a
+    gap is one stored range whatever its length, so a jump costs no per-seq work.
+    """
+
+    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +89,12 @@ def fetch_keys(
     return keys
 
 
+def _broken(previous_seq: int, previous_hash: bytes, seq: int, prev: bytes) -> bool:
+    """Whether ``seq`` breaks its link to ``previous_seq`` (``ledger.chain.step``)."""
+    found = step(previous_seq=previous_seq, previous_hash=previous_hash, seq=seq, prev=prev)
+    return found is Step.BROKEN
+
+
 def _remove(gaps: list[tuple[int, int]], seq: int) -> bool:
     """Remove ``seq`` from the sorted ranges ``gaps``; return whether it was missing."""
     for position, (start, stop) in enumerate(gaps):
@@ -99,13 +111,25 @@ class ChainBook:
 
     heads: dict[str, Head]
     gaps: dict[str, list[tuple[int, int]]]
+    """The stored gaps the batch can touch (those holding one of its seqs), not every gap."""
     links: dict[tuple[str, int], StoredLink]
     initial: dict[str, Head] = field(init=False)
+    initial_gaps: dict[str, set[tuple[int, int]]] = field(init=False)
     changed: set[str] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.initial = dict(self.heads)
         self.gaps = {device: sorted(ranges) for device, ranges in self.gaps.items()}
+        self.initial_gaps = {device: set(ranges) for device, ranges in self.gaps.items()}
+
+    def gap_changes(self, device: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """``(removed, added)`` gap ranges of ``device``: the only gap rows to write.
+
+        O(gaps this batch touched), whatever the number of gaps the device has.
+        """
+        before = self.initial_gaps.get(device, set())
+        after = set(self.gaps.get(device, ()))
+        return sorted(before - after), sorted(after - before)
 
     def decide(self, *, device: str, seq: int, prev: bytes, message_hash: bytes) -> Decision:
         """What to do with message ``seq`` of ``device`` (nothing changes until :meth:`record`)."""
@@ -121,12 +145,12 @@ class ChainBook:
             return Fork(detail=f"seq 0 must have a zero prev, got {prev.hex()}")
         head = self.heads.get(device)
         if head is None or seq > head.seq:
-            if head is not None and seq == head.seq + 1 and prev != head.message_hash:
+            if head is not None and _broken(head.seq, head.message_hash, seq, prev):
                 return Fork(
                     detail=f"prev {prev.hex()} of seq {seq} is not the hash "
                     f"{head.message_hash.hex()} of seq {head.seq}"
                 )
-            return Accept()
+            return Accept(skipped=seq - (0 if head is None else head.seq + 1))
         return self._decide_late(device=device, seq=seq, prev=prev, message_hash=message_hash)
 
     def _decide_late(self, *, device: str, seq: int, prev: bytes, message_hash: bytes) -> Decision:
@@ -135,13 +159,13 @@ class ChainBook:
         if not any(start <= seq < stop for start, stop in self.gaps.get(device, ())):
             return Fork(detail=f"seq {seq} is below head {head.seq} but is not missing")
         left = self._hash_of(device, seq - 1)
-        if seq > 0 and left is not None and prev != left:
+        if seq > 0 and left is not None and _broken(seq - 1, left, seq, prev):
             return Fork(
                 detail=f"late seq {seq}: prev {prev.hex()} is not the hash {left.hex()} "
                 f"of seq {seq - 1}"
             )
         right = self.links.get((device, seq + 1))
-        if right is not None and right.prev != message_hash:
+        if right is not None and _broken(seq, message_hash, seq + 1, right.prev):
             return Fork(
                 detail=f"late seq {seq} hashes to {message_hash.hex()} but seq {seq + 1} "
                 f"links to {right.prev.hex()}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.errors import VoltproofError
 from ledger.keys import SigningKey
 from ledger.merkle import MerkleProofError, verify_consistency
 
@@ -24,7 +25,7 @@ from .store import CheckpointRecord, Store, StoreError
 log = logging.getLogger(__name__)
 
 
-class InconsistentLogError(Exception):
+class InconsistentLogError(VoltproofError):
     """The log no longer extends the last signed checkpoint: refuse to sign anything."""
 
 

@@ -22,6 +22,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ledger.errors import VoltproofError
+from ledger.protocol import MAX_MESSAGE_SIZE, TELEMETRY_FILTER
+
 CONFIG_NAME = "gateway.toml"
 DEFAULT_WORKDIR = Path("voltproof-demo")
 PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "password", "secret", "xxx"})
@@ -31,7 +34,7 @@ _CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(VoltproofError, ValueError):
     """The configuration cannot be used; the message names the setting and the fix."""
 
 
@@ -90,7 +93,7 @@ class MqttSettings(_Section):
     # session's shared subscription after a broker restart: messages published before the
     # gateway reconnects are lost there (docs/reliability.md); a plain one is restored.
     share_group: str = "voltproof-gateways"
-    topic_filter: str = "voltproof/+/+/telemetry"
+    topic_filter: str = TELEMETRY_FILTER
     # Persistent session: the broker keeps queued messages while the gateway is away.
     session_expiry_s: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
     # MQTT 5 Receive Maximum: unacknowledged messages the broker may send at once.
@@ -139,8 +142,12 @@ class PipelineSettings(_Section):
     queue_max: Annotated[int, Field(ge=1)] = 4000
     batch_max: Annotated[int, Field(ge=1)] = 500
     batch_wait_ms: Annotated[int, Field(ge=0)] = 20
-    max_message_bytes: Annotated[int, Field(ge=256)] = 70_000
+    max_message_bytes: Annotated[int, Field(ge=256, le=MAX_MESSAGE_SIZE)] = MAX_MESSAGE_SIZE
     max_future_skew_s: Annotated[int, Field(ge=0)] = 120
+    # A message may start at most this long before its device's enrolment (device clock skew).
+    max_enrolment_skew_s: Annotated[int, Field(ge=0)] = 600
+    # A message further ahead of its device's head is stored (one gap range) with an alarm.
+    max_seq_jump: Annotated[int, Field(ge=0)] = 10_000
     quarantine_max_rows: Annotated[int, Field(ge=1)] = 100_000
     # Threads for the signature, schema and clock checks (PyNaCl releases the GIL). One
     # thread already overlaps the checks with the commit; more threads mostly contend for

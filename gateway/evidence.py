@@ -16,36 +16,33 @@ Which messages are chosen is decided in one place (``_select``) for both readers
 for the API's condition report (no proofs, registry or anchor data; its docstring says what
 it still checks and why the signatures are not checked again).
 
-Reads use the store's proof methods (the inclusion proofs of all chosen leaves in one batched
-node read) and a read-only SQLite connection for the few queries the store protocol does not
-offer. Imports no MQTT code.
+Reads go only through :class:`gateway.store.StoreReader` (the inclusion proofs of all chosen
+leaves in one batched node read) and, for a local anchor, the anchor table's read-only reader.
+Imports no MQTT code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import operator
-import os
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import aiosqlite
-
 from gateway.collector import gc_paused
 from ledger.anchors.base import AnchorReceipt
 from ledger.anchors.errors import AnchorFormatError
-from ledger.anchors.local_entry import EXPORT_FORMAT, LocalEntry
+from ledger.anchors.local_entry import EXPORT_FORMAT
 from ledger.bundle import AnchorEvidence, BundleInput, LoggedLeaf
 from ledger.message import MessageError, SignedMessage, decode_message, message_hash
 
-from .store import SqliteStore, StoreError
+from .store import MessageLeaf, StoreError, StoreReader
+from .store.anchor_table import read_local_anchors
 
 MAX_MESSAGES: Final = 5_000_000
 _END: Final = 2**63 - 1
-_SEQ: Final = operator.itemgetter(1)
+_SEQ: Final = operator.attrgetter("seq")
 
 
 class EvidenceError(Exception):
@@ -81,57 +78,24 @@ class _Anchored:
     receipt: AnchorReceipt
 
 
-def _probe(uri: str) -> None:
-    sqlite3.connect(uri, uri=True).close()
-
-
-async def _ro_connect(path: Path) -> aiosqlite.Connection:
-    uri = f"file:{os.fspath(path)}?mode=ro"
-    try:
-        # Probe synchronously first: a failed aiosqlite.connect leaves a worker thread
-        # that reports to the event loop after it may have closed.
-        await asyncio.to_thread(_probe, uri)
-        return await aiosqlite.connect(uri, uri=True)
-    except sqlite3.Error as exc:
-        raise EvidenceError(f"cannot open {path} read-only: {exc}") from exc
-
-
-async def _fetchall(db: aiosqlite.Connection, sql: str, params: Sequence[object]) -> list[Any]:
-    try:
-        async with db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
-    except sqlite3.Error as exc:
-        raise EvidenceError(f"store query failed: {exc}") from exc
-
-
-async def _anchored(db: aiosqlite.Connection) -> _Anchored:
-    rows = await _fetchall(
-        db,
-        "SELECT c.size, c.root, r.receipt FROM checkpoints AS c JOIN anchor_receipts AS r "
-        "ON r.size = c.size WHERE r.state = 'final' ORDER BY c.size DESC LIMIT 1",
-        (),
-    )
-    if not rows:
+async def _anchored(reader: StoreReader) -> _Anchored:
+    found = await reader.latest_anchored()
+    if found is None:
         raise NotAnchoredError("no checkpoint has a final anchor yet; retry after the next anchor")
-    size, root, receipt_text = rows[0]
     try:
-        receipt = AnchorReceipt.from_json(receipt_text)
+        receipt = AnchorReceipt.from_json(found.receipt)
     except (AnchorFormatError, ValueError) as exc:
         raise EvidenceError(
-            f"the stored receipt of checkpoint {size} is unreadable: {exc}"
+            f"the stored receipt of checkpoint {found.size} is unreadable: {exc}"
         ) from exc
-    return _Anchored(size=int(size), root=bytes(root), receipt=receipt)
+    return _Anchored(size=found.size, root=found.root, receipt=receipt)
 
 
-async def _checkpoint(db: aiosqlite.Connection, *, need: int, anchored: int) -> tuple[int, str]:
-    rows = await _fetchall(
-        db,
-        "SELECT size, note FROM checkpoints WHERE size >= ? AND size <= ? ORDER BY size LIMIT 1",
-        (max(need, 1), anchored),
-    )
-    if not rows:
+async def _checkpoint(reader: StoreReader, *, need: int, anchored: int) -> tuple[int, str]:
+    found = await reader.checkpoint_between(max(need, 1), anchored)
+    if found is None:
         raise NotAnchoredError(f"no stored checkpoint between size {need} and {anchored}")
-    return int(rows[0][0]), str(rows[0][1])
+    return found.size, found.note
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,49 +137,36 @@ class _Selection:
 
 
 async def _period_leaves(
-    db: aiosqlite.Connection, device: str, *, from_ms: int, to_ms: int, size: int
+    reader: StoreReader, device: str, *, from_ms: int, to_ms: int, size: int
 ) -> tuple[DeviceLeaves, int]:
     """The device's messages in the period and boundary, and how many were left unanchored."""
-    # Sorted here, not by ORDER BY: SQLite would copy every COSE blob through a temporary
-    # B-tree (seqs are unique per device, so the order is the same).
-    inside = await _fetchall(
-        db,
-        "SELECT leaf_index, seq, t_ms, cose FROM leaves WHERE device = ? AND seq IS NOT NULL "
-        "AND t_ms >= ? AND t_ms < ? LIMIT ?",
-        (device, from_ms, to_ms, MAX_MESSAGES + 1),
-    )
+    inside = await reader.messages_in(device, t_from=from_ms, t_to=to_ms, limit=MAX_MESSAGES + 1)
     if len(inside) > MAX_MESSAGES:
         raise EvidenceError(
             f"{device} has more than {MAX_MESSAGES} messages in the period; ask for a shorter one"
         )
     inside.sort(key=_SEQ)
-    kept = tuple(
-        StoredLeaf(index=i, seq=s, t_ms=t, data=bytes(c)) for i, s, t, c in inside if i < size
-    )
+    kept = tuple(_stored(leaf) for leaf in inside if leaf.leaf_index < size)
     unanchored = len(inside) - len(kept)
     first = kept[0].seq if kept else None
     last = kept[-1].seq if kept else None
-    before = await _fetchall(
-        db,
-        "SELECT leaf_index, seq, t_ms, cose FROM leaves WHERE device = ? AND seq IS NOT NULL "
-        "AND seq < ? AND t_ms < ? AND leaf_index < ? ORDER BY seq DESC LIMIT 1",
-        (device, _END if first is None else first, from_ms, size),
+    before = await reader.message_before(
+        device, seq=_END if first is None else first, t_ms=from_ms, leaf_below=size
     )
-    after = await _fetchall(
-        db,
-        "SELECT leaf_index, seq, t_ms, cose FROM leaves WHERE device = ? AND seq IS NOT NULL "
-        "AND seq > ? AND t_ms >= ? AND leaf_index < ? ORDER BY seq LIMIT 1",
-        (device, -1 if last is None else last, to_ms, size),
+    after = await reader.message_after(
+        device, seq=-1 if last is None else last, t_ms=to_ms, leaf_below=size
     )
-    chosen = DeviceLeaves(device=device, before=_first(before), inside=kept, after=_first(after))
+    chosen = DeviceLeaves(
+        device=device,
+        before=None if before is None else _stored(before),
+        inside=kept,
+        after=None if after is None else _stored(after),
+    )
     return chosen, unanchored
 
 
-def _first(rows: Sequence[Any]) -> StoredLeaf | None:
-    if not rows:
-        return None
-    index, seq, t_ms, data = rows[0]
-    return StoredLeaf(index=index, seq=seq, t_ms=t_ms, data=bytes(data))
+def _stored(leaf: MessageLeaf) -> StoredLeaf:
+    return StoredLeaf(index=leaf.leaf_index, seq=leaf.seq, t_ms=leaf.t_ms, data=leaf.cose)
 
 
 def _hosts(leaves: Sequence[StoredLeaf], decoded: dict[int, SignedMessage] | None) -> set[str]:
@@ -249,7 +200,7 @@ def _decode(leaf: StoredLeaf) -> SignedMessage:
 
 
 async def _select(
-    store: SqliteStore,
+    store: StoreReader,
     *,
     asset_id: str,
     from_ms: int,
@@ -268,28 +219,24 @@ async def _select(
     device = (await store.devices([asset_id])).get(asset_id)
     if device is None:
         raise UnknownAssetError(f"no device {asset_id!r} is registered")
-    db = await _ro_connect(store.path)
-    try:
-        anchored = await _anchored(db)
-        chains: dict[str, DeviceLeaves] = {}
-        decoded: dict[int, SignedMessage] = {}
-        unanchored = 0
-        queue = [asset_id]
-        while queue:
-            current = queue.pop()
-            leaves, left_out = await _period_leaves(
-                db, current, from_ms=from_ms, to_ms=to_ms, size=anchored.size
+    anchored = await _anchored(store)
+    chains: dict[str, DeviceLeaves] = {}
+    decoded: dict[int, SignedMessage] = {}
+    unanchored = 0
+    queue = [asset_id]
+    while queue:
+        current = queue.pop()
+        leaves, left_out = await _period_leaves(
+            store, current, from_ms=from_ms, to_ms=to_ms, size=anchored.size
+        )
+        chains[current] = leaves
+        unanchored += left_out
+        if current == asset_id and device.kind == "pack" and follow_hosts:
+            hosts = await asyncio.to_thread(
+                _hosts_paused, leaves.ordered(), decoded if keep_decoded else None
             )
-            chains[current] = leaves
-            unanchored += left_out
-            if current == asset_id and device.kind == "pack" and follow_hosts:
-                hosts = await asyncio.to_thread(
-                    _hosts_paused, leaves.ordered(), decoded if keep_decoded else None
-                )
-                known = await store.devices(sorted(hosts))
-                queue.extend(sorted(h for h in known if h not in chains))
-    finally:
-        await db.close()
+            known = await store.devices(sorted(hosts))
+            queue.extend(sorted(h for h in known if h not in chains))
     return _Selection(
         asset_kind=device.kind, anchored=anchored, chains=chains, unanchored=unanchored,
         decoded=decoded,
@@ -297,29 +244,15 @@ async def _select(
 
 
 async def _local_export(path: Path) -> dict[str, object]:
-    db = await _ro_connect(path)
     try:
-        rows = await _fetchall(
-            db,
-            "SELECT sequence, log_id, tree_size, root, anchored_at_ms, prev_hash, entry_hash, "
-            "signature FROM anchors ORDER BY sequence",
-            (),
-        )
-    finally:
-        await db.close()
-    entries = [
-        LocalEntry(
-            sequence=r[0], log_id=bytes(r[1]), tree_size=r[2], root=bytes(r[3]),
-            anchored_at_ms=r[4], prev_hash=bytes(r[5]), entry_hash=bytes(r[6]),
-            signature=bytes(r[7]),
-        ).to_dict()
-        for r in rows
-    ]  # fmt: skip
-    return {"format": EXPORT_FORMAT, "entries": entries}
+        _, entries = await read_local_anchors(path)
+    except StoreError as exc:
+        raise EvidenceError(str(exc)) from exc
+    return {"format": EXPORT_FORMAT, "entries": [entry.to_dict() for entry in entries]}
 
 
 async def extract_evidence(
-    store: SqliteStore,
+    store: StoreReader,
     *,
     asset_id: str,
     from_ms: int,
@@ -340,19 +273,10 @@ async def extract_evidence(
     chosen = [
         (leaf.index, leaf.data) for chain in selection.chains.values() for leaf in chain.ordered()
     ]
-    db = await _ro_connect(store.path)
-    try:
-        registry = await _fetchall(
-            db,
-            "SELECT leaf_index, cose FROM leaves WHERE kind = 'registry' AND device IN "  # noqa: S608 -- placeholders only
-            f"({', '.join('?' * len(selection.chains))}) AND leaf_index < ? ORDER BY leaf_index",
-            [*sorted(selection.chains), anchored.size],
-        )
-        need = 1 + max([i for i, _ in chosen] + [int(r[0]) for r in registry], default=0)
-        size, note = await _checkpoint(db, need=need, anchored=anchored.size)
-    finally:
-        await db.close()
-    leaves = [*chosen, *((int(i), bytes(c)) for i, c in registry)]
+    registry = await store.registry_leaves(sorted(selection.chains), leaf_below=anchored.size)
+    need = 1 + max([i for i, _ in chosen] + [r.leaf_index for r in registry], default=0)
+    size, note = await _checkpoint(store, need=need, anchored=anchored.size)
+    leaves = [*chosen, *((r.leaf_index, r.cose) for r in registry)]
     try:
         proofs = await store.inclusion_proofs([i for i, _ in leaves], size)
         logged = [
@@ -413,7 +337,7 @@ class PayloadExtraction:
 
 
 async def extract_payloads(
-    store: SqliteStore, *, asset_id: str, from_ms: int, to_ms: int, follow_hosts: bool = True
+    store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int, follow_hosts: bool = True
 ) -> PayloadExtraction:
     """The payloads of the messages a bundle of ``asset_id`` over ``[from_ms, to_ms)`` holds.
 

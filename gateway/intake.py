@@ -27,14 +27,16 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ledger.backoff import Backoff
+from ledger.errors import VoltproofError
+from ledger.protocol import is_historical
+
 from .config import MqttSettings
 
 log = logging.getLogger(__name__)
 
-HISTORICAL_PROPERTY = "voltproof-historical"
 
-
-class IntakeError(RuntimeError):
+class IntakeError(VoltproofError, RuntimeError):
     """The broker refused the gateway (bad credentials, not authorised) or is unreachable."""
 
 
@@ -67,7 +69,7 @@ def _is_historical(properties: Properties | None) -> bool:
     if properties is None:
         return False
     pairs: Sequence[tuple[str, str]] = getattr(properties, "UserProperty", ())
-    return any(key == HISTORICAL_PROPERTY and value == "1" for key, value in pairs)
+    return is_historical(pairs)
 
 
 @dataclass(kw_only=True)
@@ -126,7 +128,10 @@ class MqttIntake:
         properties.SessionExpiryInterval = self.settings.session_expiry_s
         properties.ReceiveMaximum = self.settings.receive_maximum
         deadline = time.monotonic() + timeout_s
-        delay = self.settings.reconnect_min_s
+        # a maximum below the minimum keeps the minimum (nothing validates the pair)
+        cap_s = max(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
+        backoff = Backoff(base_s=self.settings.reconnect_min_s, cap_s=cap_s)
+        failures = 0
         while True:
             try:
                 self._client.connect(
@@ -138,13 +143,13 @@ class MqttIntake:
                 )
                 break
             except OSError as exc:
-                if time.monotonic() + delay > deadline:
+                if time.monotonic() + backoff.nominal(failures) > deadline:
                     raise IntakeError(f"broker {self.settings.url} unreachable: {exc}") from exc
                 log.warning(
                     "broker_unreachable", extra={"url": self.settings.url, "error": str(exc)}
                 )
-                time.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not crypto
-                delay = min(delay * 2, self.settings.reconnect_max_s)
+                time.sleep(backoff.delay(failures, random.random()))  # noqa: S311 - jitter
+                failures += 1
         self._client.loop_start()
         if not self._subscribed.wait(timeout=max(0.1, deadline - time.monotonic())):
             self.stop()

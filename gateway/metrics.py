@@ -32,6 +32,12 @@ class GatewayMetrics:
             "Redelivered messages already in the log (acknowledged, not appended again)",
             registry=r,
         )
+        self.seq_jumps = Counter(
+            "voltproof_seq_jumps",
+            "Messages accepted more than max_seq_jump seqs ahead of their device's head "
+            "(each also a gateway alarm)",
+            registry=r,
+        )
         self.rejected = Counter(
             "voltproof_messages_rejected",
             "Messages quarantined, by reason code",

@@ -22,10 +22,19 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 
-from .chain import Duplicate, Fork
+from .chain import Duplicate
 from .quarantine import DEFAULT_MAX_RAW_BYTES, quarantine_entry
-from .store import Appended, Candidate, DeviceRecord, QuarantineEntry, Store
+from .store import (
+    Appended,
+    Candidate,
+    DeviceRecord,
+    QuarantineEntry,
+    Store,
+    StoredOutcome,
+    UnstorableValueError,
+)
 from .verification import (
     Incoming,
     Parsed,
@@ -35,6 +44,7 @@ from .verification import (
     authorize,
     check_payload,
     check_signature,
+    guarded,
     parse,
 )
 
@@ -57,6 +67,8 @@ class Outcome:
     leaf_index: int | None = None
     reason: Reason | None = None
     detail: str = ""
+    seq_jump: int = 0
+    """For an accepted message: the seqs it skipped past the head, when that raised an alarm."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +99,7 @@ class PipelineStats:
     messages: int = 0
     accepted: int = 0
     duplicates: int = 0
+    seq_jumps: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     last_batch_size: int = 0
     max_batch_size: int = 0
@@ -132,7 +145,7 @@ class Pipeline:
         rejected: dict[int, Rejected] = {}
         parsed: dict[int, Parsed] = {}
         for position, incoming in enumerate(batch):
-            result = parse(incoming, self.policy)
+            result = guarded(partial(parse, incoming, self.policy), incoming)
             if isinstance(result, Rejected):
                 rejected[position] = result
             else:
@@ -171,7 +184,12 @@ class Pipeline:
             for position, refusal in sorted(rejected.items())
         ]
         commit_started = self._perf_clock()
-        stored = await self.store.commit(candidates, entries)
+        try:
+            stored: Sequence[StoredOutcome | Rejected] = await self.store.commit(
+                candidates, entries
+            )
+        except UnstorableValueError:
+            stored = await self._commit_apart(batch, candidates, entries)
         commit_seconds = self._perf_clock() - commit_started
         outcomes: list[Outcome | None] = [None] * len(batch)
         for position, refusal in rejected.items():
@@ -184,6 +202,42 @@ class Pipeline:
         assert len(final) == len(batch), "every message has an outcome"
         self._count(final, commit_seconds, self._perf_clock() - stage.started)
         return final
+
+    async def _commit_apart(
+        self,
+        batch: Sequence[Incoming],
+        candidates: Sequence[Candidate],
+        entries: list[QuarantineEntry],
+    ) -> list[StoredOutcome | Rejected]:
+        """Commit a batch the store refused one message at a time; quarantine the culprits.
+
+        Only reached when a value slipped past every bound (the store raised
+        :class:`UnstorableValueError` and wrote nothing): each candidate gets its own
+        transaction, a refused one becomes an ``unstorable`` quarantine row, and the rest of
+        the batch is stored as usual. A :class:`StoreError` still propagates.
+        """
+        results: list[StoredOutcome | Rejected] = []
+        for candidate in candidates:
+            try:
+                (result,) = await self.store.commit([candidate], [])
+            except UnstorableValueError as exc:
+                refusal = Rejected(
+                    reason=Reason.UNSTORABLE, detail=str(exc), device_id=candidate.device_id
+                )
+                log.exception(
+                    "message_unstorable",
+                    extra={"device": candidate.device_id, "seq": candidate.seq, "error": str(exc)},
+                )
+                entries.append(
+                    quarantine_entry(
+                        batch[candidate.position], refusal, max_raw_bytes=self._max_raw_bytes
+                    )
+                )
+                results.append(refusal)
+            else:
+                results.append(result)
+        await self.store.commit([], entries)
+        return results
 
     async def _check_signatures(
         self, items: list[tuple[int, tuple[Parsed, DeviceRecord]]]
@@ -207,6 +261,10 @@ class Pipeline:
         stats = self.stats
         accepted = [o.leaf_index for o in outcomes if o.kind is OutcomeKind.ACCEPTED]
         duplicates = sum(o.kind is OutcomeKind.DUPLICATE for o in outcomes)
+        jumps = [o for o in outcomes if o.seq_jump]
+        stats.seq_jumps += len(jumps)
+        for jump in jumps:
+            log.warning("seq_jump", extra={"leaf_index": jump.leaf_index, "skipped": jump.seq_jump})
         reasons = Counter(o.reason.value for o in outcomes if o.reason is not None)
         stats.batches += 1
         stats.messages += len(outcomes)
@@ -237,14 +295,26 @@ def _verify_chunk(
     chunk: list[tuple[int, tuple[Parsed, DeviceRecord]]], policy: Policy
 ) -> list[tuple[int, Candidate | Rejected]]:
     return [
-        (position, check_signature(item, device) or check_payload(position, item, device, policy))
+        (position, guarded(partial(_check, position, item, device, policy), item.incoming))
         for position, (item, device) in chunk
     ]
 
 
-def _outcome(decision: Appended | Duplicate | Fork) -> Outcome:
+def _check(
+    position: int, item: Parsed, device: DeviceRecord, policy: Policy
+) -> Candidate | Rejected:
+    return check_signature(item, device) or check_payload(position, item, device, policy)
+
+
+def _outcome(decision: StoredOutcome | Rejected) -> Outcome:
+    if isinstance(decision, Rejected):
+        return Outcome(kind=OutcomeKind.QUARANTINED, reason=decision.reason, detail=decision.detail)
     if isinstance(decision, Appended):
-        return Outcome(kind=OutcomeKind.ACCEPTED, leaf_index=decision.leaf_index)
+        return Outcome(
+            kind=OutcomeKind.ACCEPTED,
+            leaf_index=decision.leaf_index,
+            seq_jump=decision.seq_jump,
+        )
     if isinstance(decision, Duplicate):
         return Outcome(kind=OutcomeKind.DUPLICATE, leaf_index=decision.leaf_index)
     return Outcome(kind=OutcomeKind.QUARANTINED, reason=Reason.FORK, detail=decision.detail)

@@ -1,7 +1,7 @@
 """The device registry: enrol, rotate and revoke devices, each change a signed log leaf.
 
 A change is a COSE registry entry (``ledger.message.sign_registry_entry``, payload as in
-``ledger.key_history``): enrolments and revocations are signed by the operator key, a
+``ledger.registry``): enrolments and revocations are signed by the operator key, a
 rotation by the device's current key (the old key vouches for the new one). The entry is
 appended to the log and the device table updated in one store transaction, so a bundle can
 prove which key was valid when a message was signed.
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from ledger.errors import VoltproofError
 from ledger.keys import SigningKey
 from ledger.message import (
     MessageError,
@@ -34,7 +35,7 @@ KEY_SIZE: Final = 32
 SPEC_FIELDS: Final = ("device_id", "kind", "fleet", "public_key")
 
 
-class RegistryError(Exception):
+class RegistryError(VoltproofError):
     """A registry request is invalid (bad device file, wrong key); the message says why."""
 
 

@@ -5,6 +5,7 @@ with (docs/protocol.md, section "Gateway", lists them):
 
 1. ``oversize``: more bytes than the configured bound (checked before decoding anything);
 2. ``malformed``: not a strictly valid voltproof COSE_Sign1 (``ledger.message.decode_message``);
+   ``out_of_range`` when the only fault is a ``seq`` or ``t`` beyond the protocol bound 2**63 - 1;
 3. ``not_telemetry``: a registry entry (registry content type) sent on a telemetry topic;
 4. ``bad_topic``: the topic is not ``voltproof/<fleet>/<device>/telemetry``;
 5. ``id_mismatch``: topic device, ``kid`` and payload ``dev`` are not all equal;
@@ -14,8 +15,15 @@ with (docs/protocol.md, section "Gateway", lists them):
    (``key_rotated`` when it verifies under a key the device rotated away from);
 9. ``bad_payload`` / ``kind_mismatch``: the telemetry does not follow the schema
    (``ledger.telemetry.decode_columns``), or its kind is not the registered one;
-10. ``future_timestamp`` / ``stale_timestamp``: a sample lies too far after the reception
-    time, or (for a message not marked historical) its first sample too far before it.
+10. ``future_timestamp`` / ``stale_timestamp``: a sample lies more than ``max_future_skew_ms``
+    after the reception time, or the first sample lies more than ``max_enrolment_skew_ms``
+    before the device's enrolment. The window holds whatever the transport says: the
+    MQTT user property ``voltproof-historical`` is unsigned, so it is only a label and
+    relaxes no check (a backfill after days offline is inside the window anyway).
+
+Any other failure while checking one message (a fault of this code on input nobody
+foresaw) quarantines that message as ``unprocessable`` (:func:`guarded`); none of these
+checks touches the store, so no store failure is swallowed.
 
 The chain checks (duplicate, ``fork``, gaps) need the stored chain and run inside the store's
 transaction (:mod:`gateway.chain`).
@@ -23,26 +31,30 @@ transaction (:mod:`gateway.chain`).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import TypeVar
 
 from ledger.message import (
     REGISTRY_CONTENT_TYPE,
     BadSignatureError,
     KidMismatchError,
     MessageError,
+    OutOfRangeError,
     SignedMessage,
     decode_message,
     message_hash,
 )
+from ledger.protocol import MAX_MESSAGE_SIZE, TELEMETRY_TOPIC_FORM, parse_telemetry_topic
 from ledger.telemetry import TelemetryError, decode_columns
 
 from .store import Candidate, DeviceRecord, DeviceStatus
 from .store.writes import FORK_REASON
 
-TOPIC_ROOT: Final = "voltproof"
-TOPIC_LEAF: Final = "telemetry"
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class Reason(StrEnum):
@@ -50,6 +62,7 @@ class Reason(StrEnum):
 
     OVERSIZE = "oversize"
     MALFORMED = "malformed"
+    OUT_OF_RANGE = "out_of_range"
     NOT_TELEMETRY = "not_telemetry"
     BAD_TOPIC = "bad_topic"
     ID_MISMATCH = "id_mismatch"
@@ -63,6 +76,10 @@ class Reason(StrEnum):
     FUTURE_TIMESTAMP = "future_timestamp"
     STALE_TIMESTAMP = "stale_timestamp"
     FORK = FORK_REASON
+    UNPROCESSABLE = "unprocessable"
+    """Checking the message raised an unforeseen error (logged with its traceback)."""
+    UNSTORABLE = "unstorable"
+    """The store refused one of the message's values (the batch was committed without it)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,29 +115,20 @@ class Parsed:
 class Policy:
     """Bounds of the stateless checks."""
 
-    max_message_bytes: int = 70_000
+    max_message_bytes: int = MAX_MESSAGE_SIZE
     max_future_skew_ms: int = 120_000
-    max_past_skew_ms: int | None = 24 * 3600 * 1000
-    """How old a message not marked historical may be; ``None``: any age."""
+    max_enrolment_skew_ms: int = 600_000
+    """How long before its device's enrolment a message may start (device clock skew)."""
 
     def __post_init__(self) -> None:
         if self.max_message_bytes < 1:
             raise ValueError(f"max_message_bytes must be >= 1, got {self.max_message_bytes}")
         if self.max_future_skew_ms < 0:
             raise ValueError(f"max_future_skew_ms must be >= 0, got {self.max_future_skew_ms}")
-        if self.max_past_skew_ms is not None and self.max_past_skew_ms < 0:
-            raise ValueError(f"max_past_skew_ms must be >= 0, got {self.max_past_skew_ms}")
-
-
-def split_topic(topic: str) -> tuple[str, str] | None:
-    """``(fleet, device)`` of a telemetry topic, or ``None`` if it has another shape."""
-    parts = topic.split("/")
-    if len(parts) != 4 or parts[0] != TOPIC_ROOT or parts[3] != TOPIC_LEAF:
-        return None
-    fleet, device = parts[1], parts[2]
-    if not fleet or not device or {"+", "#"} & set(fleet + device):
-        return None
-    return fleet, device
+        if self.max_enrolment_skew_ms < 0:
+            raise ValueError(
+                f"max_enrolment_skew_ms must be >= 0, got {self.max_enrolment_skew_ms}"
+            )
 
 
 def parse(incoming: Incoming, policy: Policy) -> Parsed | Rejected:
@@ -136,18 +144,22 @@ def parse(incoming: Incoming, policy: Policy) -> Parsed | Rejected:
     except KidMismatchError as exc:
         return Rejected(reason=Reason.ID_MISMATCH, detail=str(exc))
     except MessageError as exc:
-        return Rejected(reason=Reason.MALFORMED, detail=f"{type(exc).__name__}: {exc}")
+        out_of_range = isinstance(exc, OutOfRangeError)
+        return Rejected(
+            reason=Reason.OUT_OF_RANGE if out_of_range else Reason.MALFORMED,
+            detail=str(exc) if out_of_range else f"{type(exc).__name__}: {exc}",
+        )
     if message.content_type == REGISTRY_CONTENT_TYPE:
         return Rejected(
             reason=Reason.NOT_TELEMETRY,
             detail=f"a registry entry (kid {message.kid!r}) on telemetry topic {incoming.topic!r}",
             device_id=message.kid,
         )
-    where = split_topic(incoming.topic)
+    where = parse_telemetry_topic(incoming.topic)
     if where is None:
         return Rejected(
             reason=Reason.BAD_TOPIC,
-            detail=f"topic {incoming.topic!r} is not {TOPIC_ROOT}/<fleet>/<device>/{TOPIC_LEAF}",
+            detail=f"topic {incoming.topic!r} is not {TELEMETRY_TOPIC_FORM}",
             device_id=message.kid,
         )
     return _match_ids(incoming, message, where)
@@ -192,7 +204,7 @@ def authorize(parsed: Parsed, device: DeviceRecord | None) -> Rejected | None:
 def check_signature(parsed: Parsed, device: DeviceRecord) -> Rejected | None:
     """Check 8: the signature verifies under the key that may sign this message's seq.
 
-    A rotation splits the seqs between the old and the new key (``ledger.key_history``): a
+    A rotation splits the seqs between the old and the new key (``ledger.registry``): a
     backfilled message signed before the rotation stays valid, a new message signed with
     the old key is refused as ``key_rotated``. CPU-bound and thread-safe (PyNaCl releases
     the GIL): the pipeline runs it in a pool.
@@ -254,16 +266,13 @@ def check_payload(
             f"reception, the bound is {policy.max_future_skew_ms} ms",
             device_id=who,
         )
-    if (
-        not incoming.historical
-        and policy.max_past_skew_ms is not None
-        and batch.t_ms < incoming.received_at_ms - policy.max_past_skew_ms
-    ):
+    floor = device.enrolled_at_ms
+    if floor is not None and batch.t_ms < floor - policy.max_enrolment_skew_ms:
         return Rejected(
             reason=Reason.STALE_TIMESTAMP,
-            detail=f"first sample at {batch.t_ms} ms is {incoming.received_at_ms - batch.t_ms} ms "
-            f"before reception and the message is not marked historical, the bound is "
-            f"{policy.max_past_skew_ms} ms",
+            detail=f"first sample at {batch.t_ms} ms is {floor - batch.t_ms} ms before device "
+            f"{who!r} was enrolled (at {floor} ms), the bound is "
+            f"{policy.max_enrolment_skew_ms} ms",
             device_id=who,
         )
     return Candidate(
@@ -279,3 +288,21 @@ def check_payload(
         message_hash=message_hash(incoming.payload),
         batch=batch,
     )
+
+
+def guarded(check: Callable[[], _T], incoming: Incoming) -> _T | Rejected:
+    """``check()``, or an ``unprocessable`` refusal when it raises.
+
+    The checks above turn every foreseen fault into a :class:`Rejected`; this is the net
+    under them, so one message nobody foresaw cannot stop intake for every device. The
+    checks are pure (no store, no I/O), so what this catches is a fault of the code on one
+    message's input, never a broken dependency.
+    """
+    try:
+        return check()
+    except Exception as exc:  # per message, pure code: see the docstring
+        log.exception(
+            "message_unprocessable",
+            extra={"topic": incoming.topic, "bytes": len(incoming.payload)},
+        )
+        return Rejected(reason=Reason.UNPROCESSABLE, detail=f"{type(exc).__name__}: {exc}")

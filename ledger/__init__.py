@@ -5,6 +5,6 @@ except the storage and anchor backends, which say so in their module docstrings.
 This package imports nothing of ``gateway``, ``firmware_sim``, ``api`` or ``voltproof``.
 """
 
-from .errors import VerificationError
+from .errors import VerificationError, VoltproofError
 
-__all__ = ["VerificationError"]
+__all__ = ["VerificationError", "VoltproofError"]

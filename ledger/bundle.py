@@ -23,8 +23,8 @@ from typing import Any, Final
 from .anchors.base import AnchorReceipt
 from .anchors.errors import AnchorFormatError
 from .errors import VerificationError
-from .key_history import read_registry_entry
 from .message import MessageError, decode_message
+from .registry import read_registry_entry
 
 __all__ = [
     "BUNDLE_FORMAT",

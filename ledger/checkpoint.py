@@ -11,7 +11,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NewType
 
 from .errors import VerificationError
 from .note import VerifierKey, sign_note, verify_note
@@ -19,6 +19,7 @@ from .note import VerifierKey, sign_note, verify_note
 __all__ = [
     "Checkpoint",
     "CheckpointError",
+    "LogId",
     "MalformedCheckpointError",
     "WrongOriginError",
     "log_id",
@@ -116,6 +117,10 @@ def verify_checkpoint(
     return checkpoint
 
 
-def log_id(origin: str) -> bytes:
-    """The log id anchored on a ledger: SHA-256 of the origin (UTF-8)."""
-    return hashlib.sha256(origin.encode("utf-8")).digest()
+LogId = NewType("LogId", bytes)
+"""SHA-256 of a log's origin: the name under which anchors commit its tree sizes."""
+
+
+def log_id(origin: str) -> LogId:
+    """The log id anchored on a ledger: SHA-256 of the origin (UTF-8). The one definition."""
+    return LogId(hashlib.sha256(origin.encode("utf-8")).digest())

@@ -1,10 +1,74 @@
-"""The root of every verification failure raised by the pure core.
+"""The one root of every exception the evidence core raises, and the tree under it.
 
-Each module defines its own precise subclasses next to the code that raises them
-(``ledger.merkle`` for proofs, ``ledger.message`` for COSE messages, ``ledger.note``
-for checkpoints), so that callers can catch one family or one exact failure.
+Each module defines its own precise subclasses next to the code that raises them, so that
+callers can catch one family or one exact failure. Every class below roots on
+:class:`VoltproofError`; a class that also derives from a builtin keeps it as a second base
+because callers (or the callers' own callers) catch it that way (marked ``+ ValueError``).
+
+::
+
+    VoltproofError
+    ├── VerificationError                     something offered as evidence does not check out
+    │   ├── MessageError                      ledger.message (WrongTagError, WrongAlgorithmError,
+    │   │                                     MissingKidError, KidMismatchError,
+    │   │                                     MissingMessageFieldError, InvalidFieldError,
+    │   │                                     NonDeterministicEncodingError,
+    │   │                                     MessageIndefiniteLengthError,
+    │   │                                     MessageDuplicateKeyError, MessageTrailingBytesError,
+    │   │                                     PayloadTooLargeError, BadSignatureError,
+    │   │                                     WrongContentTypeError, MalformedMessageError)
+    │   ├── TelemetryError                    ledger.telemetry (UnknownKindError,
+    │   │                                     MissingFieldError, UnknownFieldError,
+    │   │                                     FieldTypeError, FieldRangeError,
+    │   │                                     RaggedColumnsError, SampleCountError, EventError)
+    │   ├── NoteError                         ledger.note (MalformedNoteError,
+    │   │                                     MalformedVerifierKeyError, InvalidKeyNameError,
+    │   │                                     NoteSignatureError, UnverifiedNoteError)
+    │   ├── CheckpointError                   ledger.checkpoint (MalformedCheckpointError,
+    │   │                                     WrongOriginError)
+    │   ├── MerkleProofError                  ledger.merkle (ProofShapeError, RootMismatchError)
+    │   ├── RegistryEntryError                ledger.registry (RegistrySignatureError)
+    │   ├── KeyNotValidError                  ledger.registry
+    │   ├── BundleFormatError                 ledger.bundle (UnknownBundleVersionError,
+    │   │                                     MissingBundleFieldError, BundleFieldError)
+    │   ├── BundleVerificationError           ledger.verify (BundleCheckpointError,
+    │   │                                     InclusionProofError, ConsistencyProofError,
+    │   │                                     BundleAnchorError, BundleRegistryError,
+    │   │                                     DeviceKeysError, MessageSignatureError,
+    │   │                                     ChainOrderError, ChainLinkError,
+    │   │                                     PeriodBoundaryError)
+    │   └── AnchorVerificationError           ledger.anchors.errors (AnchorExportError,
+    │                                         AnchorChainError, AnchorEntryHashError,
+    │                                         AnchorSignatureError, AnchorSizeError,
+    │                                         AnchorNotFoundError, AnchorReceiptMismatchError,
+    │                                         AnchorRootMismatchError, AnchorNotFinalError)
+    ├── CBORError + ValueError                ledger.cbor (EncodeError; DecodeError:
+    │                                         NonDeterministicError, IndefiniteLengthError,
+    │                                         DuplicateKeyError, TrailingBytesError,
+    │                                         TruncatedError, UnsupportedItemError,
+    │                                         InvalidItemError, NestingTooDeepError,
+    │                                         TypedArrayError)
+    ├── FastPathMiss                          ledger.cbor.fast_reader (internal: take the
+    │                                         explaining reader)
+    ├── OutOfRangeError + ValueError          ledger.merkle: a request beyond the tree
+    ├── MissingNodeError + LookupError        ledger.merkle: a node store lacks a node
+    ├── KeyFileError                          ledger.keys
+    ├── BackoffConfigError + ValueError       ledger.backoff
+    ├── AnchorError                           ledger.anchors.errors (AnchorUnavailable:
+    │                                         NonceAlreadyUsed; AnchorRejected; AnchorConflict)
+    ├── AnchorFormatError + ValueError        ledger.anchors.errors
+    └── EvmKeyError + ValueError              ledger.anchors.evm_key
+
+Not yet under the root (their modules are leaving ``ledger/``): ``LogStoreError``
+(``ledger/merkle_sqlite.py``) and ``AnvilError`` (``ledger/anchors/anvil.py``).
 """
 
+__all__ = ["VerificationError", "VoltproofError"]
 
-class VerificationError(Exception):
+
+class VoltproofError(Exception):
+    """The root of every voltproof exception: catch this to catch them all."""
+
+
+class VerificationError(VoltproofError):
     """Something offered as evidence does not check out; the message says exactly what."""

@@ -20,6 +20,7 @@ from typing import Final
 
 import nacl.bindings
 
+from .errors import VoltproofError
 from .note import ED25519_TYPE, InvalidKeyNameError, check_key_name, key_id, verifier_key
 
 __all__ = [
@@ -37,7 +38,7 @@ _PREFIX: Final = "PRIVATE+KEY+"
 _SEED_SIZE: Final = 32
 
 
-class KeyFileError(Exception):
+class KeyFileError(VoltproofError):
     """A key file cannot be created or loaded; the message says why (never the seed)."""
 
 

@@ -24,26 +24,30 @@ import nacl.bindings
 import nacl.exceptions
 
 from . import cbor
+from .chain import genesis_problem
 from .errors import VerificationError
+from .protocol import MAX_MESSAGE_SIZE, MAX_PAYLOAD_SIZE
 
 __all__ = [
     "FORMAT_VERSION",
     "MAX_MESSAGE_SIZE",
     "MAX_PAYLOAD_SIZE",
+    "MAX_SEQ",
     "REGISTRY_CONTENT_TYPE",
     "BadSignatureError",
-    "DuplicateKeyError",
-    "IndefiniteLengthError",
     "InvalidFieldError",
     "KidMismatchError",
     "MalformedMessageError",
+    "MessageDuplicateKeyError",
     "MessageError",
-    "MissingFieldError",
+    "MessageIndefiniteLengthError",
+    "MessageTrailingBytesError",
     "MissingKidError",
+    "MissingMessageFieldError",
     "NonDeterministicEncodingError",
+    "OutOfRangeError",
     "PayloadTooLargeError",
     "SignedMessage",
-    "TrailingBytesError",
     "WrongAlgorithmError",
     "WrongContentTypeError",
     "WrongTagError",
@@ -56,11 +60,9 @@ __all__ = [
 ]
 
 FORMAT_VERSION: Final = 1
-MAX_PAYLOAD_SIZE: Final = 65536
-"""Largest accepted payload, in bytes of deterministic CBOR."""
-MAX_MESSAGE_SIZE: Final = MAX_PAYLOAD_SIZE + 1024
-"""Largest accepted complete COSE message (payload plus headers, kid and signature)."""
 REGISTRY_CONTENT_TYPE: Final = "application/vnd.voltproof.registry+cbor"
+MAX_SEQ: Final = 2**63 - 1
+"""Largest ``seq`` (and ``t``) a message may carry: every store keeps them as signed 64-bit."""
 
 _ALG_LABEL: Final = 1
 _CONTENT_TYPE_LABEL: Final = 3
@@ -81,7 +83,6 @@ _COSE_PREFIXES: Final = {
     for protected in (_TELEMETRY_PROTECTED, _REGISTRY_PROTECTED)
 }
 _SIGNATURE_HEAD: Final = b"\x58\x40"
-_ZERO_HASH: Final = bytes(32)
 _SIGNATURE_SIZE: Final = 64
 _KEY_SIZE: Final = 32
 
@@ -106,7 +107,7 @@ class KidMismatchError(MessageError):
     """The kid is not the payload's device id."""
 
 
-class MissingFieldError(MessageError):
+class MissingMessageFieldError(MessageError):
     """A required payload field is absent."""
 
 
@@ -118,20 +119,24 @@ class NonDeterministicEncodingError(MessageError):
     """Some CBOR in the message is not in deterministic encoding."""
 
 
-class IndefiniteLengthError(MessageError):
+class MessageIndefiniteLengthError(MessageError):
     """Some CBOR in the message uses an indefinite length."""
 
 
-class DuplicateKeyError(MessageError):
+class MessageDuplicateKeyError(MessageError):
     """A CBOR map in the message repeats a key."""
 
 
-class TrailingBytesError(MessageError):
+class MessageTrailingBytesError(MessageError):
     """Bytes follow the COSE_Sign1 item or a header or payload item."""
 
 
 class PayloadTooLargeError(MessageError):
     """The payload or the whole message exceeds its size bound."""
+
+
+class OutOfRangeError(InvalidFieldError):
+    """``seq`` or ``t`` is beyond :data:`MAX_SEQ` (the protocol bound, docs/protocol.md)."""
 
 
 class BadSignatureError(MessageError):
@@ -148,9 +153,9 @@ class MalformedMessageError(MessageError):
 
 _CBOR_ERRORS: Final[dict[type[cbor.DecodeError], type[MessageError]]] = {
     cbor.NonDeterministicError: NonDeterministicEncodingError,
-    cbor.IndefiniteLengthError: IndefiniteLengthError,
-    cbor.DuplicateKeyError: DuplicateKeyError,
-    cbor.TrailingBytesError: TrailingBytesError,
+    cbor.IndefiniteLengthError: MessageIndefiniteLengthError,
+    cbor.DuplicateKeyError: MessageDuplicateKeyError,
+    cbor.TrailingBytesError: MessageTrailingBytesError,
 }
 
 
@@ -253,7 +258,7 @@ def _check_telemetry(payload: Mapping[str, Any]) -> None:
     """Raise unless ``payload`` carries valid ``v``, ``dev``, ``seq``, ``prev`` and ``t``."""
     for field in ("v", "dev", "seq", "prev", "t"):
         if field not in payload:
-            raise MissingFieldError(f"payload has no {field!r} field")
+            raise MissingMessageFieldError(f"payload has no {field!r} field")
     if type(payload["v"]) is not int or payload["v"] != FORMAT_VERSION:
         raise InvalidFieldError(
             f"'v' is {payload['v']!r}, the only supported format version is {FORMAT_VERSION}"
@@ -265,13 +270,14 @@ def _check_telemetry(payload: Mapping[str, Any]) -> None:
         value = payload[field]
         if type(value) is not int or value < 0:
             raise InvalidFieldError(f"{field!r} must be an unsigned integer, got {value!r}")
+        if value > MAX_SEQ:
+            raise OutOfRangeError(f"{field!r} is {value}, the protocol bound is 2**63 - 1")
     prev = payload["prev"]
     if type(prev) is not bytes or len(prev) != 32:
         raise InvalidFieldError(f"'prev' must be 32 bytes, got {prev!r}")
-    if payload["seq"] == 0 and prev != _ZERO_HASH:
-        raise InvalidFieldError("'prev' must be 32 zero bytes when 'seq' is 0")
-    if payload["seq"] != 0 and prev == _ZERO_HASH:
-        raise InvalidFieldError(f"'prev' is 32 zero bytes but 'seq' is {payload['seq']}, not 0")
+    problem = genesis_problem(payload["seq"], prev)
+    if problem is not None:
+        raise InvalidFieldError(problem)
 
 
 def sign_message(payload: Mapping[str, Any], *, seed: bytes) -> bytes:

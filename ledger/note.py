@@ -36,6 +36,7 @@ __all__ = [
     "key_id",
     "parse_verifier_key",
     "sign_note",
+    "split_note",
     "verifier_key",
     "verify_note",
 ]
@@ -254,3 +255,13 @@ def verify_note(note: str, *, verifier_key: str | VerifierKey) -> str:
     if not verified:
         raise UnverifiedNoteError(f"note has no signature by {key.name}+{key.key_id.hex()}")
     return text
+
+
+def split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
+    """Check the syntax of ``note``; return its text and (key name, key id, signature) per line.
+
+    Nothing is verified: signature types other than 0x01 (such as cosignatures,
+    :mod:`ledger.cosignature`) read their lines from here.
+    """
+    text, signatures = _parse(note)
+    return text, [(line.name, line.key_id, line.signature) for line in signatures]

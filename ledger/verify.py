@@ -11,8 +11,9 @@ at its leaf index and seq); every hash-chain link. It raises a precise
 :class:`VerificationReport` whose chains list the seq gaps (incompleteness, not forgery).
 
 :func:`check_messages` is the signature-and-chain part alone (no trusted key needed): the
-condition report uses it to recompute figures from a bundle. Pure except for the optional
-``rpc_url`` check, which imports the EVM verifier and runs it to completion.
+condition report uses it to recompute figures from a bundle. Pure: the ledger is checked by
+the anchor checker the caller passes in (``ledger.anchors.checkers``); this module imports no
+anchor backend.
 """
 
 from __future__ import annotations
@@ -22,22 +23,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .anchors.base import AnchorReceipt
+from .anchors.base import AnchorChecker, AnchorReceipt
 from .anchors.errors import AnchorVerificationError
-from .anchors.local_verify import verify_local_anchor
 from .bundle import Bundle, DeviceChain, LoggedLeaf
+from .chain import SeqRange, Step, step
 from .checkpoint import Checkpoint, CheckpointError, log_id, verify_checkpoint
 from .errors import VerificationError
-from .key_history import KeySpan, RegistryEntryError, build_key_history, key_for_message
 from .merkle import MerkleProofError, hash_leaf, verify_consistency, verify_inclusion
 from .message import MessageError, SignedMessage, decode_message, message_hash
 from .note import NoteError
+from .registry import KeySpan, RegistryEntryError, build_key_history, key_for_message
 
 __all__ = [
     "DEFAULT_WORKERS",
     "AnchorCheck",
     "BundleAnchorError",
     "BundleCheckpointError",
+    "BundleRegistryError",
     "BundleVerificationError",
     "ChainLinkError",
     "ChainOrderError",
@@ -48,7 +50,6 @@ __all__ = [
     "InclusionProofError",
     "MessageSignatureError",
     "PeriodBoundaryError",
-    "RegistryError",
     "SeqRange",
     "VerificationReport",
     "check_messages",
@@ -80,7 +81,7 @@ class BundleAnchorError(BundleVerificationError):
     """The anchor receipt does not match the bundle or is not on the ledger."""
 
 
-class RegistryError(BundleVerificationError):
+class BundleRegistryError(BundleVerificationError):
     """A registry entry is malformed, wrongly signed or out of place."""
 
 
@@ -102,19 +103,6 @@ class ChainLinkError(BundleVerificationError):
 
 class PeriodBoundaryError(BundleVerificationError):
     """A message lies outside the part of the period its place in the bundle claims."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SeqRange:
-    """Missing seqs ``first..last`` (inclusive) of one device."""
-
-    first: int
-    last: int
-
-    @property
-    def count(self) -> int:
-        """How many seqs the range holds."""
-        return self.last - self.first + 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -210,9 +198,7 @@ def _check_anchor(
     bundle: Bundle,
     checkpoint: Checkpoint,
     *,
-    gateway_verifier_key: str,
-    anchor_export: Mapping[str, object] | str | bytes | None,
-    rpc_url: str | None,
+    anchors: AnchorChecker | None,
 ) -> AnchorCheck:
     anchor = bundle.anchor
     receipt = anchor.receipt
@@ -244,37 +230,19 @@ def _check_anchor(
             f"consistency proof from checkpoint size {checkpoint.size} to anchored size "
             f"{anchor.size} does not verify ({exc})"
         ) from exc
-    return _check_ledger(
-        receipt,
-        gateway_verifier_key=gateway_verifier_key,
-        anchor_export=anchor_export,
-        embedded=anchor.local_export,
-        rpc_url=rpc_url,
-    )
+    return _check_ledger(receipt, anchors=anchors, embedded=anchor.local_export)
 
 
 def _check_ledger(
     receipt: AnchorReceipt,
     *,
-    gateway_verifier_key: str,
-    anchor_export: Mapping[str, object] | str | bytes | None,
+    anchors: AnchorChecker | None,
     embedded: Mapping[str, Any] | None,
-    rpc_url: str | None,
 ) -> AnchorCheck:
     source = "not checked"
     try:
-        if rpc_url is not None:
-            import asyncio
-
-            from .anchors.evm_verify import verify_evm_anchor
-
-            asyncio.run(verify_evm_anchor(receipt, rpc_url=rpc_url))
-            source = "evm rpc"
-        elif anchor_export is not None or embedded is not None:
-            export = anchor_export if anchor_export is not None else embedded
-            assert export is not None
-            verify_local_anchor(receipt, export=export, gateway_verifier_key=gateway_verifier_key)
-            source = "ledger export" if anchor_export is not None else "embedded export"
+        if anchors is not None:
+            source = anchors(receipt, embedded=embedded)
     except AnchorVerificationError as exc:
         raise BundleAnchorError(
             f"anchor of size {receipt.tree_size} ({receipt.backend}): {exc}"
@@ -288,7 +256,7 @@ def _key_history(bundle: Bundle) -> dict[str, tuple[KeySpan, ...]]:
             ((leaf.index, leaf.data) for leaf in bundle.registry), operator_key=bundle.operator_key
         )
     except RegistryEntryError as exc:
-        raise RegistryError(str(exc)) from exc
+        raise BundleRegistryError(str(exc)) from exc
     for device in bundle.devices:
         spans = history.get(device.device, ())
         keys = tuple(span.key for span in spans)
@@ -350,17 +318,20 @@ def _check_chain(
         signatures.append(_SignatureCheck(label=label, message=message, key=key))
         if previous is not None:
             prev_seq, prev_hash = previous
-            if seq <= prev_seq:
+            link = step(
+                previous_seq=prev_seq, previous_hash=prev_hash, seq=seq, prev=payload["prev"]
+            )
+            if link is Step.BACKWARDS:
                 raise ChainOrderError(
                     f"{label}: seq {seq} follows seq {prev_seq} (messages reordered or repeated)"
                 )
-            if seq == prev_seq + 1 and payload["prev"] != prev_hash:
+            if link is Step.BROKEN:
                 raise ChainLinkError(
                     f"{label}: prev {payload['prev'].hex()[:16]}... is not the hash of "
                     f"{chain.device} seq {prev_seq} ({prev_hash.hex()[:16]}...)"
                 )
-            if seq > prev_seq + 1:
-                gaps.append(SeqRange(first=prev_seq + 1, last=seq - 1))
+            if link is Step.GAP:
+                gaps.append(SeqRange.between(prev_seq, seq))
         previous = (seq, message_hash(leaf.data))
         if role == "in":
             inside.append(payload)
@@ -460,29 +431,23 @@ def verify_bundle(
     bundle: Bundle,
     *,
     gateway_verifier_key: str,
-    anchor_export: Mapping[str, object] | str | bytes | None = None,
-    rpc_url: str | None = None,
+    anchors: AnchorChecker | None = None,
     workers: int = DEFAULT_WORKERS,
 ) -> VerificationReport:
     """Verify everything in ``bundle``; raise a :class:`BundleVerificationError` or report.
 
-    ``gateway_verifier_key`` (C2SP verifier key text) is the one trusted key. The anchor is
-    checked against ``anchor_export`` (a local anchor export the caller obtained
-    independently), else on the EVM node at ``rpc_url``, else against the export embedded
-    in the bundle (signed by the gateway only), else not at all (``AnchorCheck.source``).
+    ``gateway_verifier_key`` (C2SP verifier key text) is the one trusted key. The anchor's
+    receipt, size, root and consistency proof are always checked; the ledger itself is
+    checked by ``anchors`` (e.g. ``ledger.anchors.evm_checker.anchor_checker(...)``: a local
+    export the caller obtained independently, an EVM node, or the export embedded in the
+    bundle), or not at all when ``anchors`` is ``None`` (``AnchorCheck.source``).
     ``workers`` threads check the message signatures (see :func:`check_messages`).
     """
     try:
         checkpoint = verify_checkpoint(bundle.checkpoint, verifier_key=gateway_verifier_key)
     except (CheckpointError, NoteError) as exc:
         raise BundleCheckpointError(f"checkpoint: {exc}") from exc
-    anchor = _check_anchor(
-        bundle,
-        checkpoint,
-        gateway_verifier_key=gateway_verifier_key,
-        anchor_export=anchor_export,
-        rpc_url=rpc_url,
-    )
+    anchor = _check_anchor(bundle, checkpoint, anchors=anchors)
     for leaf in bundle.registry:
         _check_inclusion(leaf, checkpoint)
     leaves = [

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.binaries import require_binary
 from voltproof.broker import INSTALL_HINT, MosquittoBroker, find_mosquitto
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-
-
-def require_binary(found: str | None, what: str, install: str) -> str:
-    """Return ``found``; without it fail under CI (it must run there) or skip with the reason."""
-    if found is not None:
-        return found
-    message = f"{what} is not installed; install it with: {install}"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture

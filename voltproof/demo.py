@@ -358,14 +358,14 @@ class Demo:
         Runs the same commands :meth:`_next_steps` prints, trusting only the gateway's
         verifier key and the ledger. False (and the verifier's words) if it does not verify.
         """
-        from gateway.store import SqliteStore
+        from gateway.store import open_reader
 
         root = self.layout.root
         db = root / "gateway" / "gateway.db"
         if not db.exists():
             return True
-        async with await SqliteStore.open(db) as store:
-            anchored = await store.latest_final_checkpoint()
+        async with await open_reader(db) as reader:
+            anchored = await reader.latest_final_checkpoint()
         if anchored is None:
             self._say("no checkpoint is anchored yet: nothing to check offline")
             return True

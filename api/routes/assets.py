@@ -7,9 +7,11 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, HTTPException, Query
 
+from gateway.store import DeviceRecord
+
 from ..access import FOREVER, Principal, Window
-from ..deps import CurrentUser, ReadsDep, StateDep, TelemetryUser, visible_device, window_of
-from ..queries import DeviceRow, Reads
+from ..deps import CurrentUser, DashboardDep, StateDep, TelemetryUser, visible_device, window_of
+from ..queries import DashboardQueries
 from ..schemas import AssetPublic, AssetsPublic, BucketPublic, BucketsPublic, SamplesPublic
 
 router = APIRouter(prefix="/api/assets", tags=["assets"])
@@ -19,14 +21,19 @@ MAX_SPAN: Final = FOREVER
 
 
 async def describe(
-    reads: Reads, user: Principal, device: DeviceRow, *, online_window_ms: int, now_ms: int
+    dashboard: DashboardQueries,
+    user: Principal,
+    device: DeviceRecord,
+    *,
+    online_window_ms: int,
+    now_ms: int,
 ) -> AssetPublic:
     """One asset as ``user`` may see it."""
     window = user.default_window(device.device_id, device.fleet)
     assert window is not None
-    last = await reads.last_message(device.device_id, window)
+    last = await dashboard.last_message(device.device_id, window)
     latest = (
-        await reads.latest_sample(device.kind, device.device_id, window)
+        await dashboard.latest_sample(device.kind, device.device_id, window)
         if user.reads_telemetry
         else {}
     )
@@ -56,7 +63,7 @@ def _now_ms() -> int:
 async def list_assets(
     *,
     state: StateDep,
-    reads: ReadsDep,
+    dashboard: DashboardDep,
     user: CurrentUser,
     kind: Annotated[str | None, Query(pattern="^(bus|pack)$")] = None,
 ) -> AssetsPublic:
@@ -64,8 +71,8 @@ async def list_assets(
     online_ms = state.deployment.api.online_window_s * 1000
     now = _now_ms()
     data = [
-        await describe(reads, user, device, online_window_ms=online_ms, now_ms=now)
-        for device in await reads.devices()
+        await describe(dashboard, user, device, online_window_ms=online_ms, now_ms=now)
+        for device in await dashboard.devices()
         if user.windows(device.device_id, device.fleet) and kind in {None, device.kind}
     ]
     return AssetsPublic(data=data, count=len(data))
@@ -73,12 +80,12 @@ async def list_assets(
 
 @router.get("/{asset}", response_model=AssetPublic)
 async def get_asset(
-    *, state: StateDep, reads: ReadsDep, user: CurrentUser, asset: str
+    *, state: StateDep, dashboard: DashboardDep, user: CurrentUser, asset: str
 ) -> AssetPublic:
     """One asset."""
-    device = await visible_device(reads, user, asset)
+    device = await visible_device(dashboard, user, asset)
     return await describe(
-        reads, user, device,
+        dashboard, user, device,
         online_window_ms=state.deployment.api.online_window_s * 1000, now_ms=_now_ms(),
     )  # fmt: skip
 
@@ -87,7 +94,7 @@ async def get_asset(
 async def samples(
     *,
     state: StateDep,
-    reads: ReadsDep,
+    dashboard: DashboardDep,
     user: TelemetryUser,
     asset: str,
     fields: Annotated[str, Query(description="comma-separated sample fields, e.g. soc,temp_max_c")],
@@ -96,12 +103,12 @@ async def samples(
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
 ) -> SamplesPublic:
     """Raw samples, oldest first, one page at a time (``next_from`` continues)."""
-    device = await visible_device(reads, user, asset)
+    device = await visible_device(dashboard, user, asset)
     window = window_of(user, device, from_ms, to_ms)
     names = [name.strip() for name in fields.split(",") if name.strip()]
     limit = min(limit, state.deployment.api.max_points)
     try:
-        rows = await reads.samples(device.kind, asset, names, window, limit=limit + 1)
+        rows = await dashboard.samples(device.kind, asset, names, window, limit=limit + 1)
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     more = len(rows) > limit
@@ -121,7 +128,7 @@ async def samples(
 async def buckets(
     *,
     state: StateDep,
-    reads: ReadsDep,
+    dashboard: DashboardDep,
     user: TelemetryUser,
     asset: str,
     field: Annotated[str, Query(description="one sample field, e.g. soc")],
@@ -130,14 +137,14 @@ async def buckets(
     points: Annotated[int, Query(ge=1, le=100_000)] = 500,
 ) -> BucketsPublic:
     """``field`` downsampled server-side to at most ``points`` buckets (min, max, mean)."""
-    device = await visible_device(reads, user, asset)
+    device = await visible_device(dashboard, user, asset)
     window = window_of(user, device, from_ms, to_ms)
     if window.to_ms == FOREVER or window.from_ms == 0:
-        window = await _data_window(reads, device, window)
+        window = await _data_window(dashboard, device, window)
     points = min(points, state.deployment.api.max_points)
     bucket_ms = max(1000, math.ceil((window.to_ms - window.from_ms) / points))
     try:
-        data = await reads.buckets(device.kind, asset, field, window, bucket_ms=bucket_ms)
+        data = await dashboard.buckets(device.kind, asset, field, window, bucket_ms=bucket_ms)
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     return BucketsPublic(
@@ -148,9 +155,9 @@ async def buckets(
     )  # fmt: skip
 
 
-async def _data_window(reads: Reads, device: DeviceRow, window: Window) -> Window:
+async def _data_window(dashboard: DashboardQueries, device: DeviceRecord, window: Window) -> Window:
     """An open-ended window narrowed to the device's data (so buckets are not years wide)."""
-    narrowed = await reads.sample_bounds(device.kind, device.device_id, window)
+    narrowed = await dashboard.sample_bounds(device.kind, device.device_id, window)
     if narrowed is None:
         return window
     return window.clamp(narrowed) or window

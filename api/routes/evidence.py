@@ -31,7 +31,7 @@ from ..accessdb import AccessError
 from ..deps import (
     AppState,
     CurrentUser,
-    ReadsDep,
+    DashboardDep,
     StateDep,
     TelemetryUser,
     not_found,
@@ -50,7 +50,7 @@ async def _window(
     state: AppState, user: Principal, asset: str, from_ms: int | None, to_ms: int | None
 ) -> Window:
     """The period the user may see of ``asset`` (an open end stops now)."""
-    device = await visible_device(state.reads, user, asset)
+    device = await visible_device(state.dashboard, user, asset)
     window = window_of(user, device, from_ms, to_ms)
     if window.to_ms == FOREVER:
         window = window.clamp(Window(from_ms=window.from_ms, to_ms=_now_ms() + 1)) or window
@@ -66,7 +66,7 @@ async def _bundle(
     except KeyFileError as exc:
         raise HTTPException(status_code=503, detail=f"operator key unavailable: {exc}") from exc
     extraction = await extract_evidence(
-        state.store, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
+        state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
         operator_key=operator_key, anchor_db=state.deployment.anchor_db,
         follow_hosts=user.role is Role.OPERATOR,
     )  # fmt: skip
@@ -112,7 +112,7 @@ async def _report(
     """
     window = await _window(state, user, asset, from_ms, to_ms)
     found = await extract_payloads(
-        state.store, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
+        state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
         follow_hosts=user.role is Role.OPERATOR,
     )  # fmt: skip
     return await asyncio.to_thread(
@@ -163,7 +163,7 @@ async def passport(
     to_ms: Annotated[TimeMs, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     """Battery passport dynamic data (Tractus-X battery_pass) of a pack."""
-    device = await visible_device(state.reads, user, asset)
+    device = await visible_device(state.dashboard, user, asset)
     if device.kind != "pack":
         raise HTTPException(status_code=400, detail=f"{asset!r} is a bus; passports are for packs")
     return battery_pass_dynamic(await _report(state, user, asset, from_ms, to_ms))
@@ -172,7 +172,7 @@ async def passport(
 @router.get("/{asset}/history", response_model=HistoryPublic)
 async def history(
     *,
-    reads: ReadsDep,
+    dashboard: DashboardDep,
     user: TelemetryUser,
     asset: str,
     from_ms: Annotated[TimeMs, Query(alias="from")] = None,
@@ -180,11 +180,11 @@ async def history(
     limit: Annotated[int, Query(ge=1, le=1_000_000)] = 100_000,
 ) -> HistoryPublic:
     """The buses a pack was installed in, read from the pack's own signed messages."""
-    device = await visible_device(reads, user, asset)
+    device = await visible_device(dashboard, user, asset)
     if device.kind != "pack":
         raise HTTPException(status_code=400, detail=f"{asset!r} is a bus; history is for packs")
     window = window_of(user, device, from_ms, to_ms)
-    stints = await reads.pack_stints(asset, window, limit=limit)
+    stints = await dashboard.pack_stints(asset, window, limit=limit)
     data = [StintPublic(bus=s.bus, from_ms=s.from_ms, to_ms=s.to_ms, messages=s.messages)
             for s in stints]  # fmt: skip
     return HistoryPublic(pack=asset, data=data, count=len(data))
@@ -199,7 +199,7 @@ async def transfer(
     Allowed for an operator of the pack's fleet and for a lessor who owns the pack by an
     earlier transfer.
     """
-    device = await state.reads.device(pack)
+    device = await state.dashboard.device(pack)
     if device is None or device.kind != "pack" or not user.windows(pack, device.fleet):
         raise not_found(pack)
     owns = user.role is Role.OPERATOR or any(

@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter, Response
 from google.transit import gtfs_realtime_pb2
 
-from ..deps import ReadsDep, TelemetryUser
+from ..deps import DashboardDep, TelemetryUser
 
 router = APIRouter(prefix="/gtfs-rt", tags=["feeds"])
 
@@ -19,7 +19,7 @@ PROTOBUF = "application/x-protobuf"
     response_class=Response,
     responses={200: {"content": {PROTOBUF: {}}, "description": "a GTFS-RT FeedMessage"}},
 )
-async def vehicle_positions(*, reads: ReadsDep, user: TelemetryUser) -> Response:
+async def vehicle_positions(*, dashboard: DashboardDep, user: TelemetryUser) -> Response:
     """Newest position, speed and time of every bus the caller sees (GTFS-RT 2.0 protobuf).
 
     Each value comes from a device-signed message; the entity id is the bus id, so a
@@ -29,11 +29,11 @@ async def vehicle_positions(*, reads: ReadsDep, user: TelemetryUser) -> Response
     feed.header.gtfs_realtime_version = "2.0"
     feed.header.incrementality = gtfs_realtime_pb2.FeedHeader.FULL_DATASET
     feed.header.timestamp = time.time_ns() // 1_000_000_000
-    for device in await reads.devices():
+    for device in await dashboard.devices():
         window = user.default_window(device.device_id, device.fleet)
         if device.kind != "bus" or window is None:
             continue
-        sample = await reads.latest_sample("bus", device.device_id, window)
+        sample = await dashboard.latest_sample("bus", device.device_id, window)
         if not sample:
             continue
         entity = feed.entity.add()

@@ -5,24 +5,24 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..deps import CurrentUser, StoreDep
+from ..deps import CurrentUser, ReaderDep
 from ..schemas import HealthPublic, MePublic
 
 router = APIRouter(tags=["system"])
 
 
 @router.get("/healthz", response_model=HealthPublic)
-async def healthz(store: StoreDep) -> HealthPublic:
+async def healthz(reader: ReaderDep) -> HealthPublic:
     """Whether the API can read the gateway store; the committed log size."""
-    head = await store.log_head()
+    head = await reader.log_head()
     return HealthPublic(status="ok", log_size=head.size)
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(*, request: Request, store: StoreDep) -> Response:
+async def metrics(*, request: Request, reader: ReaderDep) -> Response:
     """Prometheus text exposition: request counts and latencies, log size."""
     telemetry = request.app.state.metrics
-    telemetry.log_size.set((await store.log_head()).size)
+    telemetry.log_size.set((await reader.log_head()).size)
     return Response(generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -41,7 +41,7 @@ PUBLIC_KEY = _public_key()
 
 def _seed_corpus(directory: Path) -> None:
     """Real signed messages (1, 3 and 10 samples) as the starting corpus."""
-    from tests.gateway_devices import FakeDevice
+    from tests.support.gateway_devices import FakeDevice
 
     device = FakeDevice(device_id="pack-0000", seed=SEED)
     for n in (1, 3, 10):

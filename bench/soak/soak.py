@@ -32,16 +32,16 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.selfcheck import check_store
+from gateway.audit import check_store
 from ledger.keys import load_key_file
-from tests.reliability.fleet_world import (
+from tests.support.fleet_world import (
     FleetWorld,
     audit,
     finish_sim,
     fleet_world,
     start_sim,
 )
-from tests.reliability.processes import start_gateway, wait_for_log_size, wait_until_started
+from tests.support.processes import start_gateway, wait_for_log_size, wait_until_started
 from voltproof.broker import MosquittoBroker
 
 FLEET = """name = "soak"

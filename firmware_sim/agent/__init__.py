@@ -1,24 +1,27 @@
 """The edge agent: one device that samples, signs, buffers and publishes its telemetry."""
 
+from ledger.protocol import HISTORICAL_PROPERTY
+
 from .backoff import Backoff, BackoffConfigError
 from .batcher import Batcher, BatcherConfigError, Reading, ReadingKindError
-from .config import AgentSettings, ConfigError, load_settings, settings_from_mapping
+from .config import AgentConfigError, AgentSettings, load_settings, settings_from_mapping
 from .device import Device
 from .identity import IdentityError, load_seed
-from .link import HISTORICAL_PROPERTY, Link, LinkConfig, LinkStats
+from .link import Link, LinkConfig, LinkStats
 from .source import SampleSource, SourceError, SteadySource
 from .store import (
     ChainHead,
     ChainStore,
+    ChainStoreError,
     DropNotice,
     OutboxBoundsError,
     OutboxEntry,
     OutboxStats,
-    StoreError,
 )
 
 __all__ = [
     "HISTORICAL_PROPERTY",
+    "AgentConfigError",
     "AgentSettings",
     "Backoff",
     "BackoffConfigError",
@@ -26,7 +29,7 @@ __all__ = [
     "BatcherConfigError",
     "ChainHead",
     "ChainStore",
-    "ConfigError",
+    "ChainStoreError",
     "Device",
     "DropNotice",
     "IdentityError",
@@ -41,7 +44,6 @@ __all__ = [
     "SampleSource",
     "SourceError",
     "SteadySource",
-    "StoreError",
     "load_seed",
     "load_settings",
     "settings_from_mapping",

@@ -16,6 +16,8 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 
+from ledger.errors import VoltproofError
+
 from .backoff import Backoff
 from .batcher import Batcher
 from .config import AgentSettings
@@ -31,7 +33,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class StoppedError(Exception):
+class StoppedError(VoltproofError):
     """Raised inside the task group to end it on request."""
 
 
@@ -82,7 +84,7 @@ def open_source(
         )
         stack.callback(source.close)
         return source
-    from firmware_sim.sim.sources import simulated_source
+    from .physics_source import simulated_source
 
     return simulated_source(
         settings.kind, device_id=settings.device_id, seed=settings.source.seed, start_ms=now_ms

@@ -19,17 +19,18 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
 
+from ledger.errors import VoltproofError
 from ledger.telemetry import BusSample, Event, Kind, PackSample, Sample, TelemetryBatch
 
 ALARM_MODE_LEVEL: Final = 3
 DT_MS: Final = 1000
 
 
-class BatcherConfigError(ValueError):
+class BatcherConfigError(VoltproofError, ValueError):
     """The batching parameters are out of range."""
 
 
-class ReadingKindError(ValueError):
+class ReadingKindError(VoltproofError, ValueError):
     """A reading of the wrong device kind or out of time order was fed."""
 
 

@@ -15,6 +15,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ledger.errors import VoltproofError
+from ledger.protocol import TOPIC_ROOT, status_topic, telemetry_topic
+
 PLACEHOLDER_SECRETS: Final = frozenset(
     {"", "change-me", "changeme", "change_me", "password", "secret", "xxx", "todo"}
 )
@@ -22,7 +25,7 @@ DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 DEFAULT_DBC: Final = Path(__file__).resolve().parents[2] / "configs" / "can" / "voltproof_bms.dbc"
 
 
-class ConfigError(ValueError):
+class AgentConfigError(VoltproofError, ValueError):
     """The agent configuration cannot be read or is invalid; the message says which key."""
 
 
@@ -41,7 +44,7 @@ class MqttSettings(_Section):
     key_file: Path | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     max_inflight: int = Field(default=100, ge=1, le=65_000)
-    topic_prefix: str = "voltproof"
+    topic_prefix: str = TOPIC_ROOT
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -150,12 +153,12 @@ class AgentSettings(BaseSettings):
     @property
     def topic(self) -> str:
         """The device's telemetry topic."""
-        return f"{self.mqtt.topic_prefix}/{self.fleet}/{self.device_id}/telemetry"
+        return telemetry_topic(self.fleet, self.device_id, root=self.mqtt.topic_prefix)
 
     @property
     def status_topic(self) -> str:
         """The device's retained status topic (``online`` / last-will ``offline``)."""
-        return f"{self.mqtt.topic_prefix}/{self.fleet}/{self.device_id}/status"
+        return status_topic(self.fleet, self.device_id, root=self.mqtt.topic_prefix)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -170,7 +173,7 @@ def settings_from_mapping(data: dict[str, Any]) -> AgentSettings:
     try:
         return AgentSettings(**data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid agent settings: {_describe(exc)}") from exc
+        raise AgentConfigError(f"invalid agent settings: {_describe(exc)}") from exc
 
 
 def load_settings(path: Path) -> AgentSettings:
@@ -178,10 +181,10 @@ def load_settings(path: Path) -> AgentSettings:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        raise AgentConfigError(f"cannot read {path}: {exc.strerror}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        raise AgentConfigError(f"{path} is not valid TOML: {exc}") from exc
     try:
         return settings_from_mapping(data)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    except AgentConfigError as exc:
+        raise AgentConfigError(f"{path}: {exc}") from exc

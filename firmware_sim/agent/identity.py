@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ledger.errors import VoltproofError
 from ledger.keys import KeyFileError, load_key_file
 
 
-class IdentityError(RuntimeError):
+class IdentityError(VoltproofError, RuntimeError):
     """The key file is missing, unreadable or names another device."""
 
 

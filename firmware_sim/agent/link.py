@@ -19,16 +19,17 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Final, NoReturn
+from typing import NoReturn
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ledger.protocol import HISTORICAL_PROPERTY
+
 from .backoff import Backoff
 from .store import ChainStore, OutboxEntry
 
-HISTORICAL_PROPERTY: Final = ("voltproof-historical", "1")
 log = logging.getLogger("voltproof.agent.link")
 
 Clock = Callable[[], float]

@@ -1,7 +1,8 @@
 """Where an agent's samples come from: one reading per sample period.
 
 A source is anything with a ``kind`` and ``read(t_ms) -> Reading``: the simulated physics
-(:mod:`firmware_sim.sim`), the vehicle CAN bus (:mod:`firmware_sim.agent.can_source`) or
+(:mod:`firmware_sim.agent.physics_source`), the vehicle CAN bus
+(:mod:`firmware_sim.agent.can_source`) or
 :class:`SteadySource`, a deterministic stand-in for tests and benchmarks.
 """
 
@@ -11,12 +12,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ledger.errors import VoltproofError
 from ledger.telemetry import BusSample, Kind, PackSample
 
 from .batcher import Reading
 
 
-class SourceError(RuntimeError):
+class SourceError(VoltproofError, RuntimeError):
     """The source cannot give a sample now (no data yet, data too old, bus down)."""
 
 

@@ -14,7 +14,7 @@ counted and reported in a ``drop`` event of the next signed message
 
 One store may hold many devices (the fleet simulator shares one file between thousands);
 each device's rows are keyed by its id. sqlite3 errors never leave this module: they are
-translated into :class:`StoreError`.
+translated into :class:`ChainStoreError`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal, Self
 
-ZERO_HASH: Final = bytes(32)
+from ledger.chain import ZERO_PREV
+from ledger.errors import VoltproofError
+
+ZERO_HASH: Final = ZERO_PREV
+"""The ``prev`` of a device's seq 0 (``ledger.chain.ZERO_PREV``)."""
+
 Synchronous = Literal["FULL", "NORMAL", "OFF"]
 
 _SCHEMA: Final = """
@@ -52,11 +57,11 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 
-class StoreError(RuntimeError):
+class ChainStoreError(VoltproofError, RuntimeError):
     """The state file cannot be opened, read or written."""
 
 
-class OutboxBoundsError(ValueError):
+class OutboxBoundsError(VoltproofError, ValueError):
     """The outbox bounds cannot hold even one message."""
 
 
@@ -128,7 +133,7 @@ class ChainStore:
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open state file {path}: {exc}") from exc
+            raise ChainStoreError(f"cannot open state file {path}: {exc}") from exc
 
     def close(self) -> None:
         """Close the file (committed state is already durable)."""
@@ -152,7 +157,7 @@ class ChainStore:
                 "SELECT next_seq, prev FROM head WHERE dev = ?", (dev,)
             ).fetchone()
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the chain head of {dev}: {exc}") from exc
+            raise ChainStoreError(f"cannot read the chain head of {dev}: {exc}") from exc
         if row is None:
             return ChainHead(next_seq=0, prev=ZERO_HASH)
         return ChainHead(next_seq=row[0], prev=bytes(row[1]))
@@ -172,7 +177,7 @@ class ChainStore:
                 raise
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot commit the next message of {dev}: {exc}") from exc
+            raise ChainStoreError(f"cannot commit the next message of {dev}: {exc}") from exc
         return entry
 
     def _append_locked(self, dev: str, build: Builder, now_ms: int) -> OutboxEntry:
@@ -233,7 +238,7 @@ class ChainStore:
                 (dev, after, limit),
             ).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the outbox of {dev}: {exc}") from exc
+            raise ChainStoreError(f"cannot read the outbox of {dev}: {exc}") from exc
         return [OutboxEntry(dev=dev, seq=s, created_ms=c, data=bytes(d)) for s, c, d in rows]
 
     def ack(self, dev: str, seq: int) -> bool:
@@ -251,7 +256,7 @@ class ChainStore:
                 )
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot acknowledge {dev} seq {seq}: {exc}") from exc
+            raise ChainStoreError(f"cannot acknowledge {dev} seq {seq}: {exc}") from exc
         return row is not None
 
     def stats(self, dev: str) -> OutboxStats:
@@ -261,7 +266,7 @@ class ChainStore:
                 "SELECT ob_count, ob_bytes, drop_total FROM head WHERE dev = ?", (dev,)
             ).fetchone()
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the outbox of {dev}: {exc}") from exc
+            raise ChainStoreError(f"cannot read the outbox of {dev}: {exc}") from exc
         if row is None:
             return OutboxStats(count=0, size_bytes=0, dropped_total=0)
         return OutboxStats(count=row[0], size_bytes=row[1], dropped_total=row[2])

@@ -8,8 +8,10 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from ledger.errors import VoltproofError
 
-class FleetError(ValueError):
+
+class FleetError(VoltproofError, ValueError):
     """The fleet file cannot be read or is invalid; the message names the key."""
 
 

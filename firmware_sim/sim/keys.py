@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledger.errors import VoltproofError
 from ledger.keys import KeyFileError, create_key_file, load_key_file
 
 
-class FleetKeyError(RuntimeError):
+class FleetKeyError(VoltproofError, RuntimeError):
     """A device key cannot be created, loaded or exported."""
 
 

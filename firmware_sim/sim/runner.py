@@ -26,6 +26,9 @@ from firmware_sim.agent import Backoff, Batcher, ChainStore, Device, Link, LinkC
 from firmware_sim.agent.source import SampleSource, SteadySource
 from firmware_sim.physics import PackSource as PhysicsPackSource
 from firmware_sim.physics import PackUnit, Vehicle, build_vehicle
+from firmware_sim.physics.pack import PackConfig
+from ledger.errors import VoltproofError
+from ledger.protocol import status_topic, telemetry_topic
 from ledger.telemetry import Kind
 
 from . import attacks
@@ -39,7 +42,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class SimError(RuntimeError):
+class SimError(VoltproofError, RuntimeError):
     """The simulation cannot start (keys, state, credentials or broker URL)."""
 
 
@@ -98,6 +101,7 @@ def _sources(
     sources: dict[str, SampleSource] = {}
     vehicles: list[Vehicle] = []
     spares: list[PackUnit] = []
+    pack_config = PackConfig(ageing_accel=fleet.ageing_accel)  # the fleet's, for every pack
     for index, (bus_id, pack_id) in enumerate(zip(fleet.bus_ids(), fleet.pack_ids(), strict=False)):
         if fleet.physics == "steady":
             for dev, kind, extra in ((bus_id, "bus", (pack_id,)), (pack_id, "pack", ())):
@@ -110,7 +114,11 @@ def _sources(
                 sources[dev] = SkewedSteady(source=steady, skew_ms=skew_ms if dev in skewed else 0)
             continue
         vehicle, bus, pack = build_vehicle(
-            bus_id=bus_id, pack_id=pack_id, seed=fleet.seed * 100_003 + index, start_ms=start_ms
+            bus_id=bus_id,
+            pack_id=pack_id,
+            seed=fleet.seed * 100_003 + index,
+            start_ms=start_ms,
+            pack_config=pack_config,
         )
         vehicles.append(vehicle)
         for dev, src in ((bus_id, bus), (pack_id, pack)):
@@ -119,7 +127,12 @@ def _sources(
         if fleet.physics == "steady":
             sources[pack_id] = SteadySource(kind="pack", seed=fleet.seed)
             continue
-        unit = PackUnit(device_id=pack_id, seed=fleet.seed * 7 + len(spares), start_ms=start_ms)
+        unit = PackUnit(
+            device_id=pack_id,
+            seed=fleet.seed * 7 + len(spares),
+            start_ms=start_ms,
+            config=pack_config,
+        )
         spares.append(unit)
         sources[pack_id] = PhysicsReading(source=PhysicsPackSource(unit))
     return sources, vehicles, spares
@@ -154,13 +167,12 @@ class FleetRun:
             )
             if creds.per_device and password is None:
                 raise SimError(f"no password for {dev} in {creds.password_file}")
-            topic = f"voltproof/{self.fleet.name}/{dev}"
             config = LinkConfig(
                 dev=dev,
                 host=host,
                 port=port,
-                topic=f"{topic}/telemetry",
-                status_topic=f"{topic}/status",
+                topic=telemetry_topic(self.fleet.name, dev),
+                status_topic=status_topic(self.fleet.name, dev),
                 username=username,
                 password=password,
                 max_inflight=self.fleet.max_inflight,
@@ -206,7 +218,7 @@ class FleetRun:
             s.dropped += outbox.dropped_total
 
 
-class _StopError(Exception):
+class _StopError(VoltproofError):
     """Ends the run's task group."""
 
 
@@ -298,7 +310,7 @@ async def _attacks(run: FleetRun, sleep: Sleep) -> None:
     by_dev = {s.key.dev: s for s in run.devices}
     for injection in _injections(run):
         config = by_dev[injection.sender].link.config
-        topic = f"voltproof/{run.fleet.name}/{injection.topic_dev}/telemetry"
+        topic = telemetry_topic(run.fleet.name, injection.topic_dev)
         try:
             async with aiomqtt.Client(
                 config.host,

@@ -1,40 +1,18 @@
-"""Simulated sample sources for agents and the fleet (battery and bus physics)."""
+"""Sample sources only the fleet simulator uses (a device clock off by a skew).
+
+The physics source a stand-alone agent also uses lives in ``firmware_sim.agent.physics_source``.
+"""
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 from firmware_sim.agent.batcher import Reading
-from firmware_sim.agent.source import SampleSource, SteadySource
-from firmware_sim.physics import SampleSource as PhysicsSource
-from firmware_sim.physics import build_vehicle
-from ledger.telemetry import Event, Kind
+from firmware_sim.agent.physics_source import PhysicsReading, simulated_source
+from firmware_sim.agent.source import SteadySource
+from ledger.telemetry import Kind
 
-
-@dataclass(slots=True, kw_only=True)
-class PhysicsReading:
-    """Adapts a physics source (``next_batch``) to ``read``; the device clock is off by skew."""
-
-    source: PhysicsSource
-    skew_ms: int = 0
-
-    @property
-    def kind(self) -> Kind:
-        """The device kind."""
-        return self.source.kind
-
-    def read(self, t_ms: int) -> Reading:
-        """The one sample of the physics grid at or after ``t_ms``, with its events."""
-        batch = self.source.next_batch(t_ms, 1)
-        events = tuple(Event(kind=e.kind, at=0, data=e.data) for e in batch.events)
-        return Reading(
-            t_ms=batch.t_ms + self.skew_ms,
-            sample=batch.samples[0],
-            events=events,
-            host=batch.host,
-            packs=batch.packs,
-        )
+__all__ = ["PhysicsReading", "SkewedSteady", "simulated_source"]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -59,13 +37,3 @@ class SkewedSteady:
             host=reading.host,
             packs=reading.packs,
         )
-
-
-def simulated_source(kind: Kind, *, device_id: str, seed: int, start_ms: int = 0) -> SampleSource:
-    """The physics of one device for a stand-alone agent (a pack gets a bus of its own)."""
-    mixed = seed ^ zlib.crc32(device_id.encode())
-    bus_id, pack_id = (
-        (device_id, f"{device_id}-pack") if kind == "bus" else (f"{device_id}-bus", device_id)
-    )
-    _, bus, pack = build_vehicle(bus_id=bus_id, pack_id=pack_id, seed=mixed, start_ms=start_ms)
-    return PhysicsReading(source=bus if kind == "bus" else pack)

@@ -1,8 +1,10 @@
 """The gateway's durable state: the log, its messages and samples, the registry, checkpoints.
 
-:class:`Store` is the interface the gateway and the dashboard API use; :class:`SqliteStore`
-implements it on one SQLite file. A PostgreSQL store for multi-gateway deployments would
-implement the same protocol.
+:class:`StoreReader` is the read interface (the API, evidence, audit and bundle command use
+only it); :class:`Store` adds the writes the gateway makes. :class:`SqliteStore` implements
+both on one SQLite file (``SqliteStore.open`` creates and migrates it; the gateway alone
+writes); :class:`SqliteReader` reads such a file read-only (``open_reader``). A PostgreSQL
+store for multi-gateway deployments would implement the same protocols.
 """
 
 from .base import Store
@@ -12,34 +14,44 @@ from .errors import (
     SchemaVersionError,
     StoreError,
     UnknownCheckpointError,
+    UnstorableValueError,
 )
+from .reader import StoreReader
 from .records import (
     AlarmRecord,
+    AnchoredCheckpoint,
     AnchorStatus,
     Appended,
     Candidate,
+    ChainHeadRecord,
     CheckpointRecord,
     DeviceRecord,
     DeviceStatus,
     KeyRange,
     LeafRecord,
     LogHead,
+    MessageLeaf,
     QuarantineCount,
     QuarantineEntry,
     QuarantineRecord,
     RegistryAction,
     RegistryChange,
+    RegistryEventRecord,
+    SampleBlockRecord,
     StoredOutcome,
 )
 from .sqlite import SqliteStore
+from .sqlite_reader import SqliteReader, open_reader
 from .writes import FORK_REASON
 
 __all__ = [
     "FORK_REASON",
     "AlarmRecord",
     "AnchorStatus",
+    "AnchoredCheckpoint",
     "Appended",
     "Candidate",
+    "ChainHeadRecord",
     "CheckpointRecord",
     "DeviceRecord",
     "DeviceStatus",
@@ -47,16 +59,23 @@ __all__ = [
     "LeafRecord",
     "LogCorruptError",
     "LogHead",
+    "MessageLeaf",
     "QuarantineCount",
     "QuarantineEntry",
     "QuarantineRecord",
     "RegistryAction",
     "RegistryChange",
     "RegistryConflictError",
+    "RegistryEventRecord",
+    "SampleBlockRecord",
     "SchemaVersionError",
+    "SqliteReader",
     "SqliteStore",
     "Store",
     "StoreError",
+    "StoreReader",
     "StoredOutcome",
     "UnknownCheckpointError",
+    "UnstorableValueError",
+    "open_reader",
 ]

@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from .errors import StoreError, UnknownCheckpointError
 from .reads import StoreReads
-from .records import AnchorStatus, CheckpointRecord
+from .records import AnchoredCheckpoint, AnchorStatus, CheckpointRecord
 
 _COLUMNS: Final = (
     "c.size, c.root, c.note, c.signed_at_ms, c.anchor_state, r.receipt "
@@ -15,8 +15,74 @@ _COLUMNS: Final = (
 )
 
 
+class CheckpointReads(StoreReads):
+    """Signed checkpoints and the state of their anchors (reads)."""
+
+    async def latest_checkpoint(self) -> CheckpointRecord | None:
+        """The checkpoint of the largest size, or ``None``."""
+        rows = await self._rows(f"SELECT {_COLUMNS} ORDER BY c.size DESC LIMIT 1")
+        return _record(rows[0]) if rows else None
+
+    async def latest_final_checkpoint(self) -> CheckpointRecord | None:
+        """The largest checkpoint whose anchor is final, or ``None``."""
+        rows = await self._rows(
+            f"SELECT {_COLUMNS} WHERE c.anchor_state = ? ORDER BY c.size DESC LIMIT 1",
+            (AnchorStatus.FINAL.value,),
+        )
+        return _record(rows[0]) if rows else None
+
+    async def checkpoint(self, size: int) -> CheckpointRecord:
+        """The checkpoint of ``size``."""
+        rows = await self._rows(f"SELECT {_COLUMNS} WHERE c.size = ?", (size,))
+        if not rows:
+            raise UnknownCheckpointError(f"no checkpoint of size {size} is stored")
+        return _record(rows[0])
+
+    async def checkpoints(
+        self, *, limit: int = 100, final_only: bool = False
+    ) -> list[CheckpointRecord]:
+        """The newest checkpoints, largest first (``final_only``: those with a final anchor)."""
+        where = "WHERE c.anchor_state = 'final' " if final_only else ""
+        rows = await self._rows(
+            f"SELECT {_COLUMNS} {where}ORDER BY c.size DESC LIMIT ?",
+            (limit,),
+        )
+        return [_record(row) for row in rows]
+
+    async def checkpoints_in(self, states: Sequence[AnchorStatus]) -> list[CheckpointRecord]:
+        """Checkpoints whose anchor is in one of ``states``, smallest first."""
+        marks = ", ".join(["?"] * len(states))
+        rows = await self._rows(
+            f"SELECT {_COLUMNS} WHERE c.anchor_state IN ({marks}) ORDER BY c.size",
+            [state.value for state in states],
+        )
+        return [_record(row) for row in rows]
+
+    async def checkpoint_between(self, low: int, high: int) -> CheckpointRecord | None:
+        """The smallest checkpoint with ``low <= size <= high``, or ``None``."""
+        rows = await self._rows(
+            f"SELECT {_COLUMNS} WHERE c.size >= ? AND c.size <= ? ORDER BY c.size LIMIT 1",
+            (low, high),
+        )
+        return _record(rows[0]) if rows else None
+
+    async def latest_anchored(self) -> AnchoredCheckpoint | None:
+        """The largest checkpoint whose anchor receipt is final, with that receipt."""
+        rows = await self._rows(
+            "SELECT c.size, c.root, r.backend, r.receipt FROM checkpoints AS c "
+            "JOIN anchor_receipts AS r ON r.size = c.size WHERE r.state = 'final' "
+            "ORDER BY c.size DESC LIMIT 1"
+        )
+        if not rows:
+            return None
+        size, root, backend, receipt = rows[0]
+        return AnchoredCheckpoint(
+            size=int(size), root=bytes(root), backend=str(backend), receipt=str(receipt)
+        )
+
+
 class CheckpointStore(StoreReads):
-    """Signed checkpoints and the state of their anchors."""
+    """Signed checkpoints and the state of their anchors (writes)."""
 
     async def add_checkpoint(self, record: CheckpointRecord) -> None:
         """Store a signed checkpoint; storing the same one twice is a no-op.
@@ -46,40 +112,6 @@ class CheckpointStore(StoreReads):
                     record.anchor_state.value,
                 ),
             )
-
-    async def latest_checkpoint(self) -> CheckpointRecord | None:
-        """The checkpoint of the largest size, or ``None``."""
-        rows = await self._rows(f"SELECT {_COLUMNS} ORDER BY c.size DESC LIMIT 1")
-        return _record(rows[0]) if rows else None
-
-    async def latest_final_checkpoint(self) -> CheckpointRecord | None:
-        """The largest checkpoint whose anchor is final, or ``None``."""
-        rows = await self._rows(
-            f"SELECT {_COLUMNS} WHERE c.anchor_state = ? ORDER BY c.size DESC LIMIT 1",
-            (AnchorStatus.FINAL.value,),
-        )
-        return _record(rows[0]) if rows else None
-
-    async def checkpoint(self, size: int) -> CheckpointRecord:
-        """The checkpoint of ``size``."""
-        rows = await self._rows(f"SELECT {_COLUMNS} WHERE c.size = ?", (size,))
-        if not rows:
-            raise UnknownCheckpointError(f"no checkpoint of size {size} is stored")
-        return _record(rows[0])
-
-    async def checkpoints(self, *, limit: int = 100) -> list[CheckpointRecord]:
-        """The newest checkpoints, largest first."""
-        rows = await self._rows(f"SELECT {_COLUMNS} ORDER BY c.size DESC LIMIT ?", (limit,))
-        return [_record(row) for row in rows]
-
-    async def checkpoints_in(self, states: Sequence[AnchorStatus]) -> list[CheckpointRecord]:
-        """Checkpoints whose anchor is in one of ``states``, smallest first."""
-        marks = ", ".join(["?"] * len(states))
-        rows = await self._rows(
-            f"SELECT {_COLUMNS} WHERE c.anchor_state IN ({marks}) ORDER BY c.size",
-            [state.value for state in states],
-        )
-        return [_record(row) for row in rows]
 
     async def record_anchor(
         self, *, size: int, backend: str, state: AnchorStatus, receipt: str, now_ms: int

@@ -7,6 +7,12 @@ class StoreError(Exception):
     """The store failed (I/O, lock timeout, corruption): a broken dependency, not bad input."""
 
 
+class UnstorableValueError(Exception):
+    """A value of the written batch does not fit the store (an integer beyond 64 bits, a
+    constraint the data breaks); nothing was written. Bad input, not a broken store: the
+    caller isolates the offending message instead of stopping intake."""
+
+
 class SchemaVersionError(StoreError):
     """The database was written by a newer schema than this code knows."""
 

@@ -3,7 +3,7 @@
 A migration ``NNNN_name.sql`` in ``gateway/store/migrations`` brings the schema from version
 ``NNNN - 1`` to ``NNNN``. Each runs in its own ``BEGIN IMMEDIATE`` transaction together with
 the bump of ``schema_version``, so a crash leaves the database at one version or the next.
-Version 1 also creates the Merkle node tables of :data:`ledger.merkle_sqlite.SCHEMA`.
+Version 1 also creates the Merkle node tables of :data:`gateway.store.merkle_nodes.SCHEMA`.
 Scripts may call ``sample_block(cose, part)``, one part of the ``sample_blocks`` row of a
 stored telemetry message (``kind``, ``t_ms``, ``last_ms``, ``dt_ms``, ``n`` or ``columns``),
 derived from the signed bytes; version 2 rebuilds the decoded samples with it.
@@ -21,7 +21,7 @@ from importlib import resources
 
 import aiosqlite
 
-from ledger.merkle_sqlite import SCHEMA as MERKLE_SCHEMA
+from gateway.store.merkle_nodes import SCHEMA as MERKLE_SCHEMA
 from ledger.message import MessageError, decode_message
 from ledger.telemetry import TelemetryError, decode_columns
 

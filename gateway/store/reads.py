@@ -11,10 +11,11 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Self
 
 import aiosqlite
 
+from gateway.store.merkle_nodes import SELECT_SIZE_SQL, node_key, node_parameters, select_nodes_sql
 from ledger.merkle import (
     LogState,
     NodeId,
@@ -26,10 +27,9 @@ from ledger.merkle import (
 )
 from ledger.merkle.border import fold_border
 from ledger.merkle.proof import check_inclusion_request, sibling_path
-from ledger.merkle_sqlite import SELECT_SIZE_SQL, node_key, node_parameters, select_nodes_sql
 from ledger.telemetry import FIELDS, Kind
 
-from .errors import LogCorruptError, StoreError
+from .errors import LogCorruptError, StoreError, UnstorableValueError
 from .records import (
     AlarmRecord,
     DeviceRecord,
@@ -45,18 +45,27 @@ if TYPE_CHECKING:
     from .samples import Samples
 
 _DEVICE_COLUMNS: Final = (
-    "id, kind, fleet, public_key, status, enrolled_leaf, rotated_leaf, revoked_leaf"
+    "id, kind, fleet, public_key, status, enrolled_leaf, rotated_leaf, revoked_leaf, "
+    "(SELECT received_at_ms FROM leaves WHERE leaf_index = devices.enrolled_leaf)"
 )
 _LEAF_COLUMNS: Final = (
-    "leaf_index, kind, device, seq, t_ms, received_at_ms, historical, message_hash, cose"
+    "leaf_index, kind, device, seq, t_ms, received_at_ms, historical, message_hash, cose, prev"
 )
 _QUARANTINE_COLUMNS: Final = "id, reason, detail, topic, device, raw, raw_size, received_at_ms"
+END_MS: Final = 2**63 - 1
+"""The end of time: a period bound past every stored ``t``."""
 NODES_PER_QUERY: Final = 30_000
 """Node keys per query of :meth:`StoreReads.inclusion_proofs` (SQLite allows 32,766 variables)."""
 
 
-def _marks(count: int) -> str:
+def marks(count: int) -> str:
+    """``count`` SQL placeholders."""
     return ", ".join(["?"] * count)
+
+
+def leaf_columns() -> str:
+    """The columns :func:`leaf_record` reads, in order."""
+    return _LEAF_COLUMNS
 
 
 class StoreReads:
@@ -66,23 +75,39 @@ class StoreReads:
         self._db = db
         self._lock = lock
 
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._db.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction, committed on success, rolled back otherwise."""
         async with self._lock:
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot start a write transaction: {exc}") from exc
+            await self._begin("BEGIN IMMEDIATE", "write")
             try:
                 yield self._db
                 await self._db.execute("COMMIT")
+            except (OverflowError, sqlite3.IntegrityError, sqlite3.DataError) as exc:
+                await self._rollback()
+                raise UnstorableValueError(f"{type(exc).__name__}: {exc}") from exc
             except sqlite3.Error as exc:
                 await self._rollback()
                 raise StoreError(f"write transaction failed: {exc}") from exc
             except BaseException:
                 await self._rollback()
                 raise
+
+    async def _begin(self, statement: str, what: str) -> None:
+        try:
+            await self._db.execute(statement)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot start a {what} transaction: {exc}") from exc
 
     async def _rollback(self) -> None:
         if self._db.in_transaction:
@@ -235,7 +260,7 @@ class StoreReads:
         )
         if not rows:
             raise OutOfRangeError(f"leaf {leaf_index} is not stored")
-        return _leaf(rows[0])
+        return leaf_record(rows[0])
 
     async def device_leaves(
         self, device_id: str, *, t_from: int = 0, t_to: int = 2**63 - 1, limit: int = 1000
@@ -246,7 +271,7 @@ class StoreReads:
             "AND t_ms >= ? AND t_ms < ? ORDER BY seq LIMIT ?",
             (device_id, t_from, t_to, limit),
         )
-        return [_leaf(row) for row in rows]
+        return [leaf_record(row) for row in rows]
 
     # -- registry -----------------------------------------------------------------------------
 
@@ -257,13 +282,13 @@ class StoreReads:
             return {}
         async with self._read() as db:
             async with db.execute(
-                f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id IN ({_marks(len(ids))})",  # noqa: S608 -- placeholders only
+                f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id IN ({marks(len(ids))})",  # noqa: S608 -- placeholders only
                 ids,
             ) as cursor:
                 rows = list(await cursor.fetchall())
             async with db.execute(
                 "SELECT device, public_key, from_seq, until_seq FROM device_keys "  # noqa: S608 -- placeholders only
-                f"WHERE device IN ({_marks(len(ids))}) ORDER BY device, valid_from_leaf",
+                f"WHERE device IN ({marks(len(ids))}) ORDER BY device, valid_from_leaf",
                 ids,
             ) as cursor:
                 keys: dict[str, list[KeyRange]] = {}
@@ -302,13 +327,21 @@ class StoreReads:
         )
         return _samples(kind, device_id, found)
 
-    async def alarms(self, *, device_id: str | None = None, limit: int = 100) -> list[AlarmRecord]:
-        """The newest alarms, of one device or of all."""
-        where, params = ("WHERE device = ?", [device_id]) if device_id is not None else ("", [])
+    async def alarms(
+        self,
+        *,
+        device_id: str | None = None,
+        t_from: int = -END_MS,
+        t_to: int = END_MS,
+        min_level: int = 0,
+        limit: int = 100,
+    ) -> list[AlarmRecord]:
+        """The newest alarms with ``t_from <= t < t_to`` and level >= ``min_level``."""
+        where, params = ("device = ? AND ", [device_id]) if device_id is not None else ("", [])
         rows = await self._rows(
             "SELECT device, t_ms, level, flags, source, detail, leaf_index FROM alarms "  # noqa: S608 -- constant clause
-            f"{where} ORDER BY t_ms DESC LIMIT ?",
-            [*params, limit],
+            f"WHERE {where}t_ms >= ? AND t_ms < ? AND level >= ? ORDER BY t_ms DESC LIMIT ?",
+            [*params, t_from, t_to, min_level, limit],
         )
         return [
             AlarmRecord(
@@ -366,7 +399,8 @@ class StoreReads:
         return int(rows[0][0]) if rows else 0
 
 
-def _leaf(row: Sequence[Any]) -> LeafRecord:
+def leaf_record(row: Sequence[Any]) -> LeafRecord:
+    """A :class:`LeafRecord` from a row of :func:`leaf_columns`."""
     return LeafRecord(
         leaf_index=row[0],
         kind=row[1],
@@ -377,6 +411,7 @@ def _leaf(row: Sequence[Any]) -> LeafRecord:
         historical=bool(row[6]),
         message_hash=row[7],
         cose=row[8],
+        prev=None if row[9] is None else bytes(row[9]),
     )
 
 
@@ -391,6 +426,7 @@ def _device(row: Sequence[Any], keys: Sequence[KeyRange]) -> DeviceRecord:
         rotated_leaf=row[6],
         revoked_leaf=row[7],
         keys=tuple(keys),
+        enrolled_at_ms=row[8],
     )
 
 

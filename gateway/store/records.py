@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ledger.registry import key_may_sign
 from ledger.telemetry import Kind, TelemetryColumns
 
 from ..chain import Duplicate, Fork
@@ -44,7 +45,7 @@ class KeyRange:
 
     def covers(self, seq: int) -> bool:
         """Whether this key may sign message ``seq``."""
-        return self.from_seq <= seq and (self.until_seq is None or seq < self.until_seq)
+        return key_may_sign(seq, from_seq=self.from_seq, until_seq=self.until_seq)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +61,8 @@ class DeviceRecord:
     rotated_leaf: int | None = None
     revoked_leaf: int | None = None
     keys: tuple[KeyRange, ...] = ()
+    enrolled_at_ms: int | None = None
+    """When the enrolment leaf was recorded: the earliest a message of the device may start."""
 
     def key_for(self, seq: int) -> KeyRange | None:
         """The key that may sign message ``seq`` (a rotation splits the seqs between keys)."""
@@ -116,6 +119,8 @@ class Appended:
     """The message is now leaf ``leaf_index``."""
 
     leaf_index: int
+    seq_jump: int = 0
+    """Seqs skipped past the head when more than the store's ``max_seq_jump`` (else 0)."""
 
 
 StoredOutcome = Appended | Duplicate | Fork
@@ -178,6 +183,8 @@ class LeafRecord:
     historical: bool
     message_hash: bytes
     cose: bytes
+    prev: bytes | None = None
+    """A telemetry leaf's ``prev`` column (``None`` for registry leaves)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,3 +198,59 @@ class AlarmRecord:
     source: str
     detail: str
     leaf_index: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageLeaf:
+    """A device's telemetry leaf as the store indexes it: leaf index, ``seq``, ``t``, COSE bytes."""
+
+    leaf_index: int
+    seq: int
+    t_ms: int
+    cose: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistryEventRecord:
+    """A registry leaf (enrol, rotate, revoke) with the fleet its device is in now."""
+
+    leaf_index: int
+    action: str
+    device_id: str
+    recorded_at_ms: int
+    message_hash: bytes
+    fleet: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnchoredCheckpoint:
+    """The largest checkpoint whose anchor receipt is final, with that receipt."""
+
+    size: int
+    root: bytes
+    backend: str
+    receipt: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChainHeadRecord:
+    """A device's chain head: its highest stored seq, that message's hash, duplicates seen."""
+
+    device_id: str
+    seq: int
+    message_hash: bytes
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SampleBlockRecord:
+    """One stored sample block, as stored (the audit compares it with the signed message)."""
+
+    leaf_index: int
+    device_id: str
+    kind: str
+    t_ms: int
+    last_ms: int
+    dt_ms: int
+    n: int
+    columns: bytes

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
@@ -30,7 +29,9 @@ import aiosqlite
 from ledger.merkle import hash_leaf, plan_append
 
 from ..chain import Accept, ChainBook, Fork, fetch_keys
+from .audit_reads import AuditReads
 from .checkpoints import CheckpointStore
+from .connect import connect
 from .errors import StoreError
 from .migrate import migrate
 from .records import (
@@ -54,15 +55,25 @@ from .writes import (
 
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_QUARANTINE_MAX_ROWS = 100_000
+DEFAULT_MAX_SEQ_JUMP = 10_000
+"""Seqs a message may skip past its device's head before the store raises a gateway alarm."""
 
 
-class SqliteStore(CheckpointStore):
+class SqliteStore(CheckpointStore, AuditReads):
     """The :class:`~gateway.store.base.Store` on SQLite; open with :meth:`open`."""
 
-    def __init__(self, *, db: aiosqlite.Connection, path: Path, quarantine_max_rows: int) -> None:
+    def __init__(
+        self,
+        *,
+        db: aiosqlite.Connection,
+        path: Path,
+        quarantine_max_rows: int,
+        max_seq_jump: int = DEFAULT_MAX_SEQ_JUMP,
+    ) -> None:
         super().__init__(db=db, lock=asyncio.Lock())
         self.path = path
         self.quarantine_max_rows = quarantine_max_rows
+        self.max_seq_jump = max_seq_jump
 
     @classmethod
     async def open(
@@ -71,16 +82,15 @@ class SqliteStore(CheckpointStore):
         *,
         quarantine_max_rows: int = DEFAULT_QUARANTINE_MAX_ROWS,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        max_seq_jump: int = DEFAULT_MAX_SEQ_JUMP,
     ) -> Self:
         """Open (creating and migrating if needed) the store at ``path``."""
         if quarantine_max_rows < 1:
             raise ValueError(f"quarantine_max_rows must be >= 1, got {quarantine_max_rows}")
+        if max_seq_jump < 0:
+            raise ValueError(f"max_seq_jump must be >= 0, got {max_seq_jump}")
+        db = await connect(path, read_only=False, busy_timeout_ms=busy_timeout_ms)
         try:
-            db = await aiosqlite.connect(os.fspath(path), isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the gateway store {path}: {exc}") from exc
-        try:
-            await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = FULL")
             await migrate(db)
@@ -89,17 +99,12 @@ class SqliteStore(CheckpointStore):
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(f"cannot prepare the gateway store {path}: {exc}") from exc
-        return cls(db=db, path=Path(path), quarantine_max_rows=quarantine_max_rows)
-
-    async def close(self) -> None:
-        """Close the connection."""
-        await self._db.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+        return cls(
+            db=db,
+            path=Path(path),
+            quarantine_max_rows=quarantine_max_rows,
+            max_seq_jump=max_seq_jump,
+        )
 
     async def commit(
         self, candidates: Sequence[Candidate], rejections: Sequence[QuarantineEntry]
@@ -107,8 +112,11 @@ class SqliteStore(CheckpointStore):
         """Decide each candidate against the stored chains and write the batch in ONE commit.
 
         Accepted messages become leaves (in candidate order) with their samples and alarms;
-        duplicates are counted; forks are quarantined with an alarm; ``rejections`` are
-        quarantined. Returns one outcome per candidate, after the commit.
+        duplicates are counted; forks are quarantined with an alarm; a message more than
+        ``max_seq_jump`` seqs ahead of its head is appended with an alarm; ``rejections``
+        are quarantined. Returns one outcome per candidate, after the commit. Raises
+        :class:`~gateway.store.errors.UnstorableValueError` (nothing written) when a value
+        of the batch does not fit the store.
         """
         async with self._write() as db:
             state = await self._log_state()
@@ -118,7 +126,7 @@ class SqliteStore(CheckpointStore):
             accepted: list[tuple[int, Candidate]] = []
             duplicates: Counter[str] = Counter()
             quarantined = list(rejections)
-            fork_alarms: list[tuple[Candidate, str]] = []
+            gateway_alarms: list[tuple[Candidate, str]] = []
             next_index = state.size
             for candidate in candidates:
                 decision = book.decide(
@@ -136,13 +144,16 @@ class SqliteStore(CheckpointStore):
                         leaf_index=next_index,
                     )
                     accepted.append((next_index, candidate))
-                    outcomes.append(Appended(leaf_index=next_index))
+                    jump = decision.skipped if decision.skipped > self.max_seq_jump else 0
+                    if jump:
+                        gateway_alarms.append((candidate, _jump_alarm(candidate, jump)))
+                    outcomes.append(Appended(leaf_index=next_index, seq_jump=jump))
                     next_index += 1
                     continue
                 outcomes.append(decision)
                 if isinstance(decision, Fork):
                     quarantined.append(_fork_entry(candidate, decision))
-                    fork_alarms.append((candidate, decision.detail))
+                    gateway_alarms.append((candidate, f"fork: {decision.detail}"))
                 else:
                     duplicates[candidate.device_id] += 1
             if accepted:
@@ -150,7 +161,7 @@ class SqliteStore(CheckpointStore):
                 await append_rows(db, plan)
                 await insert_telemetry(db, accepted)
             await write_chain(db, book, duplicates)
-            await telemetry_alarms(db, accepted, fork_alarms)
+            await telemetry_alarms(db, accepted, gateway_alarms)
             if quarantined:
                 await write_quarantine(db, quarantined, max_rows=self.quarantine_max_rows)
         return outcomes
@@ -212,3 +223,7 @@ def _fork_entry(candidate: Candidate, decision: Fork) -> QuarantineEntry:
         raw_size=len(candidate.cose),
         received_at_ms=candidate.received_at_ms,
     )
+
+
+def _jump_alarm(candidate: Candidate, skipped: int) -> str:
+    return f"seq_jump: seq {candidate.seq} skips {skipped} seqs past the head (stored as one gap)"

@@ -12,8 +12,8 @@ from typing import Final
 
 import aiosqlite
 
+from gateway.store.merkle_nodes import INSERT_NODES_SQL, UPDATE_SIZE_SQL
 from ledger.merkle import AppendPlan
-from ledger.merkle_sqlite import INSERT_NODES_SQL, UPDATE_SIZE_SQL
 
 from ..chain import ChainBook, Head, StoredLink
 from .blocks import INSERT_BLOCK_SQL, block_row
@@ -32,7 +32,7 @@ _INSERT_ALARM: Final = (
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 FORK_ALARM_LEVEL: Final = 3
-"""Level of the gateway alarm raised for a fork (GB/T 32960 level 3: stop and investigate)."""
+"""Level of the gateway alarms (a fork, a seq jump; GB/T 32960 level 3: stop and investigate)."""
 
 
 def _placeholders(count: int) -> str:
@@ -51,7 +51,11 @@ async def load_chain(
     *,
     key_filter: Callable[[Mapping[str, Head], Iterable[tuple[str, int]]], set[tuple[str, int]]],
 ) -> tuple[dict[str, Head], dict[str, list[tuple[int, int]]], dict[tuple[str, int], StoredLink]]:
-    """The heads and gaps of the candidates' devices and the stored links they need."""
+    """The heads of the candidates' devices, the gaps and the stored links they need.
+
+    Only the gap holding a candidate's seq is read (one indexed lookup per candidate at or
+    below its head): a device with a million gaps costs a batch what one with one does.
+    """
     devices = sorted({c.device_id for c in candidates})
     heads: dict[str, Head] = {}
     gaps: dict[str, list[tuple[int, int]]] = {}
@@ -65,12 +69,18 @@ async def load_chain(
     ) as cursor:
         async for device, seq, digest in cursor:
             heads[device] = Head(seq=seq, message_hash=digest)
-    async with db.execute(
-        f"SELECT device, start, stop FROM chain_gaps WHERE device IN ({marks})",  # noqa: S608 -- placeholders only
-        devices,
-    ) as cursor:
-        async for device, start, stop in cursor:
-            gaps.setdefault(device, []).append((start, stop))
+    for device, seq in sorted({(c.device_id, c.seq) for c in candidates}):
+        head = heads.get(device)
+        if head is None or seq > head.seq:
+            continue
+        async with db.execute(
+            "SELECT start, stop FROM chain_gaps WHERE device = ? AND start <= ? "
+            "ORDER BY start DESC LIMIT 1",
+            (device, seq),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None and row[1] > seq and (row[0], row[1]) not in gaps.get(device, []):
+            gaps.setdefault(device, []).append((row[0], row[1]))
     wanted: dict[str, list[int]] = {}
     for device, seq in key_filter(heads, [(c.device_id, c.seq) for c in candidates]):
         wanted.setdefault(device, []).append(seq)
@@ -88,7 +98,7 @@ async def load_chain(
 
 
 async def write_chain(db: aiosqlite.Connection, book: ChainBook, duplicates: Counter[str]) -> None:
-    """Store the heads and gaps of the devices ``book`` changed, and count duplicates."""
+    """Store the heads and the changed gaps of the devices ``book`` changed; count duplicates."""
     changed = sorted(book.changed)
     if changed:
         await db.executemany(
@@ -100,16 +110,17 @@ async def write_chain(db: aiosqlite.Connection, book: ChainBook, duplicates: Cou
                 for device in changed
             ],
         )
-        await db.execute(
-            f"DELETE FROM chain_gaps WHERE device IN ({_placeholders(len(changed))})",  # noqa: S608 -- placeholders only
-            changed,
+        diffs = {device: book.gap_changes(device) for device in changed}
+        await db.executemany(
+            "DELETE FROM chain_gaps WHERE device = ? AND start = ?",
+            [(device, start) for device, (removed, _) in diffs.items() for start, _ in removed],
         )
         await db.executemany(
             "INSERT INTO chain_gaps (device, start, stop) VALUES (?, ?, ?)",
             [
                 (device, start, stop)
-                for device in changed
-                for start, stop in book.gaps.get(device, ())
+                for device, (_, added) in diffs.items()
+                for start, stop in added
             ],
         )
     if duplicates:
@@ -173,13 +184,13 @@ def _telemetry_alarm(index: int, candidate: Candidate) -> tuple[object, ...] | N
 async def telemetry_alarms(
     db: aiosqlite.Connection,
     accepted: Sequence[tuple[int, Candidate]],
-    forks: Sequence[tuple[Candidate, str]],
+    gateway: Sequence[tuple[Candidate, str]],
 ) -> None:
-    """Record alarm levels >= 1 of accepted messages and one gateway alarm per fork."""
+    """Record alarm levels >= 1 of accepted messages and the gateway's alarms (fork, jump)."""
     rows = [row for index, c in accepted if (row := _telemetry_alarm(index, c)) is not None]
     rows.extend(
-        (c.device_id, c.received_at_ms, FORK_ALARM_LEVEL, 0, "gateway", f"fork: {detail}", None)
-        for c, detail in forks
+        (c.device_id, c.received_at_ms, FORK_ALARM_LEVEL, 0, "gateway", detail, None)
+        for c, detail in gateway
     )
     if rows:
         await db.executemany(_INSERT_ALARM, rows)

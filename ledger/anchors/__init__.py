@@ -3,21 +3,24 @@
 One small async interface (``AnchorBackend``), an in-memory reference backend shipped for
 tests (``MemoryAnchorBackend``), the embedded ``local`` backend (a hash-chained, gateway-signed
 SQLite table) and the ``evm`` backend (an ``AnchorRegistry`` contract reached with web3.py).
-The EVM names load web3 lazily, so importing this package stays cheap.
+The SQLite and EVM names load aiosqlite and web3 lazily, so importing this package (or the
+pure ``base``, ``checkers`` and ``local_verify`` modules) loads no I/O library.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..checkpoint import LogId
 from .base import (
     AnchorBackend,
+    AnchorChecker,
     AnchorReceipt,
     AnchorRequest,
     AnchorState,
-    LogId,
     log_id_for,
 )
+from .checkers import LocalAnchorChecker
 from .errors import (
     AnchorChainError,
     AnchorConflict,
@@ -35,21 +38,25 @@ from .errors import (
     AnchorUnavailable,
     AnchorVerificationError,
 )
-from .local import LocalAnchorBackend
 from .local_verify import verify_local_anchor
 from .memory import MemoryAnchorBackend, MemoryLedger
 
 if TYPE_CHECKING:
     from .evm import EvmAnchorBackend
+    from .evm_checker import EvmAnchorChecker, anchor_checker
     from .evm_deploy import deploy_registry
     from .evm_key import EvmKey, load_evm_key
     from .evm_store import EvmTxStore
     from .evm_verify import verify_evm_anchor
+    from .local import LocalAnchorBackend
 
 _LAZY = {
     "EvmAnchorBackend": ".evm",
+    "EvmAnchorChecker": ".evm_checker",
+    "anchor_checker": ".evm_checker",
     "EvmKey": ".evm_key",
     "EvmTxStore": ".evm_store",
+    "LocalAnchorBackend": ".local",
     "deploy_registry": ".evm_deploy",
     "load_evm_key": ".evm_key",
     "verify_evm_anchor": ".evm_verify",
@@ -58,6 +65,7 @@ _LAZY = {
 __all__ = [
     "AnchorBackend",
     "AnchorChainError",
+    "AnchorChecker",
     "AnchorConflict",
     "AnchorEntryHashError",
     "AnchorError",
@@ -76,12 +84,15 @@ __all__ = [
     "AnchorUnavailable",
     "AnchorVerificationError",
     "EvmAnchorBackend",
+    "EvmAnchorChecker",
     "EvmKey",
     "EvmTxStore",
     "LocalAnchorBackend",
+    "LocalAnchorChecker",
     "LogId",
     "MemoryAnchorBackend",
     "MemoryLedger",
+    "anchor_checker",
     "deploy_registry",
     "load_evm_key",
     "log_id_for",
@@ -91,7 +102,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """Import the web3-based names on first use."""
+    """Import the aiosqlite- and web3-based names on first use."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,18 +7,16 @@ grow per log id. This module is pure: value types and the backend protocol.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType, TracebackType
-from typing import NewType, Protocol, Self, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
+from ..checkpoint import LogId
+from ..checkpoint import log_id as origin_log_id
 from .errors import AnchorFormatError, AnchorRejected
-
-LogId = NewType("LogId", bytes)
-"""SHA-256 of a log's origin string: 32 bytes."""
 
 HASH_SIZE = 32
 MAX_TREE_SIZE = 2**64 - 1
@@ -26,10 +24,10 @@ RECEIPT_FORMAT = "voltproof-anchor-receipt/1"
 
 
 def log_id_for(origin: str) -> LogId:
-    """Return the log id of ``origin``: SHA-256 of its UTF-8 bytes."""
+    """Return the log id of ``origin`` (``ledger.checkpoint.log_id``); refuse an empty one."""
     if not origin:
         raise ValueError("origin must not be empty")
-    return LogId(hashlib.sha256(origin.encode("utf-8")).digest())
+    return origin_log_id(origin)
 
 
 def check_anchor_fields(log_id: bytes, tree_size: int, root: bytes | None = None) -> None:
@@ -191,6 +189,20 @@ class AnchorBackend(Protocol):
 
     async def aclose(self) -> None:
         """Release connections and files; the backend is unusable afterwards."""
+        ...
+
+
+class AnchorChecker(Protocol):
+    """Checks a receipt against a ledger for the offline verifier (``ledger.verify``).
+
+    Called with the receipt and the local anchor export embedded in the bundle (or ``None``);
+    returns how it checked (one of ``ledger.verify.ANCHOR_SOURCES``) and raises an
+    ``AnchorVerificationError`` subclass if the ledger does not hold the anchor. The
+    implementations (``ledger.anchors.checkers``) keep backend I/O out of the verifier.
+    """
+
+    def __call__(self, receipt: AnchorReceipt, *, embedded: Mapping[str, object] | None) -> str:
+        """Check ``receipt``; return the source checked against."""
         ...
 
 

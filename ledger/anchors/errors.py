@@ -8,10 +8,10 @@ Third-party errors (sqlite3, web3, aiohttp) never leave a backend untranslated.
 
 from __future__ import annotations
 
-from ledger.errors import VerificationError
+from ledger.errors import VerificationError, VoltproofError
 
 
-class AnchorError(Exception):
+class AnchorError(VoltproofError):
     """Base of every error an anchor backend raises."""
 
 
@@ -37,7 +37,7 @@ class AnchorConflict(AnchorError):  # noqa: N818 - the name states the condition
         self.offered = offered
 
 
-class AnchorFormatError(ValueError):
+class AnchorFormatError(VoltproofError, ValueError):
     """A receipt or anchor export document is malformed (wrong type, missing field, bad hex)."""
 
 

@@ -13,10 +13,12 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from ..errors import VoltproofError
+
 KEY_HEX_LENGTH = 64
 
 
-class EvmKeyError(ValueError):
+class EvmKeyError(VoltproofError, ValueError):
     """The EVM key file or variable is missing or does not hold a 32-byte hex private key."""
 
 

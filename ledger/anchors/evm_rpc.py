@@ -25,6 +25,7 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
+from ..backoff import nominal_delay
 from .errors import AnchorRejected, AnchorUnavailable
 from .registry import REGISTRY_ABI
 
@@ -54,11 +55,10 @@ class Backoff:
 
     def delays(self) -> list[float]:
         """The pauses between attempts."""
-        out, delay = [], self.first_delay
-        for _ in range(self.attempts - 1):
-            out.append(min(delay, self.max_delay))
-            delay *= self.factor
-        return out
+        return [
+            nominal_delay(n, base_s=self.first_delay, cap_s=self.max_delay, factor=self.factor)
+            for n in range(self.attempts - 1)
+        ]
 
 
 def _custom_errors() -> dict[bytes, tuple[str, list[str]]]:

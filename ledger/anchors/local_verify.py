@@ -11,7 +11,8 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
@@ -83,40 +84,79 @@ def parse_export(export: Mapping[str, object] | str | bytes) -> list[LocalEntry]
     return entries
 
 
-def verify_local_table(entries: list[LocalEntry], *, public_key: bytes) -> None:
-    """Check every entry: sequence, chain link, hash, signature, growing sizes per log."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalTableFault:
+    """One failed check of one entry: ``check`` names it, ``error`` says what failed."""
+
+    entry: LocalEntry
+    check: str
+    """``sequence``, ``chain``, ``entry_hash``, ``signature`` or ``size``."""
+    error: AnchorVerificationError
+
+
+def local_table_faults(
+    entries: list[LocalEntry], *, public_key: bytes
+) -> Iterator[LocalTableFault]:
+    """Every failed check of every entry, in order (what :func:`verify_local_table` checks)."""
     verify_key = VerifyKey(public_key)
     prev_hash = GENESIS_HASH
     largest: dict[bytes, int] = {}
     for index, entry in enumerate(entries):
         seq = entry.sequence
+
+        def fault(
+            check: str, error: AnchorVerificationError, entry: LocalEntry = entry
+        ) -> LocalTableFault:
+            return LocalTableFault(entry=entry, check=check, error=error)
+
         if seq != index + 1:
-            raise AnchorChainError(f"entry {index} has sequence {seq}, expected {index + 1}")
+            yield fault(
+                "sequence",
+                AnchorChainError(f"entry {index} has sequence {seq}, expected {index + 1}"),
+            )
         if entry.prev_hash != prev_hash:
-            raise AnchorChainError(
-                f"entry {seq} links to {entry.prev_hash.hex()}, "
-                f"but the entry before it hashes to {prev_hash.hex()}"
+            yield fault(
+                "chain",
+                AnchorChainError(
+                    f"entry {seq} links to {entry.prev_hash.hex()}, "
+                    f"but the entry before it hashes to {prev_hash.hex()}"
+                ),
             )
         computed = entry.computed_hash()
         if computed != entry.entry_hash:
-            raise AnchorEntryHashError(
-                f"entry {seq} states hash {entry.entry_hash.hex()}, "
-                f"its fields hash to {computed.hex()}"
+            yield fault(
+                "entry_hash",
+                AnchorEntryHashError(
+                    f"entry {seq} states hash {entry.entry_hash.hex()}, "
+                    f"its fields hash to {computed.hex()}"
+                ),
             )
         try:
             verify_key.verify(entry.entry_hash, entry.signature)
-        except BadSignatureError as exc:
-            raise AnchorSignatureError(
-                f"entry {seq} signature does not verify under the gateway key"
-            ) from exc
+        except BadSignatureError:
+            yield fault(
+                "signature",
+                AnchorSignatureError(
+                    f"entry {seq} signature does not verify under the gateway key"
+                ),
+            )
         before = largest.get(entry.log_id, 0)
         if entry.tree_size <= before:
-            raise AnchorSizeError(
-                f"entry {seq} anchors size {entry.tree_size} of log {entry.log_id.hex()} "
-                f"after size {before}"
+            yield fault(
+                "size",
+                AnchorSizeError(
+                    f"entry {seq} anchors size {entry.tree_size} of log {entry.log_id.hex()} "
+                    f"after size {before}"
+                ),
             )
-        largest[entry.log_id] = entry.tree_size
+        largest[entry.log_id] = max(before, entry.tree_size)
         prev_hash = entry.entry_hash
+
+
+def verify_local_table(entries: list[LocalEntry], *, public_key: bytes) -> None:
+    """Check every entry: sequence, chain link, hash, signature, growing sizes per log."""
+    for found in local_table_faults(entries, public_key=public_key):
+        raise found.error
 
 
 def verify_local_anchor(

@@ -1,6 +1,6 @@
 """The RFC 9162 Merkle log: hashing, O(log n) append state, proof plans and verifiers.
 
-Pure code: storage lives in adapters (``ledger.merkle_sqlite``) or in :class:`MemoryLog`.
+Pure code: storage lives in adapters (``gateway.store.merkle_nodes``) or in :class:`MemoryLog`.
 """
 
 from .compact import AppendPlan, LogState, append, plan_append

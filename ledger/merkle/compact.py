@@ -82,7 +82,7 @@ class AppendPlan:
 
         Each leaf comes with the interior nodes it completes, bottom up (leaf ``p`` completes
         one node per trailing zero bit of ``p + 1``), so every node follows its children and
-        a store keyed by completion order (``ledger.merkle_sqlite``) only ever appends.
+        a store keyed by completion order (``gateway.store.merkle_nodes``) only ever appends.
         """
         interior = zip(self.levels, self.indices, self.hashes, strict=True)
         completes = next

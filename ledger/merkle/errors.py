@@ -7,7 +7,7 @@ proof or root that cannot exist (an index beyond the tree, a size beyond the log
 
 from __future__ import annotations
 
-from ledger.errors import VerificationError
+from ledger.errors import VerificationError, VoltproofError
 
 
 class MerkleProofError(VerificationError):
@@ -27,9 +27,9 @@ class RootMismatchError(MerkleProofError):
         self.calculated = calculated
 
 
-class OutOfRangeError(ValueError):
+class OutOfRangeError(VoltproofError, ValueError):
     """A proof or root was requested for an index or size the tree does not have."""
 
 
-class MissingNodeError(LookupError):
+class MissingNodeError(VoltproofError, LookupError):
     """A proof plan was assembled without one of the stored nodes it needs."""

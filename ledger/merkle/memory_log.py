@@ -4,7 +4,7 @@ It stores every complete perfect subtree, one list per level (``levels[level][in
 proof is index arithmetic over those lists: O(log n) lookups, no hashing except for the one
 proof hash that may lie on the partial right border of the tree. Those right-border hashes
 are folded once per tree size and kept for the sizes most recently asked about
-(:mod:`ledger.merkle.border`). The SQLite log (``ledger.merkle_sqlite``) has the same methods
+(:mod:`ledger.merkle.border`). The SQLite log (``gateway.store.merkle_nodes``) has the same methods
 and walks the same path with :func:`ledger.merkle.proof.sibling_path`; the tests check each
 against the other and against the recursive RFC 9162 definition.
 """

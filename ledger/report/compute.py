@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .columns import Decoded, decode_all
+from .efficiency import round_trip_figure
 from .frame import Frame, frame_of, fsum_in_order, median, message_means, onset_count, runs
 from .model import (
     ConditionReport,
@@ -27,9 +28,10 @@ from .model import (
     ReportParams,
     SocBin,
 )
-from .series import Trend, iso_date, least_squares
+from .trend import pack_resolution, trend_figures
 
 _HOURS = 3600.0
+_NO_RATING = "no rated capacity: none given and no sample with a capacity SoH above 0"
 
 
 def _completeness(payloads: Sequence[Mapping[str, Any]]) -> tuple[DeviceCompleteness, ...]:
@@ -66,26 +68,6 @@ def _rated_capacity(packs: Frame, params: ReportParams) -> tuple[float | None, s
     return median(implied), "rated capacity implied by the BMS: median(cap / soh_c)"
 
 
-def _trend_figures(
-    key: str, label: str, points: list[tuple[int, float]], end_ms: int
-) -> list[Figure]:
-    trend: Trend | None = least_squares(points)
-    slope = None if trend is None else trend.slope_per_year * 100
-    fit = f"least squares over {len(points)} points (one per message/segment) against time"
-    figures = [Figure(key=f"{key}_trend", value=slope, unit="%/year", method=f"{label}: {fit}")]
-    for target in (0.8, 0.7):
-        when = None if trend is None else trend.reaches(target, after_ms=end_ms)
-        figures.append(
-            Figure(
-                key=f"{key}_{round(target * 100)}_date",
-                value=iso_date(when),
-                unit="date",
-                method=f"date the {label} trend line reaches {target:.0%}; none if not falling",
-            )
-        )
-    return figures
-
-
 def _energy_segments(packs: Frame, params: ReportParams) -> list[tuple[int, float, float]]:
     """``(end ms, usable Wh, median V)`` per uninterrupted discharge of >= min_segment_soc."""
     segments: list[tuple[int, float, float]] = []
@@ -99,7 +81,7 @@ def _energy_segments(packs: Frame, params: ReportParams) -> list[tuple[int, floa
         d_wh = e_out[last].item() - e_out[start].item()
         if d_soc >= params.min_segment_soc and d_wh > 0:
             volts = median(packs["voltage_v"][start:stop])
-            segments.append((packs.t_ms[last].item(), d_wh / d_soc, volts))
+            segments.append((int(packs.t_ms[last]), d_wh / d_soc, volts))
     return segments
 
 
@@ -118,11 +100,13 @@ def _pack_figures(
             unit="%",
             method="capacity SoH reported by the BMS in the last sample (soh_c)",
         ),
-        *_trend_figures(
+        *trend_figures(
             "soh_capacity",
             "capacity SoH",
             means("soh_capacity"),
-            end_ms,
+            end_ms=end_ms,
+            resolution=pack_resolution("soh_capacity"),
+            min_span_ms=params.trend_min_span_ms,
         ),
     ]
     segments = _energy_segments(packs, params)
@@ -139,12 +123,17 @@ def _pack_figures(
         f"discharged energy / SoC drop over the last uninterrupted discharge of at least "
         f"{params.min_segment_soc:.0%} SoC"
     )
+    no_segment = (
+        None if segments else f"no uninterrupted discharge of at least "
+        f"{params.min_segment_soc:.0%} SoC in the period"
+    )  # fmt: skip
     figures.append(
         Figure(
             key="usable_energy",
             value=None if usable is None else usable / 1000,
             unit="kWh",
             method=seg_how,
+            reason=no_segment,
         )
     )
     soh_e = [(t, wh / e_rated) for t, wh, _ in segments] if e_rated else []
@@ -154,9 +143,17 @@ def _pack_figures(
             value=soh_e[-1][1] * 100 if soh_e else None,
             unit="%",
             method=f"usable energy / rated energy ({e_how})",
+            reason=no_segment or (None if e_rated else e_how),
         )
     )
-    figures += _trend_figures("soh_energy", "energy SoH", soh_e, end_ms)
+    figures += trend_figures(
+        "soh_energy",
+        "energy SoH",
+        soh_e,
+        end_ms=end_ms,
+        resolution=pack_resolution("soc") / params.min_segment_soc,
+        min_span_ms=params.trend_min_span_ms,
+    )
     figures.append(
         Figure(
             key="resistance_growth",
@@ -166,15 +163,14 @@ def _pack_figures(
             "(soh_r) in the last sample, minus 100 %",
         )
     )
-    r_points = [(t, v - 1) for t, v in means("resistance_growth")]
-    r_trend = least_squares(r_points)
-    figures.append(
-        Figure(
-            key="resistance_growth_trend",
-            value=None if r_trend is None else r_trend.slope_per_year * 100,
-            unit="%/year",
-            method="least squares of soh_r per message over time",
-        )
+    figures += trend_figures(
+        "resistance_growth",
+        "soh_r per message",
+        [(t, v - 1) for t, v in means("resistance_growth")],
+        end_ms=end_ms,
+        resolution=pack_resolution("resistance_growth"),
+        min_span_ms=params.trend_min_span_ms,
+        targets=(),
     )
     figures.append(
         Figure(
@@ -186,18 +182,26 @@ def _pack_figures(
     )
     d_ah_out = last("ah_out") - first("ah_out")
     figures += [
-        Figure(key="rated_capacity", value=c_rated, unit="Ah", method=c_how),
+        Figure(
+            key="rated_capacity",
+            value=c_rated,
+            unit="Ah",
+            method=c_how,
+            reason=None if c_rated else _NO_RATING,
+        ),
         Figure(
             key="equivalent_full_cycles",
             value=d_ah_out / c_rated if c_rated else None,
             unit="1",
             method="charge discharged in the period (ah_out last - first) / rated capacity",
+            reason=None if c_rated else _NO_RATING,
         ),
         Figure(
             key="equivalent_full_cycles_lifetime",
             value=last("ah_out") / c_rated if c_rated else None,
             unit="1",
             method="lifetime charge discharged (ah_out, last sample) / rated capacity",
+            reason=None if c_rated else _NO_RATING,
         ),
         Figure(
             key="energy_discharged",
@@ -223,6 +227,18 @@ def _pack_figures(
             unit="Ah",
             method="lifetime charge discharged (ah_out, last sample)",
         ),
+        Figure(
+            key="state_of_charge",
+            value=last("soc") * 100,
+            unit="%",
+            method="SoC estimated by the BMS in the last sample (soc)",
+        ),
+        round_trip_figure(
+            e_out_wh=last("energy_out_wh"),
+            e_in_wh=last("energy_in_wh"),
+            soc=last("soc"),
+            full_wh=None if c_rated is None else c_rated * last("voltage_v"),
+        ),
     ]
     figures += _usage_figures(packs, c_rated, params)
     figures += _abuse_figures(packs, params)
@@ -241,6 +257,7 @@ def _usage_figures(packs: Frame, c_rated: float | None, params: ReportParams) ->
     peak_dis = current.max().item() if current.size else 0.0
     peak_chg = charge_in.max().item() if charge_in.size else 0.0
     active = fsum_in_order(seconds[np.abs(current) >= params.idle_current_a])
+    no_rating = None if c_rated else _NO_RATING
     return [
         Figure(
             key="fast_charge_share",
@@ -248,18 +265,21 @@ def _usage_figures(packs: Frame, c_rated: float | None, params: ReportParams) ->
             unit="%",
             method=f"charge put in at >= {params.fast_charge_c:g} C / all charge put in "
             "(current x sample period over charging samples)",
+            reason=no_rating or (None if ah_total else "no charge put in during the period"),
         ),
         Figure(
             key="peak_charge_c_rate",
             value=peak_chg / c_rated if c_rated else None,
             unit="1/h",
             method="largest charging current / rated capacity",
+            reason=no_rating,
         ),
         Figure(
             key="peak_discharge_c_rate",
             value=peak_dis / c_rated if c_rated else None,
             unit="1/h",
             method="largest discharging current / rated capacity",
+            reason=no_rating,
         ),
         Figure(
             key="pack_active_hours",
@@ -328,7 +348,7 @@ def _abuse_figures(packs: Frame, params: ReportParams) -> list[Figure]:
         ),
         Figure(
             key="insulation_min_time",
-            value=packs.t_ms[lowest].item(),
+            value=int(packs.t_ms[lowest]),
             unit="ms",
             method="Unix ms of the first sample with the lowest riso",
         ),
@@ -456,6 +476,7 @@ def _compute(
             unit="id",
             method="the pack the pack figures describe: the asset itself, or for a bus the pack "
             "with the most samples in the period",
+            reason=None if pack_id else "no pack messages in the period",
         ),
     ]
     histogram: tuple[SocBin, ...] = ()

@@ -35,6 +35,7 @@ class ReportParams:
     idle_current_a: float = 1.0
     min_segment_soc: float = 0.2
     soc_bins: int = 10
+    trend_min_span_s: float = 60.0
 
     def __post_init__(self) -> None:
         for name in ("rated_capacity_ah", "rated_energy_wh"):
@@ -47,16 +48,29 @@ class ReportParams:
             raise ValueError("min_segment_soc must be in (0, 1]")
         if not 1 <= self.soc_bins <= 100:
             raise ValueError("soc_bins must be 1..100")
+        if not 0 <= self.trend_min_span_s <= 1e12:
+            raise ValueError("trend_min_span_s must be in [0, 1e12]")
+
+    @property
+    def trend_min_span_ms(self) -> int:
+        """The shortest window a trend is fitted over, in ms."""
+        return round(self.trend_min_span_s * 1000)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Figure:
-    """One number of the report: ``value`` in ``unit`` (``None`` when the data cannot give it)."""
+    """One number of the report: ``value`` in ``unit`` (``None`` when the data cannot give it).
+
+    ``interval`` is a 95 % interval of an estimated value (same unit; a ``None`` bound is
+    outside what the figure can state); ``reason`` says why ``value`` is ``None``.
+    """
 
     key: str
     value: FigureValue
     unit: str
     method: str
+    interval: tuple[FigureValue, FigureValue] | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,10 +135,7 @@ class ConditionReport:
             "format": REPORT_FORMAT,
             "asset": {"id": self.asset_id, "kind": self.asset_kind},
             "period": {"from_ms": self.from_ms, "to_ms": self.to_ms},
-            "figures": {
-                f.key: {"value": _num(f.value), "unit": f.unit, "method": f.method}
-                for f in self.figures
-            },
+            "figures": {f.key: _figure(f) for f in self.figures},
             "soc_histogram": [
                 {"low": _num(b.low), "high": _num(b.high), "hours": _num(b.hours)}
                 for b in self.soc_histogram
@@ -150,6 +161,20 @@ class ConditionReport:
     def to_json(self) -> str:
         """Deterministic JSON: sorted keys, no spaces; equal reports give equal bytes."""
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def _figure(figure: Figure) -> dict[str, Any]:
+    """A figure's JSON: ``interval`` and ``reason`` only when the figure has them."""
+    result: dict[str, Any] = {
+        "value": _num(figure.value),
+        "unit": figure.unit,
+        "method": figure.method,
+    }
+    if figure.interval is not None:
+        result["interval"] = [_num(bound) for bound in figure.interval]
+    if figure.reason is not None:
+        result["reason"] = figure.reason
+    return result
 
 
 def _num(value: FigureValue) -> FigureValue:

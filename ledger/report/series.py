@@ -8,12 +8,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ..telemetry import BusSample, Event, PackSample, TelemetryBatch
+from .trend import calendar_date
 
-MS_PER_YEAR: Final = 365.25 * 86_400_000
 S = TypeVar("S", PackSample, BusSample)
 
 
@@ -24,28 +23,6 @@ class Timed(Generic[S]):
     t_ms: int
     seconds: float
     sample: S
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Trend:
-    """A least-squares line ``value = intercept + slope * years since t0_ms``."""
-
-    t0_ms: int
-    intercept: float
-    slope_per_year: float
-    points: int
-
-    def value_at(self, t_ms: int) -> float:
-        """The line's value at ``t_ms``."""
-        return self.intercept + self.slope_per_year * (t_ms - self.t0_ms) / MS_PER_YEAR
-
-    def reaches(self, target: float, *, after_ms: int) -> int | None:
-        """When a falling line reaches ``target`` (Unix ms), if after ``after_ms``; else None."""
-        if self.slope_per_year >= 0:
-            return None
-        years = (target - self.intercept) / self.slope_per_year
-        t_ms = self.t0_ms + round(years * MS_PER_YEAR)
-        return t_ms if t_ms > after_ms else None
 
 
 def samples_of(batches: Iterable[TelemetryBatch], kind: type[S]) -> list[Timed[S]]:
@@ -71,22 +48,6 @@ def events_of(batches: Iterable[TelemetryBatch]) -> list[tuple[int, str, Event]]
     return found
 
 
-def least_squares(points: Sequence[tuple[int, float]]) -> Trend | None:
-    """The least-squares line through ``(Unix ms, value)`` points; None under two distinct times."""
-    if len({t for t, _ in points}) < 2:
-        return None
-    t0 = points[0][0]
-    xs = [(t - t0) / MS_PER_YEAR for t, _ in points]
-    ys = [value for _, value in points]
-    mean_x = sum(xs) / len(xs)
-    mean_y = sum(ys) / len(ys)
-    sxx = sum((x - mean_x) ** 2 for x in xs)
-    sxy = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
-    slope = sxy / sxx
-    return Trend(t0_ms=t0, intercept=mean_y - slope * mean_x, slope_per_year=slope,
-                 points=len(points))  # fmt: skip
-
-
 def onsets(flags: Iterable[bool]) -> int:
     """How many times a condition becomes true (a run of true samples counts once)."""
     count = 0
@@ -99,10 +60,8 @@ def onsets(flags: Iterable[bool]) -> int:
 
 
 def iso_date(t_ms: int | None) -> str | None:
-    """``YYYY-MM-DD`` (UTC) of a Unix ms time, or None."""
-    if t_ms is None:
-        return None
-    return datetime.fromtimestamp(t_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+    """``YYYY-MM-DD`` (UTC) of a Unix ms time; None for None or outside the years 1..9999."""
+    return calendar_date(t_ms)
 
 
 def percentile(values: Sequence[float], share: float) -> float | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .model import ConditionReport, FigureValue
+from .model import ConditionReport, Figure, FigureValue
 from .series import iso_date
 
 
@@ -16,6 +16,16 @@ def _value(value: FigureValue, unit: str) -> str:
     return text if unit in {"1", "date", "ms"} else f"{text} {unit}"
 
 
+def _figure(figure: Figure) -> str:
+    if figure.value is None:
+        return f"n/a ({figure.reason})" if figure.reason else "n/a"
+    text = _value(figure.value, figure.unit)
+    if figure.interval is not None:
+        low, high = (_value(bound, "1") for bound in figure.interval)
+        text += f" (95 % interval {low} .. {high})"
+    return text
+
+
 def render_text(report: ConditionReport) -> str:
     """A summary: the period, every figure with its unit, the histogram, alarms, completeness."""
     lines = [
@@ -25,7 +35,7 @@ def render_text(report: ConditionReport) -> str:
         "",
     ]
     width = max((len(f.key) for f in report.figures), default=0)
-    lines += [f"  {f.key:<{width}}  {_value(f.value, f.unit)}" for f in report.figures]
+    lines += [f"  {f.key:<{width}}  {_figure(f)}" for f in report.figures]
     if report.soc_histogram:
         lines += ["", "SoC residence (hours):"]
         lines += [f"  {b.low:>5.1f}-{b.high:<5.1f} %  {b.hours:.3f}" for b in report.soc_histogram]

@@ -13,9 +13,8 @@ import pytest
 
 from ledger.keys import create_key_file, load_key_file
 from ledger.message import verify_message
+from tests.support.agent_collector import Collector, verify_chain
 from voltproof.broker import MosquittoBroker
-
-from .agent_collector import Collector, verify_chain
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from web3 import AsyncWeb3
-from web3.types import Wei
 
 from ledger.anchors import (
     AnchorBackend,
@@ -32,26 +30,14 @@ from ledger.anchors.evm_key import EvmKey
 from ledger.anchors.evm_rpc import Backoff
 from ledger.anchors.evm_store import EvmTxStore
 from ledger.anchors.evm_verify import verify_evm_anchor
-from tests.anchor_contract import LOG_A, AnchorContract, request
-from tests.conftest import require_binary
+from tests.support.anchor_contract import LOG_A, AnchorContract, request
+from tests.support.anvil_keys import funded_keys
+from tests.support.binaries import require_binary
 from voltproof.anvil import INSTALL_HINT, AnvilNode, find_anvil
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
 FAST = Backoff(attempts=2, first_delay=0.01)
-
-
-async def funded_keys(w3: AsyncWeb3[Any], count: int) -> list[EvmKey]:
-    """Fresh accounts funded by anvil's first (unlocked) account, in one block where possible."""
-    keys = [EvmKey.from_hex(os.urandom(32).hex()) for _ in range(count)]
-    funder = (await w3.eth.accounts)[0]
-    sent = [
-        await w3.eth.send_transaction({"from": funder, "to": key.address, "value": Wei(10**20)})
-        for key in keys
-    ]
-    for tx in sent:
-        await w3.eth.wait_for_transaction_receipt(tx, timeout=30, poll_latency=0.05)
-    return keys
 
 
 @dataclass

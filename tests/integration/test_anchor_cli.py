@@ -21,8 +21,8 @@ from ledger.anchors.evm_key import EvmKey
 from ledger.anchors.evm_store import EvmTxStore
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.note import verifier_key
-from tests.conftest import require_binary
-from tests.integration.test_anchor_anvil import funded_keys
+from tests.support.anvil_keys import funded_keys
+from tests.support.binaries import require_binary
 from voltproof.anvil import INSTALL_HINT, AnvilNode, find_anvil
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]

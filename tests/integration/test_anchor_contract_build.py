@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from ledger.anchors.registry import ARTIFACT, REGISTRY_ABI
-from tests.conftest import REPO, require_binary
+from tests.support.binaries import require_binary
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.integration
 

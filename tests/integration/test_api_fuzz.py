@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 
 from api.app import create_app
 from api.settings import load_deployment
-from tests.api_fleet import make_keys, seed
+from tests.support.api_fleet import make_keys, seed
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from tests.conftest import require_binary
+from tests.support.binaries import require_binary
 from voltproof.broker import (
     ACL_CONF,
     INSTALL_HINT,

@@ -21,8 +21,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.api_fleet import Deployment, make_keys, seed
-from tests.conftest import REPO, require_binary
+from tests.support.api_fleet import Deployment, make_keys, seed
+from tests.support.binaries import require_binary
+from tests.support.paths import REPO
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = [

@@ -112,7 +112,7 @@ def test_demo_on_an_evm_chain_verifies_against_the_chain(tmp_path: Path) -> None
     """`demo --ledger evm` anchors on a real anvil node; the bundle verifies with --rpc."""
     import asyncio
 
-    from tests.conftest import require_binary
+    from tests.support.binaries import require_binary
     from voltproof.anvil import AnvilNode, find_anvil
 
     require_binary(

@@ -18,7 +18,7 @@ from ledger.checkpoint import verify_checkpoint
 from ledger.keys import load_key_file
 from ledger.merkle import hash_leaf, verify_inclusion
 from ledger.note import verifier_key
-from tests.gateway_world import Deployment, write_deployment
+from tests.support.gateway_world import Deployment, write_deployment
 from voltproof.broker import MosquittoBroker
 
 pytestmark = pytest.mark.integration

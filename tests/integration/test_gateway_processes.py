@@ -18,7 +18,7 @@ from gateway.store import SqliteStore
 from gateway.verification import Policy
 from ledger.keys import SigningKey, create_key_file, generate_seed, public_key_from_seed
 from ledger.merkle import MemoryLog, verify_inclusion
-from tests.gateway_devices import FakeDevice
+from tests.support.gateway_devices import T0_MS, FakeDevice
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ def write_batches(db: str, writer: int, seeds: list[bytes], start: object) -> No
 
     async def run() -> None:
         async with await SqliteStore.open(db) as store:
-            pipeline = Pipeline(store=store, policy=Policy(max_past_skew_ms=None))
+            pipeline = Pipeline(store=store, policy=Policy())
             start.wait()  # type: ignore[attr-defined]  # a multiprocessing Event
             for batch in batches:
                 outcomes = await pipeline.process(batch)
@@ -58,7 +58,9 @@ async def _enroll(db: Path, devices: list[FakeDevice]) -> None:
     seed = generate_seed()
     operator = SigningKey(name="operator", seed=seed, public_key=public_key_from_seed(seed))
     async with await SqliteStore.open(db) as store:
-        await Registry(store=store, operator=operator).enroll([d.spec() for d in devices])
+        await Registry(store=store, operator=operator, clock_ms=lambda: T0_MS).enroll(
+            [d.spec() for d in devices]
+        )
 
 
 def test_two_processes_append_to_one_log_without_forking(tmp_path: Path) -> None:

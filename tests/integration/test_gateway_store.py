@@ -20,7 +20,7 @@ from gateway.store.migrate import LATEST_VERSION
 from gateway.verification import Policy
 from ledger.keys import SigningKey, create_key_file, load_key_file
 from ledger.merkle import hash_leaf, verify_inclusion
-from tests.gateway_devices import FakeDevice
+from tests.support.gateway_devices import T0_MS, FakeDevice
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,11 +49,11 @@ import asyncio, sys
 from gateway.pipeline import Pipeline
 from gateway.store import SqliteStore
 from gateway.verification import Policy
-from tests.gateway_devices import FakeDevice
+from tests.support.gateway_devices import FakeDevice
 
 async def main() -> None:
     store = await SqliteStore.open(sys.argv[1])
-    pipeline = Pipeline(store=store, policy=Policy(max_past_skew_ms=None))
+    pipeline = Pipeline(store=store, policy=Policy())
     dev = FakeDevice(device_id="pack-1", seed=bytes.fromhex(sys.argv[2]))
     while True:
         batch = [dev.incoming(dev.message()) for _ in range(20)]
@@ -112,8 +112,8 @@ def test_second_process_writes_while_gateway_appends(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with await SqliteStore.open(path) as store:
-            await Registry(store=store, operator=key).enroll([dev.spec()])
-            pipeline = Pipeline(store=store, policy=Policy(max_past_skew_ms=None))
+            await Registry(store=store, operator=key, clock_ms=lambda: T0_MS).enroll([dev.spec()])
+            pipeline = Pipeline(store=store, policy=Policy())
             writer = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", WRITER, str(path), str(tmp_path / "operator.key"), "40",
                 cwd=REPO,
@@ -136,7 +136,7 @@ def test_kill_9_during_process_loses_nothing_committed(tmp_path: Path) -> None:
 
     async def enroll() -> None:
         async with await SqliteStore.open(path) as store:
-            await Registry(store=store, operator=key).enroll([dev.spec()])
+            await Registry(store=store, operator=key, clock_ms=lambda: T0_MS).enroll([dev.spec()])
 
     asyncio.run(enroll())
     crasher = subprocess.Popen(

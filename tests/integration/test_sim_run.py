@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from ledger.message import MessageError, decode_message
+from tests.support.agent_collector import Collector, Received, verify_chain
 from voltproof.broker import MosquittoBroker
-
-from .agent_collector import Collector, Received, verify_chain
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.selfcheck import check_store
+from gateway.audit import check_store
 from ledger.keys import load_key_file
-from tests.gateway_world import Deployment, write_deployment
-from tests.reliability.processes import (
+from tests.support.gateway_world import Deployment, write_deployment
+from tests.support.processes import (
     connect_publisher,
     gateway_log,
     publish_rounds,

@@ -17,20 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.fleet_world import (
+from tests.support.fleet_world import (
     audit,
     finish_sim,
     fleet_world,
     start_sim,
     wait_until_every_device_logged,
 )
-from tests.reliability.processes import (
+from tests.support.processes import (
     gateway_log,
     start_gateway,
     wait_for_log_size,
     wait_until_started,
 )
-from tests.reliability.tcp_proxy import CuttableProxy
+from tests.support.tcp_proxy import CuttableProxy
 from voltproof.broker import MosquittoBroker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -205,10 +205,12 @@ def test_device_offline_for_a_simulated_hour(tmp_path: Path, mosquitto: Mosquitt
     from firmware_sim.sim.fleet import load_fleet
     from firmware_sim.sim.runner import SimOptions, run
 
-    world = fleet_world(tmp_path, mosquitto, OFFLINE_FLEET)
+    duration_s = 11.0
+    # enrolled before the simulated run starts (an hour and more in the past)
+    enrolled_at_ms = round((time.time() - (duration_s + 3) * SPEEDUP) * 1000)
+    world = fleet_world(tmp_path, mosquitto, OFFLINE_FLEET, enrolled_at_ms=enrolled_at_ms)
     deployment = world.deployment
     fleet = load_fleet(world.fleet_file)
-    duration_s = 11.0
     options = SimOptions(broker_url=mosquitto.url, state_dir=world.state_dir, duration_s=duration_s)
     gateway = start_gateway(deployment)
     try:

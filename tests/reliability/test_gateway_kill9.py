@@ -23,8 +23,8 @@ from ledger.checkpoint import verify_checkpoint
 from ledger.keys import load_key_file
 from ledger.merkle import MerkleProofError, hash_leaf, verify_consistency, verify_inclusion
 from ledger.note import verifier_key
-from tests.gateway_world import Deployment, write_deployment
-from tests.reliability.processes import (
+from tests.support.gateway_world import Deployment, write_deployment
+from tests.support.processes import (
     Streamer,
     start_gateway,
     wait_for_log_size,

@@ -22,9 +22,9 @@ from gateway.registry import Registry
 from gateway.store import SqliteStore
 from ledger.keys import load_key_file
 from ledger.message import decode_message, sign_message
-from tests.gateway_devices import FakeDevice
-from tests.gateway_world import Deployment, write_deployment
-from tests.reliability.processes import (
+from tests.support.gateway_devices import FakeDevice
+from tests.support.gateway_world import Deployment, write_deployment
+from tests.support.processes import (
     connect_publisher,
     gateway_log,
     start_gateway,

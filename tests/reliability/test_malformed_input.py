@@ -26,8 +26,8 @@ from ledger import cbor
 from ledger.keys import create_key_file, load_key_file
 from ledger.message import MessageError, SignedMessage, decode_message, verify_message
 from ledger.telemetry import TelemetryBatch, TelemetryError, decode_batch
-from tests.gateway_devices import T0_MS, FakeDevice
-from tests.strategies import cbor_values, mutated
+from tests.support.gateway_devices import T0_MS, FakeDevice
+from tests.support.strategies import cbor_values, mutated
 
 pytestmark = pytest.mark.integration
 

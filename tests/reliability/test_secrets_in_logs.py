@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from ledger.keys import load_key_file
-from tests.gateway_world import write_deployment
+from tests.support.gateway_world import write_deployment
 from voltproof.broker import MosquittoBroker, write_password_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.selfcheck import CheckReport, SelfCheckError, check_store
+from gateway.audit import CheckReport, SelfCheckError, check_store
 from ledger.keys import load_key_file
 from ledger.merkle import hash_leaf
-from tests.gateway_world import Deployment
-from tests.reliability.store_world import (
+from tests.support.gateway_world import Deployment
+from tests.support.store_world import (
     build_deployment,
     change_stored_sample,
     first_leaf,

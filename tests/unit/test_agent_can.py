@@ -10,6 +10,7 @@ from pathlib import Path
 import can
 import pytest
 
+from firmware_sim.agent.batcher import Reading
 from firmware_sim.agent.can_source import CanSource, CanSourceError, frames_for, load_dbc
 from firmware_sim.agent.source import SourceError, SteadySource
 from ledger.telemetry import PackSample
@@ -93,10 +94,40 @@ def test_unknown_and_short_frames(buses: tuple[can.BusABC, can.BusABC]) -> None:
     assert source.decode_errors == 1
 
 
+def _read_when_received(source: CanSource, *, within_s: float = 5.0) -> Reading:
+    """The first complete reading once the receiving thread has delivered every message."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return source.read(round(agent_time_ms()))
+        except SourceError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # waits on python-can's receiving thread, not on wall-clock data
+
+
 def test_open_runs_the_notifier() -> None:
     """open() starts receiving on the named bus; close() stops it."""
-    source = CanSource.open(interface="virtual", channel="voltproof-open", dbc_file=DBC)
-    source.close()
+    bms = can.Bus(interface="virtual", channel="voltproof-open")
+    try:
+        source = CanSource.open(interface="virtual", channel="voltproof-open", dbc_file=DBC)
+        (notifier,) = can.Notifier.find_instances(source.bus)  # registered until stopped
+        sample = _sample()
+        frames = frames_for(source.db, sample)
+        for frame in frames:
+            bms.send(frame)
+        got = _read_when_received(source).sample
+        assert isinstance(got, PackSample)
+        assert got.alarm_level == sample.alarm_level
+        assert got.energy_in_wh == sample.energy_in_wh
+
+        source.close()
+        assert notifier.stopped
+        assert can.Notifier.find_instances(source.bus) == ()
+        with pytest.raises(can.CanOperationError, match="closed bus"):
+            source.bus.send(frames[0])
+    finally:
+        bms.shutdown()
 
 
 def test_missing_dbc_is_refused(tmp_path: Path) -> None:

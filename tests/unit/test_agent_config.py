@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.agent.config import ConfigError, load_settings, settings_from_mapping
+from firmware_sim.agent.config import AgentConfigError, load_settings, settings_from_mapping
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = {"device_id": "pack-0001", "kind": "pack", "key_file": "k", "state_file": "s"}
@@ -56,21 +56,21 @@ def test_password_is_secret() -> None:
 )
 def test_invalid_settings_are_refused(override: dict[str, object], match: str) -> None:
     """Each invalid value is refused with a message naming the key."""
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(AgentConfigError, match=match):
         settings_from_mapping(BASE | override)
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    """A missing file is a ConfigError naming it."""
-    with pytest.raises(ConfigError, match="cannot read"):
+    """A missing file is a AgentConfigError naming it."""
+    with pytest.raises(AgentConfigError, match="cannot read"):
         load_settings(tmp_path / "none.toml")
 
 
 def test_bad_toml(tmp_path: Path) -> None:
-    """A file that is not TOML is a ConfigError."""
+    """A file that is not TOML is a AgentConfigError."""
     path = tmp_path / "a.toml"
     path.write_text("device_id = [", encoding="utf-8")
-    with pytest.raises(ConfigError, match="not valid TOML"):
+    with pytest.raises(AgentConfigError, match="not valid TOML"):
         load_settings(path)
 
 
@@ -78,5 +78,5 @@ def test_invalid_file_names_file(tmp_path: Path) -> None:
     """Validation errors of a file name the file."""
     path = tmp_path / "a.toml"
     path.write_text('device_id = "x"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"a\.toml: invalid agent settings: kind"):
+    with pytest.raises(AgentConfigError, match=r"a\.toml: invalid agent settings: kind"):
         load_settings(path)

@@ -13,9 +13,9 @@ from firmware_sim.agent.store import (
     Builder,
     ChainHead,
     ChainStore,
+    ChainStoreError,
     DropNotice,
     OutboxBoundsError,
-    StoreError,
 )
 
 
@@ -147,23 +147,23 @@ def test_bounds_must_hold_a_message(tmp_path: Path, count: int, size: int) -> No
 
 
 def test_unopenable_file_is_a_store_error(tmp_path: Path) -> None:
-    """A state path inside a missing directory is a StoreError naming the path."""
-    with pytest.raises(StoreError, match="cannot open state file"):
+    """A state path inside a missing directory is a ChainStoreError naming the path."""
+    with pytest.raises(ChainStoreError, match="cannot open state file"):
         ChainStore(path=tmp_path / "missing" / "s.db")
 
 
 def test_closed_store_errors_are_translated(tmp_path: Path) -> None:
-    """sqlite3 errors after close come out as StoreError."""
+    """sqlite3 errors after close come out as ChainStoreError."""
     store = ChainStore(path=tmp_path / "s.db")
     store.close()
-    with pytest.raises(StoreError, match="chain head"):
+    with pytest.raises(ChainStoreError, match="chain head"):
         store.head("a")
-    with pytest.raises(StoreError, match="outbox"):
+    with pytest.raises(ChainStoreError, match="outbox"):
         store.pending("a")
-    with pytest.raises(StoreError, match="outbox"):
+    with pytest.raises(ChainStoreError, match="outbox"):
         store.stats("a")
-    with pytest.raises(StoreError, match="acknowledge"):
+    with pytest.raises(ChainStoreError, match="acknowledge"):
         store.ack("a", 0)
-    with pytest.raises(StoreError, match="next message"):
+    with pytest.raises(ChainStoreError, match="next message"):
         _append(store, dev="a")
-    assert not isinstance(StoreError("x"), sqlite3.Error)
+    assert not isinstance(ChainStoreError("x"), sqlite3.Error)

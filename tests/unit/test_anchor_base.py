@@ -18,7 +18,7 @@ from ledger.anchors import (
 )
 from ledger.anchors.evm_key import EvmKey, EvmKeyError, load_evm_key
 from ledger.anchors.evm_rpc import Backoff
-from tests.strategies import anchor_receipts
+from tests.support.strategies import anchor_receipts
 
 HASH = bytes(range(32))
 KEY_HEX = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"

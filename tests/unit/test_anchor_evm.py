@@ -27,7 +27,7 @@ from ledger.anchors.evm_key import EvmKey
 from ledger.anchors.evm_rpc import Backoff, describe_revert
 from ledger.anchors.evm_store import EvmTxStore, StoredTx
 from ledger.anchors.evm_tx import FeePolicy, SignedTx, TxSender
-from tests.anchor_contract import LOG_A, AnchorContract, request
+from tests.support.anchor_contract import LOG_A, AnchorContract, request
 
 pytestmark = pytest.mark.asyncio
 

@@ -34,7 +34,7 @@ from ledger.anchors import (
     verify_local_anchor,
 )
 from ledger.anchors.local_entry import LocalEntry
-from tests.anchor_contract import LOG_A, LOG_B, AnchorContract, request
+from tests.support.anchor_contract import LOG_A, LOG_B, AnchorContract, request
 
 pytestmark = pytest.mark.asyncio
 

@@ -15,7 +15,7 @@ from ledger.anchors import (
     MemoryAnchorBackend,
     MemoryLedger,
 )
-from tests.anchor_contract import LOG_A, AnchorContract, request
+from tests.support.anchor_contract import LOG_A, AnchorContract, request
 
 pytestmark = pytest.mark.asyncio
 

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.access import ALL_TIME, FOREVER, Grant, Principal, Role, Window, visible_assets
-from api.accessdb import MIGRATIONS, AccessDb, AccessError, hash_key
+from api.accessdb import AccessDb, AccessError, hash_key
+from gateway.store.access_tables import MIGRATIONS
 
 T = 1_767_225_600_000
 windows = st.tuples(st.integers(0, 10**6), st.integers(1, 10**6)).map(

@@ -14,7 +14,7 @@ from gateway.store import SqliteStore
 from ledger.bundle import build_bundle, parse_bundle
 from ledger.keys import load_key_file
 from ledger.verify import verify_bundle
-from tests.api_fleet import DAY0_MS, STEP_MS, Deployment, seed
+from tests.support.api_fleet import DAY0_MS, STEP_MS, Deployment, seed
 from voltproof.cli import main
 from voltproof.cli.options import parse_time
 

@@ -13,12 +13,21 @@ from google.transit import gtfs_realtime_pb2
 
 from api.app import create_app
 from api.settings import load_deployment
+from ledger.anchors.checkers import LocalAnchorChecker
 from ledger.bundle import parse_bundle
 from ledger.keys import load_key_file
 from ledger.merkle import hash_leaf, verify_consistency, verify_inclusion
 from ledger.note import verify_note
 from ledger.verify import verify_bundle
-from tests.api_fleet import DAY0_MS, LEASE_FROM, LEASE_TO, STEP_MS, Deployment, make_keys, seed
+from tests.support.api_fleet import (
+    DAY0_MS,
+    LEASE_FROM,
+    LEASE_TO,
+    STEP_MS,
+    Deployment,
+    make_keys,
+    seed,
+)
 
 
 @pytest.fixture(scope="module")
@@ -427,7 +436,8 @@ def test_lessor_bundle_verifies_offline(
     assert (bundle.from_ms, bundle.to_ms) == (LEASE_FROM, LEASE_TO)
     assert [c.device for c in bundle.chains] == ["pack-1"]
     gateway = load_key_file(deployment.settings.key_file)
-    report = verify_bundle(bundle, gateway_verifier_key=gateway.verifier_key)
+    anchors = LocalAnchorChecker(gateway_verifier_key=gateway.verifier_key)
+    report = verify_bundle(bundle, gateway_verifier_key=gateway.verifier_key, anchors=anchors)
     assert report.complete
     assert report.messages == 12
     assert report.anchor.source == "embedded export"

@@ -9,7 +9,7 @@ import pytest
 
 from api.settings import load_deployment
 from gateway.config import ConfigError
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 GATEWAY = 'origin = "voltproof.example/gw-1"\ndata_dir = "gw"\n'
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from ledger.batterypass import ASPECT_MODEL, battery_pass_dynamic
 from ledger.report import ConditionReport, compute_report
-from tests.bundle_world import T0, pack_batch, pack_sample
-from tests.unit.test_report import payloads, report_of, scenario
+from tests.support.bundle_world import T0, pack_batch, pack_sample
+from tests.support.paths import DATA
+from tests.support.report_world import payloads, report_of, scenario
 
-LONGLIST = Path(__file__).resolve().parents[2].parent / "shared" / "domain"
+LONGLIST = DATA / "batterypass"
 
 
 def test_dynamic_values_are_time_stamped_records() -> None:
@@ -41,13 +41,16 @@ def test_longlist_attributes_use_longlist_names() -> None:
     assert export["longlist"]["91"]["value"] == 1
 
 
-def test_missing_values_are_left_out() -> None:
-    """A report without energy segments exports no SOCE and no empty objects."""
+def test_without_a_long_discharge_soce_falls_back_to_capacity_soh() -> None:
+    """No energy segment: SOCE is the BMS capacity SoH, said so; energy.remaining is missing."""
     items = payloads([pack_batch(T0, [pack_sample()])])
     report: ConditionReport = compute_report(
         items, asset_id="pack-1", asset_kind="pack", from_ms=T0, to_ms=T0 + 1000
     )
-    dynamic = battery_pass_dynamic(report)["performance"]["dynamic"]
-    assert "soce" not in dynamic["energy"]
+    export = battery_pass_dynamic(report)
+    dynamic = export["performance"]["dynamic"]
+    assert dynamic["energy"]["soce"]["value"] == pytest.approx(95.0)
+    documents = {d["header"]: d["content"] for d in dynamic["performanceDocument"]}
+    assert "stands in for energy" in documents["energy.soce"]
     assert "remaining" not in dynamic["energy"]
-    assert all(value for value in dynamic.values())
+    assert "energy.remaining" in export["missing"]

@@ -19,7 +19,7 @@ from ledger.bundle import (
     UnknownBundleVersionError,
     parse_bundle,
 )
-from tests.bundle_world import T0, World, pack_batch, pack_sample
+from tests.support.bundle_world import T0, World, pack_batch, pack_sample
 
 
 def small_world() -> tuple[World, Bundle]:

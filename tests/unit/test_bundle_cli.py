@@ -11,7 +11,7 @@ import pytest
 from ledger.bundle import Bundle
 from ledger.report import compute_report
 from ledger.verify import check_messages
-from tests.unit.test_verify import flip, pack_world, with_message
+from tests.support.bundle_world import flip, pack_world, with_message
 from voltproof.cli import main
 
 

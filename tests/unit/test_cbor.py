@@ -10,8 +10,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ledger import cbor
-from ledger.cbor_scan import scan
-from tests.strategies import cbor_typed_arrays, cbor_values
+from ledger.cbor.explaining_reader import scan
+from tests.support.strategies import cbor_typed_arrays, cbor_values
 
 # (value, deterministic encoding): RFC 8949 Appendix A examples plus ordering cases
 VECTORS: list[tuple[Any, str]] = [

@@ -12,6 +12,7 @@ import pytest_asyncio
 from gateway.anchoring import Anchorer
 from gateway.checkpointer import Checkpointer, CheckpointPolicy, InconsistentLogError
 from gateway.store import AnchorStatus, CheckpointRecord, SqliteStore, StoreError
+from gateway.store.merkle_nodes import INSERT_NODES_SQL, UPDATE_SIZE_SQL
 from ledger.anchors.base import AnchorState
 from ledger.anchors.errors import AnchorUnavailable
 from ledger.anchors.local import LocalAnchorBackend
@@ -19,7 +20,6 @@ from ledger.anchors.memory import MemoryAnchorBackend, MemoryLedger
 from ledger.checkpoint import verify_checkpoint
 from ledger.keys import SigningKey, generate_seed, public_key_from_seed
 from ledger.merkle import hash_leaf, plan_append
-from ledger.merkle_sqlite import INSERT_NODES_SQL, UPDATE_SIZE_SQL
 
 ORIGIN = "voltproof.example/gw-test"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ledger.keys import create_key_file, generate_seed, public_key_from_seed
-from tests.gateway_devices import FakeDevice
+from tests.support.gateway_devices import FakeDevice
 from voltproof.cli import main
 
 

@@ -14,7 +14,7 @@ from gateway.store import SqliteStore
 from gateway.verification import Incoming, Policy, Reason
 from ledger.keys import SigningKey, generate_seed, public_key_from_seed
 from ledger.merkle import hash_leaf, verify_inclusion
-from tests.gateway_devices import T0_MS, FakeDevice
+from tests.support.gateway_devices import T0_MS, FakeDevice
 
 pytestmark = pytest.mark.asyncio
 
@@ -31,7 +31,7 @@ class Gateway:
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
         self.registry = Registry(store=store, operator=operator_key(), clock_ms=lambda: T0_MS)
-        self.pipeline = Pipeline(store=store, policy=Policy(max_past_skew_ms=None))
+        self.pipeline = Pipeline(store=store, policy=Policy())
 
     async def enrolled(self, *devices: FakeDevice) -> None:
         """Enrol ``devices``."""
@@ -53,7 +53,7 @@ async def gw(tmp_path: Path) -> AsyncIterator[Gateway]:
         await store.close()
 
 
-def quarantined(outcome: Outcome, reason: Reason) -> None:
+def assert_quarantined(outcome: Outcome, reason: Reason) -> None:
     """Assert ``outcome`` is a quarantine for ``reason``."""
     assert outcome.kind is OutcomeKind.QUARANTINED, outcome
     assert outcome.reason is reason, outcome
@@ -97,7 +97,7 @@ async def test_equivocation_is_a_fork_with_alarm(gw: Gateway) -> None:
     await gw.one(dev.incoming(dev.message()))
     dev.seq, dev.prev = 0, bytes(32)
     outcome = await gw.one(dev.incoming(dev.message(t_ms=T0_MS + 5)))
-    quarantined(outcome, Reason.FORK)
+    assert_quarantined(outcome, Reason.FORK)
     assert "equivocation" in outcome.detail
     (alarm,) = await gw.store.alarms(device_id="pack-1")
     assert alarm.source == "gateway"
@@ -113,7 +113,7 @@ async def test_wrong_prev_is_a_fork(gw: Gateway) -> None:
     await gw.one(dev.incoming(dev.message()))
     good_prev = dev.prev
     dev.prev = b"\x01" * 32
-    quarantined(await gw.one(dev.incoming(dev.message())), Reason.FORK)
+    assert_quarantined(await gw.one(dev.incoming(dev.message())), Reason.FORK)
     dev.seq, dev.prev = 1, good_prev
     assert (await gw.one(dev.incoming(dev.message()))).kind is OutcomeKind.ACCEPTED
 
@@ -143,7 +143,7 @@ async def test_gap_fill_that_breaks_a_link_is_a_fork(gw: Gateway) -> None:
     dev.seq, dev.prev = 1, hash_of(m0)
     forged = dev.message(t_ms=T0_MS + 1)
     outcome = await gw.one(dev.incoming(forged))
-    quarantined(outcome, Reason.FORK)
+    assert_quarantined(outcome, Reason.FORK)
     assert "links to" in outcome.detail
 
 
@@ -169,13 +169,13 @@ async def test_forged_signature(gw: Gateway) -> None:
     dev = FakeDevice(device_id="pack-1")
     await gw.enrolled(dev)
     impostor = FakeDevice(device_id="pack-1")
-    quarantined(await gw.one(impostor.incoming(impostor.message())), Reason.BAD_SIGNATURE)
+    assert_quarantined(await gw.one(impostor.incoming(impostor.message())), Reason.BAD_SIGNATURE)
 
 
 async def test_unknown_device(gw: Gateway) -> None:
     """A device never enrolled is refused."""
     dev = FakeDevice(device_id="ghost")
-    quarantined(await gw.one(dev.incoming(dev.message())), Reason.UNKNOWN_DEVICE)
+    assert_quarantined(await gw.one(dev.incoming(dev.message())), Reason.UNKNOWN_DEVICE)
 
 
 async def test_wrong_fleet(gw: Gateway) -> None:
@@ -183,7 +183,7 @@ async def test_wrong_fleet(gw: Gateway) -> None:
     dev = FakeDevice(device_id="pack-1")
     await gw.enrolled(dev)
     topic = "voltproof/fleet-b/pack-1/telemetry"
-    quarantined(await gw.one(dev.incoming(dev.message(), topic=topic)), Reason.WRONG_FLEET)
+    assert_quarantined(await gw.one(dev.incoming(dev.message(), topic=topic)), Reason.WRONG_FLEET)
 
 
 async def test_revoked_device(gw: Gateway) -> None:
@@ -191,7 +191,7 @@ async def test_revoked_device(gw: Gateway) -> None:
     dev = FakeDevice(device_id="pack-1")
     await gw.enrolled(dev)
     await gw.registry.revoke("pack-1", reason="stolen")
-    quarantined(await gw.one(dev.incoming(dev.message())), Reason.REVOKED)
+    assert_quarantined(await gw.one(dev.incoming(dev.message())), Reason.REVOKED)
 
 
 async def test_rotated_away_key(gw: Gateway) -> None:
@@ -204,7 +204,7 @@ async def test_rotated_away_key(gw: Gateway) -> None:
         "pack-1", old_seed=old_seed, new_public_key=public_key_from_seed(new_seed), seq=1
     )
     stale = dev.message()
-    quarantined(await gw.one(dev.incoming(stale)), Reason.KEY_ROTATED)
+    assert_quarantined(await gw.one(dev.incoming(stale)), Reason.KEY_ROTATED)
     assert (await gw.one(dev.incoming(backlog, historical=True))).kind is OutcomeKind.ACCEPTED
     dev.seq, dev.prev, dev.seed = 1, hash_of(backlog), new_seed
     assert (await gw.one(dev.incoming(dev.message()))).kind is OutcomeKind.ACCEPTED
@@ -216,7 +216,7 @@ async def test_topic_and_kid_mismatch(gw: Gateway) -> None:
     other = FakeDevice(device_id="pack-2")
     await gw.enrolled(dev, other)
     outcome = await gw.one(dev.incoming(dev.message(), topic=other.topic))
-    quarantined(outcome, Reason.ID_MISMATCH)
+    assert_quarantined(outcome, Reason.ID_MISMATCH)
 
 
 async def test_kid_and_payload_dev_mismatch(gw: Gateway) -> None:
@@ -229,7 +229,7 @@ async def test_kid_and_payload_dev_mismatch(gw: Gateway) -> None:
     item = cbor.decode(data)
     item.value[1] = {4: b"pack-2"}
     outcome = await gw.one(dev.incoming(cbor.encode(item), topic=dev.topic))
-    quarantined(outcome, Reason.ID_MISMATCH)
+    assert_quarantined(outcome, Reason.ID_MISMATCH)
 
 
 @pytest.mark.parametrize(
@@ -241,14 +241,14 @@ async def test_bad_topic(gw: Gateway, topic: str) -> None:
     """Topics not shaped voltproof/<fleet>/<device>/telemetry are refused."""
     dev = FakeDevice(device_id="pack-1")
     await gw.enrolled(dev)
-    quarantined(await gw.one(dev.incoming(dev.message(), topic=topic)), Reason.BAD_TOPIC)
+    assert_quarantined(await gw.one(dev.incoming(dev.message(), topic=topic)), Reason.BAD_TOPIC)
 
 
 async def test_oversize_is_truncated_in_quarantine(gw: Gateway) -> None:
     """More bytes than the bound are refused before decoding; only a prefix is kept."""
     dev = FakeDevice(device_id="pack-1")
     outcome = await gw.one(dev.incoming(b"\xd2" * 80_000))
-    quarantined(outcome, Reason.OVERSIZE)
+    assert_quarantined(outcome, Reason.OVERSIZE)
     (row,) = await gw.store.quarantine()
     assert (row.raw_size, len(row.raw)) == (80_000, 4096)
 
@@ -257,7 +257,7 @@ async def test_garbage(gw: Gateway) -> None:
     """Bytes that are not a COSE_Sign1 are refused as malformed."""
     dev = FakeDevice(device_id="pack-1")
     outcome = await gw.one(dev.incoming(b"not cbor at all"))
-    quarantined(outcome, Reason.MALFORMED)
+    assert_quarantined(outcome, Reason.MALFORMED)
     assert "WrongTagError" in outcome.detail
 
 
@@ -265,7 +265,7 @@ async def test_registry_entry_on_telemetry_topic(gw: Gateway) -> None:
     """A registry entry sent as telemetry is refused as not_telemetry."""
     dev = FakeDevice(device_id="pack-1")
     await gw.enrolled(dev)
-    quarantined(await gw.one(dev.incoming(dev.registry_entry())), Reason.NOT_TELEMETRY)
+    assert_quarantined(await gw.one(dev.incoming(dev.registry_entry())), Reason.NOT_TELEMETRY)
 
 
 async def test_payload_schema(gw: Gateway) -> None:
@@ -277,7 +277,7 @@ async def test_payload_schema(gw: Gateway) -> None:
     payload = dev.payload(t_ms=T0_MS)
     payload["dt"] = 5
     outcome = await gw.one(dev.incoming(sign_message(payload, seed=dev.seed)))
-    quarantined(outcome, Reason.BAD_PAYLOAD)
+    assert_quarantined(outcome, Reason.BAD_PAYLOAD)
     assert "dt = 5" in outcome.detail
 
 
@@ -287,7 +287,7 @@ async def test_kind_mismatch(gw: Gateway) -> None:
     spec = dev.spec()
     await gw.registry.enroll([type(spec)(device_id="pack-1", kind="bus", fleet=spec.fleet,
                                          public_key=spec.public_key)])  # fmt: skip
-    quarantined(await gw.one(dev.incoming(dev.message())), Reason.KIND_MISMATCH)
+    assert_quarantined(await gw.one(dev.incoming(dev.message())), Reason.KIND_MISMATCH)
 
 
 async def test_future_timestamp(gw: Gateway) -> None:
@@ -296,18 +296,29 @@ async def test_future_timestamp(gw: Gateway) -> None:
     await gw.enrolled(dev)
     data = dev.message(t_ms=T0_MS + 10**6)
     outcome = await gw.one(dev.incoming(data, received_at_ms=T0_MS))
-    quarantined(outcome, Reason.FUTURE_TIMESTAMP)
+    assert_quarantined(outcome, Reason.FUTURE_TIMESTAMP)
 
 
-async def test_stale_timestamp_unless_historical(gw: Gateway) -> None:
-    """An old message is refused unless marked historical."""
+async def test_stale_timestamp_is_before_enrolment_whatever_the_transport_says(
+    gw: Gateway,
+) -> None:
+    """A message from before its device's enrolment is refused, historical flag or not."""
     dev = FakeDevice(device_id="pack-1")
     await gw.enrolled(dev)
-    gw.pipeline.policy = Policy(max_past_skew_ms=60_000)
+    early = T0_MS - gw.pipeline.policy.max_enrolment_skew_ms - 1
+    data = dev.message(t_ms=early)
+    outcome = await gw.one(dev.incoming(data, received_at_ms=T0_MS, historical=True))
+    assert_quarantined(outcome, Reason.STALE_TIMESTAMP)
+    assert "before device 'pack-1' was enrolled" in outcome.detail
+
+
+async def test_backfill_days_late_is_accepted(gw: Gateway) -> None:
+    """A message received a week after it was measured (an outage) is accepted."""
+    dev = FakeDevice(device_id="pack-1")
+    await gw.enrolled(dev)
     data = dev.message(t_ms=T0_MS)
-    late = T0_MS + 3_600_000
-    quarantined(await gw.one(dev.incoming(data, received_at_ms=late)), Reason.STALE_TIMESTAMP)
-    outcome = await gw.one(dev.incoming(data, received_at_ms=late, historical=True))
+    week_later = T0_MS + 7 * 86_400_000
+    outcome = await gw.one(dev.incoming(data, received_at_ms=week_later))
     assert outcome.kind is OutcomeKind.ACCEPTED
 
 

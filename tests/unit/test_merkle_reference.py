@@ -27,7 +27,7 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from tests.strategies import (
+from tests.support.strategies import (
     MAX_TREE_SIZE,
     consistency_cases,
     inclusion_cases,

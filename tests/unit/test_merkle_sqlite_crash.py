@@ -10,15 +10,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.store.merkle_nodes import SqliteLog
 from ledger.merkle import hash_leaf
-from ledger.merkle_sqlite import SqliteLog
 
 BATCH = 3000
 
 # The writer announces each append before making it, so the kill lands inside one.
 WRITER = f"""
 import sys
-from ledger.merkle_sqlite import SqliteLog
+from gateway.store.merkle_nodes import SqliteLog
 
 log = SqliteLog(sys.argv[1])
 while True:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,9 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.support.paths import DATA
 
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "rfc6962"
+VECTORS = DATA / "rfc6962"
 
 
 def load(name: str) -> Any:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from ledger import cbor, message
 from ledger.errors import VerificationError
 from ledger.keys import public_key_from_seed
-from tests.strategies import telemetry_payloads
+from tests.support.strategies import telemetry_payloads
 
 SEED = bytes(range(32))
 PUBLIC_KEY = public_key_from_seed(SEED)
@@ -149,8 +149,8 @@ def test_extra_keys_in_any_order() -> None:
 @pytest.mark.parametrize(
     ("change", "error", "match"),
     [
-        ({"v": None}, message.MissingFieldError, "no 'v' field"),
-        ({"seq": None}, message.MissingFieldError, "no 'seq' field"),
+        ({"v": None}, message.MissingMessageFieldError, "no 'v' field"),
+        ({"seq": None}, message.MissingMessageFieldError, "no 'seq' field"),
         ({"v": 2}, message.InvalidFieldError, "'v' is 2, the only supported format version is 1"),
         ({"v": True}, message.InvalidFieldError, "'v' is True"),
         ({"dev": ""}, message.InvalidFieldError, "'dev' must be a non-empty text string"),
@@ -284,7 +284,7 @@ MALFORMED: list[tuple[str, bytes, type[message.MessageError], str]] = [
     (
         "payload missing dev",
         cose(payload=cbor.encode({k: v for k, v in PAYLOAD.items() if k != "dev"})),
-        message.MissingFieldError,
+        message.MissingMessageFieldError,
         "no 'dev' field",
     ),
     (
@@ -308,34 +308,39 @@ MALFORMED: list[tuple[str, bytes, type[message.MessageError], str]] = [
     (
         "duplicate payload key",
         _payload_with(bytes.fromhex("a2617601617602")),
-        message.DuplicateKeyError,
+        message.MessageDuplicateKeyError,
         "payload: map key 'v' appears twice",
     ),
     (
         "indefinite payload map",
         _payload_with(bytes.fromhex("bf617601ff")),
-        message.IndefiniteLengthError,
+        message.MessageIndefiniteLengthError,
         "payload: indefinite-length map",
     ),
     (
         "indefinite payload array",
         _payload_with(bytes.fromhex("a161739f01ff")),
-        message.IndefiniteLengthError,
+        message.MessageIndefiniteLengthError,
         "indefinite-length array",
     ),
     (
         "indefinite payload bytes",
         _payload_with(bytes.fromhex("a161735f4101ff")),
-        message.IndefiniteLengthError,
+        message.MessageIndefiniteLengthError,
         "indefinite-length byte string",
     ),
     (
         "trailing byte in payload",
         _payload_with(bytes.fromhex(_encoded_payload_hex() + "00")),
-        message.TrailingBytesError,
+        message.MessageTrailingBytesError,
         "payload: 1 bytes follow",
     ),
-    ("trailing byte after message", KNOWN_MESSAGE + b"\x00", message.TrailingBytesError, "1 bytes"),
+    (
+        "trailing byte after message",
+        KNOWN_MESSAGE + b"\x00",
+        message.MessageTrailingBytesError,
+        "1 bytes",
+    ),
     (
         "array of three",
         b"\xd2\x83" + KNOWN_MESSAGE[2:-66],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -11,57 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.report import ConditionReport, ReportParams, compute_report
-from ledger.report.series import MS_PER_YEAR, least_squares, onsets, percentile
+from ledger.report.series import onsets, percentile
 from ledger.report.text import render_text
-from ledger.telemetry import Event, TelemetryBatch, encode_batch
-from tests.bundle_world import T0, bus_batch, bus_sample, pack_batch, pack_sample
-
-MIN = 60_000
-
-
-def payloads(batches: Sequence[TelemetryBatch], *, dev: str = "pack-1") -> list[dict[str, Any]]:
-    """Payload dicts (as verified messages give them) with consecutive seqs."""
-    return [
-        {"v": 1, "dev": dev, "seq": seq, "prev": bytes(32), "t": b.t_ms, **encode_batch(b)}
-        for seq, b in enumerate(batches, start=1)
-    ]
-
-
-def scenario() -> list[TelemetryBatch]:
-    """A 0.5 C discharge, a 2 C pantograph charge when hot, a 0.5 C depot charge when cold."""
-    discharge = [
-        pack_sample(current_a=140.0, soc=soc, energy_out_wh=950_000.0 + k * 10_000,
-                    ah_out=4800.0 + k, alarm_level=2 if k == 2 else 0,
-                    cell_v_min=2.4 if k == 3 else 3.29)
-        for k, soc in enumerate([0.8, 0.7, 0.6, 0.5])
-    ]  # fmt: skip
-    fast = [
-        pack_sample(current_a=-560.0, soc=soc, charge_state=2, temp_max_c=50.0,
-                    energy_out_wh=980_000.0, ah_out=4803.0, alarm_level=3,
-                    cell_v_max=3.7 if soc == 0.6 else 3.3, soh_capacity=0.95)
-        for soc in (0.5, 0.6)
-    ]  # fmt: skip
-    slow = [
-        pack_sample(current_a=-140.0, soc=0.6, charge_state=1, temp_min_c=-5.0,
-                    energy_out_wh=980_000.0, ah_out=4803.0, soh_capacity=0.949,
-                    insulation_ohm=100_000.0 if k == 1 else 5_000_000.0)
-        for k in range(2)
-    ]  # fmt: skip
-    return [
-        pack_batch(T0, discharge, dt_ms=MIN),
-        pack_batch(T0 + 4 * MIN, fast, dt_ms=MIN),
-        pack_batch(T0 + 6 * MIN, slow, dt_ms=MIN),
-    ]
-
-
-def report_of(
-    batches: Sequence[TelemetryBatch], *, to_ms: int = T0 + 86_400_000, **params: Any
-) -> ConditionReport:
-    """The report of ``batches`` over the period from T0 to ``to_ms`` (default: a day)."""
-    return compute_report(
-        payloads(batches), asset_id="pack-1", asset_kind="pack", from_ms=T0, to_ms=to_ms,
-        params=ReportParams(**params),
-    )  # fmt: skip
+from ledger.report.trend import MS_PER_YEAR, Line, NoTrend, fit_line
+from ledger.telemetry import Event, TelemetryBatch
+from tests.support.bundle_world import T0, bus_batch, bus_sample, pack_batch, pack_sample
+from tests.support.report_world import MIN, payloads, report_of, scenario
 
 
 def value(report: ConditionReport, key: str) -> Any:
@@ -123,32 +77,93 @@ def test_soc_histogram() -> None:
     assert hours == pytest.approx({50: 2 / 60, 60: 4 / 60, 70: 1 / 60, 80: 1 / 60})
 
 
+def declining(minutes: int = 10, *, step: float = 0.001) -> list[TelemetryBatch]:
+    """One 3-sample message a minute whose capacity SoH falls by ``step`` per message."""
+    return [
+        pack_batch(T0 + k * MIN, [pack_sample(soh_capacity=0.95 - k * step)] * 3, dt_ms=1000)
+        for k in range(minutes)
+    ]
+
+
 def test_capacity_trend_projects_end_of_life() -> None:
-    """A falling capacity SoH yields a negative trend and projected 80 % / 70 % dates."""
-    report = report_of(scenario(), to_ms=T0 + 8 * MIN)
-    assert value(report, "soh_capacity_trend") < 0
-    assert value(report, "soh_capacity_80_date") == "2026-01-01"  # -0.1 point per 3 min
+    """A falling capacity SoH yields a negative trend with its interval and projected dates."""
+    report = report_of(declining(), to_ms=T0 + 10 * MIN)
+    trend = report.figure("soh_capacity_trend")
+    assert isinstance(trend.value, float)
+    assert trend.value < 0
+    assert trend.interval is not None
+    low, high = trend.interval
+    assert isinstance(low, float)
+    assert isinstance(high, float)
+    assert low < trend.value < high < 0
+    # -0.1 point per minute from 95 %: 80 % after 150 minutes, 70 % after 250, same day
+    assert value(report, "soh_capacity_80_date") == "2026-01-01"
     assert value(report, "soh_capacity_70_date") == "2026-01-01"
     # the same line, judged after the period it reaches 80 % in, projects nothing
-    assert value(report_of(scenario()), "soh_capacity_80_date") is None
+    late = report_of(declining())
+    assert value(late, "soh_capacity_80_date") is None
+    assert "by the end of the period" in str(late.figure("soh_capacity_80_date").reason)
+
+
+def test_a_step_within_the_resolution_is_no_trend() -> None:
+    """Three messages with one 0.1-point step over 8 minutes are not a significant decline."""
+    report = report_of(scenario(), to_ms=T0 + 8 * MIN)
+    trend = report.figure("soh_capacity_trend")
+    assert trend.interval is not None
+    low, high = trend.interval
+    assert isinstance(low, float)
+    assert isinstance(high, float)
+    assert low < 0 < high
+    date = report.figure("soh_capacity_80_date")
+    assert date.value is None
+    assert str(date.reason).startswith("no trend: the slope")
 
 
 def test_least_squares_on_an_exact_line() -> None:
     """A line losing 10 points a year from 100 % reaches 80 % after two years."""
     year = round(MS_PER_YEAR)
-    trend = least_squares([(0, 1.0), (year, 0.9), (2 * year, 0.8)])
-    assert trend is not None
-    assert trend.slope_per_year == pytest.approx(-0.1)
-    assert trend.reaches(0.8, after_ms=0) == pytest.approx(2 * year, abs=1)
-    assert trend.reaches(0.8, after_ms=3 * year) is None
-    assert least_squares([(5, 1.0), (5, 0.9)]) is None
+    line = fit_line([(0, 1.0), (year, 0.9), (2 * year, 0.8)], resolution=1e-4)
+    assert isinstance(line, Line)
+    assert line.slope == pytest.approx(-0.1)
+    assert line.significant
+    assert line.reaches(0.8, line.slope) == pytest.approx(2 * year, abs=1)
+    assert line.reaches(0.8, 0.1) is None
+
+
+def test_too_few_points_or_too_short_a_window_is_no_trend() -> None:
+    """Two points, one time, or a window under the minimum span give a reason, not a line."""
+    for points in ([(0, 1.0), (1000, 0.9)], [(5, 1.0), (5, 0.9), (5, 0.8)]):
+        line = fit_line(points, resolution=1e-4)
+        assert isinstance(line, NoTrend)
+        assert line.reason.startswith("not enough data")
+    short = fit_line([(0, 1.0), (1, 0.9), (2, 0.8)], resolution=1e-4, min_span_ms=60_000)
+    assert isinstance(short, NoTrend)
+    assert "span 0.002 s" in short.reason
 
 
 def test_rising_trend_projects_nothing() -> None:
-    """A trend that does not fall never reaches a threshold."""
-    trend = least_squares([(0, 0.9), (1000, 0.95)])
-    assert trend is not None
-    assert trend.reaches(0.8, after_ms=0) is None
+    """A significantly rising trend never reaches a threshold, and says so."""
+    rising = declining(step=-0.001)
+    date = report_of(rising, to_ms=T0 + 10 * MIN).figure("soh_capacity_80_date")
+    assert date.value is None
+    assert date.reason == "the trend is rising, not falling"
+
+
+def test_round_trip_efficiency_is_bounded_by_the_unknown_delivery_soc() -> None:
+    """e_out / e_in is reported only once the delivery SoC cannot move it by 5 points."""
+    young = report_of(scenario()).figure("round_trip_efficiency_lifetime")
+    assert young.value is None
+    assert str(young.reason).startswith("not enough data")
+    # 100 full charges of a 280 Ah x 620 V pack at 95 %
+    old_batch = pack_batch(T0, [pack_sample(energy_in_wh=17_360_000.0, energy_out_wh=16_492_000.0)])
+    old = report_of([old_batch]).figure("round_trip_efficiency_lifetime")
+    assert old.value == pytest.approx(95.0)
+    assert old.interval is not None
+    low, high = old.interval
+    assert isinstance(low, float)
+    assert isinstance(high, float)
+    assert low < 95.0 < high
+    assert high - low <= 5.0
 
 
 def test_onsets_and_percentile() -> None:
@@ -194,13 +209,17 @@ def test_pack_swaps_and_recalibrations() -> None:
 
 
 def test_json_is_deterministic_and_complete() -> None:
-    """Equal inputs give byte-equal JSON; every figure carries unit and method."""
+    """Equal inputs give byte-equal JSON; every figure has unit, method, and a value or a reason."""
     first = report_of(scenario()).to_json()
     assert first == report_of(list(reversed(scenario()))).to_json()
     doc = json.loads(first)
     assert doc["format"] == "voltproof-condition-report/1"
-    assert all(set(f) == {"value", "unit", "method"} for f in doc["figures"].values())
-    assert all(f["method"] for f in doc["figures"].values())
+    for figure in doc["figures"].values():
+        assert {"value", "unit", "method"} <= set(figure) <= {
+            "value", "unit", "method", "interval", "reason"
+        }  # fmt: skip
+        assert figure["method"]
+        assert (figure["value"] is None) == ("reason" in figure)
 
 
 def test_text_summary_names_figures() -> None:

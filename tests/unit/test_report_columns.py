@@ -12,9 +12,9 @@ from ledger.cbor import TypedArray
 from ledger.report import ReportParams, compute_report
 from ledger.report.columns import decode_all, memory_values
 from ledger.telemetry import FIELDS, TelemetryError, decode_columns, encode_batch
-from tests.bundle_world import T0, bus_batch, bus_sample, pack_batch, pack_sample
-from tests.report_reference import compute_report as reference_report
-from tests.strategies import report_payload_lists
+from tests.support.bundle_world import T0, bus_batch, bus_sample, pack_batch, pack_sample
+from tests.support.report_reference import compute_report as reference_report
+from tests.support.strategies import report_payload_lists
 
 Payload = dict[str, Any]
 U32_LE_TAG = 70

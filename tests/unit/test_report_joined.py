@@ -20,8 +20,8 @@ from gateway.collector import gc_paused
 from ledger.cbor import TypedArray
 from ledger.report.columns import Decoded, _decode_each, _decode_joined, decode_all
 from ledger.telemetry import FIELDS, TelemetryError, decode_columns, encode_batch
-from tests.bundle_world import T0, bus_batch, bus_sample, pack_batch, pack_sample
-from tests.strategies import report_payload_lists
+from tests.support.bundle_world import T0, bus_batch, bus_sample, pack_batch, pack_sample
+from tests.support.strategies import report_payload_lists
 
 Payload = dict[str, Any]
 U32_LE_TAG = 70
@@ -41,7 +41,7 @@ def _bus(seq: int) -> Payload:
             **encode_batch(batch)}  # fmt: skip
 
 
-def _same(joined: Decoded | None, each: Decoded) -> None:
+def assert_same_decoding(joined: Decoded | None, each: Decoded) -> None:
     assert joined is not None
     assert joined.messages == each.messages
     for kind in FIELDS:
@@ -54,14 +54,14 @@ def _same(joined: Decoded | None, each: Decoded) -> None:
 @given(payloads=report_payload_lists())
 def test_joined_equals_each(payloads: list[Payload]) -> None:
     """Random plain payloads, events and tied times: the same messages, rows and columns."""
-    _same(_decode_joined(payloads), _decode_each(payloads))
+    assert_same_decoding(_decode_joined(payloads), _decode_each(payloads))
 
 
 def test_long_messages_and_mixed_forms() -> None:
     """Columns of 1 to 600 samples (every byte-string head size) mixed with decoded payloads."""
     event = {**_pack(3), "ev": [{"k": "recal", "at": 0, "from": 1, "to": 2, "why": "full"}]}
     payloads = [_pack(0, 1), _bus(0), _pack(1, 30), event, _pack(2, 600), _bus(1), _pack(4, 12)]
-    _same(_decode_joined(payloads), _decode_each(payloads))
+    assert_same_decoding(_decode_joined(payloads), _decode_each(payloads))
 
 
 def _column(payload: Payload, key: str, values: list[int], tag: int | None = None) -> Payload:

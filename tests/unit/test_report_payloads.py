@@ -39,7 +39,7 @@ from ledger.bundle import build_bundle, parse_bundle
 from ledger.keys import load_key_file
 from ledger.message import decode_message, sign_message
 from ledger.report import ConditionReport, compute_report
-from tests.api_fleet import (
+from tests.support.api_fleet import (
     DAY0_MS,
     LEASE_FROM,
     LEASE_TO,
@@ -49,8 +49,8 @@ from tests.api_fleet import (
     make_keys,
     seed,
 )
-from tests.api_fleet import _batch as fleet_batch
-from tests.api_fleet import _checkpoint_and_anchor as checkpoint_and_anchor
+from tests.support.api_fleet import _batch as fleet_batch
+from tests.support.api_fleet import _checkpoint_and_anchor as checkpoint_and_anchor
 
 EXTRA_HOURS = 3
 """Hours after the fleet's day (its packs reach full charge at hour 26)."""

@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 from gateway.store import SqliteStore, StoreError
 from gateway.store import blocks as blk
 from gateway.store import samples as smp
+from gateway.store.merkle_nodes import SCHEMA as MERKLE_SCHEMA
 from gateway.store.migrate import migrations
-from ledger.merkle_sqlite import SCHEMA as MERKLE_SCHEMA
 from ledger.message import decode_message
 from ledger.telemetry import FIELDS, TelemetryBatch, decode_batch, decode_columns, encode_batch
-from tests.gateway_devices import FakeDevice
-from tests.strategies import telemetry_batches
+from tests.support.gateway_devices import FakeDevice
+from tests.support.strategies import telemetry_batches
 
 DEVICE = "pack-0001"
 
@@ -244,7 +244,8 @@ def test_migration_refuses_a_stored_message_that_does_not_decode(tmp_path: Path)
 def test_a_damaged_block_is_an_error_for_every_reader(tmp_path: Path) -> None:
     """A truncated block is a BlockError in the store and a QueryError in the dashboard API."""
     from api.access import ALL_TIME
-    from api.queries import QueryError, Reads
+    from api.queries import DashboardQueries, QueryError
+    from gateway.store import SqliteReader
 
     path = tmp_path / "gateway.db"
 
@@ -257,13 +258,14 @@ def test_a_damaged_block_is_an_error_for_every_reader(tmp_path: Path) -> None:
         async with await SqliteStore.open(path) as store:
             with pytest.raises(smp.BlockError, match="leaf 0 holds 10 bytes, 4 pack samples"):
                 await store.series("pack", DEVICE, t_from=0, t_to=10**6)
-        reads = await Reads.open(path)
+        reader = await SqliteReader.open(path)
+        reads = DashboardQueries(reader)
         try:
             with pytest.raises(QueryError, match="damaged sample block: sample block of leaf 0"):
                 await reads.samples("pack", DEVICE, ["soc"], ALL_TIME, limit=10)
             with pytest.raises(QueryError, match="damaged sample block"):
                 await reads.latest_sample("pack", DEVICE, ALL_TIME)
         finally:
-            await reads.close()
+            await reader.close()
 
     asyncio.run(read())

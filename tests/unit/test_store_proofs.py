@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 
 from gateway.store import LogCorruptError, SqliteStore
 from gateway.store import reads as store_reads
+from gateway.store.merkle_nodes import SqliteLog, node_key
 from ledger.merkle import MemoryLog, NodeId, OutOfRangeError, hash_leaf, verify_inclusion
-from ledger.merkle_sqlite import SqliteLog, node_key
-from tests.strategies import MAX_TREE_SIZE, inclusion_batches
+from tests.support.strategies import MAX_TREE_SIZE, inclusion_batches
 
 LEAVES = [f"leaf {i}".encode() for i in range(MAX_TREE_SIZE)]
 

@@ -33,7 +33,7 @@ from ledger.telemetry import (
     decode_batch,
     encode_batch,
 )
-from tests.strategies import telemetry_batches
+from tests.support.strategies import telemetry_batches
 
 PACK = PackSample(
     voltage_v=620.3, current_a=-151.2, soc=0.734, cell_v_max=3.312, cell_v_max_pos=17,

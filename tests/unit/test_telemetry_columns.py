@@ -16,8 +16,8 @@ from ledger.telemetry import (
     decode_columns,
     encode_batch,
 )
-from tests.gateway_devices import pack_sample
-from tests.strategies import telemetry_batches
+from tests.support.gateway_devices import pack_sample
+from tests.support.strategies import telemetry_batches
 
 ENVELOPE: dict[str, Any] = {"v": 1, "dev": "pack-0001", "seq": 0, "prev": bytes(32)}
 

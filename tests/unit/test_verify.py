@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from ledger.bundle import Bundle, DeviceKeys, LoggedLeaf, parse_bundle
+from ledger.anchors.checkers import LocalAnchorChecker
+from ledger.bundle import DeviceKeys, parse_bundle
 from ledger.keys import public_key_from_seed
 from ledger.note import verifier_key
 from ledger.verify import (
     BundleAnchorError,
     BundleCheckpointError,
+    BundleRegistryError,
     ChainLinkError,
     ChainOrderError,
     ConsistencyProofError,
@@ -23,54 +25,31 @@ from ledger.verify import (
     InclusionProofError,
     MessageSignatureError,
     PeriodBoundaryError,
-    RegistryError,
     check_messages,
     verify_bundle,
 )
-from tests.bundle_world import (
+from tests.support.bundle_world import (
     ORIGIN,
     T0,
     World,
     bus_batch,
     bus_sample,
+    flip,
     pack_batch,
     pack_sample,
+    pack_world,
     seed_of,
     with_anchor,
+    with_message,
 )
-from tests.strategies import dropped_positions
-
-
-def pack_world(*, messages: int = 6) -> tuple[World, Bundle]:
-    """A pack with one boundary message each side of a period holding ``messages - 2``."""
-    world = World()
-    world.enroll("pack-1", "pack")
-    for k in range(messages):
-        world.send("pack-1", pack_batch(T0 + (k - 1) * 10_000, [pack_sample()] * 10))
-    to_ms = T0 + (messages - 2) * 10_000
-    bundle = world.bundle(
-        asset="pack-1", kind="pack", from_ms=T0, to_ms=to_ms, messages=range(1, messages + 1)
-    )
-    return world, bundle
-
-
-def flip(data: bytes, at: int) -> bytes:
-    """``data`` with the lowest bit of byte ``at`` flipped."""
-    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
-
-
-def with_message(bundle: Bundle, position: int, leaf: LoggedLeaf) -> Bundle:
-    """``bundle`` with message ``position`` of its only chain replaced by ``leaf``."""
-    (chain,) = bundle.chains
-    messages = list(chain.messages)
-    messages[position] = leaf
-    return replace(bundle, chains=(replace(chain, messages=tuple(messages)),))
+from tests.support.strategies import dropped_positions
 
 
 def test_valid_bundle_verifies() -> None:
     """A genuine bundle verifies, is complete, and the anchor is checked against the export."""
     world, bundle = pack_world()
-    report = verify_bundle(bundle, gateway_verifier_key=world.gateway_key)
+    anchors = LocalAnchorChecker(gateway_verifier_key=world.gateway_key)
+    report = verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchors=anchors)
     assert report.messages == 4
     assert report.checkpoint_size == 7
     assert report.complete
@@ -83,7 +62,8 @@ def test_independent_anchor_export_is_preferred() -> None:
     """An anchor export given by the verifier is what the anchor is checked against."""
     world, bundle = pack_world()
     export = json.dumps(world.export())
-    report = verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchor_export=export)
+    anchors = LocalAnchorChecker(gateway_verifier_key=world.gateway_key, export=export)
+    report = verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchors=anchors)
     assert report.anchor.source == "ledger export"
 
 
@@ -194,8 +174,9 @@ def test_changed_anchor_receipt_detail_is_caught(field: str, value: Any, message
     receipt = bundle.anchor.receipt
     details = {**receipt.details, field: value}
     bad = with_anchor(bundle, receipt=replace(receipt, details=details))
+    anchors = LocalAnchorChecker(gateway_verifier_key=world.gateway_key)
     with pytest.raises(BundleAnchorError, match=message):
-        verify_bundle(bad, gateway_verifier_key=world.gateway_key)
+        verify_bundle(bad, gateway_verifier_key=world.gateway_key, anchors=anchors)
 
 
 def test_anchor_for_another_log_is_caught() -> None:
@@ -228,8 +209,9 @@ def test_forged_anchor_table_is_caught() -> None:
     world, bundle = pack_world()
     export = world.export()
     export["entries"][0]["signature"] = "00" * 64
+    anchors = LocalAnchorChecker(gateway_verifier_key=world.gateway_key, export=export)
     with pytest.raises(BundleAnchorError, match="signature does not verify under the gateway key"):
-        verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchor_export=export)
+        verify_bundle(bundle, gateway_verifier_key=world.gateway_key, anchors=anchors)
 
 
 def test_dropped_message_is_reported_as_a_gap() -> None:
@@ -320,7 +302,9 @@ def test_registry_entry_signed_by_another_operator_is_caught() -> None:
     """The enrolment must verify under the operator key the bundle names."""
     world, bundle = pack_world()
     bad = replace(bundle, operator_key=public_key_from_seed(seed_of("impostor")))
-    with pytest.raises(RegistryError, match="enroll entry of 'pack-1' at leaf 0 is not signed"):
+    with pytest.raises(
+        BundleRegistryError, match="enroll entry of 'pack-1' at leaf 0 is not signed"
+    ):
         verify_bundle(bad, gateway_verifier_key=world.gateway_key)
 
 

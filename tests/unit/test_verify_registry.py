@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.key_history import (
+from ledger.keys import public_key_from_seed
+from ledger.message import sign_registry_entry
+from ledger.registry import (
     KeyNotValidError,
     RegistryEntryError,
     build_key_history,
     key_for_message,
     read_registry_entry,
 )
-from ledger.keys import public_key_from_seed
-from ledger.message import sign_registry_entry
-from ledger.verify import MessageSignatureError, RegistryError, verify_bundle
-from tests.bundle_world import T0, DeviceState, World, pack_batch, pack_sample, seed_of
+from ledger.verify import BundleRegistryError, MessageSignatureError, verify_bundle
+from tests.support.bundle_world import T0, DeviceState, World, pack_batch, pack_sample, seed_of
 
 
 def rotated_world(*, backfill: bool) -> tuple[World, list[int]]:
@@ -95,7 +95,9 @@ def test_rotation_signed_by_operator_is_refused() -> None:
     world.registry({"type": "rotate", "dev": "pack-1", "key": bytes(32), "seq": 0, "t": T0})
     world.send("pack-1", pack_batch(T0, [pack_sample()]))
     bundle = world.bundle(asset="pack-1", kind="pack", from_ms=T0, to_ms=T0 + 1, messages=[2])
-    with pytest.raises(RegistryError, match="rotate entry of 'pack-1' at leaf 1 is not signed"):
+    with pytest.raises(
+        BundleRegistryError, match="rotate entry of 'pack-1' at leaf 1 is not signed"
+    ):
         verify_bundle(bundle, gateway_verifier_key=world.gateway_key)
 
 

@@ -14,7 +14,7 @@ from ledger.verify import (
     check_messages,
     verify_bundle,
 )
-from tests.unit.test_verify import flip, pack_world, with_message
+from tests.support.bundle_world import flip, pack_world, with_message
 
 
 def with_bad_signature(bundle: Bundle, position: int) -> Bundle:

@@ -33,21 +33,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _agent(args: argparse.Namespace) -> int:
     from firmware_sim.agent import app
-    from firmware_sim.agent.config import ConfigError, load_settings
+    from firmware_sim.agent.config import AgentConfigError, load_settings
     from firmware_sim.agent.identity import IdentityError
     from firmware_sim.agent.source import SourceError
-    from firmware_sim.agent.store import StoreError
+    from firmware_sim.agent.store import ChainStoreError
     from voltproof.logs import configure_logging
 
     try:
         settings = load_settings(args.config)
-    except ConfigError as exc:
+    except AgentConfigError as exc:
         raise UsageError(exc) from exc
     configure_logging(settings.log_level)
     try:
         asyncio.run(app.run(settings))
     except IdentityError as exc:  # the key file is missing, unreadable or another device's
         raise UsageError(exc) from exc
-    except (StoreError, SourceError) as exc:
+    except (ChainStoreError, SourceError) as exc:
         raise CommandFailedError(exc) from exc
     return ExitCode.OK

@@ -127,15 +127,15 @@ async def _with_access(args: argparse.Namespace, action: str) -> int:
 
 async def _require_device(deployment: Deployment, device_id: str, *, kind: str | None) -> None:
     """Refuse an id the registry does not hold (or of the wrong kind): no lease of a typo."""
-    from gateway.store import SqliteStore, StoreError
+    from gateway.store import StoreError, open_reader
 
     if not deployment.gateway_db.is_file():
         raise CommandFailedError(
             f"no gateway database at {deployment.gateway_db}; enrol the devices first"
         )
     try:
-        async with await SqliteStore.open(deployment.gateway_db) as store:
-            found = await store.devices([device_id])
+        async with await open_reader(deployment.gateway_db) as reader:
+            found = await reader.devices([device_id])
     except StoreError as exc:
         raise CommandFailedError(exc) from exc
     record = found.get(device_id)

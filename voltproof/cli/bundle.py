@@ -66,13 +66,13 @@ async def _write(
     *, db: Path, anchor_db: Path, args: argparse.Namespace, to_ms: int, operator_key: bytes
 ) -> int:
     from gateway.evidence import EvidenceError, extract_evidence
-    from gateway.store import SqliteStore, StoreError
+    from gateway.store import StoreError, open_reader
     from ledger.bundle import build_bundle
 
     if not await asyncio.to_thread(db.is_file):
         raise CommandFailedError(f"no gateway database at {db}")
     try:
-        store = await SqliteStore.open(db)
+        store = await open_reader(db)
     except StoreError as exc:
         raise CommandFailedError(exc) from exc
     try:

@@ -14,6 +14,10 @@ import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.store import StoreReader
 
 from .exits import CommandFailedError, ExitCode, UsageError
 from .options import command
@@ -105,7 +109,7 @@ async def _act(args: argparse.Namespace, action: str) -> int:
         decode_public_key,
         load_device_specs,
     )
-    from gateway.store import SqliteStore
+    from gateway.store import SqliteStore, open_reader
     from ledger.keys import load_key_file
 
     where = deployment(args)
@@ -113,9 +117,10 @@ async def _act(args: argparse.Namespace, action: str) -> int:
         raise RegistryError(f"no deployment at {where.db_path.parent}")
     if action == "list" and not where.db_path.is_file():
         raise RegistryError(f"no gateway database at {where.db_path}")
+    if action == "list":
+        async with await open_reader(where.db_path) as reader:
+            return await _print_list(reader, as_json=args.json)
     async with await SqliteStore.open(where.db_path) as store:
-        if action == "list":
-            return await _print_list(store, as_json=args.json)
         registry = Registry(store=store, operator=load_key_file(where.operator_key_file))
         if action == "enroll":
             if args.file is not None:
@@ -147,11 +152,8 @@ async def _act(args: argparse.Namespace, action: str) -> int:
     return ExitCode.OK
 
 
-async def _print_list(store: object, *, as_json: bool) -> int:
-    from gateway.store import SqliteStore
-
-    assert isinstance(store, SqliteStore)
-    devices = await store.list_devices()
+async def _print_list(reader: StoreReader, *, as_json: bool) -> int:
+    devices = await reader.list_devices()
     if as_json:
         print(json.dumps([
             {"id": d.device_id, "kind": d.kind, "fleet": d.fleet, "status": d.status.value,

@@ -75,8 +75,8 @@ def _run(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import json
 
+    from gateway.audit import SelfCheckError, check_store, report_lines
     from gateway.config import AnchorBackendName, ConfigError, load_settings
-    from gateway.selfcheck import SelfCheckError, check_store, report_lines
     from ledger.keys import KeyFileError, load_key_file
 
     try:

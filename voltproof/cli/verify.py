@@ -99,18 +99,15 @@ def _anchor_export(path: Path) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from ledger.anchors.evm_checker import anchor_checker
     from ledger.verify import verify_bundle
 
     bundle = load_bundle(args.bundle)
     key = _gateway_key(args.gateway_key)
     export = None if args.anchors is None else _anchor_export(args.anchors)
+    anchors = anchor_checker(gateway_verifier_key=key, anchor_export=export, rpc_url=args.rpc)
     try:
-        result = verify_bundle(
-            bundle,
-            gateway_verifier_key=key,
-            anchor_export=export,
-            rpc_url=args.rpc,
-        )
+        result = verify_bundle(bundle, gateway_verifier_key=key, anchors=anchors)
     except VerificationError as exc:
         raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
     # --require-complete keeps today's exit 1; evidence v2 gives ExitCode.INCOMPLETE (3).

@@ -1,0 +1,194 @@
+"""Checkpoints per second one witness sustains, against the bare crypto cost in the same run.
+
+    PYTHONPATH=. python bench/bench_witness.py [--checkpoints N] [--clients C]
+
+Baseline: per checkpoint, one Ed25519 verify of the log's signature plus one Ed25519 sign of
+the cosignature (PyNaCl), nothing else. Then the witness core (parse, verify, consistency
+proof, cosign, SQLite compare-and-swap with synchronous=FULL) called directly by one caller and
+by one thread per log (group commit), and the whole
+HTTP service (``voltproof witness`` as its own process, httpx clients on keep-alive
+connections in this one). Prints rates and
+ratios to the baseline; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import nacl.bindings
+
+from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.cosignature import cosigned_message
+from ledger.keys import create_key_file
+from tests.support.witness_world import LOG_KEY, LOG_SEED, WITNESS_SEED, Log, open_witness
+from voltproof.witness import LogPolicy, Witness
+from voltproof.witness.settings import LogSettings
+
+
+def _requests(count: int, *, step: int = 3) -> tuple[Log, list[bytes]]:
+    log = Log()
+    log.grow(step)
+    bodies = [log.request(0)]
+    for _ in range(count - 1):
+        old = log.tree.size
+        log.grow(step)
+        bodies.append(log.request(old))
+    return log, bodies
+
+
+def baseline(count: int) -> float:
+    """Checkpoints/s of bare crypto: verify the log signature, sign a cosignature."""
+    body = Checkpoint(origin="o", size=1, root=bytes(32)).body()
+    note = sign_checkpoint(Checkpoint(origin="o", size=1, root=bytes(32)), name="n", seed=LOG_SEED)
+    signature = base64.b64decode(note.rsplit(" ", 1)[1])[4:]
+    log_public, _ = nacl.bindings.crypto_sign_seed_keypair(LOG_SEED)
+    _, witness_secret = nacl.bindings.crypto_sign_seed_keypair(WITNESS_SEED)
+    start = time.perf_counter()
+    for number in range(count):
+        nacl.bindings.crypto_sign_open(signature + body.encode(), log_public)
+        nacl.bindings.crypto_sign(cosigned_message(body, timestamp=number), witness_secret)
+    return count / (time.perf_counter() - start)
+
+
+def core(bodies: list[bytes], workdir: Path) -> float:
+    """Checkpoints/s of Witness.add_checkpoint, one caller."""
+    witness = open_witness(workdir / "core.sqlite3")
+    start = time.perf_counter()
+    for body in bodies:
+        witness.add_checkpoint(body)
+    return len(bodies) / (time.perf_counter() - start)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _submit_all(url: str, logs: list[list[bytes]]) -> None:
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def one_log(bodies: list[bytes]) -> None:
+            for body in bodies:
+                answer = await client.post(url, content=body)
+                if answer.status_code != 200:
+                    raise RuntimeError(f"{answer.status_code}: {answer.text}")
+
+        async with asyncio.TaskGroup() as group:
+            for bodies in logs:
+                group.create_task(one_log(bodies))
+
+
+def _many_logs(count: int, clients: int) -> tuple[list[LogPolicy], list[list[bytes]]]:
+    logs, policies = [], []
+    for number in range(clients):
+        log = Log(origin=f"bench.example/log-{number}")
+        log.grow(3)
+        bodies = [log.request(0)]
+        for _ in range(count // clients - 1):
+            old = log.tree.size
+            log.grow(3)
+            bodies.append(log.request(old))
+        logs.append(bodies)
+        policies.append(LogSettings(origin=log.origin, keys=[LOG_KEY]).policy())
+    return policies, logs
+
+
+def _witness(policies: list[LogPolicy], path: Path) -> Witness:
+    base = open_witness(path)
+    return Witness.from_policies(key=base.key, logs=policies, state=base.state)
+
+
+def core_threads(count: int, clients: int, workdir: Path) -> float:
+    """Checkpoints/s of Witness.add_checkpoint, one thread per log (group commit)."""
+    policies, logs = _many_logs(count, clients)
+    witness = _witness(policies, workdir / "threads.sqlite3")
+
+    def one_log(bodies: list[bytes]) -> None:
+        for body in bodies:
+            witness.add_checkpoint(body)
+
+    threads = [threading.Thread(target=one_log, args=(bodies,)) for bodies in logs]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(len(bodies) for bodies in logs) / (time.perf_counter() - start)
+
+
+def http(count: int, clients: int, workdir: Path) -> float:
+    """Checkpoints/s through HTTP: a witness process, ``clients`` logs submitting at once."""
+    policies, logs = _many_logs(count, clients)
+    create_key_file(workdir / "witness.key", name="bench.example/witness")
+    port = _free_port()
+    lines = [f'key_file = "witness.key"\nstate_file = "http.sqlite3"\nport = {port}\n']
+    lines += [f'[[logs]]\norigin = "{p.origin}"\nkeys = ["{LOG_KEY}"]\n' for p in policies]
+    (workdir / "witness.toml").write_text("".join(lines))
+    command = [sys.executable, "-m", "voltproof.witness.command", "--config", "witness.toml"]
+    process = subprocess.Popen(
+        command,
+        cwd=workdir,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}/add-checkpoint"
+        start = time.perf_counter()
+        asyncio.run(_submit_all(url, logs))
+        elapsed = time.perf_counter() - start
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    return sum(len(bodies) for bodies in logs) / elapsed
+
+
+def main() -> None:
+    """Run the three measurements and print rates and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoints", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    _, bodies = _requests(args.checkpoints)
+    with tempfile.TemporaryDirectory() as directory:
+        workdir = Path(directory)
+        rate_baseline = baseline(args.checkpoints)
+        rate_core = core(bodies, workdir)
+        rate_threads = core_threads(args.checkpoints, args.clients, workdir)
+        rate_http = http(args.checkpoints, args.clients, workdir)
+    print(f"baseline (Ed25519 verify + sign)   {rate_baseline:9.0f} checkpoints/s")
+    print(
+        f"witness core (checks + SQLite)     {rate_core:9.0f} checkpoints/s"
+        f"  {rate_core / rate_baseline:.2f}x baseline"
+    )
+    print(
+        f"witness core ({args.clients} logs, threads) {rate_threads:9.0f} checkpoints/s"
+        f"  {rate_threads / rate_baseline:.2f}x baseline"
+    )
+    print(
+        f"witness HTTP ({args.clients} logs, keep-alive) {rate_http:9.0f} checkpoints/s"
+        f"  {rate_http / rate_baseline:.2f}x baseline"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Reads of a device's history: messages by period, registry leaves and events, sample blocks.
+
+What the dashboard API and the evidence builder read besides proofs and checkpoints. Every
+query is served by an index: telemetry leaves by ``(device, t_ms)`` or ``(device, seq)``,
+registry events by ``(device, leaf_index)``, sample blocks by ``(device, t_ms, last_ms)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from ledger.device_index import DeviceIndex
+from ledger.telemetry import Kind
+
+from .checkpoints import CheckpointReads
+from .reads import END_MS, leaf_columns, leaf_record, marks
+from .records import LeafRecord, MessageLeaf, RegistryEventRecord
+
+if TYPE_CHECKING:
+    from .samples import Samples
+
+_MESSAGE: Final = (
+    "SELECT leaf_index, seq, t_ms, cose FROM leaves WHERE device = ? AND seq IS NOT NULL "
+)
+
+
+def _message(row: Sequence[Any]) -> MessageLeaf:
+    return MessageLeaf(leaf_index=row[0], seq=row[1], t_ms=row[2], cose=bytes(row[3]))
+
+
+def _first(rows: Sequence[Any]) -> MessageLeaf | None:
+    return _message(rows[0]) if rows else None
+
+
+class HistoryReads(CheckpointReads):
+    """Messages by device and period, the registry's history and sample blocks."""
+
+    async def messages_in(
+        self, device_id: str, *, t_from: int, t_to: int, limit: int
+    ) -> list[MessageLeaf]:
+        """At most ``limit`` telemetry leaves of a device with ``t_from <= t < t_to``, by ``t``."""
+        rows = await self._rows(
+            f"{_MESSAGE}AND t_ms >= ? AND t_ms < ? ORDER BY t_ms LIMIT ?",
+            (device_id, t_from, t_to, limit),
+        )
+        return [_message(row) for row in rows]
+
+    async def message_before(
+        self, device_id: str, *, seq: int, t_ms: int, leaf_below: int
+    ) -> MessageLeaf | None:
+        """The device's message of highest seq below ``seq``, before ``t_ms`` and ``leaf_below``."""
+        rows = await self._rows(
+            f"{_MESSAGE}AND seq < ? AND t_ms < ? AND leaf_index < ? ORDER BY seq DESC LIMIT 1",
+            (device_id, seq, t_ms, leaf_below),
+        )
+        return _first(rows)
+
+    async def message_after(
+        self, device_id: str, *, seq: int, t_ms: int, leaf_below: int
+    ) -> MessageLeaf | None:
+        """The device's message of lowest seq above ``seq``, at or after ``t_ms``, below a leaf."""
+        rows = await self._rows(
+            f"{_MESSAGE}AND seq > ? AND t_ms >= ? AND leaf_index < ? ORDER BY seq LIMIT 1",
+            (device_id, seq, t_ms, leaf_below),
+        )
+        return _first(rows)
+
+    async def device_index_at(self, size: int) -> DeviceIndex:
+        """The device index (evidence v2) of the log prefix of ``size`` leaves.
+
+        Replays the prefix's registry entries in log order, then sets each device's head to
+        its highest seq below ``size``: a deterministic function of the prefix.
+        """
+        index = DeviceIndex()
+        for device, kind, cose in await self._rows(
+            "SELECT e.device, d.kind, l.cose FROM registry_events AS e "
+            "JOIN leaves AS l ON l.leaf_index = e.leaf_index JOIN devices AS d ON d.id = e.device "
+            "WHERE e.leaf_index < ? ORDER BY e.leaf_index",
+            (size,),
+        ):
+            index.add_registry_entry(device=device, kind=kind, entry=bytes(cose))
+        # SQLite returns the other columns of the row that holds MAX(seq).
+        for device, seq, leaf_index, message_hash, t_ms in await self._rows(
+            "SELECT device, MAX(seq), leaf_index, message_hash, t_ms FROM leaves "
+            "WHERE seq IS NOT NULL AND leaf_index < ? GROUP BY device",
+            (size,),
+        ):
+            if index.entry(device) is not None:
+                index.add_message(
+                    device=device,
+                    seq=seq,
+                    leaf=leaf_index,
+                    message_hash=bytes(message_hash),
+                    t=t_ms,
+                )
+        return index
+
+    async def newest_message(
+        self, device_id: str, *, t_from: int, t_to: int, leaf_below: int = END_MS
+    ) -> LeafRecord | None:
+        """The device's telemetry leaf of newest ``t`` in ``[t_from, t_to)`` below a leaf index."""
+        rows = await self._rows(
+            f"SELECT {leaf_columns()} FROM leaves WHERE device = ? AND seq IS NOT NULL "  # noqa: S608 -- constant columns
+            "AND t_ms >= ? AND t_ms < ? AND leaf_index < ? ORDER BY t_ms DESC LIMIT 1",
+            (device_id, t_from, t_to, leaf_below),
+        )
+        return leaf_record(rows[0]) if rows else None
+
+    async def registry_leaves(
+        self, device_ids: Sequence[str], *, leaf_below: int
+    ) -> list[LeafRecord]:
+        """The registry leaves of ``device_ids`` below ``leaf_below``, in log order."""
+        ids = sorted(set(device_ids))
+        if not ids:
+            return []
+        rows = await self._rows(
+            f"SELECT {leaf_columns()} FROM leaves WHERE kind = 'registry' "  # noqa: S608 -- placeholders only
+            f"AND device IN ({marks(len(ids))}) AND leaf_index < ? ORDER BY leaf_index",
+            [*ids, leaf_below],
+        )
+        return [leaf_record(row) for row in rows]
+
+    async def registry_events(
+        self, *, device_id: str | None = None, limit: int = 1000
+    ) -> list[RegistryEventRecord]:
+        """Registry leaves (of one device or all) in log order, with each device's fleet."""
+        where, params = ("WHERE e.device = ?", [device_id]) if device_id is not None else ("", [])
+        rows = await self._rows(
+            "SELECT e.leaf_index, e.action, e.device, e.recorded_at_ms, l.message_hash, d.fleet "  # noqa: S608 -- constant clause
+            "FROM registry_events AS e JOIN leaves AS l ON l.leaf_index = e.leaf_index "
+            f"LEFT JOIN devices AS d ON d.id = e.device {where} ORDER BY e.leaf_index LIMIT ?",
+            [*params, limit],
+        )
+        return [
+            RegistryEventRecord(leaf_index=r[0], action=r[1], device_id=r[2],
+                                recorded_at_ms=r[3], message_hash=bytes(r[4]), fleet=r[5])
+            for r in rows
+        ]  # fmt: skip
+
+    async def sample_window(
+        self,
+        kind: Kind,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        fields: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> Samples:
+        """The device's samples with ``t_from <= t < t_to``, oldest first, at most ``limit``.
+
+        Raises :class:`~gateway.store.samples.BlockError` for a damaged sample block.
+        """
+        from . import samples  # numpy: only processes that read samples load it
+
+        return await samples.window(
+            self._rows, kind, device_id, from_ms=t_from, to_ms=t_to, fields=fields, limit=limit
+        )
+
+    async def newest_sample(
+        self,
+        kind: Kind,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        fields: Sequence[str] | None = None,
+    ) -> Samples:
+        """The device's newest sample with ``t_from <= t < t_to`` (none or one)."""
+        from . import samples  # numpy: only processes that read samples load it
+
+        return await samples.newest(
+            self._rows, kind, device_id, from_ms=t_from, to_ms=t_to, fields=fields
+        )

@@ -1,0 +1,274 @@
+"""The read interface of the store: what the API, evidence builder, audit and bundle need.
+
+Every implementation (:class:`~gateway.store.sqlite_reader.SqliteReader` on a read-only
+file, :class:`~gateway.store.sqlite.SqliteStore` itself, the in-memory fake, later a
+PostgreSQL store) passes the one contract suite in ``tests/support/store_contract.py``.
+Periods are half-open, ``t_from <= t < t_to``, in Unix milliseconds; every method may raise
+:class:`~gateway.store.errors.StoreError` (a damaged sample block:
+:class:`~gateway.store.samples.BlockError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ledger.device_index import DeviceIndex
+from ledger.merkle import NodeId
+from ledger.telemetry import Kind
+
+from .records import (
+    AlarmRecord,
+    AnchoredCheckpoint,
+    AnchorStatus,
+    ChainHeadRecord,
+    CheckpointRecord,
+    DeviceRecord,
+    KeyRange,
+    LeafRecord,
+    LogHead,
+    MessageLeaf,
+    QuarantineCount,
+    QuarantineRecord,
+    RegistryEventRecord,
+    SampleBlockRecord,
+)
+
+if TYPE_CHECKING:
+    from .samples import Samples
+
+
+class StoreReader(Protocol):
+    """Read-only access to the gateway's durable state."""
+
+    # -- registry --------------------------------------------------------------------------
+
+    async def devices(self, device_ids: Sequence[str]) -> dict[str, DeviceRecord]:
+        """The registered devices among ``device_ids``, with their rotated-away keys."""
+        ...
+
+    async def list_devices(self) -> list[DeviceRecord]:
+        """Every registered device, by id (``keys`` left empty)."""
+        ...
+
+    async def registry_leaves(
+        self, device_ids: Sequence[str], *, leaf_below: int
+    ) -> list[LeafRecord]:
+        """The registry leaves of ``device_ids`` below ``leaf_below``, in log order."""
+        ...
+
+    async def registry_events(
+        self, *, device_id: str | None = None, limit: int = 1000
+    ) -> list[RegistryEventRecord]:
+        """Registry leaves (of one device or all) in log order, with each device's fleet."""
+        ...
+
+    # -- chains ----------------------------------------------------------------------------
+
+    async def chain_gaps(self, device_id: str) -> list[tuple[int, int]]:
+        """The missing seqs of a device, as half-open ranges ``[start, stop)``."""
+        ...
+
+    async def duplicates(self, device_id: str) -> int:
+        """How many idempotent duplicates of a device's messages arrived."""
+        ...
+
+    async def device_index_at(self, size: int) -> DeviceIndex:
+        """The device index (evidence v2) that a checkpoint of ``size`` leaves commits to."""
+        ...
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def leaf(self, leaf_index: int) -> LeafRecord:
+        """The stored leaf at ``leaf_index`` (``OutOfRangeError`` if none)."""
+        ...
+
+    async def device_leaves(
+        self, device_id: str, *, t_from: int = 0, t_to: int = 2**63 - 1, limit: int = 1000
+    ) -> list[LeafRecord]:
+        """A device's telemetry leaves in the period, by seq."""
+        ...
+
+    async def messages_in(
+        self, device_id: str, *, t_from: int, t_to: int, limit: int
+    ) -> list[MessageLeaf]:
+        """At most ``limit`` telemetry leaves of a device in the period, by ``t``."""
+        ...
+
+    async def message_before(
+        self, device_id: str, *, seq: int, t_ms: int, leaf_below: int
+    ) -> MessageLeaf | None:
+        """The device's message of highest seq below ``seq``, before ``t_ms`` and ``leaf_below``."""
+        ...
+
+    async def message_after(
+        self, device_id: str, *, seq: int, t_ms: int, leaf_below: int
+    ) -> MessageLeaf | None:
+        """The device's message of lowest seq above ``seq``, at or after ``t_ms``, below a leaf."""
+        ...
+
+    async def newest_message(
+        self, device_id: str, *, t_from: int, t_to: int, leaf_below: int = 2**63 - 1
+    ) -> LeafRecord | None:
+        """The device's telemetry leaf of newest ``t`` in the period below a leaf index."""
+        ...
+
+    # -- samples ---------------------------------------------------------------------------
+
+    async def sample_window(
+        self,
+        kind: Kind,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        fields: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> Samples:
+        """The device's samples in the period, oldest first, at most ``limit``."""
+        ...
+
+    async def newest_sample(
+        self,
+        kind: Kind,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        fields: Sequence[str] | None = None,
+    ) -> Samples:
+        """The device's newest sample in the period (none or one)."""
+        ...
+
+    async def latest_samples(self, kind: Kind) -> list[dict[str, Any]]:
+        """The newest sample of every device of ``kind`` that has one, by device id."""
+        ...
+
+    async def series(
+        self, kind: Kind, device_id: str, *, t_from: int, t_to: int, limit: int = 10_000
+    ) -> list[dict[str, Any]]:
+        """Samples of one device in the period, oldest first."""
+        ...
+
+    # -- log and proofs --------------------------------------------------------------------
+
+    async def log_head(self) -> LogHead:
+        """The committed log size and root."""
+        ...
+
+    async def root_at(self, size: int) -> bytes:
+        """The root of the first ``size`` leaves."""
+        ...
+
+    async def inclusion_proof(self, leaf_index: int, size: int) -> list[bytes]:
+        """RFC 9162 inclusion proof of ``leaf_index`` in the tree of ``size``."""
+        ...
+
+    async def inclusion_proofs(self, leaf_indexes: Sequence[int], size: int) -> list[list[bytes]]:
+        """The inclusion proofs of many leaves in the tree of ``size``, in the order given."""
+        ...
+
+    async def inclusion_proof_and_root(
+        self, leaf_index: int, size: int
+    ) -> tuple[list[bytes], bytes]:
+        """The inclusion proof of ``leaf_index`` in the tree of ``size`` and that tree's root."""
+        ...
+
+    async def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        """RFC 9162 proof that the tree of ``size2`` extends that of ``size1``."""
+        ...
+
+    # -- checkpoints and anchors -----------------------------------------------------------
+
+    async def latest_checkpoint(self) -> CheckpointRecord | None:
+        """The largest checkpoint, or ``None``."""
+        ...
+
+    async def latest_final_checkpoint(self) -> CheckpointRecord | None:
+        """The largest checkpoint whose anchor is final, or ``None``."""
+        ...
+
+    async def checkpoint(self, size: int) -> CheckpointRecord:
+        """The checkpoint of ``size`` (``UnknownCheckpointError`` if none)."""
+        ...
+
+    async def checkpoints(
+        self, *, limit: int = 100, final_only: bool = False
+    ) -> list[CheckpointRecord]:
+        """The newest checkpoints, largest first."""
+        ...
+
+    async def checkpoints_in(self, states: Sequence[AnchorStatus]) -> list[CheckpointRecord]:
+        """Checkpoints whose anchor is in one of ``states``, smallest first."""
+        ...
+
+    async def checkpoint_between(self, low: int, high: int) -> CheckpointRecord | None:
+        """The smallest checkpoint with ``low <= size <= high``, or ``None``."""
+        ...
+
+    async def latest_anchored(self) -> AnchoredCheckpoint | None:
+        """The largest checkpoint whose anchor receipt is final, with that receipt."""
+        ...
+
+    # -- quarantine and alarms -------------------------------------------------------------
+
+    async def alarms(
+        self,
+        *,
+        device_id: str | None = None,
+        t_from: int = -(2**63 - 1),
+        t_to: int = 2**63 - 1,
+        min_level: int = 0,
+        limit: int = 100,
+    ) -> list[AlarmRecord]:
+        """The newest alarms in the period of level >= ``min_level``, of one device or all."""
+        ...
+
+    async def quarantine(
+        self, *, reason: str | None = None, limit: int = 100
+    ) -> list[QuarantineRecord]:
+        """The newest quarantine rows, of one reason or of all."""
+        ...
+
+    async def quarantine_counts(self) -> list[QuarantineCount]:
+        """Quarantine totals per reason (including evicted rows)."""
+        ...
+
+    # -- the whole store, as stored (for the audit) -----------------------------------------
+
+    def snapshot(self) -> AbstractAsyncContextManager[None]:
+        """Reads inside see one consistent state of the store."""
+        ...
+
+    async def stored_size(self) -> int:
+        """The log size as recorded (no node is read or checked)."""
+        ...
+
+    async def leaves_page(self, *, after: int, limit: int) -> list[LeafRecord]:
+        """At most ``limit`` stored leaves with index above ``after``, by index."""
+        ...
+
+    async def stored_nodes(self) -> dict[NodeId, bytes]:
+        """Every stored Merkle node."""
+        ...
+
+    async def key_ranges(self) -> dict[str, list[KeyRange]]:
+        """Every device key with the seqs it may sign, by device."""
+        ...
+
+    async def chain_heads(self) -> list[ChainHeadRecord]:
+        """Every device's chain head."""
+        ...
+
+    async def all_chain_gaps(self) -> dict[str, list[tuple[int, int]]]:
+        """Every recorded gap ``[start, stop)``, by device."""
+        ...
+
+    async def sample_blocks(self) -> list[SampleBlockRecord]:
+        """Every stored sample block, as stored."""
+        ...
+
+    async def close(self) -> None:
+        """Release the reader."""
+        ...

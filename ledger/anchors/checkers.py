@@ -1,0 +1,36 @@
+"""Anchor checkers handed to the offline verifier: the ledger it trusts, as a callable.
+
+``ledger.verify`` imports no backend: its caller picks one of these (usually through
+:func:`anchor_checker`, which follows the ``voltproof verify`` options) and passes it in.
+The local check is pure; the EVM check (an adapter) lives in ``evm_checker``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .base import AnchorReceipt
+from .local_verify import verify_local_anchor
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalAnchorChecker:
+    """Check against ``export`` (obtained by the verifier), else against the embedded export.
+
+    With neither, the anchor is reported ``"not checked"``.
+    """
+
+    gateway_verifier_key: str | bytes
+    export: Mapping[str, object] | str | bytes | None = None
+
+    def __call__(self, receipt: AnchorReceipt, *, embedded: Mapping[str, object] | None) -> str:
+        """Verify ``receipt`` in the local anchor table export; return the source used."""
+        if self.export is not None:
+            export, source = self.export, "ledger export"
+        elif embedded is not None:
+            export, source = embedded, "embedded export"
+        else:
+            return "not checked"
+        verify_local_anchor(receipt, export=export, gateway_verifier_key=self.gateway_verifier_key)
+        return source

@@ -1,0 +1,422 @@
+"""The store contract: every reader method on a store filled through the writer.
+
+Written against :class:`gateway.store.Store` and :class:`gateway.store.StoreReader` only, so
+every implementation (the SQLite file store read through a read-only reader, the in-memory
+fake, later PostgreSQL) runs the same cases: ``tests/unit/test_store_contract.py`` gives each
+case a :class:`StoreWorld` per implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from gateway.registry import Registry
+from gateway.store import (
+    AnchorStatus,
+    Candidate,
+    CheckpointRecord,
+    DeviceStatus,
+    QuarantineEntry,
+    Store,
+    StoreError,
+    StoreReader,
+    UnknownCheckpointError,
+)
+from ledger.device_index import REGISTRY_CHAIN_START, extend_registry_chain, verify_entry
+from ledger.keys import SigningKey, generate_seed, public_key_from_seed
+from ledger.merkle import OutOfRangeError, hash_leaf, verify_consistency, verify_inclusion
+from ledger.merkle.index_tree import EMPTY_NODE
+from ledger.message import decode_message, message_hash
+from ledger.telemetry import decode_columns
+from tests.support.gateway_devices import T0_MS, FakeDevice
+
+END = 2**63 - 1
+STEP_MS = 4_000
+"""Each message holds 4 samples, one a second."""
+
+
+@dataclass(slots=True, kw_only=True)
+class StoreWorld:
+    """One implementation under test: its writer, its reader and how to damage it."""
+
+    writer: Store
+    reader: StoreReader
+    damage_sample_block: Callable[[int], Awaitable[None]] | None = None
+    """Truncate the sample block of a leaf, where the implementation can be damaged."""
+
+
+def _candidate(device: FakeDevice, position: int, *, alarm: int = 0) -> Candidate:
+    data = device.message(t_ms=T0_MS + device.seq * STEP_MS, n=4, alarm=alarm)
+    payload = decode_message(data).payload
+    return Candidate(
+        position=position, topic=device.topic, device_id=device.device_id,
+        seq=int(payload["seq"]), prev=bytes(payload["prev"]), t_ms=int(payload["t"]),
+        received_at_ms=int(payload["t"]) + 500, historical=False, cose=data,
+        message_hash=message_hash(data), batch=decode_columns(payload),
+    )  # fmt: skip
+
+
+@dataclass(slots=True, kw_only=True)
+class Filled:
+    """What :func:`fill` wrote."""
+
+    pack: FakeDevice
+    bus: FakeDevice
+    pack_leaves: list[int]
+    bus_leaves: list[int]
+
+
+async def fill(store: Store) -> Filled:
+    """Two devices enrolled, 5 pack messages (one with a level-3 alarm, seq 3 missing), 4 bus
+    messages (and a duplicate), one quarantined input, two checkpoints (the first anchored)."""
+    seed = generate_seed()
+    operator = SigningKey(name="operator", seed=seed, public_key=public_key_from_seed(seed))
+    registry = Registry(store=store, operator=operator, clock_ms=lambda: T0_MS)
+    pack = FakeDevice(device_id="pack-1", kind="pack")
+    bus = FakeDevice(device_id="bus-1", kind="bus", fleet="fleet-b")
+    await registry.enroll([pack.spec(), bus.spec()])
+    pack_batch = [_candidate(pack, i, alarm=3 if i == 1 else 0) for i in range(3)]
+    pack.message(t_ms=T0_MS + pack.seq * STEP_MS, n=4)  # seq 3 is lost on the way
+    pack_batch += [_candidate(pack, 3 + i) for i in range(2)]
+    bus_batch = [_candidate(bus, i) for i in range(3)]
+    rejected = QuarantineEntry(
+        reason="malformed", detail="not CBOR", topic="voltproof/fleet-a/pack-1/telemetry",
+        device_id="pack-1", raw=b"\x00junk", raw_size=5, received_at_ms=T0_MS,
+    )  # fmt: skip
+    outcomes = await store.commit([*pack_batch, *bus_batch], [rejected])
+    indexes = [getattr(o, "leaf_index", -1) for o in outcomes]
+    first = await store.log_head()
+    await store.add_checkpoint(
+        CheckpointRecord(size=first.size, root=first.root, note="note 1", signed_at_ms=T0_MS)
+    )
+    await store.record_anchor(
+        size=first.size, backend="local", state=AnchorStatus.FINAL,
+        receipt='{"backend": "local"}', now_ms=T0_MS,
+    )  # fmt: skip
+    more = await store.commit([bus_batch[0], _candidate(bus, 0)], [])  # a duplicate, a new one
+    second = await store.log_head()
+    await store.add_checkpoint(
+        CheckpointRecord(size=second.size, root=second.root, note="note 2", signed_at_ms=T0_MS)
+    )
+    return Filled(
+        pack=pack, bus=bus, pack_leaves=indexes[:5],
+        bus_leaves=[*indexes[5:], getattr(more[1], "leaf_index", -1)],
+    )  # fmt: skip
+
+
+# -- the cases ----------------------------------------------------------------------------
+
+
+async def case_empty_store(world: StoreWorld) -> None:
+    """An empty store answers every read with nothing, not an error."""
+    r = world.reader
+    assert (await r.log_head()).size == 0
+    assert await r.list_devices() == []
+    assert await r.devices(["pack-1"]) == {}
+    assert await r.registry_events() == []
+    assert await r.registry_leaves(["pack-1"], leaf_below=END) == []
+    assert await r.chain_gaps("pack-1") == []
+    assert await r.duplicates("pack-1") == 0
+    assert await r.messages_in("pack-1", t_from=0, t_to=END, limit=10) == []
+    assert await r.newest_message("pack-1", t_from=0, t_to=END) is None
+    assert await r.message_before("pack-1", seq=END, t_ms=END, leaf_below=END) is None
+    assert await r.message_after("pack-1", seq=-1, t_ms=0, leaf_below=END) is None
+    assert await r.device_leaves("pack-1") == []
+    assert len(await r.sample_window("pack", "pack-1", t_from=0, t_to=END)) == 0
+    assert len(await r.newest_sample("pack", "pack-1", t_from=0, t_to=END)) == 0
+    assert await r.latest_samples("pack") == []
+    assert await r.series("pack", "pack-1", t_from=0, t_to=END) == []
+    assert await r.latest_checkpoint() is None
+    assert await r.latest_final_checkpoint() is None
+    assert await r.latest_anchored() is None
+    assert await r.checkpoints() == []
+    assert await r.checkpoints_in(list(AnchorStatus)) == []
+    assert await r.checkpoint_between(0, END) is None
+    assert await r.alarms() == []
+    assert await r.quarantine() == []
+    assert await r.quarantine_counts() == []
+    with pytest.raises(UnknownCheckpointError):
+        await r.checkpoint(1)
+    with pytest.raises(OutOfRangeError):
+        await r.leaf(0)
+
+
+async def case_registry(world: StoreWorld) -> None:
+    """Devices, their keys and the registry leaves and events written by the writer."""
+    filled = await fill(world.writer)
+    r = world.reader
+    listed = await r.list_devices()
+    assert [d.device_id for d in listed] == ["bus-1", "pack-1"]
+    found = await r.devices(["pack-1", "nobody"])
+    assert set(found) == {"pack-1"}
+    pack = found["pack-1"]
+    assert (pack.kind, pack.fleet, pack.status) == ("pack", "fleet-a", DeviceStatus.ACTIVE)
+    assert pack.public_key == filled.pack.public_key
+    assert [k.public_key for k in pack.keys] == [filled.pack.public_key]
+    events = await r.registry_events()
+    assert [(e.leaf_index, e.action, e.device_id) for e in events] == [
+        (0, "enroll", "pack-1"), (1, "enroll", "bus-1"),
+    ]  # fmt: skip
+    assert events[1].fleet == "fleet-b"
+    leaf = await r.leaf(0)
+    assert events[0].message_hash == leaf.message_hash
+    assert [e.leaf_index for e in await r.registry_events(device_id="bus-1")] == [1]
+    assert await r.registry_events(limit=1) == events[:1]
+    leaves = await r.registry_leaves(["pack-1", "bus-1"], leaf_below=END)
+    assert [(x.leaf_index, x.kind, x.seq) for x in leaves] == [
+        (0, "registry", None), (1, "registry", None),
+    ]  # fmt: skip
+    assert await r.registry_leaves(["pack-1", "bus-1"], leaf_below=1) == leaves[:1]
+
+
+async def case_chains_and_messages(world: StoreWorld) -> None:
+    """Chain gaps, messages by device and period, boundaries and the newest message."""
+    filled = await fill(world.writer)
+    r = world.reader
+    assert await r.chain_gaps("pack-1") == [(3, 4)]
+    assert await r.chain_gaps("bus-1") == []
+    assert await r.duplicates("bus-1") == 1
+    inside = await r.messages_in("pack-1", t_from=0, t_to=END, limit=10)
+    assert [m.seq for m in inside] == [0, 1, 2, 4, 5]
+    assert [m.leaf_index for m in inside] == filled.pack_leaves
+    assert [m.t_ms for m in inside] == [T0_MS + s * STEP_MS for s in (0, 1, 2, 4, 5)]
+    assert [m.cose for m in inside] == [(await r.leaf(m.leaf_index)).cose for m in inside]
+    period = await r.messages_in(
+        "pack-1", t_from=T0_MS + STEP_MS, t_to=T0_MS + 4 * STEP_MS, limit=10
+    )
+    assert [m.seq for m in period] == [1, 2]
+    assert [m.seq for m in await r.messages_in("pack-1", t_from=0, t_to=END, limit=2)] == [0, 1]
+    before = await r.message_before("pack-1", seq=4, t_ms=END, leaf_below=END)
+    assert before is not None
+    assert before.seq == 2
+    assert await r.message_before("pack-1", seq=0, t_ms=END, leaf_below=END) is None
+    after = await r.message_after("pack-1", seq=2, t_ms=0, leaf_below=END)
+    assert after is not None
+    assert after.seq == 4
+    assert await r.message_after("pack-1", seq=2, t_ms=0, leaf_below=after.leaf_index) is None
+    newest = await r.newest_message("pack-1", t_from=0, t_to=END)
+    assert newest is not None
+    assert newest.seq == 5
+    below = await r.newest_message("pack-1", t_from=0, t_to=END, leaf_below=newest.leaf_index)
+    assert below is not None
+    assert below.seq == 4
+    by_seq = await r.device_leaves("pack-1", t_from=T0_MS + STEP_MS, t_to=END, limit=3)
+    assert [x.seq for x in by_seq] == [1, 2, 4]
+    leaf = await r.leaf(filled.bus_leaves[0])
+    assert (leaf.kind, leaf.device_id, leaf.seq, leaf.historical) == (
+        "telemetry",
+        "bus-1",
+        0,
+        False,
+    )
+
+
+async def case_device_index(world: StoreWorld) -> None:
+    """The device index at a size replays exactly the prefix: registry chain and heads."""
+    filled = await fill(world.writer)
+    r = world.reader
+    head = await r.log_head()
+    index = await r.device_index_at(head.size)
+    assert [e.device for e in index.entries()] == ["bus-1", "pack-1"]
+    pack = index.entry("pack-1")
+    assert pack is not None
+    assert (pack.kind, pack.registry_count) == ("pack", 1)
+    assert pack.registry_hash == extend_registry_chain(REGISTRY_CHAIN_START, (await r.leaf(0)).cose)
+    assert pack.head is not None
+    newest = await r.leaf(filled.pack_leaves[-1])
+    assert (pack.head.seq, pack.head.leaf, pack.head.hash) == (
+        5, filled.pack_leaves[-1], newest.message_hash,
+    )  # fmt: skip
+    assert pack.head.t == T0_MS + 5 * STEP_MS
+    for entry in index.entries():
+        verify_entry(root=index.root(), entry=entry, proof=index.proof(entry.device))
+    # A prefix that ends before the pack's seq 4: its head is seq 2.
+    earlier = await r.device_index_at(filled.pack_leaves[3])
+    old = earlier.entry("pack-1")
+    assert old is not None
+    assert old.head is not None
+    assert old.head.seq == 2
+    assert earlier.root() != index.root()
+    only_enrolment = await r.device_index_at(1)
+    assert [e.device for e in only_enrolment.entries()] == ["pack-1"]
+    assert (await r.device_index_at(0)).root() == EMPTY_NODE
+
+
+async def case_samples(world: StoreWorld) -> None:
+    """Sample windows (oldest first, limited, by field), the newest sample, series, latest."""
+    await fill(world.writer)
+    r = world.reader
+    window = await r.sample_window("pack", "pack-1", t_from=0, t_to=END)
+    assert len(window) == 20
+    assert list(window.t_ms[:5]) == [T0_MS + i * 1000 for i in range(5)]
+    limited = await r.sample_window("pack", "pack-1", t_from=0, t_to=END, fields=["soc"], limit=3)
+    assert len(limited) == 3
+    assert set(limited.values) == {"soc"}
+    part = await r.sample_window("pack", "pack-1", t_from=T0_MS + 2_000, t_to=T0_MS + 6_000)
+    assert list(part.t_ms) == [T0_MS + i * 1000 for i in range(2, 6)]
+    newest = await r.newest_sample("pack", "pack-1", t_from=0, t_to=END)
+    assert list(newest.t_ms) == [T0_MS + 5 * STEP_MS + 3_000]
+    earlier = await r.newest_sample("pack", "pack-1", t_from=0, t_to=T0_MS + 2 * STEP_MS)
+    assert list(earlier.t_ms) == [T0_MS + 2 * STEP_MS - 1_000]
+    series = await r.series("pack", "pack-1", t_from=T0_MS, t_to=T0_MS + 2_000)
+    assert [s["t_ms"] for s in series] == [T0_MS, T0_MS + 1_000]
+    assert series[0]["device"] == "pack-1"
+    latest = await r.latest_samples("bus")
+    assert [s["device"] for s in latest] == ["bus-1"]
+
+
+async def case_damaged_sample_block(world: StoreWorld) -> None:
+    """A damaged sample block is a StoreError for every sample read, never wrong samples."""
+    if world.damage_sample_block is None:
+        pytest.skip("this implementation cannot be damaged from outside")
+    filled = await fill(world.writer)
+    await world.damage_sample_block(filled.pack_leaves[0])
+    r = world.reader
+    with pytest.raises(StoreError, match="sample block of leaf"):
+        await r.sample_window("pack", "pack-1", t_from=0, t_to=END)
+    with pytest.raises(StoreError, match="sample block of leaf"):
+        await r.series("pack", "pack-1", t_from=0, t_to=END)
+    assert len(await r.sample_window("bus", "bus-1", t_from=0, t_to=END)) == 16
+
+
+async def case_log_and_proofs(world: StoreWorld) -> None:
+    """The log head, roots and the RFC 9162 proofs verify; a size beyond the log is refused."""
+    await fill(world.writer)
+    r = world.reader
+    head = await r.log_head()
+    assert head.size == 11
+    assert await r.root_at(head.size) == head.root
+    for index in (0, 5, 10):
+        leaf = await r.leaf(index)
+        proof = await r.inclusion_proof(index, head.size)
+        verify_inclusion(leaf_hash=hash_leaf(leaf.cose), index=index, size=head.size,
+                         proof=proof, root=head.root)  # fmt: skip
+        assert await r.inclusion_proof_and_root(index, head.size) == (proof, head.root)
+    assert await r.inclusion_proofs([0, 5, 10], head.size) == [
+        await r.inclusion_proof(i, head.size) for i in (0, 5, 10)
+    ]
+    proof = await r.consistency_proof(4, head.size)
+    verify_consistency(size1=4, size2=head.size, proof=proof, root1=await r.root_at(4),
+                       root2=head.root)  # fmt: skip
+    with pytest.raises(OutOfRangeError):
+        await r.root_at(head.size + 1)
+    with pytest.raises(OutOfRangeError):
+        await r.leaf(head.size)
+
+
+async def case_checkpoints_and_anchors(world: StoreWorld) -> None:
+    """Checkpoints newest first, by size, by anchor state, between sizes; the final anchor."""
+    await fill(world.writer)
+    r = world.reader
+    listed = await r.checkpoints()
+    assert [c.size for c in listed] == [11, 10]
+    assert [c.size for c in await r.checkpoints(limit=1)] == [11]
+    assert [c.size for c in await r.checkpoints(final_only=True)] == [10]
+    latest = await r.latest_checkpoint()
+    assert latest is not None
+    assert (latest.size, latest.note) == (11, "note 2")
+    assert latest.anchor_state is AnchorStatus.UNANCHORED
+    assert latest.receipt is None
+    final = await r.latest_final_checkpoint()
+    assert final is not None
+    assert final.size == 10
+    assert final.receipt == '{"backend": "local"}'
+    assert (await r.checkpoint(10)).root == await r.root_at(10)
+    assert [c.size for c in await r.checkpoints_in([AnchorStatus.UNANCHORED])] == [11]
+    between = await r.checkpoint_between(1, 11)
+    assert between is not None
+    assert between.size == 10
+    assert await r.checkpoint_between(11, 11) == latest
+    assert await r.checkpoint_between(1, 9) is None
+    anchored = await r.latest_anchored()
+    assert anchored is not None
+    assert (anchored.size, anchored.backend) == (10, "local")
+    assert anchored.root == await r.root_at(10)
+
+
+async def case_alarms_and_quarantine(world: StoreWorld) -> None:
+    """Alarms by device, period and level (newest first); quarantine rows and totals."""
+    await fill(world.writer)
+    r = world.reader
+    alarms = await r.alarms(device_id="pack-1")
+    assert [(a.t_ms, a.level) for a in alarms] == [(T0_MS + STEP_MS, 3)]
+    assert await r.alarms(device_id="pack-1", min_level=4) == []
+    assert await r.alarms(device_id="pack-1", t_from=T0_MS + 2 * STEP_MS) == []
+    assert await r.alarms(device_id="bus-1") == []
+    assert await r.alarms() == alarms
+    rows = await r.quarantine()
+    assert [(q.reason, q.device_id, q.raw, q.raw_size) for q in rows] == [
+        ("malformed", "pack-1", b"\x00junk", 5)
+    ]
+    assert await r.quarantine(reason="fork") == []
+    counts = await r.quarantine_counts()
+    assert [(c.reason, c.total, c.evicted) for c in counts] == [("malformed", 1, 0)]
+
+
+async def case_whole_store(world: StoreWorld) -> None:
+    """The audit's reads: size, leaves in pages, nodes, keys, heads, gaps, sample blocks."""
+    filled = await fill(world.writer)
+    r = world.reader
+    async with r.snapshot():
+        size = await r.stored_size()
+        pages = [await r.leaves_page(after=-1, limit=4)]
+        while pages[-1]:
+            pages.append(await r.leaves_page(after=pages[-1][-1].leaf_index, limit=4))
+        nodes = await r.stored_nodes()
+        keys = await r.key_ranges()
+        heads = await r.chain_heads()
+        gaps = await r.all_chain_gaps()
+        blocks = await r.sample_blocks()
+    assert size == 11
+    assert [len(page) for page in pages] == [4, 4, 3, 0]
+    leaves = [leaf for page in pages for leaf in page]
+    assert [leaf.leaf_index for leaf in leaves] == list(range(11))
+    assert leaves[0].prev is None
+    telemetry = [leaf for leaf in leaves if leaf.kind == "telemetry"]
+    assert all(leaf.prev is not None and len(leaf.prev) == 32 for leaf in telemetry)
+    level0 = {n.index: v for n, v in nodes.items() if n.level == 0}
+    assert level0 == {leaf.leaf_index: hash_leaf(leaf.cose) for leaf in leaves}
+    assert {d: [k.public_key for k in ks] for d, ks in keys.items()} == {
+        "pack-1": [filled.pack.public_key], "bus-1": [filled.bus.public_key],
+    }  # fmt: skip
+    assert {(h.device_id, h.seq, h.duplicates) for h in heads} == {
+        ("pack-1", 5, 0), ("bus-1", 3, 1),
+    }  # fmt: skip
+    assert gaps == {"pack-1": [(3, 4)]}
+    assert sorted(b.leaf_index for b in blocks) == sorted([*filled.pack_leaves, *filled.bus_leaves])
+    first = next(b for b in blocks if b.leaf_index == filled.pack_leaves[0])
+    assert (first.device_id, first.kind, first.t_ms, first.n, first.dt_ms) == (
+        "pack-1", "pack", T0_MS, 4, 1000,
+    )  # fmt: skip
+    assert first.last_ms == T0_MS + 3_000
+
+
+async def case_whole_store_empty(world: StoreWorld) -> None:
+    """The audit's reads on an empty store: nothing, not an error."""
+    r = world.reader
+    async with r.snapshot():
+        assert await r.stored_size() == 0
+        assert await r.leaves_page(after=-1, limit=10) == []
+        assert await r.stored_nodes() == {}
+        assert await r.key_ranges() == {}
+        assert await r.chain_heads() == []
+        assert await r.all_chain_gaps() == {}
+        assert await r.sample_blocks() == []
+
+
+CASES = (
+    case_empty_store,
+    case_registry,
+    case_chains_and_messages,
+    case_device_index,
+    case_samples,
+    case_damaged_sample_block,
+    case_log_and_proofs,
+    case_checkpoints_and_anchors,
+    case_alarms_and_quarantine,
+    case_whole_store,
+    case_whole_store_empty,
+)

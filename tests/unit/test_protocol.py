@@ -1,0 +1,43 @@
+"""The wire rules in ledger.protocol: topics round-trip, one size bound, the historical mark."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger import message, protocol
+
+
+def test_telemetry_topic_round_trips() -> None:
+    """A built telemetry topic parses back to its fleet and device."""
+    topic = protocol.telemetry_topic("north", "pack-1")
+    assert topic == "voltproof/north/pack-1/telemetry"
+    assert protocol.parse_telemetry_topic(topic) == ("north", "pack-1")
+    assert protocol.status_topic("north", "pack-1") == "voltproof/north/pack-1/status"
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "voltproof/north/pack-1/status",
+        "voltproof//pack-1/telemetry",
+        "voltproof/north/+/telemetry",
+        "other/north/pack-1/telemetry",
+        "voltproof/north/pack-1/telemetry/x",
+    ],
+)
+def test_other_shapes_are_not_telemetry_topics(topic: str) -> None:
+    """Wrong root, leaf, level count, an empty level or a wildcard: not a telemetry topic."""
+    assert protocol.parse_telemetry_topic(topic) is None
+
+
+def test_codec_and_gateway_share_the_size_bound() -> None:
+    """The codec's message limit is the protocol's, derived from the payload limit."""
+    assert message.MAX_MESSAGE_SIZE == protocol.MAX_MESSAGE_SIZE == 66_560
+    assert protocol.MAX_MESSAGE_SIZE == protocol.MAX_PAYLOAD_SIZE + protocol.ENVELOPE_ALLOWANCE
+
+
+def test_historical_mark() -> None:
+    """Only the exact user property marks a message historical."""
+    assert protocol.is_historical([("a", "b"), protocol.HISTORICAL_PROPERTY])
+    assert not protocol.is_historical([("voltproof-historical", "0")])
+    assert not protocol.is_historical([])
