@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from ledger.chain import uncovered
+from ledger.chain import Step, step, uncovered
 from ledger.message import BadSignatureError, MessageError, decode_message
 from ledger.telemetry import Kind, TelemetryError, decode_columns
 
@@ -117,7 +117,15 @@ def _chain(
     for leaf in leaves:
         yield from _signed(leaf, keys)
         expected = 0 if previous is None else previous.seq + 1
-        if previous is not None and leaf.seq == expected and leaf.prev != previous.message_hash:
+        if previous is not None and (
+            step(
+                previous_seq=previous.seq,
+                previous_hash=previous.message_hash,
+                seq=leaf.seq,
+                prev=leaf.prev,
+            )
+            is Step.BROKEN
+        ):
             yield _problem(
                 leaf,
                 "chain_link_broken",
