@@ -1,23 +1,20 @@
-"""The one way the store opens a SQLite file: writable, or read-only without touching it.
+"""How the store opens its SQLite file: writable, or read-only without touching it.
 
-A failed ``aiosqlite.connect`` leaves a worker thread that reports to the event loop after it
-may have closed, so the file is probed synchronously (in a thread) first.
+The open itself is :func:`ledger.sqlite_open.open_sqlite`; this adds the store's checks and
+turns ``sqlite3.Error`` into :class:`StoreError`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 from pathlib import Path
 
 import aiosqlite
 
+from ledger.sqlite_open import open_sqlite
+
 from .errors import StoreError
-
-
-def _probe(target: str, uri: bool) -> None:
-    sqlite3.connect(target, uri=uri).close()
 
 
 async def connect(
@@ -30,16 +27,8 @@ async def connect(
     path = Path(path)
     if read_only and not await asyncio.to_thread(path.is_file):
         raise StoreError(f"no {what} at {path}; start the gateway first")
-    target = f"file:{os.fspath(path)}?mode=ro" if read_only else os.fspath(path)
     try:
-        await asyncio.to_thread(_probe, target, read_only)
-        db = await aiosqlite.connect(target, uri=read_only, isolation_level=None)
+        return await open_sqlite(path, read_only=read_only, busy_timeout_ms=busy_timeout_ms)
     except sqlite3.Error as exc:
         mode = "read-only" if read_only else "for writing"
         raise StoreError(f"cannot open the {what} {path} {mode}: {exc}") from exc
-    try:
-        await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    except sqlite3.Error as exc:
-        await db.close()
-        raise StoreError(f"cannot prepare the {what} {path}: {exc}") from exc
-    return db

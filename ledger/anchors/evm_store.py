@@ -7,8 +7,6 @@ re-checks (or re-broadcasts) it instead of anchoring the same size twice.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Self
 
 import aiosqlite
 
+from ..sqlite_open import open_sqlite
 from .errors import AnchorUnavailable
 
 _SCHEMA = """
@@ -72,10 +71,6 @@ def _row(row: sqlite3.Row | tuple[object, ...] | None) -> StoredTx | None:
     )
 
 
-def _probe(path: Path | str) -> None:
-    sqlite3.connect(os.fspath(path)).close()
-
-
 class EvmTxStore:
     """Signed anchor transactions per (chain id, contract, log id, tree size)."""
 
@@ -86,10 +81,7 @@ class EvmTxStore:
     async def open(cls, path: Path | str) -> Self:
         """Open (creating if needed) the table in the SQLite database at ``path``."""
         try:
-            # A failed aiosqlite.connect leaves a worker thread behind: probe synchronously first.
-            await asyncio.to_thread(_probe, path)
-            db = await aiosqlite.connect(os.fspath(path), isolation_level=None)
-            await db.execute("PRAGMA busy_timeout = 5000")
+            db = await open_sqlite(path, busy_timeout_ms=5_000)
             await db.execute("PRAGMA synchronous = FULL")
             await db.executescript(_SCHEMA)
         except sqlite3.Error as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from typing import Self
 import aiosqlite
 from nacl.signing import SigningKey
 
+from ..sqlite_open import open_sqlite
 from .base import (
     AnchorBackendContext,
     AnchorReceipt,
@@ -71,11 +71,6 @@ _INSERT = (
     "INSERT INTO anchors (sequence, log_id, tree_size, root, anchored_at_ms, prev_hash, "
     "entry_hash, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-def _probe(path: Path | str) -> None:
-    """Open and close ``path`` with sqlite3, raising ``sqlite3.Error`` if it cannot be opened."""
-    sqlite3.connect(os.fspath(path)).close()
 
 
 def _wall_clock_ms() -> int:
@@ -156,14 +151,10 @@ class LocalAnchorBackend(AnchorBackendContext):
         signing_key = SigningKey(seed)
         public_key = bytes(signing_key.verify_key)
         try:
-            # Probe synchronously first: a failed aiosqlite.connect leaves a worker thread
-            # that reports to the event loop after it may have closed.
-            await asyncio.to_thread(_probe, path)
-            db = await aiosqlite.connect(os.fspath(path), isolation_level=None)
+            db = await open_sqlite(path, busy_timeout_ms=busy_timeout_ms)
         except sqlite3.Error as exc:
             raise AnchorUnavailable(f"cannot open anchor table {path}: {exc}") from exc
         try:
-            await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = FULL")
             await db.executescript(_SCHEMA)

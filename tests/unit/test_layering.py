@@ -99,6 +99,7 @@ PURE_CORE_FORBIDDEN_NAMES: dict[str, str] = {
 # The anchor backends' adapter modules: they do I/O by design. The verifier does not import
 # them (it is handed an anchor checker), and no core module may.
 ADAPTERS: dict[str, str] = {
+    "ledger/sqlite_open.py": "the one SQLite open (aiosqlite), for the store and the anchor tables",
     "ledger/anchors/local.py": "the local anchor table in SQLite (aiosqlite), stamped by the clock",
     "ledger/anchors/evm.py": "the EVM backend: a web3 client and its polling loop",
     "ledger/anchors/evm_chain.py": "reads the AnchorRegistry contract over web3",

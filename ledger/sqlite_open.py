@@ -1,0 +1,40 @@
+"""The one way voltproof opens a SQLite file from asyncio (an adapter, not part of the core).
+
+A failed ``aiosqlite.connect`` leaves a worker thread that reports to the event loop after it
+may have closed, so the file is probed synchronously (in a thread) first. Used by the gateway
+store (``gateway/store/connect.py``) and the anchor tables (``ledger/anchors/local.py``,
+``ledger/anchors/evm_store.py``); each translates ``sqlite3.Error`` into its own error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+
+__all__ = ["open_sqlite"]
+
+
+def _probe(target: str, uri: bool) -> None:
+    sqlite3.connect(target, uri=uri).close()
+
+
+async def open_sqlite(
+    path: str | Path, *, read_only: bool = False, busy_timeout_ms: int = 5_000
+) -> aiosqlite.Connection:
+    """An autocommit connection to ``path`` with a busy timeout; raises ``sqlite3.Error``.
+
+    ``read_only`` opens with ``mode=ro`` (the file must exist and is never written).
+    """
+    target = f"file:{os.fspath(path)}?mode=ro" if read_only else os.fspath(path)
+    await asyncio.to_thread(_probe, target, read_only)
+    db = await aiosqlite.connect(target, uri=read_only, isolation_level=None)
+    try:
+        await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    except sqlite3.Error:
+        await db.close()
+        raise
+    return db
