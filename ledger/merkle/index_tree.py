@@ -240,23 +240,29 @@ class IndexTree:
             return
         parent: _Branch | None = None
         node: _Node = self._root
-        depth = 0
-        while isinstance(node, _Branch):
+        key_int = leaf.key_int
+        shift = KEY_BITS - 1  # the bit at depth d is (key_int >> (255 - d)) & 1
+        while type(node) is _Branch:
             node.hash = None
             parent = node
-            child = node.right if _bit(leaf.key_int, depth) else node.left
-            if child is None:
-                if _bit(leaf.key_int, depth):
+            if (key_int >> shift) & 1:
+                child = node.right
+                if child is None:
                     node.right = leaf
-                else:
+                    return
+            else:
+                child = node.left
+                if child is None:
                     node.left = leaf
-                return
+                    return
             node = child
-            depth += 1
+            shift -= 1
+        assert isinstance(node, _Leaf)
+        depth = KEY_BITS - 1 - shift
         replacement: _Node = leaf if node.key == key else _join(node, leaf, depth)
         if parent is None:
             self._root = replacement
-        elif _bit(leaf.key_int, depth - 1):
+        elif (key_int >> (shift + 1)) & 1:
             parent.right = replacement
         else:
             parent.left = replacement
