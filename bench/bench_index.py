@@ -16,12 +16,15 @@ does over a whole log.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import os
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from ledger.device_index import DeviceIndex, index_key
 from ledger.merkle.index_tree import IndexTree
@@ -126,6 +129,59 @@ def replay_rows(devices: int) -> list[str]:
     ]
 
 
+async def _store_replay(devices: int, directory: str) -> tuple[float, float]:
+    """Seconds to replay the index of a store of ``devices`` enrolled packs (and to fill it)."""
+    from gateway.store import RegistryAction, RegistryChange, SqliteStore
+    from ledger.keys import generate_seed
+    from ledger.message import sign_registry_entry
+
+    store = await SqliteStore.open(Path(directory) / "gateway.db")
+    seed = generate_seed()
+    try:
+        filled = time.perf_counter()
+        for start in range(0, devices, 5000):
+            changes = [
+                RegistryChange(
+                    action=RegistryAction.ENROLL,
+                    device_id=f"dev-{number:06d}",
+                    cose=sign_registry_entry(
+                        {
+                            "type": "enroll",
+                            "dev": f"dev-{number:06d}",
+                            "t": 0,
+                            "kind": "pack",
+                            "key": bytes(32),
+                        },
+                        seed=seed,
+                        kid="operator",
+                    ),
+                    recorded_at_ms=0,
+                    kind="pack",
+                    fleet="fleet-a",
+                    public_key=bytes(32),
+                )
+                for number in range(start, min(devices, start + 5000))
+            ]
+            await store.apply_registry(changes)
+        filled = time.perf_counter() - filled
+        size = (await store.log_head()).size
+        replay = time.perf_counter()
+        (await store.device_index_at(size)).root()
+        return time.perf_counter() - replay, filled
+    finally:
+        await store.close()
+
+
+def store_rows(devices: int) -> list[str]:
+    """The gateway's start-up replay from a store of ``devices`` enrolled devices."""
+    with tempfile.TemporaryDirectory() as directory:
+        replay, filled = asyncio.run(_store_replay(devices, directory))
+    return [
+        f"start-up replay from a store of {devices:,} enrolled devices: {replay * 1000:.0f} ms "
+        f"(filling the store took {filled:.1f} s)"
+    ]
+
+
 def main() -> None:
     """Print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -133,11 +189,16 @@ def main() -> None:
     parser.add_argument("--changed", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=9, help="checkpoints per figure (median)")
     parser.add_argument("--replay", type=int, default=100_000, help="devices in the full replay")
+    parser.add_argument(
+        "--store-devices", type=int, default=0, help="also time the replay from a store (0: no)"
+    )
     args = parser.parse_args()
     rng = random.Random(14)
     for devices in args.devices:
         print("\n".join(checkpoint_rows(devices, min(args.changed, devices), args.repeat, rng)))
     print("\n".join(replay_rows(args.replay)))
+    if args.store_devices:
+        print("\n".join(store_rows(args.store_devices)))
 
 
 if __name__ == "__main__":
