@@ -146,7 +146,9 @@ class Checkpointer:
                 self._index = None  # half fed: rebuild from the store next time
                 raise
         self._index_size = size
-        return self._index.root()
+        # Hashing the changed entries is CPU work (seconds for a first root of 100,000
+        # devices): off the event loop, so intake keeps running meanwhile.
+        return await asyncio.to_thread(self._index.root)
 
     async def _check_extends(self, last: CheckpointRecord, size: int, root: bytes) -> None:
         if size < last.size:
