@@ -152,12 +152,17 @@ class LogReplay:
         if isinstance(new, str) and new != fact.device:
             named.append(new)
         for device in named:
-            history = self._registry.setdefault(device, [])
-            history.append((index, data))
-            try:
-                spans = build_key_history(history, operator_key=self._operator_key)
-            except VerificationError as exc:
-                raise AuditDisagreementError(f"registry of {device!r}: {exc}") from exc
+            self._registry.setdefault(device, []).append((index, data))
+        # The rules are checked over every entry of every device this one names (a
+        # ``replace`` names two): the same entries, in log order, as a verifier would see.
+        entries = sorted({item for device in named for item in self._registry[device]})
+        try:
+            spans = build_key_history(entries, operator_key=self._operator_key)
+        except VerificationError as exc:
+            raise AuditDisagreementError(
+                f"registry of {' and '.join(map(repr, named))}: {exc}"
+            ) from exc
+        for device in named:
             self._spans[device] = spans.get(device, ())
             kind = fact.kind if fact.type == "enroll" and device == fact.device else None
             try:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.audit.export import replay_store
 from gateway.checkpointer import Checkpointer
 from gateway.registry import Registry
 from gateway.store import Candidate, SqliteStore, history
@@ -125,9 +126,18 @@ async def test_index_line_equals_replay_over_random_histories(
                     store=store, origin=ORIGIN, key=key, clock_ms=lambda: T0_MS
                 )
         signed += await _check_signed(store, checkpointer, key)
+        # The audit replays the same log from its leaves alone and agrees with every line.
+        summary = await replay_store(
+            store, gateway_key=key.verifier_key, operator_key=operator.public_key, origin=ORIGIN
+        )
     finally:
         await store.close()
     assert signed >= 3
+    assert summary.checkpoints == signed
+    assert summary.devices == len(devices)
+    still_held = sum(len(late) for late in held.values())
+    assert summary.messages + still_held == sum(device.seq for device in devices)
+    assert summary.missing_seqs <= still_held
 
 
 @pytest.mark.asyncio
