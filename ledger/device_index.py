@@ -25,7 +25,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from .cbor import encode
 from .errors import VerificationError
 from .merkle.hasher import hash_leaf
 from .merkle.index_tree import IndexProof, IndexTree, verify_index_absence, verify_index_entry
@@ -50,6 +49,27 @@ REGISTRY_CHAIN_START: Final = bytes(32)
 _KEY_DOMAIN: Final = b"voltproof/device-index/v1\n"
 _KINDS: Final = ("bus", "pack")
 _MAX_SEQ: Final = 2**63 - 1
+
+
+def _head(major: int, argument: int) -> bytes:
+    """The shortest CBOR head (RFC 8949 §4.2.1) of major type ``major`` (0x00, 0x40, 0x60)."""
+    if argument < 24:
+        return bytes((major | argument,))
+    for extra, size in ((24, 1), (25, 2), (26, 4)):
+        if argument < 1 << (8 * size):
+            return bytes((major | extra,)) + argument.to_bytes(size, "big")
+    return bytes((major | 27,)) + argument.to_bytes(8, "big")
+
+
+def _tstr(text: str) -> bytes:
+    data = text.encode("utf-8")
+    return _head(0x60, len(data)) + data
+
+
+_HASH_HEAD: Final = _head(0x40, 32)
+# Keys in deterministic order (bytewise order of their encodings: shorter keys first).
+_DEV, _HEAD, _KIND, _REG_H, _REG_N = (_tstr(k) for k in ("dev", "head", "kind", "reg_h", "reg_n"))
+_H, _T, _SEQ, _LEAF = (_tstr(k) for k in ("h", "t", "seq", "leaf"))
 
 
 class IndexLineError(VerificationError):
@@ -153,9 +173,26 @@ class IndexEntry:
         except (ValueError, TypeError) as exc:
             raise IndexLineError(f"index entry: {exc}") from exc
 
+    def encoding(self) -> bytes:
+        """The deterministic CBOR encoding of :meth:`to_cbor`, written directly (the index
+        hashes one per changed device per checkpoint; a test checks it equals
+        ``ledger.cbor.encode(entry.to_cbor())``)."""
+        head = self.head
+        parts = [b"\xa5" if head is not None else b"\xa4", _DEV, _tstr(self.device)]
+        if head is not None:
+            parts += (
+                _HEAD, b"\xa4", _H, _HASH_HEAD, head.hash, _T, _head(0, head.t),
+                _SEQ, _head(0, head.seq), _LEAF, _head(0, head.leaf),
+            )  # fmt: skip
+        parts += (
+            _KIND, _tstr(self.kind), _REG_H, _HASH_HEAD, self.registry_hash,
+            _REG_N, _head(0, self.registry_count),
+        )  # fmt: skip
+        return b"".join(parts)
+
     def value_hash(self) -> bytes:
         """SHA-256 of the entry's deterministic CBOR encoding."""
-        return hashlib.sha256(encode(self.to_cbor())).digest()
+        return hashlib.sha256(self.encoding()).digest()
 
 
 def index_line(root: bytes) -> str:
@@ -198,6 +235,8 @@ class DeviceIndex:
     def __init__(self) -> None:
         self._tree = IndexTree()
         self._entries: dict[str, IndexEntry] = {}
+        self._dirty: set[str] = set()
+        """Devices whose entry changed since the tree last saw it (hashed once at the flush)."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -212,7 +251,17 @@ class DeviceIndex:
 
     def _put(self, entry: IndexEntry) -> None:
         self._entries[entry.device] = entry
-        self._tree.set(index_key(entry.device), entry.value_hash())
+        self._dirty.add(entry.device)
+
+    def _flush(self) -> None:
+        """Hash each changed entry once and set it in the tree (a device that moved many
+        times since the last root costs one CBOR encoding and one path update)."""
+        if self._dirty:
+            entries = self._entries
+            self._tree.update(
+                (index_key(device), entries[device].value_hash()) for device in self._dirty
+            )
+            self._dirty.clear()
 
     def add_registry_entry(self, *, device: str, kind: str | None, entry: bytes) -> None:
         """Fold one logged registry entry (COSE bytes) of ``device`` into its entry.
@@ -251,8 +300,10 @@ class DeviceIndex:
 
     def root(self) -> bytes:
         """The index root to put in the next checkpoint."""
+        self._flush()
         return self._tree.root()
 
     def proof(self, device: str) -> IndexProof:
         """The entry proof of an enrolled device, or the absence proof of another id."""
+        self._flush()
         return self._tree.proof(index_key(device))

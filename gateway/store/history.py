@@ -7,6 +7,7 @@ registry events by ``(device, leaf_index)``, sample blocks by ``(device, t_ms, l
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -31,6 +32,21 @@ def _message(row: Sequence[Any]) -> MessageLeaf:
 
 def _first(rows: Sequence[Any]) -> MessageLeaf | None:
     return _message(rows[0]) if rows else None
+
+
+_FOLD_OFF_LOOP: Final = 10_000
+"""Rows above which the index is fed in a worker thread (a start-up replay of a big fleet)."""
+
+
+def _fold(index: DeviceIndex, registry: Sequence[Any], heads: Sequence[Any]) -> None:
+    """Registry entries in log order, then each device's highest seq of the range."""
+    for device, kind, cose in registry:
+        index.add_registry_entry(device=device, kind=kind, entry=bytes(cose))
+    for device, seq, leaf_index, message_hash, t_ms in heads:
+        if index.entry(device) is not None:
+            index.add_message(
+                device=device, seq=seq, leaf=leaf_index, message_hash=bytes(message_hash), t=t_ms
+            )
 
 
 class HistoryReads(CheckpointReads):
@@ -73,28 +89,32 @@ class HistoryReads(CheckpointReads):
         its highest seq below ``size``: a deterministic function of the prefix.
         """
         index = DeviceIndex()
-        for device, kind, cose in await self._rows(
+        await self.extend_device_index(index, start=0, size=size)
+        return index
+
+    async def extend_device_index(self, index: DeviceIndex, *, start: int, size: int) -> None:
+        """Feed ``index`` (the index of the first ``start`` leaves) the leaves ``[start, size)``.
+
+        Afterwards it is the index of the first ``size`` leaves: registry entries are folded
+        in log order, and a head moves only to a higher seq, so the highest seq of the range
+        wins over the heads already held. Costs one query per kind of leaf, O(changed rows).
+        """
+        registry = await self._rows(
             "SELECT e.device, d.kind, l.cose FROM registry_events AS e "
             "JOIN leaves AS l ON l.leaf_index = e.leaf_index JOIN devices AS d ON d.id = e.device "
-            "WHERE e.leaf_index < ? ORDER BY e.leaf_index",
-            (size,),
-        ):
-            index.add_registry_entry(device=device, kind=kind, entry=bytes(cose))
+            "WHERE e.leaf_index >= ? AND e.leaf_index < ? ORDER BY e.leaf_index, e.device",
+            (start, size),
+        )
         # SQLite returns the other columns of the row that holds MAX(seq).
-        for device, seq, leaf_index, message_hash, t_ms in await self._rows(
+        heads = await self._rows(
             "SELECT device, MAX(seq), leaf_index, message_hash, t_ms FROM leaves "
-            "WHERE seq IS NOT NULL AND leaf_index < ? GROUP BY device",
-            (size,),
-        ):
-            if index.entry(device) is not None:
-                index.add_message(
-                    device=device,
-                    seq=seq,
-                    leaf=leaf_index,
-                    message_hash=bytes(message_hash),
-                    t=t_ms,
-                )
-        return index
+            "WHERE seq IS NOT NULL AND leaf_index >= ? AND leaf_index < ? GROUP BY device",
+            (start, size),
+        )
+        if len(registry) + len(heads) > _FOLD_OFF_LOOP:
+            await asyncio.to_thread(_fold, index, registry, heads)
+        else:
+            _fold(index, registry, heads)
 
     async def newest_message(
         self, device_id: str, *, t_from: int, t_to: int, leaf_below: int = END_MS

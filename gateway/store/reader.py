@@ -78,6 +78,10 @@ class StoreReader(Protocol):
         """The device index (evidence v2) that a checkpoint of ``size`` leaves commits to."""
         ...
 
+    async def extend_device_index(self, index: DeviceIndex, *, start: int, size: int) -> None:
+        """Bring ``index`` (of the first ``start`` leaves) to the first ``size`` leaves."""
+        ...
+
     # -- messages --------------------------------------------------------------------------
 
     async def leaf(self, leaf_index: int) -> LeafRecord:

@@ -201,6 +201,21 @@ def _join(a: _Leaf, b: _Leaf, depth: int) -> _Branch:
     return top
 
 
+def _build(leaves: list[_Leaf], depth: int) -> _Node | None:
+    """The subtree at ``depth`` of ``leaves`` (sorted by key, sharing their first bits)."""
+    if len(leaves) <= 1:
+        return leaves[0] if leaves else None
+    shift = KEY_BITS - 1 - depth
+    low, high = 0, len(leaves)
+    while low < high:  # the first leaf whose bit at ``depth`` is 1
+        middle = (low + high) // 2
+        if (leaves[middle].key_int >> shift) & 1:
+            high = middle
+        else:
+            low = middle + 1
+    return _Branch(_build(leaves[:low], depth + 1), _build(leaves[low:], depth + 1))
+
+
 class IndexTree:
     """The device index as a mutable tree with cached node hashes.
 
@@ -240,31 +255,48 @@ class IndexTree:
             return
         parent: _Branch | None = None
         node: _Node = self._root
-        depth = 0
-        while isinstance(node, _Branch):
+        key_int = leaf.key_int
+        shift = KEY_BITS - 1  # the bit at depth d is (key_int >> (255 - d)) & 1
+        while type(node) is _Branch:
             node.hash = None
             parent = node
-            child = node.right if _bit(leaf.key_int, depth) else node.left
-            if child is None:
-                if _bit(leaf.key_int, depth):
+            if (key_int >> shift) & 1:
+                child = node.right
+                if child is None:
                     node.right = leaf
-                else:
+                    return
+            else:
+                child = node.left
+                if child is None:
                     node.left = leaf
-                return
+                    return
             node = child
-            depth += 1
+            shift -= 1
+        assert isinstance(node, _Leaf)
+        depth = KEY_BITS - 1 - shift
         replacement: _Node = leaf if node.key == key else _join(node, leaf, depth)
         if parent is None:
             self._root = replacement
-        elif _bit(leaf.key_int, depth - 1):
+        elif (key_int >> (shift + 1)) & 1:
             parent.right = replacement
         else:
             parent.left = replacement
 
     def update(self, pairs: Iterable[tuple[bytes, bytes]]) -> None:
-        """``set`` for each (key, value hash)."""
+        """``set`` for each (key, value hash); into an empty tree, one bulk build instead."""
+        if self._root is not None:
+            for key, value_hash in pairs:
+                self.set(key, value_hash)
+            return
+        values: dict[bytes, bytes] = {}
         for key, value_hash in pairs:
-            self.set(key, value_hash)
+            _check_hash(key, "key")
+            _check_hash(value_hash, "value hash")
+            values[key] = value_hash
+        self._values = values
+        leaves = sorted((_Leaf(key, value) for key, value in values.items()),
+                        key=lambda leaf: leaf.key_int)  # fmt: skip
+        self._root = _build(leaves, 0)
 
     def root(self) -> bytes:
         """The index root (``EMPTY_NODE`` for an empty index)."""

@@ -245,6 +245,21 @@ async def case_device_index(world: StoreWorld) -> None:
     assert (await r.device_index_at(0)).root() == EMPTY_NODE
 
 
+async def case_extend_device_index(world: StoreWorld) -> None:
+    """Extending an index from any split point gives the index replayed from zero."""
+    await fill(world.writer)
+    r = world.reader
+    size = (await r.log_head()).size
+    for split in range(size + 1):
+        index = await r.device_index_at(split)
+        await r.extend_device_index(index, start=split, size=size)
+        assert index.root() == (await r.device_index_at(size)).root(), split
+    stepwise = await r.device_index_at(0)
+    for start in range(size):
+        await r.extend_device_index(stepwise, start=start, size=start + 1)
+        assert stepwise.root() == (await r.device_index_at(start + 1)).root(), start
+
+
 async def case_samples(world: StoreWorld) -> None:
     """Sample windows (oldest first, limited, by field), the newest sample, series, latest."""
     await fill(world.writer)
@@ -412,6 +427,7 @@ CASES = (
     case_registry,
     case_chains_and_messages,
     case_device_index,
+    case_extend_device_index,
     case_samples,
     case_damaged_sample_block,
     case_log_and_proofs,

@@ -6,7 +6,10 @@ import base64
 import hashlib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from ledger.cbor import encode
 from ledger.checkpoint import Checkpoint, parse_checkpoint
 from ledger.device_index import (
     REGISTRY_CHAIN_START,
@@ -137,3 +140,28 @@ def test_index_line_in_a_checkpoint() -> None:
 def test_keys_are_domain_separated() -> None:
     """The index key is not the bare SHA-256 of the id."""
     assert index_key("d") != hashlib.sha256(b"d").digest()
+
+
+_hashes = st.binary(min_size=32, max_size=32)
+_heads = st.builds(
+    ChainHead,
+    seq=st.integers(0, 2**63 - 1),
+    leaf=st.integers(0, 2**64 - 1),
+    hash=_hashes,
+    t=st.integers(0, 2**64 - 1),
+)
+_entries = st.builds(
+    IndexEntry,
+    device=st.text(min_size=1, max_size=40),
+    kind=st.sampled_from(["bus", "pack"]),
+    registry_count=st.integers(1, 2**64 - 1),
+    registry_hash=_hashes,
+    head=st.none() | _heads,
+)
+
+
+@given(_entries)
+def test_direct_encoding_equals_the_cbor_encoder(entry: IndexEntry) -> None:
+    """The entry's hand-written encoding is the deterministic CBOR encoder's, byte for byte."""
+    assert entry.encoding() == encode(entry.to_cbor())
+    assert entry.value_hash() == hashlib.sha256(encode(entry.to_cbor())).digest()

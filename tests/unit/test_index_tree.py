@@ -62,6 +62,17 @@ def test_root_does_not_depend_on_insertion_order(pairs: dict[bytes, bytes], rnd:
     assert tree.root() == _tree(pairs).root()
 
 
+@given(entry_maps)
+def test_one_by_one_equals_the_bulk_build(pairs: dict[bytes, bytes]) -> None:
+    """``set`` one entry at a time and ``update`` of an empty tree (one bulk build) agree."""
+    tree = IndexTree()
+    for key, value_hash in pairs.items():
+        tree.set(key, value_hash)
+    assert tree.root() == _tree(pairs).root() == reference_root(pairs)
+    for key in pairs:
+        assert tree.proof(key) == _tree(pairs).proof(key)
+
+
 @given(entry_maps, entry_maps)
 def test_updates_after_a_root_are_rehashed(
     first: dict[bytes, bytes], then: dict[bytes, bytes]
