@@ -150,8 +150,10 @@ def parse(incoming: Incoming, policy: Policy) -> Parsed | Rejected:
             detail=str(exc) if out_of_range else f"{type(exc).__name__}: {exc}",
         )
     if message.content_type is not None:
-        what = "a registry entry" if message.content_type == REGISTRY_CONTENT_TYPE else (
-            f"content type {message.content_type!r}"
+        what = (
+            "a registry entry"
+            if message.content_type == REGISTRY_CONTENT_TYPE
+            else (f"content type {message.content_type!r}")
         )
         return Rejected(
             reason=Reason.NOT_TELEMETRY,
