@@ -1,7 +1,7 @@
 """The ``voltproof`` console script: every command group's parser and handler live here.
 
 One module per command group (``keys``, ``anchors``, ``verify``, ``report``, ``agent``,
-``sim``, ``api``, ``bundle``, ``devices``, ``gateway``, ``demo``), each exposing
+``sim``, ``api``, ``bundle``, ``devices``, ``manufacturer``, ``gateway``, ``demo``), each exposing
 ``register(subparsers)``. The handlers build settings and call the ``run``-style entry points
 of ``ledger``, ``gateway``, ``api`` and ``firmware_sim`` (none of which parses arguments);
 they import their heavy dependencies lazily so that ``voltproof --help`` stays fast. Exit
@@ -19,7 +19,20 @@ from collections.abc import Callable, Sequence
 
 from voltproof import __version__
 
-from . import agent, anchors, api, bundle, demo, devices, gateway, keys, report, sim, verify
+from . import (
+    agent,
+    anchors,
+    api,
+    bundle,
+    demo,
+    devices,
+    gateway,
+    keys,
+    manufacturer,
+    report,
+    sim,
+    verify,
+)
 from .exits import ExitCode, debug_requested, error_line, exit_code
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -34,6 +47,7 @@ REGISTRARS: tuple[Registrar, ...] = (
     api.register,
     bundle.register,
     devices.register,
+    manufacturer.register,
     gateway.register,
     demo.register,
 )
