@@ -59,7 +59,10 @@ class TestHonestHistories:
         log.replace("pack-1", "pack-2")
         log.revoke("pack-2")
         log.replace("pack-2", "pack-3")
-        check(log)
+        devices = check_registry(log.entries, operator_key=OPERATOR_KEY).devices
+        links = [(d.replaces, d.device, d.replaced_by) for d in devices.values()]
+        assert links == [(None, "pack-1", "pack-2"), ("pack-1", "pack-2", "pack-3"),
+                         ("pack-2", "pack-3", None)]  # fmt: skip
 
     def test_replace_checked_from_one_side(self) -> None:
         """With only the successor's entries, the replace is checked on its side alone."""
