@@ -42,7 +42,7 @@ from .birth import (
     verify_birth_certificate,
 )
 from .errors import VerificationError, VoltproofError
-from .message import REGISTRY_CONTENT_TYPE, MessageError, decode_message
+from .message import REGISTRY_CONTENT_TYPE, MessageError, SignedMessage, decode_message
 from .note import VerifierKey
 
 __all__ = [
@@ -157,6 +157,10 @@ def _field(entry: Mapping[str, Any], name: str, kind: type, where: str) -> Any:
 
 def read_registry_entry(data: bytes, *, index: int) -> RegistryFact:
     """Decode a registry entry's payload (signature not checked) into a :class:`RegistryFact`."""
+    return _read(data, index=index)[0]
+
+
+def _read(data: bytes, *, index: int) -> tuple[RegistryFact, SignedMessage]:
     where = f"registry entry at leaf {index}"
     try:
         message = decode_message(data)
@@ -174,9 +178,10 @@ def read_registry_entry(data: bytes, *, index: int) -> RegistryFact:
     if not device:
         raise RegistryEntryError(f"{where}: field 'dev' is empty")
     t_ms = _field(entry, "t", int, where)
-    return RegistryFact(
+    fact = RegistryFact(
         index=index, type=kind_of, device=device, t_ms=t_ms, **_type_fields(entry, kind_of, where)
     )
+    return fact, message
 
 
 def _type_fields(entry: Mapping[str, Any], kind_of: str, where: str) -> dict[str, Any]:
@@ -200,9 +205,11 @@ def _type_fields(entry: Mapping[str, Any], kind_of: str, where: str) -> dict[str
     return {"kind": kind, "key": key, "seq": seq, "new": new, "birth": birth}
 
 
-def _check_signer(data: bytes, fact: RegistryFact, public_key: bytes, signer: str) -> None:
+def _check_signer(
+    message: SignedMessage, fact: RegistryFact, public_key: bytes, signer: str
+) -> None:
     try:
-        decode_message(data).verify_signature(public_key)
+        message.verify_signature(public_key)
     except MessageError as exc:
         raise RegistrySignatureError(
             f"{fact.type} entry of {fact.device!r} at leaf {fact.index} is not signed by the "
@@ -252,13 +259,13 @@ def check_registry(
         if index in seen:
             raise RegistryRuleError(f"registry entry at leaf {index} is given twice")
         seen.add(index)
-        fact = read_registry_entry(data, index=index)
+        fact, message = _read(data, index=index)
         if fact.type == "enroll":
-            _apply_enroll(states, fact, data, operator_key)
+            _apply_enroll(states, fact, message, operator_key)
         elif fact.type == "replace":
-            _apply_replace(states, fact, data, operator_key, scope)
+            _apply_replace(states, fact, message, operator_key, scope)
         else:
-            _apply_change(states, fact, data, operator_key)
+            _apply_change(states, fact, message, operator_key)
     return RegistryHistory(devices=dict(states))
 
 
@@ -267,9 +274,12 @@ def _who(fact: RegistryFact) -> str:
 
 
 def _apply_enroll(
-    states: dict[str, DeviceHistory], fact: RegistryFact, data: bytes, operator_key: bytes
+    states: dict[str, DeviceHistory],
+    fact: RegistryFact,
+    message: SignedMessage,
+    operator_key: bytes,
 ) -> None:
-    _check_signer(data, fact, operator_key, "operator key")
+    _check_signer(message, fact, operator_key, "operator key")
     current = states.get(fact.device)
     if current is not None:
         raise RegistryRuleError(
@@ -304,19 +314,22 @@ def _live(states: dict[str, DeviceHistory], fact: RegistryFact, device: str) -> 
 
 
 def _apply_change(
-    states: dict[str, DeviceHistory], fact: RegistryFact, data: bytes, operator_key: bytes
+    states: dict[str, DeviceHistory],
+    fact: RegistryFact,
+    message: SignedMessage,
+    operator_key: bytes,
 ) -> None:
     current = _live(states, fact, fact.device)
     span = current.keys[-1]
     if fact.type == "revoke":
-        _check_signer(data, fact, operator_key, "operator key")
+        _check_signer(message, fact, operator_key, "operator key")
         states[fact.device] = replace(
             current,
             revoked_index=fact.index,
             keys=(*current.keys[:-1], replace(span, revoked_index=fact.index)),
         )
         return
-    _check_signer(data, fact, span.key, "device's current key")
+    _check_signer(message, fact, span.key, "device's current key")
     assert fact.key is not None
     assert fact.seq is not None
     if fact.seq < span.from_seq:
@@ -334,11 +347,11 @@ def _apply_change(
 def _apply_replace(
     states: dict[str, DeviceHistory],
     fact: RegistryFact,
-    data: bytes,
+    message: SignedMessage,
     operator_key: bytes,
     scope: Collection[str] | None,
 ) -> None:
-    _check_signer(data, fact, operator_key, "operator key")
+    _check_signer(message, fact, operator_key, "operator key")
     assert fact.new is not None
     if fact.new == fact.device:
         raise RegistryRuleError(f"{_who(fact)}: a device cannot replace itself")
