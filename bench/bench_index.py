@@ -132,7 +132,7 @@ def replay_rows(devices: int) -> list[str]:
 async def _store_replay(devices: int, directory: str) -> tuple[float, float]:
     """Seconds to replay the index of a store of ``devices`` enrolled packs (and to fill it)."""
     from gateway.store import RegistryAction, RegistryChange, SqliteStore
-    from ledger.keys import generate_seed
+    from ledger.keys import generate_seed, public_key_from_seed
     from ledger.message import sign_registry_entry
 
     store = await SqliteStore.open(Path(directory) / "gateway.db")
@@ -162,7 +162,7 @@ async def _store_replay(devices: int, directory: str) -> tuple[float, float]:
                 )
                 for number in range(start, min(devices, start + 5000))
             ]
-            await store.apply_registry(changes)
+            await store.apply_registry(changes, operator_key=public_key_from_seed(seed))
         filled = time.perf_counter() - filled
         size = (await store.log_head()).size
         replay = time.perf_counter()

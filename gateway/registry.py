@@ -1,10 +1,12 @@
-"""The device registry: enrol, rotate and revoke devices, each change a signed log leaf.
+"""The device registry: enrol, rotate, revoke and replace devices, each change a signed leaf.
 
 A change is a COSE registry entry (``ledger.message.sign_registry_entry``, payload as in
-``ledger.registry``): enrolments and revocations are signed by the operator key, a
-rotation by the device's current key (the old key vouches for the new one). The entry is
-appended to the log and the device table updated in one store transaction, so a bundle can
-prove which key was valid when a message was signed.
+``ledger.registry``): enrolments, revocations and replacements are signed by the operator
+key, a rotation by the device's current key (the old key vouches for the new one). An
+enrolment may carry the device's birth certificate (``ledger.birth``). The entry is appended
+to the log and the device table updated in one store transaction, after the registry rules
+(``ledger.registry.check_registry``, the verifier's own function) accepted it: the store
+raises ``RegistryConflictError`` naming the rule otherwise.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from ledger.birth import BirthCertificateError, read_birth_certificate
 from ledger.errors import VoltproofError
 from ledger.keys import SigningKey
 from ledger.message import (
@@ -51,6 +54,8 @@ class DeviceSpec:
     kind: Kind
     fleet: str
     public_key: bytes
+    birth: bytes | None = None
+    """The device's birth certificate (COSE bytes), carried in the enrolment entry."""
 
     def __post_init__(self) -> None:
         for name, value in (("device id", self.device_id), ("fleet", self.fleet)):
@@ -82,17 +87,35 @@ def _spec(row: dict[str, Any], what: str) -> DeviceSpec:
     kind = row["kind"]
     if kind not in KINDS:
         raise RegistryError(f"{what}: kind {kind!r} is not one of {list(KINDS)}")
+    birth = row.get("birth")
+    if birth is not None and not isinstance(birth, str):
+        raise RegistryError(f"{what}: birth must be base64 text")
     return DeviceSpec(
         device_id=row["device_id"],
         kind="bus" if kind == "bus" else "pack",
         fleet=row["fleet"],
         public_key=decode_public_key(row["public_key"], what=what),
+        birth=decode_birth(birth, what=what) if birth else None,
     )
+
+
+def decode_birth(text: str, *, what: str) -> bytes:
+    """A base64 birth certificate, checked to be one (its claims; not its signature)."""
+    try:
+        data = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RegistryError(f"{what}: birth certificate is not base64") from exc
+    try:
+        read_birth_certificate(data)
+    except BirthCertificateError as exc:
+        raise RegistryError(f"{what}: {exc}") from exc
+    return data
 
 
 def load_device_specs(path: Path) -> list[DeviceSpec]:
     """Devices from a JSON array of objects or a CSV file with a header, both with the
-    fields ``device_id``, ``kind``, ``fleet`` and ``public_key`` (base64)."""
+    fields ``device_id``, ``kind``, ``fleet`` and ``public_key`` (base64), and optionally
+    ``birth`` (the base64 birth certificate; empty in a CSV row for none)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -142,25 +165,20 @@ class Registry:
                 action=RegistryAction.ENROLL,
                 device_id=spec.device_id,
                 cose=sign_registry_entry(
-                    {
-                        "type": "enroll",
-                        "dev": spec.device_id,
-                        "t": now,
-                        "kind": spec.kind,
-                        "fleet": spec.fleet,
-                        "key": spec.public_key,
-                    },
-                    seed=self.operator.seed,
-                    kid=self.operator.name,
+                    _enrolment(spec, now), seed=self.operator.seed, kid=self.operator.name
                 ),
                 recorded_at_ms=now,
                 kind=spec.kind,
                 fleet=spec.fleet,
                 public_key=spec.public_key,
+                birth=spec.birth,
             )
             for spec in specs
         ]
-        return await self.store.apply_registry(changes)
+        return await self._apply(changes)
+
+    async def _apply(self, changes: Sequence[RegistryChange]) -> list[int]:
+        return await self.store.apply_registry(changes, operator_key=self.operator.public_key)
 
     async def rotate(
         self, device_id: str, *, old_seed: bytes, new_public_key: bytes, seq: int
@@ -202,7 +220,7 @@ class Registry:
             public_key=key,
             seq=seq,
         )
-        (leaf,) = await self.store.apply_registry([change])
+        (leaf,) = await self._apply([change])
         return leaf
 
     async def revoke(self, device_id: str, *, reason: str | None = None) -> int:
@@ -217,8 +235,46 @@ class Registry:
             cose=sign_registry_entry(fields, seed=self.operator.seed, kid=self.operator.name),
             recorded_at_ms=now,
         )
-        (leaf,) = await self.store.apply_registry([change])
+        (leaf,) = await self._apply([change])
         return leaf
+
+    async def replace(self, device_id: str, *, new_device_id: str) -> int:
+        """Link the revoked ``device_id`` to its enrolled successor ``new_device_id``.
+
+        The entry carries the kind both share; the store refuses it unless ``device_id`` is
+        revoked, ``new_device_id`` enrolled and live, both of that kind, and neither has been
+        linked in that role before.
+        """
+        known = await self.store.devices([device_id, new_device_id])
+        for device in (device_id, new_device_id):
+            if device not in known:
+                raise RegistryError(f"device {device!r} is not enrolled")
+        now = self._clock_ms()
+        fields = {"type": "replace", "dev": device_id, "new": new_device_id,
+                  "kind": known[device_id].kind, "t": now}  # fmt: skip
+        change = RegistryChange(
+            action=RegistryAction.REPLACE,
+            device_id=device_id,
+            cose=sign_registry_entry(fields, seed=self.operator.seed, kid=self.operator.name),
+            recorded_at_ms=now,
+            new_device=new_device_id,
+        )
+        (leaf,) = await self._apply([change])
+        return leaf
+
+
+def _enrolment(spec: DeviceSpec, now: int) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "type": "enroll",
+        "dev": spec.device_id,
+        "t": now,
+        "kind": spec.kind,
+        "fleet": spec.fleet,
+        "key": spec.public_key,
+    }
+    if spec.birth is not None:
+        fields["birth"] = spec.birth
+    return fields
 
 
 def _rotation_fields(payload: dict[str, Any]) -> tuple[str, bytes, int]:

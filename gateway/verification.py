@@ -149,10 +149,15 @@ def parse(incoming: Incoming, policy: Policy) -> Parsed | Rejected:
             reason=Reason.OUT_OF_RANGE if out_of_range else Reason.MALFORMED,
             detail=str(exc) if out_of_range else f"{type(exc).__name__}: {exc}",
         )
-    if message.content_type == REGISTRY_CONTENT_TYPE:
+    if message.content_type is not None:
+        what = (
+            "a registry entry"
+            if message.content_type == REGISTRY_CONTENT_TYPE
+            else (f"content type {message.content_type!r}")
+        )
         return Rejected(
             reason=Reason.NOT_TELEMETRY,
-            detail=f"a registry entry (kid {message.kid!r}) on telemetry topic {incoming.topic!r}",
+            detail=f"{what} (kid {message.kid!r}) on telemetry topic {incoming.topic!r}",
             device_id=message.kid,
         )
     where = parse_telemetry_topic(incoming.topic)

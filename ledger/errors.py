@@ -27,7 +27,12 @@ because callers (or the callers' own callers) catch it that way (marked ``+ Valu
     │   ├── CheckpointError                   ledger.checkpoint (MalformedCheckpointError,
     │   │                                     WrongOriginError)
     │   ├── MerkleProofError                  ledger.merkle (ProofShapeError, RootMismatchError)
-    │   ├── RegistryEntryError                ledger.registry (RegistrySignatureError)
+    │   ├── RegistryEntryError                ledger.registry (RegistrySignatureError,
+    │   │                                     RegistryRuleError, PinMismatchError)
+    │   ├── BirthCertificateError             ledger.birth (MalformedBirthCertificateError,
+    │   │                                     BirthCertificateMismatchError,
+    │   │                                     UnknownManufacturerError, BirthSignatureError,
+    │   │                                     MissingBirthCertificateError)
     │   ├── KeyNotValidError                  ledger.registry
     │   ├── BundleFormatError                 ledger.bundle (UnknownBundleVersionError,
     │   │                                     MissingBundleFieldError, BundleFieldError)
@@ -53,6 +58,7 @@ because callers (or the callers' own callers) catch it that way (marked ``+ Valu
     ├── OutOfRangeError + ValueError          ledger.merkle: a request beyond the tree
     ├── MissingNodeError + LookupError        ledger.merkle: a node store lacks a node
     ├── KeyFileError                          ledger.keys
+    ├── PinFormatError + ValueError           ledger.registry (a malformed --pin: usage)
     ├── BackoffConfigError + ValueError       ledger.backoff
     ├── AnchorError                           ledger.anchors.errors (AnchorUnavailable:
     │                                         NonceAlreadyUsed; AnchorRejected; AnchorConflict)

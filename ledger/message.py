@@ -9,7 +9,8 @@ Wire form, written and accepted only in deterministic CBOR (RFC 8949 §4.2.1)::
 
 The signature covers ``["Signature1", protected, h'', payload]``. Telemetry carries no
 content type; registry entries (enrolment, rotation, revocation) carry the protected content
-type :data:`REGISTRY_CONTENT_TYPE`, so neither verifies as the other.
+type :data:`REGISTRY_CONTENT_TYPE` and birth certificates (``ledger.birth``) the content type
+:data:`BIRTH_CONTENT_TYPE`, so none verifies as another.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .errors import VerificationError
 from .protocol import MAX_MESSAGE_SIZE, MAX_PAYLOAD_SIZE
 
 __all__ = [
+    "BIRTH_CONTENT_TYPE",
     "FORMAT_VERSION",
     "MAX_MESSAGE_SIZE",
     "MAX_PAYLOAD_SIZE",
@@ -53,6 +55,7 @@ __all__ = [
     "WrongTagError",
     "decode_message",
     "message_hash",
+    "sign_birth_certificate",
     "sign_message",
     "sign_registry_entry",
     "verify_message",
@@ -61,6 +64,7 @@ __all__ = [
 
 FORMAT_VERSION: Final = 1
 REGISTRY_CONTENT_TYPE: Final = "application/vnd.voltproof.registry+cbor"
+BIRTH_CONTENT_TYPE: Final = "application/vnd.voltproof.birth+cbor"
 MAX_SEQ: Final = 2**63 - 1
 """Largest ``seq`` (and ``t``) a message may carry: every store keeps them as signed 64-bit."""
 
@@ -72,15 +76,24 @@ _TELEMETRY_PROTECTED: Final = cbor.encode({_ALG_LABEL: _EDDSA})
 _REGISTRY_PROTECTED: Final = cbor.encode(
     {_ALG_LABEL: _EDDSA, _CONTENT_TYPE_LABEL: REGISTRY_CONTENT_TYPE}
 )
+_BIRTH_PROTECTED: Final = cbor.encode({_ALG_LABEL: _EDDSA, _CONTENT_TYPE_LABEL: BIRTH_CONTENT_TYPE})
+_CONTENT_TYPES: Final = {
+    _REGISTRY_PROTECTED: REGISTRY_CONTENT_TYPE,
+    _BIRTH_PROTECTED: BIRTH_CONTENT_TYPE,
+}
+_WHAT: Final = {
+    REGISTRY_CONTENT_TYPE: "a registry entry",
+    BIRTH_CONTENT_TYPE: "a birth certificate",
+}
 _SIG_CONTEXT: Final = cbor.encode("Signature1")
 # the fixed bytes before the payload in Sig_structure / before the kid in the message
 _SIG_PREFIXES: Final = {
     protected: b"\x84" + _SIG_CONTEXT + cbor.byte_string_head(len(protected)) + protected + b"\x40"
-    for protected in (_TELEMETRY_PROTECTED, _REGISTRY_PROTECTED)
+    for protected in (_TELEMETRY_PROTECTED, _REGISTRY_PROTECTED, _BIRTH_PROTECTED)
 }
 _COSE_PREFIXES: Final = {
     protected: b"\xd2\x84" + cbor.byte_string_head(len(protected)) + protected + b"\xa1\x04"
-    for protected in (_TELEMETRY_PROTECTED, _REGISTRY_PROTECTED)
+    for protected in (_TELEMETRY_PROTECTED, _REGISTRY_PROTECTED, _BIRTH_PROTECTED)
 }
 _SIGNATURE_HEAD: Final = b"\x58\x40"
 _SIGNATURE_SIZE: Final = 64
@@ -144,7 +157,7 @@ class BadSignatureError(MessageError):
 
 
 class WrongContentTypeError(MessageError):
-    """A registry entry offered as telemetry, or the other way round."""
+    """A registry entry, birth certificate or telemetry message offered as another."""
 
 
 class MalformedMessageError(MessageError):
@@ -301,11 +314,24 @@ def sign_registry_entry(entry: Mapping[str, Any], *, seed: bytes, kid: str) -> b
     )
 
 
+def sign_birth_certificate(claims: Mapping[str, Any], *, seed: bytes, kid: str) -> bytes:
+    """Sign a birth certificate's claims with the birth content type (``ledger.birth``)."""
+    if not kid:
+        raise MissingKidError("a birth certificate needs a non-empty kid")
+    return _sign(
+        protected=_BIRTH_PROTECTED,
+        payload_bytes=cbor.encode(dict(claims)),
+        kid=kid.encode("utf-8"),
+        seed=seed,
+    )
+
+
 def _content_type(protected: bytes) -> str | None:
     if protected == _TELEMETRY_PROTECTED:
         return None
-    if protected == _REGISTRY_PROTECTED:
-        return REGISTRY_CONTENT_TYPE
+    known = _CONTENT_TYPES.get(protected)
+    if known is not None:
+        return known
     header = _decode(protected, "protected header") if protected else {}
     if type(header) is not dict:
         raise MalformedMessageError(f"protected header must be a map, got {type(header).__name__}")
@@ -321,11 +347,12 @@ def _content_type(protected: bytes) -> str | None:
     if _CONTENT_TYPE_LABEL not in header:
         return None
     content_type = header[_CONTENT_TYPE_LABEL]
-    if content_type != REGISTRY_CONTENT_TYPE:
+    if content_type not in _CONTENT_TYPES.values():
         raise WrongContentTypeError(
-            f"content type {content_type!r} is not {REGISTRY_CONTENT_TYPE!r} (or absent)"
+            f"content type {content_type!r} is not {REGISTRY_CONTENT_TYPE!r} or "
+            f"{BIRTH_CONTENT_TYPE!r} (or absent)"
         )
-    return REGISTRY_CONTENT_TYPE
+    return str(content_type)
 
 
 def _kid(unprotected: Any) -> str:
@@ -458,7 +485,7 @@ def verify_message(data: bytes, *, public_key: bytes) -> dict[str, Any]:
     """Verify a telemetry message under ``public_key`` and return its payload."""
     kid, payload, protected, payload_bytes, signature, content_type = _parts(data)
     if content_type is not None:
-        raise WrongContentTypeError(f"message from {kid!r} is a registry entry, not telemetry")
+        raise WrongContentTypeError(f"message from {kid!r} is {_WHAT[content_type]}, not telemetry")
     _verify_signature(
         kid=kid,
         protected=protected,
@@ -473,9 +500,8 @@ def verify_registry_entry(data: bytes, *, public_key: bytes) -> dict[str, Any]:
     """Verify a registry entry under ``public_key`` and return the entry."""
     message = decode_message(data)
     if message.content_type != REGISTRY_CONTENT_TYPE:
-        raise WrongContentTypeError(
-            f"message from {message.kid!r} is telemetry, not a registry entry"
-        )
+        what = _WHAT[message.content_type] if message.content_type else "telemetry"
+        raise WrongContentTypeError(f"message from {message.kid!r} is {what}, not a registry entry")
     message.verify_signature(public_key)
     return message.payload
 

@@ -198,6 +198,7 @@ class Demo:
         self.broker: MosquittoBroker | None = None
         self.anvil: AnvilNode | None = None
         self.keys: dict[str, str] = {}
+        self.manufacturer = ""
         self.stop = asyncio.Event()
 
     async def run(self) -> int:
@@ -223,6 +224,7 @@ class Demo:
             api_keys,
             broker_credentials,
             enroll_fleet,
+            manufacturer_verifier_key,
             write_fleet,
             write_gateway_config,
         )
@@ -251,6 +253,7 @@ class Demo:
             layout, broker_url=self.broker.url, metrics_port=metrics_port, anchors=anchors
         )
         enrolled = await enroll_fleet(settings, layout, fleet)
+        self.manufacturer = manufacturer_verifier_key(layout)
         self._say(f"fleet of {len(fleet.bus_ids())} buses and {len(fleet.pack_ids())} packs "
                   f"({enrolled} newly enrolled)")  # fmt: skip
         keys = await api_keys(settings, layout, fleet)
@@ -306,6 +309,7 @@ class Demo:
             f"  gateway        http://127.0.0.1:{urls['metrics_port']}/metrics",
             f"  operator key   {self.keys[OPERATOR_KEY_NAME]}",
             f"  lessor key     {self.keys[LESSOR_KEY_NAME]}   (leases bus-0000 and pack-0000)",
+            f"  manufacturer   {self.manufacturer}   (voltproof verify --manufacturer)",
             f"  workdir        {self.layout.root}   (logs in logs/)",
             "",
             "  Ctrl-C stops everything cleanly.",

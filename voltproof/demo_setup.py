@@ -17,7 +17,7 @@ from pathlib import Path
 from api.access import Role, Window
 from api.accessdb import AccessDb, AccessError
 from firmware_sim.sim.fleet import Fleet, load_fleet
-from firmware_sim.sim.keys import load_or_create
+from firmware_sim.sim.keys import load_or_create, manufacturer_key
 from gateway.config import GatewaySettings, load_settings
 from gateway.registry import DeviceSpec, Registry
 from gateway.store import SqliteStore
@@ -202,8 +202,19 @@ port = {metrics_port}
     return load_settings(layout.gateway_config)
 
 
+def manufacturer_verifier_key(layout: DemoLayout) -> str:
+    """The demo fleet's one manufacturer (made once): its verifier key, also written to
+    ``manufacturer-verifier-key.txt`` for ``voltproof verify --manufacturer``."""
+    maker = manufacturer_key(layout.sim_state / "keys")
+    (layout.root / "manufacturer-verifier-key.txt").write_text(
+        maker.verifier_key + "\n", encoding="utf-8"
+    )
+    return maker.verifier_key
+
+
 async def enroll_fleet(settings: GatewaySettings, layout: DemoLayout, fleet: Fleet) -> int:
-    """Create device keys (once) and enrol every device the registry does not know yet."""
+    """Create device keys and their birth certificates (once) and enrol every device the
+    registry does not know yet, each enrolment carrying its certificate."""
     keys = await asyncio.to_thread(load_or_create, layout.sim_state / "keys", device_kinds(fleet))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await SqliteStore.open(settings.db_path)
@@ -215,6 +226,7 @@ async def enroll_fleet(settings: GatewaySettings, layout: DemoLayout, fleet: Fle
                 kind="bus" if key.kind == "bus" else "pack",
                 fleet=FLEET,
                 public_key=key.public_key,
+                birth=key.birth,
             )
             for dev, key in keys.items()
             if dev not in known

@@ -34,8 +34,12 @@ class Store(StoreReader, Protocol):
         """Decide chains, append accepted leaves and quarantine the rest in one transaction."""
         ...
 
-    async def apply_registry(self, changes: Sequence[RegistryChange]) -> list[int]:
-        """Append registry leaves and update the devices in one transaction."""
+    async def apply_registry(
+        self, changes: Sequence[RegistryChange], *, operator_key: bytes
+    ) -> list[int]:
+        """Append registry leaves and update the devices in one transaction, after the
+        registry rules (``ledger.registry.check_registry``, signers checked against
+        ``operator_key``) accepted them; else raise ``RegistryConflictError``."""
         ...
 
     async def add_checkpoint(self, record: CheckpointRecord) -> None:

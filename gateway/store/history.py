@@ -130,13 +130,15 @@ class HistoryReads(CheckpointReads):
     async def registry_leaves(
         self, device_ids: Sequence[str], *, leaf_below: int
     ) -> list[LeafRecord]:
-        """The registry leaves of ``device_ids`` below ``leaf_below``, in log order."""
+        """The registry leaves naming ``device_ids`` below ``leaf_below``, in log order (a
+        ``replace`` is a leaf of both devices it names)."""
         ids = sorted(set(device_ids))
         if not ids:
             return []
         rows = await self._rows(
-            f"SELECT {leaf_columns()} FROM leaves WHERE kind = 'registry' "  # noqa: S608 -- placeholders only
-            f"AND device IN ({marks(len(ids))}) AND leaf_index < ? ORDER BY leaf_index",
+            f"SELECT {leaf_columns()} FROM leaves WHERE leaf_index IN "  # noqa: S608 -- placeholders only
+            f"(SELECT leaf_index FROM registry_events WHERE device IN ({marks(len(ids))}) "
+            "AND leaf_index < ?) ORDER BY leaf_index",
             [*ids, leaf_below],
         )
         return [leaf_record(row) for row in rows]

@@ -55,7 +55,8 @@ class StoreReader(Protocol):
     async def registry_leaves(
         self, device_ids: Sequence[str], *, leaf_below: int
     ) -> list[LeafRecord]:
-        """The registry leaves of ``device_ids`` below ``leaf_below``, in log order."""
+        """The registry leaves naming ``device_ids`` below ``leaf_below``, in log order (a
+        ``replace`` is a leaf of both devices it names)."""
         ...
 
     async def registry_events(

@@ -24,6 +24,7 @@ class RegistryAction(StrEnum):
     ENROLL = "enroll"
     ROTATE = "rotate"
     REVOKE = "revoke"
+    REPLACE = "replace"
 
 
 class AnchorStatus(StrEnum):
@@ -82,6 +83,17 @@ class RegistryChange:
     public_key: bytes | None = None
     seq: int | None = None
     """For a rotation: the first message seq signed with the new key."""
+    new_device: str | None = None
+    """For a replace: the successor's id (the entry counts for both devices)."""
+    birth: bytes | None = None
+    """For an enrolment: the birth certificate it carries."""
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        """Every device the entry names: its own, and a replace's successor."""
+        if self.new_device is None:
+            return (self.device_id,)
+        return (self.device_id, self.new_device)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

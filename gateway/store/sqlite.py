@@ -26,13 +26,15 @@ from typing import Self
 
 import aiosqlite
 
+from ledger.birth import BirthCertificateError
 from ledger.merkle import hash_leaf, plan_append
+from ledger.registry import RegistryEntryError, check_registry
 
 from ..chain import Accept, ChainBook, Fork, fetch_keys
 from .audit_reads import AuditReads
 from .checkpoints import CheckpointStore
 from .connect import connect
-from .errors import StoreError
+from .errors import RegistryConflictError, StoreError
 from .migrate import migrate
 from .records import (
     Appended,
@@ -55,6 +57,7 @@ from .writes import (
 
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 DEFAULT_QUARANTINE_MAX_ROWS = 100_000
+_IDS_PER_QUERY = 500
 DEFAULT_MAX_SEQ_JUMP = 10_000
 """Seqs a message may skip past its device's head before the store raises a gateway alarm."""
 
@@ -166,15 +169,33 @@ class SqliteStore(CheckpointStore, AuditReads):
                 await write_quarantine(db, quarantined, max_rows=self.quarantine_max_rows)
         return outcomes
 
-    async def apply_registry(self, changes: Sequence[RegistryChange]) -> list[int]:
+    async def apply_registry(
+        self, changes: Sequence[RegistryChange], *, operator_key: bytes
+    ) -> list[int]:
         """Append registry leaves and update the devices, all in one transaction.
 
-        Raises :class:`~gateway.store.errors.RegistryConflictError` (nothing is written) when
-        a change does not fit: enrolling a known device, rotating or revoking an unknown or
-        revoked one.
+        Inside the transaction the registry rules (v2, ``ledger.registry.check_registry``, the
+        function the verifier runs) are applied to every logged entry of the devices the
+        changes name followed by the new entries at the leaf indexes they will get; signers
+        are checked against ``operator_key``. Raises
+        :class:`~gateway.store.errors.RegistryConflictError` (nothing is written) naming the
+        broken rule: a second enrolment of an id, a change after a revocation, a rotation not
+        signed by the current key, a replace that does not fit, a birth certificate for
+        another device.
         """
         async with self._write() as db:
             state = await self._log_state()
+            named = sorted({device for change in changes for device in change.devices})
+            logged = await self._registry_entries(named)
+            indexes = list(range(state.size, state.size + len(changes)))
+            try:
+                check_registry(
+                    [*logged, *zip(indexes, (change.cose for change in changes), strict=True)],
+                    operator_key=operator_key,
+                    scope=named,
+                )
+            except (RegistryEntryError, BirthCertificateError) as exc:
+                raise RegistryConflictError(str(exc)) from exc
             pending: dict[str, str] = {}
             for change in changes:
                 current = pending.get(change.device_id) or await self._device_status(
@@ -183,7 +204,6 @@ class SqliteStore(CheckpointStore, AuditReads):
                 pending[change.device_id] = check_registry_change(change, current)
             plan = plan_append(state, [hash_leaf(change.cose) for change in changes])
             await append_rows(db, plan)
-            indexes = list(range(state.size, state.size + len(changes)))
             for leaf_index, change in zip(indexes, changes, strict=True):
                 await db.execute(
                     "INSERT INTO leaves (leaf_index, kind, device, received_at_ms, "
@@ -196,14 +216,31 @@ class SqliteStore(CheckpointStore, AuditReads):
                         change.cose,
                     ),
                 )
-                await db.execute(
+                await db.executemany(
                     "INSERT INTO registry_events (leaf_index, action, device, recorded_at_ms) "
                     "VALUES (?, ?, ?, ?)",
-                    (leaf_index, change.action.value, change.device_id, change.recorded_at_ms),
+                    [
+                        (leaf_index, change.action.value, device, change.recorded_at_ms)
+                        for device in change.devices
+                    ],
                 )
                 for sql, params in registry_device_updates(change, leaf_index):
                     await db.execute(sql, params)
         return indexes
+
+    async def _registry_entries(self, devices: Sequence[str]) -> list[tuple[int, bytes]]:
+        """Every logged registry entry naming one of ``devices``: ``(leaf index, COSE)``."""
+        found: dict[int, bytes] = {}
+        for start in range(0, len(devices), _IDS_PER_QUERY):
+            chunk = devices[start : start + _IDS_PER_QUERY]
+            async with self._db.execute(
+                "SELECT DISTINCT e.leaf_index, l.cose FROM registry_events AS e "  # noqa: S608 -- placeholders only
+                "JOIN leaves AS l ON l.leaf_index = e.leaf_index "
+                f"WHERE e.device IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            ) as cursor:
+                found.update((int(row[0]), bytes(row[1])) for row in await cursor.fetchall())
+        return sorted(found.items())
 
     async def _device_status(self, device_id: str) -> str | None:
         async with self._db.execute(

@@ -246,6 +246,10 @@ def check_registry_change(change: RegistryChange, status: str | None) -> str:
         return DeviceStatus.ACTIVE.value
     if status is None:
         raise RegistryConflictError(f"{who} is not enrolled")
+    if change.action is RegistryAction.REPLACE:
+        if change.new_device is None:
+            raise RegistryConflictError(f"replacing {who} needs the successor's id")
+        return status
     if status == DeviceStatus.REVOKED.value:
         raise RegistryConflictError(f"{who} is revoked")
     if change.action is RegistryAction.ROTATE:
@@ -263,9 +267,9 @@ def registry_device_updates(
     if change.action is RegistryAction.ENROLL:
         return [
             (
-                "INSERT INTO devices (id, kind, fleet, public_key, status, enrolled_leaf) "
-                "VALUES (?, ?, ?, ?, 'active', ?)",
-                (device, change.kind, change.fleet, change.public_key, leaf_index),
+                "INSERT INTO devices (id, kind, fleet, public_key, status, enrolled_leaf, birth) "
+                "VALUES (?, ?, ?, ?, 'active', ?, ?)",
+                (device, change.kind, change.fleet, change.public_key, leaf_index, change.birth),
             ),
             (
                 "INSERT INTO device_keys (device, public_key, valid_from_leaf, from_seq) "
@@ -287,6 +291,13 @@ def registry_device_updates(
                 "INSERT INTO device_keys (device, public_key, valid_from_leaf, from_seq) "
                 "VALUES (?, ?, ?, ?)",
                 (device, change.public_key, leaf_index, change.seq),
+            ),
+        ]
+    if change.action is RegistryAction.REPLACE:
+        return [
+            (
+                "UPDATE devices SET replaced_by = ?, replaced_leaf = ? WHERE id = ?",
+                (change.new_device, leaf_index, device),
             ),
         ]
     return [

@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 FAILED, USAGE = 1, 2
 DEAD_RPC = "http://127.0.0.1:9"
 DEAD_BROKER = "mqtt://127.0.0.1:9"
+ZERO_KEY = "A" * 43 + "="
+"""A well-formed base64 32-byte public key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,8 @@ class World:
     gateway_key: str
 
     def path(self, name: str) -> str:
-        """``{missing}``, ``{binary}``, ``{dir}``, ``{workdir}``, ``{bundle}``, ``{key}``..."""
+        """``{missing}``, ``{binary}``, ``{dir}``, ``{workdir}``, ``{bundle}``, ``{key}``,
+        ``{zero}`` (a valid public key)..."""
         return name.format(
             missing=self.tmp / "missing.toml",
             binary=self.tmp / "binary",
@@ -48,6 +51,7 @@ class World:
             bundle=self.bundle,
             key=self.gateway_key,
             example=self.tmp / "gateway.example.toml",
+            zero=ZERO_KEY,
         )
 
 
@@ -124,6 +128,41 @@ CORPUS: list[tuple[str, int]] = [
     ),
     (
         "devices --workdir {workdir} rotate x --old-key {binary} --new-public-key AA== --seq z",
+        USAGE,
+    ),
+    ("devices --workdir {workdir} replace ghost other", FAILED),
+    ("devices --workdir {workdir} replace onlyone", USAGE),
+    (
+        "devices --workdir {workdir} enroll --id x --kind bus --fleet f --public-key {zero} "
+        "--birth {missing}",
+        USAGE,
+    ),
+    (
+        "devices --workdir {workdir} enroll --id x --kind bus --fleet f --public-key {zero} "
+        "--birth {binary}",
+        FAILED,
+    ),
+    (
+        "devices --workdir {workdir} enroll --id x --kind bus --fleet f --public-key {zero} "
+        "--birth {dir}",
+        USAGE,
+    ),
+    # manufacturer
+    ("manufacturer keys new --name m --out {nowhere}/dir/m.key", FAILED),
+    ("manufacturer keys new --out {dir}/m.key", USAGE),
+    (
+        "manufacturer certify --key {missing} --id x --kind pack --serial s --public-key {zero} "
+        "--out {nowhere}.cert",
+        USAGE,
+    ),
+    (
+        "manufacturer certify --key {binary} --id x --kind pack --serial s --public-key {zero} "
+        "--out {nowhere}.cert",
+        USAGE,
+    ),
+    (
+        "manufacturer certify --key {binary} --id x --kind car --serial s --public-key {zero} "
+        "--out {nowhere}.cert",
         USAGE,
     ),
     # gateway

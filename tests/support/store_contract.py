@@ -20,6 +20,7 @@ from gateway.store import (
     CheckpointRecord,
     DeviceStatus,
     QuarantineEntry,
+    RegistryConflictError,
     Store,
     StoreError,
     StoreReader,
@@ -170,6 +171,39 @@ async def case_registry(world: StoreWorld) -> None:
         (0, "registry", None), (1, "registry", None),
     ]  # fmt: skip
     assert await r.registry_leaves(["pack-1", "bus-1"], leaf_below=1) == leaves[:1]
+
+
+async def case_registry_replace(world: StoreWorld) -> None:
+    """A replace is one leaf counted for both devices it names; the rules are the ledger's."""
+    seed = generate_seed()
+    operator = SigningKey(name="operator", seed=seed, public_key=public_key_from_seed(seed))
+    registry = Registry(store=world.writer, operator=operator, clock_ms=lambda: T0_MS)
+    old, new = FakeDevice(device_id="pack-1", kind="pack"), FakeDevice(device_id="pack-2")
+    with pytest.raises(RegistryConflictError, match="'pack-1' is not enrolled before it"):
+        await registry.revoke("pack-1")
+    await registry.enroll([old.spec(), new.spec()])
+    with pytest.raises(RegistryConflictError, match="'pack-1' is live; only a revoked device"):
+        await registry.replace("pack-1", new_device_id="pack-2")
+    await registry.revoke("pack-1")
+    link = await registry.replace("pack-1", new_device_id="pack-2")
+    r = world.reader
+    successor = await r.registry_leaves(["pack-2"], leaf_below=END)
+    assert [(x.leaf_index, x.kind) for x in successor] == [(1, "registry"), (link, "registry")]
+    assert [x.leaf_index for x in await r.registry_leaves(["pack-1"], leaf_below=END)] == [
+        0, 2, link,
+    ]  # fmt: skip
+    events = await r.registry_events()
+    assert [(e.leaf_index, e.action, e.device_id) for e in events][-2:] == [
+        (link, "replace", "pack-1"), (link, "replace", "pack-2"),
+    ]  # fmt: skip
+    index = await r.device_index_at(link + 1)
+    counts = {e.device: e.registry_count for e in index.entries()}
+    assert counts == {"pack-1": 3, "pack-2": 2}
+    with pytest.raises(RegistryConflictError, match="already replaced by 'pack-2'"):
+        await registry.replace("pack-1", new_device_id="pack-2")
+    with pytest.raises(RegistryConflictError, match="second enroll of 'pack-1'"):
+        await registry.enroll([old.spec()])
+    assert (await r.log_head()).size == link + 1
 
 
 async def case_chains_and_messages(world: StoreWorld) -> None:
@@ -425,6 +459,7 @@ async def case_whole_store_empty(world: StoreWorld) -> None:
 CASES = (
     case_empty_store,
     case_registry,
+    case_registry_replace,
     case_chains_and_messages,
     case_device_index,
     case_extend_device_index,

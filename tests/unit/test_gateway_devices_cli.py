@@ -110,7 +110,7 @@ def test_enrolling_twice_fails(workdir: Path, capsys: pytest.CaptureFixture[str]
     args = ["enroll", "--id", "d", "--kind", "bus", "--fleet", "f", "--public-key", key]
     assert run(workdir, *args) == 0
     assert run(workdir, *args) == 1
-    assert "already enrolled" in capsys.readouterr().err
+    assert "an id is enrolled once, ever" in capsys.readouterr().err
 
 
 def test_list_without_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from firmware_sim.sim.fleet import Fleet, FleetError, load_fleet
-from firmware_sim.sim.keys import FleetKeyError, export_keys, load_or_create
+from firmware_sim.sim.keys import FleetKeyError, export_keys, load_or_create, manufacturer_key
 from firmware_sim.sim.summary import Summary
 from gateway.registry import load_device_specs
+from ledger.birth import verify_birth_certificate
+from ledger.note import parse_verifier_key
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,8 +86,30 @@ def test_export_writes_both_files(tmp_path: Path) -> None:
         "kind": "bus",
         "fleet": "f",
         "public_key": simple["bus-1"],
+        "birth": base64.b64encode(keys["bus-1"].birth).decode("ascii"),
     }
-    assert [spec.device_id for spec in load_device_specs(enroll_path)] == ["bus-1", "pack-1"]
+    specs = load_device_specs(enroll_path)
+    assert [spec.device_id for spec in specs] == ["bus-1", "pack-1"]
+    assert [spec.birth for spec in specs] == [keys["bus-1"].birth, keys["pack-1"].birth]
+
+
+def test_one_manufacturer_certifies_every_key(tmp_path: Path) -> None:
+    """Each device key comes with a birth certificate by the fleet's one manufacturer."""
+    keys = load_or_create(tmp_path / "keys", {"bus-1": "bus", "pack-1": "pack"})
+    maker = manufacturer_key(tmp_path / "keys")
+    trusted = [parse_verifier_key(maker.verifier_key)]
+    for dev, key in keys.items():
+        verify_birth_certificate(key.birth, manufacturers=trusted, device=dev, kind=key.kind,
+                                 key=key.public_key)  # fmt: skip
+    assert (tmp_path / "keys" / "pack-1.birth").read_bytes() == keys["pack-1"].birth
+
+
+def test_a_certificate_for_another_key_is_refused(tmp_path: Path) -> None:
+    """A kept certificate that names another device is reported, not used."""
+    keys = load_or_create(tmp_path / "keys", {"bus-1": "bus", "pack-1": "pack"})
+    (tmp_path / "keys" / "pack-1.birth").write_bytes(keys["bus-1"].birth)
+    with pytest.raises(FleetKeyError, match="is for device id 'bus-1'"):
+        load_or_create(tmp_path / "keys", {"pack-1": "pack"})
 
 
 def test_export_to_missing_directory_fails(tmp_path: Path) -> None:

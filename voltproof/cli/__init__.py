@@ -1,7 +1,8 @@
 """The ``voltproof`` console script: every command group's parser and handler live here.
 
 One module per command group (``keys``, ``anchors``, ``verify``, ``report``, ``agent``,
-``sim``, ``api``, ``bundle``, ``devices``, ``gateway``, ``audit``, ``log``, ``demo``), each exposing
+``sim``, ``api``, ``bundle``, ``devices``, ``manufacturer``, ``gateway``, ``audit``, ``log``,
+``demo``), each exposing
 ``register(subparsers)``. The handlers build settings and call the ``run``-style entry points
 of ``ledger``, ``gateway``, ``api`` and ``firmware_sim`` (none of which parses arguments);
 they import their heavy dependencies lazily so that ``voltproof --help`` stays fast. Exit
@@ -30,6 +31,7 @@ from . import (
     gateway,
     keys,
     log,
+    manufacturer,
     report,
     sim,
     verify,
@@ -48,6 +50,7 @@ REGISTRARS: tuple[Registrar, ...] = (
     api.register,
     bundle.register,
     devices.register,
+    manufacturer.register,
     gateway.register,
     audit.register,
     log.register,

@@ -1,4 +1,4 @@
-"""``voltproof devices enroll|rotate|revoke|list``: the device registry from the command line.
+"""``voltproof devices enroll|rotate|revoke|replace|list``: the device registry.
 
 Safe while the gateway runs: each change is one ``BEGIN IMMEDIATE`` transaction that
 appends its registry leaf after whatever the gateway committed (see ``gateway.store``).
@@ -27,10 +27,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add ``devices`` and its actions to the ``voltproof`` parser."""
     devices = subparsers.add_parser(
         "devices",
-        help="enrol, rotate, revoke and list devices (each change is a signed log leaf)",
+        help="enrol, rotate, revoke, replace and list devices (each change is a signed log leaf)",
         description="The device registry. Every change is a registry entry appended to the "
-        "log: enrolments and revocations signed by the operator key, rotations by the "
-        "device's old key.",
+        "log: enrolments, revocations and replacements signed by the operator key, rotations "
+        "by the device's old key. An id is enrolled once, ever; a revocation is final.",
     )
     where = devices.add_mutually_exclusive_group()
     where.add_argument("--workdir", type=Path, help="deployment directory (default: demo's)")
@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     enroll.add_argument("--kind", choices=("bus", "pack"), help="device kind")
     enroll.add_argument("--fleet", help="fleet (the topic's second level)")
     enroll.add_argument("--public-key", help="base64 Ed25519 public key")
+    enroll.add_argument("--birth", type=Path, metavar="FILE", help="the device's birth "
+                        "certificate (as `voltproof manufacturer certify` writes it)")  # fmt: skip
     command(enroll, _enroll)
 
     rotate = actions.add_parser("rotate", help="rotate a device key (signed by the old key)")
@@ -57,6 +59,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     revoke.add_argument("device_id", metavar="DEVICE")
     revoke.add_argument("--reason", help="why (recorded in the entry)")
     command(revoke, _revoke)
+
+    replace = actions.add_parser(
+        "replace",
+        help="link a revoked device to its enrolled successor (same kind)",
+        description="Log an operator-signed replace entry: OLD must be revoked, NEW enrolled "
+        "and live, both of one kind; each id is replaced once and succeeds one device at most.",
+    )
+    replace.add_argument("old_id", metavar="OLD", help="the revoked device")
+    replace.add_argument("new_id", metavar="NEW", help="its successor (enrolled already)")
+    command(replace, _replace)
 
     listing = actions.add_parser("list", help="list devices")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
@@ -124,6 +136,8 @@ async def _act(args: argparse.Namespace, action: str) -> int:
         registry = Registry(store=store, operator=load_key_file(where.operator_key_file))
         if action == "enroll":
             if args.file is not None:
+                if args.birth is not None:
+                    raise UsageError("--birth goes with --id; a --file row carries 'birth'")
                 specs = load_device_specs(args.file)
             else:
                 missing = [n for n in ("device_id", "kind", "fleet", "public_key")
@@ -133,7 +147,8 @@ async def _act(args: argparse.Namespace, action: str) -> int:
                                         f"(missing {', '.join(missing)})")  # fmt: skip
                 specs = [DeviceSpec(device_id=args.device_id, kind=args.kind, fleet=args.fleet,
                                     public_key=decode_public_key(args.public_key,
-                                                                 what="--public-key"))]  # fmt: skip
+                                                                 what="--public-key"),
+                                    birth=_read_birth(args.birth))]  # fmt: skip
             leaves = await registry.enroll(specs)
             for spec, leaf in zip(specs, leaves, strict=True):
                 print(f"enrolled {spec.device_id} ({spec.kind}, fleet {spec.fleet}) at leaf {leaf}")
@@ -146,6 +161,9 @@ async def _act(args: argparse.Namespace, action: str) -> int:
                 seq=args.seq,
             )
             print(f"rotated {args.device_id} from seq {args.seq} at leaf {leaf}")
+        elif action == "replace":
+            leaf = await registry.replace(args.old_id, new_device_id=args.new_id)
+            print(f"replaced {args.old_id} by {args.new_id} at leaf {leaf}")
         else:
             leaf = await registry.revoke(args.device_id, reason=args.reason)
             print(f"revoked {args.device_id} at leaf {leaf}")
@@ -177,6 +195,28 @@ def _rotate(args: argparse.Namespace) -> int:
 
 def _revoke(args: argparse.Namespace) -> int:
     return _run(args, "revoke")
+
+
+def _replace(args: argparse.Namespace) -> int:
+    return _run(args, "replace")
+
+
+def _read_birth(path: Path | None) -> bytes | None:
+    """The certificate file's bytes, checked to be a birth certificate (not its signature)."""
+    if path is None:
+        return None
+    from gateway.registry import RegistryError
+    from ledger.birth import BirthCertificateError, read_birth_certificate
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read --birth {path}: {exc.strerror}") from exc
+    try:
+        read_birth_certificate(data, where=f"--birth {path}")
+    except BirthCertificateError as exc:
+        raise RegistryError(str(exc)) from exc
+    return data
 
 
 def _list(args: argparse.Namespace) -> int:
