@@ -19,7 +19,20 @@ from collections.abc import Callable, Sequence
 
 from voltproof import __version__
 
-from . import agent, anchors, api, bundle, demo, devices, gateway, keys, report, sim, verify
+from . import (
+    agent,
+    anchors,
+    api,
+    broker_credentials,
+    bundle,
+    demo,
+    devices,
+    gateway,
+    keys,
+    report,
+    sim,
+    verify,
+)
 from .exits import ExitCode, debug_requested, error_line, exit_code
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -34,6 +47,7 @@ REGISTRARS: tuple[Registrar, ...] = (
     api.register,
     bundle.register,
     devices.register,
+    broker_credentials.register,
     gateway.register,
     demo.register,
 )
