@@ -177,9 +177,11 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandFailedError(exc) from exc
     except OSError as exc:
         raise CommandFailedError(f"cannot write the broker files: {exc}") from exc
+    count = len(accounts.users) - 1
     print(
-        f"{len(accounts.users)} broker accounts ({len(accounts.users) - 1} devices and "
-        f"{args.gateway_user}) in {args.out_dir / PASSWORD_FILE} and {args.out_dir / ACL_FILE}"
+        f"{len(accounts.users)} broker accounts ({count} device{'' if count == 1 else 's'} "
+        f"and {args.gateway_user}) in {args.out_dir / PASSWORD_FILE} and "
+        f"{args.out_dir / ACL_FILE}"
     )
     if accounts.new:
         print(
