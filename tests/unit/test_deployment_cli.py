@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from gateway.config import ConfigError, load_settings
 from ledger.anchors.local import LocalAnchorBackend
 from ledger.keys import create_key_file, load_key_file
 from tests.support.gateway_devices import FakeDevice
+from tests.support.paths import REPO
 from voltproof.broker import password_line
 from voltproof.cli import main
 
@@ -188,3 +190,47 @@ def test_agent_refuses_the_docs_placeholder(
     monkeypatch.setenv("VOLTPROOF_AGENT_MQTT__PASSWORD", "...")
     with pytest.raises(AgentConfigError, match="placeholder"):
         load_agent_settings(config)
+
+
+def test_gateway_migrate_reports_the_schema_version(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``gateway migrate`` brings a store to this code's version; twice is a no-op."""
+    assert main(["gateway", "migrate", "--workdir", str(workdir)]) == 1
+    assert "no gateway database" in capsys.readouterr().err
+    enroll(workdir, "pack-1")
+    assert main(["gateway", "migrate", "--workdir", str(workdir)]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_gateway_migrate_refuses_a_newer_store(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A store written by a newer voltproof is refused with the versions, never changed."""
+    enroll(workdir, "pack-1")
+    with sqlite3.connect(workdir / "gateway" / "gateway.db") as db:
+        db.execute("INSERT INTO schema_version (version) VALUES (999)")
+    db.close()
+    assert main(["gateway", "migrate", "--workdir", str(workdir)]) == 1
+    assert "newer than this code" in capsys.readouterr().err
+
+
+def test_sim_writes_no_state_beside_the_fleet_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad broker URL writes nothing; a run keeps its keys in the user's state folder."""
+    checkout = tmp_path / "checkout" / "configs"
+    checkout.mkdir(parents=True)
+    fleet = checkout / "fleet.toml"
+    fleet.write_text((REPO / "configs" / "fleet.example.toml").read_text(encoding="utf-8"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sim", "--fleet", str(fleet), "--broker", "mqtt://bad:99999"])
+    assert exit_info.value.code == 2
+    assert list(checkout.iterdir()) == [fleet]
+    assert not (tmp_path / "state").exists()
+    unreachable = ["--broker", "mqtt://127.0.0.1:1", "--duration", "0.2"]
+    assert main(["sim", "--fleet", str(fleet), *unreachable]) == 0
+    assert list(checkout.iterdir()) == [fleet]
+    assert any((tmp_path / "state" / "voltproof" / "sim" / "fleet" / "keys").iterdir())
+    assert "acknowledged by the broker 0" in capsys.readouterr().out
