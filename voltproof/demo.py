@@ -34,6 +34,15 @@ DEFAULT_WORKDIR = Path("voltproof-demo")
 DEFAULT_DEVICES = 48
 DEFAULT_AGEING_ACCEL = 100_000.0
 STOP_TIMEOUT_S = 45.0
+SPARE_PACKS = 2
+"""Packs of the demo fleet not installed in a bus (one of them replaces a pack in the swap)."""
+MIN_DEVICES = 2 + SPARE_PACKS
+"""The smallest demo: one bus, its pack and the spares."""
+
+
+def buses_for(devices: int) -> int:
+    """Buses of a demo of ``devices`` devices (each bus has one pack, plus the spares)."""
+    return max(1, (devices - SPARE_PACKS) // 2)
 
 
 class DemoError(RuntimeError):
@@ -114,6 +123,18 @@ async def _run_voltproof(*args: str) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(
         subprocess.run, _voltproof(*args), capture_output=True, text=True, check=False
     )
+
+
+def command_line() -> str:
+    """How to run voltproof from a shell here: ``voltproof`` if that is on PATH and runs this
+    interpreter's voltproof, else this interpreter with ``-m voltproof``."""
+    import shlex
+    import shutil
+
+    found = shutil.which("voltproof")
+    if found is not None and Path(found).resolve().parent == Path(sys.executable).resolve().parent:
+        return "voltproof"
+    return f"{shlex.quote(sys.executable)} -m voltproof"
 
 
 def _voltproof(*args: str) -> list[str]:
@@ -229,7 +250,7 @@ class Demo:
 
         options, layout = self.options, self.layout
         layout.root.mkdir(parents=True, exist_ok=True)
-        buses = max(1, options.devices // 2)
+        buses = buses_for(options.devices)
         fleet = write_fleet(
             layout, buses=buses, ageing_accel=options.ageing_accel, seed=options.seed
         )
@@ -412,6 +433,7 @@ class Demo:
 
     def _next_steps(self) -> None:
         root = self.layout.root
+        cli = command_line()
         anchor = (
             f" --anchors {self.layout.anchor_export}"
             if self.options.ledger == "local"
@@ -420,15 +442,15 @@ class Demo:
         lines = [
             "",
             f"Everything is kept in {root}. To check the evidence offline:",
-            f"  voltproof bundle --workdir {root} --asset pack-0000 --out pack-0000.bundle",
-            "  voltproof verify pack-0000.bundle"
+            f"  {cli} bundle --workdir {root} --asset pack-0000 --out pack-0000.bundle",
+            f"  {cli} verify pack-0000.bundle"
             f" --gateway-key {root / 'gateway-verifier-key.txt'}{anchor}",
-            "  voltproof report pack-0000.bundle",
+            f"  {cli} report pack-0000.bundle",
         ]
         if self.options.ledger == "evm":
             lines.append(
                 f"The chain is kept in {root / 'evm' / 'anvil-state.json'}: it runs again with "
                 "the next `--ledger evm` demo (or `anvil --state FILE`)."
             )
-        lines.append(f"`voltproof demo --workdir {root}` continues the same fleet and log.")
+        lines.append(f"`{cli} demo --workdir {root}` continues the same fleet and log.")
         print("\n".join(lines), flush=True)

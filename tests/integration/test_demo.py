@@ -81,7 +81,7 @@ def test_demo_offline_check_fails_under_a_foreign_gateway_key(
 
     workdir = tmp_path / "demo"
     demo = voltproof(
-        "demo", "--workdir", str(workdir), "--duration", "20", "--devices", "2",
+        "demo", "--workdir", str(workdir), "--duration", "20", "--devices", "4",
         "--api-port", "0",
     )  # fmt: skip
     assert demo.returncode == 0, demo.stdout + demo.stderr
@@ -105,7 +105,7 @@ def test_demo_refuses_too_few_devices(tmp_path: Path) -> None:
     """A usage error exits 2 with a message."""
     result = voltproof("demo", "--workdir", str(tmp_path), "--devices", "1")
     assert result.returncode == 2
-    assert "--devices must be at least 2" in result.stderr
+    assert "--devices must be at least 4" in result.stderr
 
 
 def test_demo_on_an_evm_chain_verifies_against_the_chain(tmp_path: Path) -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import shlex
 import sqlite3
 import stat
+import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,6 +23,7 @@ from tests.support.gateway_devices import FakeDevice
 from tests.support.paths import REPO
 from voltproof.broker import password_line
 from voltproof.cli import main
+from voltproof.demo import DEFAULT_DEVICES, SPARE_PACKS, buses_for, command_line
 
 
 @pytest.fixture
@@ -234,3 +239,36 @@ def test_sim_writes_no_state_beside_the_fleet_file(
     assert list(checkout.iterdir()) == [fleet]
     assert any((tmp_path / "state" / "voltproof" / "sim" / "fleet" / "keys").iterdir())
     assert "acknowledged by the broker 0" in capsys.readouterr().out
+
+
+def test_demo_help_tells_the_device_count_it_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """``demo --help`` names the default device count, and that is what the fleet holds."""
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert f"default {DEFAULT_DEVICES}:" in " ".join(capsys.readouterr().out.split())
+    for devices in (DEFAULT_DEVICES, 4, 10):
+        assert 2 * buses_for(devices) + SPARE_PACKS == devices
+
+
+def test_demo_closing_command_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command the demo's closing lines print works even without voltproof on PATH."""
+    monkeypatch.setenv("PATH", "")
+    line = command_line()
+    assert line.endswith("-m voltproof")
+    result = subprocess.run(
+        [*shlex.split(line), "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("voltproof ")
+
+
+def test_pyproject_license_is_an_spdx_string() -> None:
+    """``project.license`` is an SPDX expression (a table makes setuptools print a deprecation
+    banner), with a setuptools that reads it."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["license"] == "Apache-2.0"
+    assert "setuptools>=77" in project["build-system"]["requires"]
