@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .broker import ACL_CONF, INSTALL_HINT, MosquittoBroker, free_port
+from .demo_report import progress_verdicts, schedule, summary_lines
 
 if TYPE_CHECKING:
     from .anvil import AnvilNode
@@ -204,6 +205,7 @@ def progress_line(metrics: Mapping[str, float], elapsed_s: float, duration_s: fl
         f"  log {metrics.get('voltproof_log_size', 0):.0f}"
         f"  checkpoint {metrics.get('voltproof_checkpoint_size', 0):.0f}"
         f"  anchored {metrics.get('voltproof_anchor_final_size', 0):.0f}"
+        + (f"  verdicts: {verdicts}" if (verdicts := progress_verdicts(metrics)) else "")
     )
 
 
@@ -220,6 +222,8 @@ class Demo:
         self.anvil: AnvilNode | None = None
         self.keys: dict[str, str] = {}
         self.stop = asyncio.Event()
+        self._metrics_port = 0
+        self._final_metrics: dict[str, float] = {}
 
     async def run(self) -> int:
         """Run the demo until Ctrl-C, SIGTERM or the duration; return the exit code."""
@@ -232,6 +236,7 @@ class Demo:
             self._banner(urls)
             await self._watch(urls["metrics_port"])
             await self._stop_services()
+            self._report_injections()
             checked = await self.check_evidence()
         finally:
             await self._shutdown()
@@ -255,6 +260,8 @@ class Demo:
             layout, buses=buses, ageing_accel=options.ageing_accel, seed=options.seed
         )
         credentials = broker_credentials(layout, fleet)
+        for line in schedule(fleet):
+            self._say(f"will inject {line}")
         from .broker import find_mosquitto, write_password_file
 
         if find_mosquitto() is None:
@@ -267,7 +274,7 @@ class Demo:
         self._say(f"starting mosquitto on {self.broker.url} (per-device passwords, ACL)")
         await asyncio.to_thread(self.broker.start)
         anchors = await self._anchor_section()
-        metrics_port = free_port()
+        metrics_port = self._metrics_port = free_port()
         settings = write_gateway_config(
             layout, broker_url=self.broker.url, metrics_port=metrics_port, anchors=anchors
         )
@@ -365,6 +372,9 @@ class Demo:
                 continue
             self._say(f"stopping {service.name}")
             code = await service.stop()
+            if service.name == "sim" and self._metrics_port:
+                # The simulator has stopped: the gateway's verdicts on what it injected.
+                self._final_metrics = await asyncio.to_thread(read_metrics, self._metrics_port)
             if code not in (0, None, -signal.SIGTERM):
                 self._say(f"{service.name} exited with {code}; see {service.log}")
         if (
@@ -372,6 +382,19 @@ class Demo:
             and (self.layout.root / "gateway" / "anchors.db").exists()
         ):
             await self._export_local_anchors()
+
+    def _report_injections(self) -> None:
+        """Say what the simulator injected and what the gateway decided about each."""
+        import json
+
+        path = self.layout.root / "sim-summary.json"
+        try:
+            sim = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self._say(f"no simulator summary at {path}: nothing to report on injections")
+            return
+        for line in summary_lines(sim, self._final_metrics):
+            self._say(line)
 
     async def check_evidence(self) -> bool:
         """Do what a lessor would: bundle pack-0000's evidence and verify it offline.

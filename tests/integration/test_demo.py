@@ -37,6 +37,11 @@ def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
     assert "  VALID: pack pack-0000," in demo.stdout
     assert "checked against: ledger export" in demo.stdout
     assert "voltproof bundle --workdir" in demo.stdout
+    # It says what it injected and what the gateway made of each injection.
+    assert "will inject at 20 s: attacks (forged_signature 1," in demo.stdout
+    assert "what was injected, and what became of it:" in demo.stdout
+    assert "attack forged_signature: 1 sent -> gateway counted 1 as bad_signature" in demo.stdout
+    assert "FEWER than sent" not in demo.stdout
     keys = json.loads((workdir / "secrets" / "api-keys.json").read_text(encoding="utf-8"))
     assert set(keys) == {"demo-operator", "demo-lessor"}
     assert (workdir / "anchors-export.json").is_file()
