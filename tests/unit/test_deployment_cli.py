@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import os
 import shlex
 import sqlite3
@@ -13,6 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from firmware_sim.agent.config import AgentConfigError
 from firmware_sim.agent.config import load_settings as load_agent_settings
@@ -23,6 +25,7 @@ from tests.support.gateway_devices import FakeDevice
 from tests.support.paths import REPO
 from voltproof.broker import password_line
 from voltproof.cli import main
+from voltproof.cli.progress import stages
 from voltproof.demo import DEFAULT_DEVICES, SPARE_PACKS, buses_for, command_line
 
 
@@ -272,3 +275,18 @@ def test_pyproject_license_is_an_spdx_string() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["license"] == "Apache-2.0"
     assert "setuptools>=77" in project["build-system"]["requires"]
+
+
+def test_progress_bar_draws_on_a_terminal_and_stays_silent_in_a_pipe(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Long commands show their steps on a terminal; captured output is unchanged."""
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100)
+    with stages("verify big.bundle", 2, console=console) as step:
+        step("reading")
+        step("checking 90000 messages")
+    assert "verify big.bundle" in screen.getvalue()
+    with stages("bundle pack-1", 3) as step:  # stderr is not a terminal under pytest
+        step("selecting")
+    assert capsys.readouterr().err == ""

@@ -118,7 +118,9 @@ def _migrate(args: argparse.Namespace) -> int:
     from gateway.config import ConfigError, load_settings
     from gateway.store import StoreError
     from gateway.store.connect import connect
-    from gateway.store.migrate import LATEST_VERSION, migrate, schema_version
+    from gateway.store.migrate import LATEST_VERSION, Migration, migrate, schema_version
+
+    from .progress import stages
 
     try:
         settings = load_settings(args.config, workdir=args.workdir)
@@ -130,7 +132,13 @@ def _migrate(args: argparse.Namespace) -> int:
     async def run() -> tuple[int, int]:
         db = await connect(settings.db_path, read_only=False, busy_timeout_ms=5_000)
         try:
-            return await schema_version(db), await migrate(db)
+            before = await schema_version(db)
+            with stages("migrating the gateway store", max(0, LATEST_VERSION - before)) as step:
+
+                def started(migration: Migration) -> None:
+                    step(f"version {migration.version} ({migration.name})")
+
+                return before, await migrate(db, on_migration=started)
         finally:
             await db.close()
 
