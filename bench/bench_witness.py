@@ -137,7 +137,7 @@ def http(count: int, clients: int, workdir: Path) -> float:
     lines = [f'key_file = "witness.key"\nstate_file = "http.sqlite3"\nport = {port}\n']
     lines += [f'[[logs]]\norigin = "{p.origin}"\nkeys = ["{LOG_KEY}"]\n' for p in policies]
     (workdir / "witness.toml").write_text("".join(lines))
-    command = [sys.executable, "-m", "voltproof.witness.command", "--config", "witness.toml"]
+    command = [sys.executable, "-m", "voltproof", "witness", "--config", "witness.toml"]
     process = subprocess.Popen(
         command,
         cwd=workdir,

@@ -168,6 +168,7 @@ class Gateway:
             max_message_bytes=settings.pipeline.max_message_bytes,
             max_future_skew_ms=settings.pipeline.max_future_skew_s * 1000,
             max_enrolment_skew_ms=settings.pipeline.max_enrolment_skew_s * 1000,
+            fleets=frozenset(settings.fleets),
         )
         checkpointer: Checkpointer | None = None
         anchorer: Anchorer | None = None

@@ -27,7 +27,10 @@ from ledger.protocol import MAX_MESSAGE_SIZE, TELEMETRY_FILTER
 
 CONFIG_NAME = "gateway.toml"
 DEFAULT_WORKDIR = Path("voltproof-demo")
-PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "password", "secret", "xxx"})
+PLACEHOLDER_SECRETS = frozenset(
+    {"change-me", "changeme", "password", "secret", "xxx", "...", "<password>", "example"}
+)
+"""Example values a secret may not keep (``...`` is the one the docs show)."""
 
 _CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
     "voltproof_config_file", default=None
@@ -242,8 +245,14 @@ class GatewaySettings(TomlFileSettings):
     def refuse_placeholders(self) -> None:
         """Raise ConfigError when a secret still holds an example value."""
         password = self.mqtt.password
-        if password is not None and password.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+        if password is not None and is_placeholder(password.get_secret_value()):
             raise ConfigError("mqtt.password is a placeholder; set a real one (or remove it)")
+
+
+def is_placeholder(secret: str) -> bool:
+    """Whether ``secret`` is an example value (or blank, or only dots as in the docs' ``...``)."""
+    text = secret.strip().lower()
+    return text in PLACEHOLDER_SECRETS or not text.strip(".")
 
 
 def load_settings(config: Path | None = None, *, workdir: Path | None = None) -> GatewaySettings:

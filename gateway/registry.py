@@ -30,6 +30,7 @@ from ledger.message import (
     sign_registry_entry,
     verify_registry_entry,
 )
+from ledger.note import NoteError, parse_verifier_key
 from ledger.telemetry import KINDS, Kind
 
 from .store import RegistryAction, RegistryChange, Store
@@ -70,11 +71,22 @@ class DeviceSpec:
 
 
 def decode_public_key(text: str, *, what: str) -> bytes:
-    """A base64 Ed25519 public key."""
+    """An Ed25519 public key as ``voltproof keys new`` / ``keys show`` print it (the C2SP
+    verifier key ``name+keyid+base64(0x01 || key)``, key id checked), or as base64 of the
+    32 raw bytes."""
+    text = text.strip()
+    if "+" in text and not text.endswith("="):  # raw base64 of 32 bytes ends with "="
+        try:
+            return parse_verifier_key(text).public_key
+        except NoteError as exc:
+            raise RegistryError(f"{what}: not a valid verifier key: {exc}") from exc
     try:
-        key = base64.b64decode(text.strip(), validate=True)
+        key = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise RegistryError(f"{what}: public key is not base64") from exc
+        raise RegistryError(
+            f"{what}: public key is neither a verifier key (name+keyid+base64, as "
+            "'voltproof keys new' prints it) nor base64"
+        ) from exc
     if len(key) != KEY_SIZE:
         raise RegistryError(f"{what}: public key is {len(key)} bytes, want 32")
     return key

@@ -9,7 +9,8 @@ with (docs/protocol.md, section "Gateway", lists them):
 3. ``not_telemetry``: a registry entry (registry content type) sent on a telemetry topic;
 4. ``bad_topic``: the topic is not ``voltproof/<fleet>/<device>/telemetry``;
 5. ``id_mismatch``: topic device, ``kid`` and payload ``dev`` are not all equal;
-6. ``unknown_device`` / ``wrong_fleet``: no such enrolled device, or not in that fleet;
+6. ``unknown_device`` / ``wrong_fleet``: no such enrolled device, or not in that fleet, or
+   the topic's fleet is not one this gateway serves (``fleets`` in its configuration);
 7. ``revoked``: the device was revoked;
 8. ``bad_signature`` / ``key_rotated``: the signature does not verify under the current key
    (``key_rotated`` when it verifies under a key the device rotated away from);
@@ -119,6 +120,8 @@ class Policy:
     max_future_skew_ms: int = 120_000
     max_enrolment_skew_ms: int = 600_000
     """How long before its device's enrolment a message may start (device clock skew)."""
+    fleets: frozenset[str] = frozenset()
+    """The fleets this gateway serves; empty: any fleet."""
 
     def __post_init__(self) -> None:
         if self.max_message_bytes < 1:
@@ -167,19 +170,27 @@ def parse(incoming: Incoming, policy: Policy) -> Parsed | Rejected:
             detail=f"topic {incoming.topic!r} is not {TELEMETRY_TOPIC_FORM}",
             device_id=message.kid,
         )
-    return _match_ids(incoming, message, where)
+    return _match_ids(incoming, message, where, policy)
 
 
 def _match_ids(
-    incoming: Incoming, message: SignedMessage, where: tuple[str, str]
+    incoming: Incoming, message: SignedMessage, where: tuple[str, str], policy: Policy
 ) -> Parsed | Rejected:
-    """Check 5: the topic names the device that signed (kid = payload dev already checked)."""
+    """Check 5: the topic names the device that signed (kid = payload dev already checked),
+    in a fleet this gateway serves."""
     fleet, device_id = where
     if device_id != message.kid:
         return Rejected(
             reason=Reason.ID_MISMATCH,
             detail=f"topic device {device_id!r} is not the kid {message.kid!r}",
             device_id=message.kid,
+        )
+    if policy.fleets and fleet not in policy.fleets:
+        return Rejected(
+            reason=Reason.WRONG_FLEET,
+            detail=f"fleet {fleet!r} is not served by this gateway (fleets "
+            f"{sorted(policy.fleets)})",
+            device_id=device_id,
         )
     return Parsed(incoming=incoming, message=message, fleet=fleet, device_id=device_id)
 

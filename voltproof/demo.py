@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .broker import ACL_CONF, INSTALL_HINT, MosquittoBroker, free_port
+from .demo_report import progress_verdicts, schedule, summary_lines
 
 if TYPE_CHECKING:
     from .anvil import AnvilNode
@@ -34,6 +35,15 @@ DEFAULT_WORKDIR = Path("voltproof-demo")
 DEFAULT_DEVICES = 48
 DEFAULT_AGEING_ACCEL = 100_000.0
 STOP_TIMEOUT_S = 45.0
+SPARE_PACKS = 2
+"""Packs of the demo fleet not installed in a bus (one of them replaces a pack in the swap)."""
+MIN_DEVICES = 2 + SPARE_PACKS
+"""The smallest demo: one bus, its pack and the spares."""
+
+
+def buses_for(devices: int) -> int:
+    """Buses of a demo of ``devices`` devices (each bus has one pack, plus the spares)."""
+    return max(1, (devices - SPARE_PACKS) // 2)
 
 
 class DemoError(RuntimeError):
@@ -116,6 +126,18 @@ async def _run_voltproof(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def command_line() -> str:
+    """How to run voltproof from a shell here: ``voltproof`` if that is on PATH and runs this
+    interpreter's voltproof, else this interpreter with ``-m voltproof``."""
+    import shlex
+    import shutil
+
+    found = shutil.which("voltproof")
+    if found is not None and Path(found).resolve().parent == Path(sys.executable).resolve().parent:
+        return "voltproof"
+    return f"{shlex.quote(sys.executable)} -m voltproof"
+
+
 def _voltproof(*args: str) -> list[str]:
     return [sys.executable, "-m", "voltproof", *args]
 
@@ -183,6 +205,7 @@ def progress_line(metrics: Mapping[str, float], elapsed_s: float, duration_s: fl
         f"  log {metrics.get('voltproof_log_size', 0):.0f}"
         f"  checkpoint {metrics.get('voltproof_checkpoint_size', 0):.0f}"
         f"  anchored {metrics.get('voltproof_anchor_final_size', 0):.0f}"
+        + (f"  verdicts: {verdicts}" if (verdicts := progress_verdicts(metrics)) else "")
     )
 
 
@@ -200,6 +223,8 @@ class Demo:
         self.keys: dict[str, str] = {}
         self.manufacturer = ""
         self.stop = asyncio.Event()
+        self._metrics_port = 0
+        self._final_metrics: dict[str, float] = {}
 
     async def run(self) -> int:
         """Run the demo until Ctrl-C, SIGTERM or the duration; return the exit code."""
@@ -212,6 +237,7 @@ class Demo:
             self._banner(urls)
             await self._watch(urls["metrics_port"])
             await self._stop_services()
+            self._report_injections()
             checked = await self.check_evidence()
         finally:
             await self._shutdown()
@@ -231,11 +257,13 @@ class Demo:
 
         options, layout = self.options, self.layout
         layout.root.mkdir(parents=True, exist_ok=True)
-        buses = max(1, options.devices // 2)
+        buses = buses_for(options.devices)
         fleet = write_fleet(
             layout, buses=buses, ageing_accel=options.ageing_accel, seed=options.seed
         )
         credentials = broker_credentials(layout, fleet)
+        for line in schedule(fleet):
+            self._say(f"will inject {line}")
         from .broker import find_mosquitto, write_password_file
 
         if find_mosquitto() is None:
@@ -248,7 +276,7 @@ class Demo:
         self._say(f"starting mosquitto on {self.broker.url} (per-device passwords, ACL)")
         await asyncio.to_thread(self.broker.start)
         anchors = await self._anchor_section()
-        metrics_port = free_port()
+        metrics_port = self._metrics_port = free_port()
         settings = write_gateway_config(
             layout, broker_url=self.broker.url, metrics_port=metrics_port, anchors=anchors
         )
@@ -348,6 +376,9 @@ class Demo:
                 continue
             self._say(f"stopping {service.name}")
             code = await service.stop()
+            if service.name == "sim" and self._metrics_port:
+                # The simulator has stopped: the gateway's verdicts on what it injected.
+                self._final_metrics = await asyncio.to_thread(read_metrics, self._metrics_port)
             if code not in (0, None, -signal.SIGTERM):
                 self._say(f"{service.name} exited with {code}; see {service.log}")
         if (
@@ -355,6 +386,19 @@ class Demo:
             and (self.layout.root / "gateway" / "anchors.db").exists()
         ):
             await self._export_local_anchors()
+
+    def _report_injections(self) -> None:
+        """Say what the simulator injected and what the gateway decided about each."""
+        import json
+
+        path = self.layout.root / "sim-summary.json"
+        try:
+            sim = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self._say(f"no simulator summary at {path}: nothing to report on injections")
+            return
+        for line in summary_lines(sim, self._final_metrics):
+            self._say(line)
 
     async def check_evidence(self) -> bool:
         """Do what a lessor would: bundle pack-0000's evidence and verify it offline.
@@ -416,6 +460,7 @@ class Demo:
 
     def _next_steps(self) -> None:
         root = self.layout.root
+        cli = command_line()
         anchor = (
             f" --anchors {self.layout.anchor_export}"
             if self.options.ledger == "local"
@@ -424,15 +469,15 @@ class Demo:
         lines = [
             "",
             f"Everything is kept in {root}. To check the evidence offline:",
-            f"  voltproof bundle --workdir {root} --asset pack-0000 --out pack-0000.bundle",
-            "  voltproof verify pack-0000.bundle"
+            f"  {cli} bundle --workdir {root} --asset pack-0000 --out pack-0000.bundle",
+            f"  {cli} verify pack-0000.bundle"
             f" --gateway-key {root / 'gateway-verifier-key.txt'}{anchor}",
-            "  voltproof report pack-0000.bundle",
+            f"  {cli} report pack-0000.bundle",
         ]
         if self.options.ledger == "evm":
             lines.append(
                 f"The chain is kept in {root / 'evm' / 'anvil-state.json'}: it runs again with "
                 "the next `--ledger evm` demo (or `anvil --state FILE`)."
             )
-        lines.append(f"`voltproof demo --workdir {root}` continues the same fleet and log.")
+        lines.append(f"`{cli} demo --workdir {root}` continues the same fleet and log.")
         print("\n".join(lines), flush=True)

@@ -24,6 +24,8 @@ from gateway.store import SqliteStore
 from ledger.keys import create_key_file, load_key_file
 from ledger.note import verifier_key
 
+from .demo import SPARE_PACKS
+
 ORIGIN = "voltproof.demo/gw-1"
 FLEET = "demo"
 GATEWAY_USER = "voltproof-gateway"
@@ -105,7 +107,7 @@ name = "{FLEET}"
 seed = {seed}
 buses = {buses}
 packs_per_bus = 1
-spare_packs = 2
+spare_packs = {SPARE_PACKS}
 physics = "full"
 charging = "depot"
 ageing_accel = {ageing_accel}   # years of state-of-health decline in minutes

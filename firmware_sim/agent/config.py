@@ -53,7 +53,11 @@ class MqttSettings(_Section):
             raise ValueError(f"url must be mqtt://host[:port] or mqtts://..., not {self.url}")
         if self.password is not None:
             secret = self.password.get_secret_value()
-            if secret.strip().lower() in PLACEHOLDER_SECRETS or "change" in secret.lower():
+            if (
+                secret.strip().lower() in PLACEHOLDER_SECRETS
+                or "change" in secret.lower()
+                or not secret.strip().strip(".")  # the docs' example value "..."
+            ):
                 raise ValueError("password is a placeholder; set the device's real password")
             if self.username is None:
                 raise ValueError("password is set but username is not")

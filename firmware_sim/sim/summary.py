@@ -46,7 +46,7 @@ class Summary:
         """One short line for periodic progress."""
         return (
             f"[{self.elapsed_s:7.1f} s] devices {self.devices}  committed {self.committed}  "
-            f"acked {self.acked}  buffered {self.buffered}  historical {self.historical}  "
+            f"broker-acked {self.acked}  buffered {self.buffered}  historical {self.historical}  "
             f"max tick lag {self.max_tick_lag_ms:.0f} ms"
         )
 
@@ -55,7 +55,9 @@ class Summary:
         lines = [
             f"fleet {self.fleet}: {self.devices} devices for {self.elapsed_s:.1f} s",
             f"  messages committed {self.committed}, published {self.published} "
-            f"(historical {self.historical}), acked {self.acked}",
+            f"(historical {self.historical}), acknowledged by the broker {self.acked}",
+            "  (the broker's PUBACK, not the gateway's verdict: the gateway's log and "
+            "'voltproof gateway check' say what it accepted)",
             f"  buffered {self.buffered}, dropped {self.dropped}, "
             f"connects {self.reconnects}, link failures {self.link_failures}",
             f"  ticks {self.ticks}, max tick lag {self.max_tick_lag_ms:.0f} ms",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -89,8 +90,11 @@ async def schema_version(db: aiosqlite.Connection) -> int:
     return 0 if row is None or row[0] is None else int(row[0])
 
 
-async def migrate(db: aiosqlite.Connection) -> int:
-    """Apply every migration ``db`` lacks; return the resulting version.
+async def migrate(
+    db: aiosqlite.Connection, *, on_migration: Callable[[Migration], None] | None = None
+) -> int:
+    """Apply every migration ``db`` lacks; return the resulting version. ``on_migration`` is
+    told of each one before it runs (a progress bar: a migration may rewrite every row).
 
     Raises :class:`SchemaVersionError` for a database written by a newer version.
     """
@@ -102,6 +106,8 @@ async def migrate(db: aiosqlite.Connection) -> int:
                 f"database schema version {current} is newer than this code's {LATEST_VERSION}"
             )
         for migration in migrations()[current:]:
+            if on_migration is not None:
+                on_migration(migration)
             prefix = MERKLE_SCHEMA if migration.version == 1 else ""
             script = (
                 f"BEGIN IMMEDIATE;\n{prefix}\n{migration.sql}\n"

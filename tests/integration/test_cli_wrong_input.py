@@ -89,7 +89,7 @@ CORPUS: list[tuple[str, int]] = [
     # keys: the key file is the subject of the command, so a bad one is a failure
     ("keys show {missing}", FAILED),
     ("keys show {binary}", FAILED),
-    ("keys new {nowhere}/dir/k.key --name gw", FAILED),
+    ("keys new {binary}/dir/k.key --name gw", FAILED),
     ("keys new {dir}/k.key", USAGE),
     # verify and report
     ("verify {missing} --gateway-key {key}", USAGE),
@@ -165,7 +165,16 @@ CORPUS: list[tuple[str, int]] = [
         "--out {nowhere}.cert",
         USAGE,
     ),
+    ("devices --workdir {workdir} enroll --id x --kind bus --fleet f --public-key a+b+c", FAILED),
+    # broker-credentials
+    ("broker-credentials --config {missing} --out-dir {nowhere} --passwords {nowhere}.txt", USAGE),
+    ("broker-credentials --config {binary} --out-dir {nowhere} --passwords {nowhere}.txt", USAGE),
+    ("broker-credentials --workdir {nowhere} --out-dir {nowhere} --passwords {nowhere}.t", FAILED),
+    ("broker-credentials --workdir {workdir} --out-dir {binary} --passwords {nowhere}.t", FAILED),
+    ("broker-credentials --workdir {workdir}", USAGE),
     # gateway
+    ("gateway migrate --workdir {nowhere}", USAGE),
+    ("gateway migrate --config {binary}", USAGE),
     ("gateway --config {missing}", USAGE),
     ("gateway --config {binary}", USAGE),
     ("gateway --config {example}", USAGE),
@@ -202,6 +211,10 @@ CORPUS: list[tuple[str, int]] = [
     ("anchors deploy --rpc " + DEAD_RPC + " --key-file {missing}", USAGE),
     ("anchors status --rpc " + DEAD_RPC + " --contract 0x0 --origin o", USAGE),
     ("anchors status --rpc " + DEAD_RPC + " --contract 0x" + "ab" * 20 + " --origin o", FAILED),
+    ("anchors export --workdir {nowhere} --out {nowhere}.json", USAGE),
+    ("anchors export --config {binary} --out {nowhere}.json", USAGE),
+    ("anchors export --workdir {workdir} --out {binary}/a.json", FAILED),
+    ("anchors export --workdir {workdir}", USAGE),
     # demo
     ("demo --devices 1", USAGE),
     ("demo --duration soon", USAGE),

@@ -37,6 +37,11 @@ def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
     assert "  VALID: pack pack-0000," in demo.stdout
     assert "checked against: ledger export" in demo.stdout
     assert "voltproof bundle --workdir" in demo.stdout
+    # It says what it injected and what the gateway made of each injection.
+    assert "will inject at 20 s: attacks (forged_signature 1," in demo.stdout
+    assert "what was injected, and what became of it:" in demo.stdout
+    assert "attack forged_signature: 1 sent -> gateway counted 1 as bad_signature" in demo.stdout
+    assert "FEWER than sent" not in demo.stdout
     keys = json.loads((workdir / "secrets" / "api-keys.json").read_text(encoding="utf-8"))
     assert set(keys) == {"demo-operator", "demo-lessor"}
     assert (workdir / "anchors-export.json").is_file()
@@ -81,7 +86,7 @@ def test_demo_offline_check_fails_under_a_foreign_gateway_key(
 
     workdir = tmp_path / "demo"
     demo = voltproof(
-        "demo", "--workdir", str(workdir), "--duration", "20", "--devices", "2",
+        "demo", "--workdir", str(workdir), "--duration", "20", "--devices", "4",
         "--api-port", "0",
     )  # fmt: skip
     assert demo.returncode == 0, demo.stdout + demo.stderr
@@ -105,7 +110,7 @@ def test_demo_refuses_too_few_devices(tmp_path: Path) -> None:
     """A usage error exits 2 with a message."""
     result = voltproof("demo", "--workdir", str(tmp_path), "--devices", "1")
     assert result.returncode == 2
-    assert "--devices must be at least 2" in result.stderr
+    assert "--devices must be at least 4" in result.stderr
 
 
 def test_demo_on_an_evm_chain_verifies_against_the_chain(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 from ledger.cosignature import verify_cosignature
 from ledger.witness_protocol import SIZE_CONTENT_TYPE
 from tests.support.witness_world import LOG_KEY, ORIGIN, Log
-from voltproof.witness import command
+from voltproof.cli import main as voltproof_main
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def _free_port() -> int:
 def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as output:
         return subprocess.Popen(
-            [sys.executable, "-m", "voltproof.witness.command", "--config", str(config)],
+            [sys.executable, "-m", "voltproof", "witness", "--config", str(config)],
             stdout=output,
             stderr=output,
             cwd=REPO,
@@ -60,8 +60,16 @@ def test_kill9_keeps_state_and_refuses_a_fork(
 ) -> None:
     """Cosign, SIGKILL, restart: the fork is refused and the log continues from the stored size."""
     assert (
-        command.main(
-            ["keys", "new", "--name", "lessor.example/w1", "--out", str(tmp_path / "w.key")]
+        voltproof_main(
+            [
+                "witness",
+                "keys",
+                "new",
+                "--name",
+                "lessor.example/w1",
+                "--out",
+                str(tmp_path / "w.key"),
+            ]
         )
         == 0
     )

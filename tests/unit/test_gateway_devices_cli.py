@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.keys import create_key_file, generate_seed, public_key_from_seed
+from ledger.keys import create_key_file, generate_seed, load_key_file, public_key_from_seed
 from tests.support.gateway_devices import FakeDevice
 from voltproof.cli import main
 
@@ -92,7 +92,7 @@ def test_rotate_with_wrong_key_fails(workdir: Path, capsys: pytest.CaptureFixtur
     [
         (["enroll", "--id", "x"], "missing kind, fleet, public_key"),
         (["enroll", "--id", "x", "--kind", "bus", "--fleet", "f", "--public-key", "!!"],
-         "not base64"),
+         "nor base64"),
         (["revoke", "nobody"], "is not enrolled"),
     ],
 )  # fmt: skip
@@ -132,3 +132,63 @@ def test_bad_bulk_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> Non
     (workdir / "bad.json").write_text('[{"device_id": "a", "kind": "tram"}]', encoding="utf-8")
     assert run(workdir, "enroll", "--file", str(workdir / "bad.json")) == 1
     assert "device 1: missing or non-text fleet, public_key" in capsys.readouterr().err
+
+
+def test_enroll_takes_the_verifier_key_keys_new_prints(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What ``keys new`` prints (the C2SP verifier key) is what ``--public-key`` takes."""
+    assert main(["keys", "new", str(workdir / "dev" / "pack-1.key"), "--name", "pack-1"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert run(workdir, "enroll", "--id", "pack-1", "--kind", "pack", "--fleet", "f",
+               "--public-key", printed) == 0  # fmt: skip
+    capsys.readouterr()
+    assert run(workdir, "list", "--json") == 0
+    key = load_key_file(workdir / "dev" / "pack-1.key")
+    assert json.loads(capsys.readouterr().out)[0]["public_key"] == b64(key.public_key)
+
+
+def test_enroll_refuses_a_verifier_key_with_a_wrong_key_id(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A verifier key whose key id does not match its key is refused, not half-read."""
+    key = create_key_file(workdir / "keys" / "d.key", name="d")
+    name, key_id, encoded = key.verifier_key.split("+", 2)
+    forged = f"{name}+{'0' * 8 if key_id != '0' * 8 else '1' * 8}+{encoded}"
+    assert run(workdir, "enroll", "--id", "d", "--kind", "pack", "--fleet", "f",
+               "--public-key", forged) == 1  # fmt: skip
+    assert "not a valid verifier key" in capsys.readouterr().err
+
+
+def configured(tmp_path: Path, *, fleets: str = "") -> Path:
+    """A deployment with gateway.toml and keys, never started: no data folder yet."""
+    (tmp_path / "keys").mkdir()
+    create_key_file(tmp_path / "keys" / "operator.key", name="operator")
+    (tmp_path / "gateway.toml").write_text(
+        f'origin = "example.test/gw"\ndata_dir = "state"\n{fleets}\n', encoding="utf-8"
+    )
+    return tmp_path
+
+
+def test_enroll_before_the_first_gateway_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Enrolment creates the store of a configured deployment the gateway never ran."""
+    workdir = configured(tmp_path)
+    key = b64(FakeDevice(device_id="d").public_key)
+    assert run(workdir, "enroll", "--id", "d", "--kind", "bus", "--fleet", "f",
+               "--public-key", key) == 0  # fmt: skip
+    assert (workdir / "state" / "gateway.db").is_file()
+
+
+def test_enroll_refuses_a_fleet_the_gateway_does_not_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With ``fleets = [...]`` configured, a device of another fleet is refused with a reason."""
+    workdir = configured(tmp_path, fleets='fleets = ["fleet-1"]')
+    key = b64(FakeDevice(device_id="d").public_key)
+    assert run(workdir, "enroll", "--id", "d", "--kind", "bus", "--fleet", "fleet-2",
+               "--public-key", key) == 1  # fmt: skip
+    assert "fleet 'fleet-2', which this gateway does not serve" in capsys.readouterr().err
+    assert run(workdir, "enroll", "--id", "d", "--kind", "bus", "--fleet", "fleet-1",
+               "--public-key", key) == 0  # fmt: skip

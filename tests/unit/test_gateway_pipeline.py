@@ -186,6 +186,19 @@ async def test_wrong_fleet(gw: Gateway) -> None:
     assert_quarantined(await gw.one(dev.incoming(dev.message(), topic=topic)), Reason.WRONG_FLEET)
 
 
+async def test_fleet_not_served_by_this_gateway(gw: Gateway) -> None:
+    """``fleets`` in the configuration is enforced: another fleet's device is refused, named."""
+    gw.pipeline = Pipeline(store=gw.store, policy=Policy(fleets=frozenset({"fleet-1"})))
+    dev = FakeDevice(device_id="pack-9", fleet="fleet-2")
+    await gw.enrolled(dev)
+    outcome = await gw.one(dev.incoming(dev.message()))
+    assert_quarantined(outcome, Reason.WRONG_FLEET)
+    assert "fleet 'fleet-2' is not served by this gateway" in str(outcome)
+    ours = FakeDevice(device_id="pack-1", fleet="fleet-1")
+    await gw.enrolled(ours)
+    assert (await gw.one(ours.incoming(ours.message()))).kind is OutcomeKind.ACCEPTED
+
+
 async def test_revoked_device(gw: Gateway) -> None:
     """A revoked device's messages are refused."""
     dev = FakeDevice(device_id="pack-1")

@@ -79,7 +79,7 @@ def test_certify_writes_a_certificate(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--public-key", "!!"], "--public-key: public key is not base64"),
+        (["--public-key", "!!"], "--public-key: public key is neither a verifier key"),
         (["--made-at", "yesterday"], "neither ISO 8601"),
     ],
 )

@@ -8,8 +8,8 @@ import pytest
 
 from ledger.cosignature import parse_witness_key
 from tests.support.witness_world import LOG_KEY
+from voltproof.cli import main as voltproof_main
 from voltproof.witness import WitnessConfigError, load_settings
-from voltproof.witness.command import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,6 +39,14 @@ def test_bad_configs_refused(tmp_path: Path, text: str, message: str) -> None:
     config.write_text(text)
     with pytest.raises(WitnessConfigError, match=message):
         load_settings(config)
+
+
+def main(argv: list[str]) -> int:
+    """``voltproof witness ARGV``, as the console script runs it (argparse exits on errors)."""
+    try:
+        return voltproof_main(["witness", *argv])
+    except SystemExit as exc:
+        return int(exc.code or 0)
 
 
 def test_keys_new_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,7 +2,7 @@
 
 One module per command group (``keys``, ``anchors``, ``verify``, ``report``, ``agent``,
 ``sim``, ``api``, ``bundle``, ``devices``, ``manufacturer``, ``gateway``, ``audit``, ``log``,
-``demo``), each exposing
+``broker-credentials``, ``witness``, ``demo``), each exposing
 ``register(subparsers)``. The handlers build settings and call the ``run``-style entry points
 of ``ledger``, ``gateway``, ``api`` and ``firmware_sim`` (none of which parses arguments);
 they import their heavy dependencies lazily so that ``voltproof --help`` stays fast. Exit
@@ -25,6 +25,7 @@ from . import (
     anchors,
     api,
     audit,
+    broker_credentials,
     bundle,
     demo,
     devices,
@@ -35,6 +36,7 @@ from . import (
     report,
     sim,
     verify,
+    witness,
 )
 from .exits import ExitCode, debug_requested, error_line, exit_code
 
@@ -51,9 +53,11 @@ REGISTRARS: tuple[Registrar, ...] = (
     bundle.register,
     devices.register,
     manufacturer.register,
+    broker_credentials.register,
     gateway.register,
     audit.register,
     log.register,
+    witness.register,
     demo.register,
 )
 

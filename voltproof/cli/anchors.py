@@ -1,4 +1,5 @@
-"""``voltproof anchors``: deploy an AnchorRegistry, verify a checkpoint's anchor, show status.
+"""``voltproof anchors``: deploy an AnchorRegistry, verify a checkpoint's anchor, show status;
+export a local anchor table for offline verification.
 
 Exit codes (:mod:`voltproof.cli.exits`): 0 success or valid, 1 invalid or failed, 2 usage
 error (including an unreadable key or checkpoint file).
@@ -12,13 +13,13 @@ import json
 from pathlib import Path
 
 from .exits import CommandFailedError, ExitCode, InvalidEvidenceError, UsageError
-from .options import command, evm_address, url
+from .options import add_deployment_options, command, evm_address, url
 
 KEY_ENV = "VOLTPROOF_EVM_KEY"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``anchors deploy|verify|status`` to the ``voltproof`` parser."""
+    """Add ``anchors deploy|verify|status|export`` to the ``voltproof`` parser."""
     anchors = subparsers.add_parser(
         "anchors",
         help="deploy the AnchorRegistry contract and check anchors on an EVM chain",
@@ -87,6 +88,58 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status.add_argument("--origin", required=True, help="the log's origin string")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     command(status, _status)
+
+    export = sub.add_parser(
+        "export",
+        help="write the local anchor table as the JSON file lessors verify against",
+        description=(
+            "Export a local-ledger deployment's anchor table (gateway/anchors.db) as the "
+            "JSON file 'voltproof verify --anchors FILE' checks a bundle against. Publish "
+            "it somewhere the operator cannot rewrite unnoticed (lessors keep their copies)."
+        ),
+    )
+    add_deployment_options(export, workdir_help="deployment directory holding gateway.toml")
+    export.add_argument("--out", type=Path, required=True, metavar="FILE", help="export file")
+    command(export, _export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from gateway.config import AnchorBackendName, ConfigError, load_settings
+    from ledger.anchors.errors import AnchorError
+    from ledger.anchors.local import LocalAnchorBackend
+    from ledger.keys import KeyFileError, load_key_file
+
+    try:
+        settings = load_settings(args.config, workdir=args.workdir)
+        key = load_key_file(settings.key_file)
+    except (ConfigError, KeyFileError) as exc:
+        raise UsageError(exc) from exc
+    if settings.anchors.backend is not AnchorBackendName.LOCAL:
+        raise UsageError(
+            f"anchors.backend is {settings.anchors.backend.value!r}: only a local anchor "
+            "table is exported (lessors of an EVM deployment give verify --rpc)"
+        )
+    table = settings.data_dir / "anchors.db"
+    if not table.is_file():
+        raise CommandFailedError(f"no anchor table at {table}: has the gateway anchored yet?")
+
+    async def export() -> int:
+        backend = await LocalAnchorBackend.open(table, seed=key.seed)
+        try:
+            document = await backend.export(args.out)
+        finally:
+            await backend.aclose()
+        entries = document["entries"]
+        return len(entries) if isinstance(entries, list) else 0
+
+    try:
+        count = asyncio.run(export())
+    except AnchorError as exc:
+        raise CommandFailedError(exc) from exc
+    except OSError as exc:
+        raise CommandFailedError(f"cannot write {args.out}: {exc.strerror}") from exc
+    print(f"{count} anchors exported to {args.out}")
+    return ExitCode.OK
 
 
 def _chain_options(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .exits import CommandFailedError, ExitCode, UsageError
 from .options import add_deployment_options, command, parse_time
+from .progress import stages
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,21 +76,26 @@ async def _write(
         store = await open_reader(db)
     except StoreError as exc:
         raise CommandFailedError(exc) from exc
-    try:
-        extraction = await extract_evidence(
-            store, asset_id=args.asset, from_ms=args.from_ms, to_ms=to_ms,
-            operator_key=operator_key, anchor_db=anchor_db, follow_hosts=not args.no_hosts,
-        )  # fmt: skip
-        bundle = build_bundle(extraction.bundle_input)
-    except (EvidenceError, StoreError, ValueError) as exc:
-        raise CommandFailedError(exc) from exc
-    finally:
-        await store.close()
-    data = bundle.to_bytes()
-    try:
-        args.out.write_bytes(data)
-    except OSError as exc:
-        raise CommandFailedError(f"cannot write {args.out}: {exc.strerror}") from exc
+    with stages(f"bundle {args.asset}", 4) as step:
+        try:
+            step("selecting messages and proofs")
+            extraction = await extract_evidence(
+                store, asset_id=args.asset, from_ms=args.from_ms, to_ms=to_ms,
+                operator_key=operator_key, anchor_db=anchor_db, follow_hosts=not args.no_hosts,
+            )  # fmt: skip
+            step("building the bundle")
+            bundle = build_bundle(extraction.bundle_input)
+        except (EvidenceError, StoreError, ValueError) as exc:
+            raise CommandFailedError(exc) from exc
+        finally:
+            await store.close()
+        step("encoding")
+        data = bundle.to_bytes()
+        step(f"writing {len(data)} bytes")
+        try:
+            args.out.write_bytes(data)
+        except OSError as exc:
+            raise CommandFailedError(f"cannot write {args.out}: {exc.strerror}") from exc
     messages = sum(len(chain.messages) for chain in bundle.chains)
     print(f"wrote {args.out}: {bundle.asset_kind} {bundle.asset_id}, devices "
           f"{', '.join(extraction.devices)}, {messages} messages, {len(bundle.registry)} "

@@ -6,7 +6,14 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from voltproof.demo import DEFAULT_AGEING_ACCEL, DEFAULT_DEVICES, DEFAULT_WORKDIR
+from voltproof.demo import (
+    DEFAULT_AGEING_ACCEL,
+    DEFAULT_DEVICES,
+    DEFAULT_WORKDIR,
+    MIN_DEVICES,
+    SPARE_PACKS,
+    buses_for,
+)
 
 from .exits import CommandFailedError, UsageError
 from .options import command, port
@@ -39,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=DEFAULT_DEVICES,
         metavar="N",
-        help=f"simulated devices, half buses and half packs (default {DEFAULT_DEVICES})",
+        help=f"simulated devices: buses, one pack in each and {SPARE_PACKS} spare packs "
+        f"(default {DEFAULT_DEVICES}: {buses_for(DEFAULT_DEVICES)} buses and "
+        f"{buses_for(DEFAULT_DEVICES) + SPARE_PACKS} packs; an odd N runs N - 1)",
     )
     parser.add_argument(
         "--ledger",
@@ -69,8 +78,10 @@ def _handler(args: argparse.Namespace) -> int:
     from voltproof.broker import BrokerError
     from voltproof.demo import Demo, DemoError, DemoOptions
 
-    if args.devices < 2:
-        raise UsageError("--devices must be at least 2")
+    if args.devices < MIN_DEVICES:
+        raise UsageError(
+            f"--devices must be at least {MIN_DEVICES} (a bus, its pack and {SPARE_PACKS} spares)"
+        )
     options = DemoOptions(
         workdir=args.workdir,
         duration_s=args.duration,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from gateway.registry import DeviceSpec
     from gateway.store import StoreReader
 
 from .exits import CommandFailedError, ExitCode, UsageError
@@ -43,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     enroll.add_argument("--id", dest="device_id", help="device id")
     enroll.add_argument("--kind", choices=("bus", "pack"), help="device kind")
     enroll.add_argument("--fleet", help="fleet (the topic's second level)")
-    enroll.add_argument("--public-key", help="base64 Ed25519 public key")
+    enroll.add_argument("--public-key", help="the device's verifier key (as 'keys new' prints "
+                        "it) or its base64 Ed25519 public key")  # fmt: skip
     enroll.add_argument("--birth", type=Path, metavar="FILE", help="the device's birth "
                         "certificate (as `voltproof manufacturer certify` writes it)")  # fmt: skip
     command(enroll, _enroll)
@@ -81,22 +83,43 @@ class Deployment:
 
     db_path: Path
     operator_key_file: Path
+    configured: bool = False
+    """Whether a gateway configuration names this deployment (its data folder may be made)."""
+    fleets: tuple[str, ...] = ()
+    """The fleets the gateway serves (``fleets`` in its configuration); empty: any."""
 
 
 def deployment(args: argparse.Namespace) -> Deployment:
     """Resolve ``--config`` / ``--workdir`` into paths."""
     from gateway.config import CONFIG_NAME, DEFAULT_WORKDIR, load_settings
 
-    if args.config is not None:
-        settings = load_settings(args.config)
-        return Deployment(db_path=settings.db_path, operator_key_file=settings.operator_key_file)
+    config: Path | None = args.config
     workdir: Path = args.workdir or DEFAULT_WORKDIR
-    if (workdir / CONFIG_NAME).is_file():
-        settings = load_settings(workdir=workdir)
-        return Deployment(db_path=settings.db_path, operator_key_file=settings.operator_key_file)
+    if config is None and (workdir / CONFIG_NAME).is_file():
+        config = workdir / CONFIG_NAME
+    if config is not None:
+        settings = load_settings(config)
+        return Deployment(
+            db_path=settings.db_path,
+            operator_key_file=settings.operator_key_file,
+            configured=True,
+            fleets=settings.fleets,
+        )
     return Deployment(
         db_path=workdir / "gateway.db", operator_key_file=workdir / "keys" / "operator.key"
     )
+
+
+def check_fleets(specs: list[DeviceSpec], fleets: tuple[str, ...]) -> None:
+    """Refuse a device of a fleet the gateway does not serve (it would refuse its messages)."""
+    from gateway.registry import RegistryError
+
+    for spec in specs:
+        if fleets and spec.fleet not in fleets:
+            raise RegistryError(
+                f"device {spec.device_id!r} is in fleet {spec.fleet!r}, which this gateway "
+                f"does not serve (fleets = {list(fleets)} in its configuration)"
+            )
 
 
 def _run(args: argparse.Namespace, action: str) -> int:
@@ -114,19 +137,22 @@ def _run(args: argparse.Namespace, action: str) -> int:
 
 
 async def _act(args: argparse.Namespace, action: str) -> int:
-    from gateway.registry import (
-        DeviceSpec,
-        Registry,
-        RegistryError,
-        decode_public_key,
-        load_device_specs,
-    )
+    from gateway.registry import Registry, RegistryError, decode_public_key
     from gateway.store import SqliteStore, open_reader
     from ledger.keys import load_key_file
 
     where = deployment(args)
+    if action == "enroll" and where.configured:
+        # Enrolment may come before the gateway's first start: the store is created here.
+        try:
+            where.db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise RegistryError(f"cannot create {where.db_path.parent}: {exc.strerror}") from exc
     if action != "list" and not where.db_path.parent.is_dir():
-        raise RegistryError(f"no deployment at {where.db_path.parent}")
+        raise RegistryError(
+            f"no deployment at {where.db_path.parent} (give --config or a --workdir "
+            "holding gateway.toml)"
+        )
     if action == "list" and not where.db_path.is_file():
         raise RegistryError(f"no gateway database at {where.db_path}")
     if action == "list":
@@ -135,20 +161,8 @@ async def _act(args: argparse.Namespace, action: str) -> int:
     async with await SqliteStore.open(where.db_path) as store:
         registry = Registry(store=store, operator=load_key_file(where.operator_key_file))
         if action == "enroll":
-            if args.file is not None:
-                if args.birth is not None:
-                    raise UsageError("--birth goes with --id; a --file row carries 'birth'")
-                specs = load_device_specs(args.file)
-            else:
-                missing = [n for n in ("device_id", "kind", "fleet", "public_key")
-                           if getattr(args, n) is None]  # fmt: skip
-                if missing:
-                    raise RegistryError(f"give --file, or --id --kind --fleet --public-key "
-                                        f"(missing {', '.join(missing)})")  # fmt: skip
-                specs = [DeviceSpec(device_id=args.device_id, kind=args.kind, fleet=args.fleet,
-                                    public_key=decode_public_key(args.public_key,
-                                                                 what="--public-key"),
-                                    birth=_read_birth(args.birth))]  # fmt: skip
+            specs = _enrolment_specs(args)
+            check_fleets(specs, where.fleets)
             leaves = await registry.enroll(specs)
             for spec, leaf in zip(specs, leaves, strict=True):
                 print(f"enrolled {spec.device_id} ({spec.kind}, fleet {spec.fleet}) at leaf {leaf}")
@@ -168,6 +182,24 @@ async def _act(args: argparse.Namespace, action: str) -> int:
             leaf = await registry.revoke(args.device_id, reason=args.reason)
             print(f"revoked {args.device_id} at leaf {leaf}")
     return ExitCode.OK
+
+
+def _enrolment_specs(args: argparse.Namespace) -> list[DeviceSpec]:
+    """The devices to enrol: the rows of ``--file``, or the one given by ``--id`` and friends."""
+    from gateway.registry import DeviceSpec, RegistryError, decode_public_key, load_device_specs
+
+    if args.file is not None:
+        if args.birth is not None:
+            raise UsageError("--birth goes with --id; a --file row carries 'birth'")
+        return load_device_specs(args.file)
+    missing = [n for n in ("device_id", "kind", "fleet", "public_key")
+               if getattr(args, n) is None]  # fmt: skip
+    if missing:
+        raise RegistryError(f"give --file, or --id --kind --fleet --public-key "
+                            f"(missing {', '.join(missing)})")  # fmt: skip
+    return [DeviceSpec(device_id=args.device_id, kind=args.kind, fleet=args.fleet,
+                       public_key=decode_public_key(args.public_key, what="--public-key"),
+                       birth=_read_birth(args.birth))]  # fmt: skip
 
 
 async def _print_list(reader: StoreReader, *, as_json: bool) -> int:

@@ -44,6 +44,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_deployment_options(check, workdir_help=_WORKDIR_HELP, default=argparse.SUPPRESS)
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     command(check, _check)
+    migrate = actions.add_parser(
+        "migrate",
+        help="bring the store's schema to this version's (run with the gateway stopped)",
+        description=(
+            "Apply the schema migrations the store lacks, each in one transaction (a crash "
+            "leaves the old or the new version), and print the versions. The gateway does "
+            "the same when it opens the store; this command does it before the start, after "
+            "an upgrade and a backup. A store newer than this code is refused (exit 1)."
+        ),
+    )
+    add_deployment_options(migrate, workdir_help=_WORKDIR_HELP, default=argparse.SUPPRESS)
+    command(migrate, _migrate)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -100,3 +112,44 @@ def _check(args: argparse.Namespace) -> int:
     else:
         print("\n".join(report_lines(report)))
     return ExitCode.OK if report.ok else ExitCode.FAILED
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from gateway.config import ConfigError, load_settings
+    from gateway.store import StoreError
+    from gateway.store.connect import connect
+    from gateway.store.migrate import LATEST_VERSION, Migration, migrate, schema_version
+
+    from .progress import stages
+
+    try:
+        settings = load_settings(args.config, workdir=args.workdir)
+    except ConfigError as exc:
+        raise UsageError(exc) from exc
+    if not settings.db_path.is_file():
+        raise CommandFailedError(f"no gateway database at {settings.db_path}")
+
+    async def run() -> tuple[int, int]:
+        db = await connect(settings.db_path, read_only=False, busy_timeout_ms=5_000)
+        try:
+            before = await schema_version(db)
+            with stages("migrating the gateway store", max(0, LATEST_VERSION - before)) as step:
+
+                def started(migration: Migration) -> None:
+                    step(f"version {migration.version} ({migration.name})")
+
+                return before, await migrate(db, on_migration=started)
+        finally:
+            await db.close()
+
+    try:
+        before, after = asyncio.run(run())
+    except StoreError as exc:
+        raise CommandFailedError(exc) from exc
+    if before == after:
+        print(
+            f"{settings.db_path}: schema version {after}, up to date (this code: {LATEST_VERSION})"
+        )
+    else:
+        print(f"{settings.db_path}: schema migrated from version {before} to {after}")
+    return ExitCode.OK

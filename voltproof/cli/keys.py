@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="write a new private key file (mode 0600) and print its verifier key",
         description=(
             "Generate a new Ed25519 key, write its 32-byte seed to OUT with permissions 0600 "
-            "(never overwriting an existing file) and print the C2SP verifier key."
+            "(never overwriting an existing file; missing folders are created with 0700) "
+            "and print the C2SP verifier key, which 'devices enroll --public-key' accepts."
         ),
     )
     new.add_argument("out", type=Path, metavar="OUT", help="path of the new private key file")
@@ -45,6 +46,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _keys_new(args: argparse.Namespace) -> int:
     from ledger import keys
 
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise CommandFailedError(f"cannot create {args.out.parent}: {exc.strerror}") from exc
     try:
         key = keys.create_key_file(args.out, name=args.name)
     except keys.KeyFileError as exc:

@@ -47,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         default=None,
         metavar="DIR",
-        help="keep keys, chains and outboxes in DIR (default: the fleet file's)",
+        help="keep keys, chains and outboxes in DIR (default: "
+        "$XDG_STATE_HOME/voltproof/sim/<fleet file name>, ~/.local/state if unset; never "
+        "beside the fleet file, which may be in a checkout)",
     )
     sim.add_argument(
         "--summary-json",
@@ -57,6 +59,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="also write the final summary as JSON",
     )
     command(sim, _sim)
+
+
+def default_state_dir(fleet: Path) -> Path:
+    """Where a simulation keeps its state without ``--state-dir``: the user's state folder."""
+    import os
+
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "voltproof" / "sim" / fleet.stem
 
 
 def _sim(args: argparse.Namespace) -> int:
@@ -73,7 +83,7 @@ def _sim(args: argparse.Namespace) -> int:
         broker_url=args.broker,
         duration_s=args.duration,
         export_keys=args.export_keys,
-        state_dir=args.state_dir or args.fleet.resolve().parent / f".{args.fleet.stem}-state",
+        state_dir=args.state_dir or default_state_dir(args.fleet),
         summary_json=args.summary_json,
     )
     try:

@@ -16,6 +16,7 @@ from ledger.errors import VerificationError
 
 from .exits import ExitCode, InvalidEvidenceError, UsageError
 from .options import command, url
+from .progress import stages
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -102,14 +103,18 @@ def _verify(args: argparse.Namespace) -> int:
     from ledger.anchors.evm_checker import anchor_checker
     from ledger.verify import verify_bundle
 
-    bundle = load_bundle(args.bundle)
-    key = _gateway_key(args.gateway_key)
-    export = None if args.anchors is None else _anchor_export(args.anchors)
-    anchors = anchor_checker(gateway_verifier_key=key, anchor_export=export, rpc_url=args.rpc)
-    try:
-        result = verify_bundle(bundle, gateway_verifier_key=key, anchors=anchors)
-    except VerificationError as exc:
-        raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
+    with stages(f"verify {args.bundle.name}", 2) as step:
+        step("reading")
+        bundle = load_bundle(args.bundle)
+        key = _gateway_key(args.gateway_key)
+        export = None if args.anchors is None else _anchor_export(args.anchors)
+        anchors = anchor_checker(gateway_verifier_key=key, anchor_export=export, rpc_url=args.rpc)
+        messages = sum(len(chain.messages) for chain in bundle.chains)
+        step(f"checking {messages} messages, their proofs and the anchor")
+        try:
+            result = verify_bundle(bundle, gateway_verifier_key=key, anchors=anchors)
+        except VerificationError as exc:
+            raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
     # --require-complete keeps today's exit 1; evidence v2 gives ExitCode.INCOMPLETE (3).
     incomplete = ExitCode.FAILED if args.require_complete and not result.complete else ExitCode.OK
     if args.json:

@@ -4,7 +4,8 @@
     voltproof witness keys new --name NAME --out F   new seed file (0600); prints the vkey
     voltproof witness keys show F                    print the vkey (type 0x04) of a key file
 
-Exit codes: 0 success, 1 failure, 2 usage error.
+The service itself is :mod:`voltproof.witness` (``run(settings)``); this module only parses
+arguments and maps failures to exit codes (:mod:`voltproof.cli.exits`).
 """
 
 from __future__ import annotations
@@ -12,39 +13,41 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from ledger.cosignature import witness_verifier_key
-from ledger.keys import KeyFileError, create_key_file, load_key_file
-
-__all__ = ["build_parser", "main"]
+from .exits import CommandFailedError, ExitCode, UsageError
+from .options import command
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``voltproof witness``."""
-    parser = argparse.ArgumentParser(
-        prog="voltproof witness",
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``witness`` to the ``voltproof`` parser."""
+    parser = subparsers.add_parser(
+        "witness",
+        help="run a C2SP tlog-witness (for lessors and auditors), or make its key",
         description=(
             "A C2SP tlog-witness: cosigns (cosignature/v1) checkpoints of the configured logs "
             "after checking their signature and a consistency proof. See docs/witness.md."
         ),
     )
     parser.add_argument("--config", type=Path, metavar="FILE", help="witness.toml")
-    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    command(parser, _serve)
+    sub = parser.add_subparsers(dest="witness_action", metavar="ACTION")
     keys = sub.add_parser("keys", help="witness key files")
     keys_sub = keys.add_subparsers(dest="keys_action", required=True, metavar="KEYS_ACTION")
     new = keys_sub.add_parser("new", help="write a new witness key file and print its vkey")
     new.add_argument("--name", required=True, help="key name, e.g. lessor.example/witness-1")
     new.add_argument("--out", type=Path, required=True, metavar="FILE")
+    command(new, _keys)
     show = keys_sub.add_parser("show", help="print the vkey of a witness key file")
     show.add_argument("key_file", type=Path, metavar="FILE")
-    return parser
+    command(show, _keys)
 
 
 def _keys(args: argparse.Namespace) -> int:
+    from ledger.cosignature import witness_verifier_key
+    from ledger.keys import KeyFileError, create_key_file, load_key_file
+
     try:
         if args.keys_action == "new":
             info = create_key_file(args.out, name=args.name)
@@ -53,27 +56,27 @@ def _keys(args: argparse.Namespace) -> int:
             key = load_key_file(args.key_file)
             print(witness_verifier_key(key.name, key.public_key))
     except KeyFileError as exc:
-        print(f"voltproof witness keys: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        raise CommandFailedError(exc) from exc
+    return ExitCode.OK
 
 
 def _ignore(number: int, frame: FrameType | None) -> None:
     """A signal already handled by uvicorn's graceful shutdown."""
 
 
-def _serve(config: Path) -> int:
+def _serve(args: argparse.Namespace) -> int:
+    if args.config is None:
+        raise UsageError("--config FILE is required to run a witness")
+    from ledger.keys import KeyFileError
     from voltproof.logs import configure_logging
-
-    from .service import run
-    from .settings import WitnessConfigError, load_settings
-    from .state import WitnessStateError
+    from voltproof.witness.service import run
+    from voltproof.witness.settings import WitnessConfigError, load_settings
+    from voltproof.witness.state import WitnessStateError
 
     try:
-        settings = load_settings(config)
+        settings = load_settings(args.config)
     except WitnessConfigError as exc:
-        print(f"voltproof witness: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(exc) from exc
     configure_logging()
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the
     # handler it found: make that one a no-op so the state is closed and the exit code is 0.
@@ -82,26 +85,5 @@ def _serve(config: Path) -> int:
     try:
         asyncio.run(run(settings))
     except (KeyFileError, WitnessStateError) as exc:
-        print(f"voltproof witness: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` (without the leading ``witness``) and run it; return the exit code."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return 0 if exc.code == 0 else 2
-    if args.action == "keys":
-        return _keys(args)
-    if args.config is None:
-        parser.print_usage(sys.stderr)
-        print("voltproof witness: --config FILE is required to run a witness", file=sys.stderr)
-        return 2
-    return _serve(args.config)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+        raise CommandFailedError(exc) from exc
+    return ExitCode.OK
