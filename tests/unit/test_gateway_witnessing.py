@@ -285,17 +285,17 @@ def test_run_backs_off_then_stops() -> None:
     assert slept == [0.5, 1.0, 2.0]
 
 
-def test_witnessing_submits_the_newest_to_every_witness() -> None:
+def test_witnessing_submits_the_check_newest_to_every_witness() -> None:
     """submit() hands each witness the newest checkpoint; an older one is ignored."""
 
     async def run() -> None:
         async with await open_memory_store() as store:
-            await _newest_to_every_witness(store)
+            await _check_newest_to_every_witness(store)
 
     asyncio.run(run())
 
 
-async def _newest_to_every_witness(store: SqliteStore) -> None:
+async def _check_newest_to_every_witness(store: SqliteStore) -> None:
     await fill(store)
     endpoints = [
         WitnessEndpoint(
