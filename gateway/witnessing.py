@@ -173,6 +173,8 @@ class WitnessClient:
 
     def want(self, record: CheckpointRecord) -> None:
         """Make ``record`` the checkpoint to submit next (it replaces any older one)."""
+        if record.size <= self.stats.cosigned_size:
+            return  # already covered by a stored cosignature of this witness
         if self._wanted is None or record.size > self._wanted.size:
             self._wanted = record
             if not self._uncovered or self._uncovered[-1][0] < record.size:

@@ -160,6 +160,8 @@ class TestClient:
                 assert (latest.size, latest.timestamp) == (11, NOW)
                 assert client.pending is None
                 assert client.lag(NOW * 1000) == (0, 0.0)
+                client.want(_record)  # covered already: not submitted again
+                assert client.pending is None
 
         asyncio.run(run())
 
