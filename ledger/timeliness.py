@@ -52,6 +52,7 @@ __all__ = [
     "QuorumResult",
     "RefusedCheckpoint",
     "Timeline",
+    "bound_ms",
     "chain_delays",
     "check_witness_quorum",
     "percentile",
@@ -60,6 +61,16 @@ __all__ = [
 
 DEFAULT_LATE_MS: Final = 15 * 60 * 1000
 """Data committed more than 15 minutes after its ``t`` is late (issue 16)."""
+
+
+def bound_ms(timestamp_s: int) -> int:
+    """The existence bound in ms that a cosignature timestamp (whole POSIX seconds) proves.
+
+    A witness stamps the second it signed in, truncated: it signed before ``timestamp + 1``
+    s. Taking the timestamp itself would claim up to a second more than is proven (and make
+    honest, live data look measured after it was committed).
+    """
+    return (timestamp_s + 1) * 1000
 
 
 class QuorumError(VerificationError):
@@ -226,7 +237,7 @@ def _judge(
     result = _count(cosigned.note, keys, not_after)
     if len(result.counted) < quorum:
         return None, f"{len(result.counted)} of {quorum} required witness cosignature(s) count"
-    return ProofTime(size=checkpoint.size, time_ms=result.time_s(quorum) * 1000), ""
+    return ProofTime(size=checkpoint.size, time_ms=bound_ms(result.time_s(quorum))), ""
 
 
 def proof_times(

@@ -12,11 +12,18 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from gateway.app import Gateway
-from gateway.store import SqliteStore
+from gateway.store import SqliteStore, open_reader
 from gateway.witnessing import Result
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.cosignature import cosignature_line, verify_cosignature
 from ledger.keys import load_key_file
+from ledger.timeliness import (
+    ChainDelays,
+    CosignedCheckpoint,
+    MessageTime,
+    chain_delays,
+    proof_times,
+)
 from ledger.witness_protocol import parse_add_checkpoint
 from tests.support.gateway_world import Deployment, write_deployment
 from tests.support.independent_cosignature import check_cosignature
@@ -133,6 +140,39 @@ def test_witness_cosigns_every_checkpoint(tmp_path: Path, mosquitto: MosquittoBr
         timestamps.append(verify_cosignature(note, witness_key=witness.vkey))
         assert check_cosignature(note, witness.vkey) == timestamps[-1]
     assert timestamps == sorted(timestamps)
+    delays = asyncio.run(_delays(deployment, witness.vkey, sizes[-1]))
+    assert sorted(delays) == sorted(device.device_id for device in deployment.devices)
+    for chain in delays.values():
+        assert (chain.count, chain.unproven, chain.late, chain.impossible) == (5, 0, 0, 0)
+
+
+async def _delays(deployment: Deployment, vkey: str, size: int) -> dict[str, ChainDelays]:
+    """What a bundle's verifier will compute: the store's cosigned checkpoints -> delays."""
+    async with await open_reader(deployment.settings.db_path) as reader:
+        covering = await reader.cosigned_covering(leaf_from=0, leaf_to=size, size=size)
+        timeline = proof_times(
+            checkpoint=Checkpoint(
+                origin=deployment.settings.origin, size=size, root=await reader.root_at(size)
+            ),
+            cosigned=[CosignedCheckpoint(note=c.note, proof=c.proof) for c in covering],
+            keys=[vkey],
+            not_after=int(time.time()) + 60,
+        )
+        assert timeline.refused == ()
+        messages = []
+        for device in deployment.devices:
+            for leaf in await reader.device_leaves(device.device_id):
+                assert leaf.seq is not None
+                assert leaf.t_ms is not None
+                messages.append(
+                    MessageTime(
+                        chain=leaf.device_id,
+                        seq=leaf.seq,
+                        leaf_index=leaf.leaf_index,
+                        t_ms=leaf.t_ms,
+                    )
+                )
+    return chain_delays(messages, timeline)
 
 
 def test_witness_down_then_up_catches_up_from_the_409_size(

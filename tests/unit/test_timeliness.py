@@ -13,6 +13,7 @@ from ledger.timeliness import (
     ProofTime,
     QuorumError,
     Timeline,
+    bound_ms,
     chain_delays,
     check_witness_quorum,
     percentile,
@@ -123,7 +124,7 @@ class TestProofTimes:
         timeline = proof_times(
             checkpoint=anchor, cosigned=items, keys=[LESSOR.vkey], not_after=None
         )
-        assert timeline.points == (ProofTime(size=4, time_ms=(T0 + 300) * 1000),)
+        assert timeline.points == (ProofTime(size=4, time_ms=bound_ms(T0 + 300)),)
         reasons = {refused.position: refused.reason for refused in timeline.refused}
         assert sorted(reasons) == [1, 2, 3, 4, 5]
         assert "origin" in reasons[1]
@@ -144,7 +145,12 @@ class TestProofTimes:
             quorum=2,
             not_after=None,
         )
-        assert timeline.points == (ProofTime(size=4, time_ms=(T0 + 240) * 1000),)
+        assert timeline.points == (ProofTime(size=4, time_ms=bound_ms(T0 + 240)),)
+
+
+def test_bound_is_the_end_of_the_stamped_second() -> None:
+    """A cosignature stamped second s proves existence before s + 1 s, not before s."""
+    assert bound_ms(T0) == T0 * 1000 + 1000
 
 
 class TestDelays:
@@ -170,12 +176,12 @@ class TestDelays:
         )
         delays = chain_delays(log.messages, timeline)
         bus, pack = delays["bus-1"], delays["pack-1"]
-        assert (pack.count, pack.unproven, pack.max_ms, pack.late) == (10, 0, 30_000, 0)
+        assert (pack.count, pack.unproven, pack.max_ms, pack.late) == (10, 0, 31_000, 0)
         assert not pack.flagged
         # The first buffered sample waited the whole outage (plus the 30 s to the cosignature).
-        assert bus.max_ms == (outage_end + 30 - outage_start) * 1000
+        assert bus.max_ms == bound_ms(outage_end + 30) - outage_start * 1000
         assert bus.late == sum(
-            1 for t_ms in buffered if (outage_end + 30) * 1000 - t_ms > DEFAULT_LATE_MS
+            1 for t_ms in buffered if bound_ms(outage_end + 30) - t_ms > DEFAULT_LATE_MS
         )
         assert bus.first_late_seq == 10
         assert bus.flagged
@@ -199,7 +205,7 @@ class TestDelays:
         forged = chain_delays(log.messages, timeline)["pack-9"]
         assert forged.flagged
         assert forged.late == forged.count == 30 * 24
-        assert forged.max_ms == (6 * MINUTE + 30 * DAY) * 1000
+        assert forged.max_ms == bound_ms(T0 + 6 * MINUTE) - forged_start * 1000
         assert forged.p50_ms is not None
         assert forged.p50_ms > 14 * DAY * 1000
         assert not chain_delays(log.messages, timeline)["bus-1"].flagged
@@ -215,7 +221,11 @@ class TestDelays:
             not_after=None,
         )
         bus = chain_delays(log.messages, timeline)["bus-1"]
-        assert (bus.count, bus.unproven, bus.max_ms) == (6, 2, 5 * MINUTE * 1000)
+        assert (bus.count, bus.unproven, bus.max_ms) == (
+            6,
+            2,
+            bound_ms(T0 + 5 * MINUTE) - T0 * 1000,
+        )
 
     def test_clock_ahead_is_counted_impossible(self) -> None:
         """A message dated after the cosignature that covers it is counted as impossible."""
