@@ -310,3 +310,25 @@ def test_garbage_and_cosignatures_of_another_checkpoint_are_counted_not_stored(
     stored = asyncio.run(_stored(deployment))
     assert stored
     assert all(lines == [] for lines in stored.values())
+
+
+def test_restarted_gateway_resumes_from_the_stored_cosignature(
+    tmp_path: Path, mosquitto: MosquittoBroker
+) -> None:
+    """After a restart the client starts from the size the store says the witness holds."""
+    deployment = _deployment(tmp_path, mosquitto)
+    with WitnessProcess.for_deployment(tmp_path / "witness", deployment) as witness:
+        witness.start()
+        deployment = with_witnesses(deployment, [("lessor", witness.url, witness.vkey)])
+        publisher = connect_publisher(mosquitto, "publisher")
+
+        async def one_round(gateway: Gateway) -> None:
+            await _cosigned(gateway, witness.vkey, await _round(publisher, deployment, gateway))
+            assert _results(gateway, "lessor")[Result.CONFLICT] == 0
+
+        asyncio.run(_run(deployment, one_round))
+        asyncio.run(_run(deployment, one_round))
+        publisher.loop_stop()
+        publisher.disconnect()
+    stored = asyncio.run(_stored(deployment))
+    assert sum(len(lines) for lines in stored.values()) == 2
