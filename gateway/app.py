@@ -30,6 +30,7 @@ from .metrics import GatewayMetrics
 from .pipeline import Outcome, OutcomeKind, Pipeline, Verified
 from .store import AnchorStatus, SqliteStore, StoreError
 from .verification import Incoming, Policy
+from .witnessing import Witnessing
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class GatewayRuntime:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     drained: asyncio.Event = field(default_factory=asyncio.Event)
     metrics_port: int | None = None
+    witnessing: Witnessing | None = None
+    """The witness clients, when ``[[witnesses]]`` are configured and this process signs."""
 
 
 def _incoming(delivery: Delivery) -> Incoming:
@@ -140,14 +143,21 @@ class Gateway:
                     tasks.create_task(runtime.checkpointer.run(runtime.drained), name="checkpoints")
                 if runtime.anchorer is not None:
                     tasks.create_task(runtime.anchorer.run(runtime.drained), name="anchors")
+                if runtime.witnessing is not None:
+                    tasks.create_task(runtime.witnessing.run(runtime.drained), name="witnesses")
                 tasks.create_task(self._ledger_metrics(runtime), name="ledger-metrics")
                 await runtime.stop.wait()
                 log.info("gateway_stopping", extra={"queued": runtime.intake.depth})
                 await asyncio.to_thread(runtime.intake.stop)
-            # The checkpointer signed a last checkpoint after the drain; anchor it once more.
+            # The checkpointer signed a last checkpoint after the drain; anchor it once more
+            # and give each witness one bounded chance to cosign it.
             if runtime.anchorer is not None:
                 with contextlib.suppress(AnchorUnavailable):
                     await runtime.anchorer.sync()
+            if runtime.witnessing is not None:
+                await runtime.witnessing.flush(
+                    max(endpoint.timeout_s for endpoint in settings.witnesses)
+                )
             log.info("gateway_stopped", extra={"log_size": (await runtime.store.log_head()).size})
 
     async def _open(self, stack: AsyncExitStack) -> GatewayRuntime:
@@ -172,6 +182,13 @@ class Gateway:
         )
         checkpointer: Checkpointer | None = None
         anchorer: Anchorer | None = None
+        witnessing: Witnessing | None = None
+        if settings.checkpoints.enabled and settings.witnesses:
+            witnessing = Witnessing(
+                endpoints=settings.witnesses, store=store, metrics=metrics, clock_ms=self._clock_ms
+            )
+            stack.push_async_callback(witnessing.aclose)
+            await witnessing.load()
         if settings.checkpoints.enabled:
             checkpointer = Checkpointer(
                 store=store,
@@ -182,6 +199,7 @@ class Gateway:
                     every_s=settings.checkpoints.every_s,
                 ),
                 clock_ms=self._clock_ms,
+                on_signed=witnessing.submit if witnessing is not None else None,
             )
             anchorer = Anchorer(
                 store=store,
@@ -203,6 +221,7 @@ class Gateway:
             anchorer=anchorer,
             metrics=metrics,
             metrics_port=metrics_port,
+            witnessing=witnessing,
         )
 
     def request_stop(self) -> None:
@@ -332,6 +351,8 @@ class Gateway:
             m.anchored_size.set(final.size if final else 0)
             m.anchor_lag_leaves.set(size - (final.size if final else 0))
             m.anchor_pending.set(len(waiting))
+            if rt.witnessing is not None:
+                rt.witnessing.update_metrics()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(rt.drained.wait(), timeout=2.0)
 

@@ -22,6 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ledger.cosignature import CosignatureError, parse_witness_key
 from ledger.errors import VoltproofError
 from ledger.protocol import MAX_MESSAGE_SIZE, TELEMETRY_FILTER
 
@@ -207,6 +208,40 @@ class MetricsSettings(_Section):
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
 
 
+class WitnessEndpoint(_Section):
+    """One witness the gateway submits its checkpoints to (``[[witnesses]]``, contract 7)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    """A label for logs and metrics (e.g. ``lessor``)."""
+    url: str
+    """The witness's submission prefix: the gateway POSTs to ``<url>/add-checkpoint``."""
+    key: str
+    """The witness's cosignature/v1 vkey; every answer is verified against it."""
+    timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    retry_max_s: Annotated[float, Field(gt=0)] = 60.0
+    max_clock_skew_s: Annotated[int, Field(ge=0)] = 300
+    """How far a cosignature's timestamp may lie outside the gateway's clock."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(f"witness url {url!r} is not an http(s) URL with a host")
+        if parts.query or parts.fragment:
+            raise ValueError(f"witness url {url!r} must not have a query or fragment")
+        return url.rstrip("/")
+
+    @field_validator("key")
+    @classmethod
+    def _witness_key(cls, key: str) -> str:
+        try:
+            parse_witness_key(key)
+        except CosignatureError as exc:
+            raise ValueError(f"witness key {key!r}: {exc}") from exc
+        return key
+
+
 class GatewaySettings(TomlFileSettings):
     """Everything the gateway needs; see ``configs/gateway.example.toml``."""
 
@@ -227,6 +262,7 @@ class GatewaySettings(TomlFileSettings):
     checkpoints: CheckpointSettings = CheckpointSettings()
     anchors: AnchorSettings = AnchorSettings()
     metrics: MetricsSettings = MetricsSettings()
+    witnesses: tuple[WitnessEndpoint, ...] = ()
     log_level: str = "INFO"
     shutdown_timeout_s: Annotated[float, Field(gt=0)] = 30.0
 
@@ -236,6 +272,18 @@ class GatewaySettings(TomlFileSettings):
         if not value or any(ch.isspace() for ch in value):
             raise ValueError("origin must be a non-empty string without white space")
         return value
+
+    @field_validator("witnesses")
+    @classmethod
+    def _distinct_witnesses(
+        cls, witnesses: tuple[WitnessEndpoint, ...]
+    ) -> tuple[WitnessEndpoint, ...]:
+        for what in ("name", "key"):
+            values = [getattr(witness, what) for witness in witnesses]
+            repeated = sorted({value for value in values if values.count(value) > 1})
+            if repeated:
+                raise ValueError(f"witnesses: {what} {repeated[0]!r} is listed twice")
+        return witnesses
 
     @property
     def db_path(self) -> Path:

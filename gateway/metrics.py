@@ -93,6 +93,32 @@ class GatewayMetrics:
             "voltproof_anchor_errors", "Anchor attempts that failed, by kind", ["kind"], registry=r
         )
 
+        self.witness_submissions = Counter(
+            "voltproof_witness_submissions",
+            "Checkpoint submissions to witnesses, by witness and result "
+            "(cosigned, conflict, refused, unavailable, bad_answer, ahead)",
+            ["witness", "result"],
+            registry=r,
+        )
+        self.witness_cosigned_size = Gauge(
+            "voltproof_witness_cosigned_size",
+            "Tree size of the largest checkpoint the witness cosigned",
+            ["witness"],
+            registry=r,
+        )
+        self.witness_lag_checkpoints = Gauge(
+            "voltproof_witness_lag_checkpoints",
+            "Signed checkpoints not yet covered by a cosignature of the witness",
+            ["witness"],
+            registry=r,
+        )
+        self.witness_lag_seconds = Gauge(
+            "voltproof_witness_lag_seconds",
+            "Seconds since the oldest checkpoint not yet covered by the witness was signed",
+            ["witness"],
+            registry=r,
+        )
+
     def serve(self, *, host: str, port: int) -> int:
         """Serve ``/metrics`` on ``host:port`` in a thread; return the bound port."""
         server, _thread = start_http_server(port, addr=host, registry=self.registry)

@@ -155,6 +155,24 @@ async def _wait_for_log(service: Service, marker: str, timeout_s: float = 30.0) 
         await asyncio.sleep(0.1)
 
 
+async def _wait_for_port(service: Service, port: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await asyncio.to_thread(_listening, port):
+        if not service.alive():
+            raise DemoError(f"{service.name} exited at start:\n{service.tail()}")
+        if time.monotonic() > deadline:
+            raise DemoError(f"{service.name} did not listen on port {port}:\n{service.tail()}")
+        await asyncio.sleep(0.1)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 async def _wait_for_http(service: Service, url: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -222,6 +240,7 @@ class Demo:
         self.anvil: AnvilNode | None = None
         self.keys: dict[str, str] = {}
         self.manufacturer = ""
+        self.witness_key = ""
         self.stop = asyncio.Event()
         self._metrics_port = 0
         self._final_metrics: dict[str, float] = {}
@@ -253,6 +272,7 @@ class Demo:
             manufacturer_verifier_key,
             write_fleet,
             write_gateway_config,
+            write_witness_config,
         )
 
         options, layout = self.options, self.layout
@@ -276,9 +296,23 @@ class Demo:
         self._say(f"starting mosquitto on {self.broker.url} (per-device passwords, ACL)")
         await asyncio.to_thread(self.broker.start)
         anchors = await self._anchor_section()
+        witness_port = free_port()
+        self.witness_key, witnesses = write_witness_config(layout, port=witness_port)
+        witness = Service(
+            name="witness",
+            argv=_voltproof("witness", "--config", str(layout.root / "witness" / "witness.toml")),
+            log=layout.logs / "witness.log",
+        )  # fmt: skip
+        self._launch(witness)
+        await _wait_for_port(witness, witness_port)
+        self._say(f"the lessor's witness listens on http://127.0.0.1:{witness_port}")
         metrics_port = self._metrics_port = free_port()
         settings = write_gateway_config(
-            layout, broker_url=self.broker.url, metrics_port=metrics_port, anchors=anchors
+            layout,
+            broker_url=self.broker.url,
+            metrics_port=metrics_port,
+            anchors=anchors,
+            witnesses=witnesses,
         )
         enrolled = await enroll_fleet(settings, layout, fleet)
         self.manufacturer = manufacturer_verifier_key(layout)
@@ -310,7 +344,7 @@ class Demo:
         ]  # fmt: skip
         self._launch(Service(name="sim", argv=_voltproof(*sim_argv), log=layout.logs / "sim.log"))
         self.keys = keys
-        return {"api_port": api_port, "metrics_port": metrics_port}
+        return {"api_port": api_port, "metrics_port": metrics_port, "witness_port": witness_port}
 
     async def _anchor_section(self) -> str:
         if self.options.ledger == "local":
@@ -335,6 +369,7 @@ class Demo:
             f"  dashboard      {api}/",
             f"  API (OpenAPI)  {api}/docs",
             f"  gateway        http://127.0.0.1:{urls['metrics_port']}/metrics",
+            f"  witness        http://127.0.0.1:{urls['witness_port']}  key {self.witness_key}",
             f"  operator key   {self.keys[OPERATOR_KEY_NAME]}",
             f"  lessor key     {self.keys[LESSOR_KEY_NAME]}   (leases bus-0000 and pack-0000)",
             f"  manufacturer   {self.manufacturer}   (voltproof verify --manufacturer)",

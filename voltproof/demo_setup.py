@@ -21,6 +21,7 @@ from firmware_sim.sim.keys import load_or_create, manufacturer_key
 from gateway.config import GatewaySettings, load_settings
 from gateway.registry import DeviceSpec, Registry
 from gateway.store import SqliteStore
+from ledger.cosignature import witness_verifier_key
 from ledger.keys import create_key_file, load_key_file
 from ledger.note import verifier_key
 
@@ -28,6 +29,7 @@ from .demo import SPARE_PACKS
 
 ORIGIN = "voltproof.demo/gw-1"
 FLEET = "demo"
+WITNESS_NAME = "lessor.demo/witness-1"
 GATEWAY_USER = "voltproof-gateway"
 OPERATOR_KEY_NAME = "demo-operator"
 LESSOR_KEY_NAME = "demo-lessor"
@@ -161,17 +163,57 @@ def broker_credentials(layout: DemoLayout, fleet: Fleet) -> dict[str, str]:
     return known
 
 
-def write_gateway_config(
-    layout: DemoLayout, *, broker_url: str, metrics_port: int, anchors: str
-) -> GatewaySettings:
-    """Keys (once) and gateway.toml (each run: ports change) for the demo gateway."""
+def gateway_verifier_key(layout: DemoLayout) -> str:
+    """The gateway's key (made once) as a verifier key, also written to a file for lessors."""
     layout.keys.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not (layout.keys / "gateway.key").exists():
         create_key_file(layout.keys / "gateway.key", name=ORIGIN)
     gateway_key = load_key_file(layout.keys / "gateway.key")
-    (layout.root / "gateway-verifier-key.txt").write_text(
-        verifier_key(gateway_key.name, gateway_key.public_key) + "\n", encoding="utf-8"
+    vkey = verifier_key(gateway_key.name, gateway_key.public_key)
+    (layout.root / "gateway-verifier-key.txt").write_text(vkey + "\n", encoding="utf-8")
+    return vkey
+
+
+def write_witness_config(layout: DemoLayout, *, port: int) -> tuple[str, str]:
+    """The lessor's witness: its key (once) and witness.toml (each run: the port changes).
+
+    Returns the witness's vkey and the ``[[witnesses]]`` section of the gateway's config.
+    """
+    folder = layout.root / "witness"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key_file = folder / "witness.key"
+    if not key_file.exists():
+        create_key_file(key_file, name=WITNESS_NAME)
+    key = load_key_file(key_file)
+    vkey = witness_verifier_key(key.name, key.public_key)
+    (folder / "witness-verifier-key.txt").write_text(vkey + "\n", encoding="utf-8")
+    (folder / "witness.toml").write_text(
+        f"""# The lessor's witness (written by voltproof demo on every run).
+key_file = "witness.key"
+state_file = "witness.sqlite3"
+host = "127.0.0.1"
+port = {port}
+
+[[logs]]
+origin = "{ORIGIN}"
+keys = ["{gateway_verifier_key(layout)}"]
+""",
+        encoding="utf-8",
     )
+    section = f'[[witnesses]]\nname = "lessor"\nurl = "http://127.0.0.1:{port}"\nkey = "{vkey}"\n'
+    return vkey, section
+
+
+def write_gateway_config(
+    layout: DemoLayout,
+    *,
+    broker_url: str,
+    metrics_port: int,
+    anchors: str,
+    witnesses: str = "",
+) -> GatewaySettings:
+    """Keys (once) and gateway.toml (each run: ports change) for the demo gateway."""
+    gateway_verifier_key(layout)
     if not (layout.keys / "operator.key").exists():
         create_key_file(layout.keys / "operator.key", name="voltproof.demo/operator")
     layout.gateway_config.write_text(
@@ -198,7 +240,8 @@ every_s = 5
 [metrics]
 host = "127.0.0.1"
 port = {metrics_port}
-""",
+
+{witnesses}""",
         encoding="utf-8",
     )
     return load_settings(layout.gateway_config)

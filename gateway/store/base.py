@@ -16,6 +16,7 @@ from .records import (
     AnchorStatus,
     Candidate,
     CheckpointRecord,
+    CosignatureRecord,
     QuarantineEntry,
     RegistryChange,
     StoredOutcome,
@@ -50,4 +51,8 @@ class Store(StoreReader, Protocol):
         self, *, size: int, backend: str, state: AnchorStatus, receipt: str, now_ms: int
     ) -> None:
         """Store an anchor receipt for checkpoint ``size``."""
+        ...
+
+    async def add_cosignature(self, record: CosignatureRecord) -> bool:
+        """Store a verified cosignature; False if that witness's one for the size is stored."""
         ...

@@ -24,6 +24,8 @@ from .records import (
     AnchorStatus,
     ChainHeadRecord,
     CheckpointRecord,
+    CosignatureRecord,
+    CosignedCheckpointRecord,
     DeviceRecord,
     KeyRange,
     LeafRecord,
@@ -214,6 +216,23 @@ class StoreReader(Protocol):
 
     async def latest_anchored(self) -> AnchoredCheckpoint | None:
         """The largest checkpoint whose anchor receipt is final, with that receipt."""
+        ...
+
+    # -- witness cosignatures --------------------------------------------------------------
+
+    async def cosignatures(self, size: int) -> list[CosignatureRecord]:
+        """The stored cosignatures of the checkpoint of ``size``, by witness key."""
+        ...
+
+    async def latest_cosigned(self, witness: str) -> CosignatureRecord | None:
+        """The cosignature of the largest checkpoint ``witness`` (a vkey) cosigned, or ``None``."""
+        ...
+
+    async def cosigned_covering(
+        self, *, leaf_from: int, leaf_to: int, size: int
+    ) -> list[CosignedCheckpointRecord]:
+        """The cosigned checkpoints that first cover each leaf of ``[leaf_from, leaf_to)``,
+        with their cosignature lines and consistency proofs to ``size``, smallest first."""
         ...
 
     # -- quarantine and alarms -------------------------------------------------------------

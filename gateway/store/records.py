@@ -266,3 +266,29 @@ class SampleBlockRecord:
     dt_ms: int
     n: int
     columns: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CosignatureRecord:
+    """A witness's verified cosignature/v1 line over the checkpoint of ``size``."""
+
+    size: int
+    witness: str
+    """The witness's vkey (``<name>+<hex key id>+<base64(0x04 ‖ key)>``)."""
+    timestamp: int
+    """The cosignature's timestamp, POSIX seconds (the witness's clock)."""
+    line: str
+    """The signature line as the witness answered it, newline included."""
+    received_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CosignedCheckpointRecord:
+    """A checkpoint with its stored cosignatures and a consistency proof to a later size."""
+
+    size: int
+    root: bytes
+    note: str
+    """The gateway's signed note with every stored cosignature line appended."""
+    cosignatures: tuple[CosignatureRecord, ...]
+    proof: tuple[bytes, ...]

@@ -34,6 +34,7 @@ from ..chain import Accept, ChainBook, Fork, fetch_keys
 from .audit_reads import AuditReads
 from .checkpoints import CheckpointStore
 from .connect import connect
+from .cosignatures import CosignatureStore
 from .errors import RegistryConflictError, StoreError
 from .migrate import migrate
 from .records import (
@@ -62,7 +63,7 @@ DEFAULT_MAX_SEQ_JUMP = 10_000
 """Seqs a message may skip past its device's head before the store raises a gateway alarm."""
 
 
-class SqliteStore(CheckpointStore, AuditReads):
+class SqliteStore(CosignatureStore, CheckpointStore, AuditReads):
     """The :class:`~gateway.store.base.Store` on SQLite; open with :meth:`open`."""
 
     def __init__(

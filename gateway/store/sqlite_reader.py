@@ -14,13 +14,14 @@ from typing import Self
 
 from .audit_reads import AuditReads
 from .connect import connect
+from .cosignatures import CosignatureReads
 from .errors import SchemaVersionError, StoreError
 from .migrate import LATEST_VERSION
 
 DEFAULT_READ_BUSY_TIMEOUT_MS = 5_000
 
 
-class SqliteReader(AuditReads):
+class SqliteReader(CosignatureReads, AuditReads):
     """Every read of the gateway store, on a read-only connection; open with :meth:`open`."""
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,18 @@ def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "dashboard      http://127.0.0.1:" in demo.stdout
     assert "lessor key     vpk_" in demo.stdout
+    # The lessor's witness ran as its own process and cosigned every checkpoint.
+    witness_key = (workdir / "witness" / "witness-verifier-key.txt").read_text().strip()
+    assert f"key {witness_key}" in demo.stdout
+    assert "witness        http://127.0.0.1:" in demo.stdout
+    with sqlite3.connect(workdir / "gateway" / "gateway.db") as db:
+        signed, uncosigned = db.execute(
+            "SELECT count(*), count(*) FILTER (WHERE size NOT IN "
+            "(SELECT size FROM cosignatures WHERE witness = ?)) FROM checkpoints",
+            (witness_key,),
+        ).fetchone()
+    assert signed >= 1
+    assert uncosigned == 0
     # The demo checks a lessor's evidence offline itself before it says goodbye.
     assert "  VALID: pack pack-0000," in demo.stdout
     assert "checked against: ledger export" in demo.stdout

@@ -18,6 +18,7 @@ from gateway.store import (
     AnchorStatus,
     Candidate,
     CheckpointRecord,
+    CosignatureRecord,
     DeviceStatus,
     QuarantineEntry,
     RegistryConflictError,
@@ -386,6 +387,49 @@ async def case_checkpoints_and_anchors(world: StoreWorld) -> None:
     assert anchored.root == await r.root_at(10)
 
 
+async def case_cosignatures(world: StoreWorld) -> None:
+    """Cosignatures by checkpoint and witness; the cosigned checkpoints first covering leaves."""
+    w, r = world.writer, world.reader
+    assert await r.cosignatures(10) == []
+    assert await r.latest_cosigned("lessor") is None
+    assert await r.cosigned_covering(leaf_from=0, leaf_to=5, size=0) == []
+    await fill(w)
+
+    def line(size: int, witness: str, timestamp: int) -> CosignatureRecord:
+        return CosignatureRecord(
+            size=size, witness=witness, timestamp=timestamp,
+            line=f"\u2014 {witness} {size}@{timestamp}\n", received_at_ms=T0_MS,
+        )  # fmt: skip
+
+    assert await w.add_cosignature(line(10, "lessor", 100))
+    assert await w.add_cosignature(line(11, "lessor", 200))
+    assert await w.add_cosignature(line(11, "auditor", 210))
+    assert not await w.add_cosignature(line(10, "lessor", 300))  # the earliest is kept
+    with pytest.raises(UnknownCheckpointError, match="size 99"):
+        await w.add_cosignature(line(99, "lessor", 100))
+    assert await r.cosignatures(10) == [line(10, "lessor", 100)]
+    assert [c.witness for c in await r.cosignatures(11)] == ["auditor", "lessor"]
+    assert await r.latest_cosigned("lessor") == line(11, "lessor", 200)
+    assert await r.latest_cosigned("stranger") is None
+
+    both = await r.cosigned_covering(leaf_from=0, leaf_to=11, size=11)
+    assert [c.size for c in both] == [10, 11]
+    first = both[0]
+    assert first.note == "note 1" + line(10, "lessor", 100).line
+    assert first.cosignatures == (line(10, "lessor", 100),)
+    verify_consistency(
+        size1=10, size2=11, proof=list(first.proof), root1=first.root, root2=await r.root_at(11)
+    )
+    assert both[1].proof == ()
+    assert both[1].note == "note 2" + line(11, "auditor", 210).line + line(11, "lessor", 200).line
+    assert [c.size for c in await r.cosigned_covering(leaf_from=3, leaf_to=7, size=11)] == [10]
+    assert [c.size for c in await r.cosigned_covering(leaf_from=10, leaf_to=11, size=11)] == [11]
+    assert [c.size for c in await r.cosigned_covering(leaf_from=0, leaf_to=11, size=10)] == [10]
+    assert await r.cosigned_covering(leaf_from=4, leaf_to=4, size=11) == []
+    with pytest.raises(ValueError, match="not a range"):
+        await r.cosigned_covering(leaf_from=5, leaf_to=4, size=11)
+
+
 async def case_alarms_and_quarantine(world: StoreWorld) -> None:
     """Alarms by device, period and level (newest first); quarantine rows and totals."""
     await fill(world.writer)
@@ -467,6 +511,7 @@ CASES = (
     case_damaged_sample_block,
     case_log_and_proofs,
     case_checkpoints_and_anchors,
+    case_cosignatures,
     case_alarms_and_quarantine,
     case_whole_store,
     case_whole_store_empty,
