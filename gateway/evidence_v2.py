@@ -69,7 +69,9 @@ async def _choose(
 ) -> _Chosen:
     """The device's messages in ``[from_ms, to_ms)`` and the boundary messages it needs."""
     device, head = entry.device, entry.head
-    if head is None:
+    if head is None or head.t < from_ms:
+        # No telemetry, or the newest is before the interval: the index head proves both
+        # ends, and nothing outside the interval is disclosed.
         return _Chosen(before=None, inside=[], after=None)
     found = await store.messages_in(device, t_from=from_ms, t_to=to_ms, limit=MAX_MESSAGES + 1)
     if len(found) > MAX_MESSAGES:

@@ -61,6 +61,8 @@ __all__ = [
     "PeriodMismatchError",
     "RegistryCompletenessError",
     "V2Report",
+    "check_expected_period",
+    "hosting_intervals",
     "verify_bundle_v2",
 ]
 
@@ -318,12 +320,15 @@ def _facts(
     newest = last if last is not None else before
     follows = after is not None and (after[0] == 0 if newest is None else after[0] == newest[0] + 1)
     at_head = newest is not None and _is_head(newest, head)
+    # An interval after the device's newest message: the head alone proves it is empty.
+    past_head = newest is None and after is None and head is not None and head.t < chain.from_ms
     if first is not None:
         start = first[0] == 0 or (before is not None and first[0] == before[0] + 1)
     else:  # nothing in the interval: the device's newest message before it decides
-        start = head is None or at_head or follows
+        start = head is None or at_head or follows or past_head
     end = (
         follows
+        or past_head
         or (head is None and newest is None)
         or (at_head and head is not None and chain.to_ms > head.t)
     )
@@ -395,14 +400,12 @@ def verify_bundle_v2(
     ``expected_from_ms``/``expected_to_ms`` are the period the verifier expects (a lessor
     knows the lease): a bundle covering less is refused (:class:`PeriodMismatchError`).
     """
-    if expected_from_ms is not None and bundle.from_ms > expected_from_ms:
-        raise PeriodMismatchError(
-            f"the bundle starts at {bundle.from_ms}, after the expected start {expected_from_ms}"
-        )
-    if expected_to_ms is not None and bundle.to_ms < expected_to_ms:
-        raise PeriodMismatchError(
-            f"the bundle ends at {bundle.to_ms}, before the expected end {expected_to_ms}"
-        )
+    check_expected_period(
+        from_ms=bundle.from_ms,
+        to_ms=bundle.to_ms,
+        expected_from_ms=expected_from_ms,
+        expected_to_ms=expected_to_ms,
+    )
     checkpoint, index_root = _checkpoint(bundle, gateway_verifier_key)
     anchor = _check_anchor(bundle, checkpoint, anchors=anchors)  # type: ignore[arg-type]
     devices: dict[str, IndexedDevice] = {}
@@ -495,3 +498,17 @@ def _check_hosts(
             raise BundleDeviceError(
                 f"device {device!r} is neither the asset nor a host of it in the period"
             )
+
+
+def check_expected_period(
+    *, from_ms: int, to_ms: int, expected_from_ms: int | None, expected_to_ms: int | None
+) -> None:
+    """Refuse a bundle period ``[from_ms, to_ms)`` that covers less than the expected one."""
+    if expected_from_ms is not None and from_ms > expected_from_ms:
+        raise PeriodMismatchError(
+            f"the bundle starts at {from_ms}, after the expected start {expected_from_ms}"
+        )
+    if expected_to_ms is not None and to_ms < expected_to_ms:
+        raise PeriodMismatchError(
+            f"the bundle ends at {to_ms}, before the expected end {expected_to_ms}"
+        )

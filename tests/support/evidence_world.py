@@ -21,17 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.anchoring import Anchorer
+from gateway.config import load_settings
 from gateway.evidence_v2 import extract_bundle_v2
 from gateway.pipeline import OutcomeKind, Pipeline
 from gateway.registry import DeviceSpec, Registry
-from gateway.store import CheckpointRecord, SqliteStore
+from gateway.store import CheckpointRecord, RegistryAction, RegistryChange, SqliteStore
+from gateway.store import sqlite as sqlite_store
 from gateway.verification import Incoming
 from ledger.anchors.local import LocalAnchorBackend
 from ledger.bundle_v2 import BundleV2
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.device_index import index_line
 from ledger.keys import load_key_file, public_key_from_seed
-from ledger.message import sign_message
+from ledger.message import sign_message, sign_registry_entry
 from ledger.note import verifier_key
 from ledger.telemetry import TelemetryBatch, encode_batch
 from tests.support.gateway_devices import T0_MS, bus_sample, pack_sample
@@ -132,17 +134,70 @@ class EvidenceWorld:
     def copy(self, workdir: Path) -> EvidenceWorld:
         """A copy of the whole deployment (for an operator who tampers with it)."""
         shutil.copytree(self.workdir, workdir)
-        deployment = write_settings_copy(self.deployment, workdir)
-        return EvidenceWorld(deployment=deployment, agents=dict(self.agents))
+        settings = load_settings(workdir / "gateway.toml")
+        return EvidenceWorld(
+            deployment=Deployment(workdir=workdir, settings=settings, devices=()),
+            agents=dict(self.agents),
+        )
+
+    def rekey(self, device: str, *, how: str) -> None:
+        """The operator gives ``device`` an attacker key with its own key, then signs and
+        anchors a checkpoint of that log and republishes the anchor export.
+
+        ``how``: ``"revoke+enroll"`` (revoke, then enrol again), ``"enroll"`` (enrol again)
+        or ``"rotate"`` (a rotation signed by the operator key). The store refuses all
+        three, so this operator runs a gateway whose registry check lets anything through.
+        """
+        asyncio.run(self._rekey(device, how=how))
+
+    async def _rekey(self, device: str, *, how: str) -> None:
+        settings = self.deployment.settings
+        store = await SqliteStore.open(settings.db_path)
+        honest_check = getattr(sqlite_store, "check_registry_change")  # noqa: B009
+        setattr(sqlite_store, "check_registry_change", _lets_anything_through)  # noqa: B010
+        try:
+            operator = load_key_file(settings.operator_key_file)
+            if how == "revoke+enroll":
+                await Registry(store=store, operator=operator, clock_ms=lambda: RECEIVED_MS).revoke(
+                    device
+                )
+            attacker = public_key_from_seed(seed_of("attacker:" + device))
+            entry: dict[str, object] = {
+                "type": "rotate",
+                "dev": device,
+                "t": RECEIVED_MS,
+                "key": attacker,
+                "seq": self.agents[device].seq,
+            }
+            if how != "rotate":
+                entry = {
+                    "type": "enroll",
+                    "dev": device,
+                    "t": RECEIVED_MS,
+                    "kind": FLEET_KINDS[device],
+                    "fleet": FLEET,
+                    "key": attacker,
+                }
+            cose = sign_registry_entry(entry, seed=operator.seed, kid=operator.name)
+            change = RegistryChange(
+                action=RegistryAction.ROTATE,
+                device_id=device,
+                cose=cose,
+                recorded_at_ms=RECEIVED_MS,
+                public_key=attacker,
+                seq=self.agents[device].seq,
+            )
+            await store.apply_registry([change])
+            await sign_and_anchor(self, store)
+        finally:
+            setattr(sqlite_store, "check_registry_change", honest_check)  # noqa: B010
+            await store.close()
 
 
-def write_settings_copy(deployment: Deployment, workdir: Path) -> Deployment:
-    """``deployment``'s settings pointed at ``workdir``."""
-    from gateway.config import load_settings
-
-    config = (workdir / "gateway.toml").read_text(encoding="utf-8")
-    (workdir / "gateway.toml").write_text(config, encoding="utf-8")
-    return Deployment(workdir=workdir, settings=load_settings(workdir / "gateway.toml"), devices=())
+def _lets_anything_through(change: RegistryChange, status: str | None) -> str:
+    """A dishonest gateway's registry check."""
+    del change, status
+    return "active"
 
 
 FLEET_KINDS = {
@@ -151,14 +206,25 @@ FLEET_KINDS = {
 }  # fmt: skip
 
 
-def build_world(workdir: Path) -> EvidenceWorld:
-    """Enrol the fleet, run its history through the pipeline, sign, anchor and export."""
+def build_world(
+    workdir: Path, *, keys_from: Path | None = None, forged: frozenset[str] = frozenset()
+) -> EvidenceWorld:
+    """Enrol the fleet, run its history through the pipeline, sign, anchor and export.
+
+    A forged world: ``keys_from`` is another world's directory whose gateway and operator
+    keys are used (the operator re-signs a whole other log), and the devices in ``forged``
+    get attacker keys instead of their own.
+    """
     deployment = write_deployment(
         workdir, offline_broker(workdir), fleet=FLEET, devices=0, enrolled_at_ms=T0_MS
     )
+    if keys_from is not None:
+        for name in ("gateway.key", "operator.key"):
+            shutil.copy2(keys_from / "keys" / name, workdir / "keys" / name)
     world = EvidenceWorld(deployment=deployment)
     for device, kind in FLEET_KINDS.items():
-        world.agents[device] = Agent(device_id=device, kind=kind, seed=seed_of(device))
+        seed = seed_of(("attacker:" if device in forged else "") + device)
+        world.agents[device] = Agent(device_id=device, kind=kind, seed=seed)
     asyncio.run(_populate(world))
     return world
 
