@@ -62,6 +62,7 @@ __all__ = [
     "RegistryCompletenessError",
     "V2Report",
     "check_expected_period",
+    "check_messages_v2",
     "hosting_intervals",
     "verify_bundle_v2",
 ]
@@ -250,7 +251,7 @@ def _check_chain(
     chain: RoleChain,
     device: IndexedDevice,
     spans: Sequence[KeySpan],
-    checkpoint: Checkpoint,
+    checkpoint: Checkpoint | None,
     signatures: list[_SignatureCheck],
 ) -> tuple[ChainFacts, list[Mapping[str, Any]]]:
     head = device.entry.head
@@ -262,7 +263,8 @@ def _check_chain(
     inside: list[Mapping[str, Any]] = []
     hashes: dict[str, tuple[int, bytes]] = {}
     for place, leaf in placed:
-        _check_inclusion(leaf, checkpoint)
+        if checkpoint is not None:
+            _check_inclusion(leaf, checkpoint)
         try:
             message = decode_message(leaf.data)
         except MessageError as exc:
@@ -512,3 +514,26 @@ def check_expected_period(
         raise PeriodMismatchError(
             f"the bundle ends at {to_ms}, before the expected end {expected_to_ms}"
         )
+
+
+def check_messages_v2(
+    bundle: BundleV2, *, workers: int = DEFAULT_WORKERS
+) -> tuple[Mapping[str, Any], ...]:
+    """The checked payloads in the period of every chain, in bundle order (no proofs).
+
+    Registry rules, key validity, signatures and links, trusting the operator key in the
+    bundle; :func:`verify_bundle_v2` adds the checkpoint, index, proofs and anchor. What
+    ``voltproof report`` computes a condition report from.
+    """
+    history = _key_history(bundle)
+    devices = {d.device: d for d in bundle.devices}
+    signatures: list[_SignatureCheck] = []
+    payloads: list[Mapping[str, Any]] = []
+    for chain in bundle.chains:
+        owner = devices.get(chain.device)
+        if owner is None:
+            raise BundleDeviceError(f"chain of {chain.device!r}: no such device in the bundle")
+        _, inside = _check_chain(chain, owner, history.get(chain.device, ()), None, signatures)
+        payloads.extend(inside)
+    _check_signatures(signatures, workers=workers)
+    return tuple(payloads)

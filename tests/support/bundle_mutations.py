@@ -104,3 +104,10 @@ def foreign_receipt(bundle: BundleV2) -> BundleV2:
 def strip_export(bundle: BundleV2) -> BundleV2:
     """The bundle without the embedded anchor export."""
     return replace(bundle, anchor=replace(bundle.anchor, local_export=None))
+
+
+def host_message_outside(bundle: BundleV2) -> BundleV2:
+    """bus-0001's host chain with its first message after the hosting interval added."""
+    chain = chain_of(bundle, "bus-0001", "host")
+    assert chain.after is not None
+    return with_chain(bundle, chain, replace(chain, messages=(*chain.messages, chain.after)))
