@@ -376,3 +376,20 @@ def test_report_from_v2_bundle(world: EvidenceWorld, tmp_path: Path) -> None:
     refused = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
     assert refused.returncode == 1
     assert "MessageSignatureError" in refused.stderr
+
+
+def test_anchors_export_is_what_a_lessor_checks_against(
+    world: EvidenceWorld, tmp_path: Path
+) -> None:
+    """`voltproof anchors export` writes the table; verify accepts it as an independent copy."""
+    export = tmp_path / "published.json"
+    command = [sys.executable, "-m", "voltproof", "anchors", "export", "--workdir",
+               str(world.workdir), "--out", str(export)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "1 anchors" in done.stdout
+    assert_complete(lessor_check(world, world.bundle("bus-0003"), export=export))
+    nowhere = [*command[:-4], "--workdir", str(tmp_path / "none"), "--out", str(export)]
+    failed = subprocess.run(nowhere, capture_output=True, text=True, cwd=REPO, check=False)
+    assert failed.returncode == 2
+    assert "no gateway configuration" in failed.stderr

@@ -1,4 +1,5 @@
-"""``voltproof anchors``: deploy an AnchorRegistry, verify a checkpoint's anchor, show status.
+"""``voltproof anchors``: deploy an AnchorRegistry, verify a checkpoint's anchor, show status;
+export the local anchor table (what an operator publishes for lessors to check against).
 
 Exit codes (:mod:`voltproof.cli.exits`): 0 success or valid, 1 invalid or failed, 2 usage
 error (including an unreadable key or checkpoint file).
@@ -12,13 +13,13 @@ import json
 from pathlib import Path
 
 from .exits import CommandFailedError, ExitCode, InvalidEvidenceError, UsageError
-from .options import command, evm_address, url
+from .options import add_deployment_options, command, evm_address, url
 
 KEY_ENV = "VOLTPROOF_EVM_KEY"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``anchors deploy|verify|status`` to the ``voltproof`` parser."""
+    """Add ``anchors deploy|verify|status|export`` to the ``voltproof`` parser."""
     anchors = subparsers.add_parser(
         "anchors",
         help="deploy the AnchorRegistry contract and check anchors on an EVM chain",
@@ -87,6 +88,48 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status.add_argument("--origin", required=True, help="the log's origin string")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     command(status, _status)
+
+    export = sub.add_parser(
+        "export",
+        help="write the local anchor table as a voltproof-local-anchors/1 export",
+        description=(
+            "Write the deployment's local anchor table (every gateway-signed, hash-chained "
+            "entry) to FILE. Publish it where lessors fetch it themselves, outside the "
+            "operator's API: a lessor verifies bundles with --anchors against their copy, and "
+            "an operator who later rewrites the table cannot match the copies already taken."
+        ),
+    )
+    export.add_argument("--out", type=Path, required=True, metavar="FILE", help="export file")
+    add_deployment_options(export, config_help="gateway configuration file")
+    command(export, _export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from gateway.config import ConfigError, load_settings
+    from gateway.store import StoreError
+    from gateway.store.anchor_table import read_local_anchors
+    from ledger.anchors.local_entry import EXPORT_FORMAT
+
+    try:
+        settings = load_settings(args.config, workdir=args.workdir)
+    except ConfigError as exc:
+        raise UsageError(exc) from exc
+    table = settings.data_dir / "anchors.db"
+    if not table.is_file():
+        raise CommandFailedError(f"no local anchor table at {table}")
+    try:
+        _, entries = asyncio.run(read_local_anchors(table))
+    except StoreError as exc:
+        raise CommandFailedError(exc) from exc
+    document = {"format": EXPORT_FORMAT, "entries": [entry.to_dict() for entry in entries]}
+    text = json.dumps(document, indent=1, sort_keys=True) + "\n"
+    try:
+        args.out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CommandFailedError(f"cannot write {args.out}: {exc.strerror}") from exc
+    newest = entries[-1].tree_size if entries else 0
+    print(f"wrote {args.out}: {len(entries)} anchors, newest tree size {newest}")
+    return ExitCode.OK
 
 
 def _chain_options(parser: argparse.ArgumentParser) -> None:
