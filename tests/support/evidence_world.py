@@ -77,11 +77,13 @@ class Agent:
         self.prev = hashlib.sha256(data).digest()
         return data
 
-    def incoming(self, data: bytes, *, historical: bool = False) -> Incoming:
+    def incoming(
+        self, data: bytes, *, historical: bool = False, received_at_ms: int = RECEIVED_MS
+    ) -> Incoming:
         """``data`` on this device's topic."""
         return Incoming(
             topic=f"voltproof/{FLEET}/{self.device_id}/telemetry", payload=data,
-            received_at_ms=RECEIVED_MS, historical=historical,
+            received_at_ms=received_at_ms, historical=historical,
         )  # fmt: skip
 
 
