@@ -111,3 +111,19 @@ def host_message_outside(bundle: BundleV2) -> BundleV2:
     chain = chain_of(bundle, "bus-0001", "host")
     assert chain.after is not None
     return with_chain(bundle, chain, replace(chain, messages=(*chain.messages, chain.after)))
+
+
+def older_head(bundle: BundleV2) -> BundleV2:
+    """The asset's index entry claiming an older head (as an older checkpoint had it)."""
+    found = device_of(bundle, bundle.asset_id)
+    head = found.entry.head
+    assert head is not None
+    entry = replace(found.entry, head=replace(head, seq=head.seq - 1))
+    return with_device(bundle, found, replace(found, entry=entry))
+
+
+def swapped_entries(bundle: BundleV2) -> BundleV2:
+    """bus-0001 given bus-0002's index entry and proof."""
+    one, two = device_of(bundle, "bus-0001"), device_of(bundle, "bus-0002")
+    moved = replace(one, entry=two.entry, index_proof=two.index_proof)
+    return with_device(bundle, one, moved)

@@ -19,8 +19,12 @@ import pytest
 
 from ledger.anchors.evm_checker import anchor_checker
 from ledger.bundle_v2 import BundleV2, read_bundle
+from ledger.checkpoint import parse_checkpoint, sign_checkpoint
+from ledger.keys import load_key_file
+from ledger.note import split_note
 from ledger.verify import (
     BundleAnchorError,
+    BundleCheckpointError,
     BundleRegistryError,
     BundleVerificationError,
     ChainOrderError,
@@ -32,6 +36,7 @@ from ledger.verify_v2 import (
     AssetKindError,
     BundleDeviceError,
     HostChainError,
+    IndexEntryError,
     PeriodMismatchError,
     RegistryCompletenessError,
     V2Report,
@@ -174,6 +179,11 @@ INVALID: list[tuple[str, str, Callable[[BundleV2], BundleV2], type[Exception], s
          b, "bus-0001"))), BundleDeviceError, "appears twice"),
     ("anchor receipt of another log", "bus-0001", mut.foreign_receipt, BundleAnchorError,
      "not this log"),
+    ("index entry head moved back", "bus-0001", mut.older_head, IndexEntryError,
+     "does not prove against"),
+    ("index entries swapped", "pack-0001", mut.swapped_entries, IndexEntryError, "is that of"),
+    ("asset renamed", "bus-0001", lambda b: replace(b, asset_id="bus-9999"), BundleDeviceError,
+     "not among the bundle's devices"),
 ]  # fmt: skip
 
 
@@ -393,3 +403,17 @@ def test_anchors_export_is_what_a_lessor_checks_against(
     failed = subprocess.run(nowhere, capture_output=True, text=True, cwd=REPO, check=False)
     assert failed.returncode == 2
     assert "no gateway configuration" in failed.stderr
+
+
+def test_checkpoint_without_index_line_is_invalid(world: EvidenceWorld) -> None:
+    """A v2 bundle on a checkpoint without the index line (re-signed by the gateway key)."""
+    key = load_key_file(world.deployment.settings.key_file)
+    bundle = world.bundle("bus-0001")
+    body, _ = split_note(bundle.checkpoint)
+    plain = replace(parse_checkpoint(body), extensions=())
+    bare = replace(bundle, checkpoint=sign_checkpoint(plain, name=key.name, seed=key.seed))
+    with pytest.raises(BundleCheckpointError, match="no voltproof-index/1 line"):
+        lessor_check(world, bare)
+    forged = replace(bundle, checkpoint=bundle.checkpoint.replace("\n\n", "\nextra\n\n", 1))
+    with pytest.raises(BundleCheckpointError, match="checkpoint"):
+        lessor_check(world, forged)
