@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .anchors.base import AnchorChecker
+from .bundle import LoggedLeaf
 from .bundle_v2 import BundleV2, IndexedDevice, RoleChain
 from .chain import SeqRange, Step, step
 from .checkpoint import Checkpoint, CheckpointError, verify_checkpoint
@@ -196,6 +197,7 @@ def _check_device(device: IndexedDevice, root: bytes, checkpoint: Checkpoint) ->
                 f"{previous} (entries out of log order)"
             )
         previous = leaf.index
+        _check_names(device.device, leaf)
         chain = extend_registry_chain(chain, leaf.data)
     if (len(device.registry), chain) != (entry.registry_count, entry.registry_hash):
         raise RegistryCompletenessError(
@@ -203,6 +205,19 @@ def _check_device(device: IndexedDevice, root: bytes, checkpoint: Checkpoint) ->
             f"entr{'y' if len(device.registry) == 1 else 'ies'} whose hash chain "
             f"{'matches' if chain == entry.registry_hash else 'does not match'} the index; "
             f"the index holds {entry.registry_count} (entries left out, added or reordered)"
+        )
+
+
+def _check_names(device: str, leaf: LoggedLeaf) -> None:
+    """A registry entry listed under ``device`` names it (as ``dev``, or ``new`` of a replace)."""
+    try:
+        payload = decode_message(leaf.data).payload
+    except MessageError as exc:
+        raise BundleRegistryError(f"registry entry at leaf {leaf.index}: {exc}") from exc
+    if device not in (payload.get("dev"), payload.get("new")):
+        raise BundleRegistryError(
+            f"registry entry at leaf {leaf.index} is listed under {device!r} but names "
+            f"{payload.get('dev')!r}"
         )
 
 
@@ -236,9 +251,6 @@ def _key_history(bundle: BundleV2) -> dict[str, tuple[KeySpan, ...]]:
                 f"device {device.device!r}: enrolled as {spans[0].kind!r}, the index says "
                 f"{device.entry.kind!r}"
             )
-        foreign = [s.device for s in spans if s.device != device.device]
-        if foreign:
-            raise BundleRegistryError(f"device {device.device!r}: registry names {foreign[0]!r}")
     for device_id in history:
         if device_id not in {d.device for d in bundle.devices}:
             raise BundleRegistryError(

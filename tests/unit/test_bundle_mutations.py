@@ -9,6 +9,8 @@ through :func:`verify_bundle_v2`; a representative subset through the real comma
 
 from __future__ import annotations
 
+import base64
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.evidence import EvidenceError, UnknownAssetError
 from ledger.anchors.evm_checker import anchor_checker
 from ledger.bundle_v2 import BundleV2, read_bundle
 from ledger.checkpoint import parse_checkpoint, sign_checkpoint
@@ -179,6 +182,10 @@ INVALID: list[tuple[str, str, Callable[[BundleV2], BundleV2], type[Exception], s
          b, "bus-0001"))), BundleDeviceError, "appears twice"),
     ("anchor receipt of another log", "bus-0001", mut.foreign_receipt, BundleAnchorError,
      "not this log"),
+    ("another device's entry listed", "pack-0001",
+     lambda b: mut.registry_changed(
+         b, "pack-0001", lambda r: r.__setitem__(0, mut.device_of(b, "bus-0001").registry[0])),
+     BundleRegistryError, "listed under 'pack-0001' but names 'bus-0001'"),
     ("index entry head moved back", "bus-0001", mut.older_head, IndexEntryError,
      "does not prove against"),
     ("index entries swapped", "pack-0001", mut.swapped_entries, IndexEntryError, "is that of"),
@@ -417,3 +424,24 @@ def test_checkpoint_without_index_line_is_invalid(world: EvidenceWorld) -> None:
     forged = replace(bundle, checkpoint=bundle.checkpoint.replace("\n\n", "\nextra\n\n", 1))
     with pytest.raises(BundleCheckpointError, match="checkpoint"):
         lessor_check(world, forged)
+
+
+def test_builder_refuses_what_it_cannot_prove(world: EvidenceWorld, tmp_path: Path) -> None:
+    """An unknown asset, an empty period, a stored checkpoint whose index line the store
+    contradicts, an unreadable note: each a clear EvidenceError, never a bundle."""
+    with pytest.raises(UnknownAssetError, match="no device 'ghost' is enrolled"):
+        world.bundle("ghost")
+    with pytest.raises(EvidenceError, match="period start"):
+        world.bundle("bus-0001", from_ms=5, to_ms=5)
+    copy = world.copy(tmp_path / "copy")
+    with sqlite3.connect(copy.deployment.settings.db_path) as db:
+        (note,) = db.execute("SELECT note FROM checkpoints WHERE anchor_state = 'final'").fetchone()
+        line = next(x for x in note.splitlines() if x.startswith("voltproof-index/1 "))
+        other = "voltproof-index/1 " + base64.b64encode(bytes(32)).decode()
+        db.execute("UPDATE checkpoints SET note = ?", (note.replace(line, other),))
+    with pytest.raises(EvidenceError, match="does not give the root its checkpoint commits"):
+        copy.bundle("bus-0001")
+    with sqlite3.connect(copy.deployment.settings.db_path) as db:
+        db.execute("UPDATE checkpoints SET note = 'not a note'")
+    with pytest.raises(EvidenceError, match="is unreadable"):
+        copy.bundle("bus-0001")
