@@ -41,7 +41,12 @@ because callers (or the callers' own callers) catch it that way (marked ``+ Valu
     │   │                                     BundleAnchorError, BundleRegistryError,
     │   │                                     DeviceKeysError, MessageSignatureError,
     │   │                                     ChainOrderError, ChainLinkError,
-    │   │                                     PeriodBoundaryError)
+    │   │                                     PeriodBoundaryError; ledger.verify_v2:
+    │   │                                     PeriodMismatchError, IndexEntryError,
+    │   │                                     RegistryCompletenessError,
+    │   │                                     BundleDeviceError, AssetKindError,
+    │   │                                     AssetChainError, BeyondHeadError,
+    │   │                                     HostChainError)
     │   └── AnchorVerificationError           ledger.anchors.errors (AnchorExportError,
     │                                         AnchorChainError, AnchorEntryHashError,
     │                                         AnchorSignatureError, AnchorSizeError,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .broker import ACL_CONF, INSTALL_HINT, MosquittoBroker, free_port
+from .cli.exits import ExitCode
 from .demo_report import progress_verdicts, schedule, summary_lines
 
 if TYPE_CHECKING:
@@ -467,6 +468,9 @@ class Demo:
             verify += ["--rpc", self.anvil.url]
         verified = await _run_voltproof(*verify)
         print("\n".join(f"  {line}" for line in verified.stdout.strip().splitlines()), flush=True)
+        if verified.returncode == ExitCode.INCOMPLETE:
+            self._say("the evidence is valid but NOT complete or not independently anchored")
+            return False
         if verified.returncode != 0:
             self._say(f"the evidence did NOT verify: {verified.stderr.strip()}")
             return False

@@ -1,12 +1,14 @@
 """Lessor views: condition report, evidence bundle, battery passport, pack history, transfer.
 
-The bundle is extracted from the store (``gateway.evidence.extract_evidence``). The report and
-the passport are computed from the payloads of exactly the messages that bundle holds
+The bundle (``voltproof-bundle/2`` by default: ``gateway.evidence_v2.extract_bundle_v2``;
+``?format=1``: ``gateway.evidence.extract_evidence``) is extracted from the store. The report
+and the passport are computed from the payloads of exactly the messages the v1 bundle holds
 (``gateway.evidence.extract_payloads``: the same selection, decoded once, chain checked, no
 proofs and no second signature check), so the numbers served here are the numbers
 ``voltproof report BUNDLE`` recomputes offline from the downloaded bundle, byte for byte.
-A lessor's period is clipped to their lease; a pack bundle includes the buses that hosted
-the pack only for operator keys (a pack lessor does not lease the buses).
+A lessor's period is clipped to their lease; a v1 pack bundle includes the buses that hosted
+the pack only for operator keys (a pack lessor does not lease the buses); a v2 pack bundle
+always includes them, but only over the intervals the pack was in them (evidence v2).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from gateway.collector import gc_paused
 from gateway.evidence import extract_evidence, extract_payloads
+from gateway.evidence_v2 import extract_bundle_v2
 from ledger.batterypass import battery_pass_dynamic
 from ledger.bundle import Bundle, build_bundle
+from ledger.bundle_v2 import BundleV2
 from ledger.keys import KeyFileError, load_key_file
 from ledger.report import ConditionReport, compute_report
 from ledger.verify import check_messages
@@ -121,6 +125,21 @@ async def _report(
     )  # fmt: skip
 
 
+async def _bundle_v2(
+    state: AppState, user: Principal, asset: str, from_ms: int | None, to_ms: int | None
+) -> BundleV2:
+    """The v2 bundle of the asset over the user's window (hosts only over hosting intervals)."""
+    window = await _window(state, user, asset, from_ms, to_ms)
+    try:
+        operator_key = load_key_file(state.deployment.gateway.operator_key_file).public_key
+    except KeyFileError as exc:
+        raise HTTPException(status_code=503, detail=f"operator key unavailable: {exc}") from exc
+    return await extract_bundle_v2(
+        state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
+        operator_key=operator_key, anchor_db=state.deployment.anchor_db,
+    )  # fmt: skip
+
+
 @router.get("/{asset}/bundle", response_class=Response)
 async def bundle(
     *,
@@ -129,9 +148,16 @@ async def bundle(
     asset: str,
     from_ms: Annotated[TimeMs, Query(alias="from")] = None,
     to_ms: Annotated[TimeMs, Query(alias="to")] = None,
+    version: Annotated[int, Query(alias="format", ge=1, le=2)] = 2,
 ) -> Response:
-    """The ``voltproof-bundle/1`` evidence file of the asset over the period (download)."""
-    found = await _bundle(state, user, asset, from_ms, to_ms)
+    """The evidence file of the asset over the period (download): ``voltproof-bundle/2``
+    by default, ``?format=1`` for ``voltproof-bundle/1``. A v2 bundle needs an anchored
+    checkpoint that carries the device index line (422 with the reason otherwise)."""
+    found: Bundle | BundleV2
+    if version == 2:
+        found = await _bundle_v2(state, user, asset, from_ms, to_ms)
+    else:
+        found = await _bundle(state, user, asset, from_ms, to_ms)
     name = f"{asset}-{found.from_ms}-{found.to_ms}.vpbundle.json"
     return Response(
         content=found.to_bytes(),

@@ -47,7 +47,8 @@ def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
     assert signed >= 1
     assert uncosigned == 0
     # The demo checks a lessor's evidence offline itself before it says goodbye.
-    assert "  VALID: pack pack-0000," in demo.stdout
+    assert "  asset:       pack-0000 (pack)" in demo.stdout
+    assert "  VALID, COMPLETE, independently anchored" in demo.stdout
     assert "checked against: ledger export" in demo.stdout
     assert "voltproof bundle --workdir" in demo.stdout
     # It says what it injected and what the gateway made of each injection.
@@ -70,7 +71,8 @@ def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
         "--anchors", str(workdir / "anchors-export.json"),
     )  # fmt: skip
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert verified.stdout.startswith("VALID")
+    assert verified.stdout.startswith("bundle:      voltproof-bundle/2")
+    assert verified.stdout.rstrip().endswith("VALID, COMPLETE, independently anchored")
     report = voltproof("report", str(bundle), "--json")
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout)["asset"] == {"id": "pack-0000", "kind": "pack"}
@@ -142,7 +144,7 @@ def test_demo_on_an_evm_chain_verifies_against_the_chain(tmp_path: Path) -> None
         "--api-port", "0", "--ledger", "evm",
     )  # fmt: skip
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert "  VALID: pack pack-0000," in demo.stdout
+    assert "  VALID, COMPLETE, independently anchored" in demo.stdout
     assert "checked against: evm rpc" in demo.stdout
     bundle = tmp_path / "bus.bundle"
     made = voltproof(

@@ -56,14 +56,19 @@ def verify_bundle(deployment: Deployment, capsys: pytest.CaptureFixture[str]) ->
     """Build the asset's bundle with ``voltproof bundle`` and check it with ``voltproof verify``."""
     workdir = deployment.workdir
     out = workdir / "asset.bundle"
-    built = main(["bundle", "--asset", ASSET, "--workdir", str(workdir), "--out", str(out)])
+    # --format 1: the store world's checkpoints carry no device index line (v2 refuses them)
+    built = main(["bundle", "--asset", ASSET, "--workdir", str(workdir), "--out", str(out),
+                  "--format", "1"])  # fmt: skip
     capsys.readouterr()
     if built != 0:
         return built, "bundle not built"
     key = load_key_file(deployment.settings.key_file).verifier_key
+    # --allow-incomplete: a v1 bundle up to now has no `after` message, so its end is never
+    # proven; the exit code then says valid or not, the output says complete or not.
     code = main(
-        ["verify", str(out), "--gateway-key", key, "--anchors", str(workdir / "anchors.json")]
-    )
+        ["verify", str(out), "--gateway-key", key, "--anchors", str(workdir / "anchors.json"),
+         "--allow-incomplete"]
+    )  # fmt: skip
     printed = capsys.readouterr()
     return code, printed.out + printed.err
 
@@ -172,7 +177,8 @@ def test_deleted_message(deployment: Deployment, capsys: pytest.CaptureFixture[s
     # What is left still verifies, but the chain names the hole: the bundle is incomplete.
     code, out = verify_bundle(deployment, capsys)
     assert code == 0
-    assert f"{ASSET}: seq 0..3, received 3/4, missing 1..1" in out
+    assert f"asset {ASSET} " in out
+    assert "seq 0..3, received 3/4, missing 1..1" in out
     assert "INCOMPLETE" in out
 
 

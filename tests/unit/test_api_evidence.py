@@ -123,6 +123,8 @@ def test_bundle_command_writes_verifiable_file(
             "bundle",
             "--asset",
             "pack-1",
+            "--format",
+            "1",
             *period,
             "--out",
             str(out),
@@ -134,7 +136,8 @@ def test_bundle_command_writes_verifiable_file(
     assert "wrote" in capsys.readouterr().out
     assert _verify(deployment, out.read_bytes()) == (6, True)
     key = load_key_file(deployment.settings.key_file).verifier_key
-    assert main(["verify", str(out), "--gateway-key", key]) == 0
+    assert main(["verify", str(out), "--gateway-key", key, "--allow-unanchored"]) == 0
+    assert main(["verify", str(out), "--gateway-key", key]) == 3
 
 
 def test_bundle_command_failures(
@@ -142,8 +145,12 @@ def test_bundle_command_failures(
 ) -> None:
     """Usage errors exit 2, extraction failures exit 1, each with the reason."""
     base = ["bundle", "--out", str(tmp_path / "x.json"), "--workdir", str(deployment.workdir)]
-    assert main([*base, "--asset", "ghost"]) == 1
+    assert main([*base, "--asset", "ghost", "--format", "1"]) == 1
     assert "no device 'ghost' is registered" in capsys.readouterr().err
+    assert main([*base, "--asset", "pack-1"]) == 1
+    assert "has no voltproof-index/1 line; a v2 bundle needs" in capsys.readouterr().err
+    assert main([*base, "--asset", "pack-1", "--no-hosts"]) == 2
+    assert "--no-hosts is for --format 1" in capsys.readouterr().err
     assert main([*base, "--asset", "bus-1", "--from", "10", "--to", "5"]) == 2
     assert "--from (10) must be before --to (5)" in capsys.readouterr().err
     missing = ["bundle", "--asset", "bus-1", "--out", "x", "--workdir", str(tmp_path / "none")]

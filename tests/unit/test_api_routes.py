@@ -430,7 +430,7 @@ def test_lessor_bundle_verifies_offline(
 ) -> None:
     """A lessor's bundle covers the lease period only and verifies with the gateway key."""
     deployment, keys = world
-    response = client.get("/api/assets/pack-1/bundle", headers=auth(keys, "lessor-1"))
+    response = client.get("/api/assets/pack-1/bundle?format=1", headers=auth(keys, "lessor-1"))
     assert response.status_code == 200
     bundle = parse_bundle(response.content)
     assert (bundle.from_ms, bundle.to_ms) == (LEASE_FROM, LEASE_TO)
@@ -464,7 +464,7 @@ def test_operator_pack_bundle_follows_hosts(
     """An operator's pack bundle includes both buses that hosted the pack."""
     _, keys = world
     response = client.get(
-        f"/api/assets/pack-1/bundle?from={DAY0_MS}&to={DAY0_MS + 24 * STEP_MS}",
+        f"/api/assets/pack-1/bundle?format=1&from={DAY0_MS}&to={DAY0_MS + 24 * STEP_MS}",
         headers=auth(keys, "operator-a"),
     )
     bundle = parse_bundle(response.content)

@@ -23,13 +23,22 @@ def write(tmp_path: Path, bundle: Bundle) -> Path:
 
 
 def test_verify_valid_bundle_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A valid bundle prints VALID and the completeness of each chain, exit 0."""
+    """A valid v1 bundle: summary first, exit 0 against an anchor export, else 3."""
     world, bundle = pack_world()
-    assert main(["verify", str(write(tmp_path, bundle)), "--gateway-key", world.gateway_key]) == 0
+    anchors = tmp_path / "anchors.json"
+    anchors.write_text(json.dumps(world.export()), encoding="utf-8")
+    args = ["verify", str(write(tmp_path, bundle)), "--gateway-key", world.gateway_key]
+    assert main([*args, "--anchors", str(anchors)]) == 0
     out = capsys.readouterr().out
-    assert "VALID: pack pack-1, 4 messages" in out
-    assert "pack-1: seq 1..4, received 4/4, missing none" in out
-    assert out.rstrip().endswith("complete")
+    assert out.startswith("bundle:      voltproof-bundle/1\nasset:       pack-1 (pack)\n")
+    assert "asset pack-1 " in out
+    assert "seq 1..4, received 4/4, missing none" in out
+    assert out.rstrip().endswith("VALID, COMPLETE, independently anchored")
+    assert main(args) == 3
+    out = capsys.readouterr().out
+    assert "checked against: NOT independently checked (embedded export)" in out
+    assert out.rstrip().endswith("VALID but anchor NOT independently checked")
+    assert main([*args, "--allow-unanchored"]) == 0
 
 
 def test_verify_json_and_key_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -108,27 +117,19 @@ def test_report_refuses_bad_signatures(tmp_path: Path, capsys: pytest.CaptureFix
     assert "MessageSignatureError" in capsys.readouterr().err
 
 
-def test_require_complete_fails_a_bundle_with_a_gap(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A dropped message is reported (exit 0), and is a failure with --require-complete."""
+def test_incomplete_bundle_exits_three(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A dropped message is named and exits 3, unless --allow-incomplete."""
     world, bundle = pack_world()
     chain = bundle.chains[0]
     gapped = replace(
         bundle, chains=(replace(chain, messages=chain.messages[:1] + chain.messages[2:]),)
     )
-    args = ["verify", str(write(tmp_path, gapped)), "--gateway-key", world.gateway_key]
-    assert main(args) == 0
-    assert "INCOMPLETE" in capsys.readouterr().out
-    assert main([*args, "--require-complete"]) == 1
-    assert "INCOMPLETE" in capsys.readouterr().out
-    assert main([*args, "--require-complete", "--json"]) == 1
-    missing = json.loads(capsys.readouterr().out)["chains"][0]["missing"]
-    assert missing == [[2, 2]]
-
-
-def test_require_complete_accepts_a_complete_bundle(tmp_path: Path) -> None:
-    """A complete bundle passes --require-complete."""
-    world, bundle = pack_world()
-    args = ["verify", str(write(tmp_path, bundle)), "--gateway-key", world.gateway_key]
-    assert main([*args, "--require-complete"]) == 0
+    args = ["verify", str(write(tmp_path, gapped)), "--gateway-key", world.gateway_key,
+            "--allow-unanchored"]  # fmt: skip
+    assert main(args) == 3
+    assert "VALID but INCOMPLETE" in capsys.readouterr().out
+    assert main([*args, "--json"]) == 3
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["chains"][0]["missing"] == [[2, 2]]
+    assert facts["exit"] == 3
+    assert main([*args, "--allow-incomplete"]) == 0

@@ -339,7 +339,8 @@ def test_served_report_is_report_of_served_bundle(
     """/report answers the bytes the old endpoint gave: report_of of the /bundle download."""
     test_client, keys = client
     headers = {"Authorization": f"Bearer {keys[key]}"}
-    bundle = test_client.get(f"/api/assets/{asset}/bundle{query}", headers=headers)
+    v1 = f"{query}&format=1" if query else "?format=1"
+    bundle = test_client.get(f"/api/assets/{asset}/bundle{v1}", headers=headers)
     report = test_client.get(f"/api/assets/{asset}/report{query}", headers=headers)
     assert bundle.status_code == report.status_code == 200
     expected = report_of(parse_bundle(bundle.content))
@@ -353,7 +354,7 @@ def test_served_passport_is_passport_of_served_bundle(
     """/passport answers what the passport of the bundle's report gives."""
     test_client, keys = client
     headers = {"Authorization": f"Bearer {keys['lessor-1']}"}
-    bundle = test_client.get("/api/assets/pack-1/bundle", headers=headers)
+    bundle = test_client.get("/api/assets/pack-1/bundle?format=1", headers=headers)
     passport = test_client.get("/api/assets/pack-1/passport", headers=headers)
     assert passport.status_code == 200
     expected = battery_pass_dynamic(report_of(parse_bundle(bundle.content)))

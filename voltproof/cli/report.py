@@ -29,16 +29,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _report(args: argparse.Namespace) -> int:
     from gateway.collector import gc_paused
+    from ledger.bundle_v2 import BundleV2
     from ledger.report import compute_report
     from ledger.report.text import render_text
     from ledger.verify import check_messages
+    from ledger.verify_v2 import check_messages_v2
 
     bundle = load_bundle(args.bundle)
     try:
-        checked = check_messages(bundle)
+        if isinstance(bundle, BundleV2):
+            payloads = check_messages_v2(bundle)
+        else:
+            payloads = check_messages(bundle).payloads
         with gc_paused():
             report = compute_report(
-                checked.payloads,
+                payloads,
                 asset_id=bundle.asset_id,
                 asset_kind=bundle.asset_kind,
                 from_ms=bundle.from_ms,

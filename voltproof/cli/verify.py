@@ -1,21 +1,28 @@
 """``voltproof verify BUNDLE``: offline verification of an evidence bundle, for lessors.
 
-Exit codes (:mod:`voltproof.cli.exits`): 0 valid, 1 invalid (the failure printed on stderr),
-2 usage (including an unreadable bundle, key or anchor file, or a malformed verifier key),
-3 reserved for valid but incomplete or not independently anchored (evidence v2).
+Reads ``voltproof-bundle/1`` and ``/2`` (and says which it checked). Prints the summary
+block first (version, asset, kind, period in ISO 8601 UTC, checkpoint, what the anchor was
+checked against, witnesses, per chain its facts), then the verdict. Exit codes
+(:mod:`voltproof.cli.exits`): 0 only for VALID, COMPLETE and independently anchored; 3 valid
+but incomplete or not independently anchored (``--allow-incomplete`` / ``--allow-unanchored``
+turn those into 0); 1 invalid (the failure named); 2 usage (including an unreadable bundle,
+key or anchor file, or a malformed verifier key).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from ledger.bundle import Bundle, parse_bundle
+from ledger.bundle import Bundle
+from ledger.bundle_v2 import BundleV2, read_bundle
 from ledger.errors import VerificationError
 
 from .exits import ExitCode, InvalidEvidenceError, UsageError
-from .options import command, url
+from .options import command, parse_time, url
 from .progress import stages
 
 
@@ -26,9 +33,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="verify an evidence bundle offline",
         description=(
             "Check every signature, registry fact, hash-chain link, inclusion proof, the "
-            "checkpoint and the anchor of an evidence bundle, trusting only the gateway key "
-            "and the ledger. Exit 0 if valid, 1 if not (the failure is named). Missing "
-            "messages are reported, not failed, unless --require-complete is given."
+            "checkpoint (and its device index) and the anchor of an evidence bundle, trusting "
+            "only the gateway key and the ledger. Exit 0 only if VALID, COMPLETE and the anchor "
+            "was checked against an export or node you obtained yourself; 3 if valid but "
+            "incomplete or not independently anchored; 1 if invalid (the failure is named); "
+            "2 for usage errors."
         ),
     )
     verify.add_argument("bundle", type=Path, metavar="BUNDLE", help="the bundle file")
@@ -40,29 +49,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     ledger = verify.add_mutually_exclusive_group()
     ledger.add_argument(
-        "--anchors", type=Path, metavar="FILE", help="a local anchor export to check against"
-    )
+        "--anchors", type=Path, metavar="FILE",
+        help="the operator's published anchor export (voltproof anchors export), obtained "
+        "independently",
+    )  # fmt: skip
     ledger.add_argument(
         "--rpc", type=url, metavar="URL", help="an EVM JSON-RPC URL to check the anchor on"
     )
+    verify.add_argument("--from", dest="from_ms", type=parse_time, default=None, metavar="T",
+                        help="the period start you expect (ISO 8601 or Unix ms): a bundle "
+                        "starting later is INVALID")  # fmt: skip
+    verify.add_argument("--to", dest="to_ms", type=parse_time, default=None, metavar="T",
+                        help="the period end you expect: a bundle ending earlier is "
+                        "INVALID")  # fmt: skip
+    verify.add_argument("--allow-incomplete", action="store_true",
+                        help="exit 0 even if a chain has a gap or an unproven end")  # fmt: skip
+    verify.add_argument("--allow-unanchored", action="store_true",
+                        help="exit 0 even if the anchor was checked only against the copy in "
+                        "the bundle")  # fmt: skip
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
-    verify.add_argument(
-        "--require-complete",
-        action="store_true",
-        help="exit 1 unless every device's chain is complete over the period "
-        "(no missing seq, both ends proven)",
-    )
     command(verify, _verify)
 
 
-def load_bundle(path: Path) -> Bundle:
+def load_bundle(path: Path) -> Bundle | BundleV2:
     """The bundle in ``path``; an unreadable file is a usage error, a malformed one INVALID."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     try:
-        return parse_bundle(data)
+        return read_bundle(data)
     except VerificationError as exc:
         raise InvalidEvidenceError(exc) from exc
 
@@ -99,9 +115,120 @@ def _anchor_export(path: Path) -> str:
         raise UsageError(f"{path} is not an anchor export (not UTF-8 text)") from exc
 
 
+def _iso(ms: int) -> str:
+    """``ms`` as ISO 8601 UTC (millisecond precision when needed)."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    text = moment.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def _check(
+    bundle: Bundle | BundleV2, args: argparse.Namespace, key: str, anchors: Any
+) -> dict[str, Any]:
+    """Verify ``bundle`` (either version); the facts as one JSON-ready object."""
+    from ledger.verify import ChainReport, verify_bundle
+    from ledger.verify_v2 import (
+        INDEPENDENT_SOURCES,
+        ChainFacts,
+        check_expected_period,
+        verify_bundle_v2,
+    )
+
+    check_expected_period(
+        from_ms=bundle.from_ms, to_ms=bundle.to_ms, expected_from_ms=args.from_ms,
+        expected_to_ms=args.to_ms,
+    )  # fmt: skip
+    chains: list[tuple[str, str, int, int, ChainFacts | ChainReport]]
+    if isinstance(bundle, BundleV2):
+        v2 = verify_bundle_v2(bundle, gateway_verifier_key=key, anchors=anchors)
+        origin, size, anchor, chains = (
+            v2.origin,
+            v2.checkpoint_size,
+            v2.anchor,
+            [(c.device, c.role, c.from_ms, c.to_ms, c) for c in v2.chains],
+        )
+        messages, registry = v2.messages, v2.registry_entries
+    else:
+        v1 = verify_bundle(bundle, gateway_verifier_key=key, anchors=anchors)
+        origin, size, anchor = v1.origin, v1.checkpoint_size, v1.anchor
+        chains = [
+            (c.device, "asset" if c.device == bundle.asset_id else "host", bundle.from_ms,
+             bundle.to_ms, c)
+            for c in v1.chains
+        ]  # fmt: skip
+        messages, registry = v1.messages, v1.registry_entries
+    facts = [
+        {
+            "device": device, "role": role, "from_ms": start, "to_ms": end, "from": _iso(start),
+            "to": _iso(end), "first_seq": c.first_seq, "last_seq": c.last_seq,
+            "received": c.received, "expected": c.expected,
+            "missing": [[g.first, g.last] for g in c.gaps], "start_proven": c.start_proven,
+            "end_proven": c.end_proven, "complete": c.complete,
+        }
+        for device, role, start, end, c in chains
+    ]  # fmt: skip
+    return {
+        "format": bundle.format,
+        "valid": True,
+        "asset": {"id": bundle.asset_id, "kind": bundle.asset_kind},
+        "period": {"from_ms": bundle.from_ms, "to_ms": bundle.to_ms,
+                   "from": _iso(bundle.from_ms), "to": _iso(bundle.to_ms)},
+        "checkpoint": {"origin": origin, "size": size},
+        "anchor": {"backend": anchor.backend, "tree_size": anchor.tree_size,
+                   "source": anchor.source,
+                   "independent": anchor.source in INDEPENDENT_SOURCES},
+        "witnesses": [],
+        "messages": messages,
+        "registry_entries": registry,
+        "chains": facts,
+        "complete": all(c["complete"] for c in facts),
+    }  # fmt: skip
+
+
+def _verdict(facts: dict[str, Any], args: argparse.Namespace) -> tuple[str, ExitCode]:
+    """The verdict line and the exit code for a VALID bundle."""
+    problems = []
+    code = ExitCode.OK
+    if not facts["complete"]:
+        problems.append("INCOMPLETE")
+        code = code if args.allow_incomplete else ExitCode.INCOMPLETE
+    if not facts["anchor"]["independent"]:
+        problems.append("anchor NOT independently checked")
+        code = code if args.allow_unanchored else ExitCode.INCOMPLETE
+    if not problems:
+        return "VALID, COMPLETE, independently anchored", code
+    allowed = " (allowed by option)" if code is ExitCode.OK else ""
+    return f"VALID but {' and '.join(problems)}{allowed}", code
+
+
+def _print_header(bundle: Bundle | BundleV2) -> None:
+    print(f"bundle:      {bundle.format}")
+    print(f"asset:       {bundle.asset_id} ({bundle.asset_kind})")
+    print(f"period:      {_iso(bundle.from_ms)} .. {_iso(bundle.to_ms)} "
+          f"[{bundle.from_ms}, {bundle.to_ms}) ms")  # fmt: skip
+
+
+def _print_facts(facts: dict[str, Any]) -> None:
+    checkpoint, anchor = facts["checkpoint"], facts["anchor"]
+    print(f"checkpoint:  {checkpoint['origin']} size {checkpoint['size']}")
+    where = (
+        anchor["source"]
+        if anchor["independent"]
+        else (f"NOT independently checked ({anchor['source']})")
+    )
+    print(f"anchor:      {anchor['backend']} size {anchor['tree_size']}, checked against: {where}")
+    print(f"witnesses:   {', '.join(facts['witnesses']) or 'none'}")
+    print(f"messages:    {facts['messages']}, registry entries {facts['registry_entries']}")
+    for c in facts["chains"]:
+        gaps = ", ".join(f"{a}..{b}" for a, b in c["missing"]) or "none"
+        print(f"  {c['role']} {c['device']} {c['from']} .. {c['to']}: seq {c['first_seq']}.."
+              f"{c['last_seq']}, received {c['received']}/{c['expected']}, missing {gaps}, "
+              f"start {'proven' if c['start_proven'] else 'NOT proven'}, end "
+              f"{'proven' if c['end_proven'] else 'NOT proven'}")  # fmt: skip
+
+
 def _verify(args: argparse.Namespace) -> int:
     from ledger.anchors.evm_checker import anchor_checker
-    from ledger.verify import verify_bundle
 
     with stages(f"verify {args.bundle.name}", 2) as step:
         step("reading")
@@ -109,60 +236,19 @@ def _verify(args: argparse.Namespace) -> int:
         key = _gateway_key(args.gateway_key)
         export = None if args.anchors is None else _anchor_export(args.anchors)
         anchors = anchor_checker(gateway_verifier_key=key, anchor_export=export, rpc_url=args.rpc)
+        if not args.json:
+            _print_header(bundle)
         messages = sum(len(chain.messages) for chain in bundle.chains)
         step(f"checking {messages} messages, their proofs and the anchor")
         try:
-            result = verify_bundle(bundle, gateway_verifier_key=key, anchors=anchors)
+            facts = _check(bundle, args, key, anchors)
         except VerificationError as exc:
             raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
-    # --require-complete keeps today's exit 1; evidence v2 gives ExitCode.INCOMPLETE (3).
-    incomplete = ExitCode.FAILED if args.require_complete and not result.complete else ExitCode.OK
+    verdict, code = _verdict(facts, args)
     if args.json:
-        print(json.dumps(_report_dict(result), sort_keys=True, indent=2))
-        return incomplete
-    print(f"VALID: {result.asset_kind} {result.asset_id}, {result.messages} messages, "
-          f"{result.registry_entries} registry entries, log {result.origin} "
-          f"size {result.checkpoint_size}")  # fmt: skip
-    print(f"anchor: {result.anchor.backend} size {result.anchor.tree_size}, "
-          f"checked against: {result.anchor.source}")  # fmt: skip
-    for chain in result.chains:
-        gaps = ", ".join(f"{g.first}..{g.last}" for g in chain.gaps) or "none"
-        print(f"  {chain.device}: seq {chain.first_seq}..{chain.last_seq}, received "
-              f"{chain.received}/{chain.expected}, missing {gaps}, start "
-              f"{'proven' if chain.start_proven else 'NOT proven'}, end "
-              f"{'proven' if chain.end_proven else 'NOT proven'}")  # fmt: skip
-    print("complete" if result.complete else "INCOMPLETE: see the missing seqs and ends above")
-    return incomplete
-
-
-def _report_dict(result: object) -> dict[str, object]:
-    from ledger.verify import VerificationReport
-
-    assert isinstance(result, VerificationReport)
-    return {
-        "valid": True,
-        "asset": {"id": result.asset_id, "kind": result.asset_kind},
-        "origin": result.origin,
-        "checkpoint_size": result.checkpoint_size,
-        "messages": result.messages,
-        "registry_entries": result.registry_entries,
-        "anchor": {
-            "backend": result.anchor.backend,
-            "tree_size": result.anchor.tree_size,
-            "source": result.anchor.source,
-        },
-        "chains": [
-            {
-                "device": c.device,
-                "first_seq": c.first_seq,
-                "last_seq": c.last_seq,
-                "received": c.received,
-                "expected": c.expected,
-                "missing": [[g.first, g.last] for g in c.gaps],
-                "start_proven": c.start_proven,
-                "end_proven": c.end_proven,
-            }
-            for c in result.chains
-        ],
-        "complete": result.complete,
-    }
+        print(json.dumps({**facts, "verdict": verdict, "exit": int(code)}, sort_keys=True,
+                         indent=2))  # fmt: skip
+        return code
+    _print_facts(facts)
+    print(verdict)
+    return code

@@ -1,0 +1,216 @@
+"""Evidence v2: a ``voltproof-bundle/2`` for one asset and period, from the store.
+
+The bundle is proven against the newest checkpoint with a final anchor (so the consistency
+proof is empty), which must carry a ``voltproof-index/1`` line; the store's device index of
+that prefix (``StoreReader.device_index_at``) must give the same root, or the store
+contradicts its own checkpoint and nothing is built.
+
+What goes in (``docs/protocol.md``, "Bundle ``voltproof-bundle/2``"):
+
+- the asset's own chain over the period (always, even empty);
+- for a pack, one host chain per hosting interval, holding only the host's messages inside
+  that interval;
+- per chain, a ``before`` message only when the first message is not seq 0, and an ``after``
+  message only when the index head cannot prove the end (an "up to now" chain has none);
+- every device spoken of, with its index entry, the entry's proof and every registry entry.
+
+Nothing outside the period is disclosed except those boundary messages. Reads go only
+through :class:`gateway.store.StoreReader`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from ledger.bundle import AnchorEvidence, LoggedLeaf
+from ledger.bundle_v2 import BundleV2, IndexedDevice, RoleChain
+from ledger.checkpoint import CheckpointError, parse_checkpoint
+from ledger.device_index import DeviceIndex, IndexEntry, IndexLineError, index_root_from_extensions
+from ledger.message import MessageError, decode_message
+from ledger.note import NoteError, split_note
+from ledger.verify_v2 import hosting_intervals
+
+from .evidence import (
+    MAX_MESSAGES,
+    EvidenceError,
+    NotAnchoredError,
+    UnknownAssetError,
+    _anchored,
+    _local_export,
+)
+from .store import MessageLeaf, StoreError, StoreReader
+
+__all__ = ["NoIndexLineError", "extract_bundle_v2"]
+
+_END: Final = 2**63 - 1
+_SEQ: Final = operator.attrgetter("seq")
+
+
+class NoIndexLineError(EvidenceError):
+    """The anchored checkpoint carries no device index line: a v2 bundle cannot be built."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Chosen:
+    before: MessageLeaf | None
+    inside: list[MessageLeaf]
+    after: MessageLeaf | None
+
+    def all(self) -> list[MessageLeaf]:
+        return [leaf for leaf in (self.before, *self.inside, self.after) if leaf is not None]
+
+
+async def _choose(
+    store: StoreReader, entry: IndexEntry, *, from_ms: int, to_ms: int, size: int
+) -> _Chosen:
+    """The device's messages in ``[from_ms, to_ms)`` and the boundary messages it needs."""
+    device, head = entry.device, entry.head
+    if head is None or head.t < from_ms:
+        # No telemetry, or the newest is before the interval: the index head proves both
+        # ends, and nothing outside the interval is disclosed.
+        return _Chosen(before=None, inside=[], after=None)
+    found = await store.messages_in(device, t_from=from_ms, t_to=to_ms, limit=MAX_MESSAGES + 1)
+    if len(found) > MAX_MESSAGES:
+        raise EvidenceError(
+            f"{device} has more than {MAX_MESSAGES} messages in the period; ask for a shorter one"
+        )
+    inside = sorted((leaf for leaf in found if leaf.leaf_index < size), key=_SEQ)
+    before = None
+    if not inside or inside[0].seq != 0:
+        first = inside[0].seq if inside else _END
+        before = await store.message_before(device, seq=first, t_ms=from_ms, leaf_below=size)
+    newest = inside[-1] if inside else before
+    after = None
+    at_head = newest is not None and newest.seq == head.seq and to_ms > head.t
+    if not at_head:
+        last = -1 if newest is None else newest.seq
+        after = await store.message_after(device, seq=last, t_ms=to_ms, leaf_below=size)
+    return _Chosen(before=before, inside=inside, after=after)
+
+
+def _payloads(leaves: list[MessageLeaf]) -> list[dict[str, Any]]:
+    payloads = []
+    for leaf in leaves:
+        try:
+            payloads.append(decode_message(leaf.cose).payload)
+        except MessageError as exc:
+            raise EvidenceError(f"stored leaf {leaf.leaf_index} does not decode: {exc}") from exc
+    return payloads
+
+
+def _index_root(note: str, size: int) -> bytes:
+    try:
+        body, _ = split_note(note)
+        root = index_root_from_extensions(parse_checkpoint(body).extensions)
+    except (NoteError, CheckpointError, IndexLineError) as exc:
+        raise EvidenceError(f"the stored checkpoint of size {size} is unreadable: {exc}") from exc
+    if root is None:
+        raise NoIndexLineError(
+            f"the anchored checkpoint of size {size} has no voltproof-index/1 line; a v2 bundle "
+            "needs a gateway that commits the device index (or ask for --format 1)"
+        )
+    return root
+
+
+async def extract_bundle_v2(
+    store: StoreReader,
+    *,
+    asset_id: str,
+    from_ms: int,
+    to_ms: int,
+    operator_key: bytes,
+    anchor_db: Path | None = None,
+) -> BundleV2:
+    """The v2 bundle of ``asset_id`` over ``[from_ms, to_ms)``, with real proofs."""
+    if not from_ms < to_ms:
+        raise EvidenceError(f"period start {from_ms} is not before its end {to_ms}")
+    anchored = await _anchored(store)
+    size = anchored.size
+    try:
+        note = (await store.checkpoint(size)).note
+        index = await store.device_index_at(size)
+    except StoreError as exc:
+        raise NotAnchoredError(f"cannot read the anchored checkpoint {size}: {exc}") from exc
+    root = _index_root(note, size)
+    if index.root() != root:
+        raise EvidenceError(
+            f"the store's device index at size {size} does not give the root its checkpoint "
+            "commits to (run voltproof audit)"
+        )
+    entry = index.entry(asset_id)
+    if entry is None:
+        raise UnknownAssetError(f"no device {asset_id!r} is enrolled in the anchored log")
+    own = await _choose(store, entry, from_ms=from_ms, to_ms=to_ms, size=size)
+    chains: list[tuple[str, str, int, int, _Chosen]] = [(asset_id, "asset", from_ms, to_ms, own)]
+    if entry.kind == "pack":
+        intervals = hosting_intervals(_payloads(own.inside), to_ms=to_ms)
+        for host, start, end in intervals:
+            host_entry = index.entry(host)
+            if host_entry is None:
+                raise EvidenceError(f"{asset_id} names host {host!r}, which is not enrolled")
+            chosen = await _choose(store, host_entry, from_ms=start, to_ms=end, size=size)
+            chains.append((host, "host", start, end, chosen))
+    devices = sorted({device for device, *_ in chains})
+    registry = await store.registry_leaves(devices, leaf_below=size)
+    wanted = sorted(
+        {leaf.leaf_index for *_, chosen in chains for leaf in chosen.all()}
+        | {r.leaf_index for r in registry}
+    )
+    try:
+        proofs = dict(zip(wanted, await store.inclusion_proofs(wanted, size), strict=True))
+    except StoreError as exc:
+        raise EvidenceError(f"cannot read proofs from the store: {exc}") from exc
+
+    def logged(index_: int, data: bytes) -> LoggedLeaf:
+        return LoggedLeaf(index=index_, data=data, proof=tuple(proofs[index_]))
+
+    def leaf(found: MessageLeaf | None) -> LoggedLeaf | None:
+        return None if found is None else logged(found.leaf_index, found.cose)
+
+    export = None
+    local = anchored.receipt.backend == "local" and anchor_db is not None
+    if local and anchor_db is not None and await asyncio.to_thread(anchor_db.is_file):
+        export = await _local_export(anchor_db)
+    return BundleV2(
+        asset_id=asset_id,
+        asset_kind=entry.kind,
+        from_ms=from_ms,
+        to_ms=to_ms,
+        checkpoint=note,
+        operator_key=operator_key,
+        devices=tuple(_device(index, d, registry, logged) for d in devices),
+        chains=tuple(
+            RoleChain(
+                device=device,
+                role=role,
+                from_ms=start,
+                to_ms=end,
+                before=leaf(c.before),
+                messages=tuple(logged(m.leaf_index, m.cose) for m in c.inside),
+                after=leaf(c.after),
+            )
+            for device, role, start, end, c in chains
+        ),
+        anchor=AnchorEvidence(
+            size=size,
+            root=anchored.root,
+            consistency=(),
+            receipt=anchored.receipt,
+            local_export=export,
+        ),
+    )
+
+
+def _device(index: DeviceIndex, device: str, registry: list[Any], logged: Any) -> IndexedDevice:
+    entry = index.entry(device)
+    assert entry is not None  # every chain's device was looked up in the index
+    return IndexedDevice(
+        device=device,
+        entry=entry,
+        index_proof=index.proof(device).siblings,
+        registry=tuple(logged(r.leaf_index, r.cose) for r in registry if r.device_id == device),
+    )

@@ -1,0 +1,281 @@
+"""Evidence bundles ``voltproof-bundle/2`` (evidence v2): the format, strict both ways.
+
+A v2 bundle speaks of *devices*, each proven by its entry in the device index that the
+checkpoint commits to (``voltproof-index/1`` line), with every registry entry of the device;
+and of *chains*, one per device and interval (the asset's own chain over the period, a pack's
+host buses over the hosting intervals only). ``docs/protocol.md`` ("Bundle
+``voltproof-bundle/2``") documents every field. :func:`read_bundle` reads either version.
+
+Nothing here checks a signature or a proof: that is :mod:`ledger.verify_v2`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from .bundle import (
+    BUNDLE_FORMAT,
+    AnchorEvidence,
+    Bundle,
+    BundleFieldError,
+    BundleFormatError,
+    LoggedLeaf,
+    UnknownBundleVersionError,
+    _anchor,
+    _leaf,
+    _leaf_dict,
+    _Reader,
+    _unb64,
+    parse_bundle,
+)
+from .device_index import ChainHead, IndexEntry
+from .merkle.index_tree import IndexProof, IndexProofError
+
+__all__ = [
+    "BUNDLE_FORMAT_V2",
+    "ROLES",
+    "BundleV2",
+    "IndexedDevice",
+    "RoleChain",
+    "parse_bundle_v2",
+    "read_bundle",
+]
+
+BUNDLE_FORMAT_V2: Final = "voltproof-bundle/2"
+ROLES: Final = ("asset", "predecessor", "host")
+_KINDS: Final = ("bus", "pack")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexedDevice:
+    """A device the bundle speaks of: its index entry, the entry's proof, its registry."""
+
+    device: str
+    entry: IndexEntry
+    index_proof: tuple[bytes, ...]
+    registry: tuple[LoggedLeaf, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoleChain:
+    """One device's messages with ``t`` in ``[from_ms, to_ms)`` and the boundary messages."""
+
+    device: str
+    role: str
+    from_ms: int
+    to_ms: int
+    before: LoggedLeaf | None
+    messages: tuple[LoggedLeaf, ...]
+    after: LoggedLeaf | None
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise BundleFieldError(f"chain role {self.role!r} is not one of {list(ROLES)}")
+        if not self.from_ms < self.to_ms:
+            raise BundleFieldError(
+                f"chain of {self.device!r}: from_ms {self.from_ms} is not before to_ms {self.to_ms}"
+            )
+
+    def leaves(self) -> list[LoggedLeaf]:
+        """before, messages, after (those present), in chain order."""
+        return [leaf for leaf in (self.before, *self.messages, self.after) if leaf is not None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BundleV2:
+    """A parsed ``voltproof-bundle/2`` (nothing verified yet)."""
+
+    asset_id: str
+    asset_kind: str
+    from_ms: int
+    to_ms: int
+    checkpoint: str
+    operator_key: bytes
+    devices: tuple[IndexedDevice, ...]
+    chains: tuple[RoleChain, ...]
+    anchor: AnchorEvidence
+    format: str = field(default=BUNDLE_FORMAT_V2)
+
+    def __post_init__(self) -> None:
+        if self.asset_kind not in _KINDS:
+            raise BundleFieldError(f"asset.kind {self.asset_kind!r} is not one of {list(_KINDS)}")
+        if not self.from_ms < self.to_ms:
+            raise BundleFieldError(
+                f"period from_ms {self.from_ms} is not before to_ms {self.to_ms}"
+            )
+        if len(self.operator_key) != 32:
+            raise BundleFieldError(f"operator_key must be 32 bytes, got {len(self.operator_key)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (bytes in standard base64)."""
+        anchor: dict[str, Any] = {
+            "size": self.anchor.size,
+            "root": _b64(self.anchor.root),
+            "consistency": [_b64(h) for h in self.anchor.consistency],
+            "receipt": self.anchor.receipt.to_dict(),
+        }
+        if self.anchor.local_export is not None:
+            anchor["local_export"] = dict(self.anchor.local_export)
+        return {
+            "format": self.format,
+            "asset": {"id": self.asset_id, "kind": self.asset_kind},
+            "period": {"from_ms": self.from_ms, "to_ms": self.to_ms},
+            "checkpoint": self.checkpoint,
+            "operator_key": _b64(self.operator_key),
+            "devices": [
+                {
+                    "id": d.device,
+                    "entry": _entry_dict(d.entry),
+                    "index_proof": [_b64(h) for h in d.index_proof],
+                    "registry": [_leaf_dict(leaf) for leaf in d.registry],
+                }
+                for d in self.devices
+            ],
+            "chains": [
+                {
+                    "device": c.device,
+                    "role": c.role,
+                    "from_ms": c.from_ms,
+                    "to_ms": c.to_ms,
+                    "before": None if c.before is None else _leaf_dict(c.before),
+                    "messages": [_leaf_dict(leaf) for leaf in c.messages],
+                    "after": None if c.after is None else _leaf_dict(c.after),
+                }
+                for c in self.chains
+            ],
+            "anchor": anchor,
+        }
+
+    def to_bytes(self) -> bytes:
+        """The bundle file: deterministic JSON (sorted keys, two-space indent, final newline)."""
+        return (json.dumps(self.to_dict(), sort_keys=True, indent=2) + "\n").encode("utf-8")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _entry_dict(entry: IndexEntry) -> dict[str, Any]:
+    head = entry.head
+    return {
+        "dev": entry.device,
+        "kind": entry.kind,
+        "reg_n": entry.registry_count,
+        "reg_h": _b64(entry.registry_hash),
+        "head": None
+        if head is None
+        else {"seq": head.seq, "leaf": head.leaf, "h": _b64(head.hash), "t": head.t},
+    }
+
+
+def _entry(data: object, path: str) -> IndexEntry:
+    reader = _Reader(data, path, {"dev", "kind", "reg_n", "reg_h", "head"})
+    head = None
+    if reader.data["head"] is not None:
+        raw = _Reader(reader.data["head"], f"{path}.head", {"seq", "leaf", "h", "t"})
+        try:
+            head = ChainHead(
+                seq=raw.get("seq", int), leaf=raw.get("leaf", int), hash=raw.raw("h", 32),
+                t=raw.get("t", int),
+            )  # fmt: skip
+        except ValueError as exc:
+            raise BundleFieldError(f"{path}.head: {exc}") from exc
+    try:
+        return IndexEntry(
+            device=reader.get("dev", str),
+            kind=reader.get("kind", str),
+            registry_count=reader.get("reg_n", int),
+            registry_hash=reader.raw("reg_h", 32),
+            head=head,
+        )
+    except ValueError as exc:
+        raise BundleFieldError(f"{path}: {exc}") from exc
+
+
+def _device(data: object, path: str) -> IndexedDevice:
+    reader = _Reader(data, path, {"id", "entry", "index_proof", "registry"})
+    proof = reader.hashes("index_proof")
+    try:
+        IndexProof(siblings=proof)
+    except IndexProofError as exc:
+        raise BundleFieldError(f"{path}.index_proof: {exc}") from exc
+    return IndexedDevice(
+        device=reader.get("id", str),
+        entry=_entry(reader.data["entry"], f"{path}.entry"),
+        index_proof=proof,
+        registry=tuple(
+            _leaf(item, f"{path}.registry[{i}]")
+            for i, item in enumerate(reader.get("registry", list))
+        ),
+    )
+
+
+def _chain(data: object, path: str) -> RoleChain:
+    keys = {"device", "role", "from_ms", "to_ms", "before", "messages", "after"}
+    reader = _Reader(data, path, keys)
+    before, after = reader.data["before"], reader.data["after"]
+    return RoleChain(
+        device=reader.get("device", str),
+        role=reader.get("role", str),
+        from_ms=reader.get("from_ms", int),
+        to_ms=reader.get("to_ms", int),
+        before=None if before is None else _leaf(before, f"{path}.before"),
+        messages=tuple(
+            _leaf(item, f"{path}.messages[{i}]")
+            for i, item in enumerate(reader.get("messages", list))
+        ),
+        after=None if after is None else _leaf(after, f"{path}.after"),
+    )
+
+
+_TOP: Final = {
+    "format", "asset", "period", "checkpoint", "operator_key", "devices", "chains", "anchor",
+}  # fmt: skip
+
+
+def parse_bundle_v2(data: bytes) -> BundleV2:
+    """Read a v2 bundle strictly: every key required, no others, types and sizes checked."""
+    document = _document(data)
+    if document.get("format") != BUNDLE_FORMAT_V2:
+        raise UnknownBundleVersionError(
+            f"file format {document.get('format')!r} is not {BUNDLE_FORMAT_V2!r}"
+        )
+    top = _Reader(document, "", _TOP)
+    asset = _Reader(top.get("asset", dict), "asset", {"id", "kind"})
+    period = _Reader(top.get("period", dict), "period", {"from_ms", "to_ms"})
+    return BundleV2(
+        asset_id=asset.get("id", str),
+        asset_kind=asset.get("kind", str),
+        from_ms=period.get("from_ms", int),
+        to_ms=period.get("to_ms", int),
+        checkpoint=top.get("checkpoint", str),
+        operator_key=_unb64(top.get("operator_key", str), "operator_key", 32),
+        devices=tuple(_device(d, f"devices[{i}]") for i, d in enumerate(top.get("devices", list))),
+        chains=tuple(_chain(c, f"chains[{i}]") for i, c in enumerate(top.get("chains", list))),
+        anchor=_anchor(top.get("anchor", dict)),
+    )
+
+
+def _document(data: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleFormatError(f"bundle is not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise BundleFormatError("bundle must be a JSON object")
+    return document
+
+
+def read_bundle(data: bytes) -> Bundle | BundleV2:
+    """Read a bundle of either version (the ``format`` key decides); others are refused."""
+    found = _document(data).get("format")
+    if found == BUNDLE_FORMAT_V2:
+        return parse_bundle_v2(data)
+    if found == BUNDLE_FORMAT:
+        return parse_bundle(data)
+    raise UnknownBundleVersionError(
+        f"file format {found!r} is not {BUNDLE_FORMAT!r} or {BUNDLE_FORMAT_V2!r}"
+    )

@@ -1,0 +1,551 @@
+"""Offline verification of a ``voltproof-bundle/2`` (evidence v2), against the operator.
+
+:func:`verify_bundle_v2` makes the checks of ``docs/protocol.md`` ("What a v2 verifier
+checks, in order") in that order, and raises the first failure as a named
+:class:`~ledger.verify.BundleVerificationError` subclass, or returns a :class:`V2Report`
+with per-chain facts (seq range, received/expected, ends proven, gaps as ranges) and where
+the anchor was checked. INVALID is an exception; INCOMPLETE and "not independently
+anchored" are facts of the report, which the command line turns into exit 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .anchors.base import AnchorChecker
+from .bundle import LoggedLeaf
+from .bundle_v2 import BundleV2, IndexedDevice, RoleChain
+from .chain import SeqRange, Step, step
+from .checkpoint import Checkpoint, CheckpointError, verify_checkpoint
+from .device_index import (
+    REGISTRY_CHAIN_START,
+    ChainHead,
+    IndexLineError,
+    extend_registry_chain,
+    index_root_from_extensions,
+    verify_entry,
+)
+from .errors import VerificationError
+from .merkle import MerkleProofError
+from .merkle.index_tree import IndexProof
+from .message import MessageError, decode_message, message_hash
+from .note import NoteError
+from .registry import KeySpan, RegistryEntryError, build_key_history, key_for_message
+from .verify import (
+    DEFAULT_WORKERS,
+    AnchorCheck,
+    BundleCheckpointError,
+    BundleRegistryError,
+    BundleVerificationError,
+    ChainLinkError,
+    ChainOrderError,
+    MessageSignatureError,
+    PeriodBoundaryError,
+    _check_anchor,
+    _check_inclusion,
+    _check_signatures,
+    _label,
+    _SignatureCheck,
+)
+
+__all__ = [
+    "INDEPENDENT_SOURCES",
+    "AssetChainError",
+    "AssetKindError",
+    "BeyondHeadError",
+    "BundleDeviceError",
+    "ChainFacts",
+    "HostChainError",
+    "IndexEntryError",
+    "PeriodMismatchError",
+    "RegistryCompletenessError",
+    "V2Report",
+    "check_expected_period",
+    "check_messages_v2",
+    "hosting_intervals",
+    "verify_bundle_v2",
+]
+
+INDEPENDENT_SOURCES: Final = ("ledger export", "evm rpc")
+"""Anchor sources the verifier obtained itself (not the copy the operator put in the bundle)."""
+
+
+class PeriodMismatchError(BundleVerificationError):
+    """The bundle covers less than the period the verifier expected (``--from``/``--to``)."""
+
+
+class IndexEntryError(BundleVerificationError):
+    """A device's index entry does not prove against the checkpoint's index root."""
+
+
+class RegistryCompletenessError(BundleVerificationError):
+    """A device's registry entries are not all of them, in log order (``reg_n``/``reg_h``)."""
+
+
+class BundleDeviceError(BundleVerificationError):
+    """A device is missing, repeated or not one the bundle's chains speak of."""
+
+
+class AssetKindError(BundleVerificationError):
+    """``asset.kind`` is not the kind the asset was enrolled with."""
+
+
+class AssetChainError(BundleVerificationError):
+    """The asset's own chain is missing, repeated or does not span the period."""
+
+
+class BeyondHeadError(BundleVerificationError):
+    """A chain holds a message past the device's index head."""
+
+
+class HostChainError(BundleVerificationError):
+    """A pack's host chains are not exactly its hosting intervals."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChainFacts:
+    """What one chain proves: its seq range, completeness and gaps."""
+
+    device: str
+    role: str
+    from_ms: int
+    to_ms: int
+    first_seq: int | None
+    last_seq: int | None
+    received: int
+    gaps: tuple[SeqRange, ...]
+    start_proven: bool
+    end_proven: bool
+
+    @property
+    def expected(self) -> int:
+        """Messages the device produced between the first and last seq received."""
+        return self.received + sum(gap.count for gap in self.gaps)
+
+    @property
+    def complete(self) -> bool:
+        """No gap and both ends proven."""
+        return not self.gaps and self.start_proven and self.end_proven
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class V2Report:
+    """A v2 bundle that is VALID: what it covers, how complete, how anchored."""
+
+    format: str
+    asset_id: str
+    asset_kind: str
+    from_ms: int
+    to_ms: int
+    origin: str
+    checkpoint_size: int
+    anchor: AnchorCheck
+    witnesses: tuple[str, ...]
+    devices: int
+    messages: int
+    registry_entries: int
+    chains: tuple[ChainFacts, ...]
+    payloads: tuple[Mapping[str, Any], ...]
+    """The asset chain's payloads in the period (what a condition report is computed from)."""
+
+    @property
+    def complete(self) -> bool:
+        """Every chain is complete."""
+        return all(chain.complete for chain in self.chains)
+
+    @property
+    def independently_anchored(self) -> bool:
+        """The anchor was checked against a source the verifier obtained itself."""
+        return self.anchor.source in INDEPENDENT_SOURCES
+
+
+def _checkpoint(bundle: BundleV2, key: str) -> tuple[Checkpoint, bytes]:
+    try:
+        checkpoint = verify_checkpoint(bundle.checkpoint, verifier_key=key)
+        root = index_root_from_extensions(checkpoint.extensions)
+    except (CheckpointError, NoteError, IndexLineError) as exc:
+        raise BundleCheckpointError(f"checkpoint: {exc}") from exc
+    if root is None:
+        raise BundleCheckpointError(
+            "checkpoint: no voltproof-index/1 line (a v1 checkpoint cannot back a v2 bundle)"
+        )
+    return checkpoint, root
+
+
+def _check_device(device: IndexedDevice, root: bytes, checkpoint: Checkpoint) -> None:
+    entry = device.entry
+    if entry.device != device.device:
+        raise IndexEntryError(
+            f"device {device.device!r}: its index entry is that of {entry.device!r}"
+        )
+    try:
+        verify_entry(root=root, entry=entry, proof=IndexProof(siblings=device.index_proof))
+    except MerkleProofError as exc:
+        raise IndexEntryError(
+            f"device {device.device!r}: index entry does not prove against the checkpoint's "
+            f"index root ({exc})"
+        ) from exc
+    chain = REGISTRY_CHAIN_START
+    previous = -1
+    for leaf in device.registry:
+        _check_inclusion(leaf, checkpoint)
+        if leaf.index <= previous:
+            raise RegistryCompletenessError(
+                f"device {device.device!r}: registry entry at leaf {leaf.index} follows leaf "
+                f"{previous} (entries out of log order)"
+            )
+        previous = leaf.index
+        _check_names(device.device, leaf)
+        chain = extend_registry_chain(chain, leaf.data)
+    if (len(device.registry), chain) != (entry.registry_count, entry.registry_hash):
+        raise RegistryCompletenessError(
+            f"device {device.device!r}: the bundle gives {len(device.registry)} registry "
+            f"entr{'y' if len(device.registry) == 1 else 'ies'} whose hash chain "
+            f"{'matches' if chain == entry.registry_hash else 'does not match'} the index; "
+            f"the index holds {entry.registry_count} (entries left out, added or reordered)"
+        )
+
+
+def _check_names(device: str, leaf: LoggedLeaf) -> None:
+    """A registry entry listed under ``device`` names it (as ``dev``, or ``new`` of a replace)."""
+    try:
+        payload = decode_message(leaf.data).payload
+    except MessageError as exc:
+        raise BundleRegistryError(f"registry entry at leaf {leaf.index}: {exc}") from exc
+    if device not in (payload.get("dev"), payload.get("new")):
+        raise BundleRegistryError(
+            f"registry entry at leaf {leaf.index} is listed under {device!r} but names "
+            f"{payload.get('dev')!r}"
+        )
+
+
+def _key_history(bundle: BundleV2) -> dict[str, tuple[KeySpan, ...]]:
+    """Registry rules over every device's entries: signers, one enrolment ever, kinds."""
+    leaves = [(leaf.index, leaf.data) for d in bundle.devices for leaf in d.registry]
+    enrolments: dict[str, int] = {}
+    for index, data in sorted(leaves):
+        try:
+            payload = decode_message(data).payload
+        except MessageError as exc:
+            raise BundleRegistryError(f"registry entry at leaf {index}: {exc}") from exc
+        if payload.get("type") == "enroll":
+            device = payload.get("dev")
+            if isinstance(device, str) and device in enrolments:
+                raise BundleRegistryError(
+                    f"enroll entry at leaf {index}: {device!r} was enrolled at leaf "
+                    f"{enrolments[device]} already (one enrolment per device id, ever)"
+                )
+            enrolments[str(device)] = index
+    try:
+        history = build_key_history(leaves, operator_key=bundle.operator_key)
+    except RegistryEntryError as exc:
+        raise BundleRegistryError(str(exc)) from exc
+    for device in bundle.devices:
+        spans = history.get(device.device, ())
+        if not spans:
+            raise BundleRegistryError(f"device {device.device!r}: no enrolment in its registry")
+        if spans[0].kind != device.entry.kind:
+            raise BundleRegistryError(
+                f"device {device.device!r}: enrolled as {spans[0].kind!r}, the index says "
+                f"{device.entry.kind!r}"
+            )
+    for device_id in history:
+        if device_id not in {d.device for d in bundle.devices}:
+            raise BundleRegistryError(
+                f"registry entry of {device_id!r} under another device of the bundle"
+            )
+    return history
+
+
+def _check_chain(
+    chain: RoleChain,
+    device: IndexedDevice,
+    spans: Sequence[KeySpan],
+    checkpoint: Checkpoint | None,
+    signatures: list[_SignatureCheck],
+) -> tuple[ChainFacts, list[Mapping[str, Any]]]:
+    head = device.entry.head
+    placed = [("before", chain.before)] if chain.before is not None else []
+    placed += [("in", leaf) for leaf in chain.messages]
+    placed += [("after", chain.after)] if chain.after is not None else []
+    previous: tuple[int, bytes] | None = None
+    gaps: list[SeqRange] = []
+    inside: list[Mapping[str, Any]] = []
+    hashes: dict[str, tuple[int, bytes]] = {}
+    for place, leaf in placed:
+        if checkpoint is not None:
+            _check_inclusion(leaf, checkpoint)
+        try:
+            message = decode_message(leaf.data)
+        except MessageError as exc:
+            raise MessageSignatureError(f"message at leaf {leaf.index}: {exc}") from exc
+        payload = message.payload
+        label = _label(leaf.index, payload)
+        if message.content_type is not None or payload.get("dev") != chain.device:
+            raise MessageSignatureError(f"{label}: is not a telemetry message of {chain.device!r}")
+        seq, t_ms = payload["seq"], payload["t"]
+        _check_place(label, place, t_ms, chain)
+        if head is None or seq > head.seq:
+            raise BeyondHeadError(
+                f"{label}: beyond the index head of {chain.device!r} "
+                f"({'no telemetry' if head is None else f'seq {head.seq}'})"
+            )
+        try:
+            key = key_for_message(spans, device=chain.device, index=leaf.index, seq=seq)
+        except VerificationError as exc:
+            raise MessageSignatureError(f"{label}: {exc}") from exc
+        signatures.append(_SignatureCheck(label=label, message=message, key=key))
+        digest = message_hash(leaf.data)
+        if previous is not None:
+            link = step(
+                previous_seq=previous[0], previous_hash=previous[1], seq=seq, prev=payload["prev"]
+            )
+            if link is Step.BACKWARDS:
+                raise ChainOrderError(
+                    f"{label}: seq {seq} follows seq {previous[0]} (messages reordered or repeated)"
+                )
+            if link is Step.BROKEN:
+                raise ChainLinkError(
+                    f"{label}: prev is not the hash of {chain.device} seq {previous[0]}"
+                )
+            if link is Step.GAP:
+                gaps.append(SeqRange.between(previous[0], seq))
+        hashes[place if place != "in" else "last_in"] = (seq, digest)
+        if place == "in":
+            hashes.setdefault("first_in", (seq, digest))
+            inside.append(payload)
+        previous = (seq, digest)
+    facts = _facts(chain, head, hashes, gaps, inside)
+    return facts, inside
+
+
+def _facts(
+    chain: RoleChain,
+    head: ChainHead | None,
+    hashes: Mapping[str, tuple[int, bytes]],
+    gaps: list[SeqRange],
+    inside: list[Mapping[str, Any]],
+) -> ChainFacts:
+    """Which ends the chain proves (``docs/protocol.md``, step 6); links were checked."""
+    first, last = hashes.get("first_in"), hashes.get("last_in")
+    before, after = hashes.get("before"), hashes.get("after")
+    newest = last if last is not None else before
+    follows = after is not None and (after[0] == 0 if newest is None else after[0] == newest[0] + 1)
+    at_head = newest is not None and _is_head(newest, head)
+    # An interval after the device's newest message: the head alone proves it is empty.
+    past_head = newest is None and after is None and head is not None and head.t < chain.from_ms
+    if first is not None:
+        start = first[0] == 0 or (before is not None and first[0] == before[0] + 1)
+    else:  # nothing in the interval: the device's newest message before it decides
+        start = head is None or at_head or follows or past_head
+    end = (
+        follows
+        or past_head
+        or (head is None and newest is None)
+        or (at_head and head is not None and chain.to_ms > head.t)
+    )
+    return ChainFacts(
+        device=chain.device,
+        role=chain.role,
+        from_ms=chain.from_ms,
+        to_ms=chain.to_ms,
+        first_seq=None if first is None else first[0],
+        last_seq=None if last is None else last[0],
+        received=len(inside),
+        gaps=tuple(gaps),
+        start_proven=start,
+        end_proven=end,
+    )
+
+
+def _is_head(found: tuple[int, bytes], head: ChainHead | None) -> bool:
+    return head is not None and found == (head.seq, head.hash)
+
+
+def _check_place(label: str, place: str, t_ms: int, chain: RoleChain) -> None:
+    wrong = (
+        (place == "before" and t_ms >= chain.from_ms)
+        or (place == "after" and t_ms < chain.to_ms)
+        or (place == "in" and not chain.from_ms <= t_ms < chain.to_ms)
+    )
+    if wrong:
+        raise PeriodBoundaryError(
+            f"{label}: t = {t_ms} does not fit its place ({place}) in the {chain.role} chain's "
+            f"interval {chain.from_ms}..{chain.to_ms}"
+        )
+
+
+def hosting_intervals(
+    payloads: Sequence[Mapping[str, Any]], *, to_ms: int
+) -> list[tuple[str, int, int]]:
+    """``(host, from_ms, to_ms)`` per maximal run of a pack's messages naming one host.
+
+    A run starts at its first message's ``t`` and ends at the ``t`` of the next message not
+    naming that host, or at ``to_ms`` (the period's end). Messages without a host start none.
+    """
+    runs: list[tuple[str, int, int]] = []
+    current: tuple[str, int] | None = None
+    for payload in payloads:
+        host = payload.get("host")
+        host = host if isinstance(host, str) else None
+        if current is not None and host != current[0]:
+            runs.append((current[0], current[1], payload["t"]))
+            current = None
+        if host is not None and current is None:
+            current = (host, payload["t"])
+    if current is not None:
+        runs.append((current[0], current[1], to_ms))
+    return [run for run in runs if run[1] < run[2]]
+
+
+def verify_bundle_v2(
+    bundle: BundleV2,
+    *,
+    gateway_verifier_key: str,
+    anchors: AnchorChecker | None = None,
+    expected_from_ms: int | None = None,
+    expected_to_ms: int | None = None,
+    workers: int = DEFAULT_WORKERS,
+) -> V2Report:
+    """Verify a v2 bundle; raise the first failure (INVALID) or report the facts.
+
+    ``expected_from_ms``/``expected_to_ms`` are the period the verifier expects (a lessor
+    knows the lease): a bundle covering less is refused (:class:`PeriodMismatchError`).
+    """
+    check_expected_period(
+        from_ms=bundle.from_ms,
+        to_ms=bundle.to_ms,
+        expected_from_ms=expected_from_ms,
+        expected_to_ms=expected_to_ms,
+    )
+    checkpoint, index_root = _checkpoint(bundle, gateway_verifier_key)
+    anchor = _check_anchor(bundle, checkpoint, anchors=anchors)  # type: ignore[arg-type]
+    devices: dict[str, IndexedDevice] = {}
+    for device in bundle.devices:
+        if device.device in devices:
+            raise BundleDeviceError(f"device {device.device!r} appears twice")
+        _check_device(device, index_root, checkpoint)
+        devices[device.device] = device
+    history = _key_history(bundle)
+    asset = devices.get(bundle.asset_id)
+    if asset is None:
+        raise BundleDeviceError(f"the asset {bundle.asset_id!r} is not among the bundle's devices")
+    if asset.entry.kind != bundle.asset_kind:
+        raise AssetKindError(
+            f"asset {bundle.asset_id!r} is labelled {bundle.asset_kind!r}, enrolled as "
+            f"{asset.entry.kind!r}"
+        )
+    own = [c for c in bundle.chains if c.role == "asset"]
+    if len(own) != 1 or own[0].device != bundle.asset_id:
+        raise AssetChainError(
+            f"the bundle has {len(own)} asset chain(s) "
+            f"{[c.device for c in own]}; exactly one, of {bundle.asset_id!r}, is required"
+        )
+    if (own[0].from_ms, own[0].to_ms) != (bundle.from_ms, bundle.to_ms):
+        raise AssetChainError(
+            f"the asset chain covers {own[0].from_ms}..{own[0].to_ms}, not the period "
+            f"{bundle.from_ms}..{bundle.to_ms}"
+        )
+    for chain in bundle.chains:
+        if chain.role == "predecessor":
+            raise AssetChainError(
+                f"chain of {chain.device!r}: predecessor chains need a replace entry, which "
+                "this verifier does not accept yet"
+            )
+    signatures: list[_SignatureCheck] = []
+    facts: list[ChainFacts] = []
+    payloads: dict[tuple[str, int, int], list[Mapping[str, Any]]] = {}
+    for chain in bundle.chains:
+        owner = devices.get(chain.device)
+        if owner is None:
+            raise BundleDeviceError(f"chain of {chain.device!r}: no such device in the bundle")
+        found, inside = _check_chain(
+            chain, owner, history.get(chain.device, ()), checkpoint, signatures
+        )
+        facts.append(found)
+        payloads[(chain.device, chain.from_ms, chain.to_ms)] = inside
+    _check_signatures(signatures, workers=workers)
+    own_payloads = payloads[(bundle.asset_id, bundle.from_ms, bundle.to_ms)]
+    _check_hosts(bundle, own_payloads, devices)
+    return V2Report(
+        format=bundle.format,
+        asset_id=bundle.asset_id,
+        asset_kind=bundle.asset_kind,
+        from_ms=bundle.from_ms,
+        to_ms=bundle.to_ms,
+        origin=checkpoint.origin,
+        checkpoint_size=checkpoint.size,
+        anchor=anchor,
+        witnesses=(),
+        devices=len(devices),
+        messages=sum(f.received for f in facts),
+        registry_entries=sum(len(d.registry) for d in bundle.devices),
+        chains=tuple(facts),
+        payloads=tuple(own_payloads),
+    )
+
+
+def _check_hosts(
+    bundle: BundleV2, own: Sequence[Mapping[str, Any]], devices: Mapping[str, IndexedDevice]
+) -> None:
+    required = hosting_intervals(own, to_ms=bundle.to_ms) if bundle.asset_kind == "pack" else []
+    given = sorted((c.device, c.from_ms, c.to_ms) for c in bundle.chains if c.role == "host")
+    missing = sorted(set(required) - set(given))
+    extra = sorted(set(given) - set(required))
+    if missing:
+        host, start, end = missing[0]
+        raise HostChainError(
+            f"the pack's messages put it in {host!r} over {start}..{end}, and the bundle has "
+            "no host chain for that interval"
+        )
+    if extra or len(given) != len(set(given)):
+        host, start, end = (extra or given)[0]
+        raise HostChainError(
+            f"host chain of {host!r} over {start}..{end} is not a hosting interval of the "
+            "pack's messages (host data outside the hosting intervals)"
+        )
+    needed = {bundle.asset_id} | {host for host, _, _ in required}
+    for device in devices:
+        if device not in needed:
+            raise BundleDeviceError(
+                f"device {device!r} is neither the asset nor a host of it in the period"
+            )
+
+
+def check_expected_period(
+    *, from_ms: int, to_ms: int, expected_from_ms: int | None, expected_to_ms: int | None
+) -> None:
+    """Refuse a bundle period ``[from_ms, to_ms)`` that covers less than the expected one."""
+    if expected_from_ms is not None and from_ms > expected_from_ms:
+        raise PeriodMismatchError(
+            f"the bundle starts at {from_ms}, after the expected start {expected_from_ms}"
+        )
+    if expected_to_ms is not None and to_ms < expected_to_ms:
+        raise PeriodMismatchError(
+            f"the bundle ends at {to_ms}, before the expected end {expected_to_ms}"
+        )
+
+
+def check_messages_v2(
+    bundle: BundleV2, *, workers: int = DEFAULT_WORKERS
+) -> tuple[Mapping[str, Any], ...]:
+    """The checked payloads in the period of every chain, in bundle order (no proofs).
+
+    Registry rules, key validity, signatures and links, trusting the operator key in the
+    bundle; :func:`verify_bundle_v2` adds the checkpoint, index, proofs and anchor. What
+    ``voltproof report`` computes a condition report from.
+    """
+    history = _key_history(bundle)
+    devices = {d.device: d for d in bundle.devices}
+    signatures: list[_SignatureCheck] = []
+    payloads: list[Mapping[str, Any]] = []
+    for chain in bundle.chains:
+        owner = devices.get(chain.device)
+        if owner is None:
+            raise BundleDeviceError(f"chain of {chain.device!r}: no such device in the bundle")
+        _, inside = _check_chain(chain, owner, history.get(chain.device, ()), None, signatures)
+        payloads.extend(inside)
+    _check_signatures(signatures, workers=workers)
+    return tuple(payloads)
