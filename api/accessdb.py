@@ -72,6 +72,10 @@ def hash_key(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8")).digest()
 
 
+def _new_secret() -> str:
+    return KEY_PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
 def _check_name(what: str, value: str) -> None:
     if not value or len(value) > MAX_NAME_LEN or not value.isprintable() or value != value.strip():
         raise AccessError(f"{what} must be 1-{MAX_NAME_LEN} printable characters, got {value!r}")
@@ -104,13 +108,22 @@ class AccessDb:
             _check_name("fleet", fleet)
         if fleet is not None and role is not Role.OPERATOR:
             raise AccessError(f"--fleet applies to operator keys, not {role.value} keys")
-        secret = KEY_PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        secret = _new_secret()
         stored = await self._tables.insert_key(
             name=name, role=role.value, fleet=fleet, key_hash=hash_key(secret), now_ms=now_ms
         )
         if not stored:
             raise AccessError(f"a key named {name!r} exists already")
         return CreatedKey(name=name, role=role, fleet=fleet, secret=secret)
+
+    async def reissue_key(self, name: str) -> CreatedKey:
+        """A new secret for the live key ``name`` (same role, fleet and grants); the old
+        secret stops working. The returned secret is the only copy."""
+        info = {k.name: k for k in await self._tables.keys() if k.revoked_at_ms is None}.get(name)
+        secret = _new_secret()
+        if info is None or not await self._tables.replace_key_hash(name, hash_key(secret)):
+            raise AccessError(f"no live API key named {name!r}")
+        return CreatedKey(name=name, role=Role(info.role), fleet=info.fleet, secret=secret)
 
     async def add_lease(self, *, asset: str, lessor: str, window: Window) -> Lease:
         """Lease ``asset`` to the lessor key named ``lessor`` over ``window``."""

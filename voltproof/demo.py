@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ledger.private_files import open_private_log, private_dir
+
 from .broker import ACL_CONF, INSTALL_HINT, MosquittoBroker, free_port
 
 if TYPE_CHECKING:
@@ -74,8 +76,7 @@ class Service:
 
     def start(self) -> None:
         """Start the process with its output going to its log file."""
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
+        with os.fdopen(open_private_log(self.log), "ab") as out:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and argv
                 self.argv,
                 stdin=subprocess.DEVNULL,
@@ -228,7 +229,7 @@ class Demo:
         )
 
         options, layout = self.options, self.layout
-        layout.root.mkdir(parents=True, exist_ok=True)
+        private_dir(layout.root)
         buses = max(1, options.devices // 2)
         fleet = write_fleet(
             layout, buses=buses, ageing_accel=options.ageing_accel, seed=options.seed
@@ -306,6 +307,8 @@ class Demo:
             f"  gateway        http://127.0.0.1:{urls['metrics_port']}/metrics",
             f"  operator key   {self.keys[OPERATOR_KEY_NAME]}",
             f"  lessor key     {self.keys[LESSOR_KEY_NAME]}   (leases bus-0000 and pack-0000)",
+            "                 (keys are shown once: only their hashes are stored; a re-run of",
+            "                 the demo issues new ones)",
             f"  workdir        {self.layout.root}   (logs in logs/)",
             "",
             "  Ctrl-C stops everything cleanly.",

@@ -49,6 +49,7 @@ MIGRATIONS: Final = (
     """,
     """
     ALTER TABLE api_keys ADD COLUMN revoked_at_ms INTEGER;
+    UPDATE api_keys SET revoked_at_ms = 0 WHERE revoked = 1;
     ALTER TABLE leases ADD COLUMN ended_at_ms INTEGER;
     ALTER TABLE transfers ADD COLUMN by_name TEXT NOT NULL DEFAULT '';
     CREATE INDEX transfers_by_pack ON transfers (pack, at_ms, id);
@@ -173,6 +174,13 @@ class AccessTables:
                 TransferRow(transfer_id=i, pack=p, owner=o, by=b, at_ms=t)
                 async for i, p, o, b, t in cursor
             ]
+
+    async def replace_key_hash(self, name: str, key_hash: bytes) -> bool:
+        """Give the live key ``name`` a new hash; ``False`` when there is no such key."""
+        cursor = await self._db.execute(
+            "UPDATE api_keys SET key_hash = ? WHERE name = ? AND revoked = 0", (key_hash, name)
+        )
+        return cursor.rowcount == 1
 
     async def revoke_key(self, name: str, *, now_ms: int) -> bool:
         """Revoke the live key ``name``; ``False`` when there is none."""

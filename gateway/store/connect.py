@@ -13,7 +13,11 @@ from pathlib import Path
 
 import aiosqlite
 
+from ledger.private_files import private_file
+
 from .errors import StoreError
+
+IN_MEMORY = ":memory:"
 
 
 def _probe(target: str, uri: bool) -> None:
@@ -25,12 +29,22 @@ async def connect(
 ) -> aiosqlite.Connection:
     """An autocommit connection to ``path``; a read-only one requires the file to exist.
 
-    Raises :class:`StoreError` naming ``what`` when the file cannot be opened.
+    A writable file is made 0600 in a 0700 directory before SQLite opens it (created so if
+    missing; see :mod:`ledger.private_files`). Raises :class:`StoreError` naming ``what`` when
+    the file cannot be opened.
     """
+    in_memory = os.fspath(path) == IN_MEMORY
     path = Path(path)
     if read_only and not await asyncio.to_thread(path.is_file):
         raise StoreError(f"no {what} at {path}; start the gateway first")
+    if not read_only and not in_memory:
+        try:
+            await asyncio.to_thread(private_file, path)
+        except OSError as exc:
+            raise StoreError(f"cannot open the {what} {path} for writing: {exc}") from exc
     target = f"file:{os.fspath(path)}?mode=ro" if read_only else os.fspath(path)
+    if in_memory:
+        target = IN_MEMORY
     try:
         await asyncio.to_thread(_probe, target, read_only)
         db = await aiosqlite.connect(target, uri=read_only, isolation_level=None)

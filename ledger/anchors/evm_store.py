@@ -16,6 +16,7 @@ from typing import Self
 
 import aiosqlite
 
+from ..private_files import private_file
 from .errors import AnchorUnavailable
 
 _SCHEMA = """
@@ -87,6 +88,8 @@ class EvmTxStore:
         """Open (creating if needed) the table in the SQLite database at ``path``."""
         try:
             # A failed aiosqlite.connect leaves a worker thread behind: probe synchronously first.
+            if os.fspath(path) != ":memory:":
+                await asyncio.to_thread(private_file, Path(path))
             await asyncio.to_thread(_probe, path)
             db = await aiosqlite.connect(os.fspath(path), isolation_level=None)
             await db.execute("PRAGMA busy_timeout = 5000")

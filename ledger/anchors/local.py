@@ -20,6 +20,7 @@ from typing import Self
 import aiosqlite
 from nacl.signing import SigningKey
 
+from ..private_files import private_file
 from .base import (
     AnchorBackendContext,
     AnchorReceipt,
@@ -158,9 +159,11 @@ class LocalAnchorBackend(AnchorBackendContext):
         try:
             # Probe synchronously first: a failed aiosqlite.connect leaves a worker thread
             # that reports to the event loop after it may have closed.
+            if os.fspath(path) != ":memory:":
+                await asyncio.to_thread(private_file, Path(path))
             await asyncio.to_thread(_probe, path)
             db = await aiosqlite.connect(os.fspath(path), isolation_level=None)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise AnchorUnavailable(f"cannot open anchor table {path}: {exc}") from exc
         try:
             await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")

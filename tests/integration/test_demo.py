@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.file_modes import assert_private
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _files(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_file()]
 
 
 def voltproof(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -37,8 +44,11 @@ def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
     assert "  VALID: pack pack-0000," in demo.stdout
     assert "checked against: ledger export" in demo.stdout
     assert "voltproof bundle --workdir" in demo.stdout
-    keys = json.loads((workdir / "secrets" / "api-keys.json").read_text(encoding="utf-8"))
-    assert set(keys) == {"demo-operator", "demo-lessor"}
+    assert not (workdir / "secrets" / "api-keys.json").exists()
+    shown = re.findall(r"(?:operator|lessor) key +(vpk_\S+)", demo.stdout)
+    assert len(shown) == 2
+    assert not any(key.encode() in path.read_bytes() for key in shown for path in _files(workdir))
+    assert_private(workdir)
     assert (workdir / "anchors-export.json").is_file()
 
     bundle = tmp_path / "pack.bundle"

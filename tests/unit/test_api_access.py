@@ -201,9 +201,11 @@ async def test_reopen_keeps_keys(tmp_path: Path) -> None:
 
 
 def test_unopenable_path_refused(tmp_path: Path) -> None:
-    """A database path in a missing directory gives an AccessError."""
+    """A database path under a regular file gives an AccessError (a missing directory is
+    created 0700)."""
+    (tmp_path / "file").write_text("x", encoding="utf-8")
     with pytest.raises(AccessError, match="cannot open the access database"):
-        asyncio.run(AccessDb.open(tmp_path / "missing" / "api.db"))
+        asyncio.run(AccessDb.open(tmp_path / "file" / "api.db"))
 
 
 async def _lessors(access: AccessDb, *names: str) -> dict[str, str]:
@@ -358,3 +360,23 @@ def test_merged_windows_cover_the_same_times_once(parts: list[Window], t_ms: int
     union = merged(parts)
     assert all(a.to_ms < b.from_ms for a, b in itertools.pairwise(union))
     assert any(w.covers(t_ms) for w in union) == any(w.covers(t_ms) for w in parts)
+
+
+@pytest.mark.asyncio
+async def test_reissued_key_replaces_the_old_secret(tmp_path: Path) -> None:
+    """A reissued key keeps its name, role and leases; the old secret is refused."""
+    access = await _open(tmp_path)
+    try:
+        old = await access.create_key(name="demo", role=Role.LESSOR, fleet=None, now_ms=T)
+        await access.add_lease(asset="bus-1", lessor="demo", window=ALL_TIME)
+        new = await access.reissue_key("demo")
+        assert new.secret != old.secret
+        assert await access.authenticate(old.secret) is None
+        principal = await access.authenticate(new.secret)
+        assert principal is not None
+        assert principal.grants == (Grant(asset="bus-1", window=ALL_TIME),)
+        await access.revoke_key("demo", now_ms=T)
+        with pytest.raises(AccessError, match="no live API key named 'demo'"):
+            await access.reissue_key("demo")
+    finally:
+        await access.close()
