@@ -514,10 +514,12 @@ def test_transfer_gives_buyer_whole_history(
 
 
 def test_health_and_metrics(client: TestClient, world: tuple[Deployment, dict[str, str]]) -> None:
-    """Health names the log size; metrics count requests by route."""
-    deployment, _ = world
+    """Health names the log size; metrics count requests by route and take an operator key."""
+    deployment, keys = world
     assert client.get("/healthz").json() == {"status": "ok", "log_size": deployment.anchored_size}
-    text = client.get("/metrics").text
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers=auth(keys, "lessor-1")).status_code == 403
+    text = client.get("/metrics", headers=auth(keys, "operator")).text
     assert "voltproof_api_requests_total" in text
     assert f"voltproof_api_log_size {float(deployment.anchored_size)}" in text
 
