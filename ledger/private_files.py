@@ -39,11 +39,10 @@ def private_dir(path: Path) -> Path:
 def private_file(path: Path) -> Path:
     """Create ``path`` empty (0600, never following a link) if missing, else make it 0600.
 
-    A missing directory is created 0700; an existing one is left as it is (it may be shared,
-    like a working directory: the apps tighten the directories they own with
-    :func:`private_dir`). Raises ``OSError`` when it cannot.
+    Its directory must exist (a missing one is a mistake to report, not to paper over) and is
+    left as it is (it may be shared, like a working directory: the apps make the directories
+    they own 0700 with :func:`private_dir`). Raises ``OSError`` when it cannot.
     """
-    _make_dirs(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)
