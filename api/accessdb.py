@@ -17,9 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Self
 
-from gateway.store.access_tables import AccessTableError, AccessTables
+from gateway.store.access_tables import AccessTableError, AccessTables, KeyInfo, TransferRow
 
-from .access import FOREVER, Grant, Principal, Role, Window
+from .access import (
+    Grant,
+    Principal,
+    Role,
+    Sale,
+    Window,
+    current_owner,
+    lease_grant,
+    ownership_grants,
+)
 
 KEY_PREFIX: Final = "vpk_"
 MAX_NAME_LEN: Final = 64
@@ -27,6 +36,14 @@ MAX_NAME_LEN: Final = 64
 
 class AccessError(Exception):
     """An access-control request is invalid (unknown role, duplicate name, bad period)."""
+
+
+class OwnershipError(AccessError):
+    """A transfer by someone who does not own the pack."""
+
+
+def _sale(row: TransferRow) -> Sale:
+    return Sale(pack=row.pack, owner=row.owner, at_ms=row.at_ms)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,11 +64,16 @@ class Lease:
     asset: str
     lessor: str
     window: Window
+    ended_at_ms: int | None = None
 
 
 def hash_key(secret: str) -> bytes:
     """The stored form of an API key."""
     return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+def _new_secret() -> str:
+    return KEY_PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
 
 def _check_name(what: str, value: str) -> None:
@@ -86,13 +108,22 @@ class AccessDb:
             _check_name("fleet", fleet)
         if fleet is not None and role is not Role.OPERATOR:
             raise AccessError(f"--fleet applies to operator keys, not {role.value} keys")
-        secret = KEY_PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        secret = _new_secret()
         stored = await self._tables.insert_key(
             name=name, role=role.value, fleet=fleet, key_hash=hash_key(secret), now_ms=now_ms
         )
         if not stored:
             raise AccessError(f"a key named {name!r} exists already")
         return CreatedKey(name=name, role=role, fleet=fleet, secret=secret)
+
+    async def reissue_key(self, name: str) -> CreatedKey:
+        """A new secret for the live key ``name`` (same role, fleet and grants); the old
+        secret stops working. The returned secret is the only copy."""
+        info = {k.name: k for k in await self._tables.keys() if k.revoked_at_ms is None}.get(name)
+        secret = _new_secret()
+        if info is None or not await self._tables.replace_key_hash(name, hash_key(secret)):
+            raise AccessError(f"no live API key named {name!r}")
+        return CreatedKey(name=name, role=Role(info.role), fleet=info.fleet, secret=secret)
 
     async def add_lease(self, *, asset: str, lessor: str, window: Window) -> Lease:
         """Lease ``asset`` to the lessor key named ``lessor`` over ``window``."""
@@ -103,11 +134,45 @@ class AccessDb:
         )
         return Lease(lease_id=lease_id, asset=asset, lessor=lessor, window=window)
 
-    async def transfer(self, *, pack: str, owner: str, now_ms: int) -> None:
-        """Give the lessor key ``owner`` the pack's whole history (a second-life sale)."""
+    async def transfer(
+        self, *, pack: str, owner: str, by: str, by_operator: bool, now_ms: int
+    ) -> None:
+        """Give the lessor key ``owner`` the pack's whole history (a second-life sale).
+
+        Only an operator (``by_operator``) or the pack's current owner (the key named ``by``)
+        may sell it, never to its current owner; the seller's access ends now.
+        """
         _check_name("pack", pack)
         await self._require_lessor(owner)
-        await self._tables.insert_transfer(pack=pack, owner=owner, at_ms=now_ms)
+        sales = [_sale(row) for row in await self._tables.transfers(pack)]
+        holder = current_owner(sales)
+        if not by_operator and holder != by:
+            raise OwnershipError(f"{by!r} does not own {pack}; only its owner may sell it")
+        if owner == holder:
+            raise AccessError(f"{owner!r} owns {pack} already; a transfer to oneself is refused")
+        if sales and now_ms < sales[-1].at_ms:
+            raise AccessError(f"{pack} was sold at {sales[-1].at_ms}, after now ({now_ms})")
+        await self._tables.insert_transfer(pack=pack, owner=owner, by=by, at_ms=now_ms)
+
+    async def transfers(self, pack: str | None = None) -> list[TransferRow]:
+        """The recorded transfers (of ``pack``, or all), oldest first, with who made them."""
+        return await self._tables.transfers(pack)
+
+    async def keys(self) -> list[KeyInfo]:
+        """Every key, live and revoked (never a secret nor its hash)."""
+        return await self._tables.keys()
+
+    async def revoke_key(self, name: str, *, now_ms: int) -> None:
+        """Revoke the key ``name``: it authenticates no more, at once and for good."""
+        if not await self._tables.revoke_key(name, now_ms=now_ms):
+            raise AccessError(f"no live API key named {name!r}")
+
+    async def end_lease(self, lease_id: int, *, now_ms: int) -> Lease:
+        """End the running lease ``lease_id`` now: its lessor reads nothing after ``now_ms``."""
+        if not await self._tables.end_lease(lease_id, now_ms=now_ms):
+            raise AccessError(f"no running lease {lease_id}")
+        (lease,) = [x for x in await self.leases() if x.lease_id == lease_id]
+        return lease
 
     async def _require_lessor(self, name: str) -> None:
         role = await self._tables.key_role(name)
@@ -125,16 +190,20 @@ class AccessDb:
         role = Role(row.role)
         grants: list[Grant] = []
         if role is Role.LESSOR:
-            grants = [
-                Grant(asset=g.asset, window=Window(from_ms=g.from_ms, to_ms=g.to_ms))
-                for g in await self._tables.grants(row.name, forever_ms=FOREVER)
-            ]
+            leased = [
+                lease_grant(asset=g.asset, from_ms=g.from_ms, to_ms=g.to_ms,
+                            ended_at_ms=g.ended_at_ms)
+                for g in await self._tables.leases(row.name)
+            ]  # fmt: skip
+            sales = [_sale(t) for t in await self._tables.transfers_touching(row.name)]
+            grants = [g for g in leased if g is not None]
+            grants.extend(ownership_grants(row.name, sales))
         return Principal(name=row.name, role=role, fleet=row.fleet, grants=tuple(grants))
 
     async def leases(self) -> list[Lease]:
         """Every lease, oldest first."""
         return [
             Lease(lease_id=r.lease_id, asset=r.asset, lessor=r.lessor,
-                  window=Window(from_ms=r.from_ms, to_ms=r.to_ms))
+                  window=Window(from_ms=r.from_ms, to_ms=r.to_ms), ended_at_ms=r.ended_at_ms)
             for r in await self._tables.leases()
         ]  # fmt: skip

@@ -23,7 +23,7 @@ from gateway.store import open_reader
 
 from .accessdb import AccessDb
 from .deps import AppState
-from .errors import install_error_handlers
+from .errors import document_errors, error_responses, install_error_handlers
 from .queries import DashboardQueries
 from .routes import alarms, assets, evidence, feeds, operations, proofs, system
 from .settings import Deployment
@@ -98,6 +98,8 @@ def create_app(deployment: Deployment) -> FastAPI:
         return response
 
     install_error_handlers(app)
+    document_errors(app)
+    errors = error_responses()
     for router in (
         system.router,
         assets.router,
@@ -110,7 +112,7 @@ def create_app(deployment: Deployment) -> FastAPI:
         evidence.packs_router,
         feeds.router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=errors)
     static = resources.files("api").joinpath("static")
     app.mount("/", StaticFiles(directory=str(static), html=True), name="dashboard")
     return app

@@ -15,7 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from gateway.store import DeviceRecord, StoreReader
 
-from .access import Principal, Role, Window
+from .access import FOREVER, Principal, Role, Window
 from .accessdb import AccessDb
 from .queries import DashboardQueries
 from .settings import Deployment
@@ -124,14 +124,22 @@ async def visible_device(dashboard: DashboardQueries, user: Principal, asset: st
 def window_of(
     user: Principal, device: DeviceRecord, from_ms: int | None, to_ms: int | None
 ) -> Window:
-    """The requested period clipped to what ``user`` may read; 404 when nothing is left."""
+    """The requested period clipped to what ``user`` may read; 404 when nothing is left.
+
+    No period: the latest permitted window. Only ``from``: from then on; only ``to``: up to
+    then. ``from`` not before ``to`` is a 400 when both are given, else nothing (404).
+    """
     default = user.default_window(device.device_id, device.fleet)
     if default is None:
         raise not_found(device.device_id)
-    start = default.from_ms if from_ms is None else from_ms
-    end = default.to_ms if to_ms is None else to_ms
+    if from_ms is None and to_ms is None:
+        return default
+    start = 0 if from_ms is None else from_ms
+    end = FOREVER if to_ms is None else to_ms
     if not start < end:
-        raise HTTPException(status_code=400, detail=f"from ({start}) must be before to ({end})")
+        if from_ms is not None and to_ms is not None:
+            raise HTTPException(status_code=400, detail=f"from ({start}) must be before to ({end})")
+        raise not_found(device.device_id)
     window = user.window_for(device.device_id, device.fleet, Window(from_ms=start, to_ms=end))
     if window is None:
         raise not_found(device.device_id)

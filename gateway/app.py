@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from ledger.anchors import AnchorBackend, AnchorUnavailable
 from ledger.backoff import Backoff
 from ledger.keys import SigningKey, load_key_file
+from ledger.private_files import private_dir
 
 from .anchoring import Anchorer
 from .checkpointer import Checkpointer, CheckpointPolicy
@@ -114,7 +115,7 @@ class Gateway:
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         """Run until SIGTERM/SIGINT (or ``request_stop``), then shut down gracefully."""
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(private_dir, settings.data_dir)
         async with AsyncExitStack() as stack:
             runtime = await self._open(stack)
             self.runtime = runtime

@@ -137,9 +137,19 @@ class _Selection:
 
 
 async def _period_leaves(
-    reader: StoreReader, device: str, *, from_ms: int, to_ms: int, size: int
+    reader: StoreReader,
+    device: str,
+    *,
+    from_ms: int,
+    to_ms: int,
+    size: int,
+    grant: tuple[int, int] | None = None,
 ) -> tuple[DeviceLeaves, int]:
-    """The device's messages in the period and boundary, and how many were left unanchored."""
+    """The device's messages in the period and boundary, and how many were left unanchored.
+
+    With ``grant`` (a lessor's ``[from, to)``) a boundary message dated outside it is left
+    out: a grant is never widened by the messages that pin the chain's ends.
+    """
     inside = await reader.messages_in(device, t_from=from_ms, t_to=to_ms, limit=MAX_MESSAGES + 1)
     if len(inside) > MAX_MESSAGES:
         raise EvidenceError(
@@ -156,6 +166,9 @@ async def _period_leaves(
     after = await reader.message_after(
         device, seq=-1 if last is None else last, t_ms=to_ms, leaf_below=size
     )
+    if grant is not None:
+        before = before if before is not None and grant[0] <= before.t_ms < grant[1] else None
+        after = after if after is not None and grant[0] <= after.t_ms < grant[1] else None
     chosen = DeviceLeaves(
         device=device,
         before=None if before is None else _stored(before),
@@ -207,6 +220,7 @@ async def _select(
     to_ms: int,
     follow_hosts: bool,
     keep_decoded: bool = False,
+    grant: tuple[int, int] | None = None,
 ) -> _Selection:
     """The message leaves of a bundle of ``asset_id`` over ``[from_ms, to_ms)``.
 
@@ -227,7 +241,7 @@ async def _select(
     while queue:
         current = queue.pop()
         leaves, left_out = await _period_leaves(
-            store, current, from_ms=from_ms, to_ms=to_ms, size=anchored.size
+            store, current, from_ms=from_ms, to_ms=to_ms, size=anchored.size, grant=grant
         )
         chains[current] = leaves
         unanchored += left_out
@@ -260,15 +274,18 @@ async def extract_evidence(
     operator_key: bytes,
     anchor_db: Path | None = None,
     follow_hosts: bool = True,
+    grant: tuple[int, int] | None = None,
 ) -> Extraction:
     """Everything a bundle of ``asset_id`` over ``[from_ms, to_ms)`` needs, with real proofs.
 
     ``anchor_db`` is the local anchor table (for a ``local`` receipt its export is embedded so
-    the bundle checks offline); ``follow_hosts`` adds the buses that hosted a pack.
+    the bundle checks offline); ``follow_hosts`` adds the buses that hosted a pack; ``grant``
+    keeps boundary messages inside a lessor's grant (see :func:`_period_leaves`).
     """
     selection = await _select(
-        store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms, follow_hosts=follow_hosts
-    )
+        store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms, follow_hosts=follow_hosts,
+        grant=grant,
+    )  # fmt: skip
     anchored = selection.anchored
     chosen = [
         (leaf.index, leaf.data) for chain in selection.chains.values() for leaf in chain.ordered()
@@ -337,7 +354,13 @@ class PayloadExtraction:
 
 
 async def extract_payloads(
-    store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int, follow_hosts: bool = True
+    store: StoreReader,
+    *,
+    asset_id: str,
+    from_ms: int,
+    to_ms: int,
+    follow_hosts: bool = True,
+    grant: tuple[int, int] | None = None,
 ) -> PayloadExtraction:
     """The payloads of the messages a bundle of ``asset_id`` over ``[from_ms, to_ms)`` holds.
 
@@ -364,7 +387,7 @@ async def extract_payloads(
     """
     selection = await _select(
         store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms, follow_hosts=follow_hosts,
-        keep_decoded=True,
+        keep_decoded=True, grant=grant,
     )  # fmt: skip
     # Seconds of CPU for a long period: off the event loop, so a server stays responsive.
     payloads = await asyncio.to_thread(_all_payloads, selection)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from .private_files import private_file
+
 __all__ = ["open_sqlite"]
 
 
@@ -27,8 +29,16 @@ async def open_sqlite(
 ) -> aiosqlite.Connection:
     """An autocommit connection to ``path`` with a busy timeout; raises ``sqlite3.Error``.
 
-    ``read_only`` opens with ``mode=ro`` (the file must exist and is never written).
+    ``read_only`` opens with ``mode=ro`` (the file must exist and is never written); a
+    writable file is made 0600 in a 0700 directory first (:mod:`ledger.private_files`), so
+    SQLite's ``-wal`` and ``-shm`` files get the same mode. ``":memory:"`` is a private
+    in-memory database.
     """
+    if not read_only and os.fspath(path) != ":memory:":
+        try:
+            await asyncio.to_thread(private_file, Path(path))
+        except OSError as exc:
+            raise sqlite3.OperationalError(f"cannot make {path} private (0600): {exc}") from exc
     target = f"file:{os.fspath(path)}?mode=ro" if read_only else os.fspath(path)
     await asyncio.to_thread(_probe, target, read_only)
     db = await aiosqlite.connect(target, uri=read_only, isolation_level=None)

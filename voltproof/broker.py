@@ -22,6 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from ledger.private_files import open_private_log, private_dir
+
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "mosquitto"
 LIMITS_CONF = CONFIGS / "limits.conf"
 ACL_CONF = CONFIGS / "acl.conf"
@@ -146,11 +148,11 @@ class MosquittoBroker:
         binary = self.binary or find_mosquitto()
         if binary is None:
             raise BrokerError(f"mosquitto is not installed; install it with: {INSTALL_HINT}")
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.workdir)
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(self.config_text(), encoding="utf-8")
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as log:
+        with os.fdopen(open_private_log(self.log_path), "ab") as log:
             self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 [binary, "-c", str(conf)],
                 stdin=subprocess.DEVNULL,

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ledger.private_files import open_private_log, private_dir
+
 from .broker import ACL_CONF, INSTALL_HINT, MosquittoBroker, free_port
 from .cli.exits import ExitCode
 from .demo_report import progress_verdicts, schedule, summary_lines
@@ -85,8 +87,7 @@ class Service:
 
     def start(self) -> None:
         """Start the process with its output going to its log file."""
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
+        with os.fdopen(open_private_log(self.log), "ab") as out:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and argv
                 self.argv,
                 stdin=subprocess.DEVNULL,
@@ -277,7 +278,7 @@ class Demo:
         )
 
         options, layout = self.options, self.layout
-        layout.root.mkdir(parents=True, exist_ok=True)
+        private_dir(layout.root)
         buses = buses_for(options.devices)
         fleet = write_fleet(
             layout, buses=buses, ageing_accel=options.ageing_accel, seed=options.seed

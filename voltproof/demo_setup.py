@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api.access import Role, Window
-from api.accessdb import AccessDb, AccessError
+from api.accessdb import AccessDb
 from firmware_sim.sim.fleet import Fleet, load_fleet
 from firmware_sim.sim.keys import load_or_create, manufacturer_key
 from gateway.config import GatewaySettings, load_settings
@@ -24,6 +24,7 @@ from gateway.store import SqliteStore
 from ledger.cosignature import witness_verifier_key
 from ledger.keys import create_key_file, load_key_file
 from ledger.note import verifier_key
+from ledger.private_files import private_dir
 
 from .demo import SPARE_PACKS
 
@@ -83,8 +84,8 @@ class DemoLayout:
         return self.secrets / "broker-credentials.json"
 
     @property
-    def api_keys(self) -> Path:
-        """The demo's API keys, as JSON (they are shown once by the API, kept here)."""
+    def old_api_keys(self) -> Path:
+        """Where earlier demos kept API keys in clear (deleted: keys are shown once now)."""
         return self.secrets / "api-keys.json"
 
     @property
@@ -261,7 +262,7 @@ async def enroll_fleet(settings: GatewaySettings, layout: DemoLayout, fleet: Fle
     """Create device keys and their birth certificates (once) and enrol every device the
     registry does not know yet, each enrolment carrying its certificate."""
     keys = await asyncio.to_thread(load_or_create, layout.sim_state / "keys", device_kinds(fleet))
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     store = await SqliteStore.open(settings.db_path)
     try:
         known = {device.device_id for device in await store.list_devices()}
@@ -285,27 +286,28 @@ async def enroll_fleet(settings: GatewaySettings, layout: DemoLayout, fleet: Fle
 
 
 async def api_keys(settings: GatewaySettings, layout: DemoLayout, fleet: Fleet) -> dict[str, str]:
-    """An operator key and a lessor key with a lease on the first bus and its pack."""
-    if layout.api_keys.exists():
-        saved: dict[str, str] = json.loads(layout.api_keys.read_text(encoding="utf-8"))
-        return saved
+    """An operator key and a lessor key with a lease on the first bus and its pack.
+
+    The secrets are returned to be shown once and are written nowhere (the access database
+    holds their SHA-256 only). A re-run issues new secrets for the same two keys (the old ones
+    stop working), since nobody can recover the old ones; the leases stay.
+    """
+    layout.old_api_keys.unlink(missing_ok=True)
     access = await AccessDb.open(settings.data_dir / "api.db")
     now = time.time_ns() // 1_000_000
     try:
+        existing = {key.name for key in await access.keys() if key.revoked_at_ms is None}
         created: dict[str, str] = {}
         for name, role in ((OPERATOR_KEY_NAME, Role.OPERATOR), (LESSOR_KEY_NAME, Role.LESSOR)):
-            try:
+            if name in existing:
+                key = await access.reissue_key(name)
+            else:
                 key = await access.create_key(name=name, role=role, fleet=None, now_ms=now)
-            except AccessError as exc:
-                raise AccessError(
-                    f"{exc}; its secret is lost: delete {settings.data_dir / 'api.db'} "
-                    "to start the demo's access control afresh"
-                ) from exc
             created[name] = key.secret
-        window = Window(from_ms=now - YEAR_MS, to_ms=now + 10 * YEAR_MS)
-        for asset in fleet.bus_ids()[:1] + fleet.pack_ids()[:1]:
-            await access.add_lease(asset=asset, lessor=LESSOR_KEY_NAME, window=window)
+        if LESSOR_KEY_NAME not in existing:
+            window = Window(from_ms=now - YEAR_MS, to_ms=now + 10 * YEAR_MS)
+            for asset in fleet.bus_ids()[:1] + fleet.pack_ids()[:1]:
+                await access.add_lease(asset=asset, lessor=LESSOR_KEY_NAME, window=window)
     finally:
         await access.close()
-    _write_private(layout.api_keys, json.dumps(created, indent=1) + "\n")
     return created

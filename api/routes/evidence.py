@@ -31,7 +31,7 @@ from ledger.report import ConditionReport, compute_report
 from ledger.verify import check_messages
 
 from ..access import FOREVER, Principal, Role, Window
-from ..accessdb import AccessError
+from ..accessdb import AccessError, OwnershipError
 from ..deps import (
     AppState,
     CurrentUser,
@@ -52,19 +52,24 @@ TimeMs = Annotated[int | None, Query(ge=0, le=FOREVER, description="Unix ms")]
 
 async def _window(
     state: AppState, user: Principal, asset: str, from_ms: int | None, to_ms: int | None
-) -> Window:
-    """The period the user may see of ``asset`` (an open end stops now)."""
+) -> tuple[Window, tuple[int, int] | None]:
+    """The period the user may see of ``asset`` (an open end stops now), and the grant that
+    bounds its boundary messages (``None`` for operators: all time)."""
     device = await visible_device(state.dashboard, user, asset)
     window = window_of(user, device, from_ms, to_ms)
+    permitted = user.grant_for(asset, device.fleet, window)
+    grant = None
+    if user.role is not Role.OPERATOR and permitted is not None:
+        grant = (permitted.from_ms, permitted.to_ms)
     if window.to_ms == FOREVER:
         window = window.clamp(Window(from_ms=window.from_ms, to_ms=_now_ms() + 1)) or window
-    return window
+    return window, grant
 
 
 async def _bundle(
     state: AppState, user: Principal, asset: str, from_ms: int | None, to_ms: int | None
 ) -> Bundle:
-    window = await _window(state, user, asset, from_ms, to_ms)
+    window, grant = await _window(state, user, asset, from_ms, to_ms)
     try:
         operator_key = load_key_file(state.deployment.gateway.operator_key_file).public_key
     except KeyFileError as exc:
@@ -72,7 +77,7 @@ async def _bundle(
     extraction = await extract_evidence(
         state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
         operator_key=operator_key, anchor_db=state.deployment.anchor_db,
-        follow_hosts=user.role is Role.OPERATOR,
+        follow_hosts=user.role is Role.OPERATOR, grant=grant,
     )  # fmt: skip
     # Decoding a long period takes seconds of CPU: off the event loop, so that the
     # server keeps answering other requests meanwhile.
@@ -114,10 +119,10 @@ async def _report(
     Equal to ``report_of(await _bundle(...))`` (see ``extract_payloads`` for what is checked
     and why the gateway's signature checks are not redone here).
     """
-    window = await _window(state, user, asset, from_ms, to_ms)
+    window, grant = await _window(state, user, asset, from_ms, to_ms)
     found = await extract_payloads(
         state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
-        follow_hosts=user.role is Role.OPERATOR,
+        follow_hosts=user.role is Role.OPERATOR, grant=grant,
     )  # fmt: skip
     return await asyncio.to_thread(
         _paused_report, found.payloads, asset_id=found.asset_id, asset_kind=found.asset_kind,
@@ -128,8 +133,12 @@ async def _report(
 async def _bundle_v2(
     state: AppState, user: Principal, asset: str, from_ms: int | None, to_ms: int | None
 ) -> BundleV2:
-    """The v2 bundle of the asset over the user's window (hosts only over hosting intervals)."""
-    window = await _window(state, user, asset, from_ms, to_ms)
+    """The v2 bundle of the asset over the user's window (hosts only over hosting intervals).
+
+    Clipped to the grant's window; a closed window carries the boundary messages its proof
+    needs and nothing else outside it (DESIGN contract 6, disclosure bounds).
+    """
+    window, _grant = await _window(state, user, asset, from_ms, to_ms)
     try:
         operator_key = load_key_file(state.deployment.gateway.operator_key_file).public_key
     except KeyFileError as exc:
@@ -222,19 +231,19 @@ async def transfer(
 ) -> TransferPublic:
     """Sell a pack (second life): the buyer's lessor key gets the pack's whole history.
 
-    Allowed for an operator of the pack's fleet and for a lessor who owns the pack by an
-    earlier transfer.
+    Allowed for an operator of the pack's fleet and for the lessor who owns the pack now (by
+    the latest transfer), never to its current owner; the seller's access ends now.
     """
     device = await state.dashboard.device(pack)
     if device is None or device.kind != "pack" or not user.windows(pack, device.fleet):
         raise not_found(pack)
-    owns = user.role is Role.OPERATOR or any(
-        g.asset == pack and g.window.from_ms == 0 and g.window.to_ms == FOREVER for g in user.grants
-    )
-    if not owns:
-        raise HTTPException(status_code=403, detail="only the pack's owner may transfer it")
     try:
-        await state.access.transfer(pack=pack, owner=body.to, now_ms=_now_ms())
+        await state.access.transfer(
+            pack=pack, owner=body.to, by=user.name, by_operator=user.role is Role.OPERATOR,
+            now_ms=_now_ms(),
+        )  # fmt: skip
+    except OwnershipError as exc:
+        raise HTTPException(status_code=403, detail=str(exc)) from exc
     except AccessError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     return TransferPublic(pack=pack, owner=body.to)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..deps import CurrentUser, ReaderDep
+from ..deps import CurrentUser, OperatorUser, ReaderDep
 from ..schemas import HealthPublic, MePublic
 
 router = APIRouter(tags=["system"])
@@ -18,9 +18,15 @@ async def healthz(reader: ReaderDep) -> HealthPublic:
     return HealthPublic(status="ok", log_size=head.size)
 
 
-@router.get("/metrics", response_class=Response)
-async def metrics(*, request: Request, reader: ReaderDep) -> Response:
-    """Prometheus text exposition: request counts and latencies, log size."""
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}},
+                     "description": "Prometheus text exposition"}},
+)  # fmt: skip
+async def metrics(*, request: Request, reader: ReaderDep, _user: OperatorUser) -> Response:
+    """Prometheus text exposition: request counts and latencies, log size (operator keys:
+    request counts by route and status tell who uses the API how; see docs/security.md)."""
     telemetry = request.app.state.metrics
     telemetry.log_size.set((await reader.log_head()).size)
     return Response(generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)

@@ -47,6 +47,13 @@ MIGRATIONS: Final = (
     );
     CREATE INDEX transfers_by_owner ON transfers (owner, pack);
     """,
+    """
+    ALTER TABLE api_keys ADD COLUMN revoked_at_ms INTEGER;
+    UPDATE api_keys SET revoked_at_ms = 0 WHERE revoked = 1;
+    ALTER TABLE leases ADD COLUMN ended_at_ms INTEGER;
+    ALTER TABLE transfers ADD COLUMN by_name TEXT NOT NULL DEFAULT '';
+    CREATE INDEX transfers_by_pack ON transfers (pack, at_ms, id);
+    """,
 )
 
 
@@ -65,6 +72,17 @@ class KeyRow:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class KeyInfo:
+    """An API key as listed (never its hash)."""
+
+    name: str
+    role: str
+    fleet: str | None
+    created_at_ms: int
+    revoked_at_ms: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LeaseRow:
     """A stored lease (or, from :meth:`AccessTables.grants`, a transfer: id 0)."""
 
@@ -73,6 +91,18 @@ class LeaseRow:
     lessor: str
     from_ms: int
     to_ms: int
+    ended_at_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferRow:
+    """A recorded pack transfer: to whom, by whom, when."""
+
+    transfer_id: int
+    pack: str
+    owner: str
+    by: str
+    at_ms: int
 
 
 class AccessTables:
@@ -126,11 +156,57 @@ class AccessTables:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    async def insert_transfer(self, *, pack: str, owner: str, at_ms: int) -> None:
-        """Store a pack transfer."""
+    async def insert_transfer(self, *, pack: str, owner: str, by: str, at_ms: int) -> None:
+        """Store a pack transfer made by ``by``."""
         await self._db.execute(
-            "INSERT INTO transfers (pack, owner, at_ms) VALUES (?, ?, ?)", (pack, owner, at_ms)
+            "INSERT INTO transfers (pack, owner, by_name, at_ms) VALUES (?, ?, ?, ?)",
+            (pack, owner, by, at_ms),
         )
+
+    async def transfers(self, pack: str | None = None) -> list[TransferRow]:
+        """The transfers (of ``pack``, or all), oldest first."""
+        async with self._db.execute(
+            "SELECT id, pack, owner, by_name, at_ms FROM transfers "
+            "WHERE ? IS NULL OR pack = ? ORDER BY at_ms, id",
+            (pack, pack),
+        ) as cursor:
+            return [
+                TransferRow(transfer_id=i, pack=p, owner=o, by=b, at_ms=t)
+                async for i, p, o, b, t in cursor
+            ]
+
+    async def replace_key_hash(self, name: str, key_hash: bytes) -> bool:
+        """Give the live key ``name`` a new hash; ``False`` when there is no such key."""
+        cursor = await self._db.execute(
+            "UPDATE api_keys SET key_hash = ? WHERE name = ? AND revoked = 0", (key_hash, name)
+        )
+        return cursor.rowcount == 1
+
+    async def revoke_key(self, name: str, *, now_ms: int) -> bool:
+        """Revoke the live key ``name``; ``False`` when there is none."""
+        cursor = await self._db.execute(
+            "UPDATE api_keys SET revoked = 1, revoked_at_ms = ? WHERE name = ? AND revoked = 0",
+            (now_ms, name),
+        )
+        return cursor.rowcount == 1
+
+    async def keys(self) -> list[KeyInfo]:
+        """Every key (live and revoked), by name; never the hash."""
+        async with self._db.execute(
+            "SELECT name, role, fleet, created_at_ms, revoked_at_ms FROM api_keys ORDER BY name"
+        ) as cursor:
+            return [
+                KeyInfo(name=n, role=r, fleet=f, created_at_ms=c, revoked_at_ms=v)
+                async for n, r, f, c, v in cursor
+            ]
+
+    async def end_lease(self, lease_id: int, *, now_ms: int) -> bool:
+        """End the running lease ``lease_id`` at ``now_ms``; ``False`` when there is none."""
+        cursor = await self._db.execute(
+            "UPDATE leases SET ended_at_ms = ? WHERE id = ? AND ended_at_ms IS NULL",
+            (now_ms, lease_id),
+        )
+        return cursor.rowcount == 1
 
     async def key_role(self, name: str) -> str | None:
         """The role of the live key ``name``, or ``None``."""
@@ -151,26 +227,28 @@ class AccessTables:
             return None
         return KeyRow(name=str(row[0]), role=str(row[1]), fleet=row[2], key_hash=bytes(row[3]))
 
-    async def grants(self, lessor: str, *, forever_ms: int) -> list[LeaseRow]:
-        """The lessor's leases, then its transferred packs (from 0 to ``forever_ms``)."""
+    async def leases(self, lessor: str | None = None) -> list[LeaseRow]:
+        """The leases (of ``lessor``, or all), oldest first."""
         async with self._db.execute(
-            "SELECT asset, from_ms, to_ms FROM leases WHERE lessor = ? "
-            "UNION ALL SELECT pack, 0, ? FROM transfers WHERE owner = ?",
-            (lessor, forever_ms, lessor),
+            "SELECT id, asset, lessor, from_ms, to_ms, ended_at_ms FROM leases "
+            "WHERE ? IS NULL OR lessor = ? ORDER BY id",
+            (lessor, lessor),
         ) as cursor:
             return [
-                LeaseRow(lease_id=0, asset=a, lessor=lessor, from_ms=f, to_ms=t)
-                async for a, f, t in cursor
+                LeaseRow(lease_id=i, asset=a, lessor=n, from_ms=f, to_ms=t, ended_at_ms=e)
+                async for i, a, n, f, t, e in cursor
             ]
 
-    async def leases(self) -> list[LeaseRow]:
-        """Every lease, oldest first."""
+    async def transfers_touching(self, owner: str) -> list[TransferRow]:
+        """Every transfer of every pack ``owner`` was ever given, oldest first."""
         async with self._db.execute(
-            "SELECT id, asset, lessor, from_ms, to_ms FROM leases ORDER BY id"
+            "SELECT id, pack, owner, by_name, at_ms FROM transfers WHERE pack IN "
+            "(SELECT pack FROM transfers WHERE owner = ?) ORDER BY at_ms, id",
+            (owner,),
         ) as cursor:
             return [
-                LeaseRow(lease_id=i, asset=a, lessor=n, from_ms=f, to_ms=t)
-                async for i, a, n, f, t in cursor
+                TransferRow(transfer_id=i, pack=p, owner=o, by=b, at_ms=t)
+                async for i, p, o, b, t in cursor
             ]
 
 

@@ -16,13 +16,17 @@ from ledger.sqlite_open import open_sqlite
 
 from .errors import StoreError
 
+IN_MEMORY = ":memory:"
+
 
 async def connect(
     path: str | Path, *, read_only: bool, busy_timeout_ms: int, what: str = "gateway store"
 ) -> aiosqlite.Connection:
     """An autocommit connection to ``path``; a read-only one requires the file to exist.
 
-    Raises :class:`StoreError` naming ``what`` when the file cannot be opened.
+    A writable file is made 0600 in a 0700 directory before SQLite opens it (created so if
+    missing; see :mod:`ledger.private_files`). Raises :class:`StoreError` naming ``what`` when
+    the file cannot be opened.
     """
     path = Path(path)
     if read_only and not await asyncio.to_thread(path.is_file):

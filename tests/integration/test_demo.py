@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -10,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.file_modes import assert_private
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _files(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_file()]
 
 
 def voltproof(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -56,8 +63,11 @@ def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
     assert "what was injected, and what became of it:" in demo.stdout
     assert "attack forged_signature: 1 sent -> gateway counted 1 as bad_signature" in demo.stdout
     assert "FEWER than sent" not in demo.stdout
-    keys = json.loads((workdir / "secrets" / "api-keys.json").read_text(encoding="utf-8"))
-    assert set(keys) == {"demo-operator", "demo-lessor"}
+    assert not (workdir / "secrets" / "api-keys.json").exists()
+    shown = re.findall(r"(?:operator|lessor) key +(vpk_\S+)", demo.stdout)
+    assert len(shown) == 2
+    assert not any(key.encode() in path.read_bytes() for key in shown for path in _files(workdir))
+    assert_private(workdir)
     assert (workdir / "anchors-export.json").is_file()
 
     bundle = tmp_path / "pack.bundle"

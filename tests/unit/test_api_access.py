@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 from pathlib import Path
 
@@ -10,8 +11,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.access import ALL_TIME, FOREVER, Grant, Principal, Role, Window, visible_assets
-from api.accessdb import AccessDb, AccessError, hash_key
+from api.access import (
+    ALL_TIME,
+    FOREVER,
+    Grant,
+    Principal,
+    Role,
+    Sale,
+    Window,
+    current_owner,
+    merged,
+    ownership_grants,
+    visible_assets,
+)
+from api.accessdb import AccessDb, AccessError, OwnershipError, hash_key
 from gateway.store.access_tables import MIGRATIONS
 
 T = 1_767_225_600_000
@@ -98,7 +111,7 @@ async def test_lessor_grants_from_leases_and_transfers(tmp_path: Path) -> None:
         key = await access.create_key(name="bank", role=Role.LESSOR, fleet=None, now_ms=T)
         lease = Window(from_ms=T, to_ms=T + 1000)
         await access.add_lease(asset="bus-1", lessor="bank", window=lease)
-        await access.transfer(pack="pack-1", owner="bank", now_ms=T)
+        await access.transfer(pack="pack-1", owner="bank", by="ops", by_operator=True, now_ms=T)
         principal = await access.authenticate(key.secret)
         assert principal is not None
         assert set(principal.grants) == {
@@ -155,7 +168,7 @@ async def test_leases_and_transfers_need_a_lessor_key(tmp_path: Path) -> None:
         with pytest.raises(AccessError, match="no API key named 'ghost'"):
             await access.add_lease(asset="bus-1", lessor="ghost", window=window)
         with pytest.raises(AccessError, match="key 'op' is a operator key"):
-            await access.transfer(pack="pack-1", owner="op", now_ms=T)
+            await access.transfer(pack="pack-1", owner="op", by="op", by_operator=True, now_ms=T)
         with pytest.raises(AccessError, match="asset must be"):
             await access.add_lease(asset="", lessor="op", window=window)
     finally:
@@ -167,7 +180,10 @@ async def test_newer_schema_refused(tmp_path: Path) -> None:
     """A database from a newer voltproof is refused, not silently used."""
     with sqlite3.connect(tmp_path / "api.db") as db:
         db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    with pytest.raises(AccessError, match="schema version 2; this voltproof knows 1"):
+    with pytest.raises(
+        AccessError,
+        match=f"schema version {len(MIGRATIONS) + 1}; this voltproof knows {len(MIGRATIONS)}",
+    ):
         await _open(tmp_path)
 
 
@@ -185,6 +201,182 @@ async def test_reopen_keeps_keys(tmp_path: Path) -> None:
 
 
 def test_unopenable_path_refused(tmp_path: Path) -> None:
-    """A database path in a missing directory gives an AccessError."""
+    """A database path under a regular file gives an AccessError (a missing directory is
+    created 0700)."""
+    (tmp_path / "file").write_text("x", encoding="utf-8")
     with pytest.raises(AccessError, match="cannot open the access database"):
-        asyncio.run(AccessDb.open(tmp_path / "missing" / "api.db"))
+        asyncio.run(AccessDb.open(tmp_path / "file" / "api.db"))
+
+
+async def _lessors(access: AccessDb, *names: str) -> dict[str, str]:
+    return {
+        name: (await access.create_key(name=name, role=Role.LESSOR, fleet=None, now_ms=T)).secret
+        for name in names
+    }
+
+
+async def _grants(access: AccessDb, secret: str) -> set[Grant]:
+    principal = await access.authenticate(secret)
+    assert principal is not None
+    return set(principal.grants)
+
+
+@pytest.mark.asyncio
+async def test_seller_loses_access_at_the_sale(tmp_path: Path) -> None:
+    """Attack: a seller keeps reading the pack after selling it. Its grant ends at the sale."""
+    access = await _open(tmp_path)
+    try:
+        keys = await _lessors(access, "seller", "buyer")
+        await access.transfer(pack="pack-1", owner="seller", by="ops", by_operator=True, now_ms=T)
+        await access.transfer(
+            pack="pack-1", owner="buyer", by="seller", by_operator=False, now_ms=T + 500
+        )
+        assert await _grants(access, keys["seller"]) == {
+            Grant(asset="pack-1", window=Window(from_ms=0, to_ms=T + 500))
+        }
+        assert await _grants(access, keys["buyer"]) == {Grant(asset="pack-1", window=ALL_TIME)}
+        rows = await access.transfers("pack-1")
+        assert [(r.owner, r.by, r.at_ms) for r in rows] == [
+            ("seller", "ops", T),
+            ("buyer", "seller", T + 500),
+        ]
+    finally:
+        await access.close()
+
+
+@pytest.mark.asyncio
+async def test_seller_cannot_sell_twice(tmp_path: Path) -> None:
+    """Attack: a buyer resells the pack twice. The second sale is refused: it is not the owner."""
+    access = await _open(tmp_path)
+    try:
+        await _lessors(access, "a", "b", "c")
+        await access.transfer(pack="pack-1", owner="a", by="ops", by_operator=True, now_ms=T)
+        await access.transfer(pack="pack-1", owner="b", by="a", by_operator=False, now_ms=T + 1)
+        with pytest.raises(OwnershipError, match="'a' does not own pack-1"):
+            await access.transfer(pack="pack-1", owner="c", by="a", by_operator=False, now_ms=T + 2)
+        with pytest.raises(OwnershipError, match="'c' does not own pack-1"):
+            await access.transfer(pack="pack-1", owner="c", by="c", by_operator=False, now_ms=T + 2)
+        assert [r.owner for r in await access.transfers("pack-1")] == ["a", "b"]
+    finally:
+        await access.close()
+
+
+@pytest.mark.asyncio
+async def test_transfer_to_oneself_refused(tmp_path: Path) -> None:
+    """Attack: an owner transfers a pack to itself (to reset its history's end). Refused."""
+    access = await _open(tmp_path)
+    try:
+        await _lessors(access, "a")
+        await access.transfer(pack="pack-1", owner="a", by="ops", by_operator=True, now_ms=T)
+        with pytest.raises(AccessError, match="'a' owns pack-1 already"):
+            await access.transfer(pack="pack-1", owner="a", by="a", by_operator=False, now_ms=T + 1)
+        with pytest.raises(AccessError, match="'a' owns pack-1 already"):
+            await access.transfer(pack="pack-1", owner="a", by="ops", by_operator=True, now_ms=T)
+    finally:
+        await access.close()
+
+
+@pytest.mark.asyncio
+async def test_lessor_cannot_sell_a_pack_never_sold(tmp_path: Path) -> None:
+    """Attack: a lessor of a pack sells it. Only an operator sells a pack nobody owns yet."""
+    access = await _open(tmp_path)
+    try:
+        await _lessors(access, "renter", "fence")
+        await access.add_lease(asset="pack-1", lessor="renter", window=Window(from_ms=0, to_ms=T))
+        with pytest.raises(OwnershipError, match="'renter' does not own pack-1"):
+            await access.transfer(
+                pack="pack-1", owner="fence", by="renter", by_operator=False, now_ms=T
+            )
+    finally:
+        await access.close()
+
+
+@pytest.mark.asyncio
+async def test_revoked_key_refused(tmp_path: Path) -> None:
+    """Attack: a revoked key keeps calling. It no longer authenticates; it is listed revoked."""
+    access = await _open(tmp_path)
+    try:
+        keys = await _lessors(access, "gone")
+        await access.revoke_key("gone", now_ms=T + 7)
+        assert await access.authenticate(keys["gone"]) is None
+        (info,) = await access.keys()
+        assert (info.name, info.revoked_at_ms) == ("gone", T + 7)
+        with pytest.raises(AccessError, match="no live API key named 'gone'"):
+            await access.revoke_key("gone", now_ms=T + 8)
+        with pytest.raises(AccessError, match="no API key named 'gone'"):
+            await access.add_lease(asset="bus-1", lessor="gone", window=ALL_TIME)
+    finally:
+        await access.close()
+
+
+@pytest.mark.asyncio
+async def test_ended_lease_stops_at_its_end(tmp_path: Path) -> None:
+    """Attack: a lessor reads after its lease was ended. The grant stops at the end time; a
+    lease ended before it started grants nothing."""
+    access = await _open(tmp_path)
+    try:
+        keys = await _lessors(access, "bank")
+        running = await access.add_lease(
+            asset="bus-1", lessor="bank", window=Window(from_ms=T, to_ms=T + 1000)
+        )
+        future = await access.add_lease(
+            asset="bus-2", lessor="bank", window=Window(from_ms=T + 5000, to_ms=T + 9000)
+        )
+        ended = await access.end_lease(running.lease_id, now_ms=T + 100)
+        assert ended.ended_at_ms == T + 100
+        await access.end_lease(future.lease_id, now_ms=T + 100)
+        assert await _grants(access, keys["bank"]) == {
+            Grant(asset="bus-1", window=Window(from_ms=T, to_ms=T + 100))
+        }
+        with pytest.raises(AccessError, match=f"no running lease {running.lease_id}"):
+            await access.end_lease(running.lease_id, now_ms=T + 200)
+        with pytest.raises(AccessError, match="no running lease 99"):
+            await access.end_lease(99, now_ms=T + 200)
+    finally:
+        await access.close()
+
+
+def test_ownership_grants_follow_the_sales() -> None:
+    """Each purchase opens the whole history; the owner's next sale closes it at that time."""
+    sales = [
+        Sale(pack="p", owner="a", at_ms=10),
+        Sale(pack="q", owner="a", at_ms=15),
+        Sale(pack="p", owner="b", at_ms=20),
+        Sale(pack="p", owner="a", at_ms=30),
+    ]
+    assert ownership_grants("a", sales) == (
+        Grant(asset="p", window=Window(from_ms=0, to_ms=20)),
+        Grant(asset="q", window=ALL_TIME),
+        Grant(asset="p", window=ALL_TIME),
+    )
+    assert ownership_grants("b", sales) == (Grant(asset="p", window=Window(from_ms=0, to_ms=30)),)
+    assert current_owner(sales[:3]) == "b"
+    assert current_owner([]) is None
+
+
+@given(st.lists(windows, max_size=6), st.integers(0, 2 * 10**6))
+def test_merged_windows_cover_the_same_times_once(parts: list[Window], t_ms: int) -> None:
+    """Merged windows are disjoint, ordered, and cover exactly the times the parts cover."""
+    union = merged(parts)
+    assert all(a.to_ms < b.from_ms for a, b in itertools.pairwise(union))
+    assert any(w.covers(t_ms) for w in union) == any(w.covers(t_ms) for w in parts)
+
+
+@pytest.mark.asyncio
+async def test_reissued_key_replaces_the_old_secret(tmp_path: Path) -> None:
+    """A reissued key keeps its name, role and leases; the old secret is refused."""
+    access = await _open(tmp_path)
+    try:
+        old = await access.create_key(name="demo", role=Role.LESSOR, fleet=None, now_ms=T)
+        await access.add_lease(asset="bus-1", lessor="demo", window=ALL_TIME)
+        new = await access.reissue_key("demo")
+        assert new.secret != old.secret
+        assert await access.authenticate(old.secret) is None
+        principal = await access.authenticate(new.secret)
+        assert principal is not None
+        assert principal.grants == (Grant(asset="bus-1", window=ALL_TIME),)
+        await access.revoke_key("demo", now_ms=T)
+        with pytest.raises(AccessError, match="no live API key named 'demo'"):
+            await access.reissue_key("demo")
+    finally:
+        await access.close()

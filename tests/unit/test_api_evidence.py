@@ -182,3 +182,43 @@ def test_api_admin_commands(
     assert main(["api", "keys", "create", "--role", "auditor", "--name", "a",
                  "--workdir", str(tmp_path / "none")]) == 2  # fmt: skip
     assert "no gateway configuration" in capsys.readouterr().err
+
+
+def test_api_revocation_commands(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Keys are listed (never a secret) and revoked; leases ended; transfers listed with who
+    made them; a second revocation, an unknown lease and a self-transfer fail with the reason."""
+    workdir = ["--workdir", str(deployment.workdir)]
+    assert main(["api", "keys", "create", "--role", "lessor", "--name", "rev-bank", "--json",
+                 *workdir]) == 0  # fmt: skip
+    secret = json.loads(capsys.readouterr().out)["key"]
+    assert main(["api", "keys", "list", *workdir]) == 0
+    listing = capsys.readouterr().out
+    assert "rev-bank\tlessor" in listing
+    assert secret not in listing
+    assert main(["api", "leases", "add", "--asset", "bus-2", "--lessor", "rev-bank", "--from",
+                 "2026-01-01", "--to", "2026-02-01", *workdir]) == 0  # fmt: skip
+    lease_id = capsys.readouterr().out.split(":")[0].removeprefix("lease ")
+    assert main(["api", "leases", "end", "--id", lease_id, *workdir]) == 0
+    assert f"lease {lease_id} (bus-2 to rev-bank) ended at" in capsys.readouterr().out
+    assert main(["api", "leases", "end", "--id", lease_id, *workdir]) == 1
+    assert f"no running lease {lease_id}" in capsys.readouterr().err
+    assert main(["api", "leases", "list", "--json", *workdir]) == 0
+    ended = [x for x in json.loads(capsys.readouterr().out) if x["id"] == int(lease_id)]
+    assert ended[0]["ended_at_ms"] is not None
+    assert main(["api", "transfer", "--pack", "pack-2", "--to", "rev-bank", *workdir]) == 0
+    capsys.readouterr()
+    assert main(["api", "transfer", "--pack", "pack-2", "--to", "rev-bank", *workdir]) == 1
+    assert "owns pack-2 already" in capsys.readouterr().err
+    assert main(["api", "transfers", "list", "--pack", "pack-2", "--json", *workdir]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["to"], row["by"]) == ("rev-bank", "operator (cli)")
+    assert main(["api", "keys", "revoke", "--name", "rev-bank", *workdir]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert main(["api", "keys", "revoke", "--name", "rev-bank", *workdir]) == 1
+    assert "no live API key named 'rev-bank'" in capsys.readouterr().err
+    assert main(["api", "keys", "list", "--json", *workdir]) == 0
+    keys = {k["name"]: k for k in json.loads(capsys.readouterr().out)}
+    assert keys["rev-bank"]["revoked_at_ms"] is not None
+    assert "key" not in keys["rev-bank"]

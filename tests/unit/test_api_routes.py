@@ -428,7 +428,8 @@ def test_proof_status(client: TestClient, world: tuple[Deployment, dict[str, str
 def test_lessor_bundle_verifies_offline(
     client: TestClient, world: tuple[Deployment, dict[str, str]]
 ) -> None:
-    """A lessor's bundle covers the lease period only and verifies with the gateway key."""
+    """A lessor's bundle covers the lease period only and verifies with the gateway key; the
+    message after the lease is not in it, so its end is reported as not proven."""
     deployment, keys = world
     response = client.get("/api/assets/pack-1/bundle?format=1", headers=auth(keys, "lessor-1"))
     assert response.status_code == 200
@@ -438,7 +439,9 @@ def test_lessor_bundle_verifies_offline(
     gateway = load_key_file(deployment.settings.key_file)
     anchors = LocalAnchorChecker(gateway_verifier_key=gateway.verifier_key)
     report = verify_bundle(bundle, gateway_verifier_key=gateway.verifier_key, anchors=anchors)
-    assert report.complete
+    assert bundle.chains[0].after is None
+    assert not report.complete
+    assert [(c.start_proven, c.end_proven) for c in report.chains] == [(True, False)]
     assert report.messages == 12
     assert report.anchor.source == "embedded export"
 
@@ -494,7 +497,7 @@ def test_transfer_gives_buyer_whole_history(
         "/api/packs/pack-1/transfer", json={"to": "lessor-2"}, headers=auth(keys, "lessor-1")
     )
     assert lessor.status_code == 403
-    assert lessor.json()["detail"] == "only the pack's owner may transfer it"
+    assert lessor.json()["detail"] == "'lessor-1' does not own pack-1; only its owner may sell it"
     bad = client.post(
         "/api/packs/pack-2/transfer", json={"to": "auditor"}, headers=auth(keys, "operator-a")
     )
@@ -511,10 +514,12 @@ def test_transfer_gives_buyer_whole_history(
 
 
 def test_health_and_metrics(client: TestClient, world: tuple[Deployment, dict[str, str]]) -> None:
-    """Health names the log size; metrics count requests by route."""
-    deployment, _ = world
+    """Health names the log size; metrics count requests by route and take an operator key."""
+    deployment, keys = world
     assert client.get("/healthz").json() == {"status": "ok", "log_size": deployment.anchored_size}
-    text = client.get("/metrics").text
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers=auth(keys, "lessor-1")).status_code == 403
+    text = client.get("/metrics", headers=auth(keys, "operator")).text
     assert "voltproof_api_requests_total" in text
     assert f"voltproof_api_log_size {float(deployment.anchored_size)}" in text
 

@@ -3,8 +3,12 @@
 - ``voltproof api [--workdir DIR | --config FILE] [--host H] [--port P]`` serves;
 - ``voltproof api keys create --role operator|lessor|auditor --name NAME [--fleet F]``
   prints a new key once;
-- ``voltproof api leases add --asset ID --lessor NAME --from T --to T`` / ``leases list``;
-- ``voltproof api transfer --pack ID --to OWNER`` gives a lessor key a pack's whole history.
+- ``voltproof api keys list`` (names, roles, fleets, created, revoked: never a secret) and
+  ``keys revoke --name NAME``;
+- ``voltproof api leases add --asset ID --lessor NAME --from T --to T`` / ``leases list`` /
+  ``leases end --id N`` (the lessor reads nothing after now);
+- ``voltproof api transfer --pack ID --to OWNER`` gives a lessor key a pack's whole history
+  and ends the previous owner's access now; ``api transfers list`` shows who did what when.
 
 Exit codes (:mod:`voltproof.cli.exits`): 0 success, 1 failed, 2 usage error.
 """
@@ -53,6 +57,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create.add_argument("--json", action="store_true", help="print JSON")
     _deployment_options(create)
     command(create, _keys_create)
+    key_list = keys.add_parser("list", help="list API keys (never their secrets)")
+    key_list.add_argument("--json", action="store_true", help="print JSON")
+    _deployment_options(key_list)
+    command(key_list, _keys_list)
+    revoke = keys.add_parser("revoke", help="revoke an API key at once")
+    revoke.add_argument("--name", required=True, help="the key's name")
+    _deployment_options(revoke)
+    command(revoke, _keys_revoke)
 
     leases = commands.add_parser("leases", help="leases").add_subparsers(
         dest="leases_command", metavar="ACTION", required=True
@@ -68,12 +80,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing.add_argument("--json", action="store_true", help="print JSON")
     _deployment_options(listing)
     command(listing, _leases_list)
+    end = leases.add_parser("end", help="end a lease now")
+    end.add_argument("--id", dest="lease_id", required=True, type=int, metavar="N")
+    _deployment_options(end)
+    command(end, _leases_end)
 
     transfer = commands.add_parser("transfer", help="sell a pack: the buyer sees its history")
     transfer.add_argument("--pack", required=True, metavar="ID")
     transfer.add_argument("--to", required=True, metavar="OWNER", help="the buyer's lessor key")
     _deployment_options(transfer)
     command(transfer, _transfer)
+    transfers = commands.add_parser("transfers", help="recorded transfers").add_subparsers(
+        dest="transfers_command", metavar="ACTION", required=True
+    )
+    transfer_list = transfers.add_parser("list", help="list transfers: pack, to, by, when")
+    transfer_list.add_argument("--pack", metavar="ID", help="one pack only")
+    transfer_list.add_argument("--json", action="store_true", help="print JSON")
+    _deployment_options(transfer_list)
+    command(transfer_list, _transfers_list)
 
 
 def _load(args: argparse.Namespace) -> Deployment:
@@ -182,18 +206,67 @@ async def _list(access: AccessDb, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([
             {"id": x.lease_id, "asset": x.asset, "lessor": x.lessor,
-             "from_ms": x.window.from_ms, "to_ms": x.window.to_ms}
+             "from_ms": x.window.from_ms, "to_ms": x.window.to_ms, "ended_at_ms": x.ended_at_ms}
             for x in leases
         ]))  # fmt: skip
         return ExitCode.OK
     for x in leases:
-        print(f"{x.lease_id}\t{x.asset}\t{x.lessor}\t{x.window.from_ms}\t{x.window.to_ms}")
+        ended = "" if x.ended_at_ms is None else f"\tended {x.ended_at_ms}"
+        print(f"{x.lease_id}\t{x.asset}\t{x.lessor}\t{x.window.from_ms}\t{x.window.to_ms}{ended}")
     return ExitCode.OK
 
 
+async def _end(access: AccessDb, args: argparse.Namespace) -> int:
+    lease = await access.end_lease(args.lease_id, now_ms=_now_ms())
+    print(f"lease {lease.lease_id} ({lease.asset} to {lease.lessor}) ended at {lease.ended_at_ms}")
+    return ExitCode.OK
+
+
+async def _key_list(access: AccessDb, args: argparse.Namespace) -> int:
+    keys = await access.keys()
+    if args.json:
+        print(json.dumps([
+            {"name": k.name, "role": k.role, "fleet": k.fleet, "created_at_ms": k.created_at_ms,
+             "revoked_at_ms": k.revoked_at_ms}
+            for k in keys
+        ]))  # fmt: skip
+        return ExitCode.OK
+    for k in keys:
+        state = "live" if k.revoked_at_ms is None else f"revoked {k.revoked_at_ms}"
+        print(f"{k.name}\t{k.role}\t{k.fleet or '-'}\tcreated {k.created_at_ms}\t{state}")
+    return ExitCode.OK
+
+
+async def _revoke(access: AccessDb, args: argparse.Namespace) -> int:
+    await access.revoke_key(args.name, now_ms=_now_ms())
+    print(f"key {args.name!r} revoked: it is refused from now on")
+    return ExitCode.OK
+
+
+CLI_ACTOR = "operator (cli)"
+"""Who a transfer made with ``voltproof api transfer`` is recorded as: whoever can run the
+CLI on the API's host holds the access database, i.e. the operator."""
+
+
 async def _transfer_pack(access: AccessDb, args: argparse.Namespace) -> int:
-    await access.transfer(pack=args.pack, owner=args.to, now_ms=_now_ms())
-    print(f"pack {args.pack} transferred to {args.to}: its whole history is theirs")
+    await access.transfer(
+        pack=args.pack, owner=args.to, by=CLI_ACTOR, by_operator=True, now_ms=_now_ms()
+    )
+    print(f"pack {args.pack} transferred to {args.to}: its whole history is theirs; "
+          "the previous owner's access ends now")  # fmt: skip
+    return ExitCode.OK
+
+
+async def _transfer_list(access: AccessDb, args: argparse.Namespace) -> int:
+    rows = await access.transfers(args.pack)
+    if args.json:
+        print(json.dumps([
+            {"id": r.transfer_id, "pack": r.pack, "to": r.owner, "by": r.by, "at_ms": r.at_ms}
+            for r in rows
+        ]))  # fmt: skip
+        return ExitCode.OK
+    for r in rows:
+        print(f"{r.transfer_id}\t{r.pack}\tto {r.owner}\tby {r.by or '?'}\tat {r.at_ms}")
     return ExitCode.OK
 
 
@@ -201,7 +274,11 @@ _ACTIONS: dict[str, Callable[[AccessDb, argparse.Namespace], Awaitable[int]]] = 
     "create": _create,
     "lease": _lease,
     "list": _list,
+    "end": _end,
+    "keys": _key_list,
+    "revoke": _revoke,
     "transfer": _transfer_pack,
+    "transfers": _transfer_list,
 }
 
 
@@ -221,3 +298,19 @@ def _leases_list(args: argparse.Namespace) -> int:
 
 def _transfer(args: argparse.Namespace) -> int:
     return asyncio.run(_with_access(args, "transfer"))
+
+
+def _leases_end(args: argparse.Namespace) -> int:
+    return asyncio.run(_with_access(args, "end"))
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    return asyncio.run(_with_access(args, "keys"))
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    return asyncio.run(_with_access(args, "revoke"))
+
+
+def _transfers_list(args: argparse.Namespace) -> int:
+    return asyncio.run(_with_access(args, "transfers"))
