@@ -16,8 +16,10 @@ and of restarts (docs/reliability.md records a run).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
@@ -84,7 +86,7 @@ def test_session_takeover_with_device_credentials_loses_nothing(tmp_path: Path) 
                 protocol=mqtt.MQTTv5,
             )
             thief.username_pw_set(thief_id, device_password(thief_id))
-            thief.on_message = lambda _c, _u, message: delivered.append(message.payload)
+            thief.on_message = lambda _c, _u, message: delivered.append(bytes(message.payload))
             thief.connect(broker.host, broker.port, clean_start=False)
             thief.loop_start()
             thief.subscribe("voltproof/+/+/telemetry", qos=1)
@@ -127,6 +129,45 @@ def test_amnesiac_broker_restarts_lose_nothing(tmp_path: Path) -> None:
         print(f"restarts={TRIALS} produced={sum(fleet.produced.values())} resends={resends}")
     finally:
         fleet.close()
+        gateway.send_signal(signal.SIGTERM)
+        gateway.wait(30)
+        broker.kill()
+
+
+def _quarantined(db_path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as db:
+        return int(db.execute("SELECT count(*) FROM quarantine").fetchone()[0])
+
+
+def test_retained_telemetry_is_ignored_not_quarantined_per_reconnect(tmp_path: Path) -> None:
+    """A device's retained garbage is quarantined once live, then ignored at every resubscribe."""
+    binary = require_binary(find_mosquitto(), "mosquitto", INSTALL_HINT)
+    broker, deployment = secured_deployment(tmp_path, binary=binary, devices=1)
+    broker.start()
+    gateway = start_gateway(deployment)
+    try:
+        wait_until_started(deployment)
+        device = deployment.devices[0]
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=device.device_id, protocol=mqtt.MQTTv5
+        )
+        client.username_pw_set(device.device_id, device_password(device.device_id))
+        client.connect(broker.host, broker.port)
+        client.loop_start()
+        client.publish(device.topic, b"\xd2retained garbage", qos=1, retain=True).wait_for_publish(
+            10
+        )
+        client.disconnect()
+        client.loop_stop()
+        db_path = deployment.settings.db_path
+        wait_until(lambda: _quarantined(db_path) == 1, timeout_s=30, what="the live quarantine")
+        for restart in range(3):
+            gateway.send_signal(signal.SIGTERM)
+            assert gateway.wait(30) == 0
+            gateway = start_gateway(deployment)
+            wait_for_line(deployment, "retained_telemetry_ignored", count=restart + 1)
+        assert _quarantined(db_path) == 1
+    finally:
         gateway.send_signal(signal.SIGTERM)
         gateway.wait(30)
         broker.kill()

@@ -14,10 +14,19 @@ import random
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from firmware_sim.agent import Backoff, ChainStore, Link, LinkConfig, ReceiptConfig
+from firmware_sim.agent import (
+    Backoff,
+    ChainHead,
+    ChainStore,
+    DropNotice,
+    Link,
+    LinkConfig,
+    ReceiptConfig,
+)
 from ledger.keys import load_key_file
 from ledger.protocol import receipt_topic, status_topic
 from tests.support.gateway_devices import FakeDevice
@@ -137,14 +146,17 @@ class AgentFleet(threading.Thread):
         while self._producing.is_set():
             now_ms = time.time_ns() // 1_000_000
             for device, link in zip(devices, self.links, strict=True):
-                store.append(
-                    device.device_id,
-                    lambda _head, _notice, d=device, t=now_ms: d.message(t_ms=t, n=2),
-                    now_ms=now_ms,
-                )
+                store.append(device.device_id, _builder(device, now_ms), now_ms=now_ms)
                 self.produced[device.device_id] = device.seq
                 link.notify()
             await asyncio.sleep(self.period_s)
+
+
+def _builder(device: FakeDevice, t_ms: int) -> Callable[[ChainHead, DropNotice | None], bytes]:
+    def build(_head: ChainHead, _notice: DropNotice | None) -> bytes:
+        return device.message(t_ms=t_ms, n=2)
+
+    return build
 
 
 def logged_seqs(db_path: Path) -> dict[str, list[int]]:
