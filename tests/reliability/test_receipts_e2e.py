@@ -60,7 +60,12 @@ def _assert_nothing_lost(fleet: AgentFleet, db_path: Path) -> None:
 
 def _finish(fleet: AgentFleet, deployment_config: Path, db_path: Path) -> None:
     fleet.stop_producing()
-    wait_until(lambda: fleet.outbox() == 0, timeout_s=120, what="receipts for every message")
+    wait_until(
+        lambda: fleet.outbox() == 0,
+        timeout_s=120,
+        what="receipts for every message",
+        detail=fleet.describe,
+    )
     fleet.close()
     assert fleet.error is None, fleet.error
     _assert_nothing_lost(fleet, db_path)

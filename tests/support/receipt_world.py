@@ -77,6 +77,7 @@ class AgentFleet(threading.Thread):
     links: list[Link] = field(default_factory=list)
     produced: dict[str, int] = field(default_factory=dict)
     error: BaseException | None = None
+    link_errors: dict[str, str] = field(default_factory=dict)
     _producing: threading.Event = field(default_factory=threading.Event)
     _done: threading.Event = field(default_factory=threading.Event)
 
@@ -109,7 +110,7 @@ class AgentFleet(threading.Thread):
         gateway_key = load_key_file(self.deployment.settings.key_file).public_key
         self.state.mkdir(parents=True, exist_ok=True)
         with ChainStore(path=self.state / "agents.sqlite3", synchronous="NORMAL") as store:
-            tasks = []
+            tasks: list[asyncio.Task[object]] = []
             for device in self.deployment.devices:
                 dev = device.device_id
                 config = LinkConfig(
@@ -133,13 +134,32 @@ class AgentFleet(threading.Thread):
                     config=config, store=store, backoff=Backoff(base_s=0.2, cap_s=2.0, rng=rng)
                 )
                 self.links.append(link)
-                tasks.append(asyncio.create_task(link.run(), name=f"link-{dev}"))
+                link_task: asyncio.Task[object] = asyncio.create_task(
+                    link.run(), name=f"link-{dev}"
+                )
+                link_task.add_done_callback(self._record_end)
+                tasks.append(link_task)
             producer = asyncio.create_task(self._produce(store), name="producer")
             while not self._done.is_set():  # noqa: ASYNC110 - a thread event, polled
                 await asyncio.sleep(0.05)
-            for task in [*tasks, producer]:
-                task.cancel()
+            for running in [*tasks, producer]:
+                running.cancel()
             await asyncio.gather(*tasks, producer, return_exceptions=True)
+
+    def _record_end(self, task: asyncio.Task[object]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.link_errors[task.get_name()] = repr(task.exception())
+
+    def describe(self) -> str:
+        """What each link did and what is left, for a failure message."""
+        with contextlib.closing(sqlite3.connect(self.state / "agents.sqlite3")) as db:
+            left = dict(db.execute("SELECT dev, count(*) FROM outbox GROUP BY dev").fetchall())
+        lines = [
+            f"{link.config.dev}: outbox {left.get(link.config.dev, 0)}, "
+            f"connected {link.connected.is_set()}, {link.stats}"
+            for link in self.links
+        ]
+        return "\n".join([*lines, f"link errors: {self.link_errors}"])
 
     async def _produce(self, store: ChainStore) -> None:
         devices: tuple[FakeDevice, ...] = self.deployment.devices
@@ -171,10 +191,11 @@ def logged_seqs(db_path: Path) -> dict[str, list[int]]:
     return seqs
 
 
-def wait_until(predicate: object, *, timeout_s: float, what: str) -> None:
-    """Poll ``predicate()`` until true; fail with ``what`` after ``timeout_s``."""
-    assert callable(predicate)
+def wait_until(
+    predicate: Callable[[], bool], *, timeout_s: float, what: str, detail: Callable[[], str] = str
+) -> None:
+    """Poll ``predicate()`` until true; fail with ``what`` and ``detail()`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{detail()}"
         time.sleep(0.1)
