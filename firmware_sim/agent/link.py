@@ -268,10 +268,15 @@ class Link:
                     late = entry.seq <= replay_until or (
                         self.clock() * 1000 - entry.created_ms > cfg.historical_after_ms
                     )
-                    tasks.create_task(
-                        self._publish(client, entry, late, slots),
-                        name=f"publish-{cfg.dev}-{entry.seq}",
-                    )
+                    publish = self._publish(client, entry, late, slots)
+                    try:
+                        tasks.create_task(publish, name=f"publish-{cfg.dev}-{entry.seq}")
+                    except RuntimeError as exc:
+                        # A publish failed (the connection is gone) and the group is
+                        # shutting down before this loop reached an await: the link is down.
+                        publish.close()
+                        slots.release()
+                        raise aiomqtt.MqttError(f"link lost while publishing: {exc}") from exc
 
     async def _publish(
         self, client: aiomqtt.Client, entry: OutboxEntry, late: bool, slots: asyncio.Semaphore

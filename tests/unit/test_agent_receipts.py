@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from pathlib import Path
+from typing import cast
 
+import aiomqtt
 import pytest
 
 from firmware_sim.agent import ChainStore, Link, LinkConfig, ReceiptConfig
@@ -104,3 +108,27 @@ class TestResendTimer:
             due.append(now)
         assert due == [1.0, 3.0, 7.0, 11.0]
         assert timer.due_in(5, now) == 1.0
+
+
+class _LostClient:
+    """A connection that fails every publish, as one that just dropped."""
+
+    async def publish(self, *_args: object, **_kwargs: object) -> None:
+        raise aiomqtt.MqttError("connection lost")
+
+
+def test_publish_failure_while_the_window_is_full_is_a_link_error(tmp_path: Path) -> None:
+    """A failing publish with a full in-flight window ends the drain with MqttError only.
+
+    Only MqttError makes the link reconnect; anything else ends it for good. The race this
+    guards (a freed slot let the loop create a task in a group already shutting down:
+    RuntimeError, three of four agents stopped in the amnesiac-broker test) is not
+    reproduced deterministically here; the reliability test is what caught it.
+    """
+    link = _link(tmp_path, 3)
+    link.config = dataclasses.replace(link.config, max_inflight=1)
+    client = cast("aiomqtt.Client", _LostClient())
+    with pytest.raises(ExceptionGroup) as caught:
+        asyncio.run(link._drain(client, -1))
+    _, rest = caught.value.split(aiomqtt.MqttError)
+    assert rest is None
