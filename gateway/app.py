@@ -29,6 +29,7 @@ from .config import AnchorBackendName, GatewaySettings
 from .intake import Delivery, MqttIntake
 from .metrics import GatewayMetrics
 from .pipeline import Outcome, OutcomeKind, Pipeline, Verified
+from .receipts import ReceiptPublisher
 from .store import AnchorStatus, SqliteStore, StoreError
 from .verification import Incoming, Policy
 from .witnessing import Witnessing
@@ -50,6 +51,8 @@ class GatewayRuntime:
     """``None`` when ``checkpoints.enabled`` is off: another process of the deployment signs."""
     anchorer: Anchorer | None
     metrics: GatewayMetrics
+    receipts: ReceiptPublisher | None = None
+    """``None`` when ``mqtt.receipts`` is off."""
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     drained: asyncio.Event = field(default_factory=asyncio.Event)
     metrics_port: int | None = None
@@ -209,15 +212,20 @@ class Gateway:
                 refresh_s=settings.anchors.refresh_s,
                 clock_ms=self._clock_ms,
             )
+        intake = MqttIntake(
+            settings=settings.mqtt, queue_max=settings.pipeline.queue_max, clock_ms=self._clock_ms
+        )
+        receipts = (
+            ReceiptPublisher(key=key, publish=intake.publish_retained)
+            if settings.mqtt.receipts
+            else None
+        )
         return GatewayRuntime(
             settings=settings,
             store=store,
             pipeline=Pipeline(store=store, policy=policy, workers=settings.pipeline.workers),
-            intake=MqttIntake(
-                settings=settings.mqtt,
-                queue_max=settings.pipeline.queue_max,
-                clock_ms=self._clock_ms,
-            ),
+            intake=intake,
+            receipts=receipts,
             checkpointer=checkpointer,
             anchorer=anchorer,
             metrics=metrics,
@@ -284,6 +292,8 @@ class Gateway:
         outcomes = await committing
         rt.intake.ack(held[0])
         self._record(rt, outcomes)
+        if rt.receipts is not None:
+            await rt.receipts.after_commit(rt.store, [d.topic for d in held[0]], outcomes)
         if rt.checkpointer is not None:
             rt.checkpointer.notify(
                 sum(outcome.kind is OutcomeKind.ACCEPTED for outcome in outcomes)

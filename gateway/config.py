@@ -105,6 +105,8 @@ class MqttSettings(_Section):
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
     reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
+    # Publish a signed end-to-end receipt per device after each commit (ledger.receipt).
+    receipts: bool = True
 
     @field_validator("url")
     @classmethod

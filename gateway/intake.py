@@ -7,6 +7,14 @@ has committed it (``manual_ack``). Message ids are only meaningful on the connec
 delivered them: a message from an earlier connection is never acknowledged on a later one
 (the broker redelivers it from the persistent session, and the pipeline treats the repeat as
 an idempotent duplicate).
+
+A delivery with the MQTT retain flag set is not telemetry for the pipeline: the broker sends a
+retained message to every new subscription, so one retained message would be processed (and,
+if garbage, quarantined) once per reconnect. mosquitto's ACL cannot forbid a device to publish
+retained, so the intake acknowledges such deliveries and counts them (``retained_ignored``);
+the device's live publication reached the gateway already without the flag (MQTT 5 delivers
+with retain 0 unless Retain As Published), and end-to-end receipts make the device re-send
+anything the gateway did not log.
 """
 
 from __future__ import annotations
@@ -60,6 +68,8 @@ class IntakeStats:
     received: int = 0
     acknowledged: int = 0
     stale_acks_skipped: int = 0
+    retained_ignored: int = 0
+    receipts_published: int = 0
     connects: int = 0
     disconnects: int = 0
     connected: bool = False
@@ -217,7 +227,13 @@ class MqttIntake:
         )
         log.warning("broker_disconnected", extra={"reason": str(reason)})
 
-    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.retain:
+            self.stats.retained_ignored += 1
+            if message.qos:
+                client.ack(message.mid, message.qos)
+            log.warning("retained_telemetry_ignored", extra={"topic": message.topic})
+            return
         delivery = Delivery(
             topic=message.topic,
             payload=bytes(message.payload),
@@ -232,6 +248,14 @@ class MqttIntake:
         self._deliveries.put(delivery)
 
     # -- consumer side (any thread) --------------------------------------------------------
+
+    def publish_retained(self, topic: str, payload: bytes) -> None:
+        """Queue ``payload`` on ``topic`` retained at QoS 1 (paho resends it after a reconnect)."""
+        info = self._client.publish(topic, payload, qos=1, retain=True)
+        if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self.stats.receipts_published += 1
+        else:
+            log.warning("receipt_not_queued", extra={"topic": topic, "rc": int(info.rc)})
 
     def get_batch(self, *, max_items: int, wait_s: float) -> list[Delivery]:
         """Block up to ``wait_s`` for a first message, then take what is queued (up to max)."""

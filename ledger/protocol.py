@@ -24,6 +24,8 @@ __all__ = [
     "HISTORICAL_PROPERTY",
     "MAX_MESSAGE_SIZE",
     "MAX_PAYLOAD_SIZE",
+    "MQTT_OVERHEAD_ALLOWANCE",
+    "RECEIPT_LEAF",
     "STATUS_LEAF",
     "TELEMETRY_FILTER",
     "TELEMETRY_LEAF",
@@ -31,7 +33,9 @@ __all__ = [
     "TOPIC_ROOT",
     "fleet_prefix",
     "is_historical",
+    "parse_receipt_topic",
     "parse_telemetry_topic",
+    "receipt_topic",
     "status_topic",
     "telemetry_topic",
 ]
@@ -39,6 +43,7 @@ __all__ = [
 TOPIC_ROOT: Final = "voltproof"
 TELEMETRY_LEAF: Final = "telemetry"
 STATUS_LEAF: Final = "status"
+RECEIPT_LEAF: Final = "receipt"
 TELEMETRY_FILTER: Final = f"{TOPIC_ROOT}/+/+/{TELEMETRY_LEAF}"
 """The subscription that receives every device's telemetry."""
 TELEMETRY_TOPIC_FORM: Final = f"{TOPIC_ROOT}/<fleet>/<device>/{TELEMETRY_LEAF}"
@@ -54,6 +59,14 @@ allowance leaves room for a registry entry's content type and longer kids.
 """
 MAX_MESSAGE_SIZE: Final = MAX_PAYLOAD_SIZE + ENVELOPE_ALLOWANCE
 """Largest accepted complete COSE message, in bytes (66,560)."""
+
+MQTT_OVERHEAD_ALLOWANCE: Final = 1024
+"""Bytes an MQTT 5 PUBLISH adds around a message: fixed header, topic, packet id, properties.
+
+The longest telemetry topic (64-character fleet and device id) is 149 bytes; the historical
+user property 26. The broker's ``max_packet_size`` is ``MAX_MESSAGE_SIZE`` plus this
+(configs/mosquitto/limits.conf), so that the broker refuses what the gateway would refuse.
+"""
 
 HISTORICAL_PROPERTY: Final = ("voltproof-historical", "1")
 """The MQTT 5 user property (name, value) that marks a message as historical."""
@@ -75,20 +88,34 @@ def status_topic(fleet: str, device: str, *, root: str = TOPIC_ROOT) -> str:
     return _device_topic(fleet, device, STATUS_LEAF, root)
 
 
+def receipt_topic(fleet: str, device: str, *, root: str = TOPIC_ROOT) -> str:
+    """The retained topic the gateway publishes ``device``'s end-to-end receipts on."""
+    return _device_topic(fleet, device, RECEIPT_LEAF, root)
+
+
 def fleet_prefix(fleet: str) -> str:
     """The prefix every topic of ``fleet`` starts with (``voltproof/<fleet>/``)."""
     return f"{TOPIC_ROOT}/{fleet}/"
 
 
-def parse_telemetry_topic(topic: str) -> tuple[str, str] | None:
-    """``(fleet, device)`` of a telemetry topic, or ``None`` if it has another shape."""
+def _parse_device_topic(topic: str, leaf: str) -> tuple[str, str] | None:
     parts = topic.split("/")
-    if len(parts) != 4 or parts[0] != TOPIC_ROOT or parts[3] != TELEMETRY_LEAF:
+    if len(parts) != 4 or parts[0] != TOPIC_ROOT or parts[3] != leaf:
         return None
     fleet, device = parts[1], parts[2]
     if not fleet or not device or _WILDCARDS & set(fleet + device):
         return None
     return fleet, device
+
+
+def parse_telemetry_topic(topic: str) -> tuple[str, str] | None:
+    """``(fleet, device)`` of a telemetry topic, or ``None`` if it has another shape."""
+    return _parse_device_topic(topic, TELEMETRY_LEAF)
+
+
+def parse_receipt_topic(topic: str) -> tuple[str, str] | None:
+    """``(fleet, device)`` of a receipt topic, or ``None`` if it has another shape."""
+    return _parse_device_topic(topic, RECEIPT_LEAF)
 
 
 def is_historical(user_properties: Iterable[tuple[str, str]]) -> bool:

@@ -1,7 +1,11 @@
 """Start and stop a local mosquitto broker with the project's configuration.
 
 Used by the demo and by the integration tests (each on a free port of 127.0.0.1, with its
-own persistence directory), so that what is tested is the configuration that ships.
+own persistence directory), so that what is tested is the configuration that ships: the
+limits of ``configs/mosquitto/limits.conf`` always; with a password file, client ids bound
+to usernames (``use_username_as_clientid``) and the ACL; with :class:`TlsFiles`, a second
+listener that speaks TLS only. ``persistence=False`` gives an amnesiac broker (it forgets
+sessions, queues and retained messages at every restart), for the reliability tests.
 """
 
 from __future__ import annotations
@@ -81,6 +85,15 @@ def _port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsFiles:
+    """PEM files of a TLS listener: the CA that signed the broker's certificate, and that pair."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+
+
 @dataclass(kw_only=True)
 class MosquittoBroker:
     """One mosquitto process listening on ``host:port`` with state kept in ``workdir``.
@@ -95,12 +108,22 @@ class MosquittoBroker:
     binary: str | None = None
     password_file: Path | None = None
     acl_file: Path | None = None
+    tls: TlsFiles | None = None
+    tls_port: int = 0
+    persistence: bool = True
     startup_timeout_s: float = 10.0
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.port == 0:
             self.port = free_port(self.host)
+        if self.tls is not None and self.tls_port == 0:
+            self.tls_port = free_port(self.host)
+
+    @property
+    def tls_url(self) -> str | None:
+        """The TLS listener as ``mqtts://host:port``, when there is one."""
+        return f"mqtts://{self.host}:{self.tls_port}" if self.tls is not None else None
 
     @property
     def url(self) -> str:
@@ -136,10 +159,27 @@ class MosquittoBroker:
         if self.password_file is None:
             lines.append("allow_anonymous true")
         else:
-            lines += ["allow_anonymous false", f"password_file {self.password_file}"]
+            # A client id is its username: one device's password can take over only that
+            # device's own session (mosquitto refuses a client without a username then).
+            lines += [
+                "allow_anonymous false",
+                f"password_file {self.password_file}",
+                "use_username_as_clientid true",
+            ]
         if self.acl_file is not None:
             lines.append(f"acl_file {self.acl_file}")
-        return "\n".join(lines) + "\n" + LIMITS_CONF.read_text(encoding="utf-8")
+        if self.tls is not None:
+            lines += [
+                f"listener {self.tls_port} {self.host}",
+                f"cafile {self.tls.cafile}",
+                f"certfile {self.tls.certfile}",
+                f"keyfile {self.tls.keyfile}",
+                "tls_version tlsv1.2",
+            ]
+        limits = LIMITS_CONF.read_text(encoding="utf-8")
+        if not self.persistence:
+            limits = limits.replace("persistence true", "persistence false")
+        return "\n".join(lines) + "\n" + limits
 
     def start(self) -> None:
         """Start the broker and wait until it accepts connections."""

@@ -343,6 +343,7 @@ class Demo:
             "--state-dir", str(layout.sim_state),
             "--export-keys", str(layout.root / "device-keys.json"),
             "--summary-json", str(layout.root / "sim-summary.json"),
+            "--gateway-key", str(layout.root / "gateway-verifier-key.txt"),
         ]  # fmt: skip
         self._launch(Service(name="sim", argv=_voltproof(*sim_argv), log=layout.logs / "sim.log"))
         self.keys = keys

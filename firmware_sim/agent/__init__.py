@@ -7,7 +7,7 @@ from .batcher import Batcher, BatcherConfigError, Reading, ReadingKindError
 from .config import AgentConfigError, AgentSettings, load_settings, settings_from_mapping
 from .device import Device
 from .identity import IdentityError, load_seed
-from .link import Link, LinkConfig, LinkStats
+from .link import Link, LinkConfig, LinkStats, ReceiptConfig
 from .source import SampleSource, SourceError, SteadySource
 from .store import (
     ChainHead,
@@ -41,6 +41,7 @@ __all__ = [
     "OutboxStats",
     "Reading",
     "ReadingKindError",
+    "ReceiptConfig",
     "SampleSource",
     "SourceError",
     "SteadySource",

@@ -23,7 +23,7 @@ from .batcher import Batcher
 from .config import AgentSettings
 from .device import Device
 from .identity import load_seed
-from .link import Link, LinkConfig
+from .link import Link, LinkConfig, ReceiptConfig
 from .source import SampleSource, SourceError
 from .store import ChainStore
 
@@ -53,6 +53,17 @@ def tls_context(settings: AgentSettings) -> ssl.SSLContext | None:
 def link_config(settings: AgentSettings) -> LinkConfig:
     """The link parameters of ``settings``."""
     mqtt = settings.mqtt
+    gateway_key = settings.receipts.gateway_public_key
+    receipts = (
+        ReceiptConfig(
+            topic=settings.receipt_topic,
+            gateway_key=gateway_key,
+            resend_after_s=settings.receipts.resend_after_s,
+            resend_cap_s=settings.receipts.resend_cap_s,
+        )
+        if gateway_key is not None
+        else None
+    )
     return LinkConfig(
         dev=settings.device_id,
         host=mqtt.host,
@@ -65,6 +76,7 @@ def link_config(settings: AgentSettings) -> LinkConfig:
         keepalive_s=mqtt.keepalive_s,
         max_inflight=mqtt.max_inflight,
         historical_after_ms=settings.historical_after_ms,
+        receipts=receipts,
     )
 
 

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ledger.errors import VoltproofError
-from ledger.protocol import TOPIC_ROOT, status_topic, telemetry_topic
+from ledger.note import NoteError, parse_verifier_key
+from ledger.protocol import TOPIC_ROOT, receipt_topic, status_topic, telemetry_topic
 
 PLACEHOLDER_SECRETS: Final = frozenset(
     {"", "change-me", "changeme", "change_me", "password", "secret", "xxx", "todo"}
@@ -103,6 +104,41 @@ class BackoffSettings(_Section):
         return self
 
 
+class ReceiptSettings(_Section):
+    """End-to-end receipts: the gateway key that must sign them and the re-send schedule.
+
+    With ``gateway_key`` set (the gateway's C2SP verifier key, ``name+id+base64``), a message
+    stays in the outbox until a receipt signed by that key covers it; what no receipt covers
+    is published again after ``resend_after_s`` without progress, doubling up to
+    ``resend_cap_s``. Without it the broker's PUBACK releases a message (weaker: a broker
+    that loses its state loses it).
+    """
+
+    gateway_key: str | None = None
+    resend_after_s: float = Field(default=10.0, gt=0)
+    resend_cap_s: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.gateway_key is not None:
+            try:
+                parse_verifier_key(self.gateway_key)
+            except NoteError as exc:
+                raise ValueError(f"gateway_key is not a verifier key: {exc}") from exc
+        if self.resend_after_s > self.resend_cap_s:
+            raise ValueError(
+                f"resend_after_s {self.resend_after_s} exceeds resend_cap_s {self.resend_cap_s}"
+            )
+        return self
+
+    @property
+    def gateway_public_key(self) -> bytes | None:
+        """The gateway's 32-byte Ed25519 public key, when configured."""
+        if self.gateway_key is None:
+            return None
+        return parse_verifier_key(self.gateway_key).public_key
+
+
 class SourceSettings(_Section):
     """Where samples come from: the simulated physics or the vehicle CAN bus."""
 
@@ -134,6 +170,7 @@ class AgentSettings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     outbox: OutboxSettings = OutboxSettings()
     backoff: BackoffSettings = BackoffSettings()
+    receipts: ReceiptSettings = ReceiptSettings()
     source: SourceSettings = SourceSettings()
 
     @classmethod
@@ -158,6 +195,11 @@ class AgentSettings(BaseSettings):
     def topic(self) -> str:
         """The device's telemetry topic."""
         return telemetry_topic(self.fleet, self.device_id, root=self.mqtt.topic_prefix)
+
+    @property
+    def receipt_topic(self) -> str:
+        """The retained topic the gateway's receipts for this device arrive on."""
+        return receipt_topic(self.fleet, self.device_id, root=self.mqtt.topic_prefix)
 
     @property
     def status_topic(self) -> str:

@@ -3,8 +3,10 @@
 Every signed message is committed together with the new chain head in ONE transaction
 before anything is published, so that a crash (kill -9, power loss) at any moment neither
 reuses a ``seq`` nor forks the chain: after a restart the store holds either the message
-and the head that follows it, or neither. Rows leave the outbox only when the broker has
-acknowledged them (:meth:`ChainStore.ack`).
+and the head that follows it, or neither. Rows leave the outbox when the gateway's verified
+end-to-end receipt covers them (:meth:`ChainStore.release`; the highest receipted seq is kept
+per device, so a replayed older receipt releases nothing), or, for an agent configured
+without the gateway key, when the broker has acknowledged them (:meth:`ChainStore.ack`).
 
 The outbox is bounded per device by count and by bytes. When a new message would exceed a
 bound, the OLDEST UNSENT messages are dropped (drop-oldest): fresh data is worth more to a
@@ -53,6 +55,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_ms INTEGER NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (dev, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS receipted (
+    dev TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
 
@@ -258,6 +264,54 @@ class ChainStore:
         except sqlite3.Error as exc:
             raise ChainStoreError(f"cannot acknowledge {dev} seq {seq}: {exc}") from exc
         return row is not None
+
+    def receipted(self, dev: str) -> int:
+        """The highest seq of ``dev`` a verified receipt covered (-1 before the first)."""
+        try:
+            row = self._db.execute("SELECT seq FROM receipted WHERE dev = ?", (dev,)).fetchone()
+        except sqlite3.Error as exc:
+            raise ChainStoreError(f"cannot read the receipts of {dev}: {exc}") from exc
+        return -1 if row is None else int(row[0])
+
+    def release(self, dev: str, upto: int) -> int:
+        """Remove every message of ``dev`` with ``seq <= upto`` (a verified receipt covers them).
+
+        Returns how many left the outbox; a receipt at or below the highest one seen before
+        changes nothing (0).
+        """
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                released = self._release_locked(dev, upto)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise ChainStoreError(f"cannot release {dev} up to seq {upto}: {exc}") from exc
+        return released
+
+    def _release_locked(self, dev: str, upto: int) -> int:
+        row = self._db.execute("SELECT seq FROM receipted WHERE dev = ?", (dev,)).fetchone()
+        if row is not None and row[0] >= upto:
+            return 0
+        self._db.execute(
+            "INSERT INTO receipted (dev, seq) VALUES (?, ?) "
+            "ON CONFLICT (dev) DO UPDATE SET seq = excluded.seq",
+            (dev, upto),
+        )
+        count, size = self._db.execute(
+            "SELECT count(*), coalesce(sum(length(data)), 0) FROM outbox "
+            "WHERE dev = ? AND seq <= ?",
+            (dev, upto),
+        ).fetchone()
+        if count:
+            self._db.execute("DELETE FROM outbox WHERE dev = ? AND seq <= ?", (dev, upto))
+            self._db.execute(
+                "UPDATE head SET ob_count = ob_count - ?, ob_bytes = ob_bytes - ? WHERE dev = ?",
+                (count, size, dev),
+            )
+        return int(count)
 
     def stats(self, dev: str) -> OutboxStats:
         """Count and bytes waiting in the outbox of ``dev`` and its total drops."""

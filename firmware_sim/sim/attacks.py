@@ -91,8 +91,13 @@ def garbage(sender: str, rng: random.Random) -> Injection:
     return Injection(kind="garbage", sender=sender, topic_dev=sender, data=data)
 
 
-def oversized(sender: str, rng: random.Random, size: int = 70_000) -> Injection:
-    """A COSE_Sign1 of ``sender`` with a ``size``-byte payload and a junk signature."""
+def oversized(sender: str, rng: random.Random, size: int = 66_600) -> Injection:
+    """A COSE_Sign1 of ``sender`` with a ``size``-byte payload and a junk signature.
+
+    The default is just above the protocol's payload bound and below the broker's
+    ``max_packet_size`` (configs/mosquitto/limits.conf): the broker passes it on and the
+    gateway refuses it. A larger one the broker itself refuses (and disconnects the sender).
+    """
     cose = cbor2.CBORTag(
         18, [b"\xa1\x01\x27", {4: sender.encode()}, rng.randbytes(size), rng.randbytes(64)]
     )

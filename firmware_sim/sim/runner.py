@@ -23,12 +23,13 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from firmware_sim.agent import Backoff, Batcher, ChainStore, Device, Link, LinkConfig
+from firmware_sim.agent.link import ReceiptConfig
 from firmware_sim.agent.source import SampleSource, SteadySource
 from firmware_sim.physics import PackSource as PhysicsPackSource
 from firmware_sim.physics import PackUnit, Vehicle, build_vehicle
 from firmware_sim.physics.pack import PackConfig
 from ledger.errors import VoltproofError
-from ledger.protocol import status_topic, telemetry_topic
+from ledger.protocol import receipt_topic, status_topic, telemetry_topic
 from ledger.telemetry import Kind
 
 from . import attacks
@@ -57,6 +58,10 @@ class SimOptions:
     summary_json: Path | None = None
     progress_every_s: float = 10.0
     progress: TextIO | None = None
+    gateway_key: bytes | None = None
+    """The gateway's Ed25519 public key: agents keep messages until a receipt signed by it
+    covers them (``None``: the broker's PUBACK releases them)."""
+    resend_after_s: float = 10.0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -177,6 +182,16 @@ class FleetRun:
                 password=password,
                 max_inflight=self.fleet.max_inflight,
                 historical_after_ms=2000 * self.fleet.period_s,
+                receipts=(
+                    ReceiptConfig(
+                        topic=receipt_topic(self.fleet.name, dev),
+                        gateway_key=self.options.gateway_key,
+                        resend_after_s=self.options.resend_after_s,
+                        resend_cap_s=max(self.options.resend_after_s, 60.0),
+                    )
+                    if self.options.gateway_key is not None
+                    else None
+                ),
             )
             link = Link(
                 config=config,

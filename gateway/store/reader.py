@@ -33,6 +33,7 @@ from .records import (
     MessageLeaf,
     QuarantineCount,
     QuarantineRecord,
+    ReceiptHead,
     RegistryEventRecord,
     SampleBlockRecord,
 )
@@ -75,6 +76,10 @@ class StoreReader(Protocol):
 
     async def duplicates(self, device_id: str) -> int:
         """How many idempotent duplicates of a device's messages arrived."""
+        ...
+
+    async def receipt_heads(self, device_ids: Sequence[str]) -> dict[str, ReceiptHead]:
+        """Per device, the highest seq logged with no gap below it (an end-to-end receipt)."""
         ...
 
     async def device_index_at(self, size: int) -> DeviceIndex:

@@ -39,6 +39,7 @@ from .records import (
     LogHead,
     QuarantineCount,
     QuarantineRecord,
+    ReceiptHead,
 )
 
 if TYPE_CHECKING:
@@ -397,6 +398,31 @@ class StoreReads:
         """How many idempotent duplicates of a device's messages arrived."""
         rows = await self._rows("SELECT duplicates FROM chain_heads WHERE device = ?", (device_id,))
         return int(rows[0][0]) if rows else 0
+
+    async def receipt_heads(self, device_ids: Sequence[str]) -> dict[str, ReceiptHead]:
+        """Per device, the highest seq logged with no gap below it and its leaf index.
+
+        A device with no message, or whose first gap starts at seq 0, has no entry. One
+        indexed lookup per device (head, first gap, the leaf of that seq).
+        """
+        heads: dict[str, ReceiptHead] = {}
+        for device_id in dict.fromkeys(device_ids):
+            rows = await self._rows(
+                "SELECT coalesce((SELECT min(start) FROM chain_gaps WHERE device = h.device) - 1,"
+                " h.seq) FROM chain_heads AS h WHERE h.device = ?",
+                (device_id,),
+            )
+            if not rows or rows[0][0] < 0:
+                continue
+            seq = int(rows[0][0])
+            leaf = await self._rows(
+                "SELECT leaf_index FROM leaves WHERE device = ? AND seq = ?", (device_id, seq)
+            )
+            if leaf:
+                heads[device_id] = ReceiptHead(
+                    device_id=device_id, seq=seq, leaf_index=int(leaf[0][0])
+                )
+        return heads
 
 
 def leaf_record(row: Sequence[Any]) -> LeafRecord:

@@ -255,6 +255,15 @@ class ChainHeadRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiptHead:
+    """What an end-to-end receipt states for a device: no gap up to ``seq``, at ``leaf_index``."""
+
+    device_id: str
+    seq: int
+    leaf_index: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SampleBlockRecord:
     """One stored sample block, as stored (the audit compares it with the signed message)."""
 

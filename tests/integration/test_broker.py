@@ -44,7 +44,8 @@ def test_broker_relays_qos1(mosquitto: MosquittoBroker) -> None:
 def test_broker_runs_with_project_limits(mosquitto: MosquittoBroker) -> None:
     """The generated configuration carries the lossless queue limits."""
     conf = (mosquitto.workdir / "mosquitto.conf").read_text(encoding="utf-8")
-    assert "max_queued_messages 0" in conf
+    assert "max_queued_messages 200000" in conf
+    assert "max_packet_size 67584" in conf
     assert f"listener {mosquitto.port} 127.0.0.1" in conf
 
 

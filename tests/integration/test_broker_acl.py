@@ -12,6 +12,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ledger.protocol import MAX_MESSAGE_SIZE, MQTT_OVERHEAD_ALLOWANCE
 from tests.support.binaries import require_binary
 from voltproof.broker import (
     ACL_CONF,
@@ -152,3 +153,91 @@ def test_device_reaches_gateway_on_own_topic(secured_broker: MosquittoBroker) ->
         for client in (device, impostor, gateway):
             client.disconnect()
             client.loop_stop()
+
+
+def _disconnects(client: mqtt.Client) -> threading.Event:
+    lost = threading.Event()
+    client.on_disconnect = lambda *_a: lost.set()
+    return lost
+
+
+def test_client_id_is_bound_to_the_username(secured_broker: MosquittoBroker) -> None:
+    """A device's password with the gateway's client id cannot take the gateway's session."""
+    gateway, _seen = _gateway_receiver(secured_broker)
+    gateway_lost = _disconnects(gateway)
+    device = _client(secured_broker, "bus-0001", CREDENTIALS["bus-0001"])
+    device_lost = _disconnects(device)
+    try:
+        assert not _connect(device, secured_broker).is_failure
+        for _ in range(3):
+            thief = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id="voltproof-gateway", protocol=mqtt.MQTTv5
+            )
+            thief.username_pw_set("bus-0001", CREDENTIALS["bus-0001"])
+            assert not _connect(thief, secured_broker).is_failure
+            thief.disconnect()
+            thief.loop_stop()
+        # the thief only ever took over bus-0001's own session (its client id is its username)
+        assert device_lost.wait(5)
+        assert not gateway_lost.wait(0.5)
+    finally:
+        for client in (device, gateway):
+            client.disconnect()
+            client.loop_stop()
+
+
+def test_only_the_gateway_writes_receipts(secured_broker: MosquittoBroker) -> None:
+    """A device reads its own receipts; receipts written by a device never arrive."""
+    seen: list[bytes] = []
+    reader = _client(secured_broker, "bus-0001", CREDENTIALS["bus-0001"])
+    subscribed = threading.Event()
+    reader.on_subscribe = lambda *_a: subscribed.set()
+    reader.on_message = lambda _c, _u, msg: seen.append(bytes(msg.payload))
+    forger = _client(secured_broker, "bus-0002", CREDENTIALS["bus-0002"])
+    gateway = _client(secured_broker, "voltproof-gateway", CREDENTIALS["voltproof-gateway"])
+    try:
+        assert not _connect(reader, secured_broker).is_failure
+        reader.subscribe("voltproof/fleet-1/bus-0001/receipt", qos=1)
+        assert subscribed.wait(5)
+        assert not _connect(forger, secured_broker).is_failure
+        info = forger.publish("voltproof/fleet-1/bus-0001/receipt", b"forged", qos=1)
+        with contextlib.suppress(RuntimeError):
+            info.wait_for_publish(5)
+        assert not _connect(gateway, secured_broker).is_failure
+        _publish(gateway, "voltproof/fleet-1/bus-0001/receipt")
+        for _ in range(100):
+            if seen:
+                break
+            threading.Event().wait(0.05)
+        threading.Event().wait(0.2)  # room for a wrongly delivered message to show up
+        assert seen == [b"x"]
+    finally:
+        for client in (reader, forger, gateway):
+            client.disconnect()
+            client.loop_stop()
+
+
+def test_packet_above_the_protocol_bound_is_refused(secured_broker: MosquittoBroker) -> None:
+    """A PUBLISH larger than max_packet_size never reaches the gateway; the sender is cut off."""
+    gateway, seen = _gateway_receiver(secured_broker)
+    device = _client(secured_broker, "bus-0001", CREDENTIALS["bus-0001"])
+    lost = _disconnects(device)
+    try:
+        assert not _connect(device, secured_broker).is_failure
+        topic = "voltproof/fleet-1/bus-0001/telemetry"
+        device.publish(topic, bytes(MAX_MESSAGE_SIZE + MQTT_OVERHEAD_ALLOWANCE), qos=1)
+        assert lost.wait(5)
+        threading.Event().wait(0.2)
+        assert seen == []
+    finally:
+        for client in (device, gateway):
+            client.disconnect()
+            client.loop_stop()
+
+
+def test_packet_size_bound_is_the_protocol_bound() -> None:
+    """configs/mosquitto/limits.conf carries MAX_MESSAGE_SIZE + MQTT_OVERHEAD_ALLOWANCE."""
+    limits = (ACL_CONF.parent / "limits.conf").read_text(encoding="utf-8")
+    assert f"\nmax_packet_size {MAX_MESSAGE_SIZE + MQTT_OVERHEAD_ALLOWANCE}\n" in limits
+    production = (ACL_CONF.parent / "mosquitto.conf").read_text(encoding="utf-8")
+    assert "\nuse_username_as_clientid true\n" in production

@@ -22,6 +22,7 @@ from gateway.registry import Registry
 from gateway.store import SqliteStore
 from ledger.keys import load_key_file
 from ledger.message import decode_message, sign_message
+from ledger.protocol import MAX_MESSAGE_SIZE
 from tests.support.gateway_devices import FakeDevice
 from tests.support.gateway_world import Deployment, write_deployment
 from tests.support.processes import (
@@ -74,7 +75,8 @@ def test_bad_messages_are_refused_with_their_reason(
             (honest.topic, first),  # replay: duplicate
             (stranger.topic, stranger.message(t_ms=_now())),  # unknown_device
             (revoked.topic, revoked.message(t_ms=_now())),  # revoked
-            (honest.topic, b"\xd2" + bytes(80_000)),  # oversize
+            # over the gateway's bound, under the broker's max_packet_size: the gateway refuses
+            (honest.topic, b"\xd2" + bytes(MAX_MESSAGE_SIZE)),  # oversize
             (victim.topic, honest.message(t_ms=_now())),  # another's topic
             (honest.topic, sign_message(payload, seed=honest.seed)),  # another's dev and kid
             (victim.topic, sign_message(payload, seed=honest.seed)),  # both: bad signature

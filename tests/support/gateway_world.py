@@ -41,6 +41,9 @@ def write_deployment(
     metrics_port: int | None = None,
     client_id: str = "voltproof-gateway-test",
     enrolled_at_ms: int | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    share_group: str | None = None,
 ) -> Deployment:
     """Create keys and a gateway.toml in ``workdir`` and enrol ``devices`` fake devices.
 
@@ -57,7 +60,9 @@ def write_deployment(
         "[mqtt]\n"
         f'url = "{broker.url}"\n'
         f'client_id = "{client_id}"\n'
-        "[pipeline]\n"
+        + (f'username = "{username}"\npassword = "{password}"\n' if username else "")
+        + (f'share_group = "{share_group}"\n' if share_group is not None else "")
+        + "[pipeline]\n"
         "batch_wait_ms = 5\n"
         "[checkpoints]\n"
         f"every_leaves = {every_leaves}\n"

@@ -21,6 +21,7 @@ from gateway.store import (
     CosignatureRecord,
     DeviceStatus,
     QuarantineEntry,
+    ReceiptHead,
     RegistryConflictError,
     Store,
     StoreError,
@@ -120,6 +121,7 @@ async def case_empty_store(world: StoreWorld) -> None:
     assert await r.devices(["pack-1"]) == {}
     assert await r.registry_events() == []
     assert await r.registry_leaves(["pack-1"], leaf_below=END) == []
+    assert await r.receipt_heads(["pack-1"]) == {}
     assert await r.chain_gaps("pack-1") == []
     assert await r.duplicates("pack-1") == 0
     assert await r.messages_in("pack-1", t_from=0, t_to=END, limit=10) == []
@@ -214,6 +216,11 @@ async def case_chains_and_messages(world: StoreWorld) -> None:
     assert await r.chain_gaps("pack-1") == [(3, 4)]
     assert await r.chain_gaps("bus-1") == []
     assert await r.duplicates("bus-1") == 1
+    heads = await r.receipt_heads(["pack-1", "bus-1", "pack-1", "nobody"])
+    assert heads == {
+        "pack-1": ReceiptHead(device_id="pack-1", seq=2, leaf_index=filled.pack_leaves[2]),
+        "bus-1": ReceiptHead(device_id="bus-1", seq=3, leaf_index=filled.bus_leaves[3]),
+    }
     inside = await r.messages_in("pack-1", t_from=0, t_to=END, limit=10)
     assert [m.seq for m in inside] == [0, 1, 2, 4, 5]
     assert [m.leaf_index for m in inside] == filled.pack_leaves

@@ -41,3 +41,13 @@ def test_historical_mark() -> None:
     assert protocol.is_historical([("a", "b"), protocol.HISTORICAL_PROPERTY])
     assert not protocol.is_historical([("voltproof-historical", "0")])
     assert not protocol.is_historical([])
+
+
+def test_receipt_topic_round_trips() -> None:
+    """A device's receipt topic parses back to (fleet, device) and is not a telemetry topic."""
+    topic = protocol.receipt_topic("fleet-a", "bus-0001")
+    assert topic == "voltproof/fleet-a/bus-0001/receipt"
+    assert protocol.parse_receipt_topic(topic) == ("fleet-a", "bus-0001")
+    assert protocol.parse_telemetry_topic(topic) is None
+    assert protocol.parse_receipt_topic(protocol.telemetry_topic("fleet-a", "bus-0001")) is None
+    assert protocol.parse_receipt_topic("voltproof/+/bus-0001/receipt") is None

@@ -58,6 +58,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE",
         help="also write the final summary as JSON",
     )
+    sim.add_argument(
+        "--gateway-key",
+        default=None,
+        metavar="KEY",
+        help="the gateway's verifier key (name+id+key) or a file holding it: "
+        "agents keep each message until a receipt signed by it covers it, and re-send the rest",
+    )
+    sim.add_argument(
+        "--resend-after",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="re-send what no receipt covers after S seconds without progress (default 10)",
+    )
     command(sim, _sim)
 
 
@@ -69,11 +83,30 @@ def default_state_dir(fleet: Path) -> Path:
     return Path(base) / "voltproof" / "sim" / fleet.stem
 
 
+def _gateway_key(text: str | None) -> bytes | None:
+    from ledger.note import NoteError, parse_verifier_key
+
+    if text is None:
+        return None
+    path = Path(text)
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--gateway-key: cannot read {path}: {exc}") from exc
+    try:
+        return parse_verifier_key(text).public_key
+    except NoteError as exc:
+        raise UsageError(f"--gateway-key: {exc}") from exc
+
+
 def _sim(args: argparse.Namespace) -> int:
     from firmware_sim.sim.fleet import FleetError, load_fleet
     from firmware_sim.sim.runner import SimError, SimOptions, run
     from voltproof.logs import configure_logging
 
+    if not args.resend_after > 0:
+        raise UsageError(f"--resend-after must be > 0 seconds, got {args.resend_after}")
     try:
         fleet = load_fleet(args.fleet)
     except FleetError as exc:
@@ -85,6 +118,8 @@ def _sim(args: argparse.Namespace) -> int:
         export_keys=args.export_keys,
         state_dir=args.state_dir or default_state_dir(args.fleet),
         summary_json=args.summary_json,
+        gateway_key=_gateway_key(args.gateway_key),
+        resend_after_s=args.resend_after,
     )
     try:
         summary = asyncio.run(run(fleet, options))
