@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 from ledger.private_files import open_private_log, private_dir
 
 from .broker import ACL_CONF, INSTALL_HINT, MosquittoBroker, free_port
-from .cli.exits import ExitCode
 from .demo_report import progress_verdicts, schedule, summary_lines
 
 if TYPE_CHECKING:
@@ -468,6 +467,8 @@ class Demo:
             verify += ["--anchors", str(self.layout.anchor_export)]
         elif self.anvil is not None:
             verify += ["--rpc", self.anvil.url]
+        from .cli.exits import ExitCode  # the CLI package imports this module
+
         verified = await _run_voltproof(*verify)
         print("\n".join(f"  {line}" for line in verified.stdout.strip().splitlines()), flush=True)
         if verified.returncode == ExitCode.INCOMPLETE:

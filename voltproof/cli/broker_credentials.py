@@ -73,8 +73,15 @@ class Accounts:
 
 
 def acl_text(devices: list[DeviceRecord], *, gateway_user: str) -> str:
-    """The mosquitto ACL: the gateway reads every device topic, a device writes its own."""
-    from ledger.protocol import TELEMETRY_FILTER, TOPIC_ROOT, status_topic, telemetry_topic
+    """The mosquitto ACL: the gateway reads every device topic and writes the receipts; a
+    device writes its own telemetry and status and reads only its own receipts."""
+    from ledger.protocol import (
+        TELEMETRY_FILTER,
+        TOPIC_ROOT,
+        receipt_topic,
+        status_topic,
+        telemetry_topic,
+    )
 
     lines = [
         "# Written by 'voltproof broker-credentials' from the device registry: do not edit,",
@@ -83,6 +90,7 @@ def acl_text(devices: list[DeviceRecord], *, gateway_user: str) -> str:
         f"user {gateway_user}",
         f"topic read {TELEMETRY_FILTER}",
         f"topic read {TOPIC_ROOT}/+/+/status",
+        f"topic write {TOPIC_ROOT}/+/+/receipt",
     ]
     for device in devices:
         lines += [
@@ -90,6 +98,7 @@ def acl_text(devices: list[DeviceRecord], *, gateway_user: str) -> str:
             f"user {device.device_id}",
             f"topic write {telemetry_topic(device.fleet, device.device_id)}",
             f"topic readwrite {status_topic(device.fleet, device.device_id)}",
+            f"topic read {receipt_topic(device.fleet, device.device_id)}",
         ]
     return "\n".join(lines) + "\n"
 
