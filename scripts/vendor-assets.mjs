@@ -20,6 +20,9 @@ const FILES = [
   ["redoc", "bundles/redoc.standalone.js", "redoc/redoc.standalone.js"],
 ];
 const DIRS = [["leaflet", "dist/images", "leaflet/images"]];
+// ReDoc's bundle names one outside URL (the logo in its "API docs by Redocly" footer): point it
+// at the dashboard's own icon so /redoc makes no request beyond this API (offline, no errors).
+const REWRITES = [["redoc/redoc.standalone.js", "https://cdn.redoc.ly/redoc/logo-mini.svg", "/favicon.svg"]];
 
 rmSync(target, { recursive: true, force: true });
 const versions = {};
@@ -33,6 +36,11 @@ for (const [pkg, from, to] of DIRS) {
   for (const name of readdirSync(join(modules, pkg, from))) {
     copyFileSync(join(modules, pkg, from, name), join(target, to, name));
   }
+}
+for (const [file, from, to] of REWRITES) {
+  const text = readFileSync(join(target, file), "utf8");
+  if (!text.includes(from)) throw new Error(`${file} no longer names ${from}: review the rewrite`);
+  writeFileSync(join(target, file), text.split(from).join(to));
 }
 writeFileSync(join(target, "versions.json"), JSON.stringify(versions, null, 1) + "\n");
 console.log(`[vendor] ${Object.entries(versions).map(([p, v]) => `${p}@${v}`).join(" ")} -> api/static/vendor/`);
