@@ -308,7 +308,7 @@ const CHARTS = {
     { title: "Temperatures", unit: "°C", lines: [["temp_max_c", "max", 1, "hottest probe"], ["temp_min_c", "min", 1, "coldest probe"]] },
     { title: "Cell voltage spread (max − min of the same sample)", unit: "mV", lines: [["cell_spread_v", "max", 1000, "spread, bucket max"], ["cell_spread_v", "avg", 1000, "spread, bucket mean"]] },
     { title: "Energy throughput", unit: "kWh", lines: [["energy_out_wh", "max", 0.001, "discharged"], ["energy_in_wh", "max", 0.001, "charged"]] },
-    { title: "Alarm level", unit: "level", step: true, lines: [["alarm_level", "max", 1, "highest level"]] },
+    { title: "Alarm level", unit: "level", step: true, range: [0, 4], lines: [["alarm_level", "max", 1, "highest level"]] },
   ],
   bus: [
     { title: "Speed", unit: "km/h", lines: [["speed_mps", "avg", 3.6, "mean"], ["speed_mps", "max", 3.6, "max"]] },
@@ -383,6 +383,13 @@ async function loadAsset(id, range) {
   if (!stints.data.length) stintBody.append(el("tr", {}, el("td", { colspan: "4", text: asset.kind === "pack" ? "no installation recorded" : "buses carry packs; see each pack's page" })));
 }
 
+// Tick labels in UTC, 24 h, as precise as the visible span needs.
+function timeTicks(u, splits) {
+  const span = u.scales.x.max - u.scales.x.min;
+  const cut = span > 60 * 86400000 ? [0, 10] : span > 2 * 86400000 ? [5, 16] : span > 120000 ? [11, 16] : [11, 19];
+  return splits.map((v) => new Date(v).toISOString().slice(cut[0], cut[1]).replace("T", " "));
+}
+
 function isoInput(ms) { return new Date(ms).toISOString().slice(0, 19); }
 
 async function drawCharts(asset, range) {
@@ -412,8 +419,8 @@ async function drawCharts(asset, range) {
     const opts = {
       width, height: 200, ms: 1,
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: true } },
-      axes: [{ stroke: "#333", grid: { stroke: "#eee" } }, { stroke: "#333", grid: { stroke: "#eee" }, label: spec.unit, size: 60 }],
+      scales: { x: { time: true }, ...(spec.range ? { y: { range: spec.range } } : {}) },
+      axes: [{ stroke: "#333", grid: { stroke: "#eee" }, values: timeTicks, space: 70 }, { stroke: "#333", grid: { stroke: "#eee" }, label: spec.unit, size: 60 }],
       series: [{ label: "time (UTC)", value: (u, v) => (v == null ? "–" : fmtTime(v)) },
         ...spec.lines.map(([, , , label], i) => ({ label, stroke: COLOURS[i], width: 1.5, spanGaps: false,
           paths: spec.step && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined,

@@ -4,7 +4,8 @@
 
 const main = document.getElementById("report");
 const fmtTime = (ms) => (ms == null ? "–" : new Date(ms).toISOString().replace(".000Z", "Z").replace("T", " "));
-const human = (key) => key.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
+const human = (key) => key.replace(/_/g, " ").replace(/\bsoh\b/g, "SoH").replace(/\bsoc\b/g, "SoC")
+  .replace(/\bkm\b/g, "km").replace(/^./, (c) => c.toUpperCase());
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -17,7 +18,7 @@ function fmtValue(value, unit) {
   if (value == null) return "not determined";
   if (typeof value !== "number") return String(value);
   if (unit === "/" || unit === "1/1") return `${(value * 100).toFixed(1)} %`;
-  const text = Math.abs(value) >= 100 ? value.toFixed(0) : value.toPrecision(4);
+  const text = Number.isInteger(value) || Math.abs(value) >= 100 ? value.toFixed(0) : value.toPrecision(4);
   return unit && unit !== "1" ? `${text} ${unit}` : text;
 }
 function table(head, rows) {

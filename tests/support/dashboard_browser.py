@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -28,6 +29,7 @@ from tests.support.binaries import require_binary
 from tests.support.paths import REPO
 
 ARTIFACTS = REPO / "test-artifacts"
+DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = [
     "--headless",
@@ -142,10 +144,14 @@ def login(page: Page, base: str, key: str) -> None:
 
 
 def screenshot(page: Page, name: str) -> Path:
-    """A full-page PNG under test-artifacts/."""
+    """A full-page PNG under test-artifacts/; with ``VOLTPROOF_DOCS_SCREENSHOTS=1`` also the
+    first screen of it in docs/screenshots/ (how the committed copies are refreshed)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("VOLTPROOF_DOCS_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"), full_page=False)
     return path
 
 
