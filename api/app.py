@@ -25,7 +25,7 @@ from .accessdb import AccessDb
 from .deps import AppState
 from .errors import document_errors, error_responses, install_error_handlers
 from .queries import DashboardQueries
-from .routes import alarms, assets, evidence, feeds, operations, proofs, system
+from .routes import alarms, assets, dashboard, docs, evidence, feeds, operations, proofs, system
 from .settings import Deployment
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,14 @@ def create_app(deployment: Deployment) -> FastAPI:
             log.info("api_started", extra={"gateway_db": str(deployment.gateway_db)})
             yield
 
-    app = FastAPI(title="voltproof API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="voltproof API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served from local assets by routes.docs
+        redoc_url=None,
+    )
     metrics = ApiMetrics.create()
     app.state.metrics = metrics
 
@@ -111,6 +118,8 @@ def create_app(deployment: Deployment) -> FastAPI:
         evidence.router,
         evidence.packs_router,
         feeds.router,
+        dashboard.router,
+        docs.router,
     ):
         app.include_router(router, responses=errors)
     static = resources.files("api").joinpath("static")

@@ -40,8 +40,14 @@ class ApiSettings(TomlFileSettings):
     """Access-control database; default ``api.db`` next to the gateway database."""
     anchor_db: Path | None = None
     """The local anchor table; default ``anchors.db`` next to the gateway database."""
-    online_window_s: Annotated[int, Field(ge=1)] = 120
-    """A device is online when its newest message arrived at most this long ago."""
+    online_window_s: Annotated[int, Field(ge=1)] = 30
+    """A device is online when its newest message arrived at most this long ago (agents send
+    every 10 s: three missed messages make it offline)."""
+    tile_url: str | None = None
+    """Map tiles, a Leaflet URL template (``https://tile.example/{z}/{x}/{y}.png``); without
+    one the map draws positions and routes on a plain background (offline)."""
+    tile_attribution: str = ""
+    """The tile provider's attribution, shown on the map (OpenStreetMap requires one)."""
     max_points: Annotated[int, Field(ge=10, le=100_000)] = 5000
     """Largest page of raw samples and most buckets of a downsampled series."""
     log_level: str = "INFO"

@@ -33,13 +33,19 @@ apt_install() {
 # mosquitto: the reference MQTT broker that the demo and the integration tests start themselves.
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || apt_install mosquitto
 
-# npm packages pinned by package-lock.json: solc-js (compiles contracts/AnchorRegistry.sol) and
-# anvil (the EVM node that the EVM anchor tests, benchmark and demo start themselves).
+# npm packages pinned by package-lock.json: solc-js (compiles contracts/AnchorRegistry.sol),
+# anvil (the EVM node that the EVM anchor tests, benchmark and demo start themselves), the
+# dashboard's browser libraries and axe-core (the dashboard's accessibility test).
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
     command -v npm >/dev/null 2>&1 || apt_install nodejs npm
     log "installing npm packages (npm ci)"
     npm ci --no-audit --no-fund --loglevel=error
     touch node_modules
+fi
+# The dashboard's browser libraries (uPlot, Leaflet, Swagger UI, ReDoc), copied from node_modules
+# into api/static/vendor/ so the API serves them itself (no CDN; /docs works offline).
+if [ ! -f api/static/vendor/versions.json ] || [ package-lock.json -nt api/static/vendor/versions.json ]; then
+    node scripts/vendor-assets.mjs >&2
 fi
 
 # chromium: the browser the dashboard test drives through Playwright (never `playwright install`).

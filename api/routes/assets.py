@@ -13,10 +13,10 @@ from ..access import FOREVER, Principal, Window
 from ..deps import CurrentUser, DashboardDep, StateDep, TelemetryUser, visible_device, window_of
 from ..queries import DashboardQueries
 from ..schemas import AssetPublic, AssetsPublic, BucketPublic, BucketsPublic, SamplesPublic
+from ..times import TimeMs
 
 router = APIRouter(prefix="/api/assets", tags=["assets"])
 
-TimeMs = Annotated[int | None, Query(ge=0, le=FOREVER, description="Unix ms")]
 MAX_SPAN: Final = FOREVER
 
 
@@ -139,8 +139,7 @@ async def buckets(
     """``field`` downsampled server-side to at most ``points`` buckets (min, max, mean)."""
     device = await visible_device(dashboard, user, asset)
     window = window_of(user, device, from_ms, to_ms)
-    if window.to_ms == FOREVER or window.from_ms == 0:
-        window = await _data_window(dashboard, device, window)
+    window = await _data_window(dashboard, device, window)
     points = min(points, state.deployment.api.max_points)
     bucket_ms = max(1000, math.ceil((window.to_ms - window.from_ms) / points))
     try:
@@ -156,7 +155,8 @@ async def buckets(
 
 
 async def _data_window(dashboard: DashboardQueries, device: DeviceRecord, window: Window) -> Window:
-    """An open-ended window narrowed to the device's data (so buckets are not years wide)."""
+    """The window narrowed to the device's data in it (a lease of years holding a day of data
+    gets buckets of that day, not of the lease)."""
     narrowed = await dashboard.sample_bounds(device.kind, device.device_id, window)
     if narrowed is None:
         return window

@@ -43,11 +43,10 @@ from ..deps import (
     window_of,
 )
 from ..schemas import HistoryPublic, StintPublic, TransferIn, TransferPublic
+from ..times import TimeMs
 
 router = APIRouter(prefix="/api/assets", tags=["evidence"])
 packs_router = APIRouter(prefix="/api/packs", tags=["packs"])
-
-TimeMs = Annotated[int | None, Query(ge=0, le=FOREVER, description="Unix ms")]
 
 
 async def _window(

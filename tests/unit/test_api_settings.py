@@ -30,7 +30,7 @@ def test_example_config_loads(tmp_path: Path) -> None:
     (tmp_path / "gateway.toml").write_text(GATEWAY, encoding="utf-8")
     deployment = load_deployment(workdir=tmp_path)
     assert deployment.api.gateway_config == tmp_path.resolve() / "gateway.toml"
-    assert deployment.api.online_window_s == 120
+    assert deployment.api.online_window_s == 30
 
 
 def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,295 @@
+"""What the web dashboard reads in one request per view: fleet, map trails, chart series, events.
+
+The other routes stay resource-shaped for API clients; these answer the page's questions
+without a request per asset: the fleet view is one call (status, SoC, SoH, position and the
+bus <-> pack relation from each device's newest signed message), the map's trails a second,
+each chart one call. ``/events`` is a server-sent event stream: the page refreshes when the
+log grows instead of polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledger.message import MessageError, decode_message
+from ledger.telemetry import FIELDS
+
+from ..deps import (
+    CurrentUser,
+    DashboardDep,
+    ReaderDep,
+    StateDep,
+    TelemetryUser,
+    visible_device,
+    window_of,
+)
+from ..series import DERIVED, bucket_size, bucketed, source_columns
+from ..times import TimeMs
+from .assets import describe
+
+router = APIRouter(prefix="/api/dashboard", tags=["dashboard"])
+
+EVENT_CHECK_S: Final = 2.0
+"""How often the event stream looks at the log head (server side; the page never polls)."""
+HEARTBEAT_S: Final = 15.0
+"""A comment line this often keeps proxies from closing an idle stream."""
+UNITS: Final = {kind: {spec.attr: spec.unit for spec in specs} for kind, specs in FIELDS.items()}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class DashboardConfigPublic(_Model):
+    """Settings the page needs."""
+
+    tile_url: str | None = Field(description="Leaflet tile URL template; none: plain background")
+    tile_attribution: str
+    online_window_s: int
+
+
+class FleetAssetPublic(_Model):
+    """One row of the fleet view."""
+
+    id: str
+    kind: str
+    fleet: str
+    registry_status: str
+    online: bool
+    last_seen_ms: int | None
+    soc: float | None
+    soh: float | None = Field(description="capacity state of health (packs)")
+    alarm_level: int | None
+    lat: float | None
+    lon: float | None
+    speed_mps: float | None
+    packs: list[str] = Field(description="packs in this bus (its newest message)")
+    host: str | None = Field(description="the bus this pack is in (its newest message)")
+
+
+class FleetPublic(_Model):
+    """The fleet as the caller sees it."""
+
+    data: list[FleetAssetPublic]
+    count: int
+    now_ms: int
+
+
+class TrailPublic(_Model):
+    """A bus's recent route: [lat, lon] points, oldest first."""
+
+    id: str
+    points: list[tuple[float, float]]
+
+
+class TrailsPublic(_Model):
+    """Recent routes of the buses the caller sees."""
+
+    data: list[TrailPublic]
+    count: int
+
+
+class ColumnPublic(_Model):
+    """Per bucket mean, min and max; ``null`` where there is no data (a gap)."""
+
+    unit: str
+    avg: list[float | None]
+    min: list[float | None]
+    max: list[float | None]
+
+
+class SeriesPublic(_Model):
+    """Chart data: columns on one time axis spanning the data in the period."""
+
+    asset: str
+    kind: str
+    from_ms: int
+    to_ms: int
+    bucket_ms: int
+    t_ms: list[int]
+    columns: dict[str, ColumnPublic]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@router.get("/config", response_model=DashboardConfigPublic)
+async def config(*, state: StateDep, user: CurrentUser) -> DashboardConfigPublic:
+    """Tile source and online window."""
+    del user  # any valid key
+    api = state.deployment.api
+    return DashboardConfigPublic(tile_url=api.tile_url, tile_attribution=api.tile_attribution,
+                                 online_window_s=api.online_window_s)  # fmt: skip
+
+
+@router.get("/fleet", response_model=FleetPublic)
+async def fleet(
+    *, state: StateDep, dashboard: DashboardDep, reader: ReaderDep, user: CurrentUser
+) -> FleetPublic:
+    """Every asset the caller sees with status, SoC, SoH, position, alarm level and relation."""
+    online_ms = state.deployment.api.online_window_s * 1000
+    now = _now_ms()
+    rows: list[FleetAssetPublic] = []
+    for device in await dashboard.devices():
+        if not user.windows(device.device_id, device.fleet):
+            continue
+        asset = await describe(dashboard, user, device, online_window_ms=online_ms, now_ms=now)
+        latest = asset.latest
+        relation: dict[str, Any] = {}
+        if user.reads_telemetry and asset.last_leaf is not None:
+            relation = await _relation(reader, asset.last_leaf)
+        rows.append(
+            FleetAssetPublic(
+                id=asset.id, kind=asset.kind, fleet=asset.fleet,
+                registry_status=asset.registry_status, online=asset.online,
+                last_seen_ms=asset.last_seen_ms, soc=_number(latest.get("soc")),
+                soh=_number(latest.get("soh_capacity")), alarm_level=asset.alarm_level,
+                lat=_number(latest.get("lat_deg")), lon=_number(latest.get("lon_deg")),
+                speed_mps=_number(latest.get("speed_mps")),
+                packs=[p for p in relation.get("pack", []) if isinstance(p, str)],
+                host=relation["host"] if isinstance(relation.get("host"), str) else None,
+            )
+        )  # fmt: skip
+    return FleetPublic(data=rows, count=len(rows), now_ms=now)
+
+
+async def _relation(reader: ReaderDep, leaf_index: int) -> dict[str, Any]:
+    """``host`` and ``pack`` of a device's newest message (empty if it names neither)."""
+    leaf = await reader.leaf(leaf_index)
+    try:
+        payload = decode_message(leaf.cose).payload
+    except MessageError:
+        return {}
+    packs = payload.get("pack")
+    return {"host": payload.get("host"), "pack": packs if isinstance(packs, list) else []}
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+@router.get("/trails", response_model=TrailsPublic)
+async def trails(
+    *,
+    dashboard: DashboardDep,
+    reader: ReaderDep,
+    user: TelemetryUser,
+    minutes: Annotated[int, Query(ge=1, le=24 * 60)] = 30,
+    points: Annotated[int, Query(ge=2, le=500)] = 60,
+) -> TrailsPublic:
+    """Each visible bus's route over the last ``minutes`` of its own data, thinned to ``points``."""
+    data: list[TrailPublic] = []
+    for device in await dashboard.devices():
+        window = user.default_window(device.device_id, device.fleet)
+        if device.kind != "bus" or window is None:
+            continue
+        bounds = await dashboard.sample_bounds("bus", device.device_id, window)
+        if bounds is None:
+            continue
+        start = max(bounds.from_ms, bounds.to_ms - minutes * 60_000)
+        found = await reader.sample_window(
+            "bus", device.device_id, t_from=start, t_to=bounds.to_ms,
+            fields=("lat_deg", "lon_deg"),
+        )  # fmt: skip
+        lat, lon = found.values["lat_deg"], found.values["lon_deg"]
+        step = max(1, len(lat) // points)
+        trail = list(zip(lat[::step].tolist(), lon[::step].tolist(), strict=True))
+        if len(lat) and (len(lat) - 1) % step:
+            trail.append((float(lat[-1]), float(lon[-1])))
+        data.append(TrailPublic(id=device.device_id, points=trail))
+    return TrailsPublic(data=data, count=len(data))
+
+
+@router.get("/assets/{asset}/series", response_model=SeriesPublic)
+async def series(
+    *,
+    state: StateDep,
+    dashboard: DashboardDep,
+    reader: ReaderDep,
+    user: TelemetryUser,
+    asset: str,
+    fields: Annotated[str, Query(description="comma-separated columns, e.g. soc,cell_spread_v")],
+    from_ms: Annotated[TimeMs, Query(alias="from")] = None,
+    to_ms: Annotated[TimeMs, Query(alias="to")] = None,
+    points: Annotated[int, Query(ge=10, le=100_000)] = 600,
+) -> SeriesPublic:
+    """Columns bucketed over the data inside the period (not the whole lease); gaps are nulls.
+
+    ``cell_spread_v`` is max - min cell voltage of the same sample.
+    """
+    device = await visible_device(dashboard, user, asset)
+    names = [name.strip() for name in fields.split(",") if name.strip()]
+    kind = device.kind
+    unknown = sorted(n for n in names if n not in UNITS[kind] and n not in DERIVED)
+    if unknown or not names:
+        known = sorted([*UNITS[kind], *(d for d in DERIVED if kind == "pack")])
+        detail = f"unknown {kind} column(s) {unknown}; known: {known}"
+        raise HTTPException(status_code=400, detail=detail)
+    if kind != "pack" and any(n in DERIVED for n in names):
+        raise HTTPException(status_code=400, detail=f"{asset!r} is a bus; cell spread is for packs")
+    window = window_of(user, device, from_ms, to_ms)
+    data_window = await dashboard.sample_bounds(kind, asset, window)
+    if data_window is not None:
+        window = data_window
+    points = min(points, state.deployment.api.max_points)
+    bucket_ms = bucket_size(window.to_ms - window.from_ms, points)
+    found = await reader.sample_window(
+        kind, asset, t_from=window.from_ms, t_to=window.to_ms, fields=source_columns(names)
+    )
+    result = await asyncio.to_thread(
+        bucketed, found.t_ms, found.values, names, from_ms=window.from_ms, bucket_ms=bucket_ms
+    )
+    units = {**UNITS[kind], "cell_spread_v": "V"}
+    return SeriesPublic(
+        asset=asset, kind=kind, from_ms=window.from_ms, to_ms=window.to_ms,
+        bucket_ms=result.bucket_ms, t_ms=result.t_ms,
+        columns={name: ColumnPublic(unit=units[name], avg=c.avg, min=c.min, max=c.max)
+                 for name, c in result.columns.items()},
+    )  # fmt: skip
+
+
+# Not in the OpenAPI document: a stream that never ends hangs schema-driven clients and
+# fuzzers (schemathesis waits for the body); docs/api.md describes it.
+@router.get("/events", response_class=StreamingResponse, include_in_schema=False)
+async def events(*, request: Request, reader: ReaderDep, user: CurrentUser) -> StreamingResponse:
+    """Server-sent events: ``log`` (size, newest checkpoint and its anchor state) on each change.
+
+    Read it with ``fetch`` (the key goes in a header, which ``EventSource`` cannot send).
+    """
+    del user  # any valid key; the event carries no asset data
+
+    async def stream() -> AsyncIterator[str]:
+        last: tuple[int, int, str] | None = None
+        quiet = 0.0
+        yield "retry: 5000\n\n"
+        while not await request.is_disconnected():
+            head = await reader.log_head()
+            checkpoint = await reader.latest_checkpoint()
+            current = (
+                head.size,
+                checkpoint.size if checkpoint else 0,
+                checkpoint.anchor_state.value if checkpoint else "",
+            )
+            if current != last:
+                last, quiet = current, 0.0
+                body = {"log_size": current[0], "checkpoint_size": current[1],
+                        "anchor_state": current[2], "now_ms": _now_ms()}  # fmt: skip
+                yield f"event: log\ndata: {json.dumps(body)}\n\n"
+            elif quiet >= HEARTBEAT_S:
+                quiet = 0.0
+                yield ": still here\n\n"
+            await asyncio.sleep(EVENT_CHECK_S)
+            quiet += EVENT_CHECK_S
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )

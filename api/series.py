@@ -1,0 +1,131 @@
+"""Chart series: several sample columns on one time axis, with gaps left as gaps.
+
+The dashboard draws each chart from one answer: bucket start times and, per column, the
+bucket mean, min and max. A bucket without samples is ``None`` in every column, and so is a
+bucket that follows a silence much longer than the data's usual spacing, so a line is never
+drawn across an outage or a restart. Derived columns are computed per sample before
+bucketing: ``cell_spread_v`` is ``cell_v_max - cell_v_min`` of the same sample (never from
+the extremes of different samples, so it cannot go negative).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+DERIVED: Final[Mapping[str, tuple[str, str]]] = {
+    "cell_spread_v": ("cell_v_max", "cell_v_min"),
+}
+"""Derived column -> (minuend, subtrahend) of the same sample."""
+
+GAP_FACTOR: Final = 4
+"""A silence longer than this many usual spacings (and two buckets) is drawn as a gap."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Column:
+    """One column of a series: per bucket mean, min and max (``None`` where there is no data)."""
+
+    avg: list[float | None]
+    min: list[float | None]
+    max: list[float | None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Series:
+    """Bucketed columns on one time axis."""
+
+    bucket_ms: int
+    t_ms: list[int]
+    columns: dict[str, Column]
+
+
+def bucket_size(span_ms: int, points: int) -> int:
+    """The bucket (ms, at least one second) that puts ``span_ms`` into at most ``points``."""
+    if points < 1:
+        raise ValueError(f"points must be >= 1, got {points}")
+    return max(1000, math.ceil(max(span_ms, 1) / points))
+
+
+def source_columns(names: Sequence[str]) -> list[str]:
+    """The stored columns ``names`` (some derived) are computed from."""
+    needed: list[str] = []
+    for name in names:
+        for source in DERIVED.get(name, (name,)):
+            if source not in needed:
+                needed.append(source)
+    return needed
+
+
+def bucketed(
+    t_ms: npt.NDArray[np.int64],
+    values: Mapping[str, npt.NDArray[Any]],
+    names: Sequence[str],
+    *,
+    from_ms: int,
+    bucket_ms: int,
+) -> Series:
+    """``names`` (stored or derived columns of ``values``) in buckets of ``bucket_ms``.
+
+    Only buckets holding samples are kept, plus one ``None`` bucket inside each gap.
+    """
+    if bucket_ms < 1:
+        raise ValueError(f"bucket_ms must be >= 1, got {bucket_ms}")
+    if not len(t_ms):
+        return Series(bucket_ms=bucket_ms, t_ms=[], columns={
+            name: Column(avg=[], min=[], max=[]) for name in names})  # fmt: skip
+    order = np.argsort(t_ms, kind="stable")
+    times = t_ms[order]
+    bucket = (times - from_ms) // bucket_ms
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    counts = np.diff(np.r_[starts, len(bucket)])
+    keys = bucket[starts]
+    gaps = _gap_positions(keys)
+    columns: dict[str, Column] = {}
+    for name in names:
+        column = _column(values, name)[order]
+        sums = np.add.reduceat(column, starts)
+        columns[name] = Column(
+            avg=_with_gaps((sums / counts).tolist(), gaps),
+            min=_with_gaps(np.minimum.reduceat(column, starts).tolist(), gaps),
+            max=_with_gaps(np.maximum.reduceat(column, starts).tolist(), gaps),
+        )
+    axis = (from_ms + keys * bucket_ms).tolist()
+    for offset, at in enumerate(gaps):
+        # the null point sits one bucket after the last bucket before the silence
+        axis.insert(at + offset, axis[at + offset - 1] + bucket_ms)
+    return Series(bucket_ms=bucket_ms, t_ms=[int(t) for t in axis], columns=columns)
+
+
+def _column(values: Mapping[str, npt.NDArray[Any]], name: str) -> npt.NDArray[np.float64]:
+    if name in DERIVED:
+        high, low = DERIVED[name]
+        spread = values[high].astype(np.float64) - values[low].astype(np.float64)
+        return np.maximum(spread, 0.0)
+    return values[name].astype(np.float64)
+
+
+def _gap_positions(keys: npt.NDArray[np.int64]) -> list[int]:
+    """Indexes ``i`` of buckets that follow a gap (between ``keys[i-1]`` and ``keys[i]``).
+
+    A gap is a step of more than two buckets and of more than :data:`GAP_FACTOR` times the
+    median step, so data sent once an hour is a line and a day's outage is a gap.
+    """
+    if len(keys) < 3:
+        return []
+    steps = np.diff(keys)
+    usual = float(np.median(steps))
+    limit = max(2.0, GAP_FACTOR * usual)
+    return [int(i) + 1 for i in np.flatnonzero(steps > limit)]
+
+
+def _with_gaps(column: list[float], gaps: Sequence[int]) -> list[float | None]:
+    out: list[float | None] = list(column)
+    for offset, at in enumerate(gaps):
+        out.insert(at + offset, None)
+    return out
