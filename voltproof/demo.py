@@ -337,6 +337,8 @@ class Demo:
         )
         self._launch(api)
         await _wait_for_http(api, f"http://127.0.0.1:{api_port}/healthz")
+        private_dir(layout.sim_state.parent)
+        private_dir(layout.sim_state)
         sim_argv = [
             "sim", "--fleet", str(layout.fleet_file), "--broker", self.broker.url,
             "--state-dir", str(layout.sim_state),

@@ -24,7 +24,7 @@ from gateway.store import SqliteStore
 from ledger.cosignature import witness_verifier_key
 from ledger.keys import create_key_file, load_key_file
 from ledger.note import verifier_key
-from ledger.private_files import private_dir
+from ledger.private_files import private_dir, private_file
 
 from .demo import SPARE_PACKS
 
@@ -187,7 +187,7 @@ def write_witness_config(layout: DemoLayout, *, port: int) -> tuple[str, str]:
         create_key_file(key_file, name=WITNESS_NAME)
     key = load_key_file(key_file)
     vkey = witness_verifier_key(key.name, key.public_key)
-    (folder / "witness-verifier-key.txt").write_text(vkey + "\n", encoding="utf-8")
+    private_file(folder / "witness-verifier-key.txt").write_text(vkey + "\n", encoding="utf-8")
     (folder / "witness.toml").write_text(
         f"""# The lessor's witness (written by voltproof demo on every run).
 key_file = "witness.key"
@@ -252,7 +252,7 @@ def manufacturer_verifier_key(layout: DemoLayout) -> str:
     """The demo fleet's one manufacturer (made once): its verifier key, also written to
     ``manufacturer-verifier-key.txt`` for ``voltproof verify --manufacturer``."""
     maker = manufacturer_key(layout.sim_state / "keys")
-    (layout.root / "manufacturer-verifier-key.txt").write_text(
+    private_file(layout.root / "manufacturer-verifier-key.txt").write_text(
         maker.verifier_key + "\n", encoding="utf-8"
     )
     return maker.verifier_key
