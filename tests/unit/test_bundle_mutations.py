@@ -445,3 +445,34 @@ def test_builder_refuses_what_it_cannot_prove(world: EvidenceWorld, tmp_path: Pa
         db.execute("UPDATE checkpoints SET note = 'not a note'")
     with pytest.raises(EvidenceError, match="is unreadable"):
         copy.bundle("bus-0001")
+
+
+def test_cli_manufacturer_and_pin(world: EvidenceWorld, tmp_path: Path) -> None:
+    """--pin with the key the lessor holds passes; another key, a manufacturer whose
+    certificate the enrolment lacks, or a malformed option is refused with its reason."""
+    from ledger.keys import generate_seed, public_key_from_seed
+    from ledger.note import verifier_key
+    from ledger.registry import read_registry_entry
+
+    export = ["--anchors", str(world.anchor_export)]
+    bundle = world.bundle("pack-0001")
+    path = tmp_path / "pack.json"
+    path.write_bytes(bundle.to_bytes())
+    (device,) = [d for d in bundle.devices if d.device == "pack-0001"]
+    enrolled = read_registry_entry(device.registry[0].data, index=device.registry[0].index).key
+    assert enrolled is not None
+    right = f"pack-0001={base64.b64encode(enrolled).decode()}"
+    pinned = run_verify(world, path, *export, "--pin", right)
+    assert pinned.returncode == 0, pinned.stderr
+    other = public_key_from_seed(generate_seed())
+    wrong = run_verify(
+        world, path, *export, "--pin", f"pack-0001={base64.b64encode(other).decode()}"
+    )
+    assert wrong.returncode == 1
+    assert "INVALID: PinMismatchError" in wrong.stderr
+    maker = verifier_key("maker.example/line-1", public_key_from_seed(generate_seed()))
+    uncertified = run_verify(world, path, *export, "--manufacturer", maker)
+    assert uncertified.returncode == 1
+    assert "INVALID: MissingBirthCertificateError" in uncertified.stderr
+    assert run_verify(world, path, *export, "--pin", "no-equals-sign").returncode == 2
+    assert run_verify(world, path, *export, "--manufacturer", "not+a+key").returncode == 2

@@ -67,8 +67,51 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify.add_argument("--allow-unanchored", action="store_true",
                         help="exit 0 even if the anchor was checked only against the copy in "
                         "the bundle")  # fmt: skip
+    verify.add_argument(
+        "--manufacturer", action="append", default=[], metavar="KEY",
+        help="a manufacturer's verifier key (repeatable): every enrolled device key must carry "
+        "a birth certificate signed by one of them",
+    )  # fmt: skip
+    verify.add_argument(
+        "--pin", action="append", default=[], metavar="ID=KEY",
+        help="a device's first key as you obtained it yourself (base64 Ed25519, repeatable): "
+        "the bundle's enrolment of ID must carry exactly this key",
+    )  # fmt: skip
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     command(verify, _verify)
+
+
+def _trust_anchors(args: argparse.Namespace) -> tuple[list[Any], dict[str, bytes]]:
+    """The ``--manufacturer`` keys and ``--pin`` pairs; a malformed one is a usage error."""
+    from ledger.note import NoteError, parse_verifier_key
+    from ledger.registry import PinFormatError, parse_pin
+
+    try:
+        makers = [parse_verifier_key(text.strip()) for text in args.manufacturer]
+    except NoteError as exc:
+        raise UsageError(f"--manufacturer: {exc}") from exc
+    try:
+        pins = dict(parse_pin(text) for text in args.pin)
+    except PinFormatError as exc:
+        raise UsageError(f"--pin: {exc}") from exc
+    return makers, pins
+
+
+def _check_enrolments(bundle: Bundle | BundleV2, makers: list[Any], pins: dict[str, bytes]) -> None:
+    """Every enrolment in the bundle against the trusted manufacturers and the pins.
+
+    Raises :class:`~ledger.errors.VerificationError` (INVALID) naming the device.
+    """
+    from ledger.registry import check_enrolments, check_registry
+
+    if isinstance(bundle, BundleV2):
+        leaves = {(leaf.index, leaf.data) for d in bundle.devices for leaf in d.registry}
+        scope = [d.device for d in bundle.devices]
+    else:
+        leaves = {(leaf.index, leaf.data) for leaf in bundle.registry}
+        scope = None
+    history = check_registry(sorted(leaves), operator_key=bundle.operator_key, scope=scope)
+    check_enrolments(history, manufacturers=makers, pins=pins)
 
 
 def load_bundle(path: Path) -> Bundle | BundleV2:
@@ -240,8 +283,13 @@ def _verify(args: argparse.Namespace) -> int:
             _print_header(bundle)
         messages = sum(len(chain.messages) for chain in bundle.chains)
         step(f"checking {messages} messages, their proofs and the anchor")
+        makers, pins = _trust_anchors(args)
         try:
             facts = _check(bundle, args, key, anchors)
+            if makers or pins:
+                _check_enrolments(bundle, makers, pins)
+                facts["manufacturers"] = len(makers)
+                facts["pins"] = sorted(pins)
         except VerificationError as exc:
             raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
     verdict, code = _verdict(facts, args)
