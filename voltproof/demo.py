@@ -465,6 +465,10 @@ class Demo:
             self._say(f"the bundle could not be built: {made.stderr.strip()}")
             return False
         verify = ["verify", str(bundle), "--gateway-key", str(root / "gateway-verifier-key.txt")]
+        maker = root / "manufacturer-verifier-key.txt"
+        if maker.is_file():
+            # Every device key must carry the manufacturer's birth certificate.
+            verify += ["--manufacturer", maker.read_text(encoding="utf-8").strip()]
         if self.options.ledger == "local":
             verify += ["--anchors", str(self.layout.anchor_export)]
         elif self.anvil is not None:
@@ -515,7 +519,8 @@ class Demo:
             f"Everything is kept in {root}. To check the evidence offline:",
             f"  {cli} bundle --workdir {root} --asset pack-0000 --out pack-0000.bundle",
             f"  {cli} verify pack-0000.bundle"
-            f" --gateway-key {root / 'gateway-verifier-key.txt'}{anchor}",
+            f" --gateway-key {root / 'gateway-verifier-key.txt'}{anchor}"
+            f' --manufacturer "$(cat {root / "manufacturer-verifier-key.txt"})"',
             f"  {cli} report pack-0000.bundle",
         ]
         if self.options.ledger == "evm":
