@@ -69,6 +69,9 @@ def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
     assert not any(key.encode() in path.read_bytes() for key in shown for path in _files(workdir))
     assert_private(workdir)
     assert (workdir / "anchors-export.json").is_file()
+    # An auditor replays the demo's whole log: roots, device index lines, chains, registry.
+    audited = voltproof("audit", "--workdir", str(workdir), "--quiet")
+    assert audited.returncode == 0, audited.stdout + audited.stderr
 
     bundle = tmp_path / "pack.bundle"
     made = voltproof(
