@@ -34,7 +34,7 @@ from api.access import Role
 from api.accessdb import AccessDb
 from api.app import create_app
 from api.settings import load_deployment
-from tests.support.api_fleet import DAY0_MS, STEP_MS, make_keys, seed
+from tests.support.api_fleet import DAY0_MS, STEP_MS, make_keys, seed, seed_awkward
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,10 @@ LONG_RUN_CASES: Final = 10_000
 
 
 async def _world(workdir: Path) -> dict[str, str]:
-    keys = await make_keys(await seed(workdir))
+    deployment = await seed(workdir)
+    # A flat state-of-health trend, a backfilled outage and a revoked device.
+    await seed_awkward(deployment)
+    keys = await make_keys(deployment)
     access = await AccessDb.open(workdir / "gateway" / "api.db")
     try:
         created = await access.create_key(
@@ -69,7 +72,8 @@ async def _world(workdir: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> tuple[FastAPI, dict[str, str]]:
     """The app over a pipeline-seeded deployment (a pack swapped between buses at midday, a
-    sold pack, a revoked key), and every role's API key."""
+    flat-trend pack with a backfilled outage, a revoked device, a sold pack, a revoked API
+    key), and every role's API key."""
     workdir: Path = tmp_path_factory.mktemp("fuzz") / "deploy"
     keys = asyncio.run(_world(workdir))
     return create_app(load_deployment(workdir=workdir)), keys

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -25,6 +25,7 @@ from gateway.verification import Incoming
 from ledger.anchors.base import AnchorRequest
 from ledger.anchors.local import LocalAnchorBackend
 from ledger.checkpoint import Checkpoint, log_id, sign_checkpoint
+from ledger.device_index import index_line
 from ledger.keys import create_key_file, generate_seed, load_key_file, public_key_from_seed
 from ledger.message import message_hash, sign_message
 from ledger.telemetry import BusSample, Kind, PackSample, TelemetryBatch, encode_batch
@@ -194,9 +195,14 @@ async def _checkpoint_and_anchor(deployment: Deployment, store: SqliteStore, anc
     """Sign checkpoints (a small one first, then the head) and anchor the head."""
     key = load_key_file(deployment.settings.key_file)
     head = await store.log_head()
-    for size in sorted({max(1, head.size // 2), head.size}):
+    last = await store.latest_checkpoint()
+    start = 0 if last is None else last.size
+    for size in sorted({max(start + 1, head.size // 2), head.size} - {start}):
         root = await store.root_at(size)
-        note = sign_checkpoint(Checkpoint(origin=ORIGIN, size=size, root=root),
+        # As the gateway's checkpointer does: the device index of exactly that prefix.
+        index = index_line((await store.device_index_at(size)).root())
+        note = sign_checkpoint(Checkpoint(origin=ORIGIN, size=size, root=root,
+                                          extensions=(index,)),
                                name=key.name, seed=key.seed)  # fmt: skip
         await store.add_checkpoint(
             CheckpointRecord(size=size, root=root, note=note, signed_at_ms=DAY0_MS + size)
@@ -260,3 +266,52 @@ async def make_keys(deployment: Deployment) -> dict[str, str]:
     finally:
         await access.close()
     return keys
+
+
+async def seed_awkward(deployment: Deployment) -> None:
+    """Add what breaks naive code to a seeded deployment, through the real pipeline: pack-3,
+    whose state of health never moves (a flat trend), with six hours backfilled late after an
+    outage; bus-4, revoked after a few messages (its later messages refused). Then sign and
+    anchor a new checkpoint."""
+    store = await SqliteStore.open(deployment.settings.db_path)
+    try:
+        operator = load_key_file(deployment.settings.operator_key_file)
+        registry = Registry(store=store, operator=operator, clock_ms=lambda: DAY0_MS - 1000)
+        flat = Device(device_id="pack-3", kind="pack", fleet="fleet-a")
+        doomed = Device(device_id="bus-4", kind="bus", fleet="fleet-a")
+        await registry.enroll([
+            DeviceSpec(device_id=d.device_id, kind=d.kind, fleet=d.fleet,
+                       public_key=public_key_from_seed(d.seed))
+            for d in (flat, doomed)
+        ])  # fmt: skip
+        pipeline = Pipeline(store=store)
+        signed = []
+        for hour in range(MESSAGES_PER_DEVICE):
+            samples = tuple(
+                replace(_pack_sample(hour, k, 3), soh_capacity=0.949) for k in range(SAMPLES)
+            )
+            t_ms = DAY0_MS + hour * STEP_MS
+            signed.append((hour, flat.sign(TelemetryBatch(kind="pack", t_ms=t_ms, dt_ms=1000,
+                                                          samples=samples))))  # fmt: skip
+        outage = range(6, 12)
+        live = [flat.incoming(data, DAY0_MS + h * STEP_MS) for h, data in signed if h not in outage]
+        late = [
+            replace(flat.incoming(data, DAY0_MS + 12 * STEP_MS), historical=True)
+            for h, data in signed
+            if h in outage
+        ]
+        for outcome in await pipeline.process([*live[:6], *live[6:], *late]):
+            assert outcome.leaf_index is not None, outcome
+        bus_batches = [
+            doomed.incoming(doomed.sign(_batch(doomed, hour)), DAY0_MS + hour * STEP_MS)
+            for hour in range(4)
+        ]
+        for outcome in await pipeline.process(bus_batches[:2]):
+            assert outcome.leaf_index is not None, outcome
+        await registry.revoke("bus-4", reason="stolen")
+        refused = await pipeline.process(bus_batches[2:])
+        assert all(outcome.leaf_index is None for outcome in refused), refused
+        deployment.devices.update({flat.device_id: flat, doomed.device_id: doomed})
+        deployment.anchored_size = await _checkpoint_and_anchor(deployment, store, True)
+    finally:
+        await store.close()

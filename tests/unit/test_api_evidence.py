@@ -147,8 +147,8 @@ def test_bundle_command_failures(
     base = ["bundle", "--out", str(tmp_path / "x.json"), "--workdir", str(deployment.workdir)]
     assert main([*base, "--asset", "ghost", "--format", "1"]) == 1
     assert "no device 'ghost' is registered" in capsys.readouterr().err
-    assert main([*base, "--asset", "pack-1"]) == 1
-    assert "has no voltproof-index/1 line; a v2 bundle needs" in capsys.readouterr().err
+    assert main([*base, "--asset", "pack-1"]) == 0  # v2: the checkpoints carry the index
+    assert "voltproof-bundle/2 pack pack-1" in capsys.readouterr().out
     assert main([*base, "--asset", "pack-1", "--no-hosts"]) == 2
     assert "--no-hosts is for --format 1" in capsys.readouterr().err
     assert main([*base, "--asset", "bus-1", "--from", "10", "--to", "5"]) == 2
