@@ -152,7 +152,7 @@ CORPUS: list[tuple[str, int]] = [
         USAGE,
     ),
     # manufacturer
-    ("manufacturer keys new --name m --out {nowhere}/dir/m.key", FAILED),
+    ("manufacturer keys new --name m --out {binary}/dir/m.key", FAILED),
     ("manufacturer keys new --out {dir}/m.key", USAGE),
     (
         "manufacturer certify --key {missing} --id x --kind pack --serial s --public-key {zero} "

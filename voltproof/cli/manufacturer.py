@@ -62,6 +62,11 @@ def _keys_new(args: argparse.Namespace) -> int:
     from ledger.keys import KeyFileError, create_key_file
 
     try:
+        # missing folders are made 0700, as 'keys new' does; existing ones are left alone
+        args.out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise CommandFailedError(f"cannot create {args.out.parent}: {exc.strerror}") from exc
+    try:
         key = create_key_file(args.out, name=args.name)
     except KeyFileError as exc:
         raise CommandFailedError(exc) from exc
