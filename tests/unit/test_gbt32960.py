@@ -8,9 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rtm_con import msg_checked
+from rtm_con.data_warnings import general_warnings_2016, general_warnings_2025
 
 from ledger import gbt32960 as gbt
 from ledger.gbt32960.frame import CMD_HEARTBEAT, CMD_LOGIN, CMD_LOGOUT, CMD_TIME_SYNC
+from ledger.telemetry import ALARM_BITS, THERMAL_EVENT_BIT
 from tests.support import gbt_terminal as terminal
 
 VIN = "LZYTBGBW5M1000001"
@@ -325,3 +327,16 @@ def test_mutated_frames_raise_only_gbt_errors(data: st.DataObject) -> None:
 
 
 _VALID = {edition: _realtime(edition, terminal.Reading(at=terminal.at(0))) for edition in EDITIONS}
+
+
+def test_alarm_bits_match_the_independent_tables() -> None:
+    """ALARM_BITS has exactly rtm-con's 2016 (0-18) and 2025 (0-27) bits; 23 is the thermal
+    event and 19 drive-motor over-speed (GB/T 32960.3-2025 table 24 as rtm-con cites it)."""
+    assert set(general_warnings_2016) == set(range(19))
+    assert set(ALARM_BITS) == set(general_warnings_2025)
+    assert general_warnings_2025[THERMAL_EVENT_BIT] == "pack_thermal_event_warning"
+    assert general_warnings_2025[19] == "emotor_over_speed_warning"
+    reading = terminal.Reading(at=terminal.at(0), alarm_level=4, alarm_bits=(THERMAL_EVENT_BIT,))
+    record = gbt.decode_realtime(2025, gbt.parse_frame(_realtime(2025, reading)).data)
+    assert gbt.pack_columns(record)["aflags"] == 1 << THERMAL_EVENT_BIT
+    assert gbt.pack_columns(record)["alarm"] == 4
