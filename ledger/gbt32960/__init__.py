@@ -7,7 +7,16 @@ signatures with :func:`verify_sm2` and answers with :func:`answer_frame`.
 """
 
 from .clock import decode_time, encode_time
-from .columns import bus_columns, pack_columns
+from .columns import bus_columns, bus_telemetry, pack_columns
+from .envelope import (
+    MAGIC,
+    Envelope,
+    EnvelopeError,
+    decode_envelope,
+    encode_envelope,
+    envelope_hash,
+    is_envelope,
+)
 from .errors import (
     ChecksumError,
     EncryptionError,
@@ -21,11 +30,15 @@ from .errors import (
 )
 from .frame import Frame, answer_frame, bcc, encode_frame, frame_length, parse_frame, require_plain
 from .signature import PublicKeyError, sm2_public_key, verify_sm2
+from .terminal import Terminal, TerminalEntryError, placeholder_key, read_terminal
 from .units import Login, Logout, Realtime, Signature, decode_login, decode_logout, decode_realtime
 
 __all__ = [
+    "MAGIC",
     "ChecksumError",
     "EncryptionError",
+    "Envelope",
+    "EnvelopeError",
     "Frame",
     "FrameStructureError",
     "GbtError",
@@ -35,6 +48,8 @@ __all__ = [
     "PublicKeyError",
     "Realtime",
     "Signature",
+    "Terminal",
+    "TerminalEntryError",
     "TruncatedFrameError",
     "UnknownVinError",
     "UnsupportedUnitError",
@@ -42,15 +57,22 @@ __all__ = [
     "answer_frame",
     "bcc",
     "bus_columns",
+    "bus_telemetry",
+    "decode_envelope",
     "decode_login",
     "decode_logout",
     "decode_realtime",
     "decode_time",
+    "encode_envelope",
     "encode_frame",
     "encode_time",
+    "envelope_hash",
     "frame_length",
+    "is_envelope",
     "pack_columns",
     "parse_frame",
+    "placeholder_key",
+    "read_terminal",
     "require_plain",
     "sm2_public_key",
     "verify_sm2",

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from ledger.telemetry import FIELDS, TelemetryColumns
+
+from .errors import FrameStructureError
 from .units import Realtime
 
 CHARGE_STATE: Final = {1: 1, 2: 0, 3: 0, 4: 0}
@@ -57,3 +60,49 @@ def bus_columns(record: Realtime) -> dict[str, int | None]:
         "state": record.vehicle_state,
         "chg": charge,
     }
+
+
+FRAME_DT_MS: Final = 1000
+"""A frame is one sample; its block says 1 s (the sample tables need a period)."""
+
+
+def bus_telemetry(record: Realtime) -> TelemetryColumns:
+    """The one-sample ``bus`` block stored for a real-time frame (the sample tables' row).
+
+    Columns the frame lacks are filled so the row fits the bus schema, and docs/protocol.md
+    says so: ``ptr`` is the pack power u x i (GB/T 32960 has no traction / auxiliary split),
+    ``aux``, ``tamb`` and ``stop`` are 0, a missing speed, odometer or position is 0 and a
+    missing vehicle state is 3 ("other"). The frame itself (in the log) keeps what was sent.
+    """
+    bus = bus_columns(record)
+    power = 0
+    if record.voltage_dv is not None and record.current_da is not None:
+        power = max(-10_000, min(10_000, round(record.voltage_dv * record.current_da / 10_000)))
+    values = {
+        "spd": bus["spd"] or 0,
+        "odo": min(bus["odo"] or 0, 99_999_999),
+        "lat": bus["lat"] or 0,
+        "lon": bus["lon"] or 0,
+        "state": bus["state"] or 3,
+        "chg": bus["chg"] or 0,
+        "ptr": power,
+        "aux": 0,
+        "tamb": 0,
+        "stop": 0,
+    }
+    for spec in FIELDS["bus"]:
+        if not spec.lo <= values[spec.key] <= spec.hi:
+            raise FrameStructureError(
+                f"{spec.description} = {values[spec.key]} ({spec.resolution}) is outside "
+                f"{spec.lo}..{spec.hi}"
+            )
+    return TelemetryColumns(
+        kind="bus",
+        t_ms=record.at_ms,
+        dt_ms=FRAME_DT_MS,
+        n=1,
+        columns={key: [values[key]] for key in _BUS_KEYS},
+    )
+
+
+_BUS_KEYS: Final = tuple(spec.key for spec in FIELDS["bus"])

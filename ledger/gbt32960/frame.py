@@ -174,9 +174,10 @@ def encode_frame(
 def answer_frame(frame: Frame, *, answer: int, data: bytes) -> bytes:
     """The platform's answer to ``frame``: same command, edition and VIN, ``answer`` flag.
 
-    ``data`` is the answer's data unit: the command's 6-byte collection time (clause 6.3.2:
-    an answer carries the time of the data it answers), the platform's time for a time
-    calibration, and nothing for a heartbeat.
+    ``data`` is the answer's data unit, a 6-byte time: the command's own collection time
+    when it has one (login, logout, data), else the platform's current time (heartbeat,
+    time calibration, a frame too broken to have a time) -- every answer carries a time, as
+    the independent rtm-con decoder expects.
     """
     return encode_frame(
         edition=frame.edition, command=frame.command, answer=answer, vin=frame.vin, data=data

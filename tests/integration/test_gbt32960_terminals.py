@@ -1,0 +1,157 @@
+"""GB/T 32960 terminals (the independent rtm-con encoder) over real TCP to the real gateway."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from rtm_con import msg_checked
+
+from gateway.app import Gateway
+from gateway.store import open_reader
+from ledger.gbt32960 import decode_envelope, parse_frame
+from tests.support import gbt_terminal as terminal
+from tests.support.gateway_world import Deployment
+from tests.support.gbt_world import TerminalConnection, gbt_deployment
+from voltproof.broker import MosquittoBroker
+
+pytestmark = pytest.mark.integration
+
+VIN_2016 = "LZYTBGBW5M1000016"
+VIN_2025 = "LZYTBGBW5M1000025"
+UNKNOWN = "LZYTBGBW5M1999999"
+KEY = terminal.Sm2Key.generate()
+
+
+def _ack(answer: bytes) -> str:
+    """The answer flag's name as the independent decoder reads it."""
+    return str(msg_checked.parse(answer).ack)
+
+
+def _deployment(workdir: Path, broker: MosquittoBroker) -> Deployment:
+    return gbt_deployment(
+        workdir, broker, {VIN_2016: terminal.Sm2Key.generate().public, VIN_2025: KEY.public}
+    )
+
+
+async def _run(deployment: Deployment, body: object) -> Gateway:
+    gateway = Gateway(deployment.settings)
+    task = asyncio.create_task(gateway.run(install_signal_handlers=False))
+    await asyncio.wait_for(gateway.started.wait(), 20)
+    try:
+        assert gateway.runtime is not None
+        assert gateway.runtime.gbt32960 is not None
+        assert callable(body)
+        await body(*gateway.runtime.gbt32960.address)
+    finally:
+        gateway.request_stop()
+        await asyncio.wait_for(task, 30)
+    return gateway
+
+
+def test_2016_terminal_login_run_disconnect_reissue_logout(
+    tmp_path: Path, mosquitto: MosquittoBroker
+) -> None:
+    """Login, 20 real-time frames, a disconnect, reissue of 5, logout: every frame answered
+    0x01 after it is logged, the leaves hold the frames byte-exact on one gateway chain, and
+    the stored samples equal what the encoder was given."""
+    readings = [terminal.Reading(at=terminal.at(k), speed_kmh=10.0 + k) for k in range(25)]
+    sent: list[bytes] = []
+
+    async def body(host: str, port: int) -> None:
+        async with await TerminalConnection.open(host, port) as link:
+            assert _ack(await link.ask(terminal.login(2016, VIN_2016, terminal.at(0)))) == "ok"
+            for reading in readings[:20]:
+                frame = terminal.realtime(2016, VIN_2016, reading)
+                sent.append(frame)
+                answer = await link.ask(frame)
+                assert _ack(answer) == "ok"
+                assert answer[24:30] == frame[24:30]  # the answer carries the frame's time
+            assert _ack(await link.ask(terminal.heartbeat(2016, VIN_2016))) == "ok"
+            clock = await link.ask(terminal.time_sync(2016, VIN_2016))
+            assert _ack(clock) == "ok"
+            assert len(clock) == 24 + 6 + 1
+        async with await TerminalConnection.open(host, port) as link:
+            assert _ack(await link.ask(terminal.login(2016, VIN_2016, terminal.at(30), serial=2)))
+            for reading in readings[20:]:
+                frame = terminal.realtime(2016, VIN_2016, reading, reissue=True)
+                sent.append(frame)
+                assert _ack(await link.ask(frame)) == "ok"
+            assert _ack(await link.ask(sent[-1])) == "ok"  # a resend: answered, not re-logged
+            assert _ack(await link.ask(terminal.logout(2016, VIN_2016, terminal.at(40)))) == "ok"
+
+    asyncio.run(_run(_deployment(tmp_path, mosquitto), body))
+
+    async def check() -> None:
+        async with await open_reader(tmp_path / "gateway" / "gateway.db") as reader:
+            leaves = await reader.device_leaves(VIN_2016)
+            assert [leaf.seq for leaf in leaves] == list(range(25))
+            envelopes = [decode_envelope(leaf.cose) for leaf in leaves]
+            assert [e.frame.raw for e in envelopes] == sent
+            assert [leaf.historical for leaf in leaves] == [False] * 20 + [True] * 5
+            assert await reader.chain_gaps(VIN_2016) == []
+            rows = await reader.series("bus", VIN_2016, t_from=0, t_to=2**62)
+            assert len(rows) == 25
+            assert [round(row["speed_mps"] * 3.6, 1) for row in rows] == [
+                r.speed_kmh for r in readings
+            ]
+            assert rows[0]["odometer_m"] == pytest.approx(12_345_600)
+
+    asyncio.run(check())
+
+
+def test_2025_signatures_and_bad_frames(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
+    """2025 frames verify against the enrolled SM2 key; a bad signature, an unknown VIN, a
+    bad check code, a frame of the other edition and a truncated frame are each refused with
+    the standard's answer and quarantined, without disturbing the other connection."""
+
+    async def body(host: str, port: int) -> None:
+        good = TerminalConnection.open(host, port)
+        async with await good as link, await TerminalConnection.open(host, port) as bad:
+            assert _ack(await link.ask(terminal.login(2025, VIN_2025, terminal.at(0)))) == "ok"
+            signed = terminal.realtime(2025, VIN_2025, terminal.Reading(at=terminal.at(1)), key=KEY)
+            assert _ack(await link.ask(signed)) == "ok"
+            tampered = terminal.realtime(
+                2025, VIN_2025, terminal.Reading(at=terminal.at(2)), key=KEY, tamper=True
+            )
+            assert _ack(await bad.ask(tampered)) == "signature_invalid"
+            other_key = terminal.realtime(
+                2025, VIN_2025, terminal.Reading(at=terminal.at(3)), key=terminal.Sm2Key.generate()
+            )
+            assert _ack(await bad.ask(other_key)) == "signature_invalid"
+            assert _ack(await bad.ask(terminal.login(2025, UNKNOWN, terminal.at(0)))) == (
+                "vin_unkown"
+            )
+            broken = bytearray(signed)
+            broken[-1] ^= 0x55
+            assert _ack(await bad.ask(bytes(broken))) == "structure_invalid"
+            broken_2016 = bytearray(terminal.heartbeat(2016, VIN_2016))
+            broken_2016[-1] ^= 0x55
+            assert _ack(await bad.ask(bytes(broken_2016))) == "nok"
+            # a 2025 frame ($$) carrying a 2016 data unit: no signature block, other layout
+            other_edition = (
+                b"$$" + terminal.realtime(2016, VIN_2025, terminal.Reading(at=terminal.at(4)))[2:]
+            )
+            assert parse_frame(other_edition).edition == 2025
+            assert _ack(await bad.ask(other_edition)) in {"signature_invalid", "structure_invalid"}
+            # a frame cut short, then the stream ends: that connection closes, the other works
+            await bad.send(signed[:40])
+            bad.writer.write_eof()
+            assert await bad.closed_by_peer()
+            again = terminal.realtime(2025, VIN_2025, terminal.Reading(at=terminal.at(5)), key=KEY)
+            assert _ack(await link.ask(again)) == "ok"
+
+    asyncio.run(_run(_deployment(tmp_path, mosquitto), body))
+
+    async def check() -> None:
+        async with await open_reader(tmp_path / "gateway" / "gateway.db") as reader:
+            leaves = await reader.device_leaves(VIN_2025)
+            assert [leaf.seq for leaf in leaves] == [0, 1]
+            counts = {c.reason: c.total for c in await reader.quarantine_counts()}
+            assert counts["gbt_bad_signature"] >= 2
+            assert counts["gbt_unknown_vin"] == 1
+            assert counts["gbt_bad_checksum"] == 2
+            assert counts["gbt_truncated"] == 1
+
+    asyncio.run(check())
