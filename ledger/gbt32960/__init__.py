@@ -29,6 +29,7 @@ from .errors import (
     answer_for,
 )
 from .frame import Frame, answer_frame, bcc, encode_frame, frame_length, parse_frame, require_plain
+from .leaf import GbtLeaf, read_leaf
 from .signature import PublicKeyError, sm2_public_key, verify_sm2
 from .terminal import Terminal, TerminalEntryError, placeholder_key, read_terminal
 from .units import Login, Logout, Realtime, Signature, decode_login, decode_logout, decode_realtime
@@ -42,6 +43,7 @@ __all__ = [
     "Frame",
     "FrameStructureError",
     "GbtError",
+    "GbtLeaf",
     "GbtSignatureError",
     "Login",
     "Logout",
@@ -72,6 +74,7 @@ __all__ = [
     "pack_columns",
     "parse_frame",
     "placeholder_key",
+    "read_leaf",
     "read_terminal",
     "require_plain",
     "sm2_public_key",

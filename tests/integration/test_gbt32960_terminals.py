@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,45 @@ def test_2016_terminal_login_run_disconnect_reissue_logout(
             assert rows[0]["odometer_m"] == pytest.approx(12_345_600)
 
     asyncio.run(check())
+    for command in (["gateway", "check"], ["audit"]):
+        done = _voltproof(*command, "--config", str(tmp_path / "gateway.toml"))
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _voltproof(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "voltproof", *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_cli_enrols_a_terminal_by_vin(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
+    """voltproof devices enroll --vin ... logs the terminal; wrong input is a clear error."""
+    deployment = gbt_deployment(tmp_path, mosquitto, {})
+    config = str(deployment.config)
+    key = terminal.Sm2Key.generate().public.hex()
+    base = ["devices", "--config", config, "enroll", "--vin", VIN_2016]
+    done = _voltproof(*base, "--sm2-public-key", key, "--chip-id", "SE-0001", "--kind", "bus",
+                      "--fleet", "fleet-a")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"enrolled {VIN_2016} (bus" in done.stdout
+    listed = _voltproof("devices", "--config", config, "list", "--json")
+    assert VIN_2016 in listed.stdout
+    for extra, code, message in (
+        (["--sm2-public-key", "04" + "11" * 64, "--chip-id", "x", "--kind", "bus",
+          "--fleet", "fleet-a"], 1, "not a point"),
+        (["--sm2-public-key", "zz", "--chip-id", "x", "--kind", "bus", "--fleet", "fleet-a"],
+         1, "not hex"),
+        (["--sm2-public-key", key, "--chip-id", "x", "--kind", "pack", "--fleet", "fleet-a"],
+         2, "--kind bus"),
+        (["--chip-id", "x", "--kind", "bus", "--fleet", "fleet-a"], 1, "--sm2-public-key"),
+    ):  # fmt: skip
+        refused = _voltproof(
+            "devices", "--config", config, "enroll", "--vin", "LZYTBGBW5M1000099", *extra
+        )
+        assert refused.returncode == code, refused.stderr
+        assert message in refused.stderr
+        assert "Traceback" not in refused.stderr
 
 
 def test_2025_signatures_and_bad_frames(tmp_path: Path, mosquitto: MosquittoBroker) -> None:

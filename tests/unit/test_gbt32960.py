@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +14,7 @@ from rtm_con.data_warnings import general_warnings_2016, general_warnings_2025
 
 from ledger import gbt32960 as gbt
 from ledger.gbt32960.frame import CMD_HEARTBEAT, CMD_LOGIN, CMD_LOGOUT, CMD_TIME_SYNC
+from ledger.message import MessageError, decode_message
 from ledger.telemetry import ALARM_BITS, THERMAL_EVENT_BIT
 from tests.support import gbt_terminal as terminal
 
@@ -349,3 +352,95 @@ def test_alarm_bits_match_the_independent_tables() -> None:
     record = gbt.decode_realtime(2025, gbt.parse_frame(_realtime(2025, reading)).data)
     assert gbt.pack_columns(record)["aflags"] == 1 << THERMAL_EVENT_BIT
     assert gbt.pack_columns(record)["alarm"] == 4
+
+
+class TestEnvelope:
+    """The voltproof-gbt32960/1 leaf keeps the frame byte-exact and cannot pass for COSE."""
+
+    def test_round_trip_and_leaf_facts(self) -> None:
+        """Encode, decode, read_leaf: the frame, seq, prev and the stored block come back."""
+        frame = _VALID[2025]
+        leaf = gbt.encode_envelope(
+            received_at_ms=1_796_536_801_234, seq=7, prev=b"\x11" * 32, device_id=VIN, frame=frame
+        )
+        assert gbt.is_envelope(leaf)
+        facts = gbt.read_leaf(leaf)
+        assert facts.envelope.frame.raw == frame
+        assert (facts.envelope.seq, facts.envelope.prev) == (7, b"\x11" * 32)
+        assert facts.envelope.received_at_ms == 1_796_536_801_234
+        assert facts.columns.columns["spd"] == [352]
+        assert facts.t_ms == terminal.at(0).timestamp() * 1000
+        assert gbt.envelope_hash(leaf) == hashlib.sha256(leaf).digest()
+
+    def test_not_cose(self) -> None:
+        """A COSE decoder refuses the leaf (not tag 18)."""
+        leaf = gbt.encode_envelope(
+            received_at_ms=0, seq=0, prev=bytes(32), device_id=VIN, frame=_VALID[2016]
+        )
+        with pytest.raises(MessageError):
+            decode_message(leaf)
+
+    @pytest.mark.parametrize(
+        ("mutate", "match"),
+        [
+            (lambda b: b[:30], "at least"),
+            (lambda b: b"x" + b[1:], "does not start"),
+            (lambda b: b[:69] + b"\x00" + b[70:], "device id length"),
+            (lambda b: b[:-1], "truncated|announces"),
+        ],
+        ids=["short", "magic", "id-length", "frame-cut"],
+    )
+    def test_malformed(self, mutate: Callable[[bytes], bytes], match: str) -> None:
+        """Each malformed envelope is a GbtError naming what is wrong."""
+        leaf = gbt.encode_envelope(
+            received_at_ms=0, seq=0, prev=bytes(32), device_id=VIN, frame=_VALID[2016]
+        )
+        with pytest.raises(gbt.GbtError, match=match):
+            gbt.read_leaf(mutate(leaf))
+
+    def test_login_frame_is_not_a_leaf(self) -> None:
+        """Only data frames become leaves."""
+        leaf = gbt.encode_envelope(
+            received_at_ms=0, seq=0, prev=bytes(32), device_id=VIN,
+            frame=terminal.login(2016, VIN, terminal.at(0)),
+        )  # fmt: skip
+        with pytest.raises(gbt.FrameStructureError, match="data frames"):
+            gbt.read_leaf(leaf)
+
+
+class TestTerminalEntry:
+    """The registry's gbt field."""
+
+    def test_round_trip(self) -> None:
+        """fields() reads back; the placeholder key is fixed per VIN."""
+        entry = gbt.Terminal(vin=VIN, chip="SE-1", sm2=b"\x04" + KEY.public)
+        assert gbt.read_terminal({"gbt": entry.fields()}) == entry
+        assert gbt.read_terminal({}) is None
+        assert (
+            gbt.placeholder_key(VIN)
+            == gbt.placeholder_key(VIN)
+            != gbt.placeholder_key("LZYTBGBW5M1000002")
+        )
+
+    @pytest.mark.parametrize(
+        ("value", "match"),
+        [
+            ("nope", "must be a map"),
+            ({"vin": VIN, "chip": "c"}, "needs text vin"),
+            ({"vin": "SHORT", "chip": "c", "sm2": KEY.public}, "17 ASCII"),
+            ({"vin": VIN, "chip": "", "sm2": KEY.public}, "chip id"),
+            ({"vin": VIN, "chip": "c", "sm2": b"\x01" * 64}, "not a point"),
+        ],
+    )
+    def test_malformed(self, value: object, match: str) -> None:
+        """A malformed gbt field is refused with the reason."""
+        with pytest.raises(gbt.TerminalEntryError, match=match):
+            gbt.read_terminal({"gbt": value})
+
+
+def test_bus_block_refuses_out_of_range_values() -> None:
+    """A latitude beyond 90 degrees (valid GB/T bytes) does not reach the sample tables."""
+    reading = terminal.Reading(at=terminal.at(0), lat=91.0)
+    record = gbt.decode_realtime(2016, gbt.parse_frame(_realtime(2016, reading)).data)
+    with pytest.raises(gbt.FrameStructureError, match="latitude"):
+        gbt.bus_telemetry(record)
