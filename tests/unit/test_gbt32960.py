@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from rtm_con import msg_checked
 from rtm_con.data_warnings import general_warnings_2016, general_warnings_2025
 
+from firmware_sim.gbt32960 import encode as demo_encode
 from ledger import gbt32960 as gbt
 from ledger.gbt32960.frame import CMD_HEARTBEAT, CMD_LOGIN, CMD_LOGOUT, CMD_TIME_SYNC
 from ledger.message import MessageError, decode_message
@@ -444,3 +445,24 @@ def test_bus_block_refuses_out_of_range_values() -> None:
     record = gbt.decode_realtime(2016, gbt.parse_frame(_realtime(2016, reading)).data)
     with pytest.raises(gbt.FrameStructureError, match="latitude"):
         gbt.bus_telemetry(record)
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_demo_terminal_frames_parse_in_rtm_con(edition: int) -> None:
+    """The demo's own terminal encoder writes frames the independent decoder reads, with the
+    same units and values the gateway decodes."""
+    key = demo_encode.TerminalKey.generate()
+    values = demo_encode.Values(
+        at_ms=1_796_536_800_000, speed_dkmh=300, odometer_hm=1000, voltage_dv=6000,
+        current_da=-100, soc_pct=50, insulation_kohm=3000, lat_udeg=31_000_000,
+        lon_udeg=-121_000_000, cell_mv=(3300, 3310, 3290), probe_c=(25, 26),
+    )  # fmt: skip
+    raw = demo_encode.realtime(edition, VIN, values, key=key)
+    parsed = msg_checked.parse(raw)
+    vehicle = parsed.payload.data_list[0].data_content
+    assert float(vehicle.vehicle_speed) == pytest.approx(30.0)
+    assert float(vehicle.current_total) == pytest.approx(-10.0)
+    record = gbt.decode_realtime(edition, gbt.parse_frame(raw).data)
+    assert (record.lon_udeg, record.cell_max_mv, record.temp_min_c) == (-121_000_000, 3310, 25)
+    if record.signature is not None:
+        gbt.verify_sm2(signature=record.signature, signed=record.signed, public_key=key.public)
