@@ -130,6 +130,10 @@ class GbtListener:
             await self._serve(reader, writer, f"tcp://{peer[0]}:{peer[1]}" if peer else "tcp")
         except (ConnectionError, TimeoutError):
             pass
+        except asyncio.CancelledError:
+            # The listener is closing: end this connection quietly (asyncio's stream
+            # callback would otherwise log the cancelled handler as an error).
+            pass
         finally:
             self._connections.discard(task)
             writer.close()
