@@ -214,13 +214,14 @@ class GbtListener:
         return gbt.encode_time(self._clock_ms())
 
     async def _device(self, vin: str) -> _Device:
+        # The status is read on every frame: a revocation (by another process) takes
+        # effect at the next frame, not at the next restart.
+        record = (await self._store.devices([vin])).get(vin)
+        if record is None or record.status is not DeviceStatus.ACTIVE:
+            raise gbt.UnknownVinError(f"no active terminal is enrolled under VIN {vin}")
         known = self._devices.get(vin)
         if known is not None:
             return known
-        records = await self._store.devices([vin])
-        record = records.get(vin)
-        if record is None or record.status is not DeviceStatus.ACTIVE:
-            raise gbt.UnknownVinError(f"no active terminal is enrolled under VIN {vin}")
         terminal = await self._terminal(vin)
         heads = {h.device_id: h for h in await self._store.chain_heads()}
         head = heads.get(vin)

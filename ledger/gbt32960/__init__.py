@@ -29,7 +29,7 @@ from .errors import (
     answer_for,
 )
 from .frame import Frame, answer_frame, bcc, encode_frame, frame_length, parse_frame, require_plain
-from .leaf import GbtLeaf, read_leaf
+from .leaf import GbtLeaf, read_leaf, verify_leaf
 from .signature import PublicKeyError, sm2_public_key, verify_sm2
 from .terminal import Terminal, TerminalEntryError, placeholder_key, read_terminal
 from .units import Login, Logout, Realtime, Signature, decode_login, decode_logout, decode_realtime
@@ -78,5 +78,6 @@ __all__ = [
     "read_terminal",
     "require_plain",
     "sm2_public_key",
+    "verify_leaf",
     "verify_sm2",
 ]

@@ -8,6 +8,7 @@ the audit can compare the store with the log exactly as it does for COSE telemet
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from ledger.telemetry import TelemetryColumns
 
@@ -15,6 +16,8 @@ from .columns import bus_telemetry
 from .envelope import Envelope, decode_envelope
 from .errors import FrameStructureError
 from .frame import CMD_REALTIME, CMD_REISSUE
+from .signature import verify_sm2
+from .terminal import Terminal
 from .units import Realtime, decode_realtime
 
 
@@ -40,3 +43,30 @@ def read_leaf(leaf: bytes) -> GbtLeaf:
         raise FrameStructureError(f"a leaf holds data frames, not command {frame.command:#04x}")
     record = decode_realtime(frame.edition, frame.data)
     return GbtLeaf(envelope=envelope, record=record, columns=bus_telemetry(record))
+
+
+UNSIGNED_2016: Final = "received by the gateway at {received} (unsigned 2016 frame)"
+SIGNED_2025: Final = "signed by terminal {vin} (SM2, chip {chip})"
+
+
+def verify_leaf(leaf: bytes, *, terminal: Terminal) -> tuple[GbtLeaf, str]:
+    """Check a GB/T 32960 leaf against its terminal's registry entry, for an offline verifier.
+
+    Raises a :class:`~ledger.gbt32960.errors.GbtError` unless the envelope, the frame's VIN
+    and the terminal agree and, for a 2025 frame, the SM2 signature verifies under the
+    enrolled key. Returns the decoded leaf and what it proves, in words a report prints:
+    a 2025 frame is the terminal's; a 2016 frame is only "received by the gateway at T".
+    """
+    facts = read_leaf(leaf)
+    envelope = facts.envelope
+    if not envelope.device_id == envelope.frame.vin == terminal.vin:
+        raise FrameStructureError(
+            f"leaf of {envelope.device_id!r} holds a frame of VIN {envelope.frame.vin}; the "
+            f"terminal is {terminal.vin}"
+        )
+    if envelope.frame.edition == 2016:
+        return facts, UNSIGNED_2016.format(received=envelope.received_at_ms)
+    signature = facts.record.signature
+    assert signature is not None  # decode_realtime requires it in 2025
+    verify_sm2(signature=signature, signed=facts.record.signed, public_key=terminal.sm2)
+    return facts, SIGNED_2025.format(vin=terminal.vin, chip=terminal.chip)

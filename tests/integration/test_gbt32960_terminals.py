@@ -11,8 +11,10 @@ import pytest
 from rtm_con import msg_checked
 
 from gateway.app import Gateway
-from gateway.store import open_reader
+from gateway.registry import Registry
+from gateway.store import SqliteStore, open_reader
 from ledger.gbt32960 import decode_envelope, parse_frame
+from ledger.keys import load_key_file
 from tests.support import gbt_terminal as terminal
 from tests.support.gateway_world import Deployment
 from tests.support.gbt_world import TerminalConnection, gbt_deployment
@@ -182,8 +184,15 @@ def test_2025_signatures_and_bad_frames(tmp_path: Path, mosquitto: MosquittoBrok
             assert await bad.closed_by_peer()
             again = terminal.realtime(2025, VIN_2025, terminal.Reading(at=terminal.at(5)), key=KEY)
             assert _ack(await link.ask(again)) == "ok"
+            # a revocation (here by another store connection) applies from the next frame
+            async with await SqliteStore.open(deployment.settings.db_path) as store:
+                operator = load_key_file(deployment.settings.operator_key_file)
+                await Registry(store=store, operator=operator).revoke(VIN_2025)
+            late = terminal.realtime(2025, VIN_2025, terminal.Reading(at=terminal.at(6)), key=KEY)
+            assert _ack(await link.ask(late)) == "vin_unkown"
 
-    asyncio.run(_run(_deployment(tmp_path, mosquitto), body))
+    deployment = _deployment(tmp_path, mosquitto)
+    asyncio.run(_run(deployment, body))
 
     async def check() -> None:
         async with await open_reader(tmp_path / "gateway" / "gateway.db") as reader:
@@ -191,7 +200,7 @@ def test_2025_signatures_and_bad_frames(tmp_path: Path, mosquitto: MosquittoBrok
             assert [leaf.seq for leaf in leaves] == [0, 1]
             counts = {c.reason: c.total for c in await reader.quarantine_counts()}
             assert counts["gbt_bad_signature"] >= 2
-            assert counts["gbt_unknown_vin"] == 1
+            assert counts["gbt_unknown_vin"] == 2
             assert counts["gbt_bad_checksum"] == 2
             assert counts["gbt_truncated"] == 1
 

@@ -466,3 +466,38 @@ def test_demo_terminal_frames_parse_in_rtm_con(edition: int) -> None:
     assert (record.lon_udeg, record.cell_max_mv, record.temp_min_c) == (-121_000_000, 3310, 25)
     if record.signature is not None:
         gbt.verify_sm2(signature=record.signature, signed=record.signed, public_key=key.public)
+
+
+class TestVerifyLeaf:
+    """The offline verifier's check of one leaf against the terminal's registry entry."""
+
+    def _leaf(self, edition: int, *, vin: str = VIN, tamper: bool = False) -> bytes:
+        frame = terminal.realtime(
+            edition, vin, terminal.Reading(at=terminal.at(0)), key=KEY, tamper=tamper
+        )
+        return gbt.encode_envelope(
+            received_at_ms=1_796_536_801_000, seq=0, prev=bytes(32), device_id=VIN, frame=frame
+        )
+
+    def test_2025_is_the_terminals(self) -> None:
+        """A 2025 leaf verifies under the enrolled SM2 key and says it is signed."""
+        entry = gbt.Terminal(vin=VIN, chip="SE-1", sm2=KEY.public)
+        _, proves = gbt.verify_leaf(self._leaf(2025), terminal=entry)
+        assert proves == f"signed by terminal {VIN} (SM2, chip SE-1)"
+
+    def test_2016_is_only_received(self) -> None:
+        """A 2016 leaf proves only its receipt by the gateway, and says so."""
+        entry = gbt.Terminal(vin=VIN, chip="SE-1", sm2=KEY.public)
+        _, proves = gbt.verify_leaf(self._leaf(2016), terminal=entry)
+        assert proves == "received by the gateway at 1796536801000 (unsigned 2016 frame)"
+
+    def test_refusals(self) -> None:
+        """A tampered signature, another terminal's key, a frame of another VIN."""
+        entry = gbt.Terminal(vin=VIN, chip="SE-1", sm2=KEY.public)
+        with pytest.raises(gbt.GbtSignatureError):
+            gbt.verify_leaf(self._leaf(2025, tamper=True), terminal=entry)
+        other = gbt.Terminal(vin=VIN, chip="SE-1", sm2=terminal.Sm2Key.generate().public)
+        with pytest.raises(gbt.GbtSignatureError):
+            gbt.verify_leaf(self._leaf(2025), terminal=other)
+        with pytest.raises(gbt.FrameStructureError, match="holds a frame of VIN"):
+            gbt.verify_leaf(self._leaf(2016, vin="LZYTBGBW5M1000002"), terminal=entry)
