@@ -160,6 +160,8 @@ class Gateway:
                 tasks.create_task(self._ledger_metrics(runtime), name="ledger-metrics")
                 await runtime.stop.wait()
                 log.info("gateway_stopping", extra={"queued": runtime.intake.depth})
+                if runtime.gbt32960 is not None:
+                    await runtime.gbt32960.close()  # before the final checkpoint
                 await asyncio.to_thread(runtime.intake.stop)
             # The checkpointer signed a last checkpoint after the drain; anchor it once more
             # and give each witness one bounded chance to cosign it.

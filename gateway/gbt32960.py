@@ -83,11 +83,13 @@ class GbtListener:
         store: Store,
         clock_ms: Callable[[], int],
         on_appended: Callable[[int], None] | None = None,
+        max_future_skew_ms: int = 120_000,
     ) -> None:
         self._settings = settings
         self._store = store
         self._clock_ms = clock_ms
         self._on_appended = on_appended
+        self._max_future_skew_ms = max_future_skew_ms
         self._server: asyncio.Server | None = None
         self._devices: dict[str, _Device] = {}
         self._lock = asyncio.Lock()
@@ -109,7 +111,11 @@ class GbtListener:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._server is not None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop accepting, end every connection (idempotent)."""
+        if self._server is not None and self._server.is_serving():
             self._server.close()
             for task in list(self._connections):
                 task.cancel()
@@ -250,6 +256,12 @@ class GbtListener:
 
     async def _append(self, frame: gbt.Frame, device: _Device) -> None:
         record = gbt.decode_realtime(frame.edition, frame.data)
+        ahead = record.at_ms - self._clock_ms()
+        if ahead > self._max_future_skew_ms:
+            raise gbt.FrameTimeError(
+                f"collection time is {ahead} ms ahead of the gateway's clock "
+                f"(the bound is {self._max_future_skew_ms} ms)"
+            )
         if frame.edition == 2025:
             assert record.signature is not None  # decode_realtime requires it in 2025
             gbt.verify_sm2(
@@ -272,7 +284,8 @@ class GbtListener:
                 historical=frame.command == CMD_REISSUE, cose=leaf, message_hash=leaf_hash,
                 batch=columns,
             )  # fmt: skip
-            (outcome,) = await self._store.commit([candidate], [])
+            # shielded: a listener closing mid-commit must not leave seq and store apart
+            (outcome,) = await asyncio.shield(self._store.commit([candidate], []))
             if not isinstance(outcome, Appended):
                 raise gbt.FrameStructureError(f"the store did not append the frame: {outcome}")
             device.seq += 1
@@ -305,6 +318,7 @@ def _reason(exc: gbt.GbtError) -> str:
         gbt.EncryptionError: "gbt_encrypted",
         gbt.GbtSignatureError: "gbt_bad_signature",
         gbt.UnknownVinError: "gbt_unknown_vin",
+        gbt.FrameTimeError: "gbt_future_timestamp",
     }
     return next((name for cls, name in names.items() if isinstance(exc, cls)), "gbt_malformed")
 

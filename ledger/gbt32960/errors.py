@@ -10,6 +10,7 @@
         │   └── UnsupportedUnitError a data unit voltproof does not decode (fuel cell, ...)
         ├── EncryptionError          an encrypted data unit (RSA, AES, SM2, SM4): not decrypted
         ├── GbtSignatureError        a 2025 signature that does not verify, or is missing
+        ├── FrameTimeError           a collection time too far ahead of the gateway's clock
         └── UnknownVinError          no terminal is enrolled under the VIN (the gateway raises it)
 
 ``answer`` is the answer flag of GB/T 32960.3 table 4 that the platform puts in its reply.
@@ -68,6 +69,10 @@ class GbtSignatureError(GbtError):
     """A 2025 data frame whose signature is missing, malformed or does not verify."""
 
     answer: ClassVar[int] = ANSWER_BAD_SIGNATURE
+
+
+class FrameTimeError(GbtError):
+    """The frame's collection time is further ahead of the gateway's clock than allowed."""
 
 
 class UnknownVinError(GbtError):

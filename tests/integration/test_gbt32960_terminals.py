@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,10 @@ def test_2016_terminal_login_run_disconnect_reissue_logout(
                 sent.append(frame)
                 assert _ack(await link.ask(frame)) == "ok"
             assert _ack(await link.ask(sent[-1])) == "ok"  # a resend: answered, not re-logged
+            ahead = terminal.realtime(
+                2016, VIN_2016, terminal.Reading(at=datetime.now(UTC) + timedelta(days=2))
+            )
+            assert _ack(await link.ask(ahead)) == "nok"  # dated two days ahead: refused
             assert _ack(await link.ask(terminal.logout(2016, VIN_2016, terminal.at(40)))) == "ok"
 
     asyncio.run(_run(_deployment(tmp_path, mosquitto), body))
@@ -95,6 +100,8 @@ def test_2016_terminal_login_run_disconnect_reissue_logout(
             assert [e.frame.raw for e in envelopes] == sent
             assert [leaf.historical for leaf in leaves] == [False] * 20 + [True] * 5
             assert await reader.chain_gaps(VIN_2016) == []
+            counts = {c.reason: c.total for c in await reader.quarantine_counts()}
+            assert counts == {"gbt_future_timestamp": 1}
             rows = await reader.series("bus", VIN_2016, t_from=0, t_to=2**62)
             assert len(rows) == 25
             assert [round(row["speed_mps"] * 3.6, 1) for row in rows] == [
