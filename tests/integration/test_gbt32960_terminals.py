@@ -12,6 +12,8 @@ import pytest
 from rtm_con import msg_checked
 
 from gateway.app import Gateway
+from gateway.config import GbtSettings
+from gateway.gbt32960 import GbtListener
 from gateway.registry import Registry
 from gateway.store import SqliteStore, open_reader
 from ledger.gbt32960 import decode_envelope, parse_frame
@@ -195,6 +197,11 @@ def test_2025_signatures_and_bad_frames(tmp_path: Path, mosquitto: MosquittoBrok
             await bad.send(signed[:40])
             bad.writer.write_eof()
             assert await bad.closed_by_peer()
+            # bytes that are no frame (an HTTP request; a length beyond 65531): closed too
+            for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", signed[:22] + b"\xff\xff"):
+                async with await TerminalConnection.open(host, port) as stray:
+                    await stray.send(junk)
+                    assert await stray.closed_by_peer()
             again = terminal.realtime(2025, VIN_2025, terminal.Reading(at=terminal.at(5)), key=KEY)
             assert _ack(await link.ask(again)) == "ok"
             # a revocation (here by another store connection) applies from the next frame
@@ -216,5 +223,26 @@ def test_2025_signatures_and_bad_frames(tmp_path: Path, mosquitto: MosquittoBrok
             assert counts["gbt_unknown_vin"] == 2
             assert counts["gbt_bad_checksum"] == 2
             assert counts["gbt_truncated"] == 1
+            assert counts["gbt_unframed"] == 2
 
     asyncio.run(check())
+
+
+def test_connections_beyond_the_bound_are_closed(tmp_path: Path) -> None:
+    """With max_connections = 1, a second terminal is disconnected while the first works."""
+
+    async def run() -> None:
+        async with await SqliteStore.open(tmp_path / "gateway.db") as store:
+            settings = GbtSettings(enabled=True, host="127.0.0.1", port=0, max_connections=1)
+            async with GbtListener(
+                settings=settings, store=store, clock_ms=lambda: 1_796_536_800_000
+            ) as gateway:
+                host, port = gateway.address
+                async with await TerminalConnection.open(host, port) as first:
+                    heartbeat = terminal.heartbeat(2016, VIN_2016)
+                    assert _ack(await first.ask(heartbeat)) == "vin_unkown"  # nobody enrolled
+                    async with await TerminalConnection.open(host, port) as second:
+                        assert await second.closed_by_peer()
+                    assert _ack(await first.ask(heartbeat)) == "vin_unkown"
+
+    asyncio.run(run())
