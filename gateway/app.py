@@ -26,6 +26,7 @@ from ledger.private_files import private_dir
 from .anchoring import Anchorer
 from .checkpointer import Checkpointer, CheckpointPolicy
 from .config import AnchorBackendName, GatewaySettings
+from .gbt32960 import GbtListener
 from .intake import Delivery, MqttIntake
 from .metrics import GatewayMetrics
 from .pipeline import Outcome, OutcomeKind, Pipeline, Verified
@@ -58,6 +59,8 @@ class GatewayRuntime:
     metrics_port: int | None = None
     witnessing: Witnessing | None = None
     """The witness clients, when ``[[witnesses]]`` are configured and this process signs."""
+    gbt32960: GbtListener | None = None
+    """The GB/T 32960 TCP listener, when ``[gbt32960] enabled``."""
 
 
 def _incoming(delivery: Delivery) -> Incoming:
@@ -124,6 +127,15 @@ class Gateway:
             self.runtime = runtime
             await asyncio.to_thread(runtime.intake.start)
             stack.callback(runtime.intake.stop)
+            if settings.gbt32960.enabled:
+                runtime.gbt32960 = await stack.enter_async_context(
+                    GbtListener(
+                        settings=settings.gbt32960,
+                        store=runtime.store,
+                        clock_ms=self._clock_ms,
+                        on_appended=(runtime.checkpointer.notify if runtime.checkpointer else None),
+                    )
+                )
             if install_signal_handlers:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGTERM, signal.SIGINT):
@@ -152,6 +164,8 @@ class Gateway:
                 tasks.create_task(self._ledger_metrics(runtime), name="ledger-metrics")
                 await runtime.stop.wait()
                 log.info("gateway_stopping", extra={"queued": runtime.intake.depth})
+                if runtime.gbt32960 is not None:
+                    await runtime.gbt32960.close()  # before the final checkpoint
                 await asyncio.to_thread(runtime.intake.stop)
             # The checkpointer signed a last checkpoint after the drain; anchor it once more
             # and give each witness one bounded chance to cosign it.

@@ -172,6 +172,18 @@ class CheckpointSettings(_Section):
     enabled: bool = True
 
 
+class GbtSettings(_Section):
+    """The GB/T 32960 TCP listener (``[gbt32960]``; off unless enabled)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 32960
+    # A terminal that sends nothing for this long is disconnected (GB/T 32960 terminals
+    # send a heartbeat well within it); a frame cut mid-way waits at most this long too.
+    idle_timeout_s: Annotated[float, Field(gt=0)] = 300.0
+    max_connections: Annotated[int, Field(ge=1)] = 10_000
+
+
 class AnchorBackendName(StrEnum):
     """Which ledger checkpoints are anchored on."""
 
@@ -265,6 +277,7 @@ class GatewaySettings(TomlFileSettings):
     anchors: AnchorSettings = AnchorSettings()
     metrics: MetricsSettings = MetricsSettings()
     witnesses: tuple[WitnessEndpoint, ...] = ()
+    gbt32960: GbtSettings = GbtSettings()
     log_level: str = "INFO"
     shutdown_timeout_s: Annotated[float, Field(gt=0)] = 30.0
 

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from ledger.birth import BirthCertificateError, read_birth_certificate
 from ledger.errors import VoltproofError
+from ledger.gbt32960.terminal import Terminal
 from ledger.keys import SigningKey
 from ledger.message import (
     MessageError,
@@ -57,6 +58,9 @@ class DeviceSpec:
     public_key: bytes
     birth: bytes | None = None
     """The device's birth certificate (COSE bytes), carried in the enrolment entry."""
+    terminal: Terminal | None = None
+    """A GB/T 32960 terminal (VIN, chip id, SM2 key): enrolled under its VIN with the
+    placeholder Ed25519 key (``ledger.gbt32960.terminal``)."""
 
     def __post_init__(self) -> None:
         for name, value in (("device id", self.device_id), ("fleet", self.fleet)):
@@ -286,6 +290,8 @@ def _enrolment(spec: DeviceSpec, now: int) -> dict[str, Any]:
     }
     if spec.birth is not None:
         fields["birth"] = spec.birth
+    if spec.terminal is not None:
+        fields["gbt"] = spec.terminal.fields()
     return fields
 
 

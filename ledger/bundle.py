@@ -23,6 +23,7 @@ from typing import Any, Final
 from .anchors.base import AnchorReceipt
 from .anchors.errors import AnchorFormatError
 from .errors import VerificationError
+from .gbt32960.envelope import is_envelope
 from .message import MessageError, decode_message
 from .registry import read_registry_entry
 
@@ -234,6 +235,11 @@ def build_bundle(inp: BundleInput) -> Bundle:
     """
     per_device: dict[str, list[tuple[int, int, LoggedLeaf]]] = {}
     for leaf in inp.messages:
+        if is_envelope(leaf.data):
+            raise ValueError(
+                f"message at leaf {leaf.index} is a GB/T 32960 frame (voltproof-gbt32960/1): "
+                "bundles do not carry terminal frames yet"
+            )
         try:
             message = decode_message(leaf.data)
         except MessageError as exc:

@@ -33,6 +33,12 @@ because callers (or the callers' own callers) catch it that way (marked ``+ Valu
     │   │                                     BirthCertificateMismatchError,
     │   │                                     UnknownManufacturerError, BirthSignatureError,
     │   │                                     MissingBirthCertificateError)
+    │   ├── GbtError                          ledger.gbt32960 (FrameStructureError:
+    │   │                                     TruncatedFrameError, ChecksumError,
+    │   │                                     UnsupportedUnitError, EnvelopeError,
+    │   │                                     TerminalEntryError; EncryptionError,
+    │   │                                     GbtSignatureError, FrameTimeError,
+    │   │                                     UnknownVinError)
     │   ├── KeyNotValidError                  ledger.registry
     │   ├── BundleFormatError                 ledger.bundle (UnknownBundleVersionError,
     │   │                                     MissingBundleFieldError, BundleFieldError)

@@ -231,26 +231,37 @@ _COLUMN_TAGS: Final = {
 ALARM_BITS: Final[Mapping[int, str]] = {
     0: "temperature difference",
     1: "battery high temperature",
-    2: "pack over-voltage",
-    3: "pack under-voltage",
+    2: "energy storage over-voltage",
+    3: "energy storage under-voltage",
     4: "SOC low",
-    5: "cell over-voltage",
-    6: "cell under-voltage",
+    5: "cell (2025: smallest parallel unit) over-voltage",
+    6: "cell (2025: smallest parallel unit) under-voltage",
     7: "SOC high",
     8: "SOC jump",
-    9: "storage system mismatch",
-    10: "cell consistency poor",
-    11: "insulation",
+    9: "rechargeable energy storage system mismatch",
+    10: "cell (2025: smallest parallel unit) consistency poor",
+    11: "insulation (2025: insulation resistance failure)",
     12: "DC-DC temperature",
     13: "brake system",
     14: "DC-DC status",
     15: "drive motor controller temperature",
     16: "high-voltage interlock",
     17: "drive motor temperature",
-    18: "pack overcharge",
-    19: "thermal event (voltproof use of a bit reserved in the 2016 edition)",
+    18: "energy storage overcharge",
+    19: "drive motor over-speed (2025)",
+    20: "drive motor over-current (2025)",
+    21: "super capacitor over-temperature (2025)",
+    22: "super capacitor over-voltage (2025)",
+    23: "rechargeable energy storage thermal event (2025)",
+    24: "hydrogen leak (2025)",
+    25: "on-board hydrogen system pressure abnormal (2025)",
+    26: "on-board hydrogen system temperature abnormal (2025)",
+    27: "fuel cell stack over-temperature (2025)",
 }
-"""GB/T 32960.3-2016 table 18 general alarm flag bits (bit 19 is voltproof's)."""
+"""General alarm flag bits: GB/T 32960.3-2016 table 18 (bits 0-18) and GB/T 32960.3-2025
+clause 7.2.4.9 table 24 (bits 0-27; 28-31 reserved). docs/protocol.md gives the sources."""
+THERMAL_EVENT_BIT: Final = 23
+"""The 2025 edition's pack thermal event flag (level 4)."""
 
 EVENT_KEYS: Final[Mapping[str, Mapping[str, type]]] = {
     "alarm": {"lvl": int, "flags": int},

@@ -30,6 +30,8 @@ from .broker import ACL_CONF, INSTALL_HINT, MosquittoBroker, free_port
 from .demo_report import progress_verdicts, schedule, summary_lines
 
 if TYPE_CHECKING:
+    from firmware_sim.gbt32960.encode import TerminalKey
+
     from .anvil import AnvilNode
     from .demo_setup import DemoLayout
 
@@ -245,6 +247,8 @@ class Demo:
         self.stop = asyncio.Event()
         self._metrics_port = 0
         self._final_metrics: dict[str, float] = {}
+        self._terminals_stop = asyncio.Event()
+        self._terminal_tasks: list[asyncio.Task[None]] = []
 
     async def run(self) -> int:
         """Run the demo until Ctrl-C, SIGTERM or the duration; return the exit code."""
@@ -270,6 +274,7 @@ class Demo:
             api_keys,
             broker_credentials,
             enroll_fleet,
+            enroll_terminals,
             manufacturer_verifier_key,
             write_fleet,
             write_gateway_config,
@@ -308,12 +313,14 @@ class Demo:
         await _wait_for_port(witness, witness_port)
         self._say(f"the lessor's witness listens on http://127.0.0.1:{witness_port}")
         metrics_port = self._metrics_port = free_port()
+        gbt_port = free_port()
         settings = write_gateway_config(
             layout,
             broker_url=self.broker.url,
             metrics_port=metrics_port,
             anchors=anchors,
             witnesses=witnesses,
+            gbt_port=gbt_port,
         )
         enrolled = await enroll_fleet(settings, layout, fleet)
         self.manufacturer = manufacturer_verifier_key(layout)
@@ -326,8 +333,10 @@ class Demo:
             log=layout.logs / "gateway.log",
             env={"VOLTPROOF_GATEWAY__MQTT__PASSWORD": credentials[GATEWAY_USER]},
         )
+        terminals = await enroll_terminals(settings, layout)
         self._launch(gateway)
         await _wait_for_log(gateway, '"gateway_started"')
+        self._start_terminals(terminals, gbt_port)
         wanted = options.api_port
         api_port = wanted if wanted and _port_free(wanted) else free_port()
         api = Service(
@@ -348,7 +357,21 @@ class Demo:
         ]  # fmt: skip
         self._launch(Service(name="sim", argv=_voltproof(*sim_argv), log=layout.logs / "sim.log"))
         self.keys = keys
-        return {"api_port": api_port, "metrics_port": metrics_port, "witness_port": witness_port}
+        return {
+            "api_port": api_port, "metrics_port": metrics_port, "witness_port": witness_port,
+            "gbt_port": gbt_port,
+        }  # fmt: skip
+
+    def _start_terminals(self, terminals: list[tuple[str, int, TerminalKey]], port: int) -> None:
+        """GB/T 32960 vehicles (2016 and 2025 terminals) reporting to the gateway's listener."""
+        from firmware_sim.gbt32960.terminal import Terminal
+
+        for vin, edition, key in terminals:
+            terminal = Terminal(vin=vin, edition=edition, key=key, host="127.0.0.1", port=port)
+            self._terminal_tasks.append(
+                asyncio.create_task(terminal.run(self._terminals_stop), name=f"gbt32960-{vin}")
+            )
+        self._say(f"{len(terminals)} GB/T 32960 terminals (2016 and 2025 editions) report over TCP")
 
     async def _anchor_section(self) -> str:
         if self.options.ledger == "local":
@@ -373,6 +396,7 @@ class Demo:
             f"  dashboard      {api}/",
             f"  API (OpenAPI)  {api}/docs",
             f"  gateway        http://127.0.0.1:{urls['metrics_port']}/metrics",
+            f"  gb/t 32960     tcp://127.0.0.1:{urls['gbt_port']}",
             f"  witness        http://127.0.0.1:{urls['witness_port']}  key {self.witness_key}",
             f"  operator key   {self.keys[OPERATOR_KEY_NAME]}",
             f"  lessor key     {self.keys[LESSOR_KEY_NAME]}   (leases bus-0000 and pack-0000)",
@@ -408,7 +432,12 @@ class Demo:
             print()
 
     async def _stop_services(self) -> None:
-        """Stop the simulator, the API and the gateway (reverse start order), once."""
+        """Stop the terminals, the simulator, the API and the gateway (reverse start order),
+        once."""
+        if self._terminal_tasks:
+            self._terminals_stop.set()
+            await asyncio.wait(self._terminal_tasks, timeout=STOP_TIMEOUT_S)
+            self._terminal_tasks.clear()
         while self.services:
             service = self.services.pop()
             if service.process is None:

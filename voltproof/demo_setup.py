@@ -13,15 +13,18 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from api.access import Role, Window
 from api.accessdb import AccessDb
+from firmware_sim.gbt32960.encode import TerminalKey
 from firmware_sim.sim.fleet import Fleet, load_fleet
 from firmware_sim.sim.keys import load_or_create, manufacturer_key
 from gateway.config import GatewaySettings, load_settings
 from gateway.registry import DeviceSpec, Registry
 from gateway.store import SqliteStore
 from ledger.cosignature import witness_verifier_key
+from ledger.gbt32960 import Terminal, placeholder_key
 from ledger.keys import create_key_file, load_key_file
 from ledger.note import verifier_key
 from ledger.private_files import private_dir, private_file
@@ -212,6 +215,7 @@ def write_gateway_config(
     metrics_port: int,
     anchors: str,
     witnesses: str = "",
+    gbt_port: int | None = None,
 ) -> GatewaySettings:
     """Keys (once) and gateway.toml (each run: ports change) for the demo gateway."""
     gateway_verifier_key(layout)
@@ -242,10 +246,56 @@ every_s = 5
 host = "127.0.0.1"
 port = {metrics_port}
 
-{witnesses}""",
+{witnesses}{_gbt_section(gbt_port)}""",
         encoding="utf-8",
     )
     return load_settings(layout.gateway_config)
+
+
+def _gbt_section(port: int | None) -> str:
+    if port is None:
+        return ""
+    return f'\n[gbt32960]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\n'
+
+
+GBT_TERMINALS: Final = (("LVPDEMO2016000001", 2016), ("LVPDEMO2016000002", 2016),
+                        ("LVPDEMO2025000001", 2025), ("LVPDEMO2025000002", 2025))  # fmt: skip
+"""The demo's GB/T 32960 vehicles: VIN and edition."""
+
+
+async def enroll_terminals(
+    settings: GatewaySettings, layout: DemoLayout
+) -> list[tuple[str, int, TerminalKey]]:
+    """SM2 keys for the demo's GB/T 32960 terminals (made once, kept under sim state) and
+    their enrolment by VIN; returns (VIN, edition, key) per terminal."""
+    path = layout.sim_state / "gbt32960-terminals.json"
+    if path.exists():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        keys = {vin: TerminalKey(private=k["private"], public=bytes.fromhex(k["public"]))
+                for vin, k in saved.items()}  # fmt: skip
+    else:
+        keys = {vin: TerminalKey.generate() for vin, _ in GBT_TERMINALS}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({vin: {"private": k.private, "public": k.public.hex()}
+                                    for vin, k in keys.items()}), encoding="utf-8")  # fmt: skip
+        path.chmod(0o600)
+    store = await SqliteStore.open(settings.db_path)
+    try:
+        known = {device.device_id for device in await store.list_devices()}
+        missing = [
+            DeviceSpec(
+                device_id=vin, kind="bus", fleet=FLEET, public_key=placeholder_key(vin),
+                terminal=Terminal(vin=vin, chip=f"SE-{vin[-6:]}", sm2=keys[vin].public),
+            )
+            for vin, _ in GBT_TERMINALS
+            if vin not in known
+        ]  # fmt: skip
+        if missing:
+            registry = Registry(store=store, operator=load_key_file(settings.operator_key_file))
+            await registry.enroll(missing)
+    finally:
+        await store.close()
+    return [(vin, edition, keys[vin]) for vin, edition in GBT_TERMINALS]
 
 
 def manufacturer_verifier_key(layout: DemoLayout) -> str:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ledger.telemetry import THERMAL_EVENT_BIT
+
 TEMP_DIFF, HIGH_TEMP, PACK_OV, PACK_UV, SOC_LOW = 0, 1, 2, 3, 4
-CELL_OV, CELL_UV, SOC_JUMP, CONSISTENCY, INSULATION, THERMAL_EVENT = 5, 6, 8, 10, 11, 19
+CELL_OV, CELL_UV, SOC_JUMP, CONSISTENCY, INSULATION = 5, 6, 8, 10, 11
+THERMAL_EVENT = THERMAL_EVENT_BIT  # GB/T 32960.3-2025 table 24 bit 23
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

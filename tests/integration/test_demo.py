@@ -53,6 +53,17 @@ def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
         ).fetchone()
     assert signed >= 1
     assert uncosigned == 0
+    # GB/T 32960 terminals of both editions streamed frames into the log over TCP.
+    assert "gb/t 32960     tcp://127.0.0.1:" in demo.stdout
+    with sqlite3.connect(workdir / "gateway" / "gateway.db") as db:
+        frames = dict(
+            db.execute(
+                "SELECT substr(device, 1, 11), count(*) FROM leaves "
+                "WHERE device LIKE 'LVPDEMO%' AND kind = 'telemetry' GROUP BY 1"
+            ).fetchall()
+        )
+    assert frames.get("LVPDEMO2016", 0) >= 2
+    assert frames.get("LVPDEMO2025", 0) >= 2
     # The demo checks a lessor's evidence offline itself before it says goodbye.
     assert "  asset:       pack-0000 (pack)" in demo.stdout
     assert "  VALID, COMPLETE, independently anchored" in demo.stdout

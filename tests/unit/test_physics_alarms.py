@@ -90,10 +90,12 @@ def test_just_inside_threshold(changes: dict[str, Any]) -> None:
 
 
 def test_thermal_event_is_level_four() -> None:
-    """A probe at 80 degC is a level-4 thermal event with bit 19."""
+    """A probe at 80 degC is a level-4 thermal event with bit 23 (GB/T 32960.3-2025 table 24)."""
     level, flags = evaluate(replace(NORMAL, temp_max_c=80.0), LIMITS)
     assert level == 4
     assert flags & (1 << THERMAL_EVENT)
+    assert THERMAL_EVENT == 23
+    assert not flags & (1 << 19)  # 2025: drive motor over-speed
 
 
 def test_level_is_the_worst_condition() -> None:

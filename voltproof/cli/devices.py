@@ -48,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "it) or its base64 Ed25519 public key")  # fmt: skip
     enroll.add_argument("--birth", type=Path, metavar="FILE", help="the device's birth "
                         "certificate (as `voltproof manufacturer certify` writes it)")  # fmt: skip
+    enroll.add_argument("--vin", help="a GB/T 32960 terminal: its VIN (the device id)")
+    enroll.add_argument("--sm2-public-key", metavar="HEX", help="the terminal's SM2 public key "
+                        "(hex, 64 bytes X || Y or 65 with 04)")  # fmt: skip
+    enroll.add_argument("--chip-id", help="the terminal's security-chip id")
     command(enroll, _enroll)
 
     rotate = actions.add_parser("rotate", help="rotate a device key (signed by the old key)")
@@ -188,6 +192,10 @@ def _enrolment_specs(args: argparse.Namespace) -> list[DeviceSpec]:
     """The devices to enrol: the rows of ``--file``, or the one given by ``--id`` and friends."""
     from gateway.registry import DeviceSpec, RegistryError, decode_public_key, load_device_specs
 
+    if args.vin is not None:
+        return [_terminal_spec(args)]
+    if args.sm2_public_key is not None or args.chip_id is not None:
+        raise UsageError("--sm2-public-key and --chip-id go with --vin")
     if args.file is not None:
         if args.birth is not None:
             raise UsageError("--birth goes with --id; a --file row carries 'birth'")
@@ -200,6 +208,33 @@ def _enrolment_specs(args: argparse.Namespace) -> list[DeviceSpec]:
     return [DeviceSpec(device_id=args.device_id, kind=args.kind, fleet=args.fleet,
                        public_key=decode_public_key(args.public_key, what="--public-key"),
                        birth=_read_birth(args.birth))]  # fmt: skip
+
+
+def _terminal_spec(args: argparse.Namespace) -> DeviceSpec:
+    """A GB/T 32960 terminal: enrolled under its VIN, checked by its SM2 key."""
+    from gateway.registry import DeviceSpec, RegistryError
+    from ledger.gbt32960 import Terminal, TerminalEntryError, placeholder_key
+
+    missing = [f"--{n.replace('_', '-')}" for n in ("sm2_public_key", "chip_id", "kind", "fleet")
+               if getattr(args, n) is None]  # fmt: skip
+    if missing:
+        raise RegistryError(f"--vin needs {', '.join(missing)}")
+    if args.kind != "bus":
+        raise UsageError("a GB/T 32960 terminal is a vehicle: --kind bus")
+    if args.device_id not in {None, args.vin} or args.public_key is not None:
+        raise UsageError("a terminal is enrolled under its VIN with its SM2 key: no --id or "
+                         "--public-key")  # fmt: skip
+    try:
+        sm2 = bytes.fromhex(args.sm2_public_key)
+    except ValueError as exc:
+        raise RegistryError(f"--sm2-public-key is not hex: {exc}") from exc
+    try:
+        terminal = Terminal(vin=args.vin, chip=args.chip_id, sm2=sm2)
+    except TerminalEntryError as exc:
+        raise RegistryError(str(exc)) from exc
+    return DeviceSpec(device_id=args.vin, kind=args.kind, fleet=args.fleet,
+                      public_key=placeholder_key(args.vin), birth=_read_birth(args.birth),
+                      terminal=terminal)  # fmt: skip
 
 
 async def _print_list(reader: StoreReader, *, as_json: bool) -> int:

@@ -1,0 +1,72 @@
+"""What a ``voltproof-gbt32960/1`` leaf says: the facts the audit and a verifier re-derive.
+
+The gateway stores, per leaf, the device, the seq/prev link, the collection time and a
+one-sample bus block; :func:`read_leaf` recomputes all of them from the leaf bytes alone, so
+the audit can compare the store with the log exactly as it does for COSE telemetry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from ledger.telemetry import TelemetryColumns
+
+from .columns import bus_telemetry
+from .envelope import Envelope, decode_envelope
+from .errors import FrameStructureError
+from .frame import CMD_REALTIME, CMD_REISSUE
+from .signature import verify_sm2
+from .terminal import Terminal
+from .units import Realtime, decode_realtime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GbtLeaf:
+    """A decoded GB/T 32960 leaf: envelope, data unit, and the stored block it implies."""
+
+    envelope: Envelope
+    record: Realtime
+    columns: TelemetryColumns
+
+    @property
+    def t_ms(self) -> int:
+        """The frame's collection time (the leaf's ``t``)."""
+        return self.record.at_ms
+
+
+def read_leaf(leaf: bytes) -> GbtLeaf:
+    """Decode a GB/T 32960 leaf; raises a :class:`~ledger.gbt32960.errors.GbtError`."""
+    envelope = decode_envelope(leaf)
+    frame = envelope.frame
+    if frame.command not in {CMD_REALTIME, CMD_REISSUE}:
+        raise FrameStructureError(f"a leaf holds data frames, not command {frame.command:#04x}")
+    record = decode_realtime(frame.edition, frame.data)
+    return GbtLeaf(envelope=envelope, record=record, columns=bus_telemetry(record))
+
+
+UNSIGNED_2016: Final = "received by the gateway at {received} (unsigned 2016 frame)"
+SIGNED_2025: Final = "signed by terminal {vin} (SM2, chip {chip})"
+
+
+def verify_leaf(leaf: bytes, *, terminal: Terminal) -> tuple[GbtLeaf, str]:
+    """Check a GB/T 32960 leaf against its terminal's registry entry, for an offline verifier.
+
+    Raises a :class:`~ledger.gbt32960.errors.GbtError` unless the envelope, the frame's VIN
+    and the terminal agree and, for a 2025 frame, the SM2 signature verifies under the
+    enrolled key. Returns the decoded leaf and what it proves, in words a report prints:
+    a 2025 frame is the terminal's; a 2016 frame is only "received by the gateway at T".
+    """
+    facts = read_leaf(leaf)
+    envelope = facts.envelope
+    if not envelope.device_id == envelope.frame.vin == terminal.vin:
+        raise FrameStructureError(
+            f"leaf of {envelope.device_id!r} holds a frame of VIN {envelope.frame.vin}; the "
+            f"terminal is {terminal.vin}"
+        )
+    if envelope.frame.edition == 2016:
+        return facts, UNSIGNED_2016.format(received=envelope.received_at_ms)
+    signature = facts.record.signature
+    assert signature is not None  # decode_realtime requires it in 2025
+    verify_sm2(signature=signature, signed=facts.record.signed, public_key=terminal.sm2)
+    return facts, SIGNED_2025.format(vin=terminal.vin, chip=terminal.chip)

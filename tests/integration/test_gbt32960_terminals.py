@@ -1,0 +1,248 @@
+"""GB/T 32960 terminals (the independent rtm-con encoder) over real TCP to the real gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from rtm_con import msg_checked
+
+from gateway.app import Gateway
+from gateway.config import GbtSettings
+from gateway.gbt32960 import GbtListener
+from gateway.registry import Registry
+from gateway.store import SqliteStore, open_reader
+from ledger.gbt32960 import decode_envelope, parse_frame
+from ledger.keys import load_key_file
+from tests.support import gbt_terminal as terminal
+from tests.support.gateway_world import Deployment
+from tests.support.gbt_world import TerminalConnection, gbt_deployment
+from voltproof.broker import MosquittoBroker
+
+pytestmark = pytest.mark.integration
+
+VIN_2016 = "LZYTBGBW5M1000016"
+VIN_2025 = "LZYTBGBW5M1000025"
+UNKNOWN = "LZYTBGBW5M1999999"
+KEY = terminal.Sm2Key.generate()
+
+
+def _ack(answer: bytes) -> str:
+    """The answer flag's name as the independent decoder reads it."""
+    return str(msg_checked.parse(answer).ack)
+
+
+def _deployment(workdir: Path, broker: MosquittoBroker) -> Deployment:
+    return gbt_deployment(
+        workdir, broker, {VIN_2016: terminal.Sm2Key.generate().public, VIN_2025: KEY.public}
+    )
+
+
+async def _run(deployment: Deployment, body: object) -> Gateway:
+    gateway = Gateway(deployment.settings)
+    task = asyncio.create_task(gateway.run(install_signal_handlers=False))
+    await asyncio.wait_for(gateway.started.wait(), 20)
+    try:
+        assert gateway.runtime is not None
+        assert gateway.runtime.gbt32960 is not None
+        assert callable(body)
+        await body(*gateway.runtime.gbt32960.address)
+    finally:
+        gateway.request_stop()
+        await asyncio.wait_for(task, 30)
+    return gateway
+
+
+def test_2016_terminal_login_run_disconnect_reissue_logout(
+    tmp_path: Path, mosquitto: MosquittoBroker
+) -> None:
+    """Login, 20 real-time frames, a disconnect, reissue of 5, logout: every frame answered
+    0x01 after it is logged, the leaves hold the frames byte-exact on one gateway chain, and
+    the stored samples equal what the encoder was given."""
+    readings = [terminal.Reading(at=terminal.at(k), speed_kmh=10.0 + k) for k in range(25)]
+    sent: list[bytes] = []
+
+    async def body(host: str, port: int) -> None:
+        async with await TerminalConnection.open(host, port) as link:
+            assert _ack(await link.ask(terminal.login(2016, VIN_2016, terminal.at(0)))) == "ok"
+            for reading in readings[:20]:
+                frame = terminal.realtime(2016, VIN_2016, reading)
+                sent.append(frame)
+                answer = await link.ask(frame)
+                assert _ack(answer) == "ok"
+                assert answer[24:30] == frame[24:30]  # the answer carries the frame's time
+            assert _ack(await link.ask(terminal.heartbeat(2016, VIN_2016))) == "ok"
+            clock = await link.ask(terminal.time_sync(2016, VIN_2016))
+            assert _ack(clock) == "ok"
+            assert len(clock) == 24 + 6 + 1
+        async with await TerminalConnection.open(host, port) as link:
+            assert _ack(await link.ask(terminal.login(2016, VIN_2016, terminal.at(30), serial=2)))
+            for reading in readings[20:]:
+                frame = terminal.realtime(2016, VIN_2016, reading, reissue=True)
+                sent.append(frame)
+                assert _ack(await link.ask(frame)) == "ok"
+            assert _ack(await link.ask(sent[-1])) == "ok"  # a resend: answered, not re-logged
+            ahead = terminal.realtime(
+                2016, VIN_2016, terminal.Reading(at=datetime.now(UTC) + timedelta(days=2))
+            )
+            assert _ack(await link.ask(ahead)) == "nok"  # dated two days ahead: refused
+            assert _ack(await link.ask(terminal.logout(2016, VIN_2016, terminal.at(40)))) == "ok"
+
+    asyncio.run(_run(_deployment(tmp_path, mosquitto), body))
+
+    async def check() -> None:
+        async with await open_reader(tmp_path / "gateway" / "gateway.db") as reader:
+            leaves = await reader.device_leaves(VIN_2016)
+            assert [leaf.seq for leaf in leaves] == list(range(25))
+            envelopes = [decode_envelope(leaf.cose) for leaf in leaves]
+            assert [e.frame.raw for e in envelopes] == sent
+            assert [leaf.historical for leaf in leaves] == [False] * 20 + [True] * 5
+            assert await reader.chain_gaps(VIN_2016) == []
+            counts = {c.reason: c.total for c in await reader.quarantine_counts()}
+            assert counts == {"gbt_future_timestamp": 1}
+            rows = await reader.series("bus", VIN_2016, t_from=0, t_to=2**62)
+            assert len(rows) == 25
+            assert [round(row["speed_mps"] * 3.6, 1) for row in rows] == [
+                r.speed_kmh for r in readings
+            ]
+            assert rows[0]["odometer_m"] == pytest.approx(12_345_600)
+
+    asyncio.run(check())
+    for command in (["gateway", "check"], ["audit"]):
+        done = _voltproof(*command, "--config", str(tmp_path / "gateway.toml"))
+        assert done.returncode == 0, done.stdout + done.stderr
+    bundle = _voltproof("bundle", "--config", str(tmp_path / "gateway.toml"), "--asset",
+                        VIN_2016, "--out", str(tmp_path / "bus.bundle"))  # fmt: skip
+    # Not built yet for terminals (docs/protocol.md): a clear refusal, not a traceback.
+    assert bundle.returncode == 1
+    assert "GB/T 32960 frame" in bundle.stderr
+    assert "Traceback" not in bundle.stderr
+
+
+def _voltproof(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "voltproof", *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_cli_enrols_a_terminal_by_vin(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
+    """voltproof devices enroll --vin ... logs the terminal; wrong input is a clear error."""
+    deployment = gbt_deployment(tmp_path, mosquitto, {})
+    config = str(deployment.config)
+    key = terminal.Sm2Key.generate().public.hex()
+    base = ["devices", "--config", config, "enroll", "--vin", VIN_2016]
+    done = _voltproof(*base, "--sm2-public-key", key, "--chip-id", "SE-0001", "--kind", "bus",
+                      "--fleet", "fleet-a")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"enrolled {VIN_2016} (bus" in done.stdout
+    listed = _voltproof("devices", "--config", config, "list", "--json")
+    assert VIN_2016 in listed.stdout
+    for extra, code, message in (
+        (["--sm2-public-key", "04" + "11" * 64, "--chip-id", "x", "--kind", "bus",
+          "--fleet", "fleet-a"], 1, "not a point"),
+        (["--sm2-public-key", "zz", "--chip-id", "x", "--kind", "bus", "--fleet", "fleet-a"],
+         1, "not hex"),
+        (["--sm2-public-key", key, "--chip-id", "x", "--kind", "pack", "--fleet", "fleet-a"],
+         2, "--kind bus"),
+        (["--chip-id", "x", "--kind", "bus", "--fleet", "fleet-a"], 1, "--sm2-public-key"),
+    ):  # fmt: skip
+        refused = _voltproof(
+            "devices", "--config", config, "enroll", "--vin", "LZYTBGBW5M1000099", *extra
+        )
+        assert refused.returncode == code, refused.stderr
+        assert message in refused.stderr
+        assert "Traceback" not in refused.stderr
+
+
+def test_2025_signatures_and_bad_frames(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
+    """2025 frames verify against the enrolled SM2 key; a bad signature, an unknown VIN, a
+    bad check code, a frame of the other edition and a truncated frame are each refused with
+    the standard's answer and quarantined, without disturbing the other connection."""
+
+    async def body(host: str, port: int) -> None:
+        good = TerminalConnection.open(host, port)
+        async with await good as link, await TerminalConnection.open(host, port) as bad:
+            assert _ack(await link.ask(terminal.login(2025, VIN_2025, terminal.at(0)))) == "ok"
+            signed = terminal.realtime(2025, VIN_2025, terminal.Reading(at=terminal.at(1)), key=KEY)
+            assert _ack(await link.ask(signed)) == "ok"
+            tampered = terminal.realtime(
+                2025, VIN_2025, terminal.Reading(at=terminal.at(2)), key=KEY, tamper=True
+            )
+            assert _ack(await bad.ask(tampered)) == "signature_invalid"
+            other_key = terminal.realtime(
+                2025, VIN_2025, terminal.Reading(at=terminal.at(3)), key=terminal.Sm2Key.generate()
+            )
+            assert _ack(await bad.ask(other_key)) == "signature_invalid"
+            assert _ack(await bad.ask(terminal.login(2025, UNKNOWN, terminal.at(0)))) == (
+                "vin_unkown"
+            )
+            broken = bytearray(signed)
+            broken[-1] ^= 0x55
+            assert _ack(await bad.ask(bytes(broken))) == "structure_invalid"
+            broken_2016 = bytearray(terminal.heartbeat(2016, VIN_2016))
+            broken_2016[-1] ^= 0x55
+            assert _ack(await bad.ask(bytes(broken_2016))) == "nok"
+            # a 2025 frame ($$) carrying a 2016 data unit: no signature block, other layout
+            other_edition = (
+                b"$$" + terminal.realtime(2016, VIN_2025, terminal.Reading(at=terminal.at(4)))[2:]
+            )
+            assert parse_frame(other_edition).edition == 2025
+            assert _ack(await bad.ask(other_edition)) in {"signature_invalid", "structure_invalid"}
+            # a frame cut short, then the stream ends: that connection closes, the other works
+            await bad.send(signed[:40])
+            bad.writer.write_eof()
+            assert await bad.closed_by_peer()
+            # bytes that are no frame (an HTTP request; a length beyond 65531): closed too
+            for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", signed[:22] + b"\xff\xff"):
+                async with await TerminalConnection.open(host, port) as stray:
+                    await stray.send(junk)
+                    assert await stray.closed_by_peer()
+            again = terminal.realtime(2025, VIN_2025, terminal.Reading(at=terminal.at(5)), key=KEY)
+            assert _ack(await link.ask(again)) == "ok"
+            # a revocation (here by another store connection) applies from the next frame
+            async with await SqliteStore.open(deployment.settings.db_path) as store:
+                operator = load_key_file(deployment.settings.operator_key_file)
+                await Registry(store=store, operator=operator).revoke(VIN_2025)
+            late = terminal.realtime(2025, VIN_2025, terminal.Reading(at=terminal.at(6)), key=KEY)
+            assert _ack(await link.ask(late)) == "vin_unkown"
+
+    deployment = _deployment(tmp_path, mosquitto)
+    asyncio.run(_run(deployment, body))
+
+    async def check() -> None:
+        async with await open_reader(tmp_path / "gateway" / "gateway.db") as reader:
+            leaves = await reader.device_leaves(VIN_2025)
+            assert [leaf.seq for leaf in leaves] == [0, 1]
+            counts = {c.reason: c.total for c in await reader.quarantine_counts()}
+            assert counts["gbt_bad_signature"] >= 2
+            assert counts["gbt_unknown_vin"] == 2
+            assert counts["gbt_bad_checksum"] == 2
+            assert counts["gbt_truncated"] == 1
+            assert counts["gbt_unframed"] == 2
+
+    asyncio.run(check())
+
+
+def test_connections_beyond_the_bound_are_closed(tmp_path: Path) -> None:
+    """With max_connections = 1, a second terminal is disconnected while the first works."""
+
+    async def run() -> None:
+        async with await SqliteStore.open(tmp_path / "gateway.db") as store:
+            settings = GbtSettings(enabled=True, host="127.0.0.1", port=0, max_connections=1)
+            async with GbtListener(
+                settings=settings, store=store, clock_ms=lambda: 1_796_536_800_000
+            ) as gateway:
+                host, port = gateway.address
+                async with await TerminalConnection.open(host, port) as first:
+                    heartbeat = terminal.heartbeat(2016, VIN_2016)
+                    assert _ack(await first.ask(heartbeat)) == "vin_unkown"  # nobody enrolled
+                    async with await TerminalConnection.open(host, port) as second:
+                        assert await second.closed_by_peer()
+                    assert _ack(await first.ask(heartbeat)) == "vin_unkown"
+
+    asyncio.run(run())
