@@ -114,9 +114,13 @@ class PostgresStore(LogWrites):
         except psycopg.ProgrammingError as exc:
             raise StoreError(f"cannot use the PostgreSQL URL {where}: {exc}") from exc
         try:
-            await pool.open(wait=True, timeout=connect_timeout_s)
-            async with pool.connection() as connection:
+            # One plain connection first: its error says why (refused, no such database,
+            # authentication), where a pool would only time out.
+            async with await psycopg.AsyncConnection.connect(
+                url, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
+            ) as connection:
                 await migrate(connection)
+            await pool.open(wait=True, timeout=connect_timeout_s)
         except (PoolTimeout, psycopg.Error, StoreError) as exc:
             await pool.close()
             if isinstance(exc, StoreError):
