@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
 from .exits import CommandFailedError, ExitCode, UsageError, unwrap
 from .options import add_deployment_options, command
+
+if TYPE_CHECKING:
+    from gateway.config import GatewaySettings
 
 _WORKDIR_HELP = "deployment directory holding gateway.toml (default: ./voltproof-demo)"
 
@@ -27,6 +31,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     add_deployment_options(parser, workdir_help=_WORKDIR_HELP)
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help=(
+            "keep the state in PostgreSQL (postgresql://user:password@host:port/db) instead of "
+            "DATA_DIR/gateway.db; several gateways on one database share one log "
+            "(overrides store.url)"
+        ),
+    )
     command(parser, _run)
     actions = parser.add_subparsers(dest="gateway_action", metavar="ACTION")
     check = actions.add_parser(
@@ -67,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     from voltproof.logs import configure_logging
 
     try:
-        settings = load_settings(args.config, workdir=args.workdir)
+        settings = with_store_url(load_settings(args.config, workdir=args.workdir), args.store)
     except ConfigError as exc:
         raise UsageError(exc) from exc
     configure_logging(settings.log_level)
@@ -82,6 +95,23 @@ def _run(args: argparse.Namespace) -> int:
             raise CommandFailedError(error) from exc
         raise
     return ExitCode.OK
+
+
+def with_store_url(settings: GatewaySettings, url: str | None) -> GatewaySettings:
+    """``settings`` with ``store.url`` replaced by ``url`` (if given), validated."""
+    from pydantic import ValidationError
+
+    from gateway.config import ConfigError, StoreSettings
+
+    if url is None:
+        return settings
+    try:
+        store = StoreSettings.model_validate({**settings.store.model_dump(), "url": url})
+    except ValidationError as exc:
+        raise ConfigError(f"--store: {exc.errors()[0]['msg']}") from None
+    updated = settings.model_copy(update={"store": store})
+    updated.refuse_placeholders()
+    return updated
 
 
 def _check(args: argparse.Namespace) -> int:
