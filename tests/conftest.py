@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.binaries import require_binary
-from tests.support.postgres_cluster import PostgresCluster
+from tests.support.postgres_cluster import PostgresCluster, start_cluster
 from voltproof.broker import INSTALL_HINT, MosquittoBroker, find_mosquitto
 
 
@@ -27,7 +27,7 @@ def mosquitto(tmp_path: Path) -> Iterator[MosquittoBroker]:
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """One throwaway PostgreSQL cluster for the session (never the server on 5432)."""
-    cluster = PostgresCluster.start()
+    cluster = start_cluster()
     try:
         yield cluster
     finally:
