@@ -46,21 +46,15 @@ class SharedLog:
     def log_file(self, number: int) -> Path:
         return self.configs[number].parent / "gateway.log"
 
-    def start(self, number: int) -> subprocess.Popen[bytes]:
-        """Gateway ``number`` as its own process, as an operator starts it."""
+    def start(self, number: int, *, store_url: str | None = None) -> subprocess.Popen[bytes]:
+        """Gateway ``number`` as its own process, as an operator starts it (``store_url``:
+        reach the database another way, e.g. through a proxy)."""
+        config = str(self.configs[number])
+        command = [sys.executable, "-m", "voltproof", "gateway", "--config", config]
+        if store_url is not None:
+            command += ["--store", store_url]
         with self.log_file(number).open("ab") as log:
-            return subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "voltproof",
-                    "gateway",
-                    "--config",
-                    str(self.configs[number]),
-                ],
-                stdout=log,
-                stderr=log,
-            )
+            return subprocess.Popen(command, stdout=log, stderr=log)
 
     def events(self, name: str) -> list[dict[str, object]]:
         """Every JSON log line named ``name`` of every gateway."""
