@@ -75,9 +75,9 @@ def _config(folder: Path, broker: MosquittoBroker, url: str | None) -> Path:
 
 
 async def _enroll(config: Path, devices: Sequence[BenchDevice]) -> None:
-    from gateway.app import open_store
     from gateway.config import load_settings
     from gateway.registry import DeviceSpec, Registry
+    from gateway.store_choice import open_store
     from ledger.keys import load_key_file
 
     settings = load_settings(config)
@@ -94,8 +94,8 @@ async def _enroll(config: Path, devices: Sequence[BenchDevice]) -> None:
 
 
 async def _log_size(config: Path) -> int:
-    from gateway.app import open_store
     from gateway.config import load_settings
+    from gateway.store_choice import open_store
 
     async with AsyncExitStack() as stack:
         store = await open_store(load_settings(config), stack)

@@ -28,8 +28,9 @@ from .config import AnchorBackendName, GatewaySettings
 from .intake import Delivery, MqttIntake
 from .metrics import GatewayMetrics
 from .pipeline import Outcome, OutcomeKind, Pipeline, Verified
-from .store import AnchorStatus, SqliteStore, Store, StoreError
+from .store import AnchorStatus, Store, StoreError
 from .store.postgresql.election import SignerLock
+from .store_choice import open_store
 from .verification import Incoming, Policy
 from .witnessing import Witnessing
 
@@ -103,29 +104,6 @@ async def open_anchor_backend(
         )
     stack.push_async_callback(backend.aclose)
     return backend
-
-
-async def open_store(settings: GatewaySettings, stack: AsyncExitStack) -> Store:
-    """The configured store (PostgreSQL at ``store.url``, else the SQLite file), closed by
-    ``stack``."""
-    store: Store
-    if settings.store.url is not None:
-        from .store.postgresql import PostgresStore
-
-        store = await PostgresStore.open(
-            settings.store.url.get_secret_value(),
-            pool_size=settings.store.pool_size,
-            quarantine_max_rows=settings.pipeline.quarantine_max_rows,
-            max_seq_jump=settings.pipeline.max_seq_jump,
-        )
-    else:
-        store = await SqliteStore.open(
-            settings.db_path,
-            quarantine_max_rows=settings.pipeline.quarantine_max_rows,
-            max_seq_jump=settings.pipeline.max_seq_jump,
-        )
-    stack.push_async_callback(store.close)
-    return store
 
 
 class Gateway:

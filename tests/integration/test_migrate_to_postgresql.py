@@ -105,3 +105,13 @@ def test_unreachable_target_fails_without_password(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "hunter2-secret" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_gateway_check_store_option_is_validated(tmp_path: Path) -> None:
+    """``gateway check --store`` with a URL that is not PostgreSQL: exit 2, one line."""
+    (tmp_path / "gateway.toml").write_text('origin = "voltproof.test/gw"\n', encoding="utf-8")
+    config = str(tmp_path / "gateway.toml")
+    result = _voltproof("gateway", "check", "--config", config, "--store", "mysql://db/x")
+    assert result.returncode == 2
+    assert "--store:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -15,6 +15,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -85,6 +86,12 @@ def test_three_gateways_survive_kill9_of_signer_and_others(
         codes = [_exit_code(gateway) for gateway in gateways]
     assert codes == [0] * GATEWAYS, shared.logs()
     asyncio.run(_check(shared, streamer.sent, takeovers))
+    for command in (["gateway", "check"], ["audit"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "voltproof", *command, "--config", str(shared.configs[1])],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def _exit_code(gateway: subprocess.Popen[bytes]) -> int:

@@ -56,6 +56,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     # SUPPRESS: an option given before ``check`` is not reset by the subcommand's default.
     add_deployment_options(check, workdir_help=_WORKDIR_HELP, default=argparse.SUPPRESS)
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--store",
+        metavar="URL",
+        default=None,
+        help="check this PostgreSQL store (postgresql://...)",
+    )
     command(check, _check)
     migrate = actions.add_parser(
         "migrate",
@@ -122,12 +128,14 @@ def _check(args: argparse.Namespace) -> int:
     from ledger.keys import KeyFileError, load_key_file
 
     try:
-        settings = load_settings(args.config, workdir=args.workdir)
+        settings = with_store_url(load_settings(args.config, workdir=args.workdir), args.store)
         key = load_key_file(settings.key_file)
         anchors = settings.data_dir / "anchors.db"
         use_anchors = settings.anchors.backend is AnchorBackendName.LOCAL and anchors.is_file()
         report = check_store(
-            settings.db_path,
+            settings.db_path
+            if settings.store.url is None
+            else settings.store.url.get_secret_value(),
             origin=settings.origin,
             key_name=key.name,
             public_key=key.public_key,
