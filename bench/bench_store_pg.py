@@ -20,8 +20,6 @@ import argparse
 import asyncio
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -29,7 +27,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.bench_gateway import Load, cpu_seconds, make_load, run_publishers
+from bench.bench_gateway import Load, cpu_seconds, make_load, run_publishers, start_gateways
 from bench.gateway_load import FLEET, BenchDevice, bench_fleet
 from voltproof.broker import MosquittoBroker
 from voltproof.postgres_cluster import PostgresCluster
@@ -102,31 +100,6 @@ async def _log_size(config: Path) -> int:
         return (await store.log_head()).size
 
 
-def _start(config: Path, processes: int, *, sqlite: bool) -> list[subprocess.Popen[bytes]]:
-    started = []
-    for i in range(processes):
-        env = dict(os.environ, VOLTPROOF_GATEWAY__MQTT__CLIENT_ID=f"bench-gateway-{i}")
-        if sqlite and i > 0:
-            env["VOLTPROOF_GATEWAY__CHECKPOINTS__ENABLED"] = "false"
-        with (config.parent / f"gateway-{i}.log").open("wb") as out:
-            started.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "voltproof", "gateway", "--config", str(config)],
-                    stdout=out,
-                    stderr=out,
-                    env=env,
-                )
-            )
-    for i, process in enumerate(started):
-        log = config.parent / f"gateway-{i}.log"
-        deadline = time.monotonic() + 60
-        while b"gateway_started" not in log.read_bytes():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gateway {i} did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.05)
-    return started
-
-
 def _cluster_pids(cluster: PostgresCluster) -> list[int]:
     """The postmaster and every process it started (backends, writer, WAL writer...)."""
     postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
@@ -166,7 +139,7 @@ def run_scenario(
         config = _config(folder, broker, url)
         asyncio.run(_enroll(config, devices))
         base = asyncio.run(_log_size(config))
-        gateways = _start(config, processes, sqlite=cluster is None)
+        gateways = start_gateways(config, processes, elected=cluster is not None)
         try:
             pids: list[int | None] = [g.pid for g in gateways]
             server = [] if cluster is None else _cluster_pids(cluster)

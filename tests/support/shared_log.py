@@ -7,23 +7,32 @@ the gateway and operator keys, the origin, the shared subscription group and ``s
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
+from gateway.audit import CheckReport, audit_store
 from gateway.config import GatewaySettings, load_settings
 from gateway.registry import Registry
 from gateway.store.postgresql import PostgresStore
 from gateway.store.postgresql.election import SIGNER_APPLICATION, SIGNER_LOCK
+from ledger.checkpoint import verify_checkpoint
 from ledger.keys import create_key_file, load_key_file
+from ledger.merkle import verify_consistency
+from ledger.note import verifier_key
 from tests.support.gateway_devices import FakeDevice
 from tests.support.gateway_world import ORIGIN, Deployment
+from tests.support.processes import Streamer
 from voltproof.broker import MosquittoBroker
 
 _SIGNER_PID_SQL = (
@@ -158,3 +167,105 @@ async def _enroll(url: str, settings: GatewaySettings, devices: tuple[FakeDevice
     async with await PostgresStore.open(url) as store:
         operator = load_key_file(settings.operator_key_file)
         await Registry(store=store, operator=operator).enroll([d.spec() for d in devices])
+
+
+def stop_gateways(gateways: list[subprocess.Popen[bytes]]) -> list[int]:
+    """SIGTERM every gateway; their exit codes (a gateway still running after a minute is
+    killed and reported as -9)."""
+    for gateway in gateways:
+        gateway.send_signal(signal.SIGTERM)
+    codes = []
+    for gateway in gateways:
+        try:
+            codes.append(gateway.wait(60))
+        except subprocess.TimeoutExpired:
+            gateway.kill()
+            gateway.wait(10)
+            codes.append(-9)
+    return codes
+
+
+@contextmanager
+def streaming(
+    shared: SharedLog, gateways: list[subprocess.Popen[bytes]], broker: MosquittoBroker
+) -> Iterator[Streamer]:
+    """A publisher streaming to ``gateways`` during the block; afterwards it stops, the log
+    must come to hold every message it published, and every gateway (``gateways`` as the
+    block left it) must stop cleanly on SIGTERM."""
+    streamer = Streamer(shared.as_deployment(), broker)
+    streamer.start()
+    try:
+        yield streamer
+        streamer.finish()
+        wait_for_size(shared, len(shared.devices) + len(streamer.sent))
+    finally:
+        streamer.stop.set()
+        codes = stop_gateways(gateways)
+    assert codes == [0] * len(gateways), shared.logs()
+
+
+def wait_for_size(shared: SharedLog, size: int, timeout_s: float = 90.0) -> None:
+    """Wait until the shared log holds ``size`` leaves."""
+
+    async def run() -> None:
+        deadline = time.monotonic() + timeout_s
+        async with await PostgresStore.open(shared.url) as store:
+            while (now := (await store.log_head()).size) < size:
+                assert time.monotonic() < deadline, f"log at {now} < {size}\n{shared.logs()}"
+                await asyncio.sleep(0.1)
+
+    asyncio.run(run())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verdict:
+    """What a run over a shared log left: each count must be zero, the report clean."""
+
+    published: int
+    logged: int
+    lost: int
+    duplicated: int
+    foreign: int
+    checkpoints: int
+    forked_sizes: tuple[int, ...]
+    """Sizes for which the gateways' logs show two different signed roots."""
+    report: CheckReport
+
+
+def verdict(shared: SharedLog, sent: list[bytes]) -> Verdict:
+    """Count lost, duplicated and foreign messages; verify every checkpoint's signature and
+    its consistency with the next (raises if one fails); audit the store."""
+    return asyncio.run(_verdict(shared, sent))
+
+
+async def _verdict(shared: SharedLog, sent: list[bytes]) -> Verdict:
+    key = load_key_file(shared.settings.key_file)
+    trusted = verifier_key(key.name, key.public_key)
+    async with await PostgresStore.open(shared.url) as store:
+        head = await store.log_head()
+        leaves = await store.leaves_page(after=-1, limit=head.size)
+        logged = [leaf.cose for leaf in leaves[len(shared.devices) :]]
+        checkpoints = sorted(await store.checkpoints(limit=100_000), key=lambda c: c.size)
+        for checkpoint in checkpoints:
+            verify_checkpoint(checkpoint.note, verifier_key=trusted)
+        for older, newer in itertools.pairwise(checkpoints):
+            verify_consistency(
+                size1=older.size, size2=newer.size, root1=older.root, root2=newer.root,
+                proof=await store.consistency_proof(older.size, newer.size),
+            )  # fmt: skip
+        report = await audit_store(
+            store, origin=shared.settings.origin, key_name=key.name, public_key=key.public_key
+        )
+    roots: dict[int, set[str]] = {}
+    for event in shared.events("checkpoint_signed"):
+        roots.setdefault(int(str(event["size"])), set()).add(str(event["root"]))
+    return Verdict(
+        published=len(sent),
+        logged=len(logged),
+        lost=len(set(sent) - set(logged)),
+        duplicated=len(logged) - len(set(logged)),
+        foreign=len(set(logged) - set(sent)),
+        checkpoints=len(checkpoints),
+        forked_sizes=tuple(sorted(size for size, seen in roots.items() if len(seen) > 1)),
+        report=report,
+    )
