@@ -8,6 +8,7 @@ A seeded deployment (a day of telemetry, checkpoints, an anchor) is migrated wit
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,31 @@ def test_api_on_postgresql_answers_as_on_sqlite(tmp_path: Path, postgres_url: st
     failed = {path: answer for path, answer in sqlite_answers.items() if answer[0] != 200}
     assert failed == {}
     assert _answers(on_postgresql, keys["operator"]) == sqlite_answers
+
+
+def test_bundle_from_postgresql_equals_bundle_from_sqlite(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """``voltproof bundle`` over the PostgreSQL copy writes the same bytes as over the file."""
+    world = asyncio.run(seed(tmp_path / "deployment"))
+    migrated = subprocess.run(
+        [sys.executable, "-m", "voltproof", "migrate",
+         "--from", f"sqlite:{world.settings.db_path}", "--to", postgres_url],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    bundles = []
+    for name, env in (
+        ("sqlite", {}),
+        ("postgresql", {"VOLTPROOF_GATEWAY__STORE__URL": postgres_url}),
+    ):
+        out = tmp_path / f"{name}.bundle"
+        made = subprocess.run(
+            [sys.executable, "-m", "voltproof", "bundle", "--config", str(world.config),
+             "--asset", "pack-1", "--to", str(LEASE_TO), "--out", str(out)],
+            capture_output=True, text=True, timeout=300, check=False,
+            env={**os.environ, **env},
+        )  # fmt: skip
+        assert made.returncode == 0, made.stdout + made.stderr
+        bundles.append(out.read_bytes())
+    assert bundles[0] == bundles[1]
