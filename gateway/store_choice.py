@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 
 from .config import GatewaySettings
-from .store import SqliteReader, SqliteStore, Store, StoreError, StoreReader
+from .store import SqliteStore, Store, StoreReader, open_reader
 
 
 def store_location(settings: GatewaySettings) -> str:
@@ -44,7 +44,7 @@ async def open_store(settings: GatewaySettings, stack: AsyncExitStack) -> Store:
 
 
 async def open_store_reader(settings: GatewaySettings) -> StoreReader:
-    """The configured store for reading; :class:`StoreError` if there is none.
+    """The configured store for reading; ``StoreError`` if there is none.
 
     The SQLite file is opened read-only; a PostgreSQL store is read through its pool (its
     schema is migrated by whichever gateway or command opens it first).
@@ -53,6 +53,4 @@ async def open_store_reader(settings: GatewaySettings) -> StoreReader:
         from .store.postgresql import PostgresStore
 
         return await PostgresStore.open(settings.store.url.get_secret_value(), pool_size=2)
-    if not settings.db_path.is_file():
-        raise StoreError(f"no gateway store at {settings.db_path}")
-    return await SqliteReader.open(settings.db_path)
+    return await open_reader(settings.db_path)
