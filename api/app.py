@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from gateway.store import open_reader
+from gateway.store_choice import open_store_reader, store_location
 
 from .accessdb import AccessDb
 from .deps import AppState
@@ -67,7 +67,7 @@ def create_app(deployment: Deployment) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            reader = await open_reader(deployment.gateway_db)
+            reader = await open_store_reader(deployment.gateway)
             stack.push_async_callback(reader.close)
             access = await AccessDb.open(deployment.access_db)
             stack.push_async_callback(access.close)
@@ -77,7 +77,7 @@ def create_app(deployment: Deployment) -> FastAPI:
                 dashboard=DashboardQueries(reader),
                 access=access,
             )
-            log.info("api_started", extra={"gateway_db": str(deployment.gateway_db)})
+            log.info("api_started", extra={"gateway_db": store_location(deployment.gateway)})
             yield
 
     app = FastAPI(

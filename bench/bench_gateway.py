@@ -270,12 +270,15 @@ def write_deployment(
     return config
 
 
-def start_gateways(config: Path, processes: int) -> list[subprocess.Popen[bytes]]:
-    """``processes`` gateway processes on one deployment; the first signs and anchors."""
+def start_gateways(
+    config: Path, processes: int, *, elected: bool = False
+) -> list[subprocess.Popen[bytes]]:
+    """``processes`` gateway processes on one deployment; the first signs and anchors (or,
+    ``elected``, on PostgreSQL: the one holding the signer lock)."""
     started = []
     for i in range(processes):
         env = dict(os.environ, VOLTPROOF_GATEWAY__MQTT__CLIENT_ID=f"bench-gateway-{i}")
-        if i > 0:
+        if i > 0 and not elected:
             env["VOLTPROOF_GATEWAY__CHECKPOINTS__ENABLED"] = "false"
         log = config.parent / f"gateway-{i}.log"
         with log.open("wb") as out:

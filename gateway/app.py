@@ -31,7 +31,9 @@ from .intake import Delivery, MqttIntake
 from .metrics import GatewayMetrics
 from .pipeline import Outcome, OutcomeKind, Pipeline, Verified
 from .receipts import ReceiptPublisher
-from .store import AnchorStatus, SqliteStore, StoreError
+from .store import AnchorStatus, Store, StoreError
+from .store.postgresql.election import SignerLock
+from .store_choice import open_store
 from .verification import Incoming, Policy
 from .witnessing import Witnessing
 
@@ -45,7 +47,7 @@ class GatewayRuntime:
     """The live parts of a running gateway (exposed for tests and the demo)."""
 
     settings: GatewaySettings
-    store: SqliteStore
+    store: Store
     pipeline: Pipeline
     intake: MqttIntake
     checkpointer: Checkpointer | None
@@ -61,6 +63,8 @@ class GatewayRuntime:
     """The witness clients, when ``[[witnesses]]`` are configured and this process signs."""
     gbt32960: GbtListener | None = None
     """The GB/T 32960 TCP listener, when ``[gbt32960] enabled``."""
+    signer: SignerLock | None = None
+    """On PostgreSQL: the lock that makes one gateway of the database its checkpoint signer."""
 
 
 def _incoming(delivery: Delivery) -> Incoming:
@@ -155,12 +159,10 @@ class Gateway:
             self.started.set()
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._consume(runtime), name="intake-consumer")
-                if runtime.checkpointer is not None:
-                    tasks.create_task(runtime.checkpointer.run(runtime.drained), name="checkpoints")
-                if runtime.anchorer is not None:
-                    tasks.create_task(runtime.anchorer.run(runtime.drained), name="anchors")
-                if runtime.witnessing is not None:
-                    tasks.create_task(runtime.witnessing.run(runtime.drained), name="witnesses")
+                if runtime.signer is not None:
+                    tasks.create_task(self._lead(runtime, runtime.signer), name="signer")
+                elif runtime.checkpointer is not None:
+                    tasks.create_task(self._sign(runtime), name="signing")
                 tasks.create_task(self._ledger_metrics(runtime), name="ledger-metrics")
                 await runtime.stop.wait()
                 log.info("gateway_stopping", extra={"queued": runtime.intake.depth})
@@ -169,24 +171,65 @@ class Gateway:
                 await asyncio.to_thread(runtime.intake.stop)
             # The checkpointer signed a last checkpoint after the drain; anchor it once more
             # and give each witness one bounded chance to cosign it.
-            if runtime.anchorer is not None:
+            signing = runtime.signer is None or runtime.signer.held
+            if runtime.anchorer is not None and signing:
                 with contextlib.suppress(AnchorUnavailable):
                     await runtime.anchorer.sync()
-            if runtime.witnessing is not None:
+            if runtime.witnessing is not None and signing:
                 await runtime.witnessing.flush(
                     max(endpoint.timeout_s for endpoint in settings.witnesses)
                 )
             log.info("gateway_stopped", extra={"log_size": (await runtime.store.log_head()).size})
 
+    @staticmethod
+    async def _sign(rt: GatewayRuntime) -> None:
+        """Checkpoints, anchors and witness submissions until the intake has drained (the
+        checkpointer signs a last checkpoint then)."""
+        async with asyncio.TaskGroup() as tasks:
+            if rt.checkpointer is not None:
+                tasks.create_task(rt.checkpointer.run(rt.drained), name="checkpoints")
+            if rt.anchorer is not None:
+                tasks.create_task(rt.anchorer.run(rt.drained), name="anchors")
+            if rt.witnessing is not None:
+                tasks.create_task(rt.witnessing.run(rt.drained), name="witnesses")
+
+    async def _lead(self, rt: GatewayRuntime, signer: SignerLock) -> None:
+        """Sign while this process holds the signer lock; wait for it while another does.
+
+        Losing the lock (the database unreachable for a poll's deadline) cancels the signing
+        at once, without a last checkpoint: another gateway signs from then on.
+        """
+        poll_s = rt.settings.store.signer_poll_s
+        while not rt.drained.is_set():
+            if not await signer.try_acquire():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(rt.drained.wait(), timeout=poll_s)
+                continue
+            log.info("signer_elected", extra={"origin": rt.settings.origin})
+            signing = asyncio.create_task(self._sign(rt), name="signing")
+            while not signing.done():
+                await asyncio.wait({signing}, timeout=poll_s)
+                if not signing.done() and not await signer.check():
+                    signing.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await signing
+                    log.warning("signer_lost", extra={"origin": rt.settings.origin})
+                    break
+            else:
+                await signing  # drained: the last checkpoint is signed; errors propagate
+                return
+
     async def _open(self, stack: AsyncExitStack) -> GatewayRuntime:
         settings = self.settings
         key = load_key_file(settings.key_file)
-        store = await SqliteStore.open(
-            settings.db_path,
-            quarantine_max_rows=settings.pipeline.quarantine_max_rows,
-            max_seq_jump=settings.pipeline.max_seq_jump,
-        )
-        stack.push_async_callback(store.close)
+        store = await open_store(settings, stack)
+        signer: SignerLock | None = None
+        if settings.store.url is not None and settings.checkpoints.enabled:
+            signer = SignerLock(
+                settings.store.url.get_secret_value(),
+                check_timeout_s=min(settings.store.signer_poll_s * 2, 5.0),
+            )
+            stack.push_async_callback(signer.release)
         metrics = GatewayMetrics()
         metrics_port: int | None = None
         if settings.metrics.port:
@@ -245,6 +288,7 @@ class Gateway:
             metrics=metrics,
             metrics_port=metrics_port,
             witnessing=witnessing,
+            signer=signer,
         )
 
     def request_stop(self) -> None:

@@ -184,6 +184,27 @@ class GbtSettings(_Section):
     max_connections: Annotated[int, Field(ge=1)] = 10_000
 
 
+class StoreSettings(_Section):
+    """Where the gateway keeps its state: the SQLite file in ``data_dir`` or PostgreSQL."""
+
+    # postgresql://user:password@host:port/dbname: several gateway processes on one database
+    # share one log (docs/operations.md, "Several gateways"). Unset: data_dir/gateway.db.
+    url: SecretStr | None = None
+    pool_size: Annotated[int, Field(ge=1, le=100)] = 4
+    # How often a gateway that does not sign tries to become the signer, and how often the
+    # signer checks that it still holds the signer lock (PostgreSQL only).
+    signer_poll_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_postgresql(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("store.url must be a postgresql:// URL (or be left unset)")
+        return value
+
+
 class AnchorBackendName(StrEnum):
     """Which ledger checkpoints are anchored on."""
 
@@ -275,6 +296,7 @@ class GatewaySettings(TomlFileSettings):
     pipeline: PipelineSettings = PipelineSettings()
     checkpoints: CheckpointSettings = CheckpointSettings()
     anchors: AnchorSettings = AnchorSettings()
+    store: StoreSettings = StoreSettings()
     metrics: MetricsSettings = MetricsSettings()
     witnesses: tuple[WitnessEndpoint, ...] = ()
     gbt32960: GbtSettings = GbtSettings()
@@ -310,6 +332,10 @@ class GatewaySettings(TomlFileSettings):
         password = self.mqtt.password
         if password is not None and is_placeholder(password.get_secret_value()):
             raise ConfigError("mqtt.password is a placeholder; set a real one (or remove it)")
+        if self.store.url is not None:
+            store_password = urlsplit(self.store.url.get_secret_value()).password
+            if store_password is not None and is_placeholder(store_password):
+                raise ConfigError("the password in store.url is a placeholder; set a real one")
 
 
 def is_placeholder(secret: str) -> bool:

@@ -33,6 +33,12 @@ apt_install() {
 # mosquitto: the reference MQTT broker that the demo and the integration tests start themselves.
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || apt_install mosquitto
 
+# PostgreSQL server binaries (initdb, pg_ctl): the store tests and the multi-gateway tests start
+# their own throwaway cluster. Debian keeps them in /usr/lib/postgresql/<version>/bin, off PATH.
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    apt_install postgresql
+fi
+
 # npm packages pinned by package-lock.json: solc-js (compiles contracts/AnchorRegistry.sol),
 # anvil (the EVM node that the EVM anchor tests, benchmark and demo start themselves), the
 # dashboard's browser libraries and axe-core (the dashboard's accessibility test).

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.binaries import require_binary
+from tests.support.postgres_cluster import PostgresCluster, start_cluster
 from voltproof.broker import INSTALL_HINT, MosquittoBroker, find_mosquitto
 
 
@@ -21,3 +22,19 @@ def mosquitto(tmp_path: Path) -> Iterator[MosquittoBroker]:
         yield broker
     finally:
         broker.kill()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL cluster for the session (never the server on 5432)."""
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """The URL of a new, empty database on the session's cluster."""
+    return postgres_cluster.create_database()

@@ -17,6 +17,7 @@ from ledger.note import verifier_key
 
 from ..store import AnchorStatus, SqliteReader, StoreError, StoreReader
 from ..store.anchor_table import read_local_anchors
+from ..store.postgresql import describe
 from .anchors import check_anchors
 from .chains import ChainFacts, check_chains
 from .log import check_checkpoints, check_nodes, read_leaves
@@ -70,29 +71,41 @@ async def audit_store(
 
 
 def check_store(
-    db_path: Path,
+    db_path: Path | str,
     *,
     origin: str,
     key_name: str,
     public_key: bytes,
     anchors_path: Path | None = None,
 ) -> CheckReport:
-    """Check the gateway store at ``db_path`` (and the local anchor table, if given)."""
-
+    """Check the gateway store at ``db_path`` (a SQLite file, or a ``postgresql://`` URL) and
+    the local anchor table, if given."""
     for path in (db_path, anchors_path):
-        if path is not None and not path.is_file():
+        if isinstance(path, Path) and not path.is_file():
             raise SelfCheckError(f"no database at {path}")
+
+    async def open_reader() -> StoreReader:
+        if isinstance(db_path, Path):
+            return await SqliteReader.open(db_path)
+        from ..store.postgresql import PostgresStore
+
+        return await PostgresStore.open(db_path, pool_size=2)
+
+    where = str(db_path) if isinstance(db_path, Path) else describe(db_path)
 
     async def run() -> CheckReport:
         try:
             anchors = None if anchors_path is None else await read_local_anchors(anchors_path)
-            async with await SqliteReader.open(db_path) as reader:
+            reader = await open_reader()
+            try:
                 return await audit_store(
                     reader, origin=origin, key_name=key_name, public_key=public_key,
                     anchors=anchors,
                 )  # fmt: skip
+            finally:
+                await reader.close()
         except StoreError as exc:
-            raise SelfCheckError(f"cannot read {db_path}: {exc}") from exc
+            raise SelfCheckError(f"cannot read {where}: {exc}") from exc
 
     return asyncio.run(run())
 

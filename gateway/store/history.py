@@ -105,10 +105,13 @@ class HistoryReads(CheckpointReads):
             "WHERE e.leaf_index >= ? AND e.leaf_index < ? ORDER BY e.leaf_index, e.device",
             (start, size),
         )
-        # SQLite returns the other columns of the row that holds MAX(seq).
+        # The row of each device's highest seq in the range, through the (device, seq) index
+        # (standard SQL: PostgreSQL has no bare columns beside MAX()).
         heads = await self._rows(
-            "SELECT device, MAX(seq), leaf_index, message_hash, t_ms FROM leaves "
-            "WHERE seq IS NOT NULL AND leaf_index >= ? AND leaf_index < ? GROUP BY device",
+            "SELECT l.device, l.seq, l.leaf_index, l.message_hash, l.t_ms FROM leaves AS l "
+            "JOIN (SELECT device, MAX(seq) AS seq FROM leaves WHERE seq IS NOT NULL "
+            "AND leaf_index >= ? AND leaf_index < ? GROUP BY device) AS h "
+            "ON l.device = h.device AND l.seq = h.seq ORDER BY l.device",
             (start, size),
         )
         if len(registry) + len(heads) > _FOLD_OFF_LOOP:

@@ -42,8 +42,14 @@ class Migration:
 
 
 def migrations() -> tuple[Migration, ...]:
-    """Every packaged migration, by version; versions must be 1, 2, 3, ... without holes."""
-    folder = resources.files("gateway.store") / "migrations"
+    """Every packaged SQLite migration, by version."""
+    return numbered_migrations("gateway.store")
+
+
+def numbered_migrations(package: str) -> tuple[Migration, ...]:
+    """The scripts in ``package``'s ``migrations`` folder, by version; versions must be 1, 2,
+    3, ... without holes."""
+    folder = resources.files(package) / "migrations"
     found: list[Migration] = []
     for entry in folder.iterdir():
         match = _NAME.match(entry.name)

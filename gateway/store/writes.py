@@ -12,8 +12,8 @@ from typing import Final
 
 import aiosqlite
 
-from gateway.store.merkle_nodes import INSERT_NODES_SQL, UPDATE_SIZE_SQL
-from ledger.merkle import AppendPlan
+from gateway.store.merkle_nodes import UPDATE_SIZE_SQL, node_key
+from ledger.merkle import AppendPlan, NodeId
 
 from ..chain import ChainBook, Head, StoredLink
 from .blocks import INSERT_BLOCK_SQL, block_row
@@ -27,6 +27,8 @@ _INSERT_LEAF: Final = (
     "INSERT INTO leaves (leaf_index, kind, device, seq, t_ms, received_at_ms, historical, prev, "
     "message_hash, cose) VALUES (?, 'telemetry', ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_NODE: Final = "INSERT INTO merkle_nodes (node_key, hash) VALUES (?, ?)"
+"""One Merkle node by its key, computed here so that both SQL dialects take the statement."""
 _INSERT_ALARM: Final = (
     "INSERT INTO alarms (device, t_ms, level, flags, source, detail, leaf_index) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -41,7 +43,10 @@ def _placeholders(count: int) -> str:
 
 async def append_rows(db: aiosqlite.Connection, plan: AppendPlan) -> None:
     """Write the nodes of ``plan`` and move the committed log size."""
-    await db.executemany(INSERT_NODES_SQL, plan.rows())
+    await db.executemany(
+        _INSERT_NODE,
+        [(node_key(NodeId(level, index)), digest) for level, index, digest in plan.rows()],
+    )
     await db.execute(UPDATE_SIZE_SQL, (plan.state.size,))
 
 
@@ -230,7 +235,8 @@ async def _count(db: aiosqlite.Connection, counts: Counter[str], *, column: str)
     assert column in {"total", "evicted"}
     await db.executemany(
         f"INSERT INTO quarantine_counts (reason, {column}) VALUES (?, ?) "  # noqa: S608 -- column is one of two names
-        f"ON CONFLICT (reason) DO UPDATE SET {column} = {column} + excluded.{column}",
+        f"ON CONFLICT (reason) DO UPDATE SET {column} = "
+        f"quarantine_counts.{column} + excluded.{column}",
         sorted(counts.items()),
     )
 

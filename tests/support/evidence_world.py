@@ -26,7 +26,7 @@ from gateway.evidence_v2 import extract_bundle_v2
 from gateway.pipeline import OutcomeKind, Pipeline
 from gateway.registry import DeviceSpec, Registry
 from gateway.store import CheckpointRecord, RegistryAction, RegistryChange, SqliteStore
-from gateway.store import sqlite as sqlite_store
+from gateway.store import log_writes as sqlite_store
 from gateway.verification import Incoming
 from ledger.anchors.local import LocalAnchorBackend
 from ledger.bundle_v2 import BundleV2

@@ -51,7 +51,7 @@ class StoreWorld:
     """Truncate the sample block of a leaf, where the implementation can be damaged."""
 
 
-def _candidate(device: FakeDevice, position: int, *, alarm: int = 0) -> Candidate:
+def candidate(device: FakeDevice, position: int, *, alarm: int = 0) -> Candidate:
     data = device.message(t_ms=T0_MS + device.seq * STEP_MS, n=4, alarm=alarm)
     payload = decode_message(data).payload
     return Candidate(
@@ -81,10 +81,10 @@ async def fill(store: Store) -> Filled:
     pack = FakeDevice(device_id="pack-1", kind="pack")
     bus = FakeDevice(device_id="bus-1", kind="bus", fleet="fleet-b")
     await registry.enroll([pack.spec(), bus.spec()])
-    pack_batch = [_candidate(pack, i, alarm=3 if i == 1 else 0) for i in range(3)]
+    pack_batch = [candidate(pack, i, alarm=3 if i == 1 else 0) for i in range(3)]
     pack.message(t_ms=T0_MS + pack.seq * STEP_MS, n=4)  # seq 3 is lost on the way
-    pack_batch += [_candidate(pack, 3 + i) for i in range(2)]
-    bus_batch = [_candidate(bus, i) for i in range(3)]
+    pack_batch += [candidate(pack, 3 + i) for i in range(2)]
+    bus_batch = [candidate(bus, i) for i in range(3)]
     rejected = QuarantineEntry(
         reason="malformed", detail="not CBOR", topic="voltproof/fleet-a/pack-1/telemetry",
         device_id="pack-1", raw=b"\x00junk", raw_size=5, received_at_ms=T0_MS,
@@ -99,7 +99,7 @@ async def fill(store: Store) -> Filled:
         size=first.size, backend="local", state=AnchorStatus.FINAL,
         receipt='{"backend": "local"}', now_ms=T0_MS,
     )  # fmt: skip
-    more = await store.commit([bus_batch[0], _candidate(bus, 0)], [])  # a duplicate, a new one
+    more = await store.commit([bus_batch[0], candidate(bus, 0)], [])  # a duplicate, a new one
     second = await store.log_head()
     await store.add_checkpoint(
         CheckpointRecord(size=second.size, root=second.root, note="note 2", signed_at_ms=T0_MS)

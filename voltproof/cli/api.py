@@ -116,7 +116,7 @@ def _serve(args: argparse.Namespace) -> int:
     from api.app import create_app
 
     deployment = _load(args)
-    if not deployment.gateway_db.is_file():
+    if deployment.gateway.store.url is None and not deployment.gateway_db.is_file():
         raise CommandFailedError(
             f"no gateway database at {deployment.gateway_db}; start the gateway first"
         )

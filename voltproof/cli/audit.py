@@ -160,7 +160,8 @@ def _audit_store(args: argparse.Namespace) -> tuple[AuditSummary, str]:
 
     from gateway.audit.export import replay_store
     from gateway.config import ConfigError, load_settings
-    from gateway.store import SqliteReader, StoreError
+    from gateway.store import StoreError
+    from gateway.store_choice import open_store_reader, store_location
     from ledger.keys import KeyFileError, load_key_file
     from ledger.note import parse_verifier_key, verifier_key
 
@@ -179,11 +180,12 @@ def _audit_store(args: argparse.Namespace) -> tuple[AuditSummary, str]:
             operator = load_key_file(settings.operator_key_file).public_key
     except (ConfigError, KeyFileError) as exc:
         raise UsageError(exc) from exc
-    if not settings.db_path.is_file():
+    if settings.store.url is None and not settings.db_path.is_file():
         raise UsageError(f"no gateway store at {settings.db_path}")
 
     async def run() -> AuditSummary:
-        async with await SqliteReader.open(settings.db_path) as reader:
+        reader = await open_store_reader(settings)
+        try:
             total = await reader.stored_size()
             with progress_bar(total, quiet=args.quiet, what="replaying") as progress:
                 return await replay_store(
@@ -193,9 +195,11 @@ def _audit_store(args: argparse.Namespace) -> tuple[AuditSummary, str]:
                     origin=settings.origin,
                     progress=progress,
                 )
+        finally:
+            await reader.close()
 
     try:
         summary = asyncio.run(run())
     except StoreError as exc:
-        raise CommandFailedError(f"cannot read {settings.db_path}: {exc}") from exc
-    return summary, f"{settings.db_path} ({settings.origin})"
+        raise CommandFailedError(f"cannot read {store_location(settings)}: {exc}") from exc
+    return summary, f"{store_location(settings)} ({settings.origin})"

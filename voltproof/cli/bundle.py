@@ -21,6 +21,7 @@ from .options import add_deployment_options, command, parse_time
 from .progress import stages
 
 if TYPE_CHECKING:
+    from gateway.config import GatewaySettings
     from gateway.store import StoreReader
 
 
@@ -69,23 +70,30 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(exc) from exc
     return asyncio.run(
         _write(
-            db=settings.db_path, anchor_db=settings.data_dir / "anchors.db", args=args,
+            settings=settings, anchor_db=settings.data_dir / "anchors.db", args=args,
             to_ms=int(to_ms), operator_key=operator_key,
         )
     )  # fmt: skip
 
 
 async def _write(
-    *, db: Path, anchor_db: Path, args: argparse.Namespace, to_ms: int, operator_key: bytes
+    *,
+    settings: GatewaySettings,
+    anchor_db: Path,
+    args: argparse.Namespace,
+    to_ms: int,
+    operator_key: bytes,
 ) -> int:
     from gateway.evidence import EvidenceError, extract_evidence
-    from gateway.store import StoreError, open_reader
+    from gateway.store import StoreError
+    from gateway.store_choice import open_store_reader
     from ledger.bundle import build_bundle
 
-    if not await asyncio.to_thread(db.is_file):
+    db = settings.db_path
+    if settings.store.url is None and not await asyncio.to_thread(db.is_file):
         raise CommandFailedError(f"no gateway database at {db}")
     try:
-        store = await open_reader(db)
+        store = await open_store_reader(settings)
     except StoreError as exc:
         raise CommandFailedError(exc) from exc
     if args.version == 2:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gateway.registry import DeviceSpec
-    from gateway.store import StoreReader
+    from gateway.store import Store, StoreReader
 
 from .exits import CommandFailedError, ExitCode, UsageError
 from .options import command
@@ -91,6 +91,8 @@ class Deployment:
     """Whether a gateway configuration names this deployment (its data folder may be made)."""
     fleets: tuple[str, ...] = ()
     """The fleets the gateway serves (``fleets`` in its configuration); empty: any."""
+    store_url: str | None = None
+    """The PostgreSQL store (``store.url``), instead of the SQLite file at ``db_path``."""
 
 
 def deployment(args: argparse.Namespace) -> Deployment:
@@ -108,6 +110,7 @@ def deployment(args: argparse.Namespace) -> Deployment:
             operator_key_file=settings.operator_key_file,
             configured=True,
             fleets=settings.fleets,
+            store_url=None if settings.store.url is None else settings.store.url.get_secret_value(),
         )
     return Deployment(
         db_path=workdir / "gateway.db", operator_key_file=workdir / "keys" / "operator.key"
@@ -141,11 +144,17 @@ def _run(args: argparse.Namespace, action: str) -> int:
 
 
 async def _act(args: argparse.Namespace, action: str) -> int:
-    from gateway.registry import Registry, RegistryError, decode_public_key
+    from gateway.registry import RegistryError
     from gateway.store import SqliteStore, open_reader
-    from ledger.keys import load_key_file
 
     where = deployment(args)
+    if where.store_url is not None:
+        from gateway.store.postgresql import PostgresStore
+
+        async with await PostgresStore.open(where.store_url, pool_size=2) as shared:
+            if action == "list":
+                return await _print_list(shared, as_json=args.json)
+            return await _change(args, action, where, shared)
     if action == "enroll" and where.configured:
         # Enrolment may come before the gateway's first start: the store is created here.
         try:
@@ -163,28 +172,36 @@ async def _act(args: argparse.Namespace, action: str) -> int:
         async with await open_reader(where.db_path) as reader:
             return await _print_list(reader, as_json=args.json)
     async with await SqliteStore.open(where.db_path) as store:
-        registry = Registry(store=store, operator=load_key_file(where.operator_key_file))
-        if action == "enroll":
-            specs = _enrolment_specs(args)
-            check_fleets(specs, where.fleets)
-            leaves = await registry.enroll(specs)
-            for spec, leaf in zip(specs, leaves, strict=True):
-                print(f"enrolled {spec.device_id} ({spec.kind}, fleet {spec.fleet}) at leaf {leaf}")
-        elif action == "rotate":
-            old = load_key_file(args.old_key)
-            leaf = await registry.rotate(
-                args.device_id,
-                old_seed=old.seed,
-                new_public_key=decode_public_key(args.new_public_key, what="--new-public-key"),
-                seq=args.seq,
-            )
-            print(f"rotated {args.device_id} from seq {args.seq} at leaf {leaf}")
-        elif action == "replace":
-            leaf = await registry.replace(args.old_id, new_device_id=args.new_id)
-            print(f"replaced {args.old_id} by {args.new_id} at leaf {leaf}")
-        else:
-            leaf = await registry.revoke(args.device_id, reason=args.reason)
-            print(f"revoked {args.device_id} at leaf {leaf}")
+        return await _change(args, action, where, store)
+
+
+async def _change(args: argparse.Namespace, action: str, where: Deployment, store: Store) -> int:
+    """Apply the registry change ``action`` to ``store``."""
+    from gateway.registry import Registry, decode_public_key
+    from ledger.keys import load_key_file
+
+    registry = Registry(store=store, operator=load_key_file(where.operator_key_file))
+    if action == "enroll":
+        specs = _enrolment_specs(args)
+        check_fleets(specs, where.fleets)
+        leaves = await registry.enroll(specs)
+        for spec, leaf in zip(specs, leaves, strict=True):
+            print(f"enrolled {spec.device_id} ({spec.kind}, fleet {spec.fleet}) at leaf {leaf}")
+    elif action == "rotate":
+        old = load_key_file(args.old_key)
+        leaf = await registry.rotate(
+            args.device_id,
+            old_seed=old.seed,
+            new_public_key=decode_public_key(args.new_public_key, what="--new-public-key"),
+            seq=args.seq,
+        )
+        print(f"rotated {args.device_id} from seq {args.seq} at leaf {leaf}")
+    elif action == "replace":
+        leaf = await registry.replace(args.old_id, new_device_id=args.new_id)
+        print(f"replaced {args.old_id} by {args.new_id} at leaf {leaf}")
+    else:
+        leaf = await registry.revoke(args.device_id, reason=args.reason)
+        print(f"revoked {args.device_id} at leaf {leaf}")
     return ExitCode.OK
 
 

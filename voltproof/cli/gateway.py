@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
 from .exits import CommandFailedError, ExitCode, UsageError, unwrap
 from .options import add_deployment_options, command
+
+if TYPE_CHECKING:
+    from gateway.config import GatewaySettings
 
 _WORKDIR_HELP = "deployment directory holding gateway.toml (default: ./voltproof-demo)"
 
@@ -27,6 +31,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     add_deployment_options(parser, workdir_help=_WORKDIR_HELP)
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help=(
+            "keep the state in PostgreSQL (postgresql://user:password@host:port/db) instead of "
+            "DATA_DIR/gateway.db; several gateways on one database share one log "
+            "(overrides store.url)"
+        ),
+    )
     command(parser, _run)
     actions = parser.add_subparsers(dest="gateway_action", metavar="ACTION")
     check = actions.add_parser(
@@ -43,6 +56,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     # SUPPRESS: an option given before ``check`` is not reset by the subcommand's default.
     add_deployment_options(check, workdir_help=_WORKDIR_HELP, default=argparse.SUPPRESS)
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--store",
+        metavar="URL",
+        default=None,
+        help="check this PostgreSQL store (postgresql://...)",
+    )
     command(check, _check)
     migrate = actions.add_parser(
         "migrate",
@@ -67,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
     from voltproof.logs import configure_logging
 
     try:
-        settings = load_settings(args.config, workdir=args.workdir)
+        settings = with_store_url(load_settings(args.config, workdir=args.workdir), args.store)
     except ConfigError as exc:
         raise UsageError(exc) from exc
     configure_logging(settings.log_level)
@@ -84,6 +103,23 @@ def _run(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def with_store_url(settings: GatewaySettings, url: str | None) -> GatewaySettings:
+    """``settings`` with ``store.url`` replaced by ``url`` (if given), validated."""
+    from pydantic import ValidationError
+
+    from gateway.config import ConfigError, StoreSettings
+
+    if url is None:
+        return settings
+    try:
+        store = StoreSettings.model_validate({**settings.store.model_dump(), "url": url})
+    except ValidationError as exc:
+        raise ConfigError(f"--store: {exc.errors()[0]['msg']}") from None
+    updated = settings.model_copy(update={"store": store})
+    updated.refuse_placeholders()
+    return updated
+
+
 def _check(args: argparse.Namespace) -> int:
     import json
 
@@ -92,12 +128,14 @@ def _check(args: argparse.Namespace) -> int:
     from ledger.keys import KeyFileError, load_key_file
 
     try:
-        settings = load_settings(args.config, workdir=args.workdir)
+        settings = with_store_url(load_settings(args.config, workdir=args.workdir), args.store)
         key = load_key_file(settings.key_file)
         anchors = settings.data_dir / "anchors.db"
         use_anchors = settings.anchors.backend is AnchorBackendName.LOCAL and anchors.is_file()
         report = check_store(
-            settings.db_path,
+            settings.db_path
+            if settings.store.url is None
+            else settings.store.url.get_secret_value(),
             origin=settings.origin,
             key_name=key.name,
             public_key=key.public_key,
