@@ -382,10 +382,19 @@ class Gateway:
         """Refresh the log, checkpoint and anchor gauges every couple of seconds."""
         m = rt.metrics
         while not rt.drained.is_set():
-            head = await rt.store.log_head()
-            latest = await rt.store.latest_checkpoint()
-            waiting = await rt.store.checkpoints_in([AnchorStatus.PENDING, AnchorStatus.UNANCHORED])
-            final = await rt.store.latest_final_checkpoint()
+            try:
+                head = await rt.store.log_head()
+                latest = await rt.store.latest_checkpoint()
+                waiting = await rt.store.checkpoints_in(
+                    [AnchorStatus.PENDING, AnchorStatus.UNANCHORED]
+                )
+                final = await rt.store.latest_final_checkpoint()
+            except StoreError as exc:
+                # The store is away (a PostgreSQL restart): the gauges wait for it.
+                log.warning("ledger_metrics_store_unavailable", extra={"error": str(exc)})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(rt.drained.wait(), timeout=2.0)
+                continue
             size = latest.size if latest else 0
             m.log_size.set(head.size)
             m.checkpoint_size.set(size)
