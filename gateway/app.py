@@ -27,7 +27,7 @@ from .checkpointer import Checkpointer, CheckpointPolicy
 from .config import AnchorBackendName, GatewaySettings
 from .intake import Delivery, MqttIntake
 from .metrics import GatewayMetrics
-from .pipeline import Outcome, OutcomeKind, Pipeline, Verified
+from .pipeline import Authorized, Outcome, OutcomeKind, Pipeline, Verified
 from .store import AnchorStatus, Store, StoreError
 from .store.postgresql.election import SignerLock
 from .store_choice import open_store
@@ -297,9 +297,7 @@ class Gateway:
                     if stopping:
                         return
                     continue
-                authorized = (
-                    await rt.pipeline.authorize([_incoming(d) for d in batch]) if batch else None
-                )
+                authorized = await self._authorize(rt, batch) if batch else None
                 committing = (
                     asyncio.create_task(self._commit(rt, *held), name="batch-commit")
                     if held is not None
@@ -331,6 +329,19 @@ class Gateway:
             rt.checkpointer.notify(
                 sum(outcome.kind is OutcomeKind.ACCEPTED for outcome in outcomes)
             )
+
+    async def _authorize(self, rt: GatewayRuntime, batch: Sequence[Delivery]) -> Authorized:
+        """The registry stage of ``batch``; while the store fails (a PostgreSQL restart),
+        hold the batch unacknowledged and retry."""
+        backoff, failures = Backoff(base_s=0.5, cap_s=STORE_RETRY_MAX_S), 0
+        incoming = [_incoming(d) for d in batch]
+        while True:
+            try:
+                return await rt.pipeline.authorize(incoming)
+            except StoreError as exc:
+                self._store_unavailable(exc, len(batch), backoff.nominal(failures))
+            await asyncio.sleep(backoff.delay(failures, random.random()))  # noqa: S311 - jitter
+            failures += 1
 
     async def _commit(
         self, rt: GatewayRuntime, batch: Sequence[Delivery], verified: Verified
