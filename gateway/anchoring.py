@@ -22,7 +22,7 @@ from ledger.anchors.errors import AnchorUnavailable
 from ledger.backoff import Backoff
 from ledger.checkpoint import log_id
 
-from .store import AnchorStatus, CheckpointRecord, Store
+from .store import AnchorStatus, CheckpointRecord, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,8 @@ class Anchorer:
         while not stop.is_set():
             try:
                 await self.sync()
-            except AnchorUnavailable as exc:
+            except (AnchorUnavailable, StoreError) as exc:
+                # The ledger, or the store (a PostgreSQL restart), is away: back off and retry.
                 self.failures += 1
                 log.warning(
                     "anchor_unavailable", extra={"error": str(exc), "failures": self.failures}

@@ -29,7 +29,7 @@ from .config import AnchorBackendName, GatewaySettings
 from .gbt32960 import GbtListener
 from .intake import Delivery, MqttIntake
 from .metrics import GatewayMetrics
-from .pipeline import Outcome, OutcomeKind, Pipeline, Verified
+from .pipeline import Authorized, Outcome, OutcomeKind, Pipeline, Verified
 from .receipts import ReceiptPublisher
 from .store import AnchorStatus, Store, StoreError
 from .store.postgresql.election import SignerLock
@@ -320,9 +320,7 @@ class Gateway:
                     if stopping:
                         return
                     continue
-                authorized = (
-                    await rt.pipeline.authorize([_incoming(d) for d in batch]) if batch else None
-                )
+                authorized = await self._authorize(rt, batch) if batch else None
                 committing = (
                     asyncio.create_task(self._commit(rt, *held), name="batch-commit")
                     if held is not None
@@ -356,6 +354,19 @@ class Gateway:
             rt.checkpointer.notify(
                 sum(outcome.kind is OutcomeKind.ACCEPTED for outcome in outcomes)
             )
+
+    async def _authorize(self, rt: GatewayRuntime, batch: Sequence[Delivery]) -> Authorized:
+        """The registry stage of ``batch``; while the store fails (a PostgreSQL restart),
+        hold the batch unacknowledged and retry."""
+        backoff, failures = Backoff(base_s=0.5, cap_s=STORE_RETRY_MAX_S), 0
+        incoming = [_incoming(d) for d in batch]
+        while True:
+            try:
+                return await rt.pipeline.authorize(incoming)
+            except StoreError as exc:
+                self._store_unavailable(exc, len(batch), backoff.nominal(failures))
+            await asyncio.sleep(backoff.delay(failures, random.random()))  # noqa: S311 - jitter
+            failures += 1
 
     async def _commit(
         self, rt: GatewayRuntime, batch: Sequence[Delivery], verified: Verified
@@ -407,10 +418,19 @@ class Gateway:
         """Refresh the log, checkpoint and anchor gauges every couple of seconds."""
         m = rt.metrics
         while not rt.drained.is_set():
-            head = await rt.store.log_head()
-            latest = await rt.store.latest_checkpoint()
-            waiting = await rt.store.checkpoints_in([AnchorStatus.PENDING, AnchorStatus.UNANCHORED])
-            final = await rt.store.latest_final_checkpoint()
+            try:
+                head = await rt.store.log_head()
+                latest = await rt.store.latest_checkpoint()
+                waiting = await rt.store.checkpoints_in(
+                    [AnchorStatus.PENDING, AnchorStatus.UNANCHORED]
+                )
+                final = await rt.store.latest_final_checkpoint()
+            except StoreError as exc:
+                # The store is away (a PostgreSQL restart): the gauges wait for it.
+                log.warning("ledger_metrics_store_unavailable", extra={"error": str(exc)})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(rt.drained.wait(), timeout=2.0)
+                continue
             size = latest.size if latest else 0
             m.log_size.set(head.size)
             m.checkpoint_size.set(size)

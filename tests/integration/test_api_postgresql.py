@@ -47,16 +47,19 @@ def _answers(deployment: Deployment, secret: str) -> dict[str, tuple[int, object
         return answers
 
 
+def _migrate(path: Path, url: str) -> None:
+    migrated = subprocess.run(
+        [sys.executable, "-m", "voltproof", "migrate", "--from", f"sqlite:{path}", "--to", url],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+
+
 def test_api_on_postgresql_answers_as_on_sqlite(tmp_path: Path, postgres_url: str) -> None:
     """Same status and JSON for every request, over the file and over its PostgreSQL copy."""
     world = asyncio.run(seed(tmp_path / "deployment"))
     keys = asyncio.run(make_keys(world))
-    migrated = subprocess.run(
-        [sys.executable, "-m", "voltproof", "migrate",
-         "--from", f"sqlite:{world.settings.db_path}", "--to", postgres_url],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    _migrate(world.settings.db_path, postgres_url)
     on_sqlite = load_deployment(workdir=world.workdir)
     on_postgresql = Deployment(
         api=on_sqlite.api, gateway=with_store_url(on_sqlite.gateway, postgres_url)
@@ -72,12 +75,7 @@ def test_bundle_from_postgresql_equals_bundle_from_sqlite(
 ) -> None:
     """``voltproof bundle`` over the PostgreSQL copy writes the same bytes as over the file."""
     world = asyncio.run(seed(tmp_path / "deployment"))
-    migrated = subprocess.run(
-        [sys.executable, "-m", "voltproof", "migrate",
-         "--from", f"sqlite:{world.settings.db_path}", "--to", postgres_url],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    _migrate(world.settings.db_path, postgres_url)
     bundles = []
     for name, env in (
         ("sqlite", {}),

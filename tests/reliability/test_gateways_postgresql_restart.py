@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.support.postgres_cluster import start_cluster
@@ -46,3 +47,29 @@ def test_postgresql_restart_loses_nothing(tmp_path: Path, mosquitto: MosquittoBr
         assert result.report.ok, result.report.problems
     finally:
         cluster.stop()
+
+
+def test_connections_terminated_under_load_lose_nothing(
+    tmp_path: Path, mosquitto: MosquittoBroker, postgres_url: str
+) -> None:
+    """Every gateway connection killed by the server, again and again, while agents publish:
+    reads and commits that die are retried, nothing is lost or logged twice."""
+    shared = write_shared_log(tmp_path / "deployment", mosquitto, postgres_url, count=GATEWAYS)
+    gateways = [shared.start(n) for n in range(GATEWAYS)]
+    shared.wait_for_events("gateway_started", GATEWAYS)
+    shared.wait_for_events("signer_elected", 1)
+    with (
+        streaming(shared, gateways, mosquitto) as streamer,
+        psycopg.connect(postgres_url, autocommit=True) as admin,
+    ):
+        for _ in range(15):
+            time.sleep(0.2)
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+    result = verdict(shared, streamer.sent)
+    print(f"connections terminated 15 times: {result}")
+    assert (result.lost, result.duplicated, result.foreign) == (0, 0, 0)
+    assert result.forked_sizes == ()
+    assert result.report.ok, result.report.problems

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -211,6 +211,36 @@ async def test_unavailable_backs_off(store: SqliteStore) -> None:
         await anchorer.sync()
     await anchorer.run(stop)
     assert delays[:4] == [2.0, 4.0, 8.0, 1.0]
+    assert (await store.checkpoint(size)).anchor_state is AnchorStatus.FINAL
+
+
+@pytest.mark.asyncio
+async def test_store_unavailable_backs_off_like_the_ledger(store: SqliteStore) -> None:
+    """A store read that fails (PostgreSQL restarting) is retried with backoff, not fatal."""
+    checkpointer = Checkpointer(store=store, origin=ORIGIN, key=gateway_key())
+    size = await signed(store, checkpointer, 1)
+    delays: list[float] = []
+    stop = asyncio.Event()
+    real = store.checkpoints_in
+
+    async def failing(states: Sequence[AnchorStatus]) -> list[CheckpointRecord]:
+        if len(delays) < 2:
+            raise StoreError("store read failed: terminating connection")
+        return await real(states)
+
+    async def sleep(delay: float) -> None:
+        delays.append(delay)
+        if len(delays) == 4:
+            stop.set()
+
+    anchorer = Anchorer(
+        store=store, origin=ORIGIN, backend=MemoryAnchorBackend(),
+        refresh_s=1.0, sleep=sleep, jitter=lambda: 1.0,
+    )  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "checkpoints_in", failing)
+        await anchorer.run(stop)
+    assert delays[:3] == [2.0, 4.0, 1.0]
     assert (await store.checkpoint(size)).anchor_state is AnchorStatus.FINAL
 
 
