@@ -61,6 +61,9 @@ def _sim(tmp_path: Path, broker: MosquittoBroker, fleet: str, duration: int) -> 
             str(tmp_path / "keys.json"),
             "--summary-json",
             str(tmp_path / "summary.json"),
+            # each run its own devices: the default state folder is per user and fleet name
+            "--state-dir",
+            str(tmp_path / "state"),
         ],
         capture_output=True,
         text=True,
