@@ -23,6 +23,10 @@ class PhysicsReading:
 
     source: PhysicsSource
     skew_ms: int = 0
+    names_vehicle: bool = True
+    """Whether readings name the bus a pack is in (``host``) and the packs a bus holds. A
+    stand-alone agent simulates a vehicle of its own that is no device of the fleet: naming
+    it would claim a host no registry holds, so it does not."""
 
     @property
     def kind(self) -> Kind:
@@ -37,8 +41,8 @@ class PhysicsReading:
             t_ms=batch.t_ms + self.skew_ms,
             sample=batch.samples[0],
             events=events,
-            host=batch.host,
-            packs=batch.packs,
+            host=batch.host if self.names_vehicle else None,
+            packs=batch.packs if self.names_vehicle else (),
         )
 
 
@@ -49,4 +53,4 @@ def simulated_source(kind: Kind, *, device_id: str, seed: int, start_ms: int = 0
         (device_id, f"{device_id}-pack") if kind == "bus" else (f"{device_id}-bus", device_id)
     )
     _, bus, pack = build_vehicle(bus_id=bus_id, pack_id=pack_id, seed=mixed, start_ms=start_ms)
-    return PhysicsReading(source=bus if kind == "bus" else pack)
+    return PhysicsReading(source=bus if kind == "bus" else pack, names_vehicle=False)
