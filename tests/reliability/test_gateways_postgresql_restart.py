@@ -36,11 +36,16 @@ def test_postgresql_restart_loses_nothing(tmp_path: Path, mosquitto: MosquittoBr
         with streaming(shared, gateways, mosquitto) as streamer:
             time.sleep(1.0)
             cluster.stop_server(mode="fast")
+            sent_at_stop = len(streamer.sent)
             time.sleep(2.0)
+            sent_while_down = len(streamer.sent) - sent_at_stop
             cluster.start_server()
+            # The signer's lock connection died with the server: a second election proves
+            # the gateways saw the restart (a batch may or may not have been caught mid-way,
+            # so a held-batch event is not required).
             shared.wait_for_events("signer_elected", 2, timeout_s=60)
             time.sleep(1.0)
-        assert shared.events("store_unavailable_not_acknowledging"), "the restart was not seen"
+        assert sent_while_down > 0, "nothing was published while the server was down"
         result = verdict(shared, streamer.sent)
         print(f"postgresql restart: {result}")
         assert (result.lost, result.duplicated, result.foreign) == (0, 0, 0)
