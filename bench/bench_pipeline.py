@@ -36,7 +36,7 @@ from gateway.store import SqliteStore
 from gateway.verification import Incoming, Policy
 from ledger.keys import SigningKey, generate_seed, public_key_from_seed
 from ledger.message import verify_message
-from tests.support.gateway_devices import FakeDevice
+from tests.support.gateway_devices import T0_MS, FakeDevice
 
 
 def make_messages(devices: int, count: int) -> tuple[list[FakeDevice], list[Incoming]]:
@@ -57,7 +57,9 @@ async def run_pipeline(
     operator = SigningKey(name="operator", seed=seed, public_key=public_key_from_seed(seed))
     stages = dict.fromkeys(("authorize", "verify", "commit"), 0.0)
     async with await SqliteStore.open(folder / "gateway.db") as store:
-        await Registry(store=store, operator=operator).enroll([d.spec() for d in fleet])
+        # Enrolled when the messages' clock starts, so no message predates its enrolment.
+        registry = Registry(store=store, operator=operator, clock_ms=lambda: T0_MS)
+        await registry.enroll([d.spec() for d in fleet])
         pipeline = Pipeline(store=store, policy=Policy())
         started = time.perf_counter()
         for batch in batches:
