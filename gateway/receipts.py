@@ -5,7 +5,9 @@ acknowledged), :class:`ReceiptPublisher` reads, for every device with a message 
 that is now a leaf (accepted, or a duplicate: the device re-sent it because it saw no
 receipt), the highest seq logged with no gap below it, signs a receipt over it with the
 gateway key (``ledger.receipt``) and publishes it retained at QoS 1 on the device's receipt
-topic. One receipt per device per batch, never before the commit that makes it true.
+topic. One receipt per device per batch, never before the commit that makes it true. When
+the store cannot be read after the commit (a PostgreSQL restart), the batch's receipts are
+deferred, never an error that stops the gateway: the devices re-send and get them then.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ledger.protocol import parse_telemetry_topic, receipt_topic
 from ledger.receipt import Receipt, sign_receipt
 
 from .pipeline import Outcome, OutcomeKind
-from .store import StoreReader
+from .store import StoreError, StoreReader
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ class ReceiptStats:
 
     published: int = 0
     batches: int = 0
+    deferred: int = 0
+    """Batches whose receipts were not published because the store could not be read."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -56,8 +60,15 @@ class ReceiptPublisher:
                 fleets[parsed[1]] = parsed[0]
         if not fleets:
             return 0
-        heads = await store.receipt_heads(list(fleets))
-        latest = await store.latest_checkpoint()
+        try:
+            heads = await store.receipt_heads(list(fleets))
+            latest = await store.latest_checkpoint()
+        except StoreError as exc:
+            # The batch is committed and acknowledged; only its receipts wait. A device that
+            # sees none re-sends, and the duplicate's batch publishes the receipt.
+            log.warning("receipts_deferred", extra={"error": str(exc), "devices": len(fleets)})
+            self.stats.deferred += 1
+            return 0
         size = latest.size if latest is not None else 0
         for device_id, head in heads.items():
             receipt = Receipt(dev=device_id, seq=head.seq, leaf=head.leaf_index, size=size)
