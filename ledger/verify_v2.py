@@ -11,14 +11,14 @@ anchored" are facts of the report, which the command line turns into exit 3.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from .anchors.base import AnchorChecker
+from .anchors.base import AnchorChecker, LaterAnchor, LaterAnchorSource
 from .bundle import LoggedLeaf
 from .bundle_v2 import BundleV2, IndexedDevice, RoleChain
 from .chain import SeqRange, Step, step
-from .checkpoint import Checkpoint, CheckpointError, verify_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, log_id, verify_checkpoint
 from .device_index import (
     REGISTRY_CHAIN_START,
     ChainHead,
@@ -118,6 +118,11 @@ class ChainFacts:
     gaps: tuple[SeqRange, ...]
     start_proven: bool
     end_proven: bool
+    end_by: str | None = None
+    """What proves the end: ``"after"`` (the next message), ``"head"`` (the device's index
+    head at the checkpoint) or ``None`` (not proven)."""
+    end_note: str = ""
+    """Why the end is not proven when it would otherwise be (a stale checkpoint)."""
 
     @property
     def expected(self) -> int:
@@ -149,6 +154,8 @@ class V2Report:
     chains: tuple[ChainFacts, ...]
     payloads: tuple[Mapping[str, Any], ...]
     """The asset chain's payloads in the period (what a condition report is computed from)."""
+    later_anchor: LaterAnchor | None = None
+    """The first larger tree the verifier's own ledger anchored after the bundle's checkpoint."""
 
     @property
     def complete(self) -> bool:
@@ -340,12 +347,12 @@ def _facts(
         start = first[0] == 0 or (before is not None and first[0] == before[0] + 1)
     else:  # nothing in the interval: the device's newest message before it decides
         start = head is None or at_head or follows or past_head
-    end = (
-        follows
-        or past_head
+    by_head = (
+        past_head
         or (head is None and newest is None)
         or (at_head and head is not None and chain.to_ms > head.t)
     )
+    end = follows or by_head
     return ChainFacts(
         device=chain.device,
         role=chain.role,
@@ -357,7 +364,41 @@ def _facts(
         gaps=tuple(gaps),
         start_proven=start,
         end_proven=end,
+        end_by="after" if follows else "head" if by_head else None,
     )
+
+
+def _stale(facts: ChainFacts, later: LaterAnchor | None) -> ChainFacts:
+    """``facts`` without a head-proven end when the log had provably grown past the
+    checkpoint before the chain's interval ended.
+
+    The index head proves a chain's end only as of the checkpoint. An operator can hand out
+    an older, validly anchored checkpoint to hide what the device sent since; the verifier's
+    own ledger shows that a larger tree was anchored before the interval's end.
+    """
+    if later is None or facts.end_by != "head" or later.anchored_at_ms >= facts.to_ms:
+        return facts
+    return replace(
+        facts,
+        end_proven=False,
+        end_by=None,
+        end_note=(
+            f"stale checkpoint: the ledger anchored a larger tree (size {later.tree_size}) at "
+            f"{later.anchored_at_ms} ms, before this chain's end {facts.to_ms} ms; what the "
+            "device sent after the bundle's checkpoint is not accounted for"
+        ),
+    )
+
+
+def _later_anchor(
+    anchors: AnchorChecker | None, anchor: AnchorCheck, checkpoint: Checkpoint
+) -> LaterAnchor | None:
+    """What the verifier's own ledger anchored after ``checkpoint`` (``None``: nothing, or no
+    independent ledger to ask)."""
+    source: object = anchors  # a checker may or may not also be a LaterAnchorSource
+    if anchor.source not in INDEPENDENT_SOURCES or not isinstance(source, LaterAnchorSource):
+        return None
+    return source.first_anchor_after(log_id(checkpoint.origin), size=checkpoint.size)
 
 
 def _is_head(found: tuple[int, bytes], head: ChainHead | None) -> bool:
@@ -469,6 +510,8 @@ def verify_bundle_v2(
     _check_signatures(signatures, workers=workers)
     own_payloads = payloads[(bundle.asset_id, bundle.from_ms, bundle.to_ms)]
     _check_hosts(bundle, own_payloads, devices)
+    later = _later_anchor(anchors, anchor, checkpoint)
+    facts = [_stale(found, later) for found in facts]
     return V2Report(
         format=bundle.format,
         asset_id=bundle.asset_id,
@@ -484,6 +527,7 @@ def verify_bundle_v2(
         registry_entries=sum(len(d.registry) for d in bundle.devices),
         chains=tuple(facts),
         payloads=tuple(own_payloads),
+        later_anchor=later,
     )
 
 

@@ -192,6 +192,29 @@ class AnchorBackend(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaterAnchor:
+    """The first anchor of a larger tree than a bundle's checkpoint, as an independent ledger
+    holds it: from ``anchored_at_ms`` on, the log was provably larger than that checkpoint."""
+
+    tree_size: int
+    anchored_at_ms: int
+
+
+@runtime_checkable
+class LaterAnchorSource(Protocol):
+    """An anchor checker that can also say what its ledger anchored after a given size.
+
+    The offline verifier asks it whether a bundle's checkpoint was already stale before the
+    end of the bundle's period (an operator hiding recent messages behind an older, validly
+    anchored checkpoint).
+    """
+
+    def first_anchor_after(self, log_id: bytes, *, size: int) -> LaterAnchor | None:
+        """The first anchor of ``log_id`` with a tree larger than ``size``, or ``None``."""
+        ...
+
+
 class AnchorChecker(Protocol):
     """Checks a receipt against a ledger for the offline verifier (``ledger.verify``).
 

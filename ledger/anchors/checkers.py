@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .base import AnchorReceipt
-from .local_verify import verify_local_anchor
+from .base import AnchorReceipt, LaterAnchor
+from .local_verify import parse_export, verify_local_anchor
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,3 +34,21 @@ class LocalAnchorChecker:
             return "not checked"
         verify_local_anchor(receipt, export=export, gateway_verifier_key=self.gateway_verifier_key)
         return source
+
+    def first_anchor_after(self, log_id: bytes, *, size: int) -> LaterAnchor | None:
+        """The first entry of the verifier's own export anchoring ``log_id`` above ``size``.
+
+        Only the export the verifier obtained counts (the embedded copy is the operator's,
+        who could leave later entries out). Call after :meth:`__call__` has verified it.
+        """
+        if self.export is None:
+            return None
+        later = [
+            entry
+            for entry in parse_export(self.export)
+            if entry.log_id == log_id and entry.tree_size > size
+        ]
+        if not later:
+            return None
+        first = min(later, key=lambda entry: entry.sequence)
+        return LaterAnchor(tree_size=first.tree_size, anchored_at_ms=first.anchored_at_ms)

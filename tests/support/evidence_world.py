@@ -142,6 +142,21 @@ class EvidenceWorld:
             agents=dict(self.agents),
         )
 
+    def grow(self, device: str, *, messages: int) -> None:
+        """``device`` sends ``messages`` more, then a checkpoint is signed, anchored (now)
+        and the anchor table exported again."""
+        asyncio.run(self._grow(device, messages=messages))
+
+    async def _grow(self, device: str, *, messages: int) -> None:
+        store = await SqliteStore.open(self.deployment.settings.db_path)
+        try:
+            agent = self.agents[device]
+            await _accept(Pipeline(store=store),
+                          [agent.incoming(agent.sign()) for _ in range(messages)])  # fmt: skip
+            await sign_and_anchor(self, store)
+        finally:
+            await store.close()
+
     def rekey(self, device: str, *, how: str) -> None:
         """The operator gives ``device`` an attacker key with its own key, then signs and
         anchors a checkpoint of that log and republishes the anchor export.

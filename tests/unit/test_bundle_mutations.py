@@ -318,6 +318,42 @@ def test_forged_log_resigned_with_the_gateway_key_is_refused(
         lessor_check(world, spliced)
 
 
+def test_stale_checkpoint_cannot_hide_what_the_device_sent_since(
+    world: EvidenceWorld, tmp_path: Path
+) -> None:
+    """The operator hands out a bundle on an older, validly anchored checkpoint, so the
+    device's head there "proves" the end and what it sent since stays hidden. The lessor's
+    own ledger export holds the later anchor: the end is not proven, and says why."""
+    grown = world.copy(tmp_path / "grown")
+    copy_agents = {name: replace(agent) for name, agent in grown.agents.items()}
+    grown.agents = copy_agents
+    until = 2**62  # a period reaching past every anchor (an open lease)
+    old = grown.bundle("bus-0002", to_ms=until)
+    old_closed = grown.bundle("bus-0002", to_ms=t_of(9))  # its end is proven by seq 9
+    assert_complete(lessor_check(grown, old))  # as of its checkpoint, and nothing later known
+    grown.grow("bus-0002", messages=3)
+    stale = lessor_check(grown, old, export=grown.anchor_export)
+    asset = next(c for c in stale.chains if c.role == "asset")
+    assert stale.later_anchor is not None
+    assert stale.later_anchor.tree_size > stale.checkpoint_size
+    assert (asset.end_proven, asset.complete, stale.complete) == (False, False, False)
+    assert asset.end_note.startswith("stale checkpoint: the ledger anchored a larger tree")
+    # The bundle the builder makes now is on the newer checkpoint, and complete.
+    fresh = grown.bundle("bus-0002", to_ms=until)
+    assert_complete(lessor_check(grown, fresh))
+    assert mut.chain_of(fresh, "bus-0002").messages[-1].index > stale.checkpoint_size
+    # A closed period whose end a later message proves is not affected by the later anchor.
+    closed = lessor_check(grown, old_closed)
+    assert closed.later_anchor is not None
+    assert_complete(closed)
+    path = tmp_path / "stale.json"
+    path.write_bytes(old.to_bytes())
+    done = run_verify(grown, path, "--anchors", str(grown.anchor_export))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "end: stale checkpoint" in done.stdout
+    assert "ledger:      a larger tree" in done.stdout
+
+
 def test_wrong_device_messages_are_refused(world: EvidenceWorld) -> None:
     """Another device's message in the asset chain is not telemetry of that device."""
     bundle = world.bundle("bus-0001")

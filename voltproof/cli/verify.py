@@ -159,8 +159,12 @@ def _anchor_export(path: Path) -> str:
 
 
 def _iso(ms: int) -> str:
-    """``ms`` as ISO 8601 UTC (millisecond precision when needed)."""
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    """``ms`` as ISO 8601 UTC (millisecond precision when needed); a time beyond what a
+    calendar date can say (an open period's far end) as ``+inf`` with its milliseconds."""
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return f"{'+' if ms > 0 else '-'}inf ({ms} ms)"
     text = moment.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
     return text.replace("+00:00", "Z")
 
@@ -191,7 +195,9 @@ def _check(
             [(c.device, c.role, c.from_ms, c.to_ms, c) for c in v2.chains],
         )
         messages, registry = v2.messages, v2.registry_entries
+        later = v2.later_anchor
     else:
+        later = None
         v1 = verify_bundle(bundle, gateway_verifier_key=key, anchors=anchors)
         origin, size, anchor = v1.origin, v1.checkpoint_size, v1.anchor
         chains = [
@@ -207,6 +213,7 @@ def _check(
             "received": c.received, "expected": c.expected,
             "missing": [[g.first, g.last] for g in c.gaps], "start_proven": c.start_proven,
             "end_proven": c.end_proven, "complete": c.complete,
+            "end_note": getattr(c, "end_note", ""),
         }
         for device, role, start, end, c in chains
     ]  # fmt: skip
@@ -220,6 +227,9 @@ def _check(
         "anchor": {"backend": anchor.backend, "tree_size": anchor.tree_size,
                    "source": anchor.source,
                    "independent": anchor.source in INDEPENDENT_SOURCES},
+        "later_anchor": None if later is None else {
+            "tree_size": later.tree_size, "anchored_at_ms": later.anchored_at_ms,
+            "anchored_at": _iso(later.anchored_at_ms)},
         "witnesses": [],
         "messages": messages,
         "registry_entries": registry,
@@ -260,6 +270,10 @@ def _print_facts(facts: dict[str, Any]) -> None:
         else (f"NOT independently checked ({anchor['source']})")
     )
     print(f"anchor:      {anchor['backend']} size {anchor['tree_size']}, checked against: {where}")
+    if facts["later_anchor"] is not None:
+        later = facts["later_anchor"]
+        print(f"ledger:      a larger tree (size {later['tree_size']}) was anchored at "
+              f"{later['anchored_at']}")  # fmt: skip
     print(f"witnesses:   {', '.join(facts['witnesses']) or 'none'}")
     print(f"messages:    {facts['messages']}, registry entries {facts['registry_entries']}")
     for c in facts["chains"]:
@@ -268,6 +282,8 @@ def _print_facts(facts: dict[str, Any]) -> None:
               f"{c['last_seq']}, received {c['received']}/{c['expected']}, missing {gaps}, "
               f"start {'proven' if c['start_proven'] else 'NOT proven'}, end "
               f"{'proven' if c['end_proven'] else 'NOT proven'}")  # fmt: skip
+        if c["end_note"]:
+            print(f"    end: {c['end_note']}")
 
 
 def _verify(args: argparse.Namespace) -> int:
