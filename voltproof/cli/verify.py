@@ -77,6 +77,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="a device's first key as you obtained it yourself (base64 Ed25519, repeatable): "
         "the bundle's enrolment of ID must carry exactly this key",
     )  # fmt: skip
+    verify.add_argument(
+        "--require-signed", action="store_true",
+        help="refuse received-only evidence (GB/T 32960 2016 frames, signed by no vehicle "
+        "key): every message must be signed by its device or terminal",
+    )  # fmt: skip
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     command(verify, _verify)
 
@@ -170,6 +175,7 @@ def _check(
 ) -> dict[str, Any]:
     """Verify ``bundle`` (either version); the facts as one JSON-ready object."""
     from ledger.verify import ChainReport, verify_bundle
+    from ledger.verify_terminal import SIGNED_BY_DEVICE
     from ledger.verify_v2 import (
         INDEPENDENT_SOURCES,
         ChainFacts,
@@ -183,7 +189,10 @@ def _check(
     )  # fmt: skip
     chains: list[tuple[str, str, int, int, ChainFacts | ChainReport]]
     if isinstance(bundle, BundleV2):
-        v2 = verify_bundle_v2(bundle, gateway_verifier_key=key, anchors=anchors)
+        v2 = verify_bundle_v2(
+            bundle, gateway_verifier_key=key, anchors=anchors, require_signed=args.require_signed
+        )
+        evidence = v2.evidence
         origin, size, anchor, chains = (
             v2.origin,
             v2.checkpoint_size,
@@ -200,6 +209,7 @@ def _check(
             for c in v1.chains
         ]  # fmt: skip
         messages, registry = v1.messages, v1.registry_entries
+        evidence = {SIGNED_BY_DEVICE: messages} if messages else {}
     facts = [
         {
             "device": device, "role": role, "from_ms": start, "to_ms": end, "from": _iso(start),
@@ -207,6 +217,7 @@ def _check(
             "received": c.received, "expected": c.expected,
             "missing": [[g.first, g.last] for g in c.gaps], "start_proven": c.start_proven,
             "end_proven": c.end_proven, "complete": c.complete,
+            "evidence": dict(getattr(c, "evidence", {SIGNED_BY_DEVICE: c.received})),
         }
         for device, role, start, end, c in chains
     ]  # fmt: skip
@@ -222,6 +233,7 @@ def _check(
                    "independent": anchor.source in INDEPENDENT_SOURCES},
         "witnesses": [],
         "messages": messages,
+        "evidence": evidence,
         "registry_entries": registry,
         "chains": facts,
         "complete": all(c["complete"] for c in facts),
@@ -262,12 +274,22 @@ def _print_facts(facts: dict[str, Any]) -> None:
     print(f"anchor:      {anchor['backend']} size {anchor['tree_size']}, checked against: {where}")
     print(f"witnesses:   {', '.join(facts['witnesses']) or 'none'}")
     print(f"messages:    {facts['messages']}, registry entries {facts['registry_entries']}")
+    print(f"evidence:    {_evidence_line(facts['evidence'])}")
     for c in facts["chains"]:
         gaps = ", ".join(f"{a}..{b}" for a, b in c["missing"]) or "none"
         print(f"  {c['role']} {c['device']} {c['from']} .. {c['to']}: seq {c['first_seq']}.."
               f"{c['last_seq']}, received {c['received']}/{c['expected']}, missing {gaps}, "
               f"start {'proven' if c['start_proven'] else 'NOT proven'}, end "
               f"{'proven' if c['end_proven'] else 'NOT proven'}")  # fmt: skip
+
+
+def _evidence_line(evidence: dict[str, int]) -> str:
+    """Messages per evidence label, received-only ones explained (docs/protocol.md)."""
+    line = ", ".join(f"{count} {label}" for label, count in sorted(evidence.items()))
+    if evidence.get("received-only"):
+        line += (" (received-only: GB/T 32960 2016 frames, signed by no vehicle key; they "
+                 "prove only that the gateway logged them)")  # fmt: skip
+    return line or "no messages"
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -293,6 +315,9 @@ def _verify(args: argparse.Namespace) -> int:
         except VerificationError as exc:
             raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
     verdict, code = _verdict(facts, args)
+    received_only = facts["evidence"].get("received-only", 0)
+    if received_only:
+        verdict += f"; {received_only} of {facts['messages']} messages received-only"
     if args.json:
         print(json.dumps({**facts, "verdict": verdict, "exit": int(code)}, sort_keys=True,
                          indent=2))  # fmt: skip

@@ -1,0 +1,177 @@
+"""GB/T 32960 terminal frames in a ``voltproof-bundle/2``: what one frame leaf proves.
+
+A terminal's chain in a bundle holds ``voltproof-gbt32960/1`` leaves (``ledger.gbt32960``)
+instead of COSE messages. :func:`check_terminal_leaf` checks one of them against the
+terminal's enrolment (read by :func:`terminal_of` from the device's registry entries, which
+the device index proves complete, so a swapped enrolment key fails before any frame is
+read) and gives the chain facts the v2 verifier links exactly as it links COSE messages:
+the gateway's ``seq``/``prev``, the frame's collection time ``t`` and the leaf's SHA-256.
+
+Every frame gets one evidence label (``docs/protocol.md``, "GB/T 32960 frames in a v2
+bundle"):
+
+- ``signed-by-terminal``: a 2025 frame whose SM2 signature verifies under the enrolled key;
+- ``received-only``: a 2016 frame, signed by no vehicle key; it proves only that the
+  gateway logged these bytes (and the checkpoint that includes it, when it did so);
+- ``signed-by-device``: a COSE message of a voltproof agent (not made here).
+
+A lessor who will not accept received-only evidence verifies with ``require_signed``: a
+received-only frame is then refused with :class:`ReceivedOnlyError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .bundle import LoggedLeaf
+from .gbt32960 import (
+    GbtError,
+    GbtLeaf,
+    GbtSignatureError,
+    Terminal,
+    read_leaf,
+    read_terminal,
+    verify_sm2,
+)
+from .message import MessageError, decode_message
+from .telemetry import encode_batch
+from .verify import BundleRegistryError, BundleVerificationError
+
+__all__ = [
+    "EVIDENCE_LABELS",
+    "RECEIVED_ONLY",
+    "SIGNED_BY_DEVICE",
+    "SIGNED_BY_TERMINAL",
+    "ReceivedOnlyError",
+    "TerminalEditionError",
+    "TerminalFrame",
+    "TerminalFrameError",
+    "TerminalMismatchError",
+    "TerminalSignatureError",
+    "check_terminal_leaf",
+    "terminal_of",
+]
+
+SIGNED_BY_DEVICE: Final = "signed-by-device"
+SIGNED_BY_TERMINAL: Final = "signed-by-terminal"
+RECEIVED_ONLY: Final = "received-only"
+EVIDENCE_LABELS: Final = (SIGNED_BY_DEVICE, SIGNED_BY_TERMINAL, RECEIVED_ONLY)
+
+
+class TerminalFrameError(BundleVerificationError):
+    """A GB/T 32960 leaf in a chain does not decode as a data frame of its terminal."""
+
+
+class TerminalMismatchError(TerminalFrameError):
+    """The leaf names another device or VIN than its chain, or the device is no terminal."""
+
+
+class TerminalSignatureError(TerminalFrameError):
+    """A 2025 frame whose SM2 signature does not verify under the enrolled key."""
+
+
+class TerminalEditionError(TerminalFrameError):
+    """A frame of an edition the terminal is not enrolled for (a 2016 frame of a 2025
+    terminal would be evidence nobody signed, under a VIN whose frames are all signed)."""
+
+
+class ReceivedOnlyError(TerminalFrameError):
+    """A received-only (2016) frame, and the verifier was told to require signed evidence."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TerminalFrame:
+    """What a checked terminal leaf gives the chain check: link facts, label and payload."""
+
+    seq: int
+    prev: bytes
+    t_ms: int
+    digest: bytes
+    evidence: str
+    leaf: GbtLeaf
+    payload: Mapping[str, Any]
+    """A telemetry payload of the frame's one bus sample (what the condition report reads)."""
+
+
+def terminal_of(registry: Iterable[LoggedLeaf]) -> Terminal | None:
+    """The terminal a device's registry entries enrol (its ``enroll`` entry's ``gbt`` field)."""
+    for leaf in registry:
+        try:
+            payload = decode_message(leaf.data).payload
+        except MessageError as exc:
+            raise BundleRegistryError(f"registry entry at leaf {leaf.index}: {exc}") from exc
+        if payload.get("type") != "enroll":
+            continue
+        try:
+            return read_terminal(payload)
+        except GbtError as exc:
+            raise BundleRegistryError(
+                f"enroll entry at leaf {leaf.index} ({payload.get('dev')}): {exc}"
+            ) from exc
+    return None
+
+
+def check_terminal_leaf(
+    leaf: LoggedLeaf, *, device: str, terminal: Terminal | None, require_signed: bool = False
+) -> TerminalFrame:
+    """Check one ``voltproof-gbt32960/1`` leaf of ``device``'s chain; raise a named error.
+
+    Order: the leaf decodes as a real-time or reissued data frame; its envelope and the
+    frame's VIN name ``device``, enrolled as a terminal; the frame's edition is one the
+    enrolment allows; a 2025 frame's SM2 signature verifies under the enrolled key; a 2016
+    frame is refused only when ``require_signed``.
+    """
+    where = f"frame at leaf {leaf.index}"
+    try:
+        facts = read_leaf(leaf.data)
+    except GbtError as exc:
+        raise TerminalFrameError(f"{where}: {type(exc).__name__}: {exc}") from exc
+    envelope = facts.envelope
+    frame = envelope.frame
+    where = f"frame at leaf {leaf.index} ({envelope.device_id} seq {envelope.seq})"
+    if terminal is None:
+        raise TerminalMismatchError(f"{where}: {device!r} is not enrolled as a GB/T 32960 terminal")
+    if not envelope.device_id == frame.vin == terminal.vin == device:
+        raise TerminalMismatchError(
+            f"{where}: the leaf names device {envelope.device_id!r} and holds a frame of VIN "
+            f"{frame.vin}; it is in the chain of {device!r}, enrolled as VIN {terminal.vin}"
+        )
+    if not terminal.allows(frame.edition):
+        raise TerminalEditionError(
+            f"{where}: a {frame.edition} frame; terminal {terminal.vin} is enrolled as "
+            f"edition {terminal.edition}"
+        )
+    if frame.edition == 2016:
+        if require_signed:
+            raise ReceivedOnlyError(
+                f"{where}: an unsigned 2016 frame (received-only evidence) and signed "
+                "evidence is required"
+            )
+        evidence = RECEIVED_ONLY
+    else:
+        signature = facts.record.signature
+        if signature is None:  # decode_realtime requires one in 2025; kept as a named refusal
+            raise TerminalSignatureError(f"{where}: a 2025 frame without a signature")
+        try:
+            verify_sm2(signature=signature, signed=facts.record.signed, public_key=terminal.sm2)
+        except GbtSignatureError as exc:
+            raise TerminalSignatureError(f"{where}: {exc} (chip {terminal.chip})") from exc
+        evidence = SIGNED_BY_TERMINAL
+    return TerminalFrame(
+        seq=envelope.seq,
+        prev=envelope.prev,
+        t_ms=facts.t_ms,
+        digest=hashlib.sha256(leaf.data).digest(),
+        evidence=evidence,
+        leaf=facts,
+        payload=_payload(facts, device),
+    )
+
+
+def _payload(facts: GbtLeaf, device: str) -> Mapping[str, Any]:
+    envelope = facts.envelope
+    return {"v": 1, "dev": device, "seq": envelope.seq, "prev": envelope.prev,
+            "t": facts.t_ms, **encode_batch(facts.columns.to_batch())}  # fmt: skip
