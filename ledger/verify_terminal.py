@@ -27,17 +27,19 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .bundle import LoggedLeaf
+from .bundle_v2 import BundleV2
 from .gbt32960 import (
     GbtError,
     GbtLeaf,
     GbtSignatureError,
     Terminal,
+    is_envelope,
     read_leaf,
     read_terminal,
     verify_sm2,
 )
+from .gbt32960.leaf import RECEIVED_ONLY, SIGNED_BY_TERMINAL
 from .message import MessageError, decode_message
-from .telemetry import encode_batch
 from .verify import BundleRegistryError, BundleVerificationError
 
 __all__ = [
@@ -51,13 +53,12 @@ __all__ = [
     "TerminalFrameError",
     "TerminalMismatchError",
     "TerminalSignatureError",
+    "asset_frames",
     "check_terminal_leaf",
     "terminal_of",
 ]
 
 SIGNED_BY_DEVICE: Final = "signed-by-device"
-SIGNED_BY_TERMINAL: Final = "signed-by-terminal"
-RECEIVED_ONLY: Final = "received-only"
 EVIDENCE_LABELS: Final = (SIGNED_BY_DEVICE, SIGNED_BY_TERMINAL, RECEIVED_ONLY)
 
 
@@ -94,6 +95,17 @@ class TerminalFrame:
     leaf: GbtLeaf
     payload: Mapping[str, Any]
     """A telemetry payload of the frame's one bus sample (what the condition report reads)."""
+
+
+def asset_frames(bundle: BundleV2) -> list[GbtLeaf]:
+    """The decoded frames of the asset's own chain in the period (check the bundle first)."""
+    return [
+        read_leaf(leaf.data)
+        for chain in bundle.chains
+        if chain.role == "asset"
+        for leaf in chain.messages
+        if is_envelope(leaf.data)
+    ]
 
 
 def terminal_of(registry: Iterable[LoggedLeaf]) -> Terminal | None:
@@ -150,7 +162,6 @@ def check_terminal_leaf(
                 f"{where}: an unsigned 2016 frame (received-only evidence) and signed "
                 "evidence is required"
             )
-        evidence = RECEIVED_ONLY
     else:
         signature = facts.record.signature
         if signature is None:  # decode_realtime requires one in 2025; kept as a named refusal
@@ -159,19 +170,12 @@ def check_terminal_leaf(
             verify_sm2(signature=signature, signed=facts.record.signed, public_key=terminal.sm2)
         except GbtSignatureError as exc:
             raise TerminalSignatureError(f"{where}: {exc} (chip {terminal.chip})") from exc
-        evidence = SIGNED_BY_TERMINAL
     return TerminalFrame(
         seq=envelope.seq,
         prev=envelope.prev,
         t_ms=facts.t_ms,
         digest=hashlib.sha256(leaf.data).digest(),
-        evidence=evidence,
+        evidence=facts.evidence,
         leaf=facts,
-        payload=_payload(facts, device),
+        payload=facts.payload(),
     )
-
-
-def _payload(facts: GbtLeaf, device: str) -> Mapping[str, Any]:
-    envelope = facts.envelope
-    return {"v": 1, "dev": device, "seq": envelope.seq, "prev": envelope.prev,
-            "t": facts.t_ms, **encode_batch(facts.columns.to_batch())}  # fmt: skip

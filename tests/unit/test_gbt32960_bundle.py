@@ -16,7 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.access import Role
+from api.accessdb import AccessDb
+from api.app import create_app
+from api.settings import load_deployment
 from gateway.config import GbtSettings
 from gateway.gbt32960 import GbtListener
 from gateway.store import SqliteStore
@@ -43,6 +48,7 @@ from tests.support.paths import REPO
 from tests.support.terminal_world import (
     CLOCK_MS,
     FRAMES,
+    TO_MS,
     VIN_2016,
     VIN_2025,
     VIN_OTHER,
@@ -301,3 +307,63 @@ async def _send_one(world: TerminalWorld, frame: bytes) -> tuple[bytes, Counts, 
     finally:
         await store.close()
     return answer, reasons, heads
+
+
+def test_cli_report_shows_the_terminal_figures_and_label(
+    world: TerminalWorld, tmp_path: Path
+) -> None:
+    """``voltproof report`` on a terminal bus: the pack figures the frames carry (the
+    encoder's values) and the evidence label of each edition."""
+    last = FRAMES - 1
+    expected = {
+        "terminal_frames": FRAMES, "terminal_soc_first": 78, "terminal_soc_last": 78 - last,
+        "terminal_soc_min": 78 - last, "terminal_voltage_max": 612.3,
+        "terminal_voltage_min": round(612.3 - last, 1), "terminal_current_max": 45.6 + last,
+        "terminal_cell_v_max": 3.322, "terminal_cell_v_min": round(3.298 - last / 1000, 3),
+        "terminal_temp_max": 27 + max(0, last - 2), "terminal_temp_min": 24,
+        "terminal_mileage_first": 12_345.6, "terminal_insulation_min": 5000,
+    }  # fmt: skip
+    for vin, label in ((VIN_2016, RECEIVED_ONLY), (VIN_2025, SIGNED_BY_TERMINAL)):
+        path = tmp_path / f"{vin}.bundle"
+        path.write_bytes(world.bundle(vin).to_bytes())
+        done = _cli("report", str(path), "--json")
+        assert done.returncode == 0, done.stderr
+        figures = json.loads(done.stdout)["figures"]
+        assert figures["terminal_evidence"]["value"] == label
+        got = {key: figures[key]["value"] for key in expected}
+        assert got == pytest.approx(expected)
+        assert figures["distance"]["value"] == pytest.approx(last / 10)
+        text = _cli("report", str(path))
+        assert text.returncode == 0, text.stderr
+        assert label in text.stdout
+
+
+def test_api_report_equals_the_offline_report(world: TerminalWorld, tmp_path: Path) -> None:
+    """The dashboard API's report of a terminal bus is the one ``voltproof report`` computes
+    from the bundle the API serves: terminal figures and evidence label included."""
+    secret = asyncio.run(_operator_secret(world))
+    headers = {"Authorization": f"Bearer {secret}"}
+    with TestClient(create_app(load_deployment(workdir=world.deployment.workdir))) as client:
+        for vin in (VIN_2016, VIN_2025):
+            query = f"?from=0&to={TO_MS}"
+            served = client.get(f"/api/assets/{vin}/report{query}", headers=headers)
+            assert served.status_code == 200, served.text
+            bundle = client.get(f"/api/assets/{vin}/bundle{query}", headers=headers)
+            path = tmp_path / f"{vin}.bundle"
+            path.write_bytes(bundle.content)
+            offline = _cli("report", str(path), "--json")
+            assert offline.returncode == 0, offline.stderr
+            assert served.json() == json.loads(offline.stdout)
+            label = RECEIVED_ONLY if vin == VIN_2016 else SIGNED_BY_TERMINAL
+            assert served.json()["figures"]["terminal_evidence"]["value"] == label
+
+
+async def _operator_secret(world: TerminalWorld) -> str:
+    access = await AccessDb.open(world.deployment.settings.data_dir / "api.db")
+    try:
+        created = await access.create_key(
+            name="operator-gbt", role=Role.OPERATOR, fleet=None, now_ms=CLOCK_MS
+        )
+        return created.secret
+    finally:
+        await access.close()
