@@ -182,6 +182,14 @@ def test_cli_enrols_a_terminal_by_vin(tmp_path: Path, mosquitto: MosquittoBroker
     assert f"enrolled {VIN_2016} (bus" in done.stdout
     listed = _voltproof("devices", "--config", config, "list", "--json")
     assert VIN_2016 in listed.stdout
+    signed_only = _voltproof("devices", "--config", config, "enroll", "--vin", VIN_2025,
+                             "--sm2-public-key", key, "--chip-id", "SE-0002", "--edition", "2025",
+                             "--kind", "bus", "--fleet", "fleet-a")  # fmt: skip
+    assert signed_only.returncode == 0, signed_only.stderr
+    stray = _voltproof("devices", "--config", config, "enroll", "--id", "bus-9", "--edition",
+                       "2025", "--kind", "bus", "--fleet", "fleet-a")  # fmt: skip
+    assert stray.returncode == 2
+    assert "go with --vin" in stray.stderr
     for extra, code, message in (
         (["--sm2-public-key", "04" + "11" * 64, "--chip-id", "x", "--kind", "bus",
           "--fleet", "fleet-a"], 1, "not a point"),
