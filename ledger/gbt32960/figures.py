@@ -49,7 +49,7 @@ def terminal_figures(leaves: Sequence[GbtLeaf]) -> list[Figure]:
         Figure(
             key="terminal_evidence",
             value=label,
-            unit="label",
+            unit="1",
             method="received-only if any frame is a 2016 frame (signed by no vehicle key: it "
             "proves only that the gateway logged it), else signed-by-terminal (2025 frames, "
             "SM2 signatures checked against the enrolled key)",
