@@ -32,10 +32,12 @@ from .gbt32960 import (
     GbtError,
     GbtLeaf,
     GbtSignatureError,
+    PublicKeyError,
     Terminal,
     is_envelope,
     read_leaf,
     read_terminal,
+    sm2_public_key,
     verify_sm2,
 )
 from .gbt32960.leaf import RECEIVED_ONLY, SIGNED_BY_TERMINAL
@@ -79,6 +81,14 @@ class TerminalEditionError(TerminalFrameError):
     terminal would be evidence nobody signed, under a VIN whose frames are all signed)."""
 
 
+class TerminalPinError(BundleVerificationError):
+    """A terminal's enrolled SM2 key is not the one the verifier pinned for its VIN."""
+
+
+class TerminalPinFormatError(ValueError):
+    """A ``VIN=KEY`` pin that is not a VIN and a hex SM2 public key on the curve."""
+
+
 class ReceivedOnlyError(TerminalFrameError):
     """A received-only (2016) frame, and the verifier was told to require signed evidence."""
 
@@ -106,6 +116,38 @@ def asset_frames(bundle: BundleV2) -> list[GbtLeaf]:
         for leaf in chain.messages
         if is_envelope(leaf.data)
     ]
+
+
+def parse_terminal_pin(text: str) -> tuple[str, bytes]:
+    """``VIN=HEX`` (the SM2 public key X || Y, 128 hex digits, or 130 with ``04``)."""
+    vin, sep, encoded = text.partition("=")
+    if not sep or not vin:
+        raise TerminalPinFormatError(f"pin {text!r} is not VIN=HEXKEY")
+    try:
+        raw = bytes.fromhex(encoded.strip())
+    except ValueError as exc:
+        raise TerminalPinFormatError(f"pin of {vin!r}: the key is not hex") from exc
+    try:
+        return vin, sm2_public_key(raw)
+    except PublicKeyError as exc:
+        raise TerminalPinFormatError(f"pin of {vin!r}: {exc}") from exc
+
+
+def check_terminal_pins(bundle: BundleV2, pins: Mapping[str, bytes]) -> None:
+    """Every terminal of the bundle whose VIN is pinned was enrolled with the pinned SM2 key.
+
+    The operator signs enrolments: one that enrols its own SM2 key under a bus's VIN can sign
+    "terminal" frames itself. A lessor who obtained the terminal's key from the vehicle's
+    maker pins it; a pinned VIN the bundle does not hold is not checked here.
+    """
+    for device in bundle.devices:
+        terminal = terminal_of(device.registry)
+        pinned = None if terminal is None else pins.get(terminal.vin)
+        if terminal is not None and pinned is not None and pinned != terminal.sm2:
+            raise TerminalPinError(
+                f"terminal {terminal.vin} was enrolled with SM2 key {terminal.sm2.hex()}, the "
+                f"pinned key is {pinned.hex()}"
+            )
 
 
 def terminal_of(registry: Iterable[LoggedLeaf]) -> Terminal | None:

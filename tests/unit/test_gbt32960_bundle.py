@@ -39,7 +39,9 @@ from ledger.verify_terminal import (
     TerminalEditionError,
     TerminalFrameError,
     TerminalMismatchError,
+    TerminalPinError,
     TerminalSignatureError,
+    check_terminal_pins,
 )
 from ledger.verify_v2 import V2Report, check_messages_v2, verify_bundle_v2
 from tests.support import gbt_terminal as terminal
@@ -367,3 +369,24 @@ async def _operator_secret(world: TerminalWorld) -> str:
         return created.secret
     finally:
         await access.close()
+
+
+def test_pinned_terminal_key(world: TerminalWorld, tmp_path: Path) -> None:
+    """An operator that enrols a key of its own under a bus's VIN (and signs frames with it)
+    is caught by a lessor who pinned the terminal's key; a malformed pin is a usage error."""
+    path = tmp_path / "bus.bundle"
+    path.write_bytes(world.bundle(VIN_2025).to_bytes())
+    base = ["verify", str(path), "--gateway-key", world.gateway_key,
+            "--anchors", str(world.evidence.anchor_export)]  # fmt: skip
+    right = _cli(*base, "--pin-terminal", f"{VIN_2025}={world.keys[VIN_2025].public.hex()}")
+    assert right.returncode == 0, right.stdout + right.stderr
+    other = terminal.Sm2Key.generate().public.hex()
+    wrong = _cli(*base, "--pin-terminal", f"{VIN_2025}=04{other}")
+    assert wrong.returncode == 1
+    assert f"TerminalPinError: terminal {VIN_2025} was enrolled with SM2 key" in wrong.stderr
+    malformed = _cli(*base, "--pin-terminal", f"{VIN_2025}=zz")
+    assert malformed.returncode == 2
+    assert "--pin-terminal: pin of" in malformed.stderr
+    with pytest.raises(TerminalPinError, match="the pinned key is"):
+        check_terminal_pins(world.bundle(VIN_2025), {VIN_2025: bytes.fromhex(other)})
+    check_terminal_pins(world.bundle(VIN_2016), {VIN_2025: bytes.fromhex(other)})

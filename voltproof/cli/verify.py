@@ -78,6 +78,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "the bundle's enrolment of ID must carry exactly this key",
     )  # fmt: skip
     verify.add_argument(
+        "--pin-terminal", action="append", default=[], metavar="VIN=KEY",
+        help="a GB/T 32960 terminal's SM2 public key as you obtained it yourself (hex X || Y, "
+        "repeatable): the bundle's enrolment of VIN must carry exactly this key",
+    )  # fmt: skip
+    verify.add_argument(
         "--require-signed", action="store_true",
         help="refuse received-only evidence (GB/T 32960 2016 frames, signed by no vehicle "
         "key): every message must be signed by its device or terminal",
@@ -100,6 +105,24 @@ def _trust_anchors(args: argparse.Namespace) -> tuple[list[Any], dict[str, bytes
     except PinFormatError as exc:
         raise UsageError(f"--pin: {exc}") from exc
     return makers, pins
+
+
+def _terminal_pins(args: argparse.Namespace) -> dict[str, bytes]:
+    """The ``--pin-terminal`` pairs; a malformed one is a usage error."""
+    from ledger.verify_terminal import TerminalPinFormatError, parse_terminal_pin
+
+    try:
+        return dict(parse_terminal_pin(text) for text in args.pin_terminal)
+    except TerminalPinFormatError as exc:
+        raise UsageError(f"--pin-terminal: {exc}") from exc
+
+
+def _check_terminal_pins(bundle: Bundle | BundleV2, pins: dict[str, bytes]) -> None:
+    """Pinned terminal keys against the bundle's enrolments (a v1 bundle holds no terminal)."""
+    from ledger.verify_terminal import check_terminal_pins
+
+    if isinstance(bundle, BundleV2):
+        check_terminal_pins(bundle, pins)
 
 
 def _check_enrolments(bundle: Bundle | BundleV2, makers: list[Any], pins: dict[str, bytes]) -> None:
@@ -306,8 +329,12 @@ def _verify(args: argparse.Namespace) -> int:
         messages = sum(len(chain.messages) for chain in bundle.chains)
         step(f"checking {messages} messages, their proofs and the anchor")
         makers, pins = _trust_anchors(args)
+        terminal_pins = _terminal_pins(args)
         try:
             facts = _check(bundle, args, key, anchors)
+            if terminal_pins:
+                _check_terminal_pins(bundle, terminal_pins)
+                facts["terminal_pins"] = sorted(terminal_pins)
             if makers or pins:
                 _check_enrolments(bundle, makers, pins)
                 facts["manufacturers"] = len(makers)
