@@ -68,7 +68,7 @@ class TerminalWorld:
 
     @property
     def evidence(self) -> EvidenceWorld:
-        """The same deployment seen by the agents' evidence helpers (bundle, anchor export)."""
+        """The same deployment as an EvidenceWorld (its bundle builder and anchor export)."""
         return EvidenceWorld(deployment=self.deployment)
 
     @property
