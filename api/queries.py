@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from gateway.store import DeviceRecord, StoreError, StoreReader, samples
+from ledger.gbt32960 import GbtError, is_envelope, read_leaf
 from ledger.message import MessageError, decode_message
 from ledger.telemetry import FIELDS, Kind
 
@@ -25,6 +26,16 @@ class QueryError(Exception):
     """The gateway database cannot be read."""
 
 
+def _evidence(leaf: bytes) -> str:
+    """The evidence label of a stored message leaf (its frame's edition for a terminal)."""
+    if not is_envelope(leaf):
+        return "signed-by-device"
+    try:
+        return read_leaf(leaf).evidence
+    except GbtError:
+        return "undecodable"  # the audit reports such a leaf; the label says so too
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LastMessage:
     """A device's newest message in a window."""
@@ -33,6 +44,9 @@ class LastMessage:
     seq: int
     t_ms: int
     received_at_ms: int
+    evidence: str = "signed-by-device"
+    """What the message proves (``ledger.verify_terminal`` labels): a GB/T 32960 2016 frame
+    is ``received-only``, a 2025 frame ``signed-by-terminal``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,7 +101,8 @@ class DashboardQueries:
         if leaf is None or leaf.seq is None or leaf.t_ms is None:
             return None
         return LastMessage(leaf_index=leaf.leaf_index, seq=leaf.seq, t_ms=leaf.t_ms,
-                           received_at_ms=leaf.received_at_ms)  # fmt: skip
+                           received_at_ms=leaf.received_at_ms,
+                           evidence=_evidence(leaf.cose))  # fmt: skip
 
     async def latest_sample(self, kind: Kind, device_id: str, window: Window) -> dict[str, Any]:
         """The device's newest sample in ``window`` (empty when it has none)."""

@@ -43,6 +43,11 @@ class AssetPublic(_Model):
     last_leaf: int | None
     latest: dict[str, Any] = Field(description="newest sample (empty for auditors)")
     alarm_level: int | None
+    evidence: str | None = Field(
+        default=None,
+        description="what the newest message proves: signed-by-device, signed-by-terminal "
+        "(GB/T 32960 2025) or received-only (GB/T 32960 2016, signed by no vehicle key)",
+    )
 
 
 class AssetsPublic(_Model):

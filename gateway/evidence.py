@@ -35,6 +35,7 @@ from ledger.anchors.base import AnchorReceipt
 from ledger.anchors.errors import AnchorFormatError
 from ledger.anchors.local_entry import EXPORT_FORMAT
 from ledger.bundle import AnchorEvidence, BundleInput, LoggedLeaf
+from ledger.gbt32960 import GbtError, GbtLeaf, is_envelope, read_leaf
 from ledger.message import MessageError, SignedMessage, decode_message, message_hash
 
 from .store import MessageLeaf, StoreError, StoreReader
@@ -205,6 +206,18 @@ def _hosts_paused(
         return _hosts(leaves, decoded)
 
 
+def _frame(leaf: StoredLeaf) -> GbtLeaf:
+    try:
+        return read_leaf(leaf.data)
+    except GbtError as exc:
+        raise EvidenceError(f"stored leaf {leaf.index} is no GB/T 32960 frame: {exc}") from exc
+
+
+def frames_in(extraction: PayloadExtraction) -> list[GbtLeaf]:
+    """The asset's GB/T 32960 frames in the period (a terminal's report figures)."""
+    return [_frame(leaf) for leaf in extraction.asset_frames]
+
+
 def _decode(leaf: StoredLeaf) -> SignedMessage:
     try:
         return decode_message(leaf.data)
@@ -351,6 +364,8 @@ class PayloadExtraction:
     devices: tuple[str, ...]
     unanchored: int
     """Messages of the period newer than the anchored tree (not used, as in the bundle)."""
+    asset_frames: tuple[StoredLeaf, ...] = ()
+    """The asset's GB/T 32960 frame leaves in the period (:func:`frames_in` decodes them)."""
 
 
 async def extract_payloads(
@@ -395,6 +410,9 @@ async def extract_payloads(
         asset_id=asset_id, asset_kind=selection.asset_kind, from_ms=from_ms, to_ms=to_ms,
         payloads=tuple(payloads), devices=tuple(sorted(selection.chains)),
         unanchored=selection.unanchored,
+        asset_frames=tuple(
+            leaf for leaf in selection.chains[asset_id].inside if is_envelope(leaf.data)
+        ),
     )  # fmt: skip
 
 
@@ -415,11 +433,15 @@ def _inside_payloads(
     previous: StoredLeaf | None = None
     previous_hash = b""
     for leaf in chain.ordered():
-        message = decoded.get(leaf.index) or _decode(leaf)
-        payload = message.payload
-        if message.content_type is not None or (payload["dev"], payload["seq"], payload["t"]) != (
-            chain.device, leaf.seq, leaf.t_ms,
-        ):  # fmt: skip
+        terminal = is_envelope(leaf.data)
+        if terminal:  # a GB/T 32960 frame: its bus sample, its envelope's seq and prev
+            payload = _frame(leaf).payload()
+        else:
+            message = decoded.get(leaf.index) or _decode(leaf)
+            payload = message.payload
+        if (not terminal and message.content_type is not None) or (
+            payload["dev"], payload["seq"], payload["t"]
+        ) != (chain.device, leaf.seq, leaf.t_ms):  # fmt: skip
             raise StoredChainError(
                 f"stored leaf {leaf.index} is not the telemetry message of {chain.device!r} "
                 f"seq {leaf.seq} at t = {leaf.t_ms} that the store indexes it as"

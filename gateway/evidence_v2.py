@@ -30,7 +30,6 @@ from ledger.bundle import AnchorEvidence, LoggedLeaf
 from ledger.bundle_v2 import BundleV2, IndexedDevice, RoleChain
 from ledger.checkpoint import CheckpointError, parse_checkpoint
 from ledger.device_index import DeviceIndex, IndexEntry, IndexLineError, index_root_from_extensions
-from ledger.gbt32960 import is_envelope
 from ledger.message import MessageError, decode_message
 from ledger.note import NoteError, split_note
 from ledger.verify_v2 import hosting_intervals
@@ -155,13 +154,6 @@ async def extract_bundle_v2(
                 raise EvidenceError(f"{asset_id} names host {host!r}, which is not enrolled")
             chosen = await _choose(store, host_entry, from_ms=start, to_ms=end, size=size)
             chains.append((host, "host", start, end, chosen))
-    for *_, chosen in chains:
-        for message in chosen.all():
-            if is_envelope(message.cose):
-                raise EvidenceError(
-                    f"message at leaf {message.leaf_index} is a GB/T 32960 frame "
-                    "(voltproof-gbt32960/1): bundles do not carry terminal frames yet"
-                )
     devices = sorted({device for device, *_ in chains})
     registry = await store.registry_leaves(devices, leaf_below=size)
     wanted = sorted(

@@ -9,6 +9,7 @@ timeout) and answered as GB/T 32960.3 clause 6.3 says:
   terminal's registered key), appended as a ``voltproof-gbt32960/1`` leaf with the gateway's
   per-device seq/prev (``ledger.gbt32960.envelope``) and a one-sample bus block, and
   answered 0x01 only after the commit is durable;
+- a frame of another edition than the terminal's enrolled one: refused (0x02);
 - a frame that fails: quarantined with its reason and answered with the standard's code
   (0x02 error, 0x04 unknown VIN; 2025 also 0x05 bad signature, 0x06 bad structure, 0x07
   decryption failed). A frame whose boundaries cannot be trusted (bad start bytes, a stream
@@ -196,6 +197,11 @@ class GbtListener:
 
     async def _command(self, frame: gbt.Frame) -> bytes:
         device = await self._device(frame.vin)
+        if not device.terminal.allows(frame.edition):
+            raise gbt.EditionError(
+                f"a {frame.edition} frame; {frame.vin} is enrolled as edition "
+                f"{device.terminal.edition}"
+            )
         gbt.require_plain(frame)
         command = frame.command
         if command == CMD_LOGIN:
@@ -319,6 +325,7 @@ def _reason(exc: gbt.GbtError) -> str:
         gbt.GbtSignatureError: "gbt_bad_signature",
         gbt.UnknownVinError: "gbt_unknown_vin",
         gbt.FrameTimeError: "gbt_future_timestamp",
+        gbt.EditionError: "gbt_wrong_edition",
     }
     return next((name for cls, name in names.items() if isinstance(exc, cls)), "gbt_malformed")
 

@@ -11,7 +11,7 @@ anchored" are facts of the report, which the command line turns into exit 3.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from .anchors.base import AnchorChecker, LaterAnchor, LaterAnchorSource
@@ -28,9 +28,10 @@ from .device_index import (
     verify_entry,
 )
 from .errors import VerificationError
+from .gbt32960 import Terminal, is_envelope
 from .merkle import MerkleProofError
 from .merkle.index_tree import IndexProof
-from .message import MessageError, decode_message, message_hash
+from .message import MessageError, SignedMessage, decode_message, message_hash
 from .note import NoteError
 from .registry import KeySpan, RegistryEntryError, build_key_history, key_for_message
 from .verify import (
@@ -49,6 +50,7 @@ from .verify import (
     _label,
     _SignatureCheck,
 )
+from .verify_terminal import SIGNED_BY_DEVICE, check_terminal_leaf, terminal_of
 
 __all__ = [
     "INDEPENDENT_SOURCES",
@@ -118,6 +120,8 @@ class ChainFacts:
     gaps: tuple[SeqRange, ...]
     start_proven: bool
     end_proven: bool
+    evidence: Mapping[str, int] = field(default_factory=dict)
+    """Messages in the interval per evidence label (``ledger.verify_terminal``)."""
     end_by: str | None = None
     """What proves the end: ``"after"`` (the next message), ``"head"`` (the device's index
     head at the checkpoint) or ``None`` (not proven)."""
@@ -161,6 +165,16 @@ class V2Report:
     def complete(self) -> bool:
         """Every chain is complete."""
         return all(chain.complete for chain in self.chains)
+
+    @property
+    def evidence(self) -> dict[str, int]:
+        """Messages in the period per evidence label, over every chain (``signed-by-device``,
+        ``signed-by-terminal``, ``received-only``)."""
+        totals: dict[str, int] = {}
+        for chain in self.chains:
+            for label, count in chain.evidence.items():
+                totals[label] = totals.get(label, 0) + count
+        return dict(sorted(totals.items()))
 
     @property
     def independently_anchored(self) -> bool:
@@ -272,8 +286,12 @@ def _check_chain(
     spans: Sequence[KeySpan],
     checkpoint: Checkpoint | None,
     signatures: list[_SignatureCheck],
+    *,
+    require_signed: bool = False,
 ) -> tuple[ChainFacts, list[Mapping[str, Any]]]:
     head = device.entry.head
+    terminal = terminal_of(device.registry)
+    labels: dict[str, int] = {}
     placed = [("before", chain.before)] if chain.before is not None else []
     placed += [("in", leaf) for leaf in chain.messages]
     placed += [("after", chain.after)] if chain.after is not None else []
@@ -284,14 +302,8 @@ def _check_chain(
     for place, leaf in placed:
         if checkpoint is not None:
             _check_inclusion(leaf, checkpoint)
-        try:
-            message = decode_message(leaf.data)
-        except MessageError as exc:
-            raise MessageSignatureError(f"message at leaf {leaf.index}: {exc}") from exc
-        payload = message.payload
-        label = _label(leaf.index, payload)
-        if message.content_type is not None or payload.get("dev") != chain.device:
-            raise MessageSignatureError(f"{label}: is not a telemetry message of {chain.device!r}")
+        read = _read_leaf(leaf, chain.device, terminal, require_signed=require_signed)
+        payload, label, message = read.payload, read.label, read.message
         seq, t_ms = payload["seq"], payload["t"]
         _check_place(label, place, t_ms, chain)
         if head is None or seq > head.seq:
@@ -303,7 +315,8 @@ def _check_chain(
             key = key_for_message(spans, device=chain.device, index=leaf.index, seq=seq)
         except VerificationError as exc:
             raise MessageSignatureError(f"{label}: {exc}") from exc
-        signatures.append(_SignatureCheck(label=label, message=message, key=key))
+        if message is not None:
+            signatures.append(_SignatureCheck(label=label, message=message, key=key))
         digest = message_hash(leaf.data)
         if previous is not None:
             link = step(
@@ -323,9 +336,42 @@ def _check_chain(
         if place == "in":
             hashes.setdefault("first_in", (seq, digest))
             inside.append(payload)
+            labels[read.evidence] = labels.get(read.evidence, 0) + 1
         previous = (seq, digest)
-    facts = _facts(chain, head, hashes, gaps, inside)
+    facts = _facts(chain, head, hashes, gaps, inside, labels=labels)
     return facts, inside
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Read:
+    """One chain leaf, decoded: its payload, how to name it, what signs it."""
+
+    payload: Mapping[str, Any]
+    label: str
+    message: SignedMessage | None
+    """The COSE message whose signature is still to check (None: a terminal frame, checked)."""
+    evidence: str
+
+
+def _read_leaf(
+    leaf: LoggedLeaf, device: str, terminal: Terminal | None, *, require_signed: bool
+) -> _Read:
+    """A COSE telemetry message of ``device``, or a GB/T 32960 frame of its terminal."""
+    if is_envelope(leaf.data):
+        frame = check_terminal_leaf(
+            leaf, device=device, terminal=terminal, require_signed=require_signed
+        )
+        label = f"frame at leaf {leaf.index} ({device} seq {frame.seq})"
+        return _Read(payload=frame.payload, label=label, message=None, evidence=frame.evidence)
+    try:
+        message = decode_message(leaf.data)
+    except MessageError as exc:
+        raise MessageSignatureError(f"message at leaf {leaf.index}: {exc}") from exc
+    payload = message.payload
+    label = _label(leaf.index, payload)
+    if message.content_type is not None or payload.get("dev") != device:
+        raise MessageSignatureError(f"{label}: is not a telemetry message of {device!r}")
+    return _Read(payload=payload, label=label, message=message, evidence=SIGNED_BY_DEVICE)
 
 
 def _facts(
@@ -334,6 +380,8 @@ def _facts(
     hashes: Mapping[str, tuple[int, bytes]],
     gaps: list[SeqRange],
     inside: list[Mapping[str, Any]],
+    *,
+    labels: Mapping[str, int],
 ) -> ChainFacts:
     """Which ends the chain proves (``docs/protocol.md``, step 6); links were checked."""
     first, last = hashes.get("first_in"), hashes.get("last_in")
@@ -365,6 +413,7 @@ def _facts(
         start_proven=start,
         end_proven=end,
         end_by="after" if follows else "head" if by_head else None,
+        evidence=dict(sorted(labels.items())),
     )
 
 
@@ -449,11 +498,14 @@ def verify_bundle_v2(
     expected_from_ms: int | None = None,
     expected_to_ms: int | None = None,
     workers: int = DEFAULT_WORKERS,
+    require_signed: bool = False,
 ) -> V2Report:
     """Verify a v2 bundle; raise the first failure (INVALID) or report the facts.
 
     ``expected_from_ms``/``expected_to_ms`` are the period the verifier expects (a lessor
     knows the lease): a bundle covering less is refused (:class:`PeriodMismatchError`).
+    ``require_signed`` refuses received-only evidence (an unsigned GB/T 32960 2016 frame,
+    :class:`~ledger.verify_terminal.ReceivedOnlyError`).
     """
     check_expected_period(
         from_ms=bundle.from_ms,
@@ -503,8 +555,9 @@ def verify_bundle_v2(
         if owner is None:
             raise BundleDeviceError(f"chain of {chain.device!r}: no such device in the bundle")
         found, inside = _check_chain(
-            chain, owner, history.get(chain.device, ()), checkpoint, signatures
-        )
+            chain, owner, history.get(chain.device, ()), checkpoint, signatures,
+            require_signed=require_signed,
+        )  # fmt: skip
         facts.append(found)
         payloads[(chain.device, chain.from_ms, chain.to_ms)] = inside
     _check_signatures(signatures, workers=workers)
@@ -573,7 +626,7 @@ def check_expected_period(
 
 
 def check_messages_v2(
-    bundle: BundleV2, *, workers: int = DEFAULT_WORKERS
+    bundle: BundleV2, *, workers: int = DEFAULT_WORKERS, require_signed: bool = False
 ) -> tuple[Mapping[str, Any], ...]:
     """The checked payloads in the period of every chain, in bundle order (no proofs).
 
@@ -589,7 +642,10 @@ def check_messages_v2(
         owner = devices.get(chain.device)
         if owner is None:
             raise BundleDeviceError(f"chain of {chain.device!r}: no such device in the bundle")
-        _, inside = _check_chain(chain, owner, history.get(chain.device, ()), None, signatures)
+        _, inside = _check_chain(
+            chain, owner, history.get(chain.device, ()), None, signatures,
+            require_signed=require_signed,
+        )  # fmt: skip
         payloads.extend(inside)
     _check_signatures(signatures, workers=workers)
     return tuple(payloads)

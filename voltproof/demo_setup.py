@@ -285,9 +285,10 @@ async def enroll_terminals(
         missing = [
             DeviceSpec(
                 device_id=vin, kind="bus", fleet=FLEET, public_key=placeholder_key(vin),
-                terminal=Terminal(vin=vin, chip=f"SE-{vin[-6:]}", sm2=keys[vin].public),
+                terminal=Terminal(vin=vin, chip=f"SE-{vin[-6:]}", sm2=keys[vin].public,
+                                  edition=edition),
             )
-            for vin, _ in GBT_TERMINALS
+            for vin, edition in GBT_TERMINALS
             if vin not in known
         ]  # fmt: skip
         if missing:

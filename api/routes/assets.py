@@ -50,6 +50,7 @@ async def describe(
         last_leaf=None if last is None else last.leaf_index,
         latest=latest,
         alarm_level=int(level) if level is not None else None,
+        evidence=None if last is None else last.evidence,
     )
 
 

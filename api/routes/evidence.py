@@ -21,11 +21,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from gateway.collector import gc_paused
-from gateway.evidence import extract_evidence, extract_payloads
+from gateway.evidence import extract_evidence, extract_payloads, frames_in
 from gateway.evidence_v2 import extract_bundle_v2
 from ledger.batterypass import battery_pass_dynamic
 from ledger.bundle import Bundle, build_bundle
 from ledger.bundle_v2 import BundleV2
+from ledger.gbt32960.figures import with_terminal_figures
 from ledger.keys import KeyFileError, load_key_file
 from ledger.report import ConditionReport, compute_report
 from ledger.verify import check_messages
@@ -123,10 +124,12 @@ async def _report(
         state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
         follow_hosts=user.role is Role.OPERATOR, grant=grant,
     )  # fmt: skip
-    return await asyncio.to_thread(
+    report = await asyncio.to_thread(
         _paused_report, found.payloads, asset_id=found.asset_id, asset_kind=found.asset_kind,
         from_ms=found.from_ms, to_ms=found.to_ms,
     )  # fmt: skip
+    # A GB/T 32960 bus: the pack figures and evidence label of its frames, as offline.
+    return with_terminal_figures(report, await asyncio.to_thread(frames_in, found))
 
 
 async def _bundle_v2(

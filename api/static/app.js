@@ -339,6 +339,12 @@ function assetMessage(id, err) {
   return `Could not load “${id}”: ${err.message}`;
 }
 
+// GB/T 32960 terminals: what the newest frame proves (docs/protocol.md, evidence labels).
+const EVIDENCE_LABELS = {
+  "received-only": ["received-only (GB/T 32960 2016: signed by no vehicle key)", "warn"],
+  "signed-by-terminal": ["signed by the terminal (GB/T 32960 2025, SM2)", "ok"],
+};
+
 async function loadAsset(id, range) {
   show("asset");
   clearAsset();
@@ -366,6 +372,8 @@ async function loadAsset(id, range) {
   if (stale(gen)) return;
   $("#asset-title").textContent = `${asset.kind === "bus" ? "Bus" : "Pack"} ${asset.id}`;
   $("#asset-facts").textContent = `${asset.fleet} · ${asset.registry_status} · ${asset.online ? "online" : "offline"} · last seen ${fmtTime(asset.last_seen_ms)}`;
+  const evidence = EVIDENCE_LABELS[asset.evidence];
+  if (evidence) $("#asset-facts").append(" · ", el("span", { id: "asset-evidence", class: evidence[1], text: evidence[0] }));
   const lessor = state.me.role === "lessor";
   showDownloads(asset, lessor);
   showProof(id, false);

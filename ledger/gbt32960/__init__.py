@@ -19,6 +19,7 @@ from .envelope import (
 )
 from .errors import (
     ChecksumError,
+    EditionError,
     EncryptionError,
     FrameStructureError,
     FrameTimeError,
@@ -38,6 +39,7 @@ from .units import Login, Logout, Realtime, Signature, decode_login, decode_logo
 __all__ = [
     "MAGIC",
     "ChecksumError",
+    "EditionError",
     "EncryptionError",
     "Envelope",
     "EnvelopeError",

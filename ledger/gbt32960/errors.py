@@ -11,6 +11,7 @@
         ├── EncryptionError          an encrypted data unit (RSA, AES, SM2, SM4): not decrypted
         ├── GbtSignatureError        a 2025 signature that does not verify, or is missing
         ├── FrameTimeError           a collection time too far ahead of the gateway's clock
+        ├── EditionError             a frame of an edition its terminal is not enrolled for
         └── UnknownVinError          no terminal is enrolled under the VIN (the gateway raises it)
 
 ``answer`` is the answer flag of GB/T 32960.3 table 4 that the platform puts in its reply.
@@ -73,6 +74,11 @@ class GbtSignatureError(GbtError):
 
 class FrameTimeError(GbtError):
     """The frame's collection time is further ahead of the gateway's clock than allowed."""
+
+
+class EditionError(GbtError):
+    """A frame of another edition than the one its terminal is enrolled for (a 2016 frame
+    under a 2025 terminal's VIN would be data nobody signed)."""
 
 
 class UnknownVinError(GbtError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from ledger.telemetry import TelemetryColumns
+from ledger.telemetry import TelemetryColumns, encode_batch
 
 from .columns import bus_telemetry
 from .envelope import Envelope, decode_envelope
@@ -34,6 +34,20 @@ class GbtLeaf:
         """The frame's collection time (the leaf's ``t``)."""
         return self.record.at_ms
 
+    @property
+    def evidence(self) -> str:
+        """What the frame proves: :data:`SIGNED_BY_TERMINAL` (2025) or :data:`RECEIVED_ONLY`
+        (2016, unsigned), once its signature (if any) has been checked."""
+        return RECEIVED_ONLY if self.envelope.frame.edition == 2016 else SIGNED_BY_TERMINAL
+
+    def payload(self) -> dict[str, object]:
+        """The frame's one bus sample as a telemetry payload (``v``, ``dev``, ``seq``,
+        ``prev``, ``t`` from the envelope): what the condition report computes from, as for
+        an agent's message. Not signed by anyone; the frame in the leaf is the evidence."""
+        envelope = self.envelope
+        return {"v": 1, "dev": envelope.device_id, "seq": envelope.seq, "prev": envelope.prev,
+                "t": self.t_ms, **encode_batch(self.columns.to_batch())}  # fmt: skip
+
 
 def read_leaf(leaf: bytes) -> GbtLeaf:
     """Decode a GB/T 32960 leaf; raises a :class:`~ledger.gbt32960.errors.GbtError`."""
@@ -45,6 +59,10 @@ def read_leaf(leaf: bytes) -> GbtLeaf:
     return GbtLeaf(envelope=envelope, record=record, columns=bus_telemetry(record))
 
 
+RECEIVED_ONLY: Final = "received-only"
+"""The evidence label of a 2016 frame: signed by no vehicle key, only logged by the gateway."""
+SIGNED_BY_TERMINAL: Final = "signed-by-terminal"
+"""The evidence label of a 2025 frame whose SM2 signature verifies under the enrolled key."""
 UNSIGNED_2016: Final = "received by the gateway at {received} (unsigned 2016 frame)"
 SIGNED_2025: Final = "signed by terminal {vin} (SM2, chip {chip})"
 

@@ -18,6 +18,7 @@ from gateway.registry import Registry
 from gateway.store import SqliteStore, open_reader
 from ledger.gbt32960 import decode_envelope, parse_frame
 from ledger.keys import load_key_file
+from ledger.note import verifier_key
 from tests.support import gbt_terminal as terminal
 from tests.support.gateway_world import Deployment
 from tests.support.gbt_world import TerminalConnection, gbt_deployment
@@ -115,12 +116,6 @@ def test_2016_terminal_login_run_disconnect_reissue_logout(
     for command in (["gateway", "check"], ["audit"]):
         done = _voltproof(*command, "--config", str(tmp_path / "gateway.toml"))
         assert done.returncode == 0, done.stdout + done.stderr
-    bundle = _voltproof("bundle", "--config", str(tmp_path / "gateway.toml"), "--asset",
-                        VIN_2016, "--out", str(tmp_path / "bus.bundle"))  # fmt: skip
-    # Not built yet for terminals (docs/protocol.md): a clear refusal, not a traceback.
-    assert bundle.returncode == 1
-    assert "GB/T 32960 frame" in bundle.stderr
-    assert "Traceback" not in bundle.stderr
 
 
 def _voltproof(*args: str) -> subprocess.CompletedProcess[str]:
@@ -128,6 +123,51 @@ def _voltproof(*args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "voltproof", *args],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
+
+
+def test_both_editions_stream_and_each_bus_bundle_verifies(
+    tmp_path: Path, mosquitto: MosquittoBroker
+) -> None:
+    """A 2016 and a 2025 terminal stream at once (the 2025 one with a reissue after a
+    reconnect); the gateway logs, checkpoints and anchors; ``voltproof bundle`` builds a v2
+    bundle per bus and ``voltproof verify`` exits 0 for each, the 2016 frames labelled
+    received-only and the 2025 frames signed by the terminal (SM2 checked offline)."""
+    frames = 8
+
+    async def stream(host: str, port: int, edition: int, vin: str) -> None:
+        key = KEY if edition == 2025 else None
+        async with await TerminalConnection.open(host, port) as link:
+            assert _ack(await link.ask(terminal.login(edition, vin, terminal.at(0)))) == "ok"
+            for k in range(frames - 2):
+                reading = terminal.Reading(at=terminal.at(10 * k), speed_kmh=20.0 + k, soc=80 - k)
+                assert _ack(await link.ask(terminal.realtime(edition, vin, reading, key=key))) == (
+                    "ok"
+                )
+        async with await TerminalConnection.open(host, port) as link:
+            for k in range(frames - 2, frames):
+                reading = terminal.Reading(at=terminal.at(10 * k), soc=80 - k)
+                frame = terminal.realtime(edition, vin, reading, key=key, reissue=True)
+                assert _ack(await link.ask(frame)) == "ok"
+
+    async def body(host: str, port: int) -> None:
+        await asyncio.gather(stream(host, port, 2016, VIN_2016), stream(host, port, 2025, VIN_2025))
+
+    asyncio.run(_run(_deployment(tmp_path, mosquitto), body))
+    config = str(tmp_path / "gateway.toml")
+    export = tmp_path / "anchors.json"
+    done = _voltproof("anchors", "export", "--config", config, "--out", str(export))
+    assert done.returncode == 0, done.stderr
+    key = load_key_file(tmp_path / "keys" / "gateway.key")
+    gateway_key = verifier_key(key.name, key.public_key)
+    for vin, label in ((VIN_2016, "received-only"), (VIN_2025, "signed-by-terminal")):
+        bundle = tmp_path / f"{vin}.bundle"
+        built = _voltproof("bundle", "--config", config, "--asset", vin, "--out", str(bundle))
+        assert built.returncode == 0, built.stdout + built.stderr
+        verified = _voltproof("verify", str(bundle), "--gateway-key", gateway_key, "--anchors",
+                              str(export))  # fmt: skip
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert f"evidence:    {frames} {label}" in verified.stdout
+        assert ("messages received-only" in verified.stdout) == (vin == VIN_2016)
 
 
 def test_cli_enrols_a_terminal_by_vin(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
@@ -142,6 +182,14 @@ def test_cli_enrols_a_terminal_by_vin(tmp_path: Path, mosquitto: MosquittoBroker
     assert f"enrolled {VIN_2016} (bus" in done.stdout
     listed = _voltproof("devices", "--config", config, "list", "--json")
     assert VIN_2016 in listed.stdout
+    signed_only = _voltproof("devices", "--config", config, "enroll", "--vin", VIN_2025,
+                             "--sm2-public-key", key, "--chip-id", "SE-0002", "--edition", "2025",
+                             "--kind", "bus", "--fleet", "fleet-a")  # fmt: skip
+    assert signed_only.returncode == 0, signed_only.stderr
+    stray = _voltproof("devices", "--config", config, "enroll", "--id", "bus-9", "--edition",
+                       "2025", "--kind", "bus", "--fleet", "fleet-a")  # fmt: skip
+    assert stray.returncode == 2
+    assert "go with --vin" in stray.stderr
     for extra, code, message in (
         (["--sm2-public-key", "04" + "11" * 64, "--chip-id", "x", "--kind", "bus",
           "--fleet", "fleet-a"], 1, "not a point"),

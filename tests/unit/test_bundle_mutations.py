@@ -59,7 +59,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> EvidenceWorld:
 
 
 def lessor_check(
-    world: EvidenceWorld, bundle: BundleV2, *, export: Path | None = None, **period: int
+    world: EvidenceWorld,
+    bundle: BundleV2,
+    *,
+    export: Path | None = None,
+    expected_from_ms: int | None = None,
+    expected_to_ms: int | None = None,
 ) -> V2Report:
     """What a lessor runs: the bundle against the anchor export it downloaded itself."""
     text = (export or world.anchor_export).read_text(encoding="utf-8")
@@ -67,7 +72,8 @@ def lessor_check(
     again = read_bundle(bundle.to_bytes())  # what the lessor reads is the file
     assert isinstance(again, BundleV2)
     return verify_bundle_v2(again, gateway_verifier_key=world.gateway_key, anchors=anchors,
-                            **period)  # fmt: skip
+                            expected_from_ms=expected_from_ms,
+                            expected_to_ms=expected_to_ms)  # fmt: skip
 
 
 def assert_complete(report: V2Report) -> None:

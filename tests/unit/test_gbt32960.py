@@ -423,6 +423,15 @@ class TestTerminalEntry:
             != gbt.placeholder_key("LZYTBGBW5M1000002")
         )
 
+    def test_enrolled_edition(self) -> None:
+        """An enrolled edition reads back and allows only frames of that edition."""
+        entry = gbt.Terminal(vin=VIN, chip="SE-1", sm2=KEY.public, edition=2025)
+        assert gbt.read_terminal({"gbt": entry.fields()}) == entry
+        assert (entry.allows(2025), entry.allows(2016)) == (True, False)
+        either = gbt.Terminal(vin=VIN, chip="SE-1", sm2=KEY.public)
+        assert "edition" not in either.fields()
+        assert (either.allows(2025), either.allows(2016)) == (True, True)
+
     @pytest.mark.parametrize(
         ("value", "match"),
         [
@@ -431,6 +440,9 @@ class TestTerminalEntry:
             ({"vin": "SHORT", "chip": "c", "sm2": KEY.public}, "17 ASCII"),
             ({"vin": VIN, "chip": "", "sm2": KEY.public}, "chip id"),
             ({"vin": VIN, "chip": "c", "sm2": b"\x01" * 64}, "not a point"),
+            ({"vin": VIN, "chip": "c", "sm2": KEY.public, "edition": 2020}, "not 2016 or 2025"),
+            ({"vin": VIN, "chip": "c", "sm2": KEY.public, "edition": True}, "not 2016 or 2025"),
+            ({"vin": VIN, "chip": "c", "sm2": KEY.public, "extra": 1}, "unknown keys"),
         ],
     )
     def test_malformed(self, value: object, match: str) -> None:

@@ -52,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     enroll.add_argument("--sm2-public-key", metavar="HEX", help="the terminal's SM2 public key "
                         "(hex, 64 bytes X || Y or 65 with 04)")  # fmt: skip
     enroll.add_argument("--chip-id", help="the terminal's security-chip id")
+    enroll.add_argument("--edition", type=int, choices=(2016, 2025), default=None,
+                        help="the one GB/T 32960.3 edition the terminal's frames may use "
+                        "(2025: every data frame must be signed; default: either)")  # fmt: skip
     command(enroll, _enroll)
 
     rotate = actions.add_parser("rotate", help="rotate a device key (signed by the old key)")
@@ -211,8 +214,8 @@ def _enrolment_specs(args: argparse.Namespace) -> list[DeviceSpec]:
 
     if args.vin is not None:
         return [_terminal_spec(args)]
-    if args.sm2_public_key is not None or args.chip_id is not None:
-        raise UsageError("--sm2-public-key and --chip-id go with --vin")
+    if args.sm2_public_key is not None or args.chip_id is not None or args.edition is not None:
+        raise UsageError("--sm2-public-key, --chip-id and --edition go with --vin")
     if args.file is not None:
         if args.birth is not None:
             raise UsageError("--birth goes with --id; a --file row carries 'birth'")
@@ -246,7 +249,7 @@ def _terminal_spec(args: argparse.Namespace) -> DeviceSpec:
     except ValueError as exc:
         raise RegistryError(f"--sm2-public-key is not hex: {exc}") from exc
     try:
-        terminal = Terminal(vin=args.vin, chip=args.chip_id, sm2=sm2)
+        terminal = Terminal(vin=args.vin, chip=args.chip_id, sm2=sm2, edition=args.edition)
     except TerminalEntryError as exc:
         raise RegistryError(str(exc)) from exc
     return DeviceSpec(device_id=args.vin, kind=args.kind, fleet=args.fleet,

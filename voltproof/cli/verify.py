@@ -77,6 +77,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="a device's first key as you obtained it yourself (base64 Ed25519, repeatable): "
         "the bundle's enrolment of ID must carry exactly this key",
     )  # fmt: skip
+    verify.add_argument(
+        "--pin-terminal", action="append", default=[], metavar="VIN=KEY",
+        help="a GB/T 32960 terminal's SM2 public key as you obtained it yourself (hex X || Y, "
+        "repeatable): the bundle's enrolment of VIN must carry exactly this key",
+    )  # fmt: skip
+    verify.add_argument(
+        "--require-signed", action="store_true",
+        help="refuse received-only evidence (GB/T 32960 2016 frames, signed by no vehicle "
+        "key): every message must be signed by its device or terminal",
+    )  # fmt: skip
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     command(verify, _verify)
 
@@ -95,6 +105,24 @@ def _trust_anchors(args: argparse.Namespace) -> tuple[list[Any], dict[str, bytes
     except PinFormatError as exc:
         raise UsageError(f"--pin: {exc}") from exc
     return makers, pins
+
+
+def _terminal_pins(args: argparse.Namespace) -> dict[str, bytes]:
+    """The ``--pin-terminal`` pairs; a malformed one is a usage error."""
+    from ledger.verify_terminal import TerminalPinFormatError, parse_terminal_pin
+
+    try:
+        return dict(parse_terminal_pin(text) for text in args.pin_terminal)
+    except TerminalPinFormatError as exc:
+        raise UsageError(f"--pin-terminal: {exc}") from exc
+
+
+def _check_terminal_pins(bundle: Bundle | BundleV2, pins: dict[str, bytes]) -> None:
+    """Pinned terminal keys against the bundle's enrolments (a v1 bundle holds no terminal)."""
+    from ledger.verify_terminal import check_terminal_pins
+
+    if isinstance(bundle, BundleV2):
+        check_terminal_pins(bundle, pins)
 
 
 def _check_enrolments(bundle: Bundle | BundleV2, makers: list[Any], pins: dict[str, bytes]) -> None:
@@ -174,6 +202,7 @@ def _check(
 ) -> dict[str, Any]:
     """Verify ``bundle`` (either version); the facts as one JSON-ready object."""
     from ledger.verify import ChainReport, verify_bundle
+    from ledger.verify_terminal import SIGNED_BY_DEVICE
     from ledger.verify_v2 import (
         INDEPENDENT_SOURCES,
         ChainFacts,
@@ -187,7 +216,10 @@ def _check(
     )  # fmt: skip
     chains: list[tuple[str, str, int, int, ChainFacts | ChainReport]]
     if isinstance(bundle, BundleV2):
-        v2 = verify_bundle_v2(bundle, gateway_verifier_key=key, anchors=anchors)
+        v2 = verify_bundle_v2(
+            bundle, gateway_verifier_key=key, anchors=anchors, require_signed=args.require_signed
+        )
+        evidence = v2.evidence
         origin, size, anchor, chains = (
             v2.origin,
             v2.checkpoint_size,
@@ -206,6 +238,7 @@ def _check(
             for c in v1.chains
         ]  # fmt: skip
         messages, registry = v1.messages, v1.registry_entries
+        evidence = {SIGNED_BY_DEVICE: messages} if messages else {}
     facts = [
         {
             "device": device, "role": role, "from_ms": start, "to_ms": end, "from": _iso(start),
@@ -214,6 +247,7 @@ def _check(
             "missing": [[g.first, g.last] for g in c.gaps], "start_proven": c.start_proven,
             "end_proven": c.end_proven, "complete": c.complete,
             "end_note": getattr(c, "end_note", ""),
+            "evidence": dict(getattr(c, "evidence", {SIGNED_BY_DEVICE: c.received})),
         }
         for device, role, start, end, c in chains
     ]  # fmt: skip
@@ -232,6 +266,7 @@ def _check(
             "anchored_at": _iso(later.anchored_at_ms)},
         "witnesses": [],
         "messages": messages,
+        "evidence": evidence,
         "registry_entries": registry,
         "chains": facts,
         "complete": all(c["complete"] for c in facts),
@@ -276,6 +311,7 @@ def _print_facts(facts: dict[str, Any]) -> None:
               f"{later['anchored_at']}")  # fmt: skip
     print(f"witnesses:   {', '.join(facts['witnesses']) or 'none'}")
     print(f"messages:    {facts['messages']}, registry entries {facts['registry_entries']}")
+    print(f"evidence:    {_evidence_line(facts['evidence'])}")
     for c in facts["chains"]:
         gaps = ", ".join(f"{a}..{b}" for a, b in c["missing"]) or "none"
         print(f"  {c['role']} {c['device']} {c['from']} .. {c['to']}: seq {c['first_seq']}.."
@@ -284,6 +320,15 @@ def _print_facts(facts: dict[str, Any]) -> None:
               f"{'proven' if c['end_proven'] else 'NOT proven'}")  # fmt: skip
         if c["end_note"]:
             print(f"    end: {c['end_note']}")
+
+
+def _evidence_line(evidence: dict[str, int]) -> str:
+    """Messages per evidence label, received-only ones explained (docs/protocol.md)."""
+    line = ", ".join(f"{count} {label}" for label, count in sorted(evidence.items()))
+    if evidence.get("received-only"):
+        line += (" (received-only: GB/T 32960 2016 frames, signed by no vehicle key; they "
+                 "prove only that the gateway logged them)")  # fmt: skip
+    return line or "no messages"
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -300,8 +345,12 @@ def _verify(args: argparse.Namespace) -> int:
         messages = sum(len(chain.messages) for chain in bundle.chains)
         step(f"checking {messages} messages, their proofs and the anchor")
         makers, pins = _trust_anchors(args)
+        terminal_pins = _terminal_pins(args)
         try:
             facts = _check(bundle, args, key, anchors)
+            if terminal_pins:
+                _check_terminal_pins(bundle, terminal_pins)
+                facts["terminal_pins"] = sorted(terminal_pins)
             if makers or pins:
                 _check_enrolments(bundle, makers, pins)
                 facts["manufacturers"] = len(makers)
@@ -309,6 +358,9 @@ def _verify(args: argparse.Namespace) -> int:
         except VerificationError as exc:
             raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
     verdict, code = _verdict(facts, args)
+    received_only = facts["evidence"].get("received-only", 0)
+    if received_only:
+        verdict += f"; {received_only} of {facts['messages']} messages received-only"
     if args.json:
         print(json.dumps({**facts, "verdict": verdict, "exit": int(code)}, sort_keys=True,
                          indent=2))  # fmt: skip
