@@ -7,6 +7,11 @@ checked against, witnesses, per chain its facts), then the verdict. Exit codes
 but incomplete or not independently anchored (``--allow-incomplete`` / ``--allow-unanchored``
 turn those into 0); 1 invalid (the failure named); 2 usage (including an unreadable bundle,
 key or anchor file, or a malformed verifier key).
+
+With ``--witness KEY`` the bundle's checkpoint must carry ``--witness-quorum`` valid
+cosignatures by those witnesses (else INVALID, ``WitnessPolicyError``); met, it counts as an
+independent anchor. The timeliness of every chain is printed; late data (``--late-after``,
+default 15 min) is a WARNING and exit 3 unless ``--allow-late`` (``docs/witness.md``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,15 @@ from ledger.errors import VerificationError
 from .exits import ExitCode, InvalidEvidenceError, UsageError
 from .options import command, parse_time, url
 from .progress import stages
+from .witness_options import (
+    add_witness_options,
+    check_witnesses,
+    late_warnings,
+    timeliness_json,
+    witness_json,
+    witness_lines,
+    witness_policy,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -77,6 +91,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="a device's first key as you obtained it yourself (base64 Ed25519, repeatable): "
         "the bundle's enrolment of ID must carry exactly this key",
     )  # fmt: skip
+    add_witness_options(verify)
+    verify.add_argument("--allow-late", action="store_true",
+                        help="exit 0 even if some data was committed late (it is still "
+                        "flagged)")  # fmt: skip
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     command(verify, _verify)
 
@@ -200,6 +218,7 @@ def _check(
             for c in v1.chains
         ]  # fmt: skip
         messages, registry = v1.messages, v1.registry_entries
+    witnessed = _witnessed(bundle, args)
     facts = [
         {
             "device": device, "role": role, "from_ms": start, "to_ms": end, "from": _iso(start),
@@ -220,7 +239,9 @@ def _check(
         "anchor": {"backend": anchor.backend, "tree_size": anchor.tree_size,
                    "source": anchor.source,
                    "independent": anchor.source in INDEPENDENT_SOURCES},
-        "witnesses": [],
+        "witnesses": [] if witnessed is None else witnessed["counted"],
+        **({} if witnessed is None else {"witness_policy": witnessed,
+                                         "timeliness": witnessed.pop("timeliness")}),
         "messages": messages,
         "registry_entries": registry,
         "chains": facts,
@@ -228,18 +249,54 @@ def _check(
     }  # fmt: skip
 
 
+def _witnessed(bundle: Bundle | BundleV2, args: argparse.Namespace) -> dict[str, Any] | None:
+    """The witness policy's outcome and the timeliness (``None`` without ``--witness``).
+
+    Without ``--witness`` a v2 bundle's timeline is still checked for consistency with its
+    checkpoint (a broken one is INVALID), but it proves nothing to a verifier trusting no
+    witness.
+    """
+    from ledger.bundle_witness import bundle_checkpoint, check_timeline
+
+    policy = witness_policy(args)
+    if policy is None:
+        if isinstance(bundle, BundleV2) and bundle.timeline:
+            check_timeline(bundle_checkpoint(bundle), bundle.timeline)
+        return None
+    report = check_witnesses(bundle, policy, args.late_after)
+    return {
+        **witness_json(report),
+        "timeliness": timeliness_json(report),
+        "_lines": witness_lines(report),
+        "_warnings": late_warnings(report),
+    }
+
+
 def _verdict(facts: dict[str, Any], args: argparse.Namespace) -> tuple[str, ExitCode]:
-    """The verdict line and the exit code for a VALID bundle."""
+    """The verdict line and the exit code for a VALID bundle.
+
+    A witness quorum met on the bundle's checkpoint is an independent anchor; late data is
+    exit 3 (like INCOMPLETE: valid, but a person should look) unless ``--allow-late``.
+    """
     problems = []
     code = ExitCode.OK
+    witnessed = "witness_policy" in facts
     if not facts["complete"]:
         problems.append("INCOMPLETE")
         code = code if args.allow_incomplete else ExitCode.INCOMPLETE
-    if not facts["anchor"]["independent"]:
+    if not facts["anchor"]["independent"] and not witnessed:
         problems.append("anchor NOT independently checked")
         code = code if args.allow_unanchored else ExitCode.INCOMPLETE
+    if witnessed and facts["timeliness"]["late"]:
+        problems.append(f"LATE DATA ({facts['timeliness']['late']} message(s))")
+        code = code if args.allow_late else ExitCode.INCOMPLETE
     if not problems:
-        return "VALID, COMPLETE, independently anchored", code
+        how = (
+            "witnessed"
+            if witnessed and not facts["anchor"]["independent"]
+            else ("independently anchored and witnessed" if witnessed else "independently anchored")
+        )
+        return f"VALID, COMPLETE, {how}", code
     allowed = " (allowed by option)" if code is ExitCode.OK else ""
     return f"VALID but {' and '.join(problems)}{allowed}", code
 
@@ -260,7 +317,12 @@ def _print_facts(facts: dict[str, Any]) -> None:
         else (f"NOT independently checked ({anchor['source']})")
     )
     print(f"anchor:      {anchor['backend']} size {anchor['tree_size']}, checked against: {where}")
-    print(f"witnesses:   {', '.join(facts['witnesses']) or 'none'}")
+    policy = facts.get("witness_policy")
+    if policy is None:
+        print("witnesses:   not checked (no --witness given)")
+    else:
+        for line in policy["_lines"]:
+            print(line)
     print(f"messages:    {facts['messages']}, registry entries {facts['registry_entries']}")
     for c in facts["chains"]:
         gaps = ", ".join(f"{a}..{b}" for a, b in c["missing"]) or "none"
@@ -293,10 +355,15 @@ def _verify(args: argparse.Namespace) -> int:
         except VerificationError as exc:
             raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
     verdict, code = _verdict(facts, args)
+    policy = facts.get("witness_policy", {})
+    warnings = policy.pop("_warnings", [])
     if args.json:
-        print(json.dumps({**facts, "verdict": verdict, "exit": int(code)}, sort_keys=True,
-                         indent=2))  # fmt: skip
+        policy.pop("_lines", None)
+        print(json.dumps({**facts, "warnings": warnings, "verdict": verdict, "exit": int(code)},
+                         sort_keys=True, indent=2))  # fmt: skip
         return code
     _print_facts(facts)
+    for warning in warnings:
+        print(warning)
     print(verdict)
     return code
