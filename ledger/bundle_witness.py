@@ -44,7 +44,7 @@ from .timeliness import (
     check_witness_quorum,
     proof_times,
 )
-from .verify import BundleVerificationError
+from .verify import BundleVerificationError, _check_inclusion
 
 __all__ = [
     "TimelineEntryError",
@@ -53,6 +53,7 @@ __all__ = [
     "bundle_checkpoint",
     "bundle_messages",
     "check_bundle_witnesses",
+    "check_messages_included",
     "check_timeline",
 ]
 
@@ -131,6 +132,19 @@ def check_timeline(checkpoint: Checkpoint, timeline: Sequence[TimelineEntry]) ->
                 f"{what}: its consistency proof to the bundle's checkpoint size "
                 f"{checkpoint.size} does not verify ({exc})"
             ) from exc
+
+
+def check_messages_included(bundle: Bundle | BundleV2) -> None:
+    """Every chain message's inclusion proof against the bundle's checkpoint.
+
+    What ``voltproof report --witness`` adds to its message checks: its leaf indexes are
+    then those of the log the witnesses cosigned (they checked the gateway's signature), so
+    the delays computed from them are proven. Raises ``InclusionProofError``.
+    """
+    checkpoint = bundle_checkpoint(bundle)
+    for chain in bundle.chains:
+        for leaf in chain.messages:
+            _check_inclusion(leaf, checkpoint)
 
 
 def bundle_messages(bundle: Bundle | BundleV2) -> list[MessageTime]:

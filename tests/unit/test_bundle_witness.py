@@ -480,3 +480,51 @@ class TestTimeliness:
         assert chain.flagged
         assert chain.p50_ms is not None
         assert chain.p50_ms > 29 * DAY * 1000
+
+
+class TestReport:
+    """``voltproof report --witness``: the condition report with per-chain delay figures."""
+
+    def test_report_shows_the_delays(
+        self, world: WitnessedWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Text and JSON carry the backfilled bus's delays and the late-data warning."""
+        path = _write(tmp_path, world.bundle("bus-0002", **_period()))
+        assert main(["report", str(path)]) == 0
+        plain = capsys.readouterr().out
+        assert "timeliness" not in plain
+        assert main(["report", str(path), "--witness", _vkey(world, LESSOR)]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(plain.rstrip("\n"))
+        assert "bus-0002: 18 message(s), p50 30 min 6 s, p99 2 h 0 min, max 2 h 0 min" in out
+        assert "WARNING: LATE DATA: bus-0002: 11 of 18" in out
+        assert main(["report", str(path), "--witness", _vkey(world, LESSOR), "--json"]) == 0
+        document = json.loads(capsys.readouterr().out)
+        assert document["witness_policy"]["counted"][0]["name"] == LESSOR
+        (chain,) = document["timeliness"]["chains"]
+        assert (chain["late"], chain["max_ms"]) == (11, _ms(12 * ROUND_S + 6))
+
+    def test_report_refuses_an_unwitnessed_checkpoint(
+        self, world: WitnessedWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The lessor's witness did not cosign: exit 1, named, no report."""
+        bundle = world.bundle("bus-0001", **_period())
+        bundle = replace(bundle, checkpoint=_without_lines_of(bundle.checkpoint, LESSOR))
+        code = main(["report", str(_write(tmp_path, bundle)), "--witness", _vkey(world, LESSOR)])
+        out, err = capsys.readouterr()
+        assert code == 1
+        assert "INVALID: WitnessPolicyError" in err
+        assert out == ""
+
+    def test_report_refuses_a_message_not_in_the_checkpoint(
+        self, world: WitnessedWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A message moved to another leaf index (to look earlier): its proof fails."""
+        bundle = world.bundle("bus-0001", **_period())
+        (chain,) = bundle.chains
+        moved = replace(chain.messages[-1], index=chain.messages[0].index)
+        chain = replace(chain, messages=(*chain.messages[:-1], moved))
+        path = _write(tmp_path, replace(bundle, chains=(chain,)))
+        code = main(["report", str(path), "--witness", _vkey(world, LESSOR)])
+        assert code == 1
+        assert "InclusionProofError" in capsys.readouterr().err
