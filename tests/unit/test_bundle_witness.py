@@ -528,3 +528,20 @@ class TestReport:
         code = main(["report", str(path), "--witness", _vkey(world, LESSOR)])
         assert code == 1
         assert "InclusionProofError" in capsys.readouterr().err
+
+
+def test_v1_bundle_carries_cosignatures(
+    world: WitnessedWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A v1 bundle's checkpoint carries its stored cosignature lines too; with no timeline,
+    every message is bounded by that one checkpoint, and the output says so."""
+    out = tmp_path / "v1.json"
+    config = str(world.deployment.config)
+    assert main(["bundle", "--config", config, "--asset", "bus-0001", "--out", str(out),
+                 "--format", "1"]) == 0  # fmt: skip
+    capsys.readouterr()
+    code, text, err = _verify(world, out, capsys, "--witness", _vkey(world, LESSOR))
+    assert "WitnessPolicyError" not in err
+    assert f"quorum 1 of 1 met on the bundle's checkpoint: {LESSOR}" in text
+    assert "timeline:    none in the bundle" in text
+    assert code == 3  # the coarse bounds make early messages look late

@@ -258,7 +258,7 @@ def _witnessed(bundle: Bundle | BundleV2, args: argparse.Namespace) -> dict[str,
     """
     from ledger.bundle_witness import bundle_checkpoint, check_timeline
 
-    policy = witness_policy(args)
+    policy = args.witness_keys
     if policy is None:
         if isinstance(bundle, BundleV2) and bundle.timeline:
             check_timeline(bundle_checkpoint(bundle), bundle.timeline)
@@ -339,6 +339,7 @@ def _verify(args: argparse.Namespace) -> int:
         step("reading")
         bundle = load_bundle(args.bundle)
         key = _gateway_key(args.gateway_key)
+        args.witness_keys = witness_policy(args)  # a bad key is a usage error before any work
         export = None if args.anchors is None else _anchor_export(args.anchors)
         anchors = anchor_checker(gateway_verifier_key=key, anchor_export=export, rpc_url=args.rpc)
         if not args.json:

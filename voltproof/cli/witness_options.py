@@ -180,10 +180,16 @@ def witness_lines(report: WitnessReport) -> list[str]:
         for key, why in sorted(report.refused.items())
     ]
     refused = len(report.timeline_refused)
-    lines.append(
-        f"timeline:    {report.timeline_entries} cosigned checkpoint(s) first covering the messages"
-        + (f", {refused} prove nothing to you (not your quorum)" if refused else "")
-    )
+    if report.timeline_entries:
+        lines.append(
+            f"timeline:    {report.timeline_entries} cosigned checkpoint(s) first covering the "
+            "messages" + (f", {refused} prove nothing to you (not your quorum)" if refused else "")
+        )
+    else:
+        lines.append(
+            "timeline:    none in the bundle: every message is bounded by the bundle's "
+            "checkpoint alone, so the delays are upper bounds (a v2 bundle carries one)"
+        )
     lines.append(
         f"timeliness:  delay from measurement (t) to proven existence; late after "
         f"{human_ms(report.late_ms)}"
