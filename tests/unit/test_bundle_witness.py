@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import evidence_v2
 from ledger.bundle import BundleFieldError
 from ledger.bundle_v2 import (
     MAX_TIMELINE_NOTE_CHARS,
@@ -545,3 +546,27 @@ def test_v1_bundle_carries_cosignatures(
     assert f"quorum 1 of 1 met on the bundle's checkpoint: {LESSOR}" in text
     assert "timeline:    none in the bundle" in text
     assert code == 3  # the coarse bounds make early messages look late
+
+
+def test_thinned_timeline_keeps_every_message_bounded(
+    world: WitnessedWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the builder's budget, the leaves are probed in groups: fewer entries, every
+    message still bounded, and no bound earlier than the unthinned one (only coarser)."""
+    keys = [_vkey(world, LESSOR)]
+    full = world.bundle("bus-0001", **_period())
+    monkeypatch.setattr(evidence_v2, "TIMELINE_BUDGET", 4)
+    thin = world.bundle("bus-0001", **_period())
+    assert full.timeline is not None
+    assert thin.timeline is not None
+    assert len(full.timeline) == ROUNDS
+    assert len(thin.timeline) == 4
+    assert {e.size for e in thin.timeline} <= {e.size for e in full.timeline}
+    now = int(time.time())
+    (exact,) = check_bundle_witnesses(full, keys=keys, quorum=1, not_after=now).delays.values()
+    (coarse,) = check_bundle_witnesses(thin, keys=keys, quorum=1, not_after=now).delays.values()
+    assert coarse.unproven == exact.unproven == 0
+    assert coarse.max_ms is not None
+    assert exact.max_ms is not None
+    assert coarse.max_ms >= exact.max_ms
+    assert coarse.late >= exact.late
