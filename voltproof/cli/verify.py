@@ -48,10 +48,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Check every signature, registry fact, hash-chain link, inclusion proof, the "
             "checkpoint (and its device index) and the anchor of an evidence bundle, trusting "
-            "only the gateway key and the ledger. Exit 0 only if VALID, COMPLETE and the anchor "
-            "was checked against an export or node you obtained yourself; 3 if valid but "
-            "incomplete or not independently anchored; 1 if invalid (the failure is named); "
-            "2 for usage errors."
+            "only the gateway key, the ledger and the witnesses you name. Exit 0 only if VALID, "
+            "COMPLETE and the anchor was checked against an export or node you obtained "
+            "yourself, or the checkpoint carries your --witness quorum; 3 if valid but "
+            "incomplete, not independently anchored, or (with --witness) some data was "
+            "committed late; 1 if invalid (the failure is named, e.g. a checkpoint your "
+            "witnesses did not cosign); 2 for usage errors."
         ),
     )
     verify.add_argument("bundle", type=Path, metavar="BUNDLE", help="the bundle file")
