@@ -200,8 +200,10 @@ def check_bundle_witnesses(
     proven = proof_times(
         checkpoint=checkpoint, cosigned=cosigned, keys=keys, quorum=quorum, not_after=not_after
     )
-    refused = tuple(
-        RefusedCheckpoint(position=item.position - 1, reason=item.reason) for item in proven.refused
+    refused = tuple(  # position 0 is the bundle's own checkpoint, which met the quorum above
+        RefusedCheckpoint(position=item.position - 1, reason=item.reason)
+        for item in proven.refused
+        if item.position > 0
     )
     return WitnessReport(
         quorum=quorum,
