@@ -312,6 +312,14 @@ class TestPolicy:
         )
         assert code == 2
         assert "--witness-quorum 2" in err
+        secret = world.workdir / "keys" / "gateway.key"
+        code, _, err = _verify(world, path, capsys, "--witness", str(secret))
+        assert code == 2
+        assert "holds a private key" in err
+        text = secret.read_text(encoding="utf-8").strip()
+        code, _, err = _verify(world, path, capsys, "--witness", text)
+        assert code == 2
+        assert text not in err
         code, _, err = _verify(world, path, capsys, "--witness-quorum", "1")
         assert code == 2
         assert "needs at least one --witness" in err

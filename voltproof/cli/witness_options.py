@@ -23,6 +23,9 @@ from ledger.timeliness import DEFAULT_LATE_MS
 
 from .exits import UsageError
 
+_PRIVATE: Final = "PRIVATE+KEY+"
+"""How a private key file's text starts (``ledger.keys``): never echoed back."""
+
 WITNESS_SKEW_S: Final = 60
 """A cosignature dated more than this after the verifier's clock does not count."""
 
@@ -61,6 +64,11 @@ def add_witness_options(parser: argparse.ArgumentParser) -> None:
 
 def _key(text: str) -> WitnessKey:
     key = text.strip()
+    if key.startswith(_PRIVATE):
+        raise UsageError(
+            "--witness: that is a private key; give the witness's vkey "
+            "('voltproof witness keys show FILE' prints it)"
+        )
     if "+" not in text:
         try:
             key = Path(text).read_text(encoding="utf-8").strip()
@@ -70,6 +78,11 @@ def _key(text: str) -> WitnessKey:
             ) from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"--witness {text}: cannot read the key file: {exc}") from exc
+    if key.startswith(_PRIVATE):
+        raise UsageError(
+            f"--witness {text}: that file holds a private key; give the witness's vkey "
+            "('voltproof witness keys show FILE' prints it)"
+        )
     try:
         return parse_witness_key(key)
     except CosignatureError as exc:
