@@ -96,7 +96,9 @@ async def _checkpoint(reader: StoreReader, *, need: int, anchored: int) -> tuple
     found = await reader.checkpoint_between(max(need, 1), anchored)
     if found is None:
         raise NotAnchoredError(f"no stored checkpoint between size {need} and {anchored}")
-    return found.size, found.note
+    # With its witnesses' cosignature lines, for ``verify --witness`` (docs/witness.md).
+    lines = "".join(c.line for c in await reader.cosignatures(found.size))
+    return found.size, found.note + lines
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

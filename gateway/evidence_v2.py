@@ -16,6 +16,10 @@ What goes in (``docs/protocol.md``, "Bundle ``voltproof-bundle/2``"):
 
 Nothing outside the period is disclosed except those boundary messages. Reads go only
 through :class:`gateway.store.StoreReader`.
+
+Witness cosignatures: the bundle's checkpoint carries every stored cosignature line of its
+size, and the ``timeline`` lists, thinned, the cosigned checkpoints that first cover the
+chains' messages (``docs/witness.md``, "Timeliness"); no cosigned checkpoint, no timeline.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ledger.bundle import AnchorEvidence, LoggedLeaf
-from ledger.bundle_v2 import BundleV2, IndexedDevice, RoleChain
+from ledger.bundle_v2 import BundleV2, IndexedDevice, RoleChain, TimelineEntry
 from ledger.checkpoint import CheckpointError, parse_checkpoint
 from ledger.device_index import DeviceIndex, IndexEntry, IndexLineError, index_root_from_extensions
 from ledger.message import MessageError, decode_message
@@ -48,6 +52,8 @@ __all__ = ["NoIndexLineError", "extract_bundle_v2"]
 
 _END: Final = 2**63 - 1
 _SEQ: Final = operator.attrgetter("seq")
+TIMELINE_BUDGET: Final = 10_000
+"""At most this many timeline entries (each a note and a consistency proof, about 1 kB)."""
 
 
 class NoIndexLineError(EvidenceError):
@@ -171,6 +177,10 @@ async def extract_bundle_v2(
     def leaf(found: MessageLeaf | None) -> LoggedLeaf | None:
         return None if found is None else logged(found.leaf_index, found.cose)
 
+    cosigned_note = note + "".join(c.line for c in await store.cosignatures(size))
+    timeline = await _timeline(
+        store, sorted({m.leaf_index for *_, c in chains for m in c.inside}), size=size
+    )
     export = None
     local = anchored.receipt.backend == "local" and anchor_db is not None
     if local and anchor_db is not None and await asyncio.to_thread(anchor_db.is_file):
@@ -180,7 +190,7 @@ async def extract_bundle_v2(
         asset_kind=entry.kind,
         from_ms=from_ms,
         to_ms=to_ms,
-        checkpoint=note,
+        checkpoint=cosigned_note,
         operator_key=operator_key,
         devices=tuple(_device(index, d, registry, logged) for d in devices),
         chains=tuple(
@@ -202,7 +212,43 @@ async def extract_bundle_v2(
             receipt=anchored.receipt,
             local_export=export,
         ),
+        timeline=timeline or None,
     )
+
+
+async def _timeline(
+    store: StoreReader, leaves: list[int], *, size: int
+) -> tuple[TimelineEntry, ...]:
+    """The cosigned checkpoints that first cover ``leaves`` (ascending), one per distinct one.
+
+    Thinned: a checkpoint enters only when it is the first cosigned one above some probed
+    leaf. Up to :data:`TIMELINE_BUDGET` messages every leaf is probed (at most one entry per
+    checkpoint interval the messages fall in); above it, the leaves are cut into that many
+    consecutive groups and only each group's last leaf is probed. A checkpoint covering a
+    group's last leaf covers the whole group, so every message keeps a bound, only coarser by
+    the time the group took to be logged (a month of data: a few minutes). A coarser bound
+    never hides late data: it can only make a delay look longer.
+    """
+    if len(leaves) > TIMELINE_BUDGET:
+        count = len(leaves)
+        leaves = [
+            leaves[(group + 1) * count // TIMELINE_BUDGET - 1] for group in range(TIMELINE_BUDGET)
+        ]
+    entries: list[TimelineEntry] = []
+    for leaf in leaves:
+        if entries and leaf < entries[-1].size:
+            continue  # already covered by the last entry
+        try:
+            found = await store.cosigned_covering(leaf_from=leaf, leaf_to=leaf + 1, size=size)
+        except StoreError as exc:
+            raise EvidenceError(f"cannot read cosigned checkpoints from the store: {exc}") from exc
+        if not found:
+            break  # nothing cosigned covers this leaf, so nothing covers a later one either
+        covering = found[0]
+        entries.append(
+            TimelineEntry(note=covering.note, size=covering.size, consistency=covering.proof)
+        )
+    return tuple(entries)
 
 
 def _device(index: DeviceIndex, device: str, registry: list[Any], logged: Any) -> IndexedDevice:

@@ -31,15 +31,23 @@ from .bundle import (
     _unb64,
     parse_bundle,
 )
+from .checkpoint import CheckpointError, parse_checkpoint
 from .device_index import ChainHead, IndexEntry
 from .merkle.index_tree import IndexProof, IndexProofError
+from .note import NoteError, split_note
 
 __all__ = [
     "BUNDLE_FORMAT_V2",
+    "MAX_TIMELINE_ENTRIES",
+    "MAX_TIMELINE_NOTE_CHARS",
+    "MAX_TIMELINE_PROOF",
     "ROLES",
+    "TIMELINE_VERSION",
+    "BundleTimelineError",
     "BundleV2",
     "IndexedDevice",
     "RoleChain",
+    "TimelineEntry",
     "parse_bundle_v2",
     "read_bundle",
 ]
@@ -47,6 +55,30 @@ __all__ = [
 BUNDLE_FORMAT_V2: Final = "voltproof-bundle/2"
 ROLES: Final = ("asset", "predecessor", "host")
 _KINDS: Final = ("bus", "pack")
+TIMELINE_VERSION: Final = 1
+MAX_TIMELINE_ENTRIES: Final = 100_000
+"""More entries than any bundle needs: one per checkpoint first covering a message."""
+MAX_TIMELINE_NOTE_CHARS: Final = 16_384
+"""A checkpoint note with its extension lines and a few dozen cosignature lines fits easily."""
+MAX_TIMELINE_PROOF: Final = 64
+"""An RFC 9162 consistency proof between sizes below 2^64 has fewer hashes than this."""
+
+
+class BundleTimelineError(BundleFieldError):
+    """The bundle's ``timeline`` is malformed: wrong version, bounds, note or order."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimelineEntry:
+    """A cosigned checkpoint of the log and its consistency proof to the bundle's checkpoint.
+
+    ``size`` is read from the note's body when the bundle is parsed (nothing is verified
+    here: :mod:`ledger.bundle_witness` checks the proof and the cosignatures).
+    """
+
+    note: str
+    size: int
+    consistency: tuple[bytes, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +129,8 @@ class BundleV2:
     devices: tuple[IndexedDevice, ...]
     chains: tuple[RoleChain, ...]
     anchor: AnchorEvidence
+    timeline: tuple[TimelineEntry, ...] | None = None
+    """Cosigned checkpoints first covering the bundle's messages (``None``: no timeline)."""
     format: str = field(default=BUNDLE_FORMAT_V2)
 
     def __post_init__(self) -> None:
@@ -119,7 +153,7 @@ class BundleV2:
         }
         if self.anchor.local_export is not None:
             anchor["local_export"] = dict(self.anchor.local_export)
-        return {
+        document = {
             "format": self.format,
             "asset": {"id": self.asset_id, "kind": self.asset_kind},
             "period": {"from_ms": self.from_ms, "to_ms": self.to_ms},
@@ -148,6 +182,15 @@ class BundleV2:
             ],
             "anchor": anchor,
         }
+        if self.timeline is not None:
+            document["timeline"] = {
+                "version": TIMELINE_VERSION,
+                "checkpoints": [
+                    {"note": e.note, "consistency": [_b64(h) for h in e.consistency]}
+                    for e in self.timeline
+                ],
+            }
+        return document
 
     def to_bytes(self) -> bytes:
         """The bundle file: deterministic JSON (sorted keys, two-space indent, final newline)."""
@@ -243,7 +286,7 @@ def parse_bundle_v2(data: bytes) -> BundleV2:
         raise UnknownBundleVersionError(
             f"file format {document.get('format')!r} is not {BUNDLE_FORMAT_V2!r}"
         )
-    top = _Reader(document, "", _TOP)
+    top = _Reader(document, "", _TOP, frozenset({"timeline"}))
     asset = _Reader(top.get("asset", dict), "asset", {"id", "kind"})
     period = _Reader(top.get("period", dict), "period", {"from_ms", "to_ms"})
     return BundleV2(
@@ -256,7 +299,51 @@ def parse_bundle_v2(data: bytes) -> BundleV2:
         devices=tuple(_device(d, f"devices[{i}]") for i, d in enumerate(top.get("devices", list))),
         chains=tuple(_chain(c, f"chains[{i}]") for i, c in enumerate(top.get("chains", list))),
         anchor=_anchor(top.get("anchor", dict)),
+        timeline=_timeline(top.data["timeline"]) if "timeline" in top.data else None,
     )
+
+
+def _timeline(data: object) -> tuple[TimelineEntry, ...]:
+    """The ``timeline`` object: version 1, bounded, entries in strictly increasing size."""
+    reader = _Reader(data, "timeline", {"version", "checkpoints"})
+    version = reader.get("version", int)
+    if version != TIMELINE_VERSION:
+        raise BundleTimelineError(
+            f"timeline.version {version} is not {TIMELINE_VERSION} (a newer bundle?)"
+        )
+    items = reader.get("checkpoints", list)
+    if len(items) > MAX_TIMELINE_ENTRIES:
+        raise BundleTimelineError(
+            f"timeline.checkpoints has {len(items)} entries, more than {MAX_TIMELINE_ENTRIES}"
+        )
+    entries: list[TimelineEntry] = []
+    for i, item in enumerate(items):
+        entry = _timeline_entry(item, f"timeline.checkpoints[{i}]")
+        if entries and entry.size <= entries[-1].size:
+            raise BundleTimelineError(
+                f"timeline.checkpoints[{i}] has size {entry.size}, not above the previous "
+                f"entry's {entries[-1].size} (entries must be in strictly increasing size)"
+            )
+        entries.append(entry)
+    return tuple(entries)
+
+
+def _timeline_entry(data: object, path: str) -> TimelineEntry:
+    reader = _Reader(data, path, {"note", "consistency"})
+    note = reader.get("note", str)
+    if len(note) > MAX_TIMELINE_NOTE_CHARS:
+        raise BundleTimelineError(
+            f"{path}.note has {len(note)} characters, more than {MAX_TIMELINE_NOTE_CHARS}"
+        )
+    if len(reader.get("consistency", list)) > MAX_TIMELINE_PROOF:
+        raise BundleTimelineError(f"{path}.consistency has more than {MAX_TIMELINE_PROOF} hashes")
+    proof = reader.hashes("consistency")
+    try:
+        body, _ = split_note(note)
+        size = parse_checkpoint(body).size
+    except (NoteError, CheckpointError) as exc:
+        raise BundleTimelineError(f"{path}.note is not a signed checkpoint: {exc}") from exc
+    return TimelineEntry(note=note, size=size, consistency=proof)
 
 
 def _document(data: bytes) -> dict[str, Any]:

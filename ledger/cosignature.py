@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 import struct
@@ -171,13 +172,21 @@ def cosigned_message(body: str, *, timestamp: int) -> bytes:
     return f"{_HEADER}time {timestamp}\n{body}".encode()
 
 
+@functools.lru_cache(maxsize=8)
+def _keypair(seed: bytes) -> tuple[bytes, bytes]:
+    """The Ed25519 key pair of a witness seed, derived once: a witness cosigns every
+    checkpoint with the same key, and the derivation costs as much as the signature."""
+    public_key, secret = nacl.bindings.crypto_sign_seed_keypair(seed)
+    return bytes(public_key), bytes(secret)
+
+
 def cosignature_line(body: str, *, name: str, seed: bytes, timestamp: int) -> str:
     """The signature line ``— <name> <base64>\\n`` cosigning ``body`` at ``timestamp``."""
     check_key_name(name)
     if type(seed) is not bytes or len(seed) != 32:
         raise ValueError("an Ed25519 seed must be 32 bytes")
     message = cosigned_message(body, timestamp=timestamp)
-    public_key, secret = nacl.bindings.crypto_sign_seed_keypair(seed)
+    public_key, secret = _keypair(seed)
     signature = nacl.bindings.crypto_sign(message, secret)[:64]
     raw = witness_key_id(name, public_key) + struct.pack(">Q", timestamp) + signature
     return f"{_DASH}{name} {base64.b64encode(raw).decode('ascii')}\n"

@@ -47,6 +47,8 @@ MAX_SIGNATURES: Final = 100
 
 _DASH: Final = "\u2014 "
 _CONTROL: Final = re.compile(r"[\x00-\x09\x0b-\x1f]")
+_SPACE: Final = re.compile(r"\s")
+"""Whitespace as ``str.isspace`` defines it (``re``'s ``\\s`` on str patterns: the same set)."""
 _HEX_KEY_ID: Final = re.compile(r"[0-9a-f]{8}")
 
 
@@ -103,7 +105,7 @@ def check_key_name(name: str) -> None:
         raise InvalidKeyNameError("key name is empty")
     if "+" in name:
         raise InvalidKeyNameError(f"key name {name!r} contains '+'")
-    if any(char.isspace() for char in name):
+    if _SPACE.search(name):
         raise InvalidKeyNameError(f"key name {name!r} contains a space")
     if _CONTROL.search(name) or not name.isprintable():
         raise InvalidKeyNameError(f"key name {name!r} contains a control character")

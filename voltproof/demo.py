@@ -472,7 +472,9 @@ class Demo:
         """Do what a lessor would: bundle pack-0000's evidence and verify it offline.
 
         Runs the same commands :meth:`_next_steps` prints, trusting only the gateway's
-        verifier key and the ledger. False (and the verifier's words) if it does not verify.
+        verifier key, the ledger and the lessor's witness (its cosignature on the bundle's
+        checkpoint; late data would fail the check too). False (and the verifier's words) if
+        it does not verify.
         """
         from gateway.store import open_reader
 
@@ -502,6 +504,10 @@ class Demo:
             verify += ["--anchors", str(self.layout.anchor_export)]
         elif self.anvil is not None:
             verify += ["--rpc", self.anvil.url]
+        witness = root / "witness" / "witness-verifier-key.txt"
+        if witness.is_file():
+            # The lessor's own witness must have cosigned the bundle's checkpoint.
+            verify += ["--witness", str(witness)]
         from .cli.exits import ExitCode  # the CLI package imports this module
 
         verified = await _run_voltproof(*verify)
@@ -549,8 +555,10 @@ class Demo:
             f"  {cli} bundle --workdir {root} --asset pack-0000 --out pack-0000.bundle",
             f"  {cli} verify pack-0000.bundle"
             f" --gateway-key {root / 'gateway-verifier-key.txt'}{anchor}"
-            f' --manufacturer "$(cat {root / "manufacturer-verifier-key.txt"})"',
-            f"  {cli} report pack-0000.bundle",
+            f' --manufacturer "$(cat {root / "manufacturer-verifier-key.txt"})"'
+            f" --witness {root / 'witness' / 'witness-verifier-key.txt'}",
+            f"  {cli} report pack-0000.bundle"
+            f" --witness {root / 'witness' / 'witness-verifier-key.txt'}",
         ]
         if self.options.ledger == "evm":
             lines.append(

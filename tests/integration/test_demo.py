@@ -66,8 +66,12 @@ def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
     assert frames.get("LVPDEMO2025", 0) >= 2
     # The demo checks a lessor's evidence offline itself before it says goodbye.
     assert "  asset:       pack-0000 (pack)" in demo.stdout
-    assert "  VALID, COMPLETE, independently anchored" in demo.stdout
+    assert "  VALID, COMPLETE, independently anchored and witnessed" in demo.stdout
     assert "checked against: ledger export" in demo.stdout
+    assert (
+        "  witnesses:   quorum 1 of 1 met on the bundle's checkpoint: lessor.demo/" in demo.stdout
+    )
+    assert f"--witness {workdir / 'witness' / 'witness-verifier-key.txt'}" in demo.stdout
     assert "voltproof bundle --workdir" in demo.stdout
     # It says what it injected and what the gateway made of each injection.
     assert "will inject at 20 s: attacks (forged_signature 1," in demo.stdout
@@ -97,6 +101,17 @@ def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert verified.stdout.startswith("bundle:      voltproof-bundle/2")
     assert verified.stdout.rstrip().endswith("VALID, COMPLETE, independently anchored")
+    # The lessor's witness alone (no anchor export) is an independent anchor; every message
+    # of the live pack was proven within the late threshold.
+    witnessed = voltproof(
+        "verify", str(bundle), "--gateway-key", str(workdir / "gateway-verifier-key.txt"),
+        "--witness", witness_key, "--json",
+    )  # fmt: skip
+    assert witnessed.returncode == 0, witnessed.stdout + witnessed.stderr
+    facts = json.loads(witnessed.stdout)
+    assert facts["verdict"] == "VALID, COMPLETE, witnessed"
+    assert facts["timeliness"]["late"] == 0
+    assert {c["device"] for c in facts["timeliness"]["chains"]} >= {"pack-0000"}
     report = voltproof("report", str(bundle), "--json")
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout)["asset"] == {"id": "pack-0000", "kind": "pack"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,6 +19,7 @@ from gateway.witnessing import Result
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.cosignature import cosignature_line, verify_cosignature
 from ledger.keys import load_key_file
+from ledger.note import verifier_key
 from ledger.timeliness import (
     ChainDelays,
     CosignedCheckpoint,
@@ -30,6 +33,9 @@ from tests.support.independent_cosignature import check_cosignature
 from tests.support.processes import connect_publisher, publish_rounds
 from tests.support.witness_process import AnsweringWitness, WitnessProcess, with_witnesses
 from voltproof.broker import MosquittoBroker
+from voltproof.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
 
@@ -332,3 +338,67 @@ def test_restarted_gateway_resumes_from_the_stored_cosignature(
         publisher.disconnect()
     stored = asyncio.run(_stored(deployment))
     assert sum(len(lines) for lines in stored.values()) == 2
+
+
+async def _anchored(gateway: Gateway, size: int) -> None:
+    assert gateway.runtime is not None
+    store = gateway.runtime.store
+
+    async def done() -> bool:
+        latest = await store.latest_anchored()
+        return latest is not None and latest.size >= size
+
+    await _until(done, f"a final anchor of size {size}")
+
+
+def _bundle_and_verify(deployment: Deployment, out: Path, vkey: str) -> tuple[int, str]:
+    """``voltproof bundle`` of pack-0000 from the stopped gateway's store, then ``verify
+    --witness`` as a lessor would (no anchor export: the witness is the independent party)."""
+    config = str(deployment.config)
+    assert main(["bundle", "--config", config, "--asset", "pack-0000", "--out", str(out)]) == 0
+    key = load_key_file(deployment.settings.key_file)
+    gateway_key = verifier_key(key.name, key.public_key)
+    verify = subprocess.run(
+        [sys.executable, "-m", "voltproof", "verify", str(out), "--gateway-key", gateway_key,
+         "--witness", vkey],
+        capture_output=True, text=True, cwd=REPO, check=False, timeout=120,
+    )  # fmt: skip
+    return verify.returncode, verify.stdout + verify.stderr
+
+
+def test_lessor_verifies_a_witnessed_bundle_and_refuses_an_unwitnessed_one(
+    tmp_path: Path, mosquitto: MosquittoBroker
+) -> None:
+    """A running gateway and a real witness process: the bundle of an anchored, cosigned
+    checkpoint verifies with --witness (exit 0, every message timely); once the witness is
+    gone, a bundle of a newer anchored checkpoint it never saw is refused (exit 1)."""
+    deployment = _deployment(tmp_path, mosquitto)
+    with WitnessProcess.for_deployment(tmp_path / "witness", deployment) as witness:
+        witness.start()
+        deployment = with_witnesses(deployment, [("lessor", witness.url, witness.vkey)])
+        publisher = connect_publisher(mosquitto, "publisher")
+
+        async def witnessed(gateway: Gateway) -> None:
+            for _ in range(3):
+                size = await _round(publisher, deployment, gateway)
+            await _cosigned(gateway, witness.vkey, size)
+            await _anchored(gateway, size)
+
+        asyncio.run(_run(deployment, witnessed))
+        code, output = _bundle_and_verify(deployment, tmp_path / "good.bundle", witness.vkey)
+        assert code == 0, output
+        assert "VALID, COMPLETE, witnessed" in output
+        assert "late 0, unproven 0, before their t 0" in output
+        witness.stop()
+
+        async def unwitnessed(gateway: Gateway) -> None:
+            size = await _round(publisher, deployment, gateway)
+            await _anchored(gateway, size)
+
+        asyncio.run(_run(deployment, unwitnessed))
+        publisher.loop_stop()
+        publisher.disconnect()
+    code, output = _bundle_and_verify(deployment, tmp_path / "unseen.bundle", witness.vkey)
+    assert code == 1, output
+    assert "INVALID: WitnessPolicyError" in output
+    assert "no cosignature" in output

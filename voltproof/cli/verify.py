@@ -7,6 +7,11 @@ checked against, witnesses, per chain its facts), then the verdict. Exit codes
 but incomplete or not independently anchored (``--allow-incomplete`` / ``--allow-unanchored``
 turn those into 0); 1 invalid (the failure named); 2 usage (including an unreadable bundle,
 key or anchor file, or a malformed verifier key).
+
+With ``--witness KEY`` the bundle's checkpoint must carry ``--witness-quorum`` valid
+cosignatures by those witnesses (else INVALID, ``WitnessPolicyError``); met, it counts as an
+independent anchor. The timeliness of every chain is printed; late data (``--late-after``,
+default 15 min) is a WARNING and exit 3 unless ``--allow-late`` (``docs/witness.md``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,15 @@ from ledger.errors import VerificationError
 from .exits import ExitCode, InvalidEvidenceError, UsageError
 from .options import command, parse_time, url
 from .progress import stages
+from .witness_options import (
+    add_witness_options,
+    check_witnesses,
+    late_warnings,
+    timeliness_json,
+    witness_json,
+    witness_lines,
+    witness_policy,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,10 +48,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Check every signature, registry fact, hash-chain link, inclusion proof, the "
             "checkpoint (and its device index) and the anchor of an evidence bundle, trusting "
-            "only the gateway key and the ledger. Exit 0 only if VALID, COMPLETE and the anchor "
-            "was checked against an export or node you obtained yourself; 3 if valid but "
-            "incomplete or not independently anchored; 1 if invalid (the failure is named); "
-            "2 for usage errors."
+            "only the gateway key, the ledger and the witnesses you name. Exit 0 only if VALID, "
+            "COMPLETE and the anchor was checked against an export or node you obtained "
+            "yourself, or the checkpoint carries your --witness quorum; 3 if valid but "
+            "incomplete, not independently anchored, or (with --witness) some data was "
+            "committed late; 1 if invalid (the failure is named, e.g. a checkpoint your "
+            "witnesses did not cosign); 2 for usage errors."
         ),
     )
     verify.add_argument("bundle", type=Path, metavar="BUNDLE", help="the bundle file")
@@ -87,6 +103,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="refuse received-only evidence (GB/T 32960 2016 frames, signed by no vehicle "
         "key): every message must be signed by its device or terminal",
     )  # fmt: skip
+    add_witness_options(verify)
+    verify.add_argument("--allow-late", action="store_true",
+                        help="exit 0 even if some data was committed late (it is still "
+                        "flagged)")  # fmt: skip
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     command(verify, _verify)
 
@@ -239,6 +259,7 @@ def _check(
         ]  # fmt: skip
         messages, registry = v1.messages, v1.registry_entries
         evidence = {SIGNED_BY_DEVICE: messages} if messages else {}
+    witnessed = _witnessed(bundle, args)
     facts = [
         {
             "device": device, "role": role, "from_ms": start, "to_ms": end, "from": _iso(start),
@@ -264,7 +285,9 @@ def _check(
         "later_anchor": None if later is None else {
             "tree_size": later.tree_size, "anchored_at_ms": later.anchored_at_ms,
             "anchored_at": _iso(later.anchored_at_ms)},
-        "witnesses": [],
+        "witnesses": [] if witnessed is None else witnessed["counted"],
+        **({} if witnessed is None else {"witness_policy": witnessed,
+                                         "timeliness": witnessed.pop("timeliness")}),
         "messages": messages,
         "evidence": evidence,
         "registry_entries": registry,
@@ -273,18 +296,54 @@ def _check(
     }  # fmt: skip
 
 
+def _witnessed(bundle: Bundle | BundleV2, args: argparse.Namespace) -> dict[str, Any] | None:
+    """The witness policy's outcome and the timeliness (``None`` without ``--witness``).
+
+    Without ``--witness`` a v2 bundle's timeline is still checked for consistency with its
+    checkpoint (a broken one is INVALID), but it proves nothing to a verifier trusting no
+    witness.
+    """
+    from ledger.bundle_witness import bundle_checkpoint, check_timeline
+
+    policy = args.witness_keys
+    if policy is None:
+        if isinstance(bundle, BundleV2) and bundle.timeline:
+            check_timeline(bundle_checkpoint(bundle), bundle.timeline)
+        return None
+    report = check_witnesses(bundle, policy, args.late_after)
+    return {
+        **witness_json(report),
+        "timeliness": timeliness_json(report),
+        "_lines": witness_lines(report),
+        "_warnings": late_warnings(report),
+    }
+
+
 def _verdict(facts: dict[str, Any], args: argparse.Namespace) -> tuple[str, ExitCode]:
-    """The verdict line and the exit code for a VALID bundle."""
+    """The verdict line and the exit code for a VALID bundle.
+
+    A witness quorum met on the bundle's checkpoint is an independent anchor; late data is
+    exit 3 (like INCOMPLETE: valid, but a person should look) unless ``--allow-late``.
+    """
     problems = []
     code = ExitCode.OK
+    witnessed = "witness_policy" in facts
     if not facts["complete"]:
         problems.append("INCOMPLETE")
         code = code if args.allow_incomplete else ExitCode.INCOMPLETE
-    if not facts["anchor"]["independent"]:
+    if not facts["anchor"]["independent"] and not witnessed:
         problems.append("anchor NOT independently checked")
         code = code if args.allow_unanchored else ExitCode.INCOMPLETE
+    if witnessed and facts["timeliness"]["late"]:
+        problems.append(f"LATE DATA ({facts['timeliness']['late']} message(s))")
+        code = code if args.allow_late else ExitCode.INCOMPLETE
     if not problems:
-        return "VALID, COMPLETE, independently anchored", code
+        how = (
+            "witnessed"
+            if witnessed and not facts["anchor"]["independent"]
+            else ("independently anchored and witnessed" if witnessed else "independently anchored")
+        )
+        return f"VALID, COMPLETE, {how}", code
     allowed = " (allowed by option)" if code is ExitCode.OK else ""
     return f"VALID but {' and '.join(problems)}{allowed}", code
 
@@ -309,7 +368,12 @@ def _print_facts(facts: dict[str, Any]) -> None:
         later = facts["later_anchor"]
         print(f"ledger:      a larger tree (size {later['tree_size']}) was anchored at "
               f"{later['anchored_at']}")  # fmt: skip
-    print(f"witnesses:   {', '.join(facts['witnesses']) or 'none'}")
+    policy = facts.get("witness_policy")
+    if policy is None:
+        print("witnesses:   not checked (no --witness given)")
+    else:
+        for line in policy["_lines"]:
+            print(line)
     print(f"messages:    {facts['messages']}, registry entries {facts['registry_entries']}")
     print(f"evidence:    {_evidence_line(facts['evidence'])}")
     for c in facts["chains"]:
@@ -338,6 +402,7 @@ def _verify(args: argparse.Namespace) -> int:
         step("reading")
         bundle = load_bundle(args.bundle)
         key = _gateway_key(args.gateway_key)
+        args.witness_keys = witness_policy(args)  # a bad key is a usage error before any work
         export = None if args.anchors is None else _anchor_export(args.anchors)
         anchors = anchor_checker(gateway_verifier_key=key, anchor_export=export, rpc_url=args.rpc)
         if not args.json:
@@ -361,10 +426,15 @@ def _verify(args: argparse.Namespace) -> int:
     received_only = facts["evidence"].get("received-only", 0)
     if received_only:
         verdict += f"; {received_only} of {facts['messages']} messages received-only"
+    policy = facts.get("witness_policy", {})
+    warnings = policy.pop("_warnings", [])
     if args.json:
-        print(json.dumps({**facts, "verdict": verdict, "exit": int(code)}, sort_keys=True,
-                         indent=2))  # fmt: skip
+        policy.pop("_lines", None)
+        print(json.dumps({**facts, "warnings": warnings, "verdict": verdict, "exit": int(code)},
+                         sort_keys=True, indent=2))  # fmt: skip
         return code
     _print_facts(facts)
+    for warning in warnings:
+        print(warning)
     print(verdict)
     return code
