@@ -323,6 +323,12 @@ class EvmAnchorBackend(AnchorBackendContext):
                 pass
             else:
                 return stored
+        # The nonce is taken: by this very transaction if a block came in since the caller
+        # looked (the anchor is then on chain), else by another one.
+        onchain = await self._view.root_at(request.log_id, request.tree_size)
+        if onchain != ZERO_ROOT:
+            self._check_same_root(request, onchain)
+            return stored
         await self._refuse_shrinking(request)
         return await self._send_new(request, sender)
 

@@ -200,6 +200,23 @@ async def test_dropped_transaction_is_resent(instant: AnvilHarness) -> None:
     assert await instant.anchor_count(LOG_A) == 1
 
 
+async def test_rebroadcast_of_a_transaction_mined_meanwhile_is_no_refusal(
+    instant: AnvilHarness,
+) -> None:
+    """The race seen with a block every second: the backend looked, found the transaction not
+    mined, and by the time it re-sends, a block holds it (its nonce is taken). It must take
+    the anchor on chain as its own, not refuse it as "not above the anchored size"."""
+    backend = await instant.open_with(instant.writer)
+    sent = await backend.submit(request(4))
+    stored = await backend._stored(LOG_A, 4)  # noqa: SLF001 - the race is forced at this step
+    assert stored is not None
+    assert backend._sender is not None  # noqa: SLF001
+    again = await backend._rebroadcast(request(4), stored, backend._sender)  # noqa: SLF001
+    assert again.tx_hash.hex() in sent.details["tx_hash"]
+    assert (await settle(instant, backend, 4)).request == request(4)
+    assert await instant.anchor_count(LOG_A) == 1
+
+
 async def test_reorg_is_detected_and_reanchored(instant: AnvilHarness) -> None:
     """After evm_revert removes the anchor's block, refresh anchors the root again."""
     backend = await instant.open_with(instant.writer)
