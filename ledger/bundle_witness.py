@@ -85,6 +85,13 @@ class WitnessReport:
     late_ms: int
 
     @property
+    def seen_s(self) -> int:
+        """The latest time the quorum proves the bundle's checkpoint was still the witnesses'
+        view of the log (quorum-th latest timestamp: ``quorum - 1`` witnesses with clocks set
+        ahead cannot make an old checkpoint look current)."""
+        return sorted(self.counted.values(), reverse=True)[self.quorum - 1]
+
+    @property
     def late(self) -> int:
         """Messages committed more than ``late_ms`` after their ``t``, over every chain."""
         return sum(chain.late for chain in self.delays.values())

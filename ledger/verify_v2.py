@@ -67,6 +67,7 @@ __all__ = [
     "check_expected_period",
     "check_messages_v2",
     "hosting_intervals",
+    "stale_after",
     "verify_bundle_v2",
 ]
 
@@ -435,6 +436,29 @@ def _stale(facts: ChainFacts, later: LaterAnchor | None) -> ChainFacts:
             f"stale checkpoint: the ledger anchored a larger tree (size {later.tree_size}) at "
             f"{later.anchored_at_ms} ms, before this chain's end {facts.to_ms} ms; what the "
             "device sent after the bundle's checkpoint is not accounted for"
+        ),
+    )
+
+
+def stale_after(facts: ChainFacts, *, seen_ms: int, tolerance_ms: int, by: str) -> ChainFacts:
+    """``facts`` without a head-proven end when the checkpoint is proven current only up to
+    ``seen_ms`` and the chain's interval ends more than ``tolerance_ms`` after that.
+
+    The witnesses' side of the stale-checkpoint rule (``docs/protocol.md``, step 8): an end
+    proven by the index head holds as of the checkpoint; a quorum of cosignatures dated
+    ``seen_ms`` shows the checkpoint was still current then, and nothing later. ``by`` names
+    who saw it (for the reason).
+    """
+    if facts.end_by != "head" or facts.to_ms - seen_ms <= tolerance_ms:
+        return facts
+    return replace(
+        facts,
+        end_proven=False,
+        end_by=None,
+        end_note=(
+            f"stale checkpoint: {by} last saw it as the log's newest at {seen_ms} ms, "
+            f"{(facts.to_ms - seen_ms) // 1000} s before this chain's end {facts.to_ms} ms; "
+            "what the device sent after it is not accounted for"
         ),
     )
 

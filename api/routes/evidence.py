@@ -31,7 +31,7 @@ from ledger.keys import KeyFileError, load_key_file
 from ledger.report import ConditionReport, compute_report
 from ledger.verify import check_messages
 
-from ..access import FOREVER, Principal, Role, Window
+from ..access import Principal, Role, Window
 from ..accessdb import AccessError, OwnershipError
 from ..deps import (
     AppState,
@@ -53,7 +53,8 @@ packs_router = APIRouter(prefix="/api/packs", tags=["packs"])
 async def _window(
     state: AppState, user: Principal, asset: str, from_ms: int | None, to_ms: int | None
 ) -> tuple[Window, tuple[int, int] | None]:
-    """The period the user may see of ``asset`` (an open end stops now), and the grant that
+    """The period the user may see of ``asset`` (an end after now, open or a lease's future
+    end, stops now: evidence can speak only of what the log holds), and the grant that
     bounds its boundary messages (``None`` for operators: all time)."""
     device = await visible_device(state.dashboard, user, asset)
     window = window_of(user, device, from_ms, to_ms)
@@ -61,8 +62,9 @@ async def _window(
     grant = None
     if user.role is not Role.OPERATOR and permitted is not None:
         grant = (permitted.from_ms, permitted.to_ms)
-    if window.to_ms == FOREVER:
-        window = window.clamp(Window(from_ms=window.from_ms, to_ms=_now_ms() + 1)) or window
+    now = _now_ms() + 1
+    if window.to_ms > now:
+        window = window.clamp(Window(from_ms=window.from_ms, to_ms=now)) or window
     return window, grant
 
 

@@ -266,6 +266,36 @@ class TestPolicy:
         assert "WitnessPolicyError" in err
         assert "is after" in err
 
+    def test_stale_checkpoint_for_a_period_reaching_past_it(
+        self, world: WitnessedWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A checkpoint the witnesses last saw a day before the period's end cannot prove,
+        by the device's head, that nothing came after: what an operator hiding a day of
+        data behind an older checkpoint relies on. Within the tolerance it still can."""
+        last_seen = T0 + ROUNDS * ROUND_S + 5  # the world's last checkpoint
+        period = {"from_ms": _ms(T0), "to_ms": _ms(last_seen + DAY)}
+        path = _write(tmp_path, world.bundle("bus-0001", **period))
+        code, facts = _verify_json(world, path, capsys, "--witness", _vkey(world, LESSOR))
+        assert code == 3, facts
+        chains = facts["chains"]
+        assert isinstance(chains, list)
+        (chain,) = chains
+        assert (chain["end_proven"], chain["end_by"], chain["complete"]) == (False, None, False)
+        assert chain["end_note"].startswith(
+            f"stale checkpoint: the witness quorum last saw it as the log's newest at "
+            f"{_ms(last_seen)} ms, {DAY} s before this chain's end"
+        )
+        assert facts["verdict"] == "VALID but INCOMPLETE"
+        # The same bundle with a tolerance beyond its staleness: the head proves the end.
+        code, facts = _verify_json(
+            world, path, capsys, "--witness", _vkey(world, LESSOR), "--late-after", "2d"
+        )
+        assert code == 0, facts
+        # Without --witness nothing says how old the checkpoint is (the anchor rule needs a
+        # later anchor in the verifier's own export).
+        code, facts = _verify_json(world, path, capsys, "--anchors", str(world.anchor_export))
+        assert code == 0, facts
+
     def test_checkpoint_the_witness_never_saw(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--from", dest="from_ms", type=parse_time, default=0, metavar="T",
                         help="period start (default: the beginning)")  # fmt: skip
     parser.add_argument("--to", dest="to_ms", type=parse_time, default=None, metavar="T",
-                        help="period end, exclusive (default: now)")  # fmt: skip
+                        help="period end, exclusive (default and latest: now)")  # fmt: skip
     parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="bundle file")
     parser.add_argument("--no-hosts", action="store_true",
                         help="a pack's own messages only (--format 1 only)")  # fmt: skip
@@ -56,9 +56,9 @@ def _run(args: argparse.Namespace) -> int:
     from gateway.config import ConfigError, load_settings
     from ledger.keys import KeyFileError, load_key_file
 
-    to_ms = args.to_ms
-    if to_ms is None:
-        to_ms = int(datetime.now(tz=UTC).timestamp() * 1000) + 1
+    # A period ends now at the latest: evidence speaks only of what the log holds.
+    now_ms = int(datetime.now(tz=UTC).timestamp() * 1000) + 1
+    to_ms = now_ms if args.to_ms is None else min(args.to_ms, now_ms)
     if not args.from_ms < to_ms:
         raise UsageError(f"--from ({args.from_ms}) must be before --to ({to_ms})")
     if args.no_hosts and args.version == 2:

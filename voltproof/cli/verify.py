@@ -259,7 +259,13 @@ def _check(
         ]  # fmt: skip
         messages, registry = v1.messages, v1.registry_entries
         evidence = {SIGNED_BY_DEVICE: messages} if messages else {}
-    witnessed = _witnessed(bundle, args)
+    witnessed, seen = _witnessed(bundle, args)
+    if seen is not None:
+        # An end proven by the index head holds as of the checkpoint the witnesses saw.
+        chains = [
+            (device, role, start, end, _stale(c, seen, args.late_after))
+            for device, role, start, end, c in chains
+        ]
     facts = [
         {
             "device": device, "role": role, "from_ms": start, "to_ms": end, "from": _iso(start),
@@ -267,6 +273,7 @@ def _check(
             "received": c.received, "expected": c.expected,
             "missing": [[g.first, g.last] for g in c.gaps], "start_proven": c.start_proven,
             "end_proven": c.end_proven, "complete": c.complete,
+            "end_by": getattr(c, "end_by", None),
             "end_note": getattr(c, "end_note", ""),
             "evidence": dict(getattr(c, "evidence", {SIGNED_BY_DEVICE: c.received})),
         }
@@ -296,8 +303,20 @@ def _check(
     }  # fmt: skip
 
 
-def _witnessed(bundle: Bundle | BundleV2, args: argparse.Namespace) -> dict[str, Any] | None:
-    """The witness policy's outcome and the timeliness (``None`` without ``--witness``).
+def _stale(c: Any, seen_s: int, tolerance_ms: int) -> Any:
+    """A v2 chain's facts with the witnesses' stale-checkpoint rule applied (v1: as is)."""
+    from ledger.verify_v2 import ChainFacts, stale_after
+
+    if not isinstance(c, ChainFacts):
+        return c
+    return stale_after(c, seen_ms=seen_s * 1000, tolerance_ms=tolerance_ms, by="the witness quorum")
+
+
+def _witnessed(
+    bundle: Bundle | BundleV2, args: argparse.Namespace
+) -> tuple[dict[str, Any] | None, int | None]:
+    """The witness policy's outcome and the timeliness, and the time (POSIX s) the quorum
+    last saw the bundle's checkpoint as the log's newest (both ``None`` without ``--witness``).
 
     Without ``--witness`` a v2 bundle's timeline is still checked for consistency with its
     checkpoint (a broken one is INVALID), but it proves nothing to a verifier trusting no
@@ -309,14 +328,14 @@ def _witnessed(bundle: Bundle | BundleV2, args: argparse.Namespace) -> dict[str,
     if policy is None:
         if isinstance(bundle, BundleV2) and bundle.timeline:
             check_timeline(bundle_checkpoint(bundle), bundle.timeline)
-        return None
+        return None, None
     report = check_witnesses(bundle, policy, args.late_after)
     return {
         **witness_json(report),
         "timeliness": timeliness_json(report),
         "_lines": witness_lines(report),
         "_warnings": late_warnings(report),
-    }
+    }, report.seen_s
 
 
 def _verdict(facts: dict[str, Any], args: argparse.Namespace) -> tuple[str, ExitCode]:
