@@ -136,7 +136,10 @@ def test_bundle_command_writes_verifiable_file(
     assert "wrote" in capsys.readouterr().out
     assert _verify(deployment, out.read_bytes()) == (6, True)
     key = load_key_file(deployment.settings.key_file).verifier_key
-    assert main(["verify", str(out), "--gateway-key", key, "--allow-unanchored"]) == 0
+    # v1: valid, never proven complete (no device index), so 0 only when both are allowed.
+    assert main(["verify", str(out), "--gateway-key", key, "--allow-unanchored"]) == 3
+    assert main(["verify", str(out), "--gateway-key", key, "--allow-unanchored",
+                 "--allow-incomplete"]) == 0  # fmt: skip
     assert main(["verify", str(out), "--gateway-key", key]) == 3
 
 

@@ -22,23 +22,37 @@ def write(tmp_path: Path, bundle: Bundle) -> Path:
     return path
 
 
-def test_verify_valid_bundle_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A valid v1 bundle: summary first, exit 0 against an anchor export, else 3."""
+def test_verify_valid_v1_bundle_is_never_proven_complete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A valid v1 bundle: summary first; exit 3 at best, since without a device index it cannot
+    prove it holds every chain (the downgrade an operator would use), 0 only when allowed."""
     world, bundle = pack_world()
     anchors = tmp_path / "anchors.json"
     anchors.write_text(json.dumps(world.export()), encoding="utf-8")
     args = ["verify", str(write(tmp_path, bundle)), "--gateway-key", world.gateway_key]
-    assert main([*args, "--anchors", str(anchors)]) == 0
+    assert main([*args, "--anchors", str(anchors)]) == 3
     out = capsys.readouterr().out
     assert out.startswith("bundle:      voltproof-bundle/1\nasset:       pack-1 (pack)\n")
     assert "asset pack-1 " in out
     assert "seq 1..4, received 4/4, missing none" in out
-    assert out.rstrip().endswith("VALID, COMPLETE, independently anchored")
+    assert "completeness: NOT provable: voltproof-bundle/1 carries no device index" in out
+    assert out.rstrip().endswith("VALID but INCOMPLETE")
+    assert main([*args, "--anchors", str(anchors), "--allow-incomplete"]) == 0
+    capsys.readouterr()
+    # The asset's own chain left out: still exit 3, never "complete".
+    emptied = tmp_path / "emptied.json"
+    document = json.loads(write(tmp_path, bundle).read_text(encoding="utf-8"))
+    document["chains"] = []
+    emptied.write_text(json.dumps(document), encoding="utf-8")
+    assert main(["verify", str(emptied), "--gateway-key", world.gateway_key,
+                 "--anchors", str(anchors)]) == 3  # fmt: skip
+    capsys.readouterr()
     assert main(args) == 3
     out = capsys.readouterr().out
     assert "checked against: NOT independently checked (embedded export)" in out
-    assert out.rstrip().endswith("VALID but anchor NOT independently checked")
-    assert main([*args, "--allow-unanchored"]) == 0
+    assert out.rstrip().endswith("VALID but INCOMPLETE and anchor NOT independently checked")
+    assert main([*args, "--allow-unanchored", "--allow-incomplete"]) == 0
 
 
 def test_verify_json_and_key_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,9 +63,11 @@ def test_verify_json_and_key_file(tmp_path: Path, capsys: pytest.CaptureFixture[
     anchors = tmp_path / "anchors.json"
     anchors.write_text(json.dumps(world.export()), encoding="utf-8")
     args = ["verify", str(write(tmp_path, bundle)), "--gateway-key", str(key_file)]
-    assert main([*args, "--anchors", str(anchors), "--json"]) == 0
+    assert main([*args, "--anchors", str(anchors), "--json"]) == 3
     result = json.loads(capsys.readouterr().out)
     assert result["valid"] is True
+    assert result["complete"] is False
+    assert result["completeness_note"].startswith("voltproof-bundle/1 carries no device index")
     assert result["anchor"]["source"] == "ledger export"
     assert result["chains"][0]["expected"] == 4
 

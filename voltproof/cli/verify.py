@@ -206,6 +206,12 @@ def _anchor_export(path: Path) -> str:
         raise UsageError(f"{path} is not an anchor export (not UTF-8 text)") from exc
 
 
+V1_NOT_PROVABLE = (
+    "voltproof-bundle/1 carries no device index: it cannot prove that it holds every chain "
+    "and message of the asset (ask for a v2 bundle: voltproof bundle without --format 1)"
+)
+
+
 def _iso(ms: int) -> str:
     """``ms`` as ISO 8601 UTC (millisecond precision when needed); a time beyond what a
     calendar date can say (an open period's far end) as ``+inf`` with its milliseconds."""
@@ -299,7 +305,11 @@ def _check(
         "evidence": evidence,
         "registry_entries": registry,
         "chains": facts,
-        "complete": all(c["complete"] for c in facts),
+        # A v1 bundle has no device index: nothing proves it holds every chain and every
+        # message of the asset (an operator could leave the asset's chain out, or a pack's
+        # host), so its completeness is never proven against the operator.
+        "complete": isinstance(bundle, BundleV2) and all(c["complete"] for c in facts),
+        "completeness_note": "" if isinstance(bundle, BundleV2) else V1_NOT_PROVABLE,
     }  # fmt: skip
 
 
@@ -403,6 +413,8 @@ def _print_facts(facts: dict[str, Any]) -> None:
               f"{'proven' if c['end_proven'] else 'NOT proven'}")  # fmt: skip
         if c["end_note"]:
             print(f"    end: {c['end_note']}")
+    if facts["completeness_note"]:
+        print(f"completeness: NOT provable: {facts['completeness_note']}")
 
 
 def _evidence_line(evidence: dict[str, int]) -> str:
