@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -23,7 +24,13 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from gateway.collector import gc_paused
 from gateway.evidence import extract_evidence, extract_payloads
 from gateway.evidence_v2 import extract_bundle_v2
-from ledger.batterypass import battery_pass_dynamic
+from ledger.batterypass import (
+    PackIdentity,
+    PassportSettingError,
+    battery_passport,
+    pack_identity,
+    parse_passport_setting,
+)
 from ledger.bundle import Bundle, build_bundle
 from ledger.bundle_v2 import BundleV2
 from ledger.keys import KeyFileError, load_key_file
@@ -196,11 +203,38 @@ async def passport(
     from_ms: Annotated[TimeMs, Query(alias="from")] = None,
     to_ms: Annotated[TimeMs, Query(alias="to")] = None,
 ) -> dict[str, Any]:
-    """Battery passport dynamic data (Tractus-X battery_pass) of a pack."""
+    """The complete battery passport (Tractus-X ``battery_pass`` 6.1.0) of a pack.
+
+    The passport setting's static sections, the pack's identity from its registry entries
+    and birth certificate, and ``performance.dynamic`` from the condition report; every
+    value not known is a placeholder named in ``performance.dynamic.performanceDocument``.
+    """
     device = await visible_device(state.dashboard, user, asset)
     if device.kind != "pack":
         raise HTTPException(status_code=400, detail=f"{asset!r} is a bus; passports are for packs")
-    return battery_pass_dynamic(await _report(state, user, asset, from_ms, to_ms))
+    setting = await asyncio.to_thread(passport_setting, state.deployment.passport)
+    report = await _report(state, user, asset, from_ms, to_ms)
+    return battery_passport(report, static=setting, identity=await _identity(state, asset))
+
+
+def passport_setting(path: Path) -> dict[str, Any]:
+    """The passport setting at ``path`` (none: ``{}``); 503 when it cannot be used."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise HTTPException(status_code=503, detail=f"passport setting unreadable: {exc}") from exc
+    try:
+        return parse_passport_setting(text)
+    except PassportSettingError as exc:
+        raise HTTPException(status_code=503, detail=f"{path.name}: {exc}") from exc
+
+
+async def _identity(state: AppState, pack: str) -> PackIdentity:
+    """The pack's identity from its registry leaves (enrolment and birth certificate)."""
+    leaves = await state.reader.registry_leaves([pack], leaf_below=2**63 - 1)
+    return pack_identity(pack, [(leaf.leaf_index, leaf.cose) for leaf in leaves])
 
 
 @router.get("/{asset}/history", response_model=HistoryPublic)

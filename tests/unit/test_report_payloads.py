@@ -34,7 +34,7 @@ from gateway.evidence import (
 )
 from gateway.pipeline import Pipeline
 from gateway.store import SqliteStore
-from ledger.batterypass import battery_pass_dynamic
+from ledger.batterypass import battery_passport, pack_identity
 from ledger.bundle import build_bundle, parse_bundle
 from ledger.keys import load_key_file
 from ledger.message import decode_message, sign_message
@@ -351,15 +351,16 @@ def test_served_report_is_report_of_served_bundle(
 def test_served_passport_is_passport_of_served_bundle(
     client: tuple[TestClient, dict[str, str]],
 ) -> None:
-    """/passport answers what the passport of the bundle's report gives."""
+    """/passport answers the passport of the bundle's report and registry entries."""
     test_client, keys = client
     headers = {"Authorization": f"Bearer {keys['lessor-1']}"}
     bundle = test_client.get("/api/assets/pack-1/bundle?format=1", headers=headers)
     passport = test_client.get("/api/assets/pack-1/passport", headers=headers)
     assert passport.status_code == 200
-    expected = battery_pass_dynamic(report_of(parse_bundle(bundle.content)))
-    assert passport.content == JSONResponse(expected).body
     period = parse_bundle(bundle.content)
+    identity = pack_identity("pack-1", [(leaf.index, leaf.data) for leaf in period.registry])
+    expected = battery_passport(report_of(period), identity=identity)
+    assert passport.content == JSONResponse(expected).body
     assert (period.from_ms, period.to_ms) == (LEASE_FROM, LEASE_TO)
 
 

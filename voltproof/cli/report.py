@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ledger.errors import VerificationError
 
-from .exits import ExitCode, InvalidEvidenceError
+from .exits import ExitCode, InvalidEvidenceError, UsageError
 from .options import command
 from .verify import load_bundle
+
+if TYPE_CHECKING:
+    from ledger.batterypass import PackIdentity
+    from ledger.bundle import Bundle
+    from ledger.bundle_v2 import BundleV2
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,6 +31,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     report.add_argument("bundle", type=Path, metavar="BUNDLE", help="the bundle file")
     report.add_argument("--json", action="store_true", help="print the report's JSON")
+    report.add_argument(
+        "--passport", action="store_true",
+        help="print the pack's complete battery passport (Tractus-X battery_pass 6.1.0 JSON)",
+    )  # fmt: skip
+    report.add_argument(
+        "--passport-setting", type=Path, metavar="FILE",
+        help="the passport setting (static sections, JSON; docs/operations.md) for --passport",
+    )  # fmt: skip
     command(report, _report)
 
 
@@ -35,7 +50,10 @@ def _report(args: argparse.Namespace) -> int:
     from ledger.verify import check_messages
     from ledger.verify_v2 import check_messages_v2
 
+    setting = _setting(args.passport_setting) if args.passport else {}
     bundle = load_bundle(args.bundle)
+    if args.passport and bundle.asset_kind != "pack":
+        raise UsageError(f"{bundle.asset_id!r} is a bus; passports are for packs")
     try:
         if isinstance(bundle, BundleV2):
             payloads = check_messages_v2(bundle)
@@ -51,5 +69,38 @@ def _report(args: argparse.Namespace) -> int:
             )
     except VerificationError as exc:
         raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
+    if args.passport:
+        from ledger.batterypass import battery_passport
+
+        passport = battery_passport(report, static=setting, identity=_identity(bundle))
+        print(json.dumps(passport, sort_keys=True, separators=(",", ":")))
+        return ExitCode.OK
     print(report.to_json() if args.json else render_text(report))
     return ExitCode.OK
+
+
+def _setting(path: Path | None) -> dict[str, Any]:
+    from ledger.batterypass import PassportSettingError, parse_passport_setting
+
+    if path is None:
+        return {}
+    try:
+        return parse_passport_setting(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--passport-setting {path}: {exc.strerror or exc}") from exc
+    except PassportSettingError as exc:
+        raise UsageError(f"--passport-setting {path}: {exc}") from exc
+
+
+def _identity(bundle: Bundle | BundleV2) -> PackIdentity:
+    """The pack's identity from the registry entries the bundle carries for it."""
+    from ledger.batterypass import pack_identity
+    from ledger.bundle_v2 import BundleV2
+
+    if isinstance(bundle, BundleV2):
+        leaves = [
+            leaf for d in bundle.devices if d.device == bundle.asset_id for leaf in d.registry
+        ]
+    else:
+        leaves = list(bundle.registry)
+    return pack_identity(bundle.asset_id, [(leaf.index, leaf.data) for leaf in leaves])
