@@ -2,10 +2,11 @@
 
 The bundle (``voltproof-bundle/2`` by default: ``gateway.evidence_v2.extract_bundle_v2``;
 ``?format=1``: ``gateway.evidence.extract_evidence``) is extracted from the store. The report
-and the passport are computed from the payloads of exactly the messages the v1 bundle holds
-(``gateway.evidence.extract_payloads``: the same selection, decoded once, chain checked, no
-proofs and no second signature check), so the numbers served here are the numbers
-``voltproof report BUNDLE`` recomputes offline from the downloaded bundle, byte for byte.
+and the passport are computed from exactly the messages of the bundle served by default
+(the v2 bundle's chains as ``check_messages_v2`` reads them; before the gateway commits the
+device index line, the v1 selection via ``gateway.evidence.extract_payloads``), so the
+numbers served here are the numbers ``voltproof report BUNDLE`` recomputes offline from the
+downloaded bundle, byte for byte.
 A lessor's period is clipped to their lease; a v1 pack bundle includes the buses that hosted
 the pack only for operator keys (a pack lessor does not lease the buses); a v2 pack bundle
 always includes them, but only over the intervals the pack was in them (evidence v2).
@@ -22,8 +23,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from gateway.collector import gc_paused
-from gateway.evidence import extract_evidence, extract_payloads
-from gateway.evidence_v2 import extract_bundle_v2
+from gateway.evidence import EvidenceError, extract_evidence, extract_payloads
+from gateway.evidence_v2 import NoIndexLineError, extract_bundle_v2
 from ledger.batterypass import (
     PackIdentity,
     PassportSettingError,
@@ -33,9 +34,11 @@ from ledger.batterypass import (
 )
 from ledger.bundle import Bundle, build_bundle
 from ledger.bundle_v2 import BundleV2
+from ledger.errors import VerificationError
 from ledger.keys import KeyFileError, load_key_file
 from ledger.report import ConditionReport, compute_report
 from ledger.verify import check_messages
+from ledger.verify_v2 import check_messages_v2
 
 from ..access import FOREVER, Principal, Role, Window
 from ..accessdb import AccessError, OwnershipError
@@ -120,11 +123,34 @@ def _paused_report(
 async def _report(
     state: AppState, user: Principal, asset: str, from_ms: int | None, to_ms: int | None
 ) -> ConditionReport:
-    """The report of the bundle :func:`_bundle` would serve, from the store's payloads.
+    """The report of the bundle ``/bundle`` serves by default, so the lessor's offline
+    ``voltproof report`` of the download gives the same numbers, byte for byte.
 
-    Equal to ``report_of(await _bundle(...))`` (see ``extract_payloads`` for what is checked
-    and why the gateway's signature checks are not redone here).
+    That is the v2 bundle (:func:`_bundle_v2`: a pack's hosts only over its hosting
+    intervals, for every user) and its messages as ``check_messages_v2`` reads them; while
+    the anchored checkpoint carries no device index line (no v2 bundle can be built) it is
+    the v1 selection, from the store's payloads: equal to ``report_of(await _bundle(...))``
+    (see ``extract_payloads`` for what is checked and why the gateway's signature checks
+    are not redone there).
     """
+    try:
+        bundle = await _bundle_v2(state, user, asset, from_ms, to_ms)
+    except NoIndexLineError:
+        return await _report_v1(state, user, asset, from_ms, to_ms)
+    try:
+        payloads = await asyncio.to_thread(check_messages_v2, bundle)
+    except VerificationError as exc:
+        raise EvidenceError(f"the store's evidence does not check: {exc}") from exc
+    return await asyncio.to_thread(
+        _paused_report, payloads, asset_id=bundle.asset_id, asset_kind=bundle.asset_kind,
+        from_ms=bundle.from_ms, to_ms=bundle.to_ms,
+    )  # fmt: skip
+
+
+async def _report_v1(
+    state: AppState, user: Principal, asset: str, from_ms: int | None, to_ms: int | None
+) -> ConditionReport:
+    """The report of the v1 bundle :func:`_bundle` would serve, from the store's payloads."""
     window, grant = await _window(state, user, asset, from_ms, to_ms)
     found = await extract_payloads(
         state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,

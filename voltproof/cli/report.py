@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ledger.batterypass import PackIdentity
     from ledger.bundle import Bundle
     from ledger.bundle_v2 import BundleV2
+    from ledger.report import ConditionReport
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,25 +43,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     command(report, _report)
 
 
-def _report(args: argparse.Namespace) -> int:
+def offline_report(bundle: Bundle | BundleV2) -> ConditionReport:
+    """The condition report of a bundle's checked messages (signatures and chains checked).
+
+    What ``voltproof report`` prints, and what the API's ``/report`` must equal for the
+    bundle it serves by default. Raises :class:`InvalidEvidenceError` when a check fails.
+    """
     from gateway.collector import gc_paused
     from ledger.bundle_v2 import BundleV2
     from ledger.report import compute_report
-    from ledger.report.text import render_text
     from ledger.verify import check_messages
     from ledger.verify_v2 import check_messages_v2
 
-    setting = _setting(args.passport_setting) if args.passport else {}
-    bundle = load_bundle(args.bundle)
-    if args.passport and bundle.asset_kind != "pack":
-        raise UsageError(f"{bundle.asset_id!r} is a bus; passports are for packs")
     try:
         if isinstance(bundle, BundleV2):
             payloads = check_messages_v2(bundle)
         else:
             payloads = check_messages(bundle).payloads
         with gc_paused():
-            report = compute_report(
+            return compute_report(
                 payloads,
                 asset_id=bundle.asset_id,
                 asset_kind=bundle.asset_kind,
@@ -69,6 +70,16 @@ def _report(args: argparse.Namespace) -> int:
             )
     except VerificationError as exc:
         raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ledger.report.text import render_text
+
+    setting = _setting(args.passport_setting) if args.passport else {}
+    bundle = load_bundle(args.bundle)
+    if args.passport and bundle.asset_kind != "pack":
+        raise UsageError(f"{bundle.asset_id!r} is a bus; passports are for packs")
+    report = offline_report(bundle)
     if args.passport:
         from ledger.batterypass import battery_passport
 
