@@ -9,7 +9,8 @@ What goes in (``docs/protocol.md``, "Bundle ``voltproof-bundle/2``"):
 
 - the asset's own chain over the period (always, even empty);
 - for a pack, one host chain per hosting interval, holding only the host's messages inside
-  that interval;
+  that interval; for a bus, one ``installed`` chain per interval its messages name a pack,
+  holding only that pack's messages inside it;
 - per chain, a ``before`` message only when the first message is not seq 0, and an ``after``
   message only when the index head cannot prove the end (an "up to now" chain has none);
 - every device spoken of, with its index entry, the entry's proof and every registry entry.
@@ -33,7 +34,7 @@ from ledger.device_index import DeviceIndex, IndexEntry, IndexLineError, index_r
 from ledger.gbt32960 import is_envelope
 from ledger.message import MessageError, decode_message
 from ledger.note import NoteError, split_note
-from ledger.verify_v2 import hosting_intervals
+from ledger.verify_v2 import partner_intervals
 
 from .evidence import (
     MAX_MESSAGES,
@@ -147,14 +148,14 @@ async def extract_bundle_v2(
         raise UnknownAssetError(f"no device {asset_id!r} is enrolled in the anchored log")
     own = await _choose(store, entry, from_ms=from_ms, to_ms=to_ms, size=size)
     chains: list[tuple[str, str, int, int, _Chosen]] = [(asset_id, "asset", from_ms, to_ms, own)]
-    if entry.kind == "pack":
-        intervals = hosting_intervals(_payloads(own.inside), to_ms=to_ms)
-        for host, start, end in intervals:
-            host_entry = index.entry(host)
-            if host_entry is None:
-                raise EvidenceError(f"{asset_id} names host {host!r}, which is not enrolled")
-            chosen = await _choose(store, host_entry, from_ms=start, to_ms=end, size=size)
-            chains.append((host, "host", start, end, chosen))
+    role, intervals = partner_intervals(entry.kind, _payloads(own.inside), to_ms=to_ms)
+    for partner, start, end in intervals:
+        partner_entry = index.entry(partner)
+        if partner_entry is None:
+            said = "host" if role == "host" else "installed pack"
+            raise EvidenceError(f"{asset_id} names {said} {partner!r}, which is not enrolled")
+        chosen = await _choose(store, partner_entry, from_ms=start, to_ms=end, size=size)
+        chains.append((partner, role, start, end, chosen))
     for *_, chosen in chains:
         for message in chosen.all():
             if is_envelope(message.cose):

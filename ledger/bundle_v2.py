@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 BUNDLE_FORMAT_V2: Final = "voltproof-bundle/2"
-ROLES: Final = ("asset", "predecessor", "host")
+ROLES: Final = ("asset", "predecessor", "host", "installed")
 _KINDS: Final = ("bus", "pack")
 
 

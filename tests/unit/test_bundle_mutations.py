@@ -48,6 +48,7 @@ from ledger.verify_v2 import (
 from tests.support import bundle_mutations as mut
 from tests.support.evidence_world import EvidenceWorld, build_world, t_of
 from tests.support.paths import REPO
+from voltproof.cli.report import offline_report
 
 SUB_FROM, SUB_TO = t_of(3), t_of(8)
 
@@ -97,6 +98,24 @@ def test_swapped_pack_carries_both_hosts_clipped(world: EvidenceWorld) -> None:
     bus1 = mut.chain_of(bundle, "bus-0001", "host")
     assert len(bus1.messages) == 6
     assert lessor_check(world, bundle).complete
+
+
+def test_bus_bundle_carries_each_installed_pack_clipped(world: EvidenceWorld) -> None:
+    """bus-0001 carried pack-0001, then pack-0002: one installed chain each, nothing outside,
+    and the bus's report gives each pack's figures over its own stint."""
+    bundle = world.bundle("bus-0001")
+    installed = [(c.device, c.from_ms, c.to_ms) for c in bundle.chains if c.role == "installed"]
+    assert installed == [("pack-0001", t_of(0), t_of(6)), ("pack-0002", t_of(6), bundle.to_ms)]
+    assert len(mut.chain_of(bundle, "pack-0001", "installed").messages) == 6
+    assert_complete(lessor_check(world, bundle))
+    report = offline_report(bundle)
+    assert [(s.pack, s.from_ms) for s in report.stints] == [
+        ("pack-0001", t_of(0)), ("pack-0002", t_of(6))]  # fmt: skip
+    for stint in report.stints:
+        assert stint.reason is None
+        samples = {f.key: f.value for f in stint.figures}["samples"]
+        assert isinstance(samples, int)
+        assert samples > 0
 
 
 def world_now(bundle: BundleV2) -> int:
@@ -172,6 +191,18 @@ INVALID: list[tuple[str, str, Callable[[BundleV2], BundleV2], type[Exception], s
                               replace(mut.chain_of(b, "bus-0001", "host"), to_ms=t_of(9),
                                       after=None)),
      HostChainError, "no host chain for that interval"),
+    ("installed chain dropped", "bus-0001",
+     lambda b: mut.with_chain(b, mut.chain_of(b, "pack-0002", "installed"), None),
+     HostChainError, "no installed-pack chain"),
+    ("installed chain stretched past the interval", "bus-0001",
+     lambda b: mut.with_chain(b, mut.chain_of(b, "pack-0001", "installed"),
+                              replace(mut.chain_of(b, "pack-0001", "installed"), to_ms=t_of(9),
+                                      after=None)),
+     HostChainError, "no installed-pack chain for that interval"),
+    ("installed chain relabelled as a host", "bus-0001",
+     lambda b: mut.with_chain(b, mut.chain_of(b, "pack-0001", "installed"),
+                              replace(mut.chain_of(b, "pack-0001", "installed"), role="host")),
+     HostChainError, "a bus bundle has no host chains"),
     ("host message outside the interval", "pack-0001", mut.host_message_outside,
      PeriodBoundaryError, "does not fit"),
     ("host device dropped", "pack-0001",
