@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -32,21 +33,27 @@ from ledger.bundle_v2 import BundleV2, IndexedDevice, RoleChain
 from ledger.checkpoint import CheckpointError, parse_checkpoint
 from ledger.device_index import DeviceIndex, IndexEntry, IndexLineError, index_root_from_extensions
 from ledger.gbt32960 import is_envelope
-from ledger.message import MessageError, decode_message
+from ledger.message import MessageError, SignedMessage, decode_message
 from ledger.note import NoteError, split_note
 from ledger.verify_v2 import partner_intervals
 
+from .collector import gc_paused
 from .evidence import (
     MAX_MESSAGES,
+    DeviceLeaves,
     EvidenceError,
     NotAnchoredError,
+    PayloadExtraction,
     UnknownAssetError,
+    _Anchored,
     _anchored,
+    _inside_payloads,
     _local_export,
+    _stored,
 )
 from .store import MessageLeaf, StoreError, StoreReader
 
-__all__ = ["NoIndexLineError", "extract_bundle_v2"]
+__all__ = ["NoIndexLineError", "extract_bundle_v2", "extract_payloads_v2"]
 
 _END: Final = 2**63 - 1
 _SEQ: Final = operator.attrgetter("seq")
@@ -94,16 +101,6 @@ async def _choose(
     return _Chosen(before=before, inside=inside, after=after)
 
 
-def _payloads(leaves: list[MessageLeaf]) -> list[dict[str, Any]]:
-    payloads = []
-    for leaf in leaves:
-        try:
-            payloads.append(decode_message(leaf.cose).payload)
-        except MessageError as exc:
-            raise EvidenceError(f"stored leaf {leaf.leaf_index} does not decode: {exc}") from exc
-    return payloads
-
-
 def _index_root(note: str, size: int) -> bytes:
     try:
         body, _ = split_note(note)
@@ -118,16 +115,23 @@ def _index_root(note: str, size: int) -> bytes:
     return root
 
 
-async def extract_bundle_v2(
-    store: StoreReader,
-    *,
-    asset_id: str,
-    from_ms: int,
-    to_ms: int,
-    operator_key: bytes,
-    anchor_db: Path | None = None,
-) -> BundleV2:
-    """The v2 bundle of ``asset_id`` over ``[from_ms, to_ms)``, with real proofs."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Selection:
+    """Which message leaves a v2 bundle of one asset and period holds."""
+
+    size: int
+    anchored: _Anchored
+    note: str
+    index: DeviceIndex
+    kind: str
+    chains: list[tuple[str, str, int, int, _Chosen]]
+    """``(device, role, from ms, to ms, chosen leaves)``, the asset's chain first."""
+    decoded: dict[int, SignedMessage]
+    """The asset's own messages in the period, decoded (by leaf index) to find partners."""
+
+
+async def _select(store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int) -> _Selection:
+    """The one place that decides what a v2 bundle holds (bundle and report read it)."""
     if not from_ms < to_ms:
         raise EvidenceError(f"period start {from_ms} is not before its end {to_ms}")
     anchored = await _anchored(store)
@@ -148,7 +152,10 @@ async def extract_bundle_v2(
         raise UnknownAssetError(f"no device {asset_id!r} is enrolled in the anchored log")
     own = await _choose(store, entry, from_ms=from_ms, to_ms=to_ms, size=size)
     chains: list[tuple[str, str, int, int, _Chosen]] = [(asset_id, "asset", from_ms, to_ms, own)]
-    role, intervals = partner_intervals(entry.kind, _payloads(own.inside), to_ms=to_ms)
+    decoded = _decoded(own.inside)
+    role, intervals = partner_intervals(
+        entry.kind, [decoded[leaf.leaf_index].payload for leaf in own.inside], to_ms=to_ms
+    )
     for partner, start, end in intervals:
         partner_entry = index.entry(partner)
         if partner_entry is None:
@@ -163,6 +170,80 @@ async def extract_bundle_v2(
                     f"message at leaf {message.leaf_index} is a GB/T 32960 frame "
                     "(voltproof-gbt32960/1): bundles do not carry terminal frames yet"
                 )
+    return _Selection(size=size, anchored=anchored, note=note, index=index, kind=entry.kind,
+                      chains=chains, decoded=decoded)  # fmt: skip
+
+
+async def extract_payloads_v2(
+    store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int
+) -> PayloadExtraction:
+    """The payloads of the messages the v2 bundle of ``asset_id`` over the period holds.
+
+    Exactly the messages of every chain of :func:`extract_bundle_v2` inside its interval (the
+    ones ``check_messages_v2`` gives for that bundle), each decoded once, with the checks of
+    :func:`gateway.evidence.extract_payloads` (each message is its device's telemetry with
+    the stored seq and t, seqs increase, ``prev`` links) and its refusals; no proofs, and no
+    second signature check (that function's docstring says why). ``compute_report`` of
+    them is the report ``voltproof report`` computes from the bundle.
+    """
+    selection = await _select(store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms)
+    payloads = await asyncio.to_thread(_chain_payloads, selection)
+    return PayloadExtraction(
+        asset_id=asset_id, asset_kind=selection.kind, from_ms=from_ms, to_ms=to_ms,
+        payloads=tuple(payloads), devices=tuple(sorted({c[0] for c in selection.chains})),
+        unanchored=0,
+    )  # fmt: skip
+
+
+def _chain_payloads(selection: _Selection) -> list[Mapping[str, Any]]:
+    """The checked payloads of every chain's messages inside its interval, in chain order."""
+    payloads: list[Mapping[str, Any]] = []
+    with gc_paused():
+        for device, _, _, _, chosen in selection.chains:
+            chain = DeviceLeaves(
+                device=device,
+                before=None if chosen.before is None else _stored(chosen.before),
+                inside=tuple(_stored(leaf) for leaf in chosen.inside),
+                after=None if chosen.after is None else _stored(chosen.after),
+            )
+            payloads += _inside_payloads(chain, selection.decoded)
+    return payloads
+
+
+def _decoded(leaves: list[MessageLeaf]) -> dict[int, SignedMessage]:
+    """The leaves decoded, by leaf index (a stored leaf that does not decode is refused)."""
+    found = {}
+    with gc_paused():
+        for leaf in leaves:
+            if is_envelope(leaf.cose):
+                raise EvidenceError(
+                    f"message at leaf {leaf.leaf_index} is a GB/T 32960 frame "
+                    "(voltproof-gbt32960/1): bundles do not carry terminal frames yet"
+                )
+            try:
+                found[leaf.leaf_index] = decode_message(leaf.cose)
+            except MessageError as exc:
+                raise EvidenceError(
+                    f"stored leaf {leaf.leaf_index} does not decode: {exc}"
+                ) from exc
+    return found
+
+
+async def extract_bundle_v2(
+    store: StoreReader,
+    *,
+    asset_id: str,
+    from_ms: int,
+    to_ms: int,
+    operator_key: bytes,
+    anchor_db: Path | None = None,
+) -> BundleV2:
+    """The v2 bundle of ``asset_id`` over ``[from_ms, to_ms)``, with real proofs."""
+    selection = await _select(store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms)
+    size, anchored, note, index = (
+        selection.size, selection.anchored, selection.note, selection.index
+    )  # fmt: skip
+    chains = selection.chains
     devices = sorted({device for device, *_ in chains})
     registry = await store.registry_leaves(devices, leaf_below=size)
     wanted = sorted(
@@ -186,7 +267,7 @@ async def extract_bundle_v2(
         export = await _local_export(anchor_db)
     return BundleV2(
         asset_id=asset_id,
-        asset_kind=entry.kind,
+        asset_kind=selection.kind,
         from_ms=from_ms,
         to_ms=to_ms,
         checkpoint=note,

@@ -3,8 +3,9 @@
 The bundle (``voltproof-bundle/2`` by default: ``gateway.evidence_v2.extract_bundle_v2``;
 ``?format=1``: ``gateway.evidence.extract_evidence``) is extracted from the store. The report
 and the passport are computed from exactly the messages of the bundle served by default
-(the v2 bundle's chains as ``check_messages_v2`` reads them; before the gateway commits the
-device index line, the v1 selection via ``gateway.evidence.extract_payloads``), so the
+(the v2 bundle's chains, ``gateway.evidence_v2.extract_payloads_v2``; before the gateway
+commits the device index line, the v1 selection, ``gateway.evidence.extract_payloads``:
+decoded once, chains checked, no proofs and no second signature check), so the
 numbers served here are the numbers ``voltproof report BUNDLE`` recomputes offline from the
 downloaded bundle, byte for byte.
 A lessor's period is clipped to their lease; a v1 pack bundle includes the buses that hosted
@@ -23,8 +24,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from gateway.collector import gc_paused
-from gateway.evidence import EvidenceError, extract_evidence, extract_payloads
-from gateway.evidence_v2 import NoIndexLineError, extract_bundle_v2
+from gateway.evidence import extract_evidence, extract_payloads
+from gateway.evidence_v2 import NoIndexLineError, extract_bundle_v2, extract_payloads_v2
 from ledger.batterypass import (
     PackIdentity,
     PassportSettingError,
@@ -34,11 +35,9 @@ from ledger.batterypass import (
 )
 from ledger.bundle import Bundle, build_bundle
 from ledger.bundle_v2 import BundleV2
-from ledger.errors import VerificationError
 from ledger.keys import KeyFileError, load_key_file
 from ledger.report import ConditionReport, compute_report
 from ledger.verify import check_messages
-from ledger.verify_v2 import check_messages_v2
 
 from ..access import FOREVER, Principal, Role, Window
 from ..accessdb import AccessError, OwnershipError
@@ -126,24 +125,22 @@ async def _report(
     """The report of the bundle ``/bundle`` serves by default, so the lessor's offline
     ``voltproof report`` of the download gives the same numbers, byte for byte.
 
-    That is the v2 bundle (:func:`_bundle_v2`: a pack's hosts only over its hosting
-    intervals, for every user) and its messages as ``check_messages_v2`` reads them; while
-    the anchored checkpoint carries no device index line (no v2 bundle can be built) it is
-    the v1 selection, from the store's payloads: equal to ``report_of(await _bundle(...))``
-    (see ``extract_payloads`` for what is checked and why the gateway's signature checks
-    are not redone there).
+    That is the v2 bundle (:func:`_bundle_v2`: a pack's hosts and a bus's installed packs
+    only over their intervals, for every user), read by ``extract_payloads_v2`` (the same
+    selection, decoded once, chains checked, no proofs and no second signature check);
+    while the anchored checkpoint carries no device index line (no v2 bundle can be built)
+    it is the v1 selection (:func:`_report_v1`), equal to ``report_of(await _bundle(...))``.
     """
+    window, _grant = await _window(state, user, asset, from_ms, to_ms)
     try:
-        bundle = await _bundle_v2(state, user, asset, from_ms, to_ms)
+        found = await extract_payloads_v2(
+            state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms
+        )
     except NoIndexLineError:
         return await _report_v1(state, user, asset, from_ms, to_ms)
-    try:
-        payloads = await asyncio.to_thread(check_messages_v2, bundle)
-    except VerificationError as exc:
-        raise EvidenceError(f"the store's evidence does not check: {exc}") from exc
     return await asyncio.to_thread(
-        _paused_report, payloads, asset_id=bundle.asset_id, asset_kind=bundle.asset_kind,
-        from_ms=bundle.from_ms, to_ms=bundle.to_ms,
+        _paused_report, found.payloads, asset_id=found.asset_id, asset_kind=found.asset_kind,
+        from_ms=found.from_ms, to_ms=found.to_ms,
     )  # fmt: skip
 
 

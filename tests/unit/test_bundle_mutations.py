@@ -9,6 +9,7 @@ through :func:`verify_bundle_v2`; a representative subset through the real comma
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import sqlite3
 import subprocess
@@ -20,11 +21,14 @@ from pathlib import Path
 import pytest
 
 from gateway.evidence import EvidenceError, UnknownAssetError
+from gateway.evidence_v2 import extract_payloads_v2
+from gateway.store import SqliteStore
 from ledger.anchors.evm_checker import anchor_checker
 from ledger.bundle_v2 import BundleV2, read_bundle
 from ledger.checkpoint import parse_checkpoint, sign_checkpoint
 from ledger.keys import load_key_file
 from ledger.note import split_note
+from ledger.report import ConditionReport, compute_report
 from ledger.verify import (
     BundleAnchorError,
     BundleCheckpointError,
@@ -116,6 +120,28 @@ def test_bus_bundle_carries_each_installed_pack_clipped(world: EvidenceWorld) ->
         samples = {f.key: f.value for f in stint.figures}["samples"]
         assert isinstance(samples, int)
         assert samples > 0
+
+
+async def _payload_report(world: EvidenceWorld, asset: str, to_ms: int) -> ConditionReport:
+    store = await SqliteStore.open(world.deployment.settings.db_path)
+    try:
+        found = await extract_payloads_v2(store, asset_id=asset, from_ms=0, to_ms=to_ms)
+    finally:
+        await store.close()
+    return compute_report(found.payloads, asset_id=asset, asset_kind=found.asset_kind,
+                          from_ms=found.from_ms, to_ms=found.to_ms)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "asset", ["pack-0001", "pack-0002", "pack-0003", "bus-0001", "bus-0002", "bus-0003"]
+)
+def test_payload_report_is_the_offline_report_of_the_bundle(
+    world: EvidenceWorld, asset: str
+) -> None:
+    """What the API serves (extract_payloads_v2) equals `voltproof report` of the bundle."""
+    bundle = world.bundle(asset)
+    served = asyncio.run(_payload_report(world, asset, bundle.to_ms))
+    assert served.to_json() == offline_report(bundle).to_json()
 
 
 def world_now(bundle: BundleV2) -> int:
