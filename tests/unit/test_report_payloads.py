@@ -406,3 +406,27 @@ def test_broken_store_is_a_clear_error_not_a_report(pristine: Deployment, tmp_pa
         )
     assert response.status_code == 422
     assert "does not give the root its checkpoint commits to" in response.json()["detail"]
+
+
+def test_passport_setting_is_read_and_a_bad_one_refused(
+    pristine: Deployment, tmp_path: Path
+) -> None:
+    """passport.json next to gateway.toml fills the static sections; a bad one is a 503."""
+    workdir = tmp_path / "deploy"
+    shutil.copytree(pristine.workdir, workdir)
+    copy = replace(pristine, workdir=workdir, settings=load_settings(workdir / "gateway.toml"))
+    keys = asyncio.run(make_keys(copy))
+    headers = {"Authorization": f"Bearer {keys['operator']}"}
+    url = f"/api/assets/pack-1/passport?from={WINDOW[0]}&to={WINDOW[1]}"
+    setting = workdir / "passport.json"
+    with TestClient(create_app(load_deployment(workdir=workdir))) as test_client:
+        setting.write_text('{"identification": {"chemistry": "LFP"}}', encoding="utf-8")
+        good = test_client.get(url, headers=headers)
+        setting.write_text('{"identification": []}', encoding="utf-8")
+        bad = test_client.get(url, headers=headers)
+    assert good.status_code == 200
+    assert good.json()["identification"]["chemistry"] == "LFP"
+    assert bad.status_code == 503
+    assert bad.json()["detail"] == (
+        "passport.json: passport setting: identification must be an object"
+    )
