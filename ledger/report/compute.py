@@ -256,7 +256,7 @@ def _usage_figures(packs: Frame, c_rated: float | None, params: ReportParams) ->
     fast_limit = None if c_rated is None else params.fast_charge_c * c_rated
     fast = ah_in[charge_in >= fast_limit] if fast_limit else ah_in[:0]
     ah_fast = fsum_in_order(fast) / _HOURS
-    peak_dis = current.max().item() if current.size else 0.0
+    peak_dis = max(current.max().item(), 0.0) if current.size else 0.0  # 0: no discharge
     peak_chg = charge_in.max().item() if charge_in.size else 0.0
     active = fsum_in_order(seconds[np.abs(current) >= params.idle_current_a])
     no_rating = None if c_rated else _NO_RATING
@@ -280,7 +280,8 @@ def _usage_figures(packs: Frame, c_rated: float | None, params: ReportParams) ->
             key="peak_discharge_c_rate",
             value=peak_dis / c_rated if c_rated else None,
             unit="1/h",
-            method="largest discharging current / rated capacity",
+            method="largest discharging current / rated capacity (0 when the pack never "
+            "discharged in the period)",
             reason=no_rating,
         ),
         Figure(

@@ -202,3 +202,13 @@ def test_bus_and_stint_figures_never_raise(payloads: list[dict[str, Any]], kind:
         assert stint.from_ms < stint.to_ms
         assert bool(stint.figures) != bool(stint.reason)
     json.loads(report.to_json())
+
+
+def test_peak_discharge_of_a_pack_that_only_charged_is_zero() -> None:
+    """The largest discharging current of a period of charging alone is 0, not a charge."""
+    payloads = _payloads("pack-1", [_pack(T0, [pack_sample(current_a=-120.0)] * 2, "bus-1")])
+    rated = ReportParams(rated_capacity_ah=560.0)
+    report = compute_report(payloads, asset_id="pack-1", asset_kind="pack", from_ms=T0,
+                            to_ms=T0 + MIN, params=rated)  # fmt: skip
+    assert report.figure("peak_discharge_c_rate").value == 0.0
+    assert report.figure("peak_charge_c_rate").value == pytest.approx(120 / 560)
