@@ -524,7 +524,10 @@ def _compute(
                                         if m.kind == "bus" and m.dev == bus]))
         for bus in bus_ids
     ]  # fmt: skip
-    stints = _stints(decoded, asset_id=asset_id, asset_kind=asset_kind, params=params)
+    # A bus's report describes every pack it carried; a pack's own figures already cover
+    # its time in each bus (and a year of them twice would double the report's cost).
+    stints = (_stints(decoded, asset_id=asset_id, asset_kind=asset_kind, params=params)
+              if asset_kind == "bus" else [])  # fmt: skip
     figures = [
         Figure(key="messages", value=len(ordered), unit="1", method="messages used"),
         Figure(

@@ -100,7 +100,7 @@ class PackSwap:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PackStint:
-    """A pack's time in a bus, as the asset's own messages name it, and the pack's figures.
+    """A pack's time in a bus, as the bus's own messages name it, and the pack's figures.
 
     ``from_ms`` is the first message naming the pair, ``to_ms`` the end of the last one
     (its last sample time + its sample period); ``figures`` are the pack figures of the

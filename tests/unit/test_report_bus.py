@@ -12,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.report import ConditionReport, ReportParams, compute_report
+from ledger.report.columns import decode_all
+from ledger.report.compute import _stint_runs
 from ledger.telemetry import BusSample, PackSample, TelemetryBatch, encode_batch
 from tests.support.bundle_world import T0, bus_sample, pack_sample
 from tests.support.strategies import bus_samples, pack_samples
@@ -116,17 +118,19 @@ def test_stints_give_each_pack_its_period_and_figures() -> None:
     assert json.loads(report.to_json())["stints"][1]["reason"] == second.reason
 
 
-def test_pack_report_stints_follow_its_host() -> None:
-    """A pack's stints come from the host its own messages name."""
+def test_stint_runs_follow_a_packs_host() -> None:
+    """From a pack's side, its runs are the host its own messages name (no host: none)."""
     payloads = _payloads("pack-1", [
         _pack(T0, [pack_sample()], "bus-1"), _pack(T0 + MIN, [pack_sample()], None),
         _pack(T0 + 2 * MIN, [pack_sample()], "bus-2"),
     ])  # fmt: skip
-    stints = _report(payloads, asset="pack-1", kind="pack").stints
-    assert [(s.bus, s.from_ms, s.to_ms) for s in stints] == [
-        ("bus-1", T0, T0 + MIN),
-        ("bus-2", T0 + 2 * MIN, T0 + 3 * MIN),
+    messages = decode_all(payloads).messages
+    assert _stint_runs(messages, asset_id="pack-1", asset_kind="pack") == [
+        ("bus-1", "pack-1", T0, T0 + MIN),
+        ("bus-2", "pack-1", T0 + 2 * MIN, T0 + 3 * MIN),
     ]
+    # A pack's report lists no stints: its own figures are the figures of its time in buses.
+    assert _report(payloads, asset="pack-1", kind="pack").stints == ()
 
 
 def test_short_drive_and_no_charge_say_why() -> None:
