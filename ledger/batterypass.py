@@ -50,6 +50,8 @@ _LONGLIST: Final = (
     ("92", "Number of overcharge events", "overcharge_events"),
 )  # fmt: skip
 
+_LONGLIST_UNITS: Final = {"87": "min", "88": "min", "89": "min", "90": "min", "91": "events",
+                           "92": "events"}  # fmt: skip
 _DAYS_PER_400_YEARS: Final = 146_097
 _MS_PER_DAY: Final = 86_400_000
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -362,6 +364,13 @@ def battery_passport(
         node[leaf] = 0 if path == "selfDischargingRate" else {"value": 0, "time": time}
         documents.append({"header": path, "contentType": "text/plain",
                           "content": f"unknown: {why}; {PLACEHOLDER_NOTE}"})  # fmt: skip
+    dynamic["negativeEvents"] = [
+        {"header": f"BatteryPass longlist {number}: {entry['attribute']}"[:100],
+         "contentType": "text/plain",
+         "content": f"{entry['value']:g} {_LONGLIST_UNITS[number]} up to {entry['time']} "
+         "(from device-signed BMS data; docs/condition-report.md gives the formula)"}
+        for number, entry in export["longlist"].items()
+    ]  # fmt: skip
     if undeclared:
         documents.append({
             "header": "undeclared values", "contentType": "text/plain",

@@ -115,6 +115,18 @@ def test_undeclared_values_are_named_not_passed_off() -> None:
     assert "performance.rated.power.value" in demo_docs["undeclared values"]
 
 
+def test_negative_events_carry_the_longlist_attributes() -> None:
+    """Time at extreme temperatures and deep-discharge events go to negativeEvents, signed."""
+    events = battery_passport(packs()["scenario"])["performance"]["dynamic"]["negativeEvents"]
+    headers = [e["header"] for e in events]
+    assert headers[0] == (
+        "BatteryPass longlist 87: Time spent in extreme temperatures above boundary"
+    )
+    assert len(headers) == 6
+    deep = next(e for e in events if e["header"].startswith("BatteryPass longlist 91"))
+    assert deep["content"].startswith("1 events up to 2026-01-01T00:08:00.000Z")
+
+
 def test_unknown_dynamic_values_are_declared_placeholders() -> None:
     """A value neither the data nor a rating gives is 0 with its reason, never a number made up."""
     dynamic = battery_passport(packs()["scenario"])["performance"]["dynamic"]
