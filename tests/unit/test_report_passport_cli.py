@@ -9,6 +9,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from ledger.cosignature import witness_verifier_key
+from ledger.keys import public_key_from_seed
 from tests.support.evidence_world import EvidenceWorld, build_world
 from tests.support.paths import DATA
 from voltproof.cli import main
@@ -73,3 +75,18 @@ def test_passport_refusals_are_usage_errors(
         args += ["--passport-setting", str(path)]
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_passport_with_an_unmet_witness_policy_is_refused(
+    world: EvidenceWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--witness`` gates the passport: the lessor's witness never cosigned this bundle's
+    checkpoint, so exit 1 with the reason and no passport printed."""
+    bundle = _bundle(world, "pack-0001", tmp_path)
+    vkey = witness_verifier_key("lessor", public_key_from_seed(bytes(range(32))))
+    assert main(["report", str(bundle), "--passport"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(bundle), "--passport", "--witness", vkey]) == 1
+    out, err = capsys.readouterr()
+    assert "INVALID: WitnessPolicyError" in err
+    assert out == ""
