@@ -22,6 +22,7 @@ from gateway.config import (
     TomlFileSettings,
     load_settings,
 )
+from ledger.batterypass import PASSPORT_SETTING_NAME
 
 API_CONFIG_NAME = "api.toml"
 
@@ -50,6 +51,9 @@ class ApiSettings(TomlFileSettings):
     """The tile provider's attribution, shown on the map (OpenStreetMap requires one)."""
     max_points: Annotated[int, Field(ge=10, le=100_000)] = 5000
     """Largest page of raw samples and most buckets of a downsampled series."""
+    passport: Path | None = None
+    """The passport setting (``docs/operations.md``): the static sections of the packs' battery
+    passport as JSON; default ``passport.json`` next to the gateway configuration."""
     log_level: str = "INFO"
 
 
@@ -63,6 +67,7 @@ class Deployment:
         self.gateway_db = gateway.db_path
         self.access_db = api.access_db or data_dir / "api.db"
         self.anchor_db = api.anchor_db or data_dir / "anchors.db"
+        self.passport = api.passport or api.gateway_config.parent / PASSPORT_SETTING_NAME
 
 
 def load_deployment(config: Path | None = None, *, workdir: Path | None = None) -> Deployment:
@@ -87,6 +92,7 @@ def load_deployment(config: Path | None = None, *, workdir: Path | None = None) 
                 ("gateway_config", api.gateway_config),
                 ("access_db", api.access_db),
                 ("anchor_db", api.anchor_db),
+                ("passport", api.passport),
             )
         }
     )

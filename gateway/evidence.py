@@ -428,16 +428,23 @@ def _all_payloads(selection: _Selection) -> list[Mapping[str, Any]]:
 
 
 def _inside_payloads(
-    chain: DeviceLeaves, decoded: Mapping[int, SignedMessage]
+    chain: DeviceLeaves,
+    decoded: Mapping[int, SignedMessage],
+    frames: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> list[Mapping[str, Any]]:
-    """The payloads of the chain's messages in the period, after checking the whole chain."""
+    """The payloads of the chain's messages in the period, after checking the whole chain.
+
+    ``decoded`` and ``frames`` hold the COSE messages and GB/T 32960 frame payloads already
+    decoded (by leaf index); any other leaf is decoded here.
+    """
     payloads: list[Mapping[str, Any]] = []
     previous: StoredLeaf | None = None
     previous_hash = b""
     for leaf in chain.ordered():
         terminal = is_envelope(leaf.data)
         if terminal:  # a GB/T 32960 frame: its bus sample, its envelope's seq and prev
-            payload = _frame(leaf).payload()
+            found = None if frames is None else frames.get(leaf.index)
+            payload = _frame(leaf).payload() if found is None else found
         else:
             message = decoded.get(leaf.index) or _decode(leaf)
             payload = message.payload

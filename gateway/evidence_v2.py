@@ -9,7 +9,8 @@ What goes in (``docs/protocol.md``, "Bundle ``voltproof-bundle/2``"):
 
 - the asset's own chain over the period (always, even empty);
 - for a pack, one host chain per hosting interval, holding only the host's messages inside
-  that interval;
+  that interval; for a bus, one ``installed`` chain per interval its messages name a pack,
+  holding only that pack's messages inside it;
 - per chain, a ``before`` message only when the first message is not seq 0, and an ``after``
   message only when the index head cannot prove the end (an "up to now" chain has none);
 - every device spoken of, with its index entry, the entry's proof and every registry entry.
@@ -25,7 +26,9 @@ chains' messages (``docs/witness.md``, "Timeliness"); no cosigned checkpoint, no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -34,21 +37,28 @@ from ledger.bundle import AnchorEvidence, LoggedLeaf
 from ledger.bundle_v2 import BundleV2, IndexedDevice, RoleChain, TimelineEntry
 from ledger.checkpoint import CheckpointError, parse_checkpoint
 from ledger.device_index import DeviceIndex, IndexEntry, IndexLineError, index_root_from_extensions
-from ledger.message import MessageError, decode_message
+from ledger.gbt32960 import GbtError, is_envelope, read_leaf
+from ledger.message import MessageError, SignedMessage, decode_message
 from ledger.note import NoteError, split_note
-from ledger.verify_v2 import hosting_intervals
+from ledger.verify_v2 import partner_intervals
 
+from .collector import gc_paused
 from .evidence import (
     MAX_MESSAGES,
+    DeviceLeaves,
     EvidenceError,
     NotAnchoredError,
+    PayloadExtraction,
     UnknownAssetError,
+    _Anchored,
     _anchored,
+    _inside_payloads,
     _local_export,
+    _stored,
 )
 from .store import MessageLeaf, StoreError, StoreReader
 
-__all__ = ["NoIndexLineError", "extract_bundle_v2"]
+__all__ = ["NoIndexLineError", "extract_bundle_v2", "extract_payloads_v2"]
 
 _END: Final = 2**63 - 1
 _SEQ: Final = operator.attrgetter("seq")
@@ -98,16 +108,6 @@ async def _choose(
     return _Chosen(before=before, inside=inside, after=after)
 
 
-def _payloads(leaves: list[MessageLeaf]) -> list[dict[str, Any]]:
-    payloads = []
-    for leaf in leaves:
-        try:
-            payloads.append(decode_message(leaf.cose).payload)
-        except MessageError as exc:
-            raise EvidenceError(f"stored leaf {leaf.leaf_index} does not decode: {exc}") from exc
-    return payloads
-
-
 def _index_root(note: str, size: int) -> bytes:
     try:
         body, _ = split_note(note)
@@ -122,16 +122,25 @@ def _index_root(note: str, size: int) -> bytes:
     return root
 
 
-async def extract_bundle_v2(
-    store: StoreReader,
-    *,
-    asset_id: str,
-    from_ms: int,
-    to_ms: int,
-    operator_key: bytes,
-    anchor_db: Path | None = None,
-) -> BundleV2:
-    """The v2 bundle of ``asset_id`` over ``[from_ms, to_ms)``, with real proofs."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Selection:
+    """Which message leaves a v2 bundle of one asset and period holds."""
+
+    size: int
+    anchored: _Anchored
+    note: str
+    index: DeviceIndex
+    kind: str
+    chains: list[tuple[str, str, int, int, _Chosen]]
+    """``(device, role, from ms, to ms, chosen leaves)``, the asset's chain first."""
+    decoded: dict[int, SignedMessage]
+    """The asset's own COSE messages in the period, decoded (by leaf index) to find partners."""
+    frames: dict[int, Mapping[str, Any]]
+    """The payloads of the asset's own GB/T 32960 frames in the period (by leaf index)."""
+
+
+async def _select(store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int) -> _Selection:
+    """The one place that decides what a v2 bundle holds (bundle and report read it)."""
     if not from_ms < to_ms:
         raise EvidenceError(f"period start {from_ms} is not before its end {to_ms}")
     anchored = await _anchored(store)
@@ -152,14 +161,118 @@ async def extract_bundle_v2(
         raise UnknownAssetError(f"no device {asset_id!r} is enrolled in the anchored log")
     own = await _choose(store, entry, from_ms=from_ms, to_ms=to_ms, size=size)
     chains: list[tuple[str, str, int, int, _Chosen]] = [(asset_id, "asset", from_ms, to_ms, own)]
-    if entry.kind == "pack":
-        intervals = hosting_intervals(_payloads(own.inside), to_ms=to_ms)
-        for host, start, end in intervals:
-            host_entry = index.entry(host)
-            if host_entry is None:
-                raise EvidenceError(f"{asset_id} names host {host!r}, which is not enrolled")
-            chosen = await _choose(store, host_entry, from_ms=start, to_ms=end, size=size)
-            chains.append((host, "host", start, end, chosen))
+    decoded, frames = _decoded(own.inside)
+    role, intervals = partner_intervals(entry.kind, _own_payloads(own.inside, decoded, frames),
+                                        to_ms=to_ms)  # fmt: skip
+    for partner, start, end in intervals:
+        partner_entry = index.entry(partner)
+        if partner_entry is None:
+            said = "host" if role == "host" else "installed pack"
+            raise EvidenceError(f"{asset_id} names {said} {partner!r}, which is not enrolled")
+        chosen = await _choose(store, partner_entry, from_ms=start, to_ms=end, size=size)
+        chains.append((partner, role, start, end, chosen))
+    return _Selection(size=size, anchored=anchored, note=note, index=index, kind=entry.kind,
+                      chains=chains, decoded=decoded, frames=frames)  # fmt: skip
+
+
+async def extract_payloads_v2(
+    store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int
+) -> PayloadExtraction:
+    """The payloads of the messages the v2 bundle of ``asset_id`` over the period holds.
+
+    Exactly the messages of every chain of :func:`extract_bundle_v2` inside its interval (the
+    ones ``check_messages_v2`` gives for that bundle), each decoded once, with the checks of
+    :func:`gateway.evidence.extract_payloads` (each message is its device's telemetry with
+    the stored seq and t, seqs increase, ``prev`` links) and its refusals; no proofs, and no
+    second signature check (that function's docstring says why). ``compute_report`` of
+    them is the report ``voltproof report`` computes from the bundle. A GB/T 32960 frame
+    gives its bus sample, and ``asset_frames`` holds the asset's frames in the period: with
+    :func:`gateway.evidence.frames_in` the terminal figures, as ``voltproof report`` adds
+    them from ``ledger.verify_terminal.asset_frames``.
+    """
+    selection = await _select(store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms)
+    payloads = await asyncio.to_thread(_chain_payloads, selection)
+    own = selection.chains[0][-1]
+    return PayloadExtraction(
+        asset_id=asset_id, asset_kind=selection.kind, from_ms=from_ms, to_ms=to_ms,
+        payloads=tuple(payloads), devices=tuple(sorted({c[0] for c in selection.chains})),
+        unanchored=0,
+        asset_frames=tuple(_stored(leaf) for leaf in own.inside if is_envelope(leaf.cose)),
+    )  # fmt: skip
+
+
+def _chain_payloads(selection: _Selection) -> list[Mapping[str, Any]]:
+    """The checked payloads of every chain's messages inside its interval, in chain order."""
+    payloads: list[Mapping[str, Any]] = []
+    with gc_paused():
+        for device, _, _, _, chosen in selection.chains:
+            chain = DeviceLeaves(
+                device=device,
+                before=None if chosen.before is None else _stored(chosen.before),
+                inside=tuple(_stored(leaf) for leaf in chosen.inside),
+                after=None if chosen.after is None else _stored(chosen.after),
+            )
+            payloads += _inside_payloads(chain, selection.decoded, selection.frames)
+    return payloads
+
+
+def _decoded(
+    leaves: list[MessageLeaf],
+) -> tuple[dict[int, SignedMessage], dict[int, Mapping[str, Any]]]:
+    """The leaves decoded, by leaf index: COSE messages, and apart the payloads of GB/T 32960
+    frames.
+
+    A COSE leaf that does not decode is refused (the partner chains cannot be derived
+    without it). A frame that does not decode is left out and still goes into the bundle:
+    a frame names no pack, and the lessor's verifier refuses it with the frame's own reason
+    (the report from the store refuses it too, when it reads the chain).
+    """
+    messages: dict[int, SignedMessage] = {}
+    frames: dict[int, Mapping[str, Any]] = {}
+    with gc_paused():
+        for leaf in leaves:
+            if is_envelope(leaf.cose):
+                with contextlib.suppress(GbtError):  # left out: see above
+                    frames[leaf.leaf_index] = read_leaf(leaf.cose).payload()
+                continue
+            try:
+                messages[leaf.leaf_index] = decode_message(leaf.cose)
+            except MessageError as exc:
+                raise EvidenceError(
+                    f"stored leaf {leaf.leaf_index} does not decode: {exc}"
+                ) from exc
+    return messages, frames
+
+
+def _own_payloads(
+    leaves: list[MessageLeaf],
+    decoded: Mapping[int, SignedMessage],
+    frames: Mapping[int, Mapping[str, Any]],
+) -> list[Mapping[str, Any]]:
+    """The payloads of the decoded leaves in order (a frame's: its bus sample, as the
+    verifier reads it), from which the partner chains are derived."""
+    return [
+        decoded[leaf.leaf_index].payload if leaf.leaf_index in decoded else frames[leaf.leaf_index]
+        for leaf in leaves
+        if leaf.leaf_index in decoded or leaf.leaf_index in frames
+    ]
+
+
+async def extract_bundle_v2(
+    store: StoreReader,
+    *,
+    asset_id: str,
+    from_ms: int,
+    to_ms: int,
+    operator_key: bytes,
+    anchor_db: Path | None = None,
+) -> BundleV2:
+    """The v2 bundle of ``asset_id`` over ``[from_ms, to_ms)``, with real proofs."""
+    selection = await _select(store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms)
+    size, anchored, note, index = (
+        selection.size, selection.anchored, selection.note, selection.index
+    )  # fmt: skip
+    chains = selection.chains
     devices = sorted({device for device, *_ in chains})
     registry = await store.registry_leaves(devices, leaf_below=size)
     wanted = sorted(
@@ -187,7 +300,7 @@ async def extract_bundle_v2(
         export = await _local_export(anchor_db)
     return BundleV2(
         asset_id=asset_id,
-        asset_kind=entry.kind,
+        asset_kind=selection.kind,
         from_ms=from_ms,
         to_ms=to_ms,
         checkpoint=cosigned_note,

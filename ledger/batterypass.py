@@ -15,18 +15,26 @@ The dynamic attributes of the Battery Pass longlist (DIN DKE SPEC 99100, CC-BY-4
 the aspect model does not carry as values (time at extreme temperatures, deep-discharge and
 overcharge events) go to ``longlist``, keyed by the longlist's attribute number with its
 name, in the same ``{value, time}`` form. ``battery_passport`` puts the dynamic block into
-a manufacturer's static passport (identification, operation, materials, ...) to give the
-complete 6.1.0 document. ``docs/condition-report.md``, "Battery passport export", lists
-every value and its source.
+the passport setting's static sections (identification, operation, materials, ...), with
+the pack's identity from the log, to give the complete 6.1.0 document: every field nobody
+declared holds the schema's placeholder and is named as such (the schema has no null).
+``docs/condition-report.md``, "Battery passport export", lists every value and its source.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from .batterypass_template import UNDECLARED
+from .birth import BirthCertificateError, read_birth_certificate
+from .errors import VoltproofError
+from .registry import RegistryEntryError, read_registry_entry
 from .report.model import ConditionReport, FigureValue
 
 ASPECT_MODEL: Final = "urn:samm:io.catenax.battery.battery_pass:6.1.0"
@@ -42,6 +50,8 @@ _LONGLIST: Final = (
     ("92", "Number of overcharge events", "overcharge_events"),
 )  # fmt: skip
 
+_LONGLIST_UNITS: Final = {"87": "min", "88": "min", "89": "min", "90": "min", "91": "events",
+                           "92": "events"}  # fmt: skip
 _DAYS_PER_400_YEARS: Final = 146_097
 _MS_PER_DAY: Final = 86_400_000
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -220,19 +230,176 @@ def battery_pass_dynamic(
     }
 
 
-def battery_passport(report: ConditionReport, *, static: Mapping[str, Any]) -> dict[str, Any]:
-    """The complete 6.1.0 passport: ``static`` (the manufacturer's passport) + dynamic data.
+PASSPORT_SETTING_NAME: Final = "passport.json"
+"""The passport setting's file name next to the gateway configuration (``docs/operations.md``)."""
 
-    ``static`` carries every section the gateway cannot know (identification, operation,
-    materials, conformity, ``performance.rated``, ...); its ``performance.rated`` is the
-    reference for the dynamic values that need one. Raises ``ValueError`` naming what is
-    missing when the dynamic block cannot be completed.
+
+class PassportSettingError(VoltproofError, ValueError):
+    """The passport setting is not a JSON object of the model's static sections."""
+
+
+def parse_passport_setting(text: str) -> dict[str, Any]:
+    """The passport setting from its JSON text: an object keyed by the model's sections.
+
+    Checked here: JSON, an object, only the model's top-level sections (a typo would
+    otherwise leave a section undeclared without a word), each section an object, and no
+    ``performance.dynamic`` (the gateway computes it).
     """
-    rated = static.get("performance", {}).get("rated")
-    export = battery_pass_dynamic(report, rated=rated)
-    if not export["complete"]:
-        missing = "; ".join(f"{path}: {why}" for path, why in export["missing"].items())
-        raise ValueError(f"the dynamic block is incomplete: {missing}")
-    passport = copy.deepcopy(dict(static))
-    passport.setdefault("performance", {})["dynamic"] = export["performance"]["dynamic"]
+    try:
+        setting = json.loads(text)
+    except ValueError as exc:
+        raise PassportSettingError(f"passport setting is not JSON: {exc}") from exc
+    if not isinstance(setting, dict):
+        raise PassportSettingError("passport setting must be a JSON object")
+    unknown = sorted(set(setting) - set(UNDECLARED))
+    if unknown:
+        raise PassportSettingError(
+            f"passport setting has unknown section(s) {unknown}; the model's sections are "
+            f"{sorted(UNDECLARED)}"
+        )
+    for section, value in setting.items():
+        if not isinstance(value, dict):
+            raise PassportSettingError(f"passport setting: {section} must be an object")
+    if "dynamic" in setting.get("performance", {}):
+        raise PassportSettingError(
+            "passport setting: performance.dynamic is computed from the signed data; leave it out"
+        )
+    return setting
+
+
+PLACEHOLDER_NOTE: Final = (
+    "0 is a placeholder the 6.1.0 schema requires (it has no null), not a measurement"
+)
+_PASSPORT_NAMESPACE: Final = uuid.UUID("6f0c6a52-3c1e-4d1f-9a55-8a1f0e2b7c41")
+"""uuid5 namespace of passport identifiers: one fixed identifier per pack id."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackIdentity:
+    """What the log says of a pack: its id, and the claims of its birth certificate if any."""
+
+    device: str
+    serial: str | None = None
+    manufacturer_key: str | None = None
+    """The name of the manufacturer key that signed the birth certificate."""
+    made_at_ms: int | None = None
+
+
+def pack_identity(device: str, registry: Sequence[tuple[int, bytes]]) -> PackIdentity:
+    """The identity of ``device`` from its registry entries ``(leaf index, bytes)``.
+
+    The enrolment entry's birth certificate (its claims; the signature is the verifier's
+    business, ``voltproof verify --manufacturer``) gives the serial and manufacture time.
+    An entry that does not decode is skipped: the passport then says less, never more.
+    """
+    for index, data in registry:
+        try:
+            fact = read_registry_entry(data, index=index)
+            if fact.device != device or fact.birth is None:
+                continue
+            birth = read_birth_certificate(fact.birth)
+        except (RegistryEntryError, BirthCertificateError):
+            continue
+        return PackIdentity(device=device, serial=birth.serial,
+                            manufacturer_key=birth.manufacturer,
+                            made_at_ms=birth.made_at_ms)  # fmt: skip
+    return PackIdentity(device=device)
+
+
+def _date(t_ms: int) -> str:
+    """``YYYY-MM-DD`` of a Unix ms time; the schema's date has four year digits."""
+    text = iso_time(t_ms)[:10]
+    return text if len(text) == 10 else "9999-12-31"
+
+
+def _merge(template: Any, given: Any, path: str, undeclared: list[str]) -> Any:
+    """``given`` over ``template``; the template's leaves left in place go to ``undeclared``."""
+    if isinstance(template, dict):
+        given_map = given if isinstance(given, Mapping) else {}
+        merged = {key: copy.deepcopy(value) for key, value in given_map.items()}
+        for key, value in template.items():
+            where = f"{path}.{key}" if path else key
+            merged[key] = _merge(value, given_map.get(key), where, undeclared)
+        return merged
+    if given is None:
+        undeclared.append(path)
+        return copy.deepcopy(template)
+    return copy.deepcopy(given)
+
+
+def battery_passport(
+    report: ConditionReport,
+    *,
+    static: Mapping[str, Any] | None = None,
+    identity: PackIdentity | None = None,
+) -> dict[str, Any]:
+    """The complete 6.1.0 passport of a pack: the passport setting, identity, dynamic data.
+
+    ``static`` is the passport setting (``docs/operations.md``): any part of the static
+    sections the operator or manufacturer declared, in the model's own layout; its
+    ``performance.rated`` is the reference for the dynamic values that need one. Every
+    required field it leaves out gets :data:`~ledger.batterypass_template.UNDECLARED`'s
+    placeholder; ``identity`` (registry and birth certificate) fills the pack's codes,
+    passport identifier and manufacturing date. A dynamic value that neither the data nor
+    a rated value gives is 0 with its reason (:data:`PLACEHOLDER_NOTE`). Every placeholder
+    is named in ``performance.dynamic.performanceDocument``; the document is always valid
+    against the schema.
+    """
+    setting: Mapping[str, Any] = static or {}
+    performance = setting.get("performance")
+    rated = performance.get("rated") if isinstance(performance, Mapping) else None
+    export = battery_pass_dynamic(report, rated=rated if isinstance(rated, Mapping) else None)
+    undeclared: list[str] = []
+    passport: dict[str, Any] = _merge(UNDECLARED, setting, "", undeclared)
+    who = identity or PackIdentity(device=report.asset_id)
+    _identify(passport, who, report, undeclared)
+    dynamic: dict[str, Any] = copy.deepcopy(export["performance"]["dynamic"])
+    documents: list[dict[str, str]] = dynamic["performanceDocument"]
+    time = iso_time(report.to_ms)
+    for path, why in export["missing"].items():
+        node = dynamic
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = 0 if path == "selfDischargingRate" else {"value": 0, "time": time}
+        documents.append({"header": path, "contentType": "text/plain",
+                          "content": f"unknown: {why}; {PLACEHOLDER_NOTE}"})  # fmt: skip
+    dynamic["negativeEvents"] = [
+        {"header": f"BatteryPass longlist {number}: {entry['attribute']}"[:100],
+         "contentType": "text/plain",
+         "content": f"{entry['value']:g} {_LONGLIST_UNITS[number]} up to {entry['time']} "
+         "(from device-signed BMS data; docs/condition-report.md gives the formula)"}
+        for number, entry in export["longlist"].items()
+    ]  # fmt: skip
+    if undeclared:
+        documents.append({
+            "header": "undeclared values", "contentType": "text/plain",
+            "content": "not in the passport setting, so these fields hold the schema's "
+            "placeholder (0, 'not declared' or the smallest value their pattern admits), "
+            "not a declaration: " + ", ".join(undeclared),
+        })  # fmt: skip
+    passport["performance"]["dynamic"] = dynamic
     return passport
+
+
+def _identify(
+    passport: dict[str, Any], who: PackIdentity, report: ConditionReport, undeclared: list[str]
+) -> None:
+    """Put what the log says of the pack into ``passport`` (and out of ``undeclared``)."""
+    codes = [{"key": "voltproof device id", "value": who.device}]
+    if who.serial is not None:
+        codes.append({"key": "serial number (birth certificate)", "value": who.serial})
+    ident = passport["identification"]["identification"]
+    if "identification.identification.codes" in undeclared:
+        undeclared.remove("identification.identification.codes")
+        ident["codes"] = codes
+    else:
+        ident["codes"] = [*ident["codes"], *codes]
+    metadata = passport["metadata"]
+    metadata["passportIdentifier"] = f"urn:uuid:{uuid.uuid5(_PASSPORT_NAMESPACE, who.device)}"
+    metadata["issueDate"] = _date(report.to_ms)
+    for path in ("metadata.passportIdentifier", "metadata.issueDate"):
+        if path in undeclared:
+            undeclared.remove(path)
+    if who.made_at_ms is not None:
+        passport["operation"]["manufacturer"]["manufacturingDate"] = _date(who.made_at_ms)

@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 BUNDLE_FORMAT_V2: Final = "voltproof-bundle/2"
-ROLES: Final = ("asset", "predecessor", "host")
+ROLES: Final = ("asset", "predecessor", "host", "installed")
 _KINDS: Final = ("bus", "pack")
 TIMELINE_VERSION: Final = 1
 MAX_TIMELINE_ENTRIES: Final = 100_000

@@ -67,6 +67,8 @@ __all__ = [
     "check_expected_period",
     "check_messages_v2",
     "hosting_intervals",
+    "installed_intervals",
+    "partner_intervals",
     "stale_after",
     "verify_bundle_v2",
 ]
@@ -514,6 +516,42 @@ def hosting_intervals(
     return [run for run in runs if run[1] < run[2]]
 
 
+def installed_intervals(
+    payloads: Sequence[Mapping[str, Any]], *, to_ms: int
+) -> list[tuple[str, int, int]]:
+    """``(pack, from_ms, to_ms)`` per maximal run of a bus's messages naming one pack.
+
+    The mirror of :func:`hosting_intervals`: a bus names every pack installed in it
+    (``pack``), so a run of a pack starts at the first message naming it and ends at the
+    ``t`` of the next message not naming it, or at ``to_ms`` (the period's end).
+    """
+    runs: list[tuple[str, int, int]] = []
+    current: dict[str, int] = {}
+    for payload in payloads:
+        named = payload.get("pack")
+        packs = {p for p in named if isinstance(p, str)} if isinstance(named, list) else set()
+        runs.extend(
+            (pack, current.pop(pack), payload["t"]) for pack in sorted(set(current) - packs)
+        )
+        for pack in sorted(packs - set(current)):
+            current[pack] = payload["t"]
+    runs += [(pack, start, to_ms) for pack, start in sorted(current.items())]
+    return sorted(run for run in runs if run[1] < run[2])
+
+
+def partner_intervals(
+    kind: str, payloads: Sequence[Mapping[str, Any]], *, to_ms: int
+) -> tuple[str, list[tuple[str, int, int]]]:
+    """The role and intervals of the partner chains an asset's own messages require.
+
+    A pack's ``host`` chains (:func:`hosting_intervals`), a bus's ``installed`` chains
+    (:func:`installed_intervals`).
+    """
+    if kind == "pack":
+        return "host", hosting_intervals(payloads, to_ms=to_ms)
+    return "installed", installed_intervals(payloads, to_ms=to_ms)
+
+
 def verify_bundle_v2(
     bundle: BundleV2,
     *,
@@ -586,7 +624,10 @@ def verify_bundle_v2(
         payloads[(chain.device, chain.from_ms, chain.to_ms)] = inside
     _check_signatures(signatures, workers=workers)
     own_payloads = payloads[(bundle.asset_id, bundle.from_ms, bundle.to_ms)]
-    _check_hosts(bundle, own_payloads, devices)
+    # Partner chains are checked against the chain as of the bundle's checkpoint (what the
+    # builder derived them from), before a stale checkpoint withdraws a head-proven end.
+    own_complete = next(f.complete for f in facts if f.role == "asset")
+    _check_hosts(bundle, own_payloads, devices, own_complete=own_complete)
     later = _later_anchor(anchors, anchor, checkpoint)
     facts = [_stale(found, later) for found in facts]
     return V2Report(
@@ -609,29 +650,56 @@ def verify_bundle_v2(
 
 
 def _check_hosts(
-    bundle: BundleV2, own: Sequence[Mapping[str, Any]], devices: Mapping[str, IndexedDevice]
+    bundle: BundleV2,
+    own: Sequence[Mapping[str, Any]],
+    devices: Mapping[str, IndexedDevice],
+    *,
+    own_complete: bool,
 ) -> None:
-    required = hosting_intervals(own, to_ms=bundle.to_ms) if bundle.asset_kind == "pack" else []
-    given = sorted((c.device, c.from_ms, c.to_ms) for c in bundle.chains if c.role == "host")
+    """The partner chains are exactly those the asset's own messages require.
+
+    A pack's ``host`` chains cover its hosting intervals, a bus's ``installed`` chains the
+    intervals its messages name each pack over; no other partner chain, no other device.
+    A bus's intervals are only checked when its own chain is complete: with messages of its
+    own missing they cannot be derived, and the bundle is INCOMPLETE for that hole already
+    (the installed packs' data is a supplement of a bus bundle, checked like any chain).
+    """
+    role, required = partner_intervals(bundle.asset_kind, own, to_ms=bundle.to_ms)
+    if role == "installed" and not own_complete:
+        known = {bundle.asset_id} | {c.device for c in bundle.chains if c.role == role}
+        for device in devices:
+            if device not in known:
+                raise BundleDeviceError(f"device {device!r} has no chain in the bundle")
+        if any(c.role == "host" for c in bundle.chains):
+            raise HostChainError("a bus bundle has no host chains")
+        return
+    partners = {"host", "installed"}
+    given = sorted((c.device, c.from_ms, c.to_ms) for c in bundle.chains if c.role == role)
+    wrong = sorted(c.role for c in bundle.chains if c.role in partners - {role})
     missing = sorted(set(required) - set(given))
     extra = sorted(set(given) - set(required))
+    what = "host" if role == "host" else "installed-pack"
+    if wrong:
+        raise HostChainError(f"a {bundle.asset_kind} bundle has no {wrong[0]} chains")
     if missing:
-        host, start, end = missing[0]
+        partner, start, end = missing[0]
+        says = (f"the pack's messages put it in {partner!r}" if role == "host"
+                else f"the bus's messages name {partner!r} as installed")  # fmt: skip
         raise HostChainError(
-            f"the pack's messages put it in {host!r} over {start}..{end}, and the bundle has "
-            "no host chain for that interval"
+            f"{says} over {start}..{end}, and the bundle has no {what} chain for that interval"
         )
     if extra or len(given) != len(set(given)):
-        host, start, end = (extra or given)[0]
+        partner, start, end = (extra or given)[0]
+        owner = "pack" if role == "host" else "bus"
         raise HostChainError(
-            f"host chain of {host!r} over {start}..{end} is not a hosting interval of the "
-            "pack's messages (host data outside the hosting intervals)"
+            f"{what} chain of {partner!r} over {start}..{end} is not an interval of the "
+            f"{owner}'s messages ({what} data outside the intervals)"
         )
-    needed = {bundle.asset_id} | {host for host, _, _ in required}
+    needed = {bundle.asset_id} | {partner for partner, _, _ in required}
     for device in devices:
         if device not in needed:
             raise BundleDeviceError(
-                f"device {device!r} is neither the asset nor a host of it in the period"
+                f"device {device!r} is neither the asset nor a {what} of it in the period"
             )
 
 

@@ -278,6 +278,7 @@ class Demo:
             manufacturer_verifier_key,
             write_fleet,
             write_gateway_config,
+            write_passport_setting,
             write_witness_config,
         )
 
@@ -323,6 +324,7 @@ class Demo:
             gbt_port=gbt_port,
         )
         enrolled = await enroll_fleet(settings, layout, fleet)
+        write_passport_setting(layout)
         self.manufacturer = manufacturer_verifier_key(layout)
         self._say(f"fleet of {len(fleet.bus_ids())} buses and {len(fleet.pack_ids())} packs "
                   f"({enrolled} newly enrolled)")  # fmt: skip

@@ -13,16 +13,18 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from api.access import Role, Window
 from api.accessdb import AccessDb
 from firmware_sim.gbt32960.encode import TerminalKey
+from firmware_sim.physics.pack import PackConfig
 from firmware_sim.sim.fleet import Fleet, load_fleet
 from firmware_sim.sim.keys import load_or_create, manufacturer_key
 from gateway.config import GatewaySettings, load_settings
 from gateway.registry import DeviceSpec, Registry
 from gateway.store import SqliteStore
+from ledger.batterypass import PASSPORT_SETTING_NAME
 from ledger.cosignature import witness_verifier_key
 from ledger.gbt32960 import Terminal, placeholder_key
 from ledger.keys import create_key_file, load_key_file
@@ -250,6 +252,48 @@ port = {metrics_port}
         encoding="utf-8",
     )
     return load_settings(layout.gateway_config)
+
+
+def demo_passport_setting() -> dict[str, Any]:
+    """The static passport of the demo's pack type: only what the simulator models.
+
+    Identification and the ratings that follow from the simulated cell and topology
+    (``firmware_sim.physics``, ``docs/simulation.md``); everything the simulator does not
+    model (power, self-discharge, efficiency, lifetime, materials, ...) is left out, so the
+    passport names it undeclared rather than the demo inventing it.
+    """
+    pack = PackConfig()
+    cell = pack.cell
+    part = f"SIM-LFP-{pack.series}S{pack.parallel}P-{cell.capacity_ah:g}"
+    return {
+        "identification": {
+            "category": "EV",
+            "chemistry": "LFP",
+            "idDmc": part,
+            "identification": {"type": {
+                "manufacturerPartId": part,
+                "nameAtManufacturer": f"voltproof simulated {pack.series}S{pack.parallel}P "
+                f"{cell.capacity_ah:g} Ah LFP traction pack",
+            }},
+        },
+        "performance": {"rated": {
+            "capacity": {"value": pack.capacity_ah},
+            "voltage": {"nominal": round(cell.nominal_v * pack.series, 3),
+                        "min": round(cell.min_v * pack.series, 3),
+                        "max": round(cell.max_v * pack.series, 3)},
+            "resistance": {"cell": cell.r0_ohm,
+                           "pack": round(cell.r0_ohm * pack.series / pack.parallel, 9)},
+        }},
+    }  # fmt: skip
+
+
+def write_passport_setting(layout: DemoLayout) -> Path:
+    """Write the demo's passport setting next to gateway.toml (kept if it exists)."""
+    path = layout.root / PASSPORT_SETTING_NAME
+    if not path.exists():
+        text = json.dumps(demo_passport_setting(), indent=2, sort_keys=True) + "\n"
+        path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _gbt_section(port: int | None) -> str:

@@ -2,10 +2,12 @@
 
 The bundle (``voltproof-bundle/2`` by default: ``gateway.evidence_v2.extract_bundle_v2``;
 ``?format=1``: ``gateway.evidence.extract_evidence``) is extracted from the store. The report
-and the passport are computed from the payloads of exactly the messages the v1 bundle holds
-(``gateway.evidence.extract_payloads``: the same selection, decoded once, chain checked, no
-proofs and no second signature check), so the numbers served here are the numbers
-``voltproof report BUNDLE`` recomputes offline from the downloaded bundle, byte for byte.
+and the passport are computed from exactly the messages of the bundle served by default
+(the v2 bundle's chains, ``gateway.evidence_v2.extract_payloads_v2``; before the gateway
+commits the device index line, the v1 selection, ``gateway.evidence.extract_payloads``:
+decoded once, chains checked, no proofs and no second signature check), so the
+numbers served here are the numbers ``voltproof report BUNDLE`` recomputes offline from the
+downloaded bundle, byte for byte.
 A lessor's period is clipped to their lease; a v1 pack bundle includes the buses that hosted
 the pack only for operator keys (a pack lessor does not lease the buses); a v2 pack bundle
 always includes them, but only over the intervals the pack was in them (evidence v2).
@@ -16,14 +18,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from gateway.collector import gc_paused
-from gateway.evidence import extract_evidence, extract_payloads, frames_in
-from gateway.evidence_v2 import extract_bundle_v2
-from ledger.batterypass import battery_pass_dynamic
+from gateway.evidence import PayloadExtraction, extract_evidence, extract_payloads, frames_in
+from gateway.evidence_v2 import NoIndexLineError, extract_bundle_v2, extract_payloads_v2
+from ledger.batterypass import (
+    PackIdentity,
+    PassportSettingError,
+    battery_passport,
+    pack_identity,
+    parse_passport_setting,
+)
 from ledger.bundle import Bundle, build_bundle
 from ledger.bundle_v2 import BundleV2
 from ledger.gbt32960.figures import with_terminal_figures
@@ -116,21 +125,44 @@ def _paused_report(
 async def _report(
     state: AppState, user: Principal, asset: str, from_ms: int | None, to_ms: int | None
 ) -> ConditionReport:
-    """The report of the bundle :func:`_bundle` would serve, from the store's payloads.
+    """The report of the bundle ``/bundle`` serves by default, so the lessor's offline
+    ``voltproof report`` of the download gives the same numbers, byte for byte.
 
-    Equal to ``report_of(await _bundle(...))`` (see ``extract_payloads`` for what is checked
-    and why the gateway's signature checks are not redone here).
+    That is the v2 bundle (:func:`_bundle_v2`: a pack's hosts and a bus's installed packs
+    only over their intervals, for every user), read by ``extract_payloads_v2`` (the same
+    selection, decoded once, chains checked, no proofs and no second signature check);
+    while the anchored checkpoint carries no device index line (no v2 bundle can be built)
+    it is the v1 selection (:func:`_report_v1`), equal to ``report_of(await _bundle(...))``.
     """
+    window, _grant = await _window(state, user, asset, from_ms, to_ms)
+    try:
+        found = await extract_payloads_v2(
+            state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms
+        )
+    except NoIndexLineError:
+        return await _report_v1(state, user, asset, from_ms, to_ms)
+    return await _report_of(found)
+
+
+async def _report_v1(
+    state: AppState, user: Principal, asset: str, from_ms: int | None, to_ms: int | None
+) -> ConditionReport:
+    """The report of the v1 bundle :func:`_bundle` would serve, from the store's payloads."""
     window, grant = await _window(state, user, asset, from_ms, to_ms)
     found = await extract_payloads(
         state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
         follow_hosts=user.role is Role.OPERATOR, grant=grant,
     )  # fmt: skip
+    return await _report_of(found)
+
+
+async def _report_of(found: PayloadExtraction) -> ConditionReport:
+    """The condition report of extracted payloads; for a GB/T 32960 bus, with the pack
+    figures and evidence label of its frames, as ``voltproof report`` adds them offline."""
     report = await asyncio.to_thread(
         _paused_report, found.payloads, asset_id=found.asset_id, asset_kind=found.asset_kind,
         from_ms=found.from_ms, to_ms=found.to_ms,
     )  # fmt: skip
-    # A GB/T 32960 bus: the pack figures and evidence label of its frames, as offline.
     return with_terminal_figures(report, await asyncio.to_thread(frames_in, found))
 
 
@@ -201,11 +233,38 @@ async def passport(
     from_ms: Annotated[TimeMs, Query(alias="from")] = None,
     to_ms: Annotated[TimeMs, Query(alias="to")] = None,
 ) -> dict[str, Any]:
-    """Battery passport dynamic data (Tractus-X battery_pass) of a pack."""
+    """The complete battery passport (Tractus-X ``battery_pass`` 6.1.0) of a pack.
+
+    The passport setting's static sections, the pack's identity from its registry entries
+    and birth certificate, and ``performance.dynamic`` from the condition report; every
+    value not known is a placeholder named in ``performance.dynamic.performanceDocument``.
+    """
     device = await visible_device(state.dashboard, user, asset)
     if device.kind != "pack":
         raise HTTPException(status_code=400, detail=f"{asset!r} is a bus; passports are for packs")
-    return battery_pass_dynamic(await _report(state, user, asset, from_ms, to_ms))
+    setting = await asyncio.to_thread(passport_setting, state.deployment.passport)
+    report = await _report(state, user, asset, from_ms, to_ms)
+    return battery_passport(report, static=setting, identity=await _identity(state, asset))
+
+
+def passport_setting(path: Path) -> dict[str, Any]:
+    """The passport setting at ``path`` (none: ``{}``); 503 when it cannot be used."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise HTTPException(status_code=503, detail=f"passport setting unreadable: {exc}") from exc
+    try:
+        return parse_passport_setting(text)
+    except PassportSettingError as exc:
+        raise HTTPException(status_code=503, detail=f"{path.name}: {exc}") from exc
+
+
+async def _identity(state: AppState, pack: str) -> PackIdentity:
+    """The pack's identity from its registry leaves (enrolment and birth certificate)."""
+    leaves = await state.reader.registry_leaves([pack], leaf_below=2**63 - 1)
+    return pack_identity(pack, [(leaf.leaf_index, leaf.cose) for leaf in leaves])
 
 
 @router.get("/{asset}/history", response_model=HistoryPublic)

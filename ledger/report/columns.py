@@ -79,6 +79,10 @@ class MessageInfo:
     row: int
     """Where the message's samples start in :attr:`Decoded.wire` of its kind."""
     events: tuple[Event, ...]
+    host: str | None = None
+    """A pack message's host bus (``host``), if it names one."""
+    packs: tuple[str, ...] = ()
+    """A bus message's installed packs (``pack``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +111,7 @@ class _Collector:
         if header is None:
             return False
         kind, t_ms, dt_ms, columns = header
+        host, packs = _names(payload)
         found = _plain_columns(kind, columns)
         if found is None:
             return False
@@ -116,7 +121,7 @@ class _Collector:
             chunks[spec.key].append(view)
         self.messages.append(
             MessageInfo(dev=payload["dev"], kind=kind, t_ms=t_ms, dt_ms=dt_ms, n=n,
-                        row=self.rows[kind], events=())
+                        row=self.rows[kind], events=(), host=host, packs=packs)
         )  # fmt: skip
         self.rows[kind] += n
         return True
@@ -131,7 +136,7 @@ class _Collector:
         self.messages.append(
             MessageInfo(dev=payload["dev"], kind=decoded.kind, t_ms=decoded.t_ms,
                         dt_ms=decoded.dt_ms, n=decoded.n, row=self.rows[decoded.kind],
-                        events=decoded.events)
+                        events=decoded.events, host=decoded.host, packs=decoded.packs)
         )  # fmt: skip
         self.rows[decoded.kind] += decoded.n
 
@@ -146,6 +151,14 @@ class _Collector:
                     return None
                 result[kind][spec.key] = column
         return result
+
+
+def _names(payload: Mapping[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """The host (pack) and installed packs (bus) of a payload of the plain form."""
+    host = payload.get("host")
+    packs = payload.get("pack")
+    return (host if isinstance(host, str) else None,
+            tuple(packs) if isinstance(packs, list | tuple) else ())  # fmt: skip
 
 
 def _plain_header(payload: Mapping[str, Any]) -> tuple[Kind, int, int, dict[str, Any]] | None:
@@ -248,6 +261,8 @@ class _Pending:
     dt_ms: int
     n: int | None
     events: tuple[Event, ...]
+    host: str | None = None
+    packs: tuple[str, ...] = ()
 
 
 def _decode_joined(payloads: Sequence[Mapping[str, Any]]) -> Decoded | None:
@@ -268,8 +283,9 @@ def _decode_joined(payloads: Sequence[Mapping[str, Any]]) -> Decoded | None:
             kind, t_ms, dt_ms, columns = header
             raws: tuple[Any, ...] = _COLUMNS_OF[kind](columns)
             if set(map(type, raws)) == _TYPED_ONLY:
+                host, packs = _names(payload)
                 pending.append(_Pending(dev=payload["dev"], kind=kind, t_ms=t_ms, dt_ms=dt_ms,
-                                        n=None, events=()))  # fmt: skip
+                                        n=None, events=(), host=host, packs=packs))  # fmt: skip
                 chunks[kind].append(tuple(map(_ENCODED, raws)))
                 plain[kind].append(True)
                 continue
@@ -280,7 +296,8 @@ def _decode_joined(payloads: Sequence[Mapping[str, Any]]) -> Decoded | None:
             break
         pending.append(_Pending(dev=payload["dev"], kind=decoded.kind, t_ms=decoded.t_ms,
                                 dt_ms=decoded.dt_ms, n=decoded.n,
-                                events=decoded.events))  # fmt: skip
+                                events=decoded.events, host=decoded.host,
+                                packs=decoded.packs))  # fmt: skip
         chunks[decoded.kind].append(tuple(
             np.asarray(decoded.columns[spec.key], dtype=np.int64).astype(_dtype(spec)).tobytes()
             for spec in FIELDS[decoded.kind]
@@ -305,7 +322,8 @@ def _decode_joined(payloads: Sequence[Mapping[str, Any]]) -> Decoded | None:
         n = next(sizes[item.kind])
         messages.append(MessageInfo(dev=item.dev, kind=item.kind, t_ms=item.t_ms,
                                     dt_ms=item.dt_ms, n=n, row=rows[item.kind],
-                                    events=item.events))  # fmt: skip
+                                    events=item.events, host=item.host,
+                                    packs=item.packs))  # fmt: skip
         rows[item.kind] += n
     return Decoded(messages=tuple(messages), wire=wire)
 

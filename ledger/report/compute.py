@@ -17,13 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from .columns import Decoded, decode_all
+from .bus import bus_figures
+from .columns import Decoded, MessageInfo, decode_all
 from .efficiency import round_trip_figure
 from .frame import Frame, frame_of, fsum_in_order, median, message_means, onset_count, runs
 from .model import (
     ConditionReport,
     DeviceCompleteness,
     Figure,
+    PackStint,
     PackSwap,
     ReportParams,
     SocBin,
@@ -254,7 +256,7 @@ def _usage_figures(packs: Frame, c_rated: float | None, params: ReportParams) ->
     fast_limit = None if c_rated is None else params.fast_charge_c * c_rated
     fast = ah_in[charge_in >= fast_limit] if fast_limit else ah_in[:0]
     ah_fast = fsum_in_order(fast) / _HOURS
-    peak_dis = current.max().item() if current.size else 0.0
+    peak_dis = max(current.max().item(), 0.0) if current.size else 0.0  # 0: no discharge
     peak_chg = charge_in.max().item() if charge_in.size else 0.0
     active = fsum_in_order(seconds[np.abs(current) >= params.idle_current_a])
     no_rating = None if c_rated else _NO_RATING
@@ -278,7 +280,8 @@ def _usage_figures(packs: Frame, c_rated: float | None, params: ReportParams) ->
             key="peak_discharge_c_rate",
             value=peak_dis / c_rated if c_rated else None,
             unit="1/h",
-            method="largest discharging current / rated capacity",
+            method="largest discharging current / rated capacity (0 when the pack never "
+            "discharged in the period)",
             reason=no_rating,
         ),
         Figure(
@@ -389,25 +392,6 @@ def _alarm_onsets(packs: Frame) -> tuple[tuple[int, int], ...]:
     return tuple((lvl, counts[lvl]) for lvl in range(1, 5))
 
 
-def _bus_figures(buses: Frame) -> list[Figure]:
-    odo = buses["odometer_m"]
-    started = fsum_in_order(buses.seconds[buses["vehicle_state"] == 1])
-    return [
-        Figure(
-            key="distance",
-            value=(odo.max().item() - odo.min().item()) / 1000,
-            unit="km",
-            method="largest - smallest odometer reading of the period",
-        ),
-        Figure(
-            key="operating_hours",
-            value=started / _HOURS,
-            unit="h",
-            method="time with vehicle state 1 (started)",
-        ),
-    ]
-
-
 def _pack_device(decoded: Decoded, *, asset_id: str, asset_kind: str) -> str | None:
     """The pack whose BMS data the pack figures use (cumulative counters are per pack)."""
     if asset_kind == "pack":
@@ -419,6 +403,79 @@ def _pack_device(decoded: Decoded, *, asset_id: str, asset_kind: str) -> str | N
     if not counts:
         return None
     return min(counts, key=lambda dev: (-counts[dev], dev))
+
+
+_Stint = tuple[str, str, int, int, Frame | None, PackStint]
+"""(bus, pack, from ms, to ms, the pack's samples in the stint or None, the stint)."""
+
+
+def _end_ms(message: MessageInfo) -> int:
+    """The end of the time a message's samples stand for (last sample + one period)."""
+    return message.t_ms + message.n * message.dt_ms
+
+
+def _stint_runs(
+    messages: Sequence[MessageInfo], *, asset_id: str, asset_kind: str
+) -> list[tuple[str, str, int, int]]:
+    """``(bus, pack, from ms, to ms)`` per run of the asset's messages naming one pairing.
+
+    A bus's messages name its installed packs (``pack``), a pack's messages its host bus
+    (``host``); a run is a maximal sequence of the asset's messages, in time order, that all
+    name the same pairing.
+    """
+    own = sorted((m for m in messages if m.dev == asset_id and m.kind == asset_kind),
+                 key=lambda m: (m.t_ms, m.n))  # fmt: skip
+    found: list[tuple[str, str, int, int]] = []
+    open_runs: dict[str, tuple[int, int]] = {}
+    for message in own:
+        if asset_kind == "bus":
+            partners = set(message.packs)
+        else:
+            partners = {message.host} if message.host is not None else set()
+        for partner in sorted(set(open_runs) - partners):
+            start, end = open_runs.pop(partner)
+            found.append(_pair(asset_id, asset_kind, partner, start, end))
+        for partner in sorted(partners):
+            start, _ = open_runs.get(partner, (message.t_ms, 0))
+            open_runs[partner] = (start, _end_ms(message))
+    for partner, (start, end) in sorted(open_runs.items()):
+        found.append(_pair(asset_id, asset_kind, partner, start, end))
+    return sorted(found, key=lambda run: (run[2], run[0], run[1]))
+
+
+def _pair(asset: str, kind: str, partner: str, start: int, end: int) -> tuple[str, str, int, int]:
+    return (asset, partner, start, end) if kind == "bus" else (partner, asset, start, end)
+
+
+def _stints(
+    decoded: Decoded, *, asset_id: str, asset_kind: str, params: ReportParams
+) -> list[_Stint]:
+    """Each stint with the pack figures of the pack's messages that name the bus in it."""
+    messages = decoded.messages
+    result: list[_Stint] = []
+    for bus, pack, start, end in _stint_runs(messages, asset_id=asset_id,
+                                             asset_kind=asset_kind):  # fmt: skip
+        chosen = [i for i, m in enumerate(messages)
+                  if m.kind == "pack" and m.dev == pack and m.host == bus
+                  and m.t_ms < end and _end_ms(m) > start]  # fmt: skip
+        if not chosen:
+            stint = PackStint(bus=bus, pack=pack, from_ms=start, to_ms=end, figures=(),
+                              reason=f"the evidence holds no messages of {pack} naming {bus} "
+                              "as its host in this stint")  # fmt: skip
+            result.append((bus, pack, start, end, None, stint))
+            continue
+        frame = frame_of(decoded, "pack", chosen)
+        figures, _, _ = _pack_figures(frame, _Means(decoded, chosen), params, end)
+        samples = Figure(
+            key="samples",
+            value=len(frame),
+            unit="1",
+            method="samples of the pack's messages naming the bus in the stint",
+        )
+        stint = PackStint(bus=bus, pack=pack, from_ms=start, to_ms=end,
+                          figures=(samples, *figures))  # fmt: skip
+        result.append((bus, pack, start, end, frame, stint))
+    return result
 
 
 class _Means:
@@ -461,12 +518,21 @@ def _compute(
     pack_id = _pack_device(decoded, asset_id=asset_id, asset_kind=asset_kind)
     pack_chosen = [i for i, m in enumerate(messages) if m.kind == "pack" and m.dev == pack_id]
     packs = frame_of(decoded, "pack", pack_chosen)
-    buses = frame_of(decoded, "bus", [i for i, m in enumerate(messages) if m.kind == "bus"])
+    bus_ids = sorted({m.dev for m in messages if m.kind == "bus"})
+    buses = [
+        (bus, frame_of(decoded, "bus", [i for i, m in enumerate(messages)
+                                        if m.kind == "bus" and m.dev == bus]))
+        for bus in bus_ids
+    ]  # fmt: skip
+    # A bus's report describes every pack it carried; a pack's own figures already cover
+    # its time in each bus (and a year of them twice would double the report's cost).
+    stints = (_stints(decoded, asset_id=asset_id, asset_kind=asset_kind, params=params)
+              if asset_kind == "bus" else [])  # fmt: skip
     figures = [
         Figure(key="messages", value=len(ordered), unit="1", method="messages used"),
         Figure(
             key="samples",
-            value=len(packs) + len(buses),
+            value=len(packs) + sum(len(frame) for _, frame in buses),
             unit="1",
             method="pack samples of the reported pack and bus samples in those messages",
         ),
@@ -485,8 +551,10 @@ def _compute(
         means = _Means(decoded, pack_chosen)
         pack_figures, histogram, alarms = _pack_figures(packs, means, params, to_ms)
         figures += pack_figures
-    if len(buses):
-        figures += _bus_figures(buses)
+    if buses:
+        installed = [(bus, pack, start, end, frame) for bus, pack, start, end, frame, _ in stints
+                     if frame is not None]  # fmt: skip
+        figures += bus_figures(buses, installed, params)
     recal = sum(1 for m in messages for e in m.events if e.kind == "recal")
     figures.append(
         Figure(
@@ -517,4 +585,5 @@ def _compute(
         alarms_by_level=alarms,
         pack_swaps=tuple(swaps),
         completeness=_completeness(ordered),
+        stints=tuple(stint for *_, stint in stints),
     )

@@ -36,6 +36,8 @@ class ReportParams:
     min_segment_soc: float = 0.2
     soc_bins: int = 10
     trend_min_span_s: float = 60.0
+    min_distance_km: float = 1.0
+    min_days: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("rated_capacity_ah", "rated_energy_wh"):
@@ -50,6 +52,10 @@ class ReportParams:
             raise ValueError("soc_bins must be 1..100")
         if not 0 <= self.trend_min_span_s <= 1e12:
             raise ValueError("trend_min_span_s must be in [0, 1e12]")
+        if not 0 < self.min_distance_km <= 1e9:
+            raise ValueError("min_distance_km must be in (0, 1e9]")
+        if not 0 < self.min_days <= 1e6:
+            raise ValueError("min_days must be in (0, 1e6]")
 
     @property
     def trend_min_span_ms(self) -> int:
@@ -93,6 +99,23 @@ class PackSwap:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PackStint:
+    """A pack's time in a bus, as the bus's own messages name it, and the pack's figures.
+
+    ``from_ms`` is the first message naming the pair, ``to_ms`` the end of the last one
+    (its last sample time + its sample period); ``figures`` are the pack figures of the
+    pack's own samples over that stint (empty, with ``reason``, when the evidence holds none).
+    """
+
+    bus: str
+    pack: str
+    from_ms: int
+    to_ms: int
+    figures: tuple[Figure, ...]
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceCompleteness:
     """Per device: seqs received between the first and last seq, and the missing ranges."""
 
@@ -121,6 +144,7 @@ class ConditionReport:
     alarms_by_level: tuple[tuple[int, int], ...]
     pack_swaps: tuple[PackSwap, ...]
     completeness: tuple[DeviceCompleteness, ...]
+    stints: tuple[PackStint, ...] = ()
 
     def figure(self, key: str) -> Figure:
         """The figure named ``key``."""
@@ -145,6 +169,7 @@ class ConditionReport:
                 {"t_ms": s.t_ms, "device": s.device, "out": s.pack_out, "in": s.pack_in}
                 for s in self.pack_swaps
             ],
+            "stints": [_stint(s) for s in self.stints],
             "completeness": [
                 {
                     "device": c.device,
@@ -161,6 +186,20 @@ class ConditionReport:
     def to_json(self) -> str:
         """Deterministic JSON: sorted keys, no spaces; equal reports give equal bytes."""
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def _stint(stint: PackStint) -> dict[str, Any]:
+    """A stint's JSON: ``reason`` only when it has no figures."""
+    result: dict[str, Any] = {
+        "bus": stint.bus,
+        "pack": stint.pack,
+        "from_ms": stint.from_ms,
+        "to_ms": stint.to_ms,
+        "figures": {f.key: _figure(f) for f in stint.figures},
+    }
+    if stint.reason is not None:
+        result["reason"] = stint.reason
+    return result
 
 
 def _figure(figure: Figure) -> dict[str, Any]:

@@ -44,6 +44,17 @@ def render_text(report: ConditionReport) -> str:
     for swap in report.pack_swaps:
         lines.append(f"pack change at {swap.t_ms} on {swap.device}: out {swap.pack_out!r} "
                      f"in {swap.pack_in!r}")  # fmt: skip
+    key_figures = ("samples", "soh_capacity", "energy_discharged", "energy_charged",
+                    "equivalent_full_cycles")  # fmt: skip
+    if report.stints:
+        lines += ["", "packs in buses (stints):"]
+    for stint in report.stints:
+        lines.append(f"  {stint.pack} in {stint.bus}: Unix ms {stint.from_ms}..{stint.to_ms}")
+        if stint.reason is not None:
+            lines.append(f"    n/a ({stint.reason})")
+        for figure in stint.figures:
+            if figure.key in key_figures:
+                lines.append(f"    {figure.key:<24}  {_figure(figure)}")
     lines += ["", "completeness (from seq numbers):"]
     for c in report.completeness:
         missing = ", ".join(f"{a}..{b}" for a, b in c.missing) or "none"

@@ -260,7 +260,7 @@ def _usage_figures(
     ah_total = sum(-i * s for i, s in charging) / _HOURS
     fast_limit = None if c_rated is None else params.fast_charge_c * c_rated
     ah_fast = sum(-i * s for i, s in charging if fast_limit and -i >= fast_limit) / _HOURS
-    peak_dis = max((t.sample.current_a for t in packs), default=0.0)
+    peak_dis = max((t.sample.current_a for t in packs if t.sample.current_a > 0), default=0.0)
     peak_chg = max((-i for i, _ in charging), default=0.0)
     active = sum(t.seconds for t in packs if abs(t.sample.current_a) >= params.idle_current_a)
     no_rating = None if c_rated else _NO_RATING
@@ -284,7 +284,8 @@ def _usage_figures(
             key="peak_discharge_c_rate",
             value=peak_dis / c_rated if c_rated else None,
             unit="1/h",
-            method="largest discharging current / rated capacity",
+            method="largest discharging current / rated capacity (0 when the pack never "
+            "discharged in the period)",
             reason=no_rating,
         ),
         Figure(

@@ -455,7 +455,10 @@ def test_report_matches_bundle(
     report = client.get("/api/assets/pack-1/report", headers=headers).json()
     assert report["format"] == "voltproof-condition-report/1"
     assert report["period"] == {"from_ms": LEASE_FROM, "to_ms": LEASE_TO}
-    assert report["figures"]["messages"]["value"] == 12
+    # The lessor's default (v2) bundle: the pack's 12 messages and its host's 12 over the
+    # hosting intervals, the same messages `voltproof report` reads from the download.
+    assert report["figures"]["messages"]["value"] == 24
+    assert report["completeness"][0]["device"].startswith("bus-")
     assert report["alarms_by_level"]["2"] == 1
     passport = client.get("/api/assets/pack-1/passport", headers=headers).json()
     assert json.dumps(passport)

@@ -8,11 +8,18 @@ from typing import Any
 import jsonschema
 import pytest
 
-from ledger.batterypass import battery_pass_dynamic, battery_passport, iso_time
+from ledger.batterypass import (
+    PassportSettingError,
+    battery_pass_dynamic,
+    battery_passport,
+    iso_time,
+    parse_passport_setting,
+)
 from ledger.report import ConditionReport
 from tests.support.bundle_world import T0, pack_batch, pack_sample
 from tests.support.paths import DATA as TEST_DATA
 from tests.support.report_world import flat_series_that_crashed, report_of, scenario
+from voltproof.demo_setup import demo_passport_setting
 
 DATA = TEST_DATA / "batterypass"
 SCHEMA: dict[str, Any] = json.loads(
@@ -71,10 +78,83 @@ def test_dynamic_block_is_valid_with_rated_values(name: str) -> None:
     assert errors(export["performance"]["dynamic"], dynamic_schema()) == []
 
 
+SETTINGS: dict[str, dict[str, Any] | None] = {
+    "manufacturer's full static passport": STATIC,
+    "the demo's setting (what the simulator models)": demo_passport_setting(),
+    "chemistry only": {"identification": {"chemistry": "LFP"}},
+    "no setting": None,
+}
+
+
+@pytest.mark.parametrize("setting", sorted(SETTINGS))
 @pytest.mark.parametrize("name", sorted(packs()))
-def test_complete_passport_is_valid(name: str) -> None:
-    """The static passport plus the dynamic block is a valid 6.1.0 document."""
-    assert errors(battery_passport(packs()[name], static=STATIC), SCHEMA) == []
+def test_complete_passport_is_valid(name: str, setting: str) -> None:
+    """Any passport setting, down to none at all, plus the data: a valid 6.1.0 document."""
+    assert errors(battery_passport(packs()[name], static=SETTINGS[setting]), SCHEMA) == []
+
+
+def test_undeclared_values_are_named_not_passed_off() -> None:
+    """Without a setting every placeholder is listed; the setting's values are used as given."""
+    bare = battery_passport(packs()["scenario"])
+    documents = {d["header"]: d["content"] for d in
+                 bare["performance"]["dynamic"]["performanceDocument"]}  # fmt: skip
+    undeclared = documents["undeclared values"]
+    for path in ("identification.chemistry", "performance.rated.capacity.value",
+                 "metadata.economicOperatorId", "materials.active.lithium.recycled"):  # fmt: skip
+        assert path in undeclared
+    assert "metadata.passportIdentifier" not in undeclared  # one per pack, from its id
+    assert bare["identification"]["identification"]["codes"] == [
+        {"key": "voltproof device id", "value": "pack-1"}
+    ]
+    demo = battery_passport(packs()["scenario"], static=demo_passport_setting())
+    demo_docs = {d["header"]: d["content"] for d in
+                 demo["performance"]["dynamic"]["performanceDocument"]}  # fmt: skip
+    assert demo["identification"]["chemistry"] == "LFP"
+    assert demo["performance"]["rated"]["capacity"]["value"] == 560.0
+    assert "performance.rated.capacity.value" not in demo_docs["undeclared values"]
+    assert "performance.rated.power.value" in demo_docs["undeclared values"]
+
+
+def test_negative_events_carry_the_longlist_attributes() -> None:
+    """Time at extreme temperatures and deep-discharge events go to negativeEvents, signed."""
+    events = battery_passport(packs()["scenario"])["performance"]["dynamic"]["negativeEvents"]
+    headers = [e["header"] for e in events]
+    assert headers[0] == (
+        "BatteryPass longlist 87: Time spent in extreme temperatures above boundary"
+    )
+    assert len(headers) == 6
+    deep = next(e for e in events if e["header"].startswith("BatteryPass longlist 91"))
+    assert deep["content"].startswith("1 events up to 2026-01-01T00:08:00.000Z")
+
+
+def test_unknown_dynamic_values_are_declared_placeholders() -> None:
+    """A value neither the data nor a rating gives is 0 with its reason, never a number made up."""
+    dynamic = battery_passport(packs()["scenario"])["performance"]["dynamic"]
+    documents = {d["header"]: d["content"] for d in dynamic["performanceDocument"]}
+    assert dynamic["selfDischargingRate"] == 0
+    assert dynamic["power"]["remaining"]["value"] == 0
+    assert documents["selfDischargingRate"].startswith("unknown: not measured and no rated value")
+    assert documents["power.remaining"].endswith("not a measurement")
+    # Values the signed data gives are still there, with their source.
+    assert dynamic["stateOfCharge"]["value"] == pytest.approx(60.0)
+    assert "device-signed" in documents["stateOfCharge"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[]", "must be a JSON object"),
+        ("{", "is not JSON"),
+        ('{"identfication": {}}', "unknown section(s) ['identfication']"),
+        ('{"metadata": 3}', "metadata must be an object"),
+        ('{"performance": {"dynamic": {}}}', "performance.dynamic is computed"),
+    ],
+)
+def test_bad_passport_setting_is_refused(text: str, message: str) -> None:
+    """A setting the passport cannot use is refused with what is wrong."""
+    with pytest.raises(PassportSettingError) as raised:
+        parse_passport_setting(text)
+    assert message in str(raised.value)
 
 
 def test_every_value_states_its_source() -> None:
@@ -100,8 +180,6 @@ def test_without_rated_values_nothing_is_invented() -> None:
         "roundTripEfficiency.fade", "resistance.remaining.cell",
     }  # fmt: skip
     assert "selfDischargingRate" not in export["performance"]["dynamic"]
-    with pytest.raises(ValueError, match="the dynamic block is incomplete: selfDischargingRate"):
-        battery_passport(packs()["scenario"], static={"performance": {}})
 
 
 def test_time_past_year_9999_is_still_iso_8601() -> None:

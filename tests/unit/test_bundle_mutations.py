@@ -9,6 +9,7 @@ through :func:`verify_bundle_v2`; a representative subset through the real comma
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import sqlite3
 import subprocess
@@ -20,11 +21,14 @@ from pathlib import Path
 import pytest
 
 from gateway.evidence import EvidenceError, UnknownAssetError
+from gateway.evidence_v2 import extract_payloads_v2
+from gateway.store import SqliteStore
 from ledger.anchors.evm_checker import anchor_checker
 from ledger.bundle_v2 import BundleV2, read_bundle
 from ledger.checkpoint import parse_checkpoint, sign_checkpoint
 from ledger.keys import load_key_file
 from ledger.note import split_note
+from ledger.report import ConditionReport, compute_report
 from ledger.verify import (
     BundleAnchorError,
     BundleCheckpointError,
@@ -48,6 +52,7 @@ from ledger.verify_v2 import (
 from tests.support import bundle_mutations as mut
 from tests.support.evidence_world import EvidenceWorld, build_world, t_of
 from tests.support.paths import REPO
+from voltproof.cli.report import offline_report
 
 SUB_FROM, SUB_TO = t_of(3), t_of(8)
 
@@ -103,6 +108,46 @@ def test_swapped_pack_carries_both_hosts_clipped(world: EvidenceWorld) -> None:
     bus1 = mut.chain_of(bundle, "bus-0001", "host")
     assert len(bus1.messages) == 6
     assert lessor_check(world, bundle).complete
+
+
+def test_bus_bundle_carries_each_installed_pack_clipped(world: EvidenceWorld) -> None:
+    """bus-0001 carried pack-0001, then pack-0002: one installed chain each, nothing outside,
+    and the bus's report gives each pack's figures over its own stint."""
+    bundle = world.bundle("bus-0001")
+    installed = [(c.device, c.from_ms, c.to_ms) for c in bundle.chains if c.role == "installed"]
+    assert installed == [("pack-0001", t_of(0), t_of(6)), ("pack-0002", t_of(6), bundle.to_ms)]
+    assert len(mut.chain_of(bundle, "pack-0001", "installed").messages) == 6
+    assert_complete(lessor_check(world, bundle))
+    report = offline_report(bundle)
+    assert [(s.pack, s.from_ms) for s in report.stints] == [
+        ("pack-0001", t_of(0)), ("pack-0002", t_of(6))]  # fmt: skip
+    for stint in report.stints:
+        assert stint.reason is None
+        samples = {f.key: f.value for f in stint.figures}["samples"]
+        assert isinstance(samples, int)
+        assert samples > 0
+
+
+async def _payload_report(world: EvidenceWorld, asset: str, to_ms: int) -> ConditionReport:
+    store = await SqliteStore.open(world.deployment.settings.db_path)
+    try:
+        found = await extract_payloads_v2(store, asset_id=asset, from_ms=0, to_ms=to_ms)
+    finally:
+        await store.close()
+    return compute_report(found.payloads, asset_id=asset, asset_kind=found.asset_kind,
+                          from_ms=found.from_ms, to_ms=found.to_ms)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "asset", ["pack-0001", "pack-0002", "pack-0003", "bus-0001", "bus-0002", "bus-0003"]
+)
+def test_payload_report_is_the_offline_report_of_the_bundle(
+    world: EvidenceWorld, asset: str
+) -> None:
+    """What the API serves (extract_payloads_v2) equals `voltproof report` of the bundle."""
+    bundle = world.bundle(asset)
+    served = asyncio.run(_payload_report(world, asset, bundle.to_ms))
+    assert served.to_json() == offline_report(bundle).to_json()
 
 
 def world_now(bundle: BundleV2) -> int:
@@ -178,6 +223,22 @@ INVALID: list[tuple[str, str, Callable[[BundleV2], BundleV2], type[Exception], s
                               replace(mut.chain_of(b, "bus-0001", "host"), to_ms=t_of(9),
                                       after=None)),
      HostChainError, "no host chain for that interval"),
+    ("installed chain dropped", "bus-0001",
+     lambda b: mut.with_chain(b, mut.chain_of(b, "pack-0002", "installed"), None),
+     HostChainError, "no installed-pack chain"),
+    ("installed chain stretched past the interval", "bus-0001",
+     lambda b: mut.with_chain(b, mut.chain_of(b, "pack-0001", "installed"),
+                              replace(mut.chain_of(b, "pack-0001", "installed"), to_ms=t_of(9),
+                                      after=None)),
+     HostChainError, "no installed-pack chain for that interval"),
+    ("host chain relabelled as installed", "pack-0001",
+     lambda b: mut.with_chain(b, mut.chain_of(b, "bus-0002", "host"),
+                              replace(mut.chain_of(b, "bus-0002", "host"), role="installed")),
+     HostChainError, "a pack bundle has no installed chains"),
+    ("installed chain relabelled as a host", "bus-0001",
+     lambda b: mut.with_chain(b, mut.chain_of(b, "pack-0001", "installed"),
+                              replace(mut.chain_of(b, "pack-0001", "installed"), role="host")),
+     HostChainError, "a bus bundle has no host chains"),
     ("host message outside the interval", "pack-0001", mut.host_message_outside,
      PeriodBoundaryError, "does not fit"),
     ("host device dropped", "pack-0001",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -360,11 +361,31 @@ def test_api_report_equals_the_offline_report(world: TerminalWorld, tmp_path: Pa
             assert served.json()["figures"]["terminal_evidence"]["value"] == label
 
 
-async def _operator_secret(world: TerminalWorld) -> str:
+def test_api_report_refuses_a_stored_frame_that_does_not_decode(
+    world: TerminalWorld, tmp_path: Path
+) -> None:
+    """A 2016 frame relabelled 2025 in the operator's store: the bundle still carries it (the
+    verifier refuses it, test above), and the served report is a 422 naming its leaf, never a
+    report computed without it."""
+    forged = _copy(world, tmp_path)
+    unsigned = terminal.realtime(2016, VIN_OTHER, terminal.Reading(at=terminal.at(100)))
+    forged.forge(VIN_OTHER, b"$$" + unsigned[2:], columns_of=unsigned)
+    secret = asyncio.run(_operator_secret(forged, name="operator-forged"))
+    headers = {"Authorization": f"Bearer {secret}"}
+    with TestClient(create_app(load_deployment(workdir=forged.deployment.workdir))) as client:
+        query = f"?from=0&to={TO_MS}"
+        bundle = client.get(f"/api/assets/{VIN_OTHER}/bundle{query}", headers=headers)
+        assert bundle.status_code == 200, bundle.text
+        served = client.get(f"/api/assets/{VIN_OTHER}/report{query}", headers=headers)
+    assert served.status_code == 422, served.text
+    assert re.search(r"stored leaf \d+ is no GB/T 32960 frame", served.json()["detail"])
+
+
+async def _operator_secret(world: TerminalWorld, *, name: str = "operator-gbt") -> str:
     access = await AccessDb.open(world.deployment.settings.data_dir / "api.db")
     try:
         created = await access.create_key(
-            name="operator-gbt", role=Role.OPERATOR, fleet=None, now_ms=CLOCK_MS
+            name=name, role=Role.OPERATOR, fleet=None, now_ms=CLOCK_MS
         )
         return created.secret
     finally:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 
 from ledger.cbor import TypedArray
-from ledger.report import ReportParams, compute_report
+from ledger.report import ConditionReport, ReportParams, compute_report
 from ledger.report.columns import decode_all, memory_values
 from ledger.telemetry import FIELDS, TelemetryError, decode_columns, encode_batch
 from tests.support.bundle_world import T0, bus_batch, bus_sample, pack_batch, pack_sample
@@ -19,18 +19,32 @@ from tests.support.strategies import report_payload_lists
 Payload = dict[str, Any]
 U32_LE_TAG = 70
 """RFC 8746: uint32, little endian (the soc column is uint16)."""
+BUS_FIGURES = frozenset({
+    "distance", "energy_per_km", "auxiliary_share", "km_per_day", "charging_sessions",
+    "charging_hours", "charging_energy",
+})  # fmt: skip
+"""Figures of ``ledger.report.bus`` (and stints), which came after the per-sample reference:
+``tests/unit/test_report_bus.py`` checks them against known answers instead."""
+
+
+def _without_bus_figures(report: ConditionReport) -> dict[str, Any]:
+    found = report.to_dict()
+    found["figures"] = {k: v for k, v in found["figures"].items() if k not in BUS_FIGURES}
+    found.pop("stints")
+    return found
 
 
 @settings(max_examples=80, deadline=None)
 @given(payloads=report_payload_lists())
 def test_columnar_report_is_byte_identical(payloads: list[Payload]) -> None:
-    """For random devices, kinds, tied times and events, to_json() equals the reference's."""
+    """For random devices, kinds, tied times and events, to_dict() equals the reference's
+    (figures of the bus module aside)."""
     for asset_id, kind in (("pack-a", "pack"), ("bus-a", "bus")):
         for params in (ReportParams(), ReportParams(rated_capacity_ah=50.0, soc_bins=7)):
             args: dict[str, Any] = {"asset_id": asset_id, "asset_kind": kind, "from_ms": 0,
                                     "to_ms": 10**9, "params": params}  # fmt: skip
-            got = compute_report(payloads, **args).to_json()
-            assert got == reference_report(payloads, **args).to_json()
+            got = _without_bus_figures(compute_report(payloads, **args))
+            assert got == _without_bus_figures(reference_report(payloads, **args))
 
 
 def _pack(seq: int, t_ms: int = T0) -> Payload:

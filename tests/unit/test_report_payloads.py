@@ -34,8 +34,9 @@ from gateway.evidence import (
 )
 from gateway.pipeline import Pipeline
 from gateway.store import SqliteStore
-from ledger.batterypass import battery_pass_dynamic
-from ledger.bundle import build_bundle, parse_bundle
+from ledger.batterypass import battery_passport, pack_identity
+from ledger.bundle import build_bundle
+from ledger.bundle_v2 import BundleV2, read_bundle
 from ledger.keys import load_key_file
 from ledger.message import decode_message, sign_message
 from ledger.report import ConditionReport, compute_report
@@ -51,6 +52,7 @@ from tests.support.api_fleet import (
 )
 from tests.support.api_fleet import _batch as fleet_batch
 from tests.support.api_fleet import _checkpoint_and_anchor as checkpoint_and_anchor
+from voltproof.cli.report import offline_report
 
 EXTRA_HOURS = 3
 """Hours after the fleet's day (its packs reach full charge at hour 26)."""
@@ -336,14 +338,15 @@ ENDPOINT_CASES = [
 def test_served_report_is_report_of_served_bundle(
     client: tuple[TestClient, dict[str, str]], key: str, asset: str, query: str
 ) -> None:
-    """/report answers the bytes the old endpoint gave: report_of of the /bundle download."""
+    """/report answers the bytes `voltproof report` gives offline for the /bundle download."""
     test_client, keys = client
     headers = {"Authorization": f"Bearer {keys[key]}"}
-    v1 = f"{query}&format=1" if query else "?format=1"
-    bundle = test_client.get(f"/api/assets/{asset}/bundle{v1}", headers=headers)
+    bundle = test_client.get(f"/api/assets/{asset}/bundle{query}", headers=headers)
     report = test_client.get(f"/api/assets/{asset}/report{query}", headers=headers)
     assert bundle.status_code == report.status_code == 200
-    expected = report_of(parse_bundle(bundle.content))
+    served = read_bundle(bundle.content)
+    assert isinstance(served, BundleV2)  # the default download
+    expected = offline_report(served)
     assert report.content == JSONResponse(expected.to_dict()).body
     assert expected.figure("messages").value not in {0, None}
 
@@ -351,15 +354,18 @@ def test_served_report_is_report_of_served_bundle(
 def test_served_passport_is_passport_of_served_bundle(
     client: tuple[TestClient, dict[str, str]],
 ) -> None:
-    """/passport answers what the passport of the bundle's report gives."""
+    """/passport answers the passport of the bundle's report and registry entries."""
     test_client, keys = client
     headers = {"Authorization": f"Bearer {keys['lessor-1']}"}
-    bundle = test_client.get("/api/assets/pack-1/bundle?format=1", headers=headers)
+    bundle = test_client.get("/api/assets/pack-1/bundle", headers=headers)
     passport = test_client.get("/api/assets/pack-1/passport", headers=headers)
     assert passport.status_code == 200
-    expected = battery_pass_dynamic(report_of(parse_bundle(bundle.content)))
+    period = read_bundle(bundle.content)
+    assert isinstance(period, BundleV2)
+    registry = [(leaf.index, leaf.data) for d in period.devices if d.device == "pack-1"
+                for leaf in d.registry]  # fmt: skip
+    expected = battery_passport(offline_report(period), identity=pack_identity("pack-1", registry))
     assert passport.content == JSONResponse(expected).body
-    period = parse_bundle(bundle.content)
     assert (period.from_ms, period.to_ms) == (LEASE_FROM, LEASE_TO)
 
 
@@ -382,7 +388,11 @@ def test_endpoint_refusals(
 
 
 def test_broken_store_is_a_clear_error_not_a_report(pristine: Deployment, tmp_path: Path) -> None:
-    """A store that contradicts itself gets a 422 naming the leaf, never a report."""
+    """A store that contradicts itself gets a 422 naming the contradiction, never a report.
+
+    The report reads the v2 bundle's selection, whose device index no longer gives the root
+    the anchored checkpoint commits to once a leaf's seq is rewritten (the v1 payload reader
+    names the leaf: ``test_leaf_indexed_under_another_seq_is_refused``)."""
     workdir = tmp_path / "deploy"
     shutil.copytree(pristine.workdir, workdir)
     copy = replace(pristine, workdir=workdir, settings=load_settings(workdir / "gateway.toml"))
@@ -395,4 +405,28 @@ def test_broken_store_is_a_clear_error_not_a_report(pristine: Deployment, tmp_pa
             headers={"Authorization": f"Bearer {keys['operator']}"},
         )
     assert response.status_code == 422
-    assert f"stored leaf {leaf} is not the telemetry message" in response.json()["detail"]
+    assert "does not give the root its checkpoint commits to" in response.json()["detail"]
+
+
+def test_passport_setting_is_read_and_a_bad_one_refused(
+    pristine: Deployment, tmp_path: Path
+) -> None:
+    """passport.json next to gateway.toml fills the static sections; a bad one is a 503."""
+    workdir = tmp_path / "deploy"
+    shutil.copytree(pristine.workdir, workdir)
+    copy = replace(pristine, workdir=workdir, settings=load_settings(workdir / "gateway.toml"))
+    keys = asyncio.run(make_keys(copy))
+    headers = {"Authorization": f"Bearer {keys['operator']}"}
+    url = f"/api/assets/pack-1/passport?from={WINDOW[0]}&to={WINDOW[1]}"
+    setting = workdir / "passport.json"
+    with TestClient(create_app(load_deployment(workdir=workdir))) as test_client:
+        setting.write_text('{"identification": {"chemistry": "LFP"}}', encoding="utf-8")
+        good = test_client.get(url, headers=headers)
+        setting.write_text('{"identification": []}', encoding="utf-8")
+        bad = test_client.get(url, headers=headers)
+    assert good.status_code == 200
+    assert good.json()["identification"]["chemistry"] == "LFP"
+    assert bad.status_code == 503
+    assert bad.json()["detail"] == (
+        "passport.json: passport setting: identification must be an object"
+    )
