@@ -2,7 +2,8 @@
 
 uvicorn handles the signals: it stops accepting connections, lets requests in flight finish
 (each one's state commit is a single SQLite transaction, so an abandoned request leaves either
-the old or the new state) within ``shutdown_timeout_s``, then the state database is closed.
+the old or the new state) within ``shutdown_timeout_s``, then the group committer finishes the
+commit in progress and the state database is closed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import uvicorn
 from ledger.keys import load_key_file
 
 from .app import create_app
+from .committer import GroupCommitter
 from .settings import WitnessSettings
 from .state import WitnessState
 from .witness import Witness
@@ -38,7 +40,14 @@ async def run(settings: WitnessSettings) -> None:
         state = WitnessState.open(settings.state_file)
         stack.callback(state.close)
         witness = build_witness(settings, state)
-        app = create_app(witness, prefix=settings.prefix, max_body_bytes=settings.max_body_bytes)
+        committer = GroupCommitter(state)
+        stack.callback(committer.close)
+        app = create_app(
+            witness,
+            prefix=settings.prefix,
+            max_body_bytes=settings.max_body_bytes,
+            committer=committer,
+        )
         config = uvicorn.Config(
             app,
             host=settings.host,
