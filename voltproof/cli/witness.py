@@ -11,7 +11,6 @@ arguments and maps failures to exit codes (:mod:`voltproof.cli.exits`).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import signal
 from pathlib import Path
 from types import FrameType
@@ -69,7 +68,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError("--config FILE is required to run a witness")
     from ledger.keys import KeyFileError
     from voltproof.logs import configure_logging
-    from voltproof.witness.service import run
+    from voltproof.witness.service import serve
     from voltproof.witness.settings import WitnessConfigError, load_settings
     from voltproof.witness.state import WitnessStateError
 
@@ -83,7 +82,7 @@ def _serve(args: argparse.Namespace) -> int:
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, _ignore)
     try:
-        asyncio.run(run(settings))
+        serve(settings)
     except (KeyFileError, WitnessStateError) as exc:
         raise CommandFailedError(exc) from exc
     return ExitCode.OK

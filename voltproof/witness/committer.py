@@ -33,6 +33,11 @@ class GroupCommitter:
         """The state the swaps are committed to (read it for the checks)."""
         return self._state
 
+    @property
+    def waiting(self) -> int:
+        """Swaps queued for the next batch (not yet handed to the writer thread)."""
+        return len(self._queue)
+
     async def advance(
         self, origin: str, *, expected: CosignedCheckpoint | None, new: CosignedCheckpoint
     ) -> bool:
