@@ -213,3 +213,14 @@ def test_a_client_leaving_does_not_cancel_the_batch(tmp_path: Path) -> None:
     stored = state.latest(logs[1].origin)
     assert stored is not None
     assert stored.size == 3
+
+
+def test_state_commits_are_durable_against_power_loss(tmp_path: Path) -> None:
+    """WAL with synchronous=FULL: a COMMIT (hence an answer) waits for the WAL's fsync."""
+    state = WitnessState.open(tmp_path / "w.sqlite3")
+    try:
+        journal = state._connection.execute("PRAGMA journal_mode").fetchone()
+        synchronous = state._connection.execute("PRAGMA synchronous").fetchone()
+    finally:
+        state.close()
+    assert (journal, synchronous) == (("wal",), (2,))
