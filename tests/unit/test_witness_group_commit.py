@@ -11,10 +11,17 @@ import threading
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
 from ledger.cosignature import verify_cosignature
 from tests.support.witness_world import LOG_KEY, Log, witness_key
-from voltproof.witness import SizeConflictError, Witness, WitnessState, WitnessStateError
+from voltproof.witness import (
+    SizeConflictError,
+    Witness,
+    WitnessState,
+    WitnessStateError,
+    create_app,
+)
 from voltproof.witness.committer import GroupCommitter
 from voltproof.witness.settings import LogSettings
 from voltproof.witness.state import Swap
@@ -224,3 +231,23 @@ def test_state_commits_are_durable_against_power_loss(tmp_path: Path) -> None:
     finally:
         state.close()
     assert (journal, synchronous) == (("wal",), (2,))
+
+
+def test_http_answers_500_when_the_state_cannot_be_written(tmp_path: Path) -> None:
+    """Over HTTP a failed write is a plain 500 with a reason, and the next request is cosigned."""
+    first, second = logs = _logs(2)
+    witness, state, committer = _open(tmp_path / "w.sqlite3", logs)
+    state.gate.set()
+    state.fail = True
+    with TestClient(create_app(witness, committer=committer)) as client:
+        failed = client.post("/add-checkpoint", content=first.request(0))
+        state.fail = False
+        answer = client.post("/add-checkpoint", content=second.request(0))
+    committer.close()
+    assert (failed.status_code, failed.text) == (
+        500,
+        "the witness cannot read or write its state\n",
+    )
+    assert state.latest(first.origin) is None
+    assert answer.status_code == 200
+    assert verify_cosignature(second.checkpoint() + answer.text, witness_key=witness.verifier_key)

@@ -2,7 +2,8 @@
 
 200 ``text/plain; charset=utf-8``: the cosignature line(s). 409 ``text/x.tlog.size``: the
 latest cosigned size and a newline. 400, 403, 404, 422: ``text/plain`` with the reason; 404
-and 405 for another path or method. The checks and the signature run on the event loop (a
+and 405 for another path or method; 500 if the state cannot be read or written (nothing
+cosigned). The checks and the signature run on the event loop (a
 few hundred microseconds, less than a hop to a worker thread and back); the SQLite commit
 runs on the :class:`GroupCommitter`'s thread, one transaction and one fsync for all requests
 that arrive while the previous one commits, so a slow disk never stalls the loop.
@@ -21,6 +22,7 @@ from ledger.witness_protocol import SIZE_CONTENT_TYPE, format_size
 
 from .committer import GroupCommitter
 from .errors import SizeConflictError, WitnessRefusalError
+from .state import WitnessStateError
 from .witness import Witness
 
 __all__ = ["create_app"]
@@ -102,6 +104,11 @@ def create_app(
         except WitnessRefusalError as exc:
             log.info("checkpoint_refused", extra={"status": exc.status, "reason": str(exc)})
             await _answer(send, exc.status, f"{exc}\n".encode())
+            return
+        except WitnessStateError as exc:
+            # nothing was cosigned: the log retries later, as after any 5xx
+            log.exception("witness_state_failed", extra={"reason": str(exc)})
+            await _answer(send, 500, b"the witness cannot read or write its state\n")
             return
         await _answer(send, 200, line.encode())
 
