@@ -1,17 +1,20 @@
 """Checkpoints per second one witness sustains, against the bare crypto cost in the same run.
 
-    PYTHONPATH=. python bench/bench_witness.py [--checkpoints N] [--clients C]
+    PYTHONPATH=. python bench/bench_witness.py [--checkpoints N] [--clients C] [--repeat R]
+        [--witness-src DIR] [--no-httpx]
 
 Baseline: per checkpoint, one Ed25519 verify of the log's signature plus one Ed25519 sign of
 the cosignature (PyNaCl), nothing else. Then the witness core (parse, verify, consistency
 proof, cosign, SQLite compare-and-swap with synchronous=FULL) called directly by one caller and
-by one thread per log (group commit), and the whole
-HTTP service (``voltproof witness`` as its own process) twice: with httpx clients on
-keep-alive connections in this process (the gateway's client library), and with a lean
-HTTP/1.1 keep-alive client (one connection per log, requests written and answers read on
-asyncio streams) so that, on a small machine, the client's own CPU does not hide the
-service's rate. Also the service's CPU time per request (Linux ``/proc``). Prints rates and
-ratios to the baseline; asserts nothing.
+by one thread per log (group commit), and the whole HTTP service: ``voltproof witness`` as its
+own process, ``C`` logs submitting at once from this one, each on its own keep-alive
+connection, each waiting for its answer before its next checkpoint (as a log must). The load
+comes from a hand-written HTTP/1.1 client (about 60 us of CPU per request), run ``R`` times
+(median, and the witness process's CPU time per checkpoint, which depends less on what else
+the machine runs), then once from httpx (about 1.3 ms per request, so on a small machine it
+measures the client as much as the witness). ``--witness-src`` runs the witness process from
+another checkout (its PYTHONPATH) with the same clients: before and after in one run.
+Prints rates and ratios to the baseline; asserts nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -37,6 +41,8 @@ from ledger.keys import create_key_file
 from tests.support.witness_world import LOG_KEY, LOG_SEED, WITNESS_SEED, Log, open_witness
 from voltproof.witness import LogPolicy, Witness
 from voltproof.witness.settings import LogSettings
+
+_REPO = Path(__file__).resolve().parents[1]
 
 
 def _requests(count: int, *, step: int = 3) -> tuple[Log, list[bytes]]:
@@ -81,6 +87,7 @@ def _free_port() -> int:
 
 
 async def _submit_all(url: str, logs: list[list[bytes]]) -> None:
+    """Each log's bodies in order on its own task, httpx on shared keep-alive connections."""
     async with httpx.AsyncClient(timeout=30) as client:
 
         async def one_log(bodies: list[bytes]) -> None:
@@ -94,41 +101,43 @@ async def _submit_all(url: str, logs: list[list[bytes]]) -> None:
                 group.create_task(one_log(bodies))
 
 
-async def _submit_lean(port: int, logs: list[list[bytes]]) -> None:
-    """Each log on its own keep-alive connection, one request at a time, like httpx."""
+async def _post_raw(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes, body: bytes
+) -> tuple[int, bytes]:
+    writer.write(head + b"%d\r\n\r\n" % len(body) + body)
+    status_line = await reader.readuntil(b"\r\n")
+    length = 0
+    while (header := await reader.readuntil(b"\r\n")) != b"\r\n":
+        name, _, value = header.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return int(status_line.split(b" ", 2)[1]), await reader.readexactly(length)
+
+
+async def _submit_all_raw(port: int, logs: list[list[bytes]]) -> None:
+    """As :func:`_submit_all`, one HTTP/1.1 keep-alive connection per log, written by hand.
+
+    The load generator shares the machine with the witness; httpx spends about as much CPU
+    per request as the witness does, which would measure the client. This one spends little.
+    """
+    head = (
+        f"POST /add-checkpoint HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Content-Type: text/plain\r\nContent-Length: "
+    ).encode()
 
     async def one_log(bodies: list[bytes]) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             for body in bodies:
-                writer.write(
-                    b"POST /add-checkpoint HTTP/1.1\r\nhost: 127.0.0.1\r\n"
-                    b"content-length: %d\r\n\r\n%s" % (len(body), body)
-                )
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.lower() == b"content-length":
-                        length = int(value)
-                answer = await reader.readexactly(length)
-                if head.split(b" ", 2)[1] != b"200":
-                    raise RuntimeError(f"{head!r}: {answer!r}")
+                status, answer = await _post_raw(reader, writer, head, body)
+                if status != 200:
+                    raise RuntimeError(f"{status}: {answer.decode(errors='replace')}")
         finally:
             writer.close()
 
     async with asyncio.TaskGroup() as group:
         for bodies in logs:
             group.create_task(one_log(bodies))
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux), or NaN elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _many_logs(count: int, clients: int) -> tuple[list[LogPolicy], list[list[bytes]]]:
@@ -169,12 +178,29 @@ def core_threads(count: int, clients: int, workdir: Path) -> float:
     return sum(len(bodies) for bodies in logs) / (time.perf_counter() - start)
 
 
-def http(count: int, clients: int, workdir: Path, *, lean: bool) -> tuple[float, float]:
-    """Checkpoints/s through HTTP (a witness process, ``clients`` logs submitting at once)
-    and the witness process's CPU microseconds per request."""
-    policies, logs = _many_logs(count, clients)
-    workdir = workdir / ("lean" if lean else "httpx")
+@dataclass(frozen=True, slots=True)
+class HttpRun:
+    """One HTTP measurement: the rate, and the witness process's CPU seconds per checkpoint."""
+
+    rate: float
+    cpu_per_checkpoint: float | None
+
+
+def _process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def http(
+    count: int, clients: int, workdir: Path, *, client: str = "raw", source: Path = _REPO
+) -> HttpRun:
+    """Checkpoints/s through HTTP: a witness process, ``clients`` logs submitting at once."""
     workdir.mkdir()
+    policies, logs = _many_logs(count, clients)
     create_key_file(workdir / "witness.key", name="bench.example/witness")
     port = _free_port()
     lines = [f'key_file = "witness.key"\nstate_file = "http.sqlite3"\nport = {port}\n']
@@ -184,7 +210,7 @@ def http(count: int, clients: int, workdir: Path, *, lean: bool) -> tuple[float,
     process = subprocess.Popen(
         command,
         cwd=workdir,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**os.environ, "PYTHONPATH": str(source)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -196,49 +222,103 @@ def http(count: int, clients: int, workdir: Path, *, lean: bool) -> tuple[float,
             except OSError:
                 time.sleep(0.05)
         url = f"http://127.0.0.1:{port}/add-checkpoint"
-        cpu = _cpu_s(process.pid)
+        cpu_before = _process_cpu_s(process.pid)
         start = time.perf_counter()
-        asyncio.run(_submit_lean(port, logs) if lean else _submit_all(url, logs))
+        if client == "raw":
+            asyncio.run(_submit_all_raw(port, logs))
+        else:
+            asyncio.run(_submit_all(url, logs))
         elapsed = time.perf_counter() - start
-        cpu = _cpu_s(process.pid) - cpu
+        cpu_after = _process_cpu_s(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=20)
     total = sum(len(bodies) for bodies in logs)
-    return total / elapsed, cpu / total * 1e6
+    cpu = None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / total
+    return HttpRun(rate=total / elapsed, cpu_per_checkpoint=cpu)
+
+
+def _http_line(label: str, run: HttpRun, baseline_rate: float) -> str:
+    cpu = "" if run.cpu_per_checkpoint is None else f"  {run.cpu_per_checkpoint * 1e6:5.0f} us CPU"
+    return (
+        f"{label:<44} {run.rate:9.0f} checkpoints/s  {run.rate / baseline_rate:.2f}x baseline{cpu}"
+    )
 
 
 def main() -> None:
-    """Run the three measurements and print rates and ratios."""
+    """Run the measurements and print rates and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=3, help="HTTP runs with the lean client")
+    parser.add_argument(
+        "--witness-src",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also measure the witness of this checkout (repeatable)",
+    )
+    parser.add_argument("--no-httpx", action="store_true", help="skip the httpx client run")
     args = parser.parse_args()
     _, bodies = _requests(args.checkpoints)
+    sources = [_REPO, *args.witness_src]
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
         rate_baseline = baseline(args.checkpoints)
         rate_core = core(bodies, workdir)
         rate_threads = core_threads(args.checkpoints, args.clients, workdir)
-        rate_http, cpu_http = http(args.checkpoints, args.clients, workdir, lean=False)
-        rate_lean, cpu_lean = http(args.checkpoints, args.clients, workdir, lean=True)
-    print(f"baseline (Ed25519 verify + sign)   {rate_baseline:9.0f} checkpoints/s")
+        runs: dict[Path, list[HttpRun]] = {source: [] for source in sources}
+        for number in range(args.repeat):  # interleaved: the machine's load hits all alike
+            for index, source in enumerate(sources):
+                runs[source].append(
+                    http(
+                        args.checkpoints,
+                        args.clients,
+                        workdir / f"raw-{index}-{number}",
+                        source=source,
+                    )
+                )
+        httpx_runs = (
+            {}
+            if args.no_httpx
+            else {
+                source: http(
+                    args.checkpoints,
+                    args.clients,
+                    workdir / f"httpx-{index}",
+                    client="httpx",
+                    source=source,
+                )
+                for index, source in enumerate(sources)
+            }
+        )
+    print(f"{'baseline (Ed25519 verify + sign)':<44} {rate_baseline:9.0f} checkpoints/s")
     print(
-        f"witness core (checks + SQLite)     {rate_core:9.0f} checkpoints/s"
+        f"{'witness core (checks + SQLite)':<44} {rate_core:9.0f} checkpoints/s"
         f"  {rate_core / rate_baseline:.2f}x baseline"
     )
     print(
-        f"witness core ({args.clients} logs, threads) {rate_threads:9.0f} checkpoints/s"
+        f"{f'witness core ({args.clients} logs, threads)':<44} {rate_threads:9.0f} checkpoints/s"
         f"  {rate_threads / rate_baseline:.2f}x baseline"
     )
-    print(
-        f"witness HTTP ({args.clients} logs, httpx) {rate_http:9.0f} checkpoints/s"
-        f"  {rate_http / rate_baseline:.2f}x baseline, service CPU {cpu_http:.0f} us/request"
-    )
-    print(
-        f"witness HTTP ({args.clients} logs, lean)  {rate_lean:9.0f} checkpoints/s"
-        f"  {rate_lean / rate_baseline:.2f}x baseline, service CPU {cpu_lean:.0f} us/request"
-    )
+    for source in sources:
+        name = "" if source == _REPO else f" [{source.name}]"
+        ordered = sorted(runs[source], key=lambda run: run.rate)
+        for run in ordered:
+            print(_http_line(f"  HTTP run{name}", run, rate_baseline))
+        median = ordered[len(ordered) // 2]
+        print(
+            _http_line(f"witness HTTP ({args.clients} logs), median{name}", median, rate_baseline)
+        )
+        if source in httpx_runs:
+            print(
+                _http_line(
+                    f"witness HTTP ({args.clients} logs), httpx{name}",
+                    httpx_runs[source],
+                    rate_baseline,
+                )
+            )
 
 
 if __name__ == "__main__":

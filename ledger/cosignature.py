@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hashlib
 import re
 import struct
@@ -37,6 +36,7 @@ __all__ = [
     "Cosignature",
     "CosignatureError",
     "CosignatureSignatureError",
+    "Cosigner",
     "FutureCosignatureError",
     "MalformedCosignatureError",
     "MalformedWitnessKeyError",
@@ -172,24 +172,38 @@ def cosigned_message(body: str, *, timestamp: int) -> bytes:
     return f"{_HEADER}time {timestamp}\n{body}".encode()
 
 
-@functools.lru_cache(maxsize=8)
-def _keypair(seed: bytes) -> tuple[bytes, bytes]:
-    """The Ed25519 key pair of a witness seed, derived once: a witness cosigns every
-    checkpoint with the same key, and the derivation costs as much as the signature."""
-    public_key, secret = nacl.bindings.crypto_sign_seed_keypair(seed)
-    return bytes(public_key), bytes(secret)
+@dataclass(frozen=True, slots=True)
+class Cosigner:
+    """A witness signing key expanded once, for a witness that cosigns many checkpoints.
+
+    Deriving the Ed25519 secret key and the key id from the seed costs about as much as the
+    signature itself; a long-running witness does it once here instead of per cosignature.
+    """
+
+    name: str
+    key_id: bytes = field(repr=False)
+    _secret: bytes = field(repr=False)
+
+    @classmethod
+    def from_seed(cls, *, name: str, seed: bytes) -> Cosigner:
+        """The cosigner of key ``name`` with the 32-byte Ed25519 ``seed``."""
+        check_key_name(name)
+        if type(seed) is not bytes or len(seed) != 32:
+            raise ValueError("an Ed25519 seed must be 32 bytes")
+        public_key, secret = nacl.bindings.crypto_sign_seed_keypair(seed)
+        return cls(name, witness_key_id(name, public_key), secret)
+
+    def line(self, body: str, *, timestamp: int) -> str:
+        """The signature line ``— <name> <base64>\\n`` cosigning ``body`` at ``timestamp``."""
+        message = cosigned_message(body, timestamp=timestamp)
+        signature = nacl.bindings.crypto_sign(message, self._secret)[:64]
+        raw = self.key_id + struct.pack(">Q", timestamp) + signature
+        return f"{_DASH}{self.name} {base64.b64encode(raw).decode('ascii')}\n"
 
 
 def cosignature_line(body: str, *, name: str, seed: bytes, timestamp: int) -> str:
     """The signature line ``— <name> <base64>\\n`` cosigning ``body`` at ``timestamp``."""
-    check_key_name(name)
-    if type(seed) is not bytes or len(seed) != 32:
-        raise ValueError("an Ed25519 seed must be 32 bytes")
-    message = cosigned_message(body, timestamp=timestamp)
-    public_key, secret = _keypair(seed)
-    signature = nacl.bindings.crypto_sign(message, secret)[:64]
-    raw = witness_key_id(name, public_key) + struct.pack(">Q", timestamp) + signature
-    return f"{_DASH}{name} {base64.b64encode(raw).decode('ascii')}\n"
+    return Cosigner.from_seed(name=name, seed=seed).line(body, timestamp=timestamp)
 
 
 def add_cosignature(note: str, *, name: str, seed: bytes, timestamp: int) -> str:

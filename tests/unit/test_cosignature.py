@@ -10,7 +10,7 @@ import pytest
 from ledger import cosignature
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.keys import public_key_from_seed
-from ledger.note import MalformedNoteError, verifier_key, verify_note
+from ledger.note import InvalidKeyNameError, MalformedNoteError, verifier_key, verify_note
 
 SEED = hashlib.sha256(b"cosignature tests: witness").digest()
 OTHER = hashlib.sha256(b"cosignature tests: other").digest()
@@ -169,3 +169,31 @@ def test_verify_cosignatures_reports_who_cosigned() -> None:
     other_key = cosignature.witness_verifier_key("witness.example/w2", public_key_from_seed(OTHER))
     cosigned = cosignature.add_cosignature(NOTE, name=NAME, seed=SEED, timestamp=7)
     assert cosignature.verify_cosignatures(cosigned, witness_keys=[VKEY, other_key]) == {VKEY: 7}
+
+
+def test_cosigner_reused_signs_like_the_one_shot_function() -> None:
+    """A Cosigner expanded once gives, call after call, the lines cosignature_line gives."""
+    cosigner = cosignature.Cosigner.from_seed(name=NAME, seed=SEED)
+    for timestamp in (0, 5, 1679315147, cosignature.MAX_TIMESTAMP):
+        line = cosigner.line(BODY, timestamp=timestamp)
+        assert line == cosignature.cosignature_line(BODY, name=NAME, seed=SEED, timestamp=timestamp)
+        assert cosignature.verify_cosignature(NOTE + line, witness_key=VKEY) == timestamp
+    assert repr(cosigner) == f"Cosigner(name='{NAME}')"  # no key material in logs
+
+
+@pytest.mark.parametrize(
+    ("name", "seed", "error"),
+    [
+        ("bad name", SEED, InvalidKeyNameError),
+        ("a+b", SEED, InvalidKeyNameError),
+        (NAME, SEED[:31], ValueError),
+        (NAME, b"x" * 33, ValueError),
+    ],
+    ids=["space", "plus", "short seed", "long seed"],
+)
+def test_cosigner_refuses_bad_names_and_seeds(
+    name: str, seed: bytes, error: type[Exception]
+) -> None:
+    """Key names follow signed-note rules; a seed is 32 bytes."""
+    with pytest.raises(error):
+        cosignature.Cosigner.from_seed(name=name, seed=seed)

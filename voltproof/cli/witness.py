@@ -11,9 +11,7 @@ arguments and maps failures to exit codes (:mod:`voltproof.cli.exits`).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import signal
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -65,23 +63,12 @@ def _ignore(number: int, frame: FrameType | None) -> None:
     """A signal already handled by uvicorn's graceful shutdown."""
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop when installed (``uvicorn[standard]`` brings it on Linux and macOS):
-    its faster transports carry most of the witness's per-request cost; else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
-
-
 def _serve(args: argparse.Namespace) -> int:
     if args.config is None:
         raise UsageError("--config FILE is required to run a witness")
     from ledger.keys import KeyFileError
     from voltproof.logs import configure_logging
-    from voltproof.witness.service import run
+    from voltproof.witness.service import serve
     from voltproof.witness.settings import WitnessConfigError, load_settings
     from voltproof.witness.state import WitnessStateError
 
@@ -95,8 +82,7 @@ def _serve(args: argparse.Namespace) -> int:
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, _ignore)
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(run(settings))
+        serve(settings)
     except (KeyFileError, WitnessStateError) as exc:
         raise CommandFailedError(exc) from exc
     return ExitCode.OK

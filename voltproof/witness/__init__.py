@@ -2,7 +2,8 @@
 
 The pure rules live in :mod:`ledger.cosignature` (what is signed) and
 :mod:`ledger.witness_protocol` (the request syntax); here are the witness itself
-(:class:`Witness`: checks, cosign, compare-and-swap), its SQLite state, the ASGI app,
+(:class:`Witness`: checks, cosign, compare-and-swap), its SQLite state, the group committer
+(:mod:`.committer`), the ASGI app,
 the settings, ``run(settings)`` and the ``voltproof witness`` command (:mod:`.command`).
 """
 

@@ -7,6 +7,12 @@ one advances it, even from two processes sharing the file. The database runs in 
 ``synchronous=FULL``: once ``advance`` returns True the new state survives a kill -9 or a
 power loss, and the caller returns the cosignature only after that.
 
+Reads go through a second connection: in WAL mode a reader sees the last committed state
+and never waits for a writer, so checking one request never waits for another's fsync.
+Writes are group commits: :meth:`WitnessState.advance` (threads) and
+:meth:`WitnessState.commit_swaps` (one batch, used by :class:`.committer.GroupCommitter`)
+each run any number of compare-and-swaps in one transaction, hence one fsync.
+
 Sizes are uint64, wider than SQLite's signed INTEGER, so they are stored as canonical
 decimal text (compared for equality only).
 """
@@ -19,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-__all__ = ["CosignedCheckpoint", "WitnessState", "WitnessStateError"]
+__all__ = ["CosignedCheckpoint", "Swap", "WitnessState", "WitnessStateError"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cosigned (
@@ -49,11 +55,15 @@ class CosignedCheckpoint:
 class WitnessState:
     """Latest cosigned checkpoint per origin; safe to share between threads."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, *, reader: sqlite3.Connection | None = None
+    ) -> None:
         self._connection = connection
         self._lock = threading.Lock()
+        self._reader = connection if reader is None else reader
+        self._read_lock = self._lock if reader is None else threading.Lock()
         self._condition = threading.Condition()
-        self._queue: list[_Pending] = []
+        self._queue: list[Swap] = []
         self._committing = False
 
     @classmethod
@@ -65,20 +75,26 @@ class WitnessState:
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA busy_timeout=10000")
             connection.execute(_SCHEMA)
+            reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            reader.execute("PRAGMA busy_timeout=10000")
+            reader.execute("PRAGMA query_only=ON")
         except sqlite3.Error as exc:
             raise WitnessStateError(f"cannot open witness state {path}: {exc}") from exc
-        return cls(connection)
+        return cls(connection, reader=reader)
 
     def close(self) -> None:
         """Close the database."""
+        with self._read_lock:
+            if self._reader is not self._connection:
+                self._reader.close()
         with self._lock:
             self._connection.close()
 
     def latest(self, origin: str) -> CosignedCheckpoint | None:
         """The latest checkpoint cosigned for ``origin``, or None if there is none."""
         try:
-            with self._lock:
-                row = self._connection.execute(
+            with self._read_lock:
+                row = self._reader.execute(
                     "SELECT size, root, timestamp, body FROM cosigned WHERE origin = ?", (origin,)
                 ).fetchone()
         except sqlite3.Error as exc:
@@ -97,7 +113,7 @@ class WitnessState:
         whole queue in one transaction (each swap checked in order, so two swaps of one
         origin behave as if sequential) and one fsync, then wakes the others.
         """
-        pending = _Pending(origin=origin, expected=expected, new=new)
+        pending = Swap(origin=origin, expected=expected, new=new)
         with self._condition:
             self._queue.append(pending)
             while not pending.done and self._committing:
@@ -122,7 +138,16 @@ class WitnessState:
             raise pending.error
         return pending.swapped
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def commit_swaps(self, batch: list[Swap]) -> None:
+        """Run ``batch`` in one transaction (one fsync), setting each swap's ``swapped``.
+
+        The swaps are checked in order, so two swaps of one origin behave as if sequential:
+        the second, which expected the state before the first, is not applied. Raises
+        :class:`WitnessStateError` (nothing of the batch applied) if the write fails.
+        """
+        self._commit(batch)
+
+    def _commit(self, batch: list[Swap]) -> None:
         try:
             with self._lock:
                 cursor = self._connection.cursor()
@@ -140,7 +165,7 @@ class WitnessState:
             raise WitnessStateError(f"cannot write witness state: {exc}") from exc
 
     @staticmethod
-    def _swap(cursor: sqlite3.Cursor, item: _Pending) -> bool:
+    def _swap(cursor: sqlite3.Cursor, item: Swap) -> bool:
         new, expected = item.new, item.expected
         values = (str(new.size), new.root, new.timestamp, new.body)
         if expected is None:
@@ -159,7 +184,7 @@ class WitnessState:
 
 
 @dataclass(slots=True, kw_only=True)
-class _Pending:
+class Swap:
     """One queued compare-and-swap and, once its batch committed, its outcome."""
 
     origin: str

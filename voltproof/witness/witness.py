@@ -6,6 +6,10 @@ HTTP layer answers. The checks follow C2SP tlog-witness in its order: syntax (40
 origin (404), a signature by a configured log key (403), old size not above the size (400),
 old size equal to the stored size (409), same size same root (409), consistency proof (422).
 The cosignature is returned only after the compare-and-swap of the stored state committed.
+
+Two callers: :meth:`Witness.add_checkpoint` (blocking, group commit among threads) and
+:meth:`Witness.add_checkpoint_async` (the HTTP service: the checks run on the event loop, the
+swap goes to a :class:`~.committer.GroupCommitter`). Both run the same checks in the same order.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from ledger.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
-from ledger.cosignature import WitnessKey, cosignature_line
+from ledger.cosignature import Cosigner, WitnessKey
 from ledger.keys import SigningKey
 from ledger.merkle import EMPTY_ROOT, MerkleProofError, verify_consistency
 from ledger.note import (
@@ -34,6 +38,7 @@ from ledger.witness_protocol import (
     parse_add_checkpoint,
 )
 
+from .committer import GroupCommitter
 from .errors import (
     InvalidProofError,
     MalformedRequestError,
@@ -73,9 +78,11 @@ class Witness:
     state: WitnessState
     clock: Callable[[], float] = time.time
     _vkey: WitnessKey = field(init=False)
+    _cosigner: Cosigner = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._vkey = WitnessKey.from_public_key(self.key.name, self.key.public_key)
+        self._cosigner = Cosigner.from_seed(name=self.key.name, seed=self.key.seed)
 
     @classmethod
     def from_policies(
@@ -101,38 +108,73 @@ class Witness:
 
     def add_checkpoint(self, body: bytes) -> str:
         """Cosign the checkpoint in an add-checkpoint request body; return the signature line."""
+        request, checkpoint, text = self._check_request(body)
+        for _ in range(_ATTEMPTS):
+            stored = self.state.latest(checkpoint.origin)
+            line, new = self._cosign(request, checkpoint, text, stored)
+            if self.state.advance(checkpoint.origin, expected=stored, new=new):
+                return self._cosigned(request, checkpoint.origin, new, line)
+        raise self._kept_changing(checkpoint.origin)
+
+    async def add_checkpoint_async(self, body: bytes, committer: GroupCommitter) -> str:
+        """:meth:`add_checkpoint` on an event loop: the swap is group-committed by ``committer``.
+
+        The checks and the signature (a few hundred microseconds) run on the loop; only the
+        commit leaves it, in a batch with every swap queued meanwhile. The read of the stored
+        state uses the state's reader connection, which never waits for a commit.
+        """
+        request, checkpoint, text = self._check_request(body)
+        for _ in range(_ATTEMPTS):
+            stored = self.state.latest(checkpoint.origin)
+            line, new = self._cosign(request, checkpoint, text, stored)
+            if await committer.advance(checkpoint.origin, expected=stored, new=new):
+                return self._cosigned(request, checkpoint.origin, new, line)
+        raise self._kept_changing(checkpoint.origin)
+
+    def _check_request(self, body: bytes) -> tuple[AddCheckpoint, Checkpoint, str]:
+        """The checks that do not depend on the stored state: syntax, origin, signature."""
         request, checkpoint, text = self._parse(body)
         self._authenticate(request.checkpoint, checkpoint)
         if request.old_size > checkpoint.size:
             raise MalformedRequestError(
                 f"old size {request.old_size} is greater than the checkpoint size {checkpoint.size}"
             )
-        for _ in range(_ATTEMPTS):
-            stored = self.state.latest(checkpoint.origin)
-            self._check_consistency(request, checkpoint, stored)
-            timestamp = max(int(self.clock()), stored.timestamp if stored else 0)
-            line = cosignature_line(
-                text, name=self.key.name, seed=self.key.seed, timestamp=timestamp
-            )
-            new = CosignedCheckpoint(
-                size=checkpoint.size, root=checkpoint.root, timestamp=timestamp, body=text
-            )
-            if self.state.advance(checkpoint.origin, expected=stored, new=new):
-                log.info(
-                    "checkpoint_cosigned",
-                    extra={
-                        "origin": checkpoint.origin,
-                        "old_size": request.old_size,
-                        "size": checkpoint.size,
-                        "timestamp": timestamp,
-                    },
-                )
-                return line
-        current = self.state.latest(checkpoint.origin)
+        return request, checkpoint, text
+
+    def _cosign(
+        self,
+        request: AddCheckpoint,
+        checkpoint: Checkpoint,
+        text: str,
+        stored: CosignedCheckpoint | None,
+    ) -> tuple[str, CosignedCheckpoint]:
+        """Check against ``stored``, then the cosignature line and the state it commits to."""
+        self._check_consistency(request, checkpoint, stored)
+        timestamp = max(int(self.clock()), stored.timestamp if stored else 0)
+        line = self._cosigner.line(text, timestamp=timestamp)
+        new = CosignedCheckpoint(
+            size=checkpoint.size, root=checkpoint.root, timestamp=timestamp, body=text
+        )
+        return line, new
+
+    @staticmethod
+    def _cosigned(request: AddCheckpoint, origin: str, new: CosignedCheckpoint, line: str) -> str:
+        log.info(
+            "checkpoint_cosigned",
+            extra={
+                "origin": origin,
+                "old_size": request.old_size,
+                "size": new.size,
+                "timestamp": new.timestamp,
+            },
+        )
+        return line
+
+    def _kept_changing(self, origin: str) -> SizeConflictError:
+        current = self.state.latest(origin)
         size = current.size if current else 0
-        raise SizeConflictError(
-            f"the state of {checkpoint.origin!r} kept changing; latest cosigned size {size}",
-            size=size,
+        return SizeConflictError(
+            f"the state of {origin!r} kept changing; latest cosigned size {size}", size=size
         )
 
     def _parse(self, body: bytes) -> tuple[AddCheckpoint, Checkpoint, str]:
