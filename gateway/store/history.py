@@ -147,14 +147,26 @@ class HistoryReads(CheckpointReads):
         return [leaf_record(row) for row in rows]
 
     async def registry_events(
-        self, *, device_id: str | None = None, limit: int = 1000
+        self,
+        *,
+        device_id: str | None = None,
+        limit: int = 1000,
+        after: tuple[int, str] | None = None,
     ) -> list[RegistryEventRecord]:
-        """Registry leaves (of one device or all) in log order, with each device's fleet."""
-        where, params = ("WHERE e.device = ?", [device_id]) if device_id is not None else ("", [])
+        """Registry leaves (of one device or all) in log order, with each device's fleet;
+        ``after``: only those above that ``(leaf_index, device)`` key (the next page; a
+        ``replace`` is one leaf of two devices, so the leaf alone would not do)."""
+        leaf, device = after if after is not None else (-1, "")
+        where = "WHERE (e.leaf_index > ? OR (e.leaf_index = ? AND e.device > ?))"
+        params: list[object] = [leaf, leaf, device]
+        if device_id is not None:
+            where += " AND e.device = ?"
+            params.append(device_id)
         rows = await self._rows(
             "SELECT e.leaf_index, e.action, e.device, e.recorded_at_ms, l.message_hash, d.fleet "  # noqa: S608 -- constant clause
             "FROM registry_events AS e JOIN leaves AS l ON l.leaf_index = e.leaf_index "
-            f"LEFT JOIN devices AS d ON d.id = e.device {where} ORDER BY e.leaf_index LIMIT ?",
+            f"LEFT JOIN devices AS d ON d.id = e.device {where} "
+            "ORDER BY e.leaf_index, e.device LIMIT ?",
             [*params, limit],
         )
         return [

@@ -55,6 +55,18 @@ class StoreReader(Protocol):
         """Every registered device, by id (``keys`` left empty)."""
         ...
 
+    async def devices_page(
+        self,
+        *,
+        after: str | None = None,
+        limit: int = 1000,
+        kind: Kind | None = None,
+        fleet: str | None = None,
+    ) -> list[DeviceRecord]:
+        """At most ``limit`` devices with id above ``after`` (of one kind, one fleet, or all),
+        by id (``keys`` left empty)."""
+        ...
+
     async def registry_leaves(
         self, device_ids: Sequence[str], *, leaf_below: int
     ) -> list[LeafRecord]:
@@ -63,9 +75,14 @@ class StoreReader(Protocol):
         ...
 
     async def registry_events(
-        self, *, device_id: str | None = None, limit: int = 1000
+        self,
+        *,
+        device_id: str | None = None,
+        limit: int = 1000,
+        after: tuple[int, str] | None = None,
     ) -> list[RegistryEventRecord]:
-        """Registry leaves (of one device or all) in log order, with each device's fleet."""
+        """Registry leaves (of one device or all) in ``(leaf_index, device)`` order, with each
+        device's fleet; ``after``: only those above that key."""
         ...
 
     # -- chains ----------------------------------------------------------------------------
@@ -206,9 +223,9 @@ class StoreReader(Protocol):
         ...
 
     async def checkpoints(
-        self, *, limit: int = 100, final_only: bool = False
+        self, *, limit: int = 100, final_only: bool = False, below_size: int | None = None
     ) -> list[CheckpointRecord]:
-        """The newest checkpoints, largest first."""
+        """The newest checkpoints, largest first; ``below_size``: only smaller ones."""
         ...
 
     async def checkpoints_in(self, states: Sequence[AnchorStatus]) -> list[CheckpointRecord]:
@@ -250,14 +267,37 @@ class StoreReader(Protocol):
         t_to: int = 2**63 - 1,
         min_level: int = 0,
         limit: int = 100,
+        before: tuple[int, int] | None = None,
     ) -> list[AlarmRecord]:
-        """The newest alarms in the period of level >= ``min_level``, of one device or all."""
+        """The newest alarms in the period of level >= ``min_level``, of one device or all, by
+        ``(t_ms, alarm_id)`` descending; ``before``: only those below that key."""
+        ...
+
+    async def alarm(self, alarm_id: int) -> AlarmRecord | None:
+        """One alarm by its id, or ``None``."""
+        ...
+
+    async def alarm_counts(
+        self,
+        *,
+        device_id: str | None = None,
+        t_from: int = -(2**63 - 1),
+        t_to: int = 2**63 - 1,
+        min_level: int = 1,
+    ) -> dict[int, int]:
+        """How many alarms of each level >= ``min_level`` the period holds (one device or all)."""
         ...
 
     async def quarantine(
-        self, *, reason: str | None = None, limit: int = 100
+        self,
+        *,
+        reason: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        topic_prefix: str | None = None,
     ) -> list[QuarantineRecord]:
-        """The newest quarantine rows, of one reason or of all."""
+        """The newest quarantine rows (of one reason, of topics under a prefix, or all), by id
+        descending; ``before_id``: only rows below that id."""
         ...
 
     async def quarantine_counts(self) -> list[QuarantineCount]:

@@ -454,6 +454,85 @@ async def case_alarms_and_quarantine(world: StoreWorld) -> None:
     assert [(c.reason, c.total, c.evicted) for c in counts] == [("malformed", 1, 0)]
 
 
+def _rejected(number: int, fleet: str = "fleet-a") -> QuarantineEntry:
+    return QuarantineEntry(
+        reason="malformed", detail=f"junk {number}", topic=f"voltproof/{fleet}/pack-1/telemetry",
+        device_id="pack-1", raw=bytes([number]), raw_size=1, received_at_ms=T0_MS + number,
+    )  # fmt: skip
+
+
+async def case_keyset_pages(world: StoreWorld) -> None:
+    """Every list reads in keyset pages: walked two rows at a time while rows are written
+    between pages, no row present at the start is repeated or skipped, and the order holds."""
+    filled = await fill(world.writer)
+    w, r = world.writer, world.reader
+    pack, bus = filled.pack, filled.bus
+    # six more pack alarms (levels 1-4, two sharing each other's neighbours) and five rejects
+    await w.commit(
+        [candidate(pack, i, alarm=1 + i % 4) for i in range(6)],
+        [_rejected(i, "fleet-b" if i % 2 else "fleet-a") for i in range(5)],
+    )
+    alarms_before = await r.alarms(limit=1000)
+    seen = await r.alarms(limit=2)
+    while True:
+        # a newer alarm lands above the cursor: the walk neither sees it nor shifts
+        await w.commit([candidate(pack, 0, alarm=2)], [])
+        page = await r.alarms(limit=2, before=(seen[-1].t_ms, seen[-1].alarm_id))
+        if not page:
+            break
+        seen += page
+    keys = [(a.t_ms, a.alarm_id) for a in seen]
+    assert keys == sorted(keys, reverse=True)
+    assert len(set(keys)) == len(keys)
+    assert seen == alarms_before
+    assert len(seen) == 7
+    one = await r.alarm(seen[0].alarm_id)
+    assert one == seen[0]
+    assert await r.alarm(10**9) is None
+    counts = await r.alarm_counts(device_id="pack-1")
+    assert sum(counts.values()) == len(await r.alarms(device_id="pack-1", limit=1000))
+    assert counts == {level: sum(1 for a in await r.alarms(device_id="pack-1", limit=1000)
+                                 if a.level == level) for level in counts}  # fmt: skip
+    assert await r.alarm_counts(device_id="pack-1", min_level=5) == {}
+
+    quarantined = await r.quarantine(limit=1000)
+    walked_q = await r.quarantine(limit=2)
+    while True:
+        await w.commit([], [_rejected(9)])  # newer rows: above the cursor
+        more = await r.quarantine(limit=2, before_id=walked_q[-1].row_id)
+        if not more:
+            break
+        walked_q += more
+    assert [q.row_id for q in walked_q] == [q.row_id for q in quarantined]
+    fleet_b = await r.quarantine(limit=1000, topic_prefix="voltproof/fleet-b/")
+    assert [q.detail for q in fleet_b] == ["junk 3", "junk 1"]
+    assert await r.quarantine(topic_prefix="voltproof/fleet-%/") == []
+
+    events = await r.registry_events()
+    walked = await r.registry_events(limit=1)
+    while next_events := await r.registry_events(
+        limit=1, after=(walked[-1].leaf_index, walked[-1].device_id)
+    ):
+        walked += next_events
+    assert walked == events
+    assert sorted(e.device_id for e in walked) == ["bus-1", "pack-1"]
+    assert [e.leaf_index for e in walked] == sorted(e.leaf_index for e in walked)
+
+    first, second = await r.checkpoints()
+    assert await r.checkpoints(limit=1) == [first]
+    assert await r.checkpoints(limit=1, below_size=first.size) == [second]
+    assert await r.checkpoints(below_size=second.size) == []
+    assert await r.checkpoints(final_only=True, below_size=first.size + 1) == [second]
+
+    devices = await r.devices_page(limit=1)
+    assert [d.device_id for d in devices] == ["bus-1"]
+    assert [d.device_id for d in await r.devices_page(after="bus-1")] == ["pack-1"]
+    assert await r.devices_page(after="pack-1") == []
+    assert [d.device_id for d in await r.devices_page(kind="pack")] == ["pack-1"]
+    assert [d.device_id for d in await r.devices_page(fleet="fleet-b")] == ["bus-1"]
+    assert bus.device_id == "bus-1"
+
+
 async def case_whole_store(world: StoreWorld) -> None:
     """The audit's reads: size, leaves in pages, nodes, keys, heads, gaps, sample blocks."""
     filled = await fill(world.writer)
@@ -518,6 +597,7 @@ CASES = (
     case_checkpoints_and_anchors,
     case_cosignatures,
     case_alarms_and_quarantine,
+    case_keyset_pages,
     case_whole_store,
     case_whole_store_empty,
 )
