@@ -16,7 +16,7 @@ from gateway.store import DeviceRecord, StoreError, StoreReader, samples
 from ledger.message import MessageError, decode_message
 from ledger.telemetry import FIELDS, Kind
 
-from .access import Window
+from .access import Principal, Role, Window
 
 NUMERIC: Final = {kind: frozenset(spec.attr for spec in specs) for kind, specs in FIELDS.items()}
 
@@ -74,6 +74,31 @@ class DashboardQueries:
     async def devices(self) -> list[DeviceRecord]:
         """Every registered device, by id."""
         return await self._reader.list_devices()
+
+    async def devices_of(self, device_ids: Sequence[str]) -> list[DeviceRecord]:
+        """The registered devices among ``device_ids``, by id."""
+        found = await self._reader.devices(device_ids)
+        return [found[i] for i in sorted(found)]
+
+    async def visible_devices(
+        self, user: Principal, *, after: str | None, limit: int, kind: Kind | None = None
+    ) -> tuple[list[DeviceRecord], bool]:
+        """A keyset page of the devices ``user`` may read (of ``kind``, or both), by id after
+        ``after``; and whether more follow. Operators page the registry (their fleet's part);
+        a lessor's page is cut from the assets it holds; an auditor reads no asset."""
+        if not user.reads_telemetry:
+            return [], False
+        if user.role is Role.OPERATOR:
+            rows = await self._reader.devices_page(
+                after=after, limit=limit + 1, kind=kind, fleet=user.fleet
+            )
+        else:
+            held = sorted({g.asset for g in user.grants if after is None or g.asset > after})
+            rows = [
+                d for d in await self.devices_of(held)
+                if kind in {None, d.kind} and user.windows(d.device_id, d.fleet)
+            ][: limit + 1]  # fmt: skip
+        return rows[:limit], len(rows) > limit
 
     async def device(self, device_id: str) -> DeviceRecord | None:
         """One device, or ``None``."""

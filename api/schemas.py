@@ -50,6 +50,9 @@ class AssetsPublic(_Model):
 
     data: list[AssetPublic]
     count: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class SamplesPublic(_Model):
@@ -84,9 +87,46 @@ class BucketsPublic(_Model):
     count: int
 
 
+class AckPublic(_Model):
+    """An operator's acknowledgement of an alarm: who, when, why (audit-visible)."""
+
+    alarm_id: int
+    device: str
+    t_ms: int = Field(description="the alarm's time")
+    level: int
+    by: str = Field(description="the name of the operator key that acknowledged it")
+    at_ms: int = Field(description="when it was acknowledged")
+    note: str
+
+
+class AcksPublic(_Model):
+    """Acknowledgements, newest first."""
+
+    data: list[AckPublic]
+    count: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
+
+
+class AckIn(_Model):
+    """An acknowledgement's optional note."""
+
+    note: str = Field(default="", max_length=500)
+
+
+class OpenAlarmsPublic(_Model):
+    """Alarms not acknowledged, by level, over what the caller sees."""
+
+    levels: dict[int, int] = Field(description="level -> alarms of that level not acknowledged")
+    open: int
+    acknowledged: int
+
+
 class AlarmPublic(_Model):
     """A telemetry alarm (level >= 1) or a gateway finding."""
 
+    alarm_id: int
     device: str
     t_ms: int
     level: int
@@ -94,6 +134,7 @@ class AlarmPublic(_Model):
     source: str
     detail: str
     leaf_index: int | None
+    acknowledged: AckPublic | None = None
 
 
 class AlarmsPublic(_Model):
@@ -101,6 +142,9 @@ class AlarmsPublic(_Model):
 
     data: list[AlarmPublic]
     count: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class QuarantinePublic(_Model):
@@ -122,6 +166,9 @@ class QuarantinesPublic(_Model):
     data: list[QuarantinePublic]
     count: int
     totals: dict[str, int]
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class RegistryEntryPublic(_Model):
@@ -139,6 +186,9 @@ class RegistryPublic(_Model):
 
     data: list[RegistryEntryPublic]
     count: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class CheckpointPublic(_Model):
@@ -157,6 +207,9 @@ class CheckpointsPublic(_Model):
 
     data: list[CheckpointPublic]
     count: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class InclusionPublic(_Model):

@@ -8,9 +8,19 @@ from typing import Annotated, Final
 from fastapi import APIRouter, HTTPException, Query
 
 from gateway.store import DeviceRecord
+from ledger.telemetry import Kind
 
 from ..access import FOREVER, Principal, Window
-from ..deps import CurrentUser, DashboardDep, StateDep, TelemetryUser, visible_device, window_of
+from ..deps import (
+    CurrentUser,
+    CursorQuery,
+    CursorsDep,
+    DashboardDep,
+    StateDep,
+    TelemetryUser,
+    visible_device,
+    window_of,
+)
 from ..queries import DashboardQueries
 from ..schemas import AssetPublic, AssetsPublic, BucketPublic, BucketsPublic, SamplesPublic
 from ..times import TimeMs
@@ -64,18 +74,27 @@ async def list_assets(
     *,
     state: StateDep,
     dashboard: DashboardDep,
+    cursors: CursorsDep,
     user: CurrentUser,
-    kind: Annotated[str | None, Query(pattern="^(bus|pack)$")] = None,
+    kind: Annotated[Kind | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    cursor: CursorQuery = None,
 ) -> AssetsPublic:
-    """Every bus and pack the caller may see, with online status and newest values."""
+    """The buses and packs the caller may see, by id, with online status and newest values,
+    one keyset page at a time (``next`` continues)."""
+    scope = cursors.scope("assets", user.name, kind=kind)
+    position = cursors.decode(scope, cursor, (str,))
     online_ms = state.deployment.api.online_window_s * 1000
     now = _now_ms()
+    devices, more = await dashboard.visible_devices(
+        user, after=None if position is None else str(position[0]), limit=limit, kind=kind
+    )
     data = [
         await describe(dashboard, user, device, online_window_ms=online_ms, now_ms=now)
-        for device in await dashboard.devices()
-        if user.windows(device.device_id, device.fleet) and kind in {None, device.kind}
+        for device in devices
     ]
-    return AssetsPublic(data=data, count=len(data))
+    next_cursor = cursors.encode(scope, (devices[-1].device_id,)) if more else None
+    return AssetsPublic(data=data, count=len(data), next=next_cursor)
 
 
 @router.get("/{asset}", response_model=AssetPublic)

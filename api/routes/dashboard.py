@@ -24,6 +24,8 @@ from ledger.telemetry import FIELDS
 
 from ..deps import (
     CurrentUser,
+    CursorQuery,
+    CursorsDep,
     DashboardDep,
     ReaderDep,
     StateDep,
@@ -76,11 +78,14 @@ class FleetAssetPublic(_Model):
 
 
 class FleetPublic(_Model):
-    """The fleet as the caller sees it."""
+    """The fleet as the caller sees it, one keyset page (by asset id) at a time."""
 
     data: list[FleetAssetPublic]
     count: int
     now_ms: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class TrailPublic(_Model):
@@ -91,10 +96,13 @@ class TrailPublic(_Model):
 
 
 class TrailsPublic(_Model):
-    """Recent routes of the buses the caller sees."""
+    """Recent routes of the buses the caller sees, one keyset page (by bus id) at a time."""
 
     data: list[TrailPublic]
     count: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class ColumnPublic(_Model):
@@ -133,15 +141,26 @@ async def config(*, state: StateDep, user: CurrentUser) -> DashboardConfigPublic
 
 @router.get("/fleet", response_model=FleetPublic)
 async def fleet(
-    *, state: StateDep, dashboard: DashboardDep, reader: ReaderDep, user: CurrentUser
+    *,
+    state: StateDep,
+    dashboard: DashboardDep,
+    reader: ReaderDep,
+    cursors: CursorsDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    cursor: CursorQuery = None,
 ) -> FleetPublic:
-    """Every asset the caller sees with status, SoC, SoH, position, alarm level and relation."""
+    """The assets the caller sees with status, SoC, SoH, position, alarm level and relation,
+    by id, one keyset page at a time (``next`` continues)."""
+    scope = cursors.scope("fleet", user.name)
+    position = cursors.decode(scope, cursor, (str,))
     online_ms = state.deployment.api.online_window_s * 1000
     now = _now_ms()
+    devices, more = await dashboard.visible_devices(
+        user, after=None if position is None else str(position[0]), limit=limit
+    )
     rows: list[FleetAssetPublic] = []
-    for device in await dashboard.devices():
-        if not user.windows(device.device_id, device.fleet):
-            continue
+    for device in devices:
         asset = await describe(dashboard, user, device, online_window_ms=online_ms, now_ms=now)
         latest = asset.latest
         relation: dict[str, Any] = {}
@@ -159,7 +178,8 @@ async def fleet(
                 host=relation["host"] if isinstance(relation.get("host"), str) else None,
             )
         )  # fmt: skip
-    return FleetPublic(data=rows, count=len(rows), now_ms=now)
+    next_cursor = cursors.encode(scope, (devices[-1].device_id,)) if more else None
+    return FleetPublic(data=rows, count=len(rows), now_ms=now, next=next_cursor)
 
 
 async def _relation(reader: ReaderDep, leaf_index: int) -> dict[str, Any]:
@@ -182,15 +202,24 @@ async def trails(
     *,
     dashboard: DashboardDep,
     reader: ReaderDep,
+    cursors: CursorsDep,
     user: TelemetryUser,
     minutes: Annotated[int, Query(ge=1, le=24 * 60)] = 30,
     points: Annotated[int, Query(ge=2, le=500)] = 60,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    cursor: CursorQuery = None,
 ) -> TrailsPublic:
-    """Each visible bus's route over the last ``minutes`` of its own data, thinned to ``points``."""
+    """Each visible bus's route over the last ``minutes`` of its own data, thinned to
+    ``points``, by bus id, one keyset page of buses at a time."""
+    scope = cursors.scope("trails", user.name, minutes=minutes, points=points)
+    position = cursors.decode(scope, cursor, (str,))
+    buses, more = await dashboard.visible_devices(
+        user, after=None if position is None else str(position[0]), limit=limit, kind="bus"
+    )
     data: list[TrailPublic] = []
-    for device in await dashboard.devices():
+    for device in buses:
         window = user.default_window(device.device_id, device.fleet)
-        if device.kind != "bus" or window is None:
+        if window is None:
             continue
         bounds = await dashboard.sample_bounds("bus", device.device_id, window)
         if bounds is None:
@@ -206,7 +235,8 @@ async def trails(
         if len(lat) and (len(lat) - 1) % step:
             trail.append((float(lat[-1]), float(lon[-1])))
         data.append(TrailPublic(id=device.device_id, points=trail))
-    return TrailsPublic(data=data, count=len(data))
+    next_cursor = cursors.encode(scope, (buses[-1].device_id,)) if more else None
+    return TrailsPublic(data=data, count=len(data), next=next_cursor)
 
 
 @router.get("/assets/{asset}/series", response_model=SeriesPublic)

@@ -268,9 +268,10 @@ class StoreReader(Protocol):
         min_level: int = 0,
         limit: int = 100,
         before: tuple[int, int] | None = None,
+        fleet: str | None = None,
     ) -> list[AlarmRecord]:
-        """The newest alarms in the period of level >= ``min_level``, of one device or all, by
-        ``(t_ms, alarm_id)`` descending; ``before``: only those below that key."""
+        """The newest alarms in the period of level >= ``min_level``, of one device, one
+        fleet or all, by ``(t_ms, alarm_id)`` descending; ``before``: only those below that key."""
         ...
 
     async def alarm(self, alarm_id: int) -> AlarmRecord | None:
@@ -284,8 +285,10 @@ class StoreReader(Protocol):
         t_from: int = -(2**63 - 1),
         t_to: int = 2**63 - 1,
         min_level: int = 1,
+        fleet: str | None = None,
     ) -> dict[int, int]:
-        """How many alarms of each level >= ``min_level`` the period holds (one device or all)."""
+        """How many alarms of each level >= ``min_level`` the period holds (one device, one
+        fleet or all)."""
         ...
 
     async def quarantine(

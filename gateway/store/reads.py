@@ -362,12 +362,13 @@ class StoreReads:
         min_level: int = 0,
         limit: int = 100,
         before: tuple[int, int] | None = None,
+        fleet: str | None = None,
     ) -> list[AlarmRecord]:
-        """The newest alarms with ``t_from <= t < t_to`` and level >= ``min_level``, by
-        ``(t_ms, id)`` descending; ``before``: only those below that ``(t_ms, id)`` key (the
-        next page: keyset, so rows inserted meanwhile neither repeat nor shift a page)."""
-        where = "device = ? AND " if device_id is not None else ""
-        params: list[object] = [device_id] if device_id is not None else []
+        """The newest alarms with ``t_from <= t < t_to`` and level >= ``min_level`` (of one
+        device, of one fleet's devices, or all), by ``(t_ms, id)`` descending; ``before``: only
+        those below that ``(t_ms, id)`` key (the next page: keyset, so rows inserted meanwhile
+        neither repeat nor shift a page)."""
+        where, params = _alarm_scope(device_id, fleet)
         if before is not None:
             where += "(t_ms < ? OR (t_ms = ? AND id < ?)) AND "
             params += [before[0], before[0], before[1]]
@@ -394,9 +395,11 @@ class StoreReads:
         t_from: int = -END_MS,
         t_to: int = END_MS,
         min_level: int = 1,
+        fleet: str | None = None,
     ) -> dict[int, int]:
-        """How many alarms of each level >= ``min_level`` have ``t_from <= t < t_to``."""
-        where, params = ("device = ? AND ", [device_id]) if device_id is not None else ("", [])
+        """How many alarms of each level >= ``min_level`` have ``t_from <= t < t_to`` (of one
+        device, of one fleet's devices, or all)."""
+        where, params = _alarm_scope(device_id, fleet)
         rows = await self._rows(
             "SELECT level, count(*) FROM alarms "  # noqa: S608 -- constant clause
             f"WHERE {where}t_ms >= ? AND t_ms < ? AND level >= ? GROUP BY level ORDER BY level",
@@ -505,6 +508,17 @@ def leaf_record(row: Sequence[Any]) -> LeafRecord:
         cose=row[8],
         prev=None if row[9] is None else bytes(row[9]),
     )
+
+
+def _alarm_scope(device_id: str | None, fleet: str | None) -> tuple[str, list[object]]:
+    """The ``WHERE`` prefix (and its parameters) of alarms of a device and/or a fleet."""
+    where, params = "", list[object]()
+    if device_id is not None:
+        where, params = "device = ? AND ", [device_id]
+    if fleet is not None:
+        where += "device IN (SELECT id FROM devices WHERE fleet = ?) AND "
+        params.append(fleet)
+    return where, params
 
 
 def _alarm(row: Sequence[Any]) -> AlarmRecord:

@@ -494,6 +494,10 @@ async def case_keyset_pages(world: StoreWorld) -> None:
     assert counts == {level: sum(1 for a in await r.alarms(device_id="pack-1", limit=1000)
                                  if a.level == level) for level in counts}  # fmt: skip
     assert await r.alarm_counts(device_id="pack-1", min_level=5) == {}
+    assert await r.alarm_counts(fleet="fleet-a") == counts
+    assert await r.alarm_counts(fleet="fleet-b") == {}
+    assert await r.alarms(fleet="fleet-a", limit=1000) == await r.alarms(limit=1000)
+    assert await r.alarms(fleet="fleet-b") == []
 
     quarantined = await r.quarantine(limit=1000)
     walked_q = await r.quarantine(limit=2)
