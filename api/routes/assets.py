@@ -21,7 +21,7 @@ from ..deps import (
     visible_device,
     window_of,
 )
-from ..queries import DashboardQueries
+from ..queries import DashboardQueries, Newest
 from ..schemas import AssetPublic, AssetsPublic, BucketPublic, BucketsPublic, SamplesPublic
 from ..times import TimeMs
 
@@ -39,14 +39,16 @@ async def describe(
     now_ms: int,
 ) -> AssetPublic:
     """One asset as ``user`` may see it."""
-    window = user.default_window(device.device_id, device.fleet)
-    assert window is not None
-    last = await dashboard.last_message(device.device_id, window)
-    latest = (
-        await dashboard.latest_sample(device.kind, device.device_id, window)
-        if user.reads_telemetry
-        else {}
-    )
+    newest = await dashboard.newest_of(user, [device], samples=user.reads_telemetry)
+    return described(device, newest[device.device_id], online_window_ms=online_window_ms,
+                     now_ms=now_ms)  # fmt: skip
+
+
+def described(
+    device: DeviceRecord, newest: Newest, *, online_window_ms: int, now_ms: int
+) -> AssetPublic:
+    """One asset from its newest message and sample (as the caller may see them)."""
+    last, latest = newest.last, newest.latest
     online = last is not None and now_ms - last.received_at_ms <= online_window_ms
     level = latest.get("alarm_level")
     return AssetPublic(
@@ -89,9 +91,9 @@ async def list_assets(
     devices, more = await dashboard.visible_devices(
         user, after=None if position is None else str(position[0]), limit=limit, kind=kind
     )
+    newest = await dashboard.newest_of(user, devices, samples=user.reads_telemetry)
     data = [
-        await describe(dashboard, user, device, online_window_ms=online_ms, now_ms=now)
-        for device in devices
+        described(d, newest[d.device_id], online_window_ms=online_ms, now_ms=now) for d in devices
     ]
     next_cursor = cursors.encode(scope, (devices[-1].device_id,)) if more else None
     return AssetsPublic(data=data, count=len(data), next=next_cursor)

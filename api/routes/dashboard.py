@@ -35,7 +35,7 @@ from ..deps import (
 )
 from ..series import DERIVED, bucket_size, bucketed, source_columns
 from ..times import TimeMs
-from .assets import describe
+from .assets import described
 
 router = APIRouter(prefix="/api/dashboard", tags=["dashboard"])
 
@@ -144,7 +144,6 @@ async def fleet(
     *,
     state: StateDep,
     dashboard: DashboardDep,
-    reader: ReaderDep,
     cursors: CursorsDep,
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
@@ -159,13 +158,15 @@ async def fleet(
     devices, more = await dashboard.visible_devices(
         user, after=None if position is None else str(position[0]), limit=limit
     )
+    newest = await dashboard.newest_of(user, devices, samples=user.reads_telemetry)
     rows: list[FleetAssetPublic] = []
     for device in devices:
-        asset = await describe(dashboard, user, device, online_window_ms=online_ms, now_ms=now)
+        state_of = newest[device.device_id]
+        asset = described(device, state_of, online_window_ms=online_ms, now_ms=now)
         latest = asset.latest
         relation: dict[str, Any] = {}
-        if user.reads_telemetry and asset.last_leaf is not None:
-            relation = await _relation(reader, asset.last_leaf)
+        if user.reads_telemetry and state_of.cose is not None:
+            relation = _relation(state_of.cose)
         rows.append(
             FleetAssetPublic(
                 id=asset.id, kind=asset.kind, fleet=asset.fleet,
@@ -182,11 +183,10 @@ async def fleet(
     return FleetPublic(data=rows, count=len(rows), now_ms=now, next=next_cursor)
 
 
-async def _relation(reader: ReaderDep, leaf_index: int) -> dict[str, Any]:
+def _relation(cose: bytes) -> dict[str, Any]:
     """``host`` and ``pack`` of a device's newest message (empty if it names neither)."""
-    leaf = await reader.leaf(leaf_index)
     try:
-        payload = decode_message(leaf.cose).payload
+        payload = decode_message(cose).payload
     except MessageError:
         return {}
     packs = payload.get("pack")

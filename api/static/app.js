@@ -93,16 +93,21 @@ function showLogin(message) {
 }
 
 // --- fleet --------------------------------------------------------------------------------
-// The fleet arrives in keyset pages: the first is drawn at once, the others as they come.
-const FLEET_PAGE = 500;
+// The fleet arrives in keyset pages: a small first page is drawn at once, the rest follows
+// in large pages (each request costs a round trip and a redraw of the table).
+const FLEET_FIRST_PAGE = 500, FLEET_PAGE = 2500;
 async function fetchFleet(gen, onPage) {
   const rows = [];
-  await allPages(`/api/dashboard/fleet?limit=${FLEET_PAGE}`, (page) => {
-    if (stale(gen)) return false;
+  let cursor = null;
+  do {
+    const path = cursor ? withCursor(`/api/dashboard/fleet?limit=${FLEET_PAGE}`, cursor)
+      : `/api/dashboard/fleet?limit=${FLEET_FIRST_PAGE}`;
+    const page = await getJson(path);
+    if (stale(gen)) return rows;
     rows.push(...page.data);
-    onPage(rows, page.next == null);
-    return true;
-  });
+    cursor = page.next;
+    onPage(rows, cursor == null);
+  } while (cursor);
   return rows;
 }
 
@@ -114,7 +119,7 @@ async function loadFleet() {
     state.fleet = rows;
     renderKpis(rows);
     renderFleetTable();
-    if (last || rows.length === FLEET_PAGE) renderMap(rows);
+    renderMap(rows);
   });
   if (stale(gen)) return;
   loadTrails();

@@ -34,6 +34,8 @@ def _first(rows: Sequence[Any]) -> MessageLeaf | None:
     return _message(rows[0]) if rows else None
 
 
+BATCH: Final = 500
+"""Devices per query of the batched newest reads (far below SQLite's 32,766 variables)."""
 _FOLD_OFF_LOOP: Final = 10_000
 """Rows above which the index is fed in a worker thread (a start-up replay of a big fleet)."""
 
@@ -125,10 +127,61 @@ class HistoryReads(CheckpointReads):
         """The device's telemetry leaf of newest ``t`` in ``[t_from, t_to)`` below a leaf index."""
         rows = await self._rows(
             f"SELECT {leaf_columns()} FROM leaves WHERE device = ? AND seq IS NOT NULL "  # noqa: S608 -- constant columns
-            "AND t_ms >= ? AND t_ms < ? AND leaf_index < ? ORDER BY t_ms DESC LIMIT 1",
+            "AND t_ms >= ? AND t_ms < ? AND leaf_index < ? ORDER BY t_ms DESC, leaf_index DESC "
+            "LIMIT 1",
             (device_id, t_from, t_to, leaf_below),
         )
         return leaf_record(rows[0]) if rows else None
+
+    async def newest_messages(
+        self, device_ids: Sequence[str], *, t_from: int = 0, t_to: int = END_MS
+    ) -> dict[str, LeafRecord]:
+        """Per device of ``device_ids`` that has one, its telemetry leaf of newest ``t`` in
+        ``[t_from, t_to)`` (of equal times, the higher leaf index): one query per
+        :data:`BATCH` devices, each device one probe of the ``(device, t_ms)`` index."""
+        found: dict[str, LeafRecord] = {}
+        ids = sorted(set(device_ids))
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            rows = await self._rows(
+                f"SELECT {leaf_columns()} FROM leaves WHERE leaf_index IN "  # noqa: S608 -- placeholders only
+                "(SELECT (SELECT l.leaf_index FROM leaves AS l WHERE l.device = d.id "
+                "AND l.seq IS NOT NULL AND l.t_ms >= ? AND l.t_ms < ? "
+                "ORDER BY l.t_ms DESC, l.leaf_index DESC LIMIT 1) "
+                f"FROM devices AS d WHERE d.id IN ({marks(len(chunk))}))",
+                [t_from, t_to, *chunk],
+            )
+            found.update((row[2], leaf_record(row)) for row in rows)
+        return found
+
+    async def newest_samples(
+        self,
+        kind: Kind,
+        device_ids: Sequence[str],
+        *,
+        t_from: int = 0,
+        t_to: int = END_MS,
+        fields: Sequence[str] | None = None,
+    ) -> dict[str, Samples]:
+        """Per device of ``device_ids`` (of ``kind``) that has one, its newest sample in
+        ``[t_from, t_to)``, as :meth:`newest_sample` finds it, in two queries per
+        :data:`BATCH` devices."""
+        from . import samples  # numpy: only processes that read samples load it
+
+        found: dict[str, Samples] = {}
+        ids = sorted(set(device_ids))
+        for start in range(0, len(ids), BATCH):
+            found.update(
+                await samples.newest_of_devices(
+                    self._rows,
+                    kind,
+                    ids[start : start + BATCH],
+                    from_ms=t_from,
+                    to_ms=t_to,
+                    fields=fields,
+                )
+            )
+        return found
 
     async def registry_leaves(
         self, device_ids: Sequence[str], *, leaf_below: int

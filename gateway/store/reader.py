@@ -143,6 +143,13 @@ class StoreReader(Protocol):
         """The device's telemetry leaf of newest ``t`` in the period below a leaf index."""
         ...
 
+    async def newest_messages(
+        self, device_ids: Sequence[str], *, t_from: int = 0, t_to: int = 2**63 - 1
+    ) -> dict[str, LeafRecord]:
+        """Per device that has one, its telemetry leaf of newest ``t`` in the period (of equal
+        times the higher leaf index), in one query per few hundred devices."""
+        ...
+
     # -- samples ---------------------------------------------------------------------------
 
     async def sample_window(
@@ -168,6 +175,19 @@ class StoreReader(Protocol):
         fields: Sequence[str] | None = None,
     ) -> Samples:
         """The device's newest sample in the period (none or one)."""
+        ...
+
+    async def newest_samples(
+        self,
+        kind: Kind,
+        device_ids: Sequence[str],
+        *,
+        t_from: int = 0,
+        t_to: int = 2**63 - 1,
+        fields: Sequence[str] | None = None,
+    ) -> dict[str, Samples]:
+        """Per device (of ``kind``) that has one, its newest sample in the period, as
+        :meth:`newest_sample` finds it, in a few queries for the lot."""
         ...
 
     async def latest_samples(self, kind: Kind) -> list[dict[str, Any]]:

@@ -537,6 +537,34 @@ async def case_keyset_pages(world: StoreWorld) -> None:
     assert bus.device_id == "bus-1"
 
 
+async def case_newest_of_many_devices(world: StoreWorld) -> None:
+    """The batched newest message and sample of many devices are, device by device, what the
+    one-device reads find, whatever the period (a period ending inside a block included)."""
+    await fill(world.writer)
+    r = world.reader
+    ids = ["pack-1", "bus-1", "nobody"]
+    periods = [
+        (0, END), (T0_MS, T0_MS + 2 * STEP_MS), (T0_MS + STEP_MS + 1, T0_MS + STEP_MS + 2_500),
+        (T0_MS + 2_000, T0_MS + 2_001), (END - 1, END), (0, T0_MS),
+    ]  # fmt: skip
+    for t_from, t_to in periods:
+        messages = await r.newest_messages(ids, t_from=t_from, t_to=t_to)
+        for device in ids:
+            one = await r.newest_message(device, t_from=t_from, t_to=t_to)
+            assert messages.get(device) == one, (device, t_from, t_to)
+        for kind, device in (("pack", "pack-1"), ("bus", "bus-1")):
+            many = await r.newest_samples(kind, ids, t_from=t_from, t_to=t_to)  # type: ignore[arg-type]
+            one_sample = await r.newest_sample(kind, device, t_from=t_from, t_to=t_to)  # type: ignore[arg-type]
+            names = list(one_sample.values)
+            if not len(one_sample):
+                assert device not in many, (device, t_from, t_to)
+                continue
+            assert many[device].rows(names) == one_sample.rows(names), (device, t_from, t_to)
+            assert set(many) <= {device}  # the other kind's device is not of this kind
+    assert await r.newest_messages([]) == {}
+    assert await r.newest_samples("pack", []) == {}
+
+
 async def case_whole_store(world: StoreWorld) -> None:
     """The audit's reads: size, leaves in pages, nodes, keys, heads, gaps, sample blocks."""
     filled = await fill(world.writer)
@@ -602,6 +630,7 @@ CASES = (
     case_cosignatures,
     case_alarms_and_quarantine,
     case_keyset_pages,
+    case_newest_of_many_devices,
     case_whole_store,
     case_whole_store_empty,
 )
