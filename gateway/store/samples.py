@@ -156,23 +156,31 @@ def unpack(
         times.append((first[:, None] + step[:, None] * np.arange(n, dtype=np.int64)).ravel())
         leaves.append(np.repeat(np.fromiter((r[0] for r in group), np.int64, len(group)), n))
         for name, integral in names.items():
-            wire = data[name].ravel()
-            parts[name].append(
-                wire.astype(np.int64) if integral else wire.astype(np.float64) / specs[name][1]
-            )
-    t_ms = np.concatenate(times)
-    leaf_index = np.concatenate(leaves)
+            # astype first: it writes a contiguous array, so ravel copies nothing more
+            if integral:
+                parts[name].append(data[name].astype(np.int64).ravel())
+            else:
+                column = data[name].astype(np.float64).ravel()
+                column /= specs[name][1]
+                parts[name].append(column)
+    t_ms = np.concatenate(times) if len(times) > 1 else times[0]
+    leaf_index = np.concatenate(leaves) if len(leaves) > 1 else leaves[0]
+    columns = {name: np.concatenate(c) if len(c) > 1 else c[0] for name, c in parts.items()}
     keep = np.ones(len(t_ms), dtype=bool)
     if from_ms is not None:
         keep &= t_ms >= from_ms
     if to_ms is not None:
         keep &= t_ms < to_ms
-    order = np.lexsort((leaf_index[keep], t_ms[keep]))
-    return Samples(
-        t_ms=t_ms[keep][order],
-        leaf_index=leaf_index[keep][order],
-        values={name: np.concatenate(chunks)[keep][order] for name, chunks in parts.items()},
-    )
+    if not keep.all():
+        t_ms, leaf_index = t_ms[keep], leaf_index[keep]
+        columns = {name: column[keep] for name, column in columns.items()}
+    # Blocks are read by (t_ms, leaf index) and a device's blocks rarely overlap: samples
+    # that are strictly increasing in time are in order already (one check, no sort).
+    if len(t_ms) > 1 and not bool(np.all(t_ms[1:] > t_ms[:-1])):
+        order = np.lexsort((leaf_index, t_ms))
+        t_ms, leaf_index = t_ms[order], leaf_index[order]
+        columns = {name: column[order] for name, column in columns.items()}
+    return Samples(t_ms=t_ms, leaf_index=leaf_index, values=columns)
 
 
 async def window(
