@@ -33,7 +33,7 @@ from ..deps import (
     visible_device,
     window_of,
 )
-from ..series import DERIVED, bucket_size, bucketed, source_columns
+from ..series import DERIVED, bucket_size, bucketed_blocks, source_columns
 from ..times import TimeMs
 from .assets import described
 
@@ -272,12 +272,13 @@ async def series(
         window = data_window
     points = min(points, state.deployment.api.max_points)
     bucket_ms = bucket_size(window.to_ms - window.from_ms, points)
-    found = await reader.sample_window(
+    groups = await reader.sample_blocks_in(
         kind, asset, t_from=window.from_ms, t_to=window.to_ms, fields=source_columns(names)
     )
     result = await asyncio.to_thread(
-        bucketed, found.t_ms, found.values, names, from_ms=window.from_ms, bucket_ms=bucket_ms
-    )
+        bucketed_blocks, groups, names, from_ms=window.from_ms, to_ms=window.to_ms,
+        bucket_ms=bucket_ms,
+    )  # fmt: skip
     units = {**UNITS[kind], "cell_spread_v": "V"}
     return SeriesPublic(
         asset=asset, kind=kind, from_ms=window.from_ms, to_ms=window.to_ms,

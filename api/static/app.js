@@ -94,20 +94,19 @@ function showLogin(message) {
 
 // --- fleet --------------------------------------------------------------------------------
 // The fleet arrives in keyset pages: a small first page is drawn at once, the rest follows
-// in large pages (each request costs a round trip and a redraw of the table).
+// in large pages, each asked for before the page in hand is drawn (the server works while
+// the browser draws).
 const FLEET_FIRST_PAGE = 500, FLEET_PAGE = 2500;
 async function fetchFleet(gen, onPage) {
   const rows = [];
-  let cursor = null;
-  do {
-    const path = cursor ? withCursor(`/api/dashboard/fleet?limit=${FLEET_PAGE}`, cursor)
-      : `/api/dashboard/fleet?limit=${FLEET_FIRST_PAGE}`;
-    const page = await getJson(path);
+  let pending = getJson(`/api/dashboard/fleet?limit=${FLEET_FIRST_PAGE}`);
+  while (pending) {
+    const page = await pending;
     if (stale(gen)) return rows;
+    pending = page.next ? getJson(withCursor(`/api/dashboard/fleet?limit=${FLEET_PAGE}`, page.next)) : null;
     rows.push(...page.data);
-    cursor = page.next;
-    onPage(rows, cursor == null);
-  } while (cursor);
+    onPage(rows, !pending);
+  }
   return rows;
 }
 
@@ -710,8 +709,7 @@ async function route() {
   if (!apiKey()) { showLogin(); return; }
   try {
     if (!state.me) {
-      state.me = await getJson("/api/me");
-      state.config = await getJson("/api/dashboard/config");
+      [state.me, state.config] = await Promise.all([getJson("/api/me"), getJson("/api/dashboard/config")]);
       $("#who").textContent = `${state.me.name} (${state.me.role}${state.me.fleet ? `, ${state.me.fleet}` : ""})`;
       $("#logout").hidden = false;
       $("#nav").hidden = false;

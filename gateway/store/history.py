@@ -19,7 +19,7 @@ from .reads import END_MS, leaf_columns, leaf_record, marks
 from .records import LeafRecord, MessageLeaf, RegistryEventRecord
 
 if TYPE_CHECKING:
-    from .samples import Samples
+    from .samples import BlockGroup, Samples
 
 _MESSAGE: Final = (
     "SELECT leaf_index, seq, t_ms, cose FROM leaves WHERE device = ? AND seq IS NOT NULL "
@@ -246,6 +246,23 @@ class HistoryReads(CheckpointReads):
 
         return await samples.window(
             self._rows, kind, device_id, from_ms=t_from, to_ms=t_to, fields=fields, limit=limit
+        )
+
+    async def sample_blocks_in(
+        self,
+        kind: Kind,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        fields: Sequence[str],
+    ) -> list[BlockGroup]:
+        """The device's sample blocks holding samples in ``[t_from, t_to)``, not flattened,
+        grouped by size (a chart reduces whole blocks without decoding each sample)."""
+        from . import samples  # numpy: only processes that read samples load it
+
+        return await samples.window_blocks(
+            self._rows, kind, device_id, from_ms=t_from, to_ms=t_to, fields=fields
         )
 
     async def newest_sample(

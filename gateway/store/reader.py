@@ -39,7 +39,7 @@ from .records import (
 )
 
 if TYPE_CHECKING:
-    from .samples import Samples
+    from .samples import BlockGroup, Samples
 
 
 class StoreReader(Protocol):
@@ -163,6 +163,19 @@ class StoreReader(Protocol):
         limit: int | None = None,
     ) -> Samples:
         """The device's samples in the period, oldest first, at most ``limit``."""
+        ...
+
+    async def sample_blocks_in(
+        self,
+        kind: Kind,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        fields: Sequence[str],
+    ) -> list[BlockGroup]:
+        """The device's sample blocks holding samples in the period, not flattened, grouped
+        by size (samples outside the period included: the caller drops them)."""
         ...
 
     async def newest_sample(

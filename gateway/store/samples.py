@@ -217,6 +217,94 @@ async def window(
                 return settled.head(limit)
 
 
+@dataclass(frozen=True, slots=True)
+class BlockGroup:
+    """Sample blocks of one size ``n``, not flattened: per block its first time, step and
+    leaf; per column the wire integers (``blocks x n``) and the divisor to memory units.
+
+    What a reduction over whole blocks needs (min, max, sum along a block's row) without
+    turning every sample into a float first; :meth:`samples` flattens it when it must.
+    """
+
+    n: int
+    t_ms: npt.NDArray[np.int64]
+    dt_ms: npt.NDArray[np.int64]
+    leaf_index: npt.NDArray[np.int64]
+    wire: dict[str, npt.NDArray[Any]]
+    per_unit: dict[str, float]
+    integral: dict[str, bool]
+
+    def times(self) -> npt.NDArray[np.int64]:
+        """Each sample's time (``blocks x n``)."""
+        return self.t_ms[:, None] + self.dt_ms[:, None] * np.arange(self.n, dtype=np.int64)
+
+    def samples(self, *, from_ms: int, to_ms: int) -> Samples:
+        """The group's samples in ``[from_ms, to_ms)`` as :class:`Samples`, oldest first."""
+        t_ms = self.times().ravel()
+        leaf_index = np.repeat(self.leaf_index, self.n)
+        keep = (t_ms >= from_ms) & (t_ms < to_ms)
+        values = {
+            name: wire.ravel()[keep].astype(np.int64)
+            if self.integral[name]
+            else wire.ravel()[keep].astype(np.float64) / self.per_unit[name]
+            for name, wire in self.wire.items()
+        }
+        order = np.lexsort((leaf_index[keep], t_ms[keep]))
+        return Samples(t_ms=t_ms[keep][order], leaf_index=leaf_index[keep][order],
+                       values={name: column[order] for name, column in values.items()})  # fmt: skip
+
+
+async def window_blocks(
+    fetch: Fetch,
+    kind: Kind,
+    device_id: str,
+    *,
+    from_ms: int,
+    to_ms: int,
+    fields: Sequence[str],
+    page: int = 2000,
+) -> list[BlockGroup]:
+    """The blocks holding the device's samples in ``[from_ms, to_ms)`` (whole: samples
+    outside the period are the caller's to drop), grouped by size, oldest first."""
+    names = _names(kind, fields)
+    specs = _specs(kind)
+    after: tuple[int, int] = (-(2**63), -1)
+    rows: list[BlockRow] = []
+    while True:
+        got = await fetch(
+            WINDOW_SQL, (device_id, from_ms - MAX_SPAN_MS, to_ms, from_ms, *after, page)
+        )
+        rows.extend(got)
+        if len(got) < page:
+            break
+        after = (int(got[-1][1]), int(got[-1][0]))
+    by_n: dict[int, list[BlockRow]] = {}
+    for row in rows:
+        by_n.setdefault(int(row[3]), []).append(row)
+    groups = []
+    for n, group in sorted(by_n.items()):
+        dtype = block_dtype(kind, n)
+        for index, _t, _dt, _n, blob in group:
+            if len(blob) != dtype.itemsize:
+                raise BlockError(
+                    f"sample block of leaf {index} holds {len(blob)} bytes, "
+                    f"{n} {kind} samples take {dtype.itemsize}"
+                )
+        data = np.frombuffer(b"".join(bytes(r[4]) for r in group), dtype=dtype)
+        groups.append(
+            BlockGroup(
+                n=n,
+                t_ms=np.fromiter((r[1] for r in group), np.int64, len(group)),
+                dt_ms=np.fromiter((r[2] for r in group), np.int64, len(group)),
+                leaf_index=np.fromiter((r[0] for r in group), np.int64, len(group)),
+                wire={name: data[name] for name in names},
+                per_unit={name: float(specs[name][1]) for name in names},
+                integral=dict(names),
+            )
+        )
+    return groups
+
+
 def _limited(samples: Samples, limit: int | None) -> Samples:
     return samples if limit is None else samples.head(limit)
 

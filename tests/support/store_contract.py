@@ -565,6 +565,21 @@ async def case_newest_of_many_devices(world: StoreWorld) -> None:
     assert await r.newest_samples("pack", []) == {}
 
 
+async def case_sample_blocks_in(world: StoreWorld) -> None:
+    """Blocks read whole (for a chart's reduction) flatten to exactly the samples the
+    sample window reads, for any period (one cutting blocks included)."""
+    await fill(world.writer)
+    r = world.reader
+    fields = ["soc", "cell_v_max", "alarm_level"]
+    for t_from, t_to in ((0, END), (T0_MS + 1_000, T0_MS + 2 * STEP_MS + 2_000), (0, T0_MS)):
+        groups = await r.sample_blocks_in("pack", "pack-1", t_from=t_from, t_to=t_to,
+                                          fields=fields)  # fmt: skip
+        window = await r.sample_window("pack", "pack-1", t_from=t_from, t_to=t_to, fields=fields)
+        flat = [row for g in groups for row in g.samples(from_ms=t_from, to_ms=t_to).rows(fields)]
+        assert sorted(flat) == window.rows(fields), (t_from, t_to)
+        assert all(g.wire["soc"].shape == (len(g.t_ms), g.n) for g in groups)
+
+
 async def case_whole_store(world: StoreWorld) -> None:
     """The audit's reads: size, leaves in pages, nodes, keys, heads, gaps, sample blocks."""
     filled = await fill(world.writer)
@@ -631,6 +646,7 @@ CASES = (
     case_alarms_and_quarantine,
     case_keyset_pages,
     case_newest_of_many_devices,
+    case_sample_blocks_in,
     case_whole_store,
     case_whole_store_empty,
 )
