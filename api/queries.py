@@ -7,12 +7,13 @@ column arrays (:mod:`gateway.store.samples`); downsampling is one sort and three
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
-from gateway.store import DeviceRecord, LeafRecord, StoreError, StoreReader, samples
+from gateway.store import DeviceRecord, LeafRecord, MessageLeaf, StoreError, StoreReader, samples
 from ledger.message import MessageError, decode_message
 from ledger.telemetry import FIELDS, Kind
 
@@ -228,22 +229,31 @@ class DashboardQueries:
             raise ValueError(f"unknown {kind} field(s) {unknown}; known: {sorted(NUMERIC[kind])}")
 
     async def pack_stints(self, pack_id: str, window: Window, *, limit: int) -> list[Stint]:
-        """The buses a pack was installed in, from the ``host`` its own signed messages name."""
+        """The buses a pack was installed in, from the ``host`` its own signed messages name.
+
+        Decoding a year of messages takes a CPU-second: it runs in a worker thread, so the
+        event loop keeps answering other requests meanwhile.
+        """
         leaves = await self._reader.messages_in(
             pack_id, t_from=window.from_ms, t_to=window.to_ms, limit=limit
         )
-        stints: list[Stint] = []
-        for leaf in leaves:
-            index, t_ms = leaf.leaf_index, leaf.t_ms
-            try:
-                host = decode_message(leaf.cose).payload.get("host")
-            except MessageError as exc:
-                raise QueryError(f"stored leaf {index} does not decode: {exc}") from exc
-            bus = host if isinstance(host, str) else ""
-            last = stints[-1] if stints else None
-            if last is not None and last.bus == bus:
-                stints[-1] = Stint(bus=bus, from_ms=last.from_ms, to_ms=t_ms,
-                                   messages=last.messages + 1)  # fmt: skip
-            else:
-                stints.append(Stint(bus=bus, from_ms=t_ms, to_ms=t_ms, messages=1))
-        return stints
+        return await asyncio.to_thread(_stints, leaves)
+
+
+def _stints(leaves: Sequence[MessageLeaf]) -> list[Stint]:
+    """Consecutive messages naming the same ``host``, as stints."""
+    stints: list[Stint] = []
+    for leaf in leaves:
+        index, t_ms = leaf.leaf_index, leaf.t_ms
+        try:
+            host = decode_message(leaf.cose).payload.get("host")
+        except MessageError as exc:
+            raise QueryError(f"stored leaf {index} does not decode: {exc}") from exc
+        bus = host if isinstance(host, str) else ""
+        last = stints[-1] if stints else None
+        if last is not None and last.bus == bus:
+            stints[-1] = Stint(bus=bus, from_ms=last.from_ms, to_ms=t_ms,
+                               messages=last.messages + 1)  # fmt: skip
+        else:
+            stints.append(Stint(bus=bus, from_ms=t_ms, to_ms=t_ms, messages=1))
+    return stints
