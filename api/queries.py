@@ -228,16 +228,23 @@ class DashboardQueries:
         if unknown or not fields:
             raise ValueError(f"unknown {kind} field(s) {unknown}; known: {sorted(NUMERIC[kind])}")
 
-    async def pack_stints(self, pack_id: str, window: Window, *, limit: int) -> list[Stint]:
-        """The buses a pack was installed in, from the ``host`` its own signed messages name.
+    async def pack_stints(
+        self, pack_id: str, window: Window, *, limit: int, after: tuple[int, int] | None = None
+    ) -> tuple[list[Stint], tuple[int, int] | None]:
+        """The buses a pack was installed in, from the ``host`` its own signed messages name:
+        the stints of at most ``limit`` messages after the ``(t, leaf_index)`` key ``after``,
+        and the key of the last one read when more follow (``None``: none).
 
         Decoding a year of messages takes a CPU-second: it runs in a worker thread, so the
         event loop keeps answering other requests meanwhile.
         """
         leaves = await self._reader.messages_in(
-            pack_id, t_from=window.from_ms, t_to=window.to_ms, limit=limit
+            pack_id, t_from=window.from_ms, t_to=window.to_ms, limit=limit + 1, after=after
         )
-        return await asyncio.to_thread(_stints, leaves)
+        more = len(leaves) > limit
+        leaves = leaves[:limit]
+        last = (leaves[-1].t_ms, leaves[-1].leaf_index) if more else None
+        return await asyncio.to_thread(_stints, leaves), last
 
 
 def _stints(leaves: Sequence[MessageLeaf]) -> list[Stint]:

@@ -258,11 +258,15 @@ class StintPublic(_Model):
 
 
 class HistoryPublic(_Model):
-    """The buses a pack was installed in, from its own signed messages."""
+    """The buses a pack was installed in, from its own signed messages, oldest first; a
+    stint may go on at the start of the next page (the same bus)."""
 
     pack: str
     data: list[StintPublic]
     count: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class TransferIn(_Model):

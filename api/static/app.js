@@ -418,6 +418,20 @@ function assetMessage(id, err) {
   return `Could not load “${id}”: ${err.message}`;
 }
 
+// A pack's stints, every page of them; a stint that goes on into the next page is joined.
+async function packHistory(id) {
+  const data = [];
+  await allPages(`/api/assets/${encodeURIComponent(id)}/history`, (page) => {
+    for (const s of page.data) {
+      const last = data[data.length - 1];
+      if (last && last.bus === s.bus) data[data.length - 1] = { ...last, to_ms: s.to_ms, messages: last.messages + s.messages };
+      else data.push(s);
+    }
+    return true;
+  });
+  return { data };
+}
+
 async function loadAsset(id, range) {
   show("asset");
   clearAsset();
@@ -447,11 +461,12 @@ async function loadAsset(id, range) {
   $("#asset-facts").textContent = `${asset.fleet} · ${asset.registry_status} · ${asset.online ? "online" : "offline"} · last seen ${fmtTime(asset.last_seen_ms)}`;
   const lessor = state.me.role === "lessor";
   showDownloads(asset, lessor);
-  showProof(id, false);
-  await drawCharts(asset, range || {});
+  // the proof panel (one line until opened) is asked for once the charts are drawn, so the
+  // chart data does not queue behind proof reads on the server
+  try { await drawCharts(asset, range || {}); } finally { if (!stale(gen)) showProof(id, false); }
   const [alarms, stints] = await Promise.all([
     getJson(`/api/alarms?asset=${encodeURIComponent(id)}&limit=100`),
-    asset.kind === "pack" ? getJson(`/api/assets/${encodeURIComponent(id)}/history`) : Promise.resolve({ data: [] }),
+    asset.kind === "pack" ? packHistory(id) : Promise.resolve({ data: [] }),
   ]);
   if (stale(gen)) return;
   const alarmBody = $("#asset-alarms tbody");

@@ -55,12 +55,21 @@ class HistoryReads(CheckpointReads):
     """Messages by device and period, the registry's history and sample blocks."""
 
     async def messages_in(
-        self, device_id: str, *, t_from: int, t_to: int, limit: int
+        self,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        limit: int,
+        after: tuple[int, int] | None = None,
     ) -> list[MessageLeaf]:
-        """At most ``limit`` telemetry leaves of a device with ``t_from <= t < t_to``, by ``t``."""
+        """At most ``limit`` telemetry leaves of a device with ``t_from <= t < t_to``, by
+        ``(t, leaf_index)``; ``after``: only those above that key (the next page)."""
+        t_after, leaf_after = after if after is not None else (-END_MS, -1)
         rows = await self._rows(
-            f"{_MESSAGE}AND t_ms >= ? AND t_ms < ? ORDER BY t_ms LIMIT ?",
-            (device_id, t_from, t_to, limit),
+            f"{_MESSAGE}AND t_ms >= ? AND t_ms < ? "
+            "AND (t_ms > ? OR (t_ms = ? AND leaf_index > ?)) ORDER BY t_ms, leaf_index LIMIT ?",
+            (device_id, t_from, t_to, t_after, t_after, leaf_after, limit),
         )
         return [_message(row) for row in rows]
 

@@ -120,9 +120,16 @@ class StoreReader(Protocol):
         ...
 
     async def messages_in(
-        self, device_id: str, *, t_from: int, t_to: int, limit: int
+        self,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        limit: int,
+        after: tuple[int, int] | None = None,
     ) -> list[MessageLeaf]:
-        """At most ``limit`` telemetry leaves of a device in the period, by ``t``."""
+        """At most ``limit`` telemetry leaves of a device in the period, by ``(t, leaf_index)``;
+        ``after``: only those above that key."""
         ...
 
     async def message_before(

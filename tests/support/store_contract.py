@@ -522,6 +522,15 @@ async def case_keyset_pages(world: StoreWorld) -> None:
     assert sorted(e.device_id for e in walked) == ["bus-1", "pack-1"]
     assert [e.leaf_index for e in walked] == sorted(e.leaf_index for e in walked)
 
+    messages = await r.messages_in("pack-1", t_from=0, t_to=END, limit=1000)
+    read = await r.messages_in("pack-1", t_from=0, t_to=END, limit=2)
+    while more_messages := await r.messages_in(
+        "pack-1", t_from=0, t_to=END, limit=2, after=(read[-1].t_ms, read[-1].leaf_index)
+    ):
+        read += more_messages
+    assert read == messages
+    assert [(m.t_ms, m.leaf_index) for m in read] == sorted((m.t_ms, m.leaf_index) for m in read)
+
     first, second = await r.checkpoints()
     assert await r.checkpoints(limit=1) == [first]
     assert await r.checkpoints(limit=1, below_size=first.size) == [second]
