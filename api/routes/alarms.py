@@ -206,7 +206,7 @@ async def acknowledge(
     access: AccessDep,
     user: OperatorUser,
     alarm_id: Annotated[int, Path(ge=0, le=FOREVER)],
-    body: AckIn | None = None,
+    body: AckIn,
 ) -> AckPublic:
     """Acknowledge an alarm (operator keys; a fleet key only its fleet's alarms). Idempotent:
     a repeat answers the first acknowledgement and records nothing."""
@@ -214,7 +214,7 @@ async def acknowledge(
     device = None if alarm is None else await dashboard.device(alarm.device_id)
     if alarm is None or device is None or not user.windows(device.device_id, device.fleet):
         raise HTTPException(status_code=404, detail=f"no alarm {alarm_id}")
-    note = "" if body is None else body.note
+    note = body.note
     try:
         ack = await access.acknowledge(alarm, by=user.name, now_ms=time.time_ns() // 1_000_000,
                                        note=note)  # fmt: skip

@@ -314,9 +314,10 @@ def test_acknowledgement_is_for_operators_idempotent_and_audit_visible(
                               headers=auth(world, name))  # fmt: skip
         detail = _refused(refused, 403)
         assert "operator" in detail
-    _refused(client.post(f"/api/alarms/{alarm_id}/acknowledgement",
+    _refused(client.post(f"/api/alarms/{alarm_id}/acknowledgement", json={},
                          headers=auth(world, "operator-b")), 404)  # fmt: skip
-    _refused(client.post("/api/alarms/999999999/acknowledgement", headers=operator), 404)
+    _refused(client.post("/api/alarms/999999999/acknowledgement", json={}, headers=operator), 404)
+    _refused(client.post(f"/api/alarms/{alarm_id}/acknowledgement", headers=operator), 422)
     _refused(client.post(f"/api/alarms/{alarm_id}/acknowledgement", json={"note": "n" * 501},
                          headers=operator), 422)  # fmt: skip
     first = client.post(f"/api/alarms/{alarm_id}/acknowledgement",
@@ -357,13 +358,14 @@ def test_acknowledgements_page_with_cursors(client: TestClient, world: World) ->
     operator = auth(world, "operator")
     alarms = client.get("/api/alarms?state=open&limit=6", headers=operator).json()["data"]
     for alarm in alarms[:3]:
-        client.post(f"/api/alarms/{alarm['alarm_id']}/acknowledgement", headers=operator)
+        client.post(f"/api/alarms/{alarm['alarm_id']}/acknowledgement", json={}, headers=operator)
     pending = iter(alarms[3:])
 
     def acknowledge_one() -> None:
         alarm = next(pending, None)
         if alarm is not None:
-            client.post(f"/api/alarms/{alarm['alarm_id']}/acknowledgement", headers=operator)
+            client.post(f"/api/alarms/{alarm['alarm_id']}/acknowledgement", json={},
+                        headers=operator)  # fmt: skip
 
     at_start = client.get("/api/alarms/acknowledgements?limit=1000", headers=operator).json()
     rows = walk(client, "/api/alarms/acknowledgements?limit=1", operator, acknowledge_one)
