@@ -14,19 +14,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.access import Role
+from api.accessdb import AccessDb
 from api.app import create_app
 from api.cursor import CursorError, Cursors
 from api.settings import load_deployment
 from gateway.pipeline import Pipeline
 from gateway.registry import DeviceSpec, Registry
 from gateway.store import CheckpointRecord, SqliteStore
+from gateway.store.access_tables import MIGRATIONS
 from gateway.verification import Incoming
 from ledger.keys import load_key_file, public_key_from_seed
 from tests.support.api_fleet import (
@@ -372,3 +377,33 @@ def test_acknowledgements_page_with_cursors(client: TestClient, world: World) ->
     ids = [r["alarm_id"] for r in rows]
     assert len(ids) == len(set(ids))
     assert {r["alarm_id"] for r in at_start["data"]} <= set(ids)
+
+
+def test_an_access_database_of_version_2_is_migrated(tmp_path: Path) -> None:
+    """A database made before acknowledgements keeps its keys and gains the new tables; the
+    cursor key is made once and stays."""
+    path = tmp_path / "api.db"
+    with sqlite3.connect(path) as db:
+        for number, script in enumerate(MIGRATIONS[:2]):
+            db.executescript(f"{script} PRAGMA user_version = {number + 1};")
+
+    async def run() -> None:
+        access = await AccessDb.open(path)
+        try:
+            made = await access.create_key(name="op", role=Role.OPERATOR, fleet=None, now_ms=1)
+            key = await access.cursor_key()
+            assert len(key) == 32
+            assert await access.cursor_key() == key
+            assert await access.authenticate(made.secret) is not None
+        finally:
+            await access.close()
+        again = await AccessDb.open(path)
+        try:
+            assert await again.cursor_key() == key
+        finally:
+            await again.close()
+
+    asyncio.run(run())
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+        assert db.execute("SELECT count(*) FROM alarm_acks").fetchone() == (0,)
