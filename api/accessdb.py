@@ -13,11 +13,19 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Self
 
-from gateway.store.access_tables import AccessTableError, AccessTables, KeyInfo, TransferRow
+from gateway.store.access_tables import (
+    AccessTableError,
+    AccessTables,
+    AckRow,
+    KeyInfo,
+    TransferRow,
+)
+from gateway.store.records import AlarmRecord
 
 from .access import (
     Grant,
@@ -199,6 +207,37 @@ class AccessDb:
             grants = [g for g in leased if g is not None]
             grants.extend(ownership_grants(row.name, sales))
         return Principal(name=row.name, role=role, fleet=row.fleet, grants=tuple(grants))
+
+    async def cursor_key(self) -> bytes:
+        """The key that signs page cursors (made once per database)."""
+        return await self._tables.secret("cursor")
+
+    async def acknowledge(self, alarm: AlarmRecord, *, by: str, now_ms: int, note: str) -> AckRow:
+        """Record that the operator key ``by`` acknowledged ``alarm``; idempotent: an alarm
+        acknowledged already keeps its first acknowledgement, which is returned."""
+        if not note.replace("\n", " ").isprintable():
+            raise AccessError("an acknowledgement note must be printable text")
+        return await self._tables.insert_ack(
+            alarm_id=alarm.alarm_id, device=alarm.device_id, t_ms=alarm.t_ms, level=alarm.level,
+            by=by, at_ms=now_ms, note=note,
+        )  # fmt: skip
+
+    async def acks_of(self, alarms: Sequence[AlarmRecord]) -> dict[int, AckRow]:
+        """The acknowledgements of ``alarms``, by alarm id: only those naming the same alarm
+        (device, time and level), so a store rebuilt with other ids inherits none."""
+        found = await self._tables.acks_of([a.alarm_id for a in alarms])
+        return {
+            a.alarm_id: ack
+            for a in alarms
+            if (ack := found.get(a.alarm_id)) is not None
+            and (ack.device, ack.t_ms, ack.level) == (a.device_id, a.t_ms, a.level)
+        }
+
+    async def acks(
+        self, *, devices: Sequence[str] | None, before_id: int | None, limit: int
+    ) -> list[AckRow]:
+        """Acknowledgements (of ``devices``, or all), newest first, below ``before_id``."""
+        return await self._tables.acks(devices=devices, before_id=before_id, limit=limit)
 
     async def leases(self) -> list[Lease]:
         """Every lease, oldest first."""

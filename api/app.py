@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from gateway.store_choice import open_store_reader, store_location
 
 from .accessdb import AccessDb
+from .cursor import Cursors
 from .deps import AppState
 from .errors import document_errors, error_responses, install_error_handlers
 from .queries import DashboardQueries
@@ -76,6 +77,7 @@ def create_app(deployment: Deployment) -> FastAPI:
                 reader=reader,
                 dashboard=DashboardQueries(reader),
                 access=access,
+                cursors=Cursors(key=await access.cursor_key()),
             )
             log.info("api_started", extra={"gateway_db": store_location(deployment.gateway)})
             yield

@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import Depends, HTTPException, Query, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.store import DeviceRecord, StoreReader
 
 from .access import FOREVER, Principal, Role, Window
 from .accessdb import AccessDb
+from .cursor import MAX_CURSOR_LEN, Cursors
 from .queries import DashboardQueries
 from .settings import Deployment
 
@@ -32,6 +33,7 @@ class AppState:
     reader: StoreReader
     dashboard: DashboardQueries
     access: AccessDb
+    cursors: Cursors
 
 
 def get_state(request: Request) -> AppState:
@@ -53,8 +55,27 @@ def get_dashboard(state: StateDep) -> DashboardQueries:
     return state.dashboard
 
 
+def get_cursors(state: StateDep) -> Cursors:
+    """Signs and checks page cursors."""
+    return state.cursors
+
+
+def get_access(state: StateDep) -> AccessDb:
+    """The API's own database (keys, leases, transfers, acknowledgements)."""
+    return state.access
+
+
 ReaderDep = Annotated[StoreReader, Depends(get_reader)]
 DashboardDep = Annotated[DashboardQueries, Depends(get_dashboard)]
+CursorsDep = Annotated[Cursors, Depends(get_cursors)]
+AccessDep = Annotated[AccessDb, Depends(get_access)]
+CursorQuery = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_CURSOR_LEN,
+        description="the `next` of the previous page; none: the first page",
+    ),
+]
 
 
 async def get_current_user(

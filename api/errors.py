@@ -14,6 +14,7 @@ from gateway.evidence import EvidenceError, NotAnchoredError, UnknownAssetError
 from gateway.store import StoreError
 from ledger.merkle import OutOfRangeError
 
+from .cursor import CursorError
 from .queries import QueryError
 from .schemas import ErrorPublic
 
@@ -25,7 +26,7 @@ def _answer(status: int, detail: str, headers: dict[str, str] | None = None) -> 
 
 
 ERROR_STATUSES: Final = {
-    400: "bad parameter (named in detail)",
+    400: "bad parameter (named in detail), e.g. a cursor this list did not hand out",
     401: "no API key, or an unknown or revoked one",
     403: "the key's role may not use this operation",
     404: "no such asset, leaf or checkpoint, or none the key may see",
@@ -81,6 +82,10 @@ def install_error_handlers(app: FastAPI) -> None:
             f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
         )
         return _answer(422, f"invalid request: {problems}")
+
+    @app.exception_handler(CursorError)
+    async def bad_cursor(_: Request, exc: CursorError) -> JSONResponse:
+        return _answer(400, str(exc))
 
     @app.exception_handler(OutOfRangeError)
     async def out_of_range(_: Request, exc: OutOfRangeError) -> JSONResponse:

@@ -7,17 +7,18 @@ column arrays (:mod:`gateway.store.samples`); downsampling is one sort and three
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
-from gateway.store import DeviceRecord, StoreError, StoreReader, samples
+from gateway.store import DeviceRecord, LeafRecord, MessageLeaf, StoreError, StoreReader, samples
 from ledger.gbt32960 import GbtError, is_envelope, read_leaf
 from ledger.message import MessageError, decode_message
 from ledger.telemetry import FIELDS, Kind
 
-from .access import Window
+from .access import ALL_TIME, Principal, Role, Window
 
 NUMERIC: Final = {kind: frozenset(spec.attr for spec in specs) for kind, specs in FIELDS.items()}
 
@@ -50,6 +51,16 @@ class LastMessage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Newest:
+    """What a device's row of the fleet shows: its newest message (and its bytes, for the
+    bus <-> pack relation) and its newest sample, inside the caller's latest window."""
+
+    last: LastMessage | None
+    latest: dict[str, Any]
+    cose: bytes | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Bucket:
     """Min, max and mean of one column over ``[t_ms, t_ms + bucket)``."""
 
@@ -79,6 +90,21 @@ def _translated() -> Iterator[None]:
         raise QueryError(f"gateway database holds a damaged sample block: {exc}") from exc
 
 
+def _last_message(leaf: LeafRecord) -> LastMessage | None:
+    if leaf.seq is None or leaf.t_ms is None:
+        return None
+    return LastMessage(leaf_index=leaf.leaf_index, seq=leaf.seq, t_ms=leaf.t_ms,
+                       received_at_ms=leaf.received_at_ms,
+                       evidence=_evidence(leaf.cose))  # fmt: skip
+
+
+def _sample_row(kind: Kind, found: samples.Samples) -> dict[str, Any]:
+    """One sample as ``{"t_ms", "leaf_index", field: value, ...}``."""
+    names = ("t_ms", "leaf_index", *(spec.attr for spec in FIELDS[kind]))
+    (row,) = found.rows(names[2:])
+    return dict(zip(names, row, strict=True))
+
+
 class DashboardQueries:
     """The dashboard's questions, answered from a :class:`~gateway.store.StoreReader`."""
 
@@ -89,6 +115,31 @@ class DashboardQueries:
         """Every registered device, by id."""
         return await self._reader.list_devices()
 
+    async def devices_of(self, device_ids: Sequence[str]) -> list[DeviceRecord]:
+        """The registered devices among ``device_ids``, by id."""
+        found = await self._reader.devices(device_ids)
+        return [found[i] for i in sorted(found)]
+
+    async def visible_devices(
+        self, user: Principal, *, after: str | None, limit: int, kind: Kind | None = None
+    ) -> tuple[list[DeviceRecord], bool]:
+        """A keyset page of the devices ``user`` may read (of ``kind``, or both), by id after
+        ``after``; and whether more follow. Operators page the registry (their fleet's part);
+        a lessor's page is cut from the assets it holds; an auditor reads no asset."""
+        if not user.reads_telemetry:
+            return [], False
+        if user.role is Role.OPERATOR:
+            rows = await self._reader.devices_page(
+                after=after, limit=limit + 1, kind=kind, fleet=user.fleet
+            )
+        else:
+            held = sorted({g.asset for g in user.grants if after is None or g.asset > after})
+            rows = [
+                d for d in await self.devices_of(held)
+                if kind in {None, d.kind} and user.windows(d.device_id, d.fleet)
+            ][: limit + 1]  # fmt: skip
+        return rows[:limit], len(rows) > limit
+
     async def device(self, device_id: str) -> DeviceRecord | None:
         """One device, or ``None``."""
         return (await self._reader.devices([device_id])).get(device_id)
@@ -98,11 +149,45 @@ class DashboardQueries:
         leaf = await self._reader.newest_message(
             device_id, t_from=window.from_ms, t_to=window.to_ms
         )
-        if leaf is None or leaf.seq is None or leaf.t_ms is None:
-            return None
-        return LastMessage(leaf_index=leaf.leaf_index, seq=leaf.seq, t_ms=leaf.t_ms,
-                           received_at_ms=leaf.received_at_ms,
-                           evidence=_evidence(leaf.cose))  # fmt: skip
+        return None if leaf is None else _last_message(leaf)
+
+    async def newest_of(
+        self, user: Principal, devices: Sequence[DeviceRecord], *, samples: bool
+    ) -> dict[str, Newest]:
+        """:class:`Newest` of each of ``devices`` as ``user`` may see it (``samples``: with
+        the newest sample). Devices read over all time (operators) are read in batches: a
+        few queries for hundreds of devices instead of three per device."""
+        found: dict[str, Newest] = {}
+        whole = [d for d in devices if user.default_window(d.device_id, d.fleet) == ALL_TIME]
+        if whole:
+            ids = [d.device_id for d in whole]
+            with _translated():
+                leaves = await self._reader.newest_messages(ids)
+                latest: dict[str, dict[str, Any]] = {}
+                for kind in ("bus", "pack") if samples else ():
+                    of_kind = [d.device_id for d in whole if d.kind == kind]
+                    for device_id, one in (
+                        await self._reader.newest_samples(kind, of_kind)
+                    ).items():
+                        latest[device_id] = _sample_row(kind, one)
+            for d in whole:
+                leaf = leaves.get(d.device_id)
+                found[d.device_id] = Newest(
+                    last=None if leaf is None else _last_message(leaf),
+                    latest=latest.get(d.device_id, {}),
+                    cose=None if leaf is None else leaf.cose,
+                )
+        for d in devices:
+            window = user.default_window(d.device_id, d.fleet)
+            if d.device_id in found or window is None:
+                continue
+            last = await self.last_message(d.device_id, window)
+            found[d.device_id] = Newest(
+                last=last,
+                latest=await self.latest_sample(d.kind, d.device_id, window) if samples else {},
+                cose=None if last is None else (await self._reader.leaf(last.leaf_index)).cose,
+            )
+        return found
 
     async def latest_sample(self, kind: Kind, device_id: str, window: Window) -> dict[str, Any]:
         """The device's newest sample in ``window`` (empty when it has none)."""
@@ -110,11 +195,7 @@ class DashboardQueries:
             found = await self._reader.newest_sample(
                 kind, device_id, t_from=window.from_ms, t_to=window.to_ms
             )
-        if not len(found):
-            return {}
-        names = ("t_ms", "leaf_index", *(spec.attr for spec in FIELDS[kind]))
-        (row,) = found.rows(names[2:])
-        return dict(zip(names, row, strict=True))
+        return _sample_row(kind, found) if len(found) else {}
 
     async def samples(
         self, kind: Kind, device_id: str, fields: Sequence[str], window: Window, *, limit: int
@@ -162,23 +243,39 @@ class DashboardQueries:
         if unknown or not fields:
             raise ValueError(f"unknown {kind} field(s) {unknown}; known: {sorted(NUMERIC[kind])}")
 
-    async def pack_stints(self, pack_id: str, window: Window, *, limit: int) -> list[Stint]:
-        """The buses a pack was installed in, from the ``host`` its own signed messages name."""
+    async def pack_stints(
+        self, pack_id: str, window: Window, *, limit: int, after: tuple[int, int] | None = None
+    ) -> tuple[list[Stint], tuple[int, int] | None]:
+        """The buses a pack was installed in, from the ``host`` its own signed messages name:
+        the stints of at most ``limit`` messages after the ``(t, leaf_index)`` key ``after``,
+        and the key of the last one read when more follow (``None``: none).
+
+        Decoding a year of messages takes a CPU-second: it runs in a worker thread, so the
+        event loop keeps answering other requests meanwhile.
+        """
         leaves = await self._reader.messages_in(
-            pack_id, t_from=window.from_ms, t_to=window.to_ms, limit=limit
+            pack_id, t_from=window.from_ms, t_to=window.to_ms, limit=limit + 1, after=after
         )
-        stints: list[Stint] = []
-        for leaf in leaves:
-            index, t_ms = leaf.leaf_index, leaf.t_ms
-            try:
-                host = decode_message(leaf.cose).payload.get("host")
-            except MessageError as exc:
-                raise QueryError(f"stored leaf {index} does not decode: {exc}") from exc
-            bus = host if isinstance(host, str) else ""
-            last = stints[-1] if stints else None
-            if last is not None and last.bus == bus:
-                stints[-1] = Stint(bus=bus, from_ms=last.from_ms, to_ms=t_ms,
-                                   messages=last.messages + 1)  # fmt: skip
-            else:
-                stints.append(Stint(bus=bus, from_ms=t_ms, to_ms=t_ms, messages=1))
-        return stints
+        more = len(leaves) > limit
+        leaves = leaves[:limit]
+        last = (leaves[-1].t_ms, leaves[-1].leaf_index) if more else None
+        return await asyncio.to_thread(_stints, leaves), last
+
+
+def _stints(leaves: Sequence[MessageLeaf]) -> list[Stint]:
+    """Consecutive messages naming the same ``host``, as stints."""
+    stints: list[Stint] = []
+    for leaf in leaves:
+        index, t_ms = leaf.leaf_index, leaf.t_ms
+        try:
+            host = decode_message(leaf.cose).payload.get("host")
+        except MessageError as exc:
+            raise QueryError(f"stored leaf {index} does not decode: {exc}") from exc
+        bus = host if isinstance(host, str) else ""
+        last = stints[-1] if stints else None
+        if last is not None and last.bus == bus:
+            stints[-1] = Stint(bus=bus, from_ms=last.from_ms, to_ms=t_ms,
+                               messages=last.messages + 1)  # fmt: skip
+        else:
+            stints.append(Stint(bus=bus, from_ms=t_ms, to_ms=t_ms, messages=1))
+    return stints

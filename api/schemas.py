@@ -55,6 +55,9 @@ class AssetsPublic(_Model):
 
     data: list[AssetPublic]
     count: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class SamplesPublic(_Model):
@@ -89,9 +92,46 @@ class BucketsPublic(_Model):
     count: int
 
 
+class AckPublic(_Model):
+    """An operator's acknowledgement of an alarm: who, when, why (audit-visible)."""
+
+    alarm_id: int
+    device: str
+    t_ms: int = Field(description="the alarm's time")
+    level: int
+    by: str = Field(description="the name of the operator key that acknowledged it")
+    at_ms: int = Field(description="when it was acknowledged")
+    note: str
+
+
+class AcksPublic(_Model):
+    """Acknowledgements, newest first."""
+
+    data: list[AckPublic]
+    count: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
+
+
+class AckIn(_Model):
+    """An acknowledgement's optional note."""
+
+    note: str = Field(default="", max_length=500)
+
+
+class OpenAlarmsPublic(_Model):
+    """Alarms not acknowledged, by level, over what the caller sees."""
+
+    levels: dict[int, int] = Field(description="level -> alarms of that level not acknowledged")
+    open: int
+    acknowledged: int
+
+
 class AlarmPublic(_Model):
     """A telemetry alarm (level >= 1) or a gateway finding."""
 
+    alarm_id: int
     device: str
     t_ms: int
     level: int
@@ -99,6 +139,7 @@ class AlarmPublic(_Model):
     source: str
     detail: str
     leaf_index: int | None
+    acknowledged: AckPublic | None = None
 
 
 class AlarmsPublic(_Model):
@@ -106,6 +147,9 @@ class AlarmsPublic(_Model):
 
     data: list[AlarmPublic]
     count: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class QuarantinePublic(_Model):
@@ -127,6 +171,9 @@ class QuarantinesPublic(_Model):
     data: list[QuarantinePublic]
     count: int
     totals: dict[str, int]
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class RegistryEntryPublic(_Model):
@@ -144,6 +191,9 @@ class RegistryPublic(_Model):
 
     data: list[RegistryEntryPublic]
     count: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class CheckpointPublic(_Model):
@@ -162,6 +212,9 @@ class CheckpointsPublic(_Model):
 
     data: list[CheckpointPublic]
     count: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class InclusionPublic(_Model):
@@ -210,11 +263,15 @@ class StintPublic(_Model):
 
 
 class HistoryPublic(_Model):
-    """The buses a pack was installed in, from its own signed messages."""
+    """The buses a pack was installed in, from its own signed messages, oldest first; a
+    stint may go on at the start of the next page (the same bus)."""
 
     pack: str
     data: list[StintPublic]
     count: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class TransferIn(_Model):

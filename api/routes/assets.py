@@ -8,10 +8,20 @@ from typing import Annotated, Final
 from fastapi import APIRouter, HTTPException, Query
 
 from gateway.store import DeviceRecord
+from ledger.telemetry import Kind
 
 from ..access import FOREVER, Principal, Window
-from ..deps import CurrentUser, DashboardDep, StateDep, TelemetryUser, visible_device, window_of
-from ..queries import DashboardQueries
+from ..deps import (
+    CurrentUser,
+    CursorQuery,
+    CursorsDep,
+    DashboardDep,
+    StateDep,
+    TelemetryUser,
+    visible_device,
+    window_of,
+)
+from ..queries import DashboardQueries, Newest
 from ..schemas import AssetPublic, AssetsPublic, BucketPublic, BucketsPublic, SamplesPublic
 from ..times import TimeMs
 
@@ -29,14 +39,16 @@ async def describe(
     now_ms: int,
 ) -> AssetPublic:
     """One asset as ``user`` may see it."""
-    window = user.default_window(device.device_id, device.fleet)
-    assert window is not None
-    last = await dashboard.last_message(device.device_id, window)
-    latest = (
-        await dashboard.latest_sample(device.kind, device.device_id, window)
-        if user.reads_telemetry
-        else {}
-    )
+    newest = await dashboard.newest_of(user, [device], samples=user.reads_telemetry)
+    return described(device, newest[device.device_id], online_window_ms=online_window_ms,
+                     now_ms=now_ms)  # fmt: skip
+
+
+def described(
+    device: DeviceRecord, newest: Newest, *, online_window_ms: int, now_ms: int
+) -> AssetPublic:
+    """One asset from its newest message and sample (as the caller may see them)."""
+    last, latest = newest.last, newest.latest
     online = last is not None and now_ms - last.received_at_ms <= online_window_ms
     level = latest.get("alarm_level")
     return AssetPublic(
@@ -65,18 +77,27 @@ async def list_assets(
     *,
     state: StateDep,
     dashboard: DashboardDep,
+    cursors: CursorsDep,
     user: CurrentUser,
-    kind: Annotated[str | None, Query(pattern="^(bus|pack)$")] = None,
+    kind: Annotated[Kind | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    cursor: CursorQuery = None,
 ) -> AssetsPublic:
-    """Every bus and pack the caller may see, with online status and newest values."""
+    """The buses and packs the caller may see, by id, with online status and newest values,
+    one keyset page at a time (``next`` continues)."""
+    scope = cursors.scope("assets", user.name, kind=kind)
+    position = cursors.decode(scope, cursor, (str,))
     online_ms = state.deployment.api.online_window_s * 1000
     now = _now_ms()
+    devices, more = await dashboard.visible_devices(
+        user, after=None if position is None else str(position[0]), limit=limit, kind=kind
+    )
+    newest = await dashboard.newest_of(user, devices, samples=user.reads_telemetry)
     data = [
-        await describe(dashboard, user, device, online_window_ms=online_ms, now_ms=now)
-        for device in await dashboard.devices()
-        if user.windows(device.device_id, device.fleet) and kind in {None, device.kind}
+        described(d, newest[d.device_id], online_window_ms=online_ms, now_ms=now) for d in devices
     ]
-    return AssetsPublic(data=data, count=len(data))
+    next_cursor = cursors.encode(scope, (devices[-1].device_id,)) if more else None
+    return AssetsPublic(data=data, count=len(data), next=next_cursor)
 
 
 @router.get("/{asset}", response_model=AssetPublic)

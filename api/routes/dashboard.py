@@ -24,6 +24,8 @@ from ledger.telemetry import FIELDS
 
 from ..deps import (
     CurrentUser,
+    CursorQuery,
+    CursorsDep,
     DashboardDep,
     ReaderDep,
     StateDep,
@@ -31,9 +33,9 @@ from ..deps import (
     visible_device,
     window_of,
 )
-from ..series import DERIVED, bucket_size, bucketed, source_columns
+from ..series import DERIVED, bucket_size, bucketed_blocks, source_columns
 from ..times import TimeMs
-from .assets import describe
+from .assets import described
 
 router = APIRouter(prefix="/api/dashboard", tags=["dashboard"])
 
@@ -76,11 +78,14 @@ class FleetAssetPublic(_Model):
 
 
 class FleetPublic(_Model):
-    """The fleet as the caller sees it."""
+    """The fleet as the caller sees it, one keyset page (by asset id) at a time."""
 
     data: list[FleetAssetPublic]
     count: int
     now_ms: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class TrailPublic(_Model):
@@ -91,10 +96,13 @@ class TrailPublic(_Model):
 
 
 class TrailsPublic(_Model):
-    """Recent routes of the buses the caller sees."""
+    """Recent routes of the buses the caller sees, one keyset page (by bus id) at a time."""
 
     data: list[TrailPublic]
     count: int
+    next: str | None = Field(
+        default=None, description="cursor of the next page (pass as ?cursor=); none: the last"
+    )
 
 
 class ColumnPublic(_Model):
@@ -133,20 +141,32 @@ async def config(*, state: StateDep, user: CurrentUser) -> DashboardConfigPublic
 
 @router.get("/fleet", response_model=FleetPublic)
 async def fleet(
-    *, state: StateDep, dashboard: DashboardDep, reader: ReaderDep, user: CurrentUser
+    *,
+    state: StateDep,
+    dashboard: DashboardDep,
+    cursors: CursorsDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    cursor: CursorQuery = None,
 ) -> FleetPublic:
-    """Every asset the caller sees with status, SoC, SoH, position, alarm level and relation."""
+    """The assets the caller sees with status, SoC, SoH, position, alarm level and relation,
+    by id, one keyset page at a time (``next`` continues)."""
+    scope = cursors.scope("fleet", user.name)
+    position = cursors.decode(scope, cursor, (str,))
     online_ms = state.deployment.api.online_window_s * 1000
     now = _now_ms()
+    devices, more = await dashboard.visible_devices(
+        user, after=None if position is None else str(position[0]), limit=limit
+    )
+    newest = await dashboard.newest_of(user, devices, samples=user.reads_telemetry)
     rows: list[FleetAssetPublic] = []
-    for device in await dashboard.devices():
-        if not user.windows(device.device_id, device.fleet):
-            continue
-        asset = await describe(dashboard, user, device, online_window_ms=online_ms, now_ms=now)
+    for device in devices:
+        state_of = newest[device.device_id]
+        asset = described(device, state_of, online_window_ms=online_ms, now_ms=now)
         latest = asset.latest
         relation: dict[str, Any] = {}
-        if user.reads_telemetry and asset.last_leaf is not None:
-            relation = await _relation(reader, asset.last_leaf)
+        if user.reads_telemetry and state_of.cose is not None:
+            relation = _relation(state_of.cose)
         rows.append(
             FleetAssetPublic(
                 id=asset.id, kind=asset.kind, fleet=asset.fleet,
@@ -159,14 +179,14 @@ async def fleet(
                 host=relation["host"] if isinstance(relation.get("host"), str) else None,
             )
         )  # fmt: skip
-    return FleetPublic(data=rows, count=len(rows), now_ms=now)
+    next_cursor = cursors.encode(scope, (devices[-1].device_id,)) if more else None
+    return FleetPublic(data=rows, count=len(rows), now_ms=now, next=next_cursor)
 
 
-async def _relation(reader: ReaderDep, leaf_index: int) -> dict[str, Any]:
+def _relation(cose: bytes) -> dict[str, Any]:
     """``host`` and ``pack`` of a device's newest message (empty if it names neither)."""
-    leaf = await reader.leaf(leaf_index)
     try:
-        payload = decode_message(leaf.cose).payload
+        payload = decode_message(cose).payload
     except MessageError:
         return {}
     packs = payload.get("pack")
@@ -182,15 +202,24 @@ async def trails(
     *,
     dashboard: DashboardDep,
     reader: ReaderDep,
+    cursors: CursorsDep,
     user: TelemetryUser,
     minutes: Annotated[int, Query(ge=1, le=24 * 60)] = 30,
     points: Annotated[int, Query(ge=2, le=500)] = 60,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    cursor: CursorQuery = None,
 ) -> TrailsPublic:
-    """Each visible bus's route over the last ``minutes`` of its own data, thinned to ``points``."""
+    """Each visible bus's route over the last ``minutes`` of its own data, thinned to
+    ``points``, by bus id, one keyset page of buses at a time."""
+    scope = cursors.scope("trails", user.name, minutes=minutes, points=points)
+    position = cursors.decode(scope, cursor, (str,))
+    buses, more = await dashboard.visible_devices(
+        user, after=None if position is None else str(position[0]), limit=limit, kind="bus"
+    )
     data: list[TrailPublic] = []
-    for device in await dashboard.devices():
+    for device in buses:
         window = user.default_window(device.device_id, device.fleet)
-        if device.kind != "bus" or window is None:
+        if window is None:
             continue
         bounds = await dashboard.sample_bounds("bus", device.device_id, window)
         if bounds is None:
@@ -206,7 +235,8 @@ async def trails(
         if len(lat) and (len(lat) - 1) % step:
             trail.append((float(lat[-1]), float(lon[-1])))
         data.append(TrailPublic(id=device.device_id, points=trail))
-    return TrailsPublic(data=data, count=len(data))
+    next_cursor = cursors.encode(scope, (buses[-1].device_id,)) if more else None
+    return TrailsPublic(data=data, count=len(data), next=next_cursor)
 
 
 @router.get("/assets/{asset}/series", response_model=SeriesPublic)
@@ -242,12 +272,13 @@ async def series(
         window = data_window
     points = min(points, state.deployment.api.max_points)
     bucket_ms = bucket_size(window.to_ms - window.from_ms, points)
-    found = await reader.sample_window(
+    groups = await reader.sample_blocks_in(
         kind, asset, t_from=window.from_ms, t_to=window.to_ms, fields=source_columns(names)
     )
     result = await asyncio.to_thread(
-        bucketed, found.t_ms, found.values, names, from_ms=window.from_ms, bucket_ms=bucket_ms
-    )
+        bucketed_blocks, groups, names, from_ms=window.from_ms, to_ms=window.to_ms,
+        bucket_ms=bucket_ms,
+    )  # fmt: skip
     units = {**UNITS[kind], "cell_spread_v": "V"}
     return SeriesPublic(
         asset=asset, kind=kind, from_ms=window.from_ms, to_ms=window.to_ms,

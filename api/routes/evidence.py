@@ -45,6 +45,8 @@ from ..accessdb import AccessError, OwnershipError
 from ..deps import (
     AppState,
     CurrentUser,
+    CursorQuery,
+    CursorsDep,
     DashboardDep,
     StateDep,
     TelemetryUser,
@@ -271,21 +273,28 @@ async def _identity(state: AppState, pack: str) -> PackIdentity:
 async def history(
     *,
     dashboard: DashboardDep,
+    cursors: CursorsDep,
     user: TelemetryUser,
     asset: str,
     from_ms: Annotated[TimeMs, Query(alias="from")] = None,
     to_ms: Annotated[TimeMs, Query(alias="to")] = None,
-    limit: Annotated[int, Query(ge=1, le=1_000_000)] = 100_000,
+    limit: Annotated[int, Query(ge=1, le=1_000_000, description="messages per page")] = 100_000,
+    cursor: CursorQuery = None,
 ) -> HistoryPublic:
-    """The buses a pack was installed in, read from the pack's own signed messages."""
+    """The buses a pack was installed in, read from the pack's own signed messages, a keyset
+    page of ``limit`` messages at a time (``next`` continues)."""
     device = await visible_device(dashboard, user, asset)
     if device.kind != "pack":
         raise HTTPException(status_code=400, detail=f"{asset!r} is a bus; history is for packs")
     window = window_of(user, device, from_ms, to_ms)
-    stints = await dashboard.pack_stints(asset, window, limit=limit)
+    scope = cursors.scope("history", user.name, asset=asset, window=[window.from_ms, window.to_ms])
+    position = cursors.decode(scope, cursor, (int, int))
+    after = None if position is None else (int(position[0]), int(position[1]))
+    stints, last = await dashboard.pack_stints(asset, window, limit=limit, after=after)
     data = [StintPublic(bus=s.bus, from_ms=s.from_ms, to_ms=s.to_ms, messages=s.messages)
             for s in stints]  # fmt: skip
-    return HistoryPublic(pack=asset, data=data, count=len(data))
+    next_cursor = None if last is None else cursors.encode(scope, last)
+    return HistoryPublic(pack=asset, data=data, count=len(data), next=next_cursor)
 
 
 @packs_router.post("/{pack}/transfer", response_model=TransferPublic, status_code=201)

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Query
 from ledger.protocol import fleet_prefix
 
 from ..access import Role
-from ..deps import CurrentUser, DashboardDep, OperatorUser, ReaderDep, visible_device
+from ..deps import (
+    CurrentUser,
+    CursorQuery,
+    CursorsDep,
+    DashboardDep,
+    OperatorUser,
+    ReaderDep,
+    visible_device,
+)
 from ..schemas import QuarantinePublic, QuarantinesPublic, RegistryEntryPublic, RegistryPublic
 
 quarantine_router = APIRouter(prefix="/api/quarantine", tags=["quarantine"])
@@ -21,26 +29,35 @@ registry_router = APIRouter(prefix="/api/registry", tags=["registry"])
 async def list_quarantine(
     *,
     reader: ReaderDep,
+    cursors: CursorsDep,
     user: OperatorUser,
     reason: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: CursorQuery = None,
 ) -> QuarantinesPublic:
-    """Newest rejected inputs (operator keys only; a fleet key sees its fleet's topics)."""
-    rows = await reader.quarantine(reason=reason, limit=limit * 4 if user.fleet else limit)
+    """Newest rejected inputs, one keyset page at a time (operator keys only; a fleet key
+    sees its fleet's topics)."""
+    scope = cursors.scope("quarantine", user.name, reason=reason)
+    position = cursors.decode(scope, cursor, (int,))
     prefix = None if user.fleet is None else fleet_prefix(user.fleet)
+    rows = await reader.quarantine(
+        reason=reason, limit=limit + 1, topic_prefix=prefix,
+        before_id=None if position is None else int(position[0]),
+    )  # fmt: skip
+    more = len(rows) > limit
     data = [
         QuarantinePublic(id=r.row_id, reason=r.reason, detail=r.detail, topic=r.topic,
                          device=r.device_id, raw_b64=base64.b64encode(r.raw).decode(),
                          raw_size=r.raw_size, received_at_ms=r.received_at_ms)
-        for r in rows
-        if prefix is None or r.topic.startswith(prefix)
-    ][:limit]  # fmt: skip
+        for r in rows[:limit]
+    ]  # fmt: skip
     totals = (
         {count.reason: count.total for count in await reader.quarantine_counts()}
         if user.fleet is None
         else {}
     )
-    return QuarantinesPublic(data=data, count=len(data), totals=totals)
+    next_cursor = cursors.encode(scope, (data[-1].id,)) if more else None
+    return QuarantinesPublic(data=data, count=len(data), totals=totals, next=next_cursor)
 
 
 @registry_router.get("", response_model=RegistryPublic)
@@ -48,18 +65,34 @@ async def list_registry(
     *,
     reader: ReaderDep,
     dashboard: DashboardDep,
+    cursors: CursorsDep,
     user: CurrentUser,
     asset: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    cursor: CursorQuery = None,
 ) -> RegistryPublic:
-    """Registry leaves (enrol, rotate, revoke) of the devices the caller sees; auditors see all."""
+    """Registry leaves (enrol, rotate, revoke, replace) of the devices the caller sees, in log
+    order, one keyset page at a time; auditors see all."""
     if asset is not None and user.role is not Role.AUDITOR:
         await visible_device(dashboard, user, asset)
-    rows = await reader.registry_events(device_id=asset, limit=limit)
-    data = [
-        RegistryEntryPublic(leaf_index=r.leaf_index, action=r.action, device=r.device_id,
-                            recorded_at_ms=r.recorded_at_ms, message_hash=r.message_hash.hex())
-        for r in rows
-        if user.role is Role.AUDITOR or user.windows(r.device_id, r.fleet or "")
-    ]  # fmt: skip
-    return RegistryPublic(data=data, count=len(data))
+    scope = cursors.scope("registry", user.name, asset=asset)
+    position = cursors.decode(scope, cursor, (int, str))
+    after = None if position is None else (int(position[0]), str(position[1]))
+    data: list[RegistryEntryPublic] = []
+    while len(data) <= limit:
+        rows = await reader.registry_events(device_id=asset, limit=limit + 1, after=after)
+        for r in rows:
+            if user.role is Role.AUDITOR or user.windows(r.device_id, r.fleet or ""):
+                data.append(RegistryEntryPublic(
+                    leaf_index=r.leaf_index, action=r.action, device=r.device_id,
+                    recorded_at_ms=r.recorded_at_ms, message_hash=r.message_hash.hex(),
+                ))  # fmt: skip
+                if len(data) > limit:
+                    break
+        if len(rows) <= limit:
+            break
+        after = (rows[-1].leaf_index, rows[-1].device_id)
+    more = len(data) > limit
+    data = data[:limit]
+    next_cursor = cursors.encode(scope, (data[-1].leaf_index, data[-1].device)) if more else None
+    return RegistryPublic(data=data, count=len(data), next=next_cursor)

@@ -13,7 +13,15 @@ from gateway.store import CheckpointRecord, StoreReader, UnknownCheckpointError
 from ledger.merkle import MerkleProofError, OutOfRangeError, hash_leaf, verify_inclusion
 
 from ..access import FOREVER, Principal
-from ..deps import CurrentUser, DashboardDep, ReaderDep, not_found, visible_device
+from ..deps import (
+    CurrentUser,
+    CursorQuery,
+    CursorsDep,
+    DashboardDep,
+    ReaderDep,
+    not_found,
+    visible_device,
+)
 from ..queries import DashboardQueries
 from ..schemas import (
     CheckpointPublic,
@@ -41,13 +49,24 @@ def _checkpoint(record: CheckpointRecord) -> CheckpointPublic:
 async def list_checkpoints(
     *,
     reader: ReaderDep,
+    cursors: CursorsDep,
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     anchored: bool = False,
+    cursor: CursorQuery = None,
 ) -> CheckpointsPublic:
-    """Newest signed checkpoints first (``anchored``: only those with a final anchor)."""
-    data = [_checkpoint(r) for r in await reader.checkpoints(limit=limit, final_only=anchored)]
-    return CheckpointsPublic(data=data, count=len(data))
+    """Newest signed checkpoints first (``anchored``: only those with a final anchor), one
+    keyset page at a time."""
+    scope = cursors.scope("checkpoints", user.name, anchored=anchored)
+    position = cursors.decode(scope, cursor, (int,))
+    rows = await reader.checkpoints(
+        limit=limit + 1, final_only=anchored,
+        below_size=None if position is None else int(position[0]),
+    )  # fmt: skip
+    more = len(rows) > limit
+    data = [_checkpoint(r) for r in rows[:limit]]
+    next_cursor = cursors.encode(scope, (data[-1].size,)) if more else None
+    return CheckpointsPublic(data=data, count=len(data), next=next_cursor)
 
 
 @checkpoints_router.get("/latest", response_class=PlainTextResponse)

@@ -4,7 +4,6 @@
 "use strict";
 
 const KEY = "voltproof-api-key";
-const ACKS = "voltproof-acked-alarms";
 const $ = (sel) => document.querySelector(sel);
 const VIEWS = ["login", "fleet", "alarms", "quarantine", "checkpoints", "asset"];
 const state = { me: null, config: null, fleet: [], sort: { key: "id", dir: 1 }, map: null,
@@ -18,8 +17,9 @@ class ApiError extends Error {
   constructor(status, detail) { super(detail); this.status = status; }
 }
 
-async function api(path) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${apiKey()}` } });
+async function api(path, init = {}) {
+  const headers = { Authorization: `Bearer ${apiKey()}`, ...(init.headers || {}) };
+  const response = await fetch(path, { ...init, headers });
   if (response.status === 401) { showLogin("the key was refused"); throw new ApiError(401, "the key was refused"); }
   if (!response.ok) {
     let detail = response.statusText;
@@ -29,6 +29,18 @@ async function api(path) {
   return response;
 }
 const getJson = async (path) => (await api(path)).json();
+const postJson = async (path, body) => (await api(path, { method: "POST",
+  headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })).json();
+// Every list answers one keyset page and a `next` cursor; these read the following page.
+const withCursor = (path, cursor) => (cursor ? `${path}${path.includes("?") ? "&" : "?"}cursor=${encodeURIComponent(cursor)}` : path);
+async function allPages(path, onPage) {
+  let cursor = null;
+  do {
+    const page = await getJson(withCursor(path, cursor));
+    if (onPage(page) === false) return;
+    cursor = page.next;
+  } while (cursor);
+}
 
 // --- formatting ---------------------------------------------------------------------------
 function fmtTime(ms) { return ms == null ? "never" : new Date(ms).toISOString().replace(".000Z", "Z").replace("T", " "); }
@@ -81,16 +93,44 @@ function showLogin(message) {
 }
 
 // --- fleet --------------------------------------------------------------------------------
+// The fleet arrives in keyset pages: a small first page is drawn at once, the rest follows
+// in large pages, each asked for before the page in hand is drawn (the server works while
+// the browser draws).
+const FLEET_FIRST_PAGE = 500, FLEET_PAGE = 2500;
+async function fetchFleet(gen, onPage) {
+  const rows = [];
+  let pending = getJson(`/api/dashboard/fleet?limit=${FLEET_FIRST_PAGE}`);
+  while (pending) {
+    const page = await pending;
+    if (stale(gen)) return rows;
+    pending = page.next ? getJson(withCursor(`/api/dashboard/fleet?limit=${FLEET_PAGE}`, page.next)) : null;
+    rows.push(...page.data);
+    onPage(rows, !pending);
+  }
+  return rows;
+}
+
 async function loadFleet() {
   show("fleet");
   const gen = state.gen;
-  const fleet = await getJson("/api/dashboard/fleet");
+  loadOpenAlarms(gen);
+  await fetchFleet(gen, (rows, last) => {
+    state.fleet = rows;
+    renderKpis(rows);
+    renderFleetTable();
+    renderMap(rows);
+  });
   if (stale(gen)) return;
-  state.fleet = fleet.data;
-  renderKpis(fleet.data);
-  renderFleetTable();
-  renderMap(fleet.data);
   loadTrails();
+}
+
+async function loadOpenAlarms(gen) {
+  try {
+    const open = await getJson("/api/alarms/open");
+    if (stale(gen)) return;
+    state.openAlarms = open;
+    renderKpis(state.fleet);
+  } catch (err) { if (err.status !== 401) pageError(`open alarms: ${err.message}`); }
 }
 
 function renderKpis(rows) {
@@ -100,7 +140,8 @@ function renderKpis(rows) {
   const packs = rows.filter((r) => r.kind === "pack");
   const band = (lo, hi) => packs.filter((p) => p.soc != null && p.soc >= lo && p.soc < hi).length;
   const soh = (lo, hi) => packs.filter((p) => p.soh != null && p.soh >= lo && p.soh < hi).length;
-  const level = (n) => rows.filter((r) => r.alarm_level === n).length;
+  const open = state.openAlarms ? state.openAlarms.levels : {};
+  const level = (n) => open[n] || 0;
   const kpi = (title, items) => {
     const dl = el("dl");
     for (const [label, value, cls] of items) dl.append(el("dt", { text: label }), el("dd", { text: String(value), class: cls }));
@@ -112,8 +153,9 @@ function renderKpis(rows) {
     ["50–80 %", band(0.5, 0.8)], ["≥ 80 %", band(0.8, 9)]]);
   kpi("Pack SoH", [["< 80 %", soh(0, 0.8), soh(0, 0.8) ? "bad" : ""], ["80–90 %", soh(0.8, 0.9)],
     ["90–95 %", soh(0.9, 0.95)], ["≥ 95 %", soh(0.95, 9)]]);
-  kpi("Alarms now", [["level 4", level(4), level(4) ? "bad" : ""], ["level 3", level(3), level(3) ? "bad" : ""],
-    ["level 2", level(2), level(2) ? "warn" : ""], ["level 1", level(1)]]);
+  kpi("Open alarms", [["level 4", level(4), level(4) ? "bad" : ""], ["level 3", level(3), level(3) ? "bad" : ""],
+    ["level 2", level(2), level(2) ? "warn" : ""], ["level 1", level(1)],
+    ["acknowledged", state.openAlarms ? state.openAlarms.acknowledged : "–", "muted"]]);
 }
 
 function relationOf(r) { return r.kind === "bus" ? r.packs.join(", ") : (r.host || ""); }
@@ -202,57 +244,82 @@ function renderMap(rows) {
 async function loadTrails() {
   if (!state.map || state.me.role === "auditor") return;
   try {
-    const trails = await getJson("/api/dashboard/trails?minutes=60&points=60");
     state.mapLayers.trails.clearLayers();
-    for (const t of trails.data) {
-      if (t.points.length > 1) L.polyline(t.points, { color: "#1f5f99", weight: 2, opacity: 0.7 }).addTo(state.mapLayers.trails);
-    }
-    $("#map").dataset.trails = String(trails.count);
+    let count = 0;
+    await allPages("/api/dashboard/trails?minutes=60&points=60", (trails) => {
+      for (const t of trails.data) {
+        if (t.points.length > 1) L.polyline(t.points, { color: "#1f5f99", weight: 2, opacity: 0.7 }).addTo(state.mapLayers.trails);
+      }
+      count += trails.count;
+      return true;
+    });
+    $("#map").dataset.trails = String(count);
   } catch (err) { if (err.status !== 401) $("#map-note").textContent = `routes: ${err.message}`; }
 }
 
 // --- alarms -------------------------------------------------------------------------------
-function acked() { try { return new Set(JSON.parse(localStorage.getItem(ACKS) || "[]")); } catch (_) { return new Set(); } }
-const alarmKey = (a) => `${a.device}:${a.leaf_index}:${a.t_ms}`;
-
-async function loadAlarms() {
+// Acknowledgements are stored by the API (who, when, a note): every session sees them, and
+// they never change the evidence. Only operator keys may acknowledge.
+async function loadAlarms(more = false) {
   show("alarms");
   const gen = state.gen;
   const level = $("#alarm-level").value;
-  const alarms = await getJson(`/api/alarms?min_level=${level}&limit=200`);
-  if (stale(gen)) return;
   const hide = $("#alarm-hide-acked").checked;
-  const done = acked();
+  const path = `/api/alarms?min_level=${level}&limit=100${hide ? "&state=open" : ""}`;
+  const alarms = await getJson(withCursor(path, more ? state.alarmsNext : null));
+  if (stale(gen)) return;
+  state.alarmsNext = alarms.next;
+  $("#alarms-more").hidden = !alarms.next;
   const body = $("#alarm-table tbody");
-  body.replaceChildren();
+  if (!more) body.replaceChildren();
+  const operator = state.me.role === "operator";
   for (const a of alarms.data) {
-    const key = alarmKey(a);
-    if (hide && done.has(key)) continue;
-    const box = el("input", { type: "checkbox", "aria-label": `acknowledge ${a.device} alarm at ${fmtTime(a.t_ms)}` });
-    box.checked = done.has(key);
-    box.addEventListener("change", () => {
-      const set = acked();
-      if (box.checked) set.add(key); else set.delete(key);
-      localStorage.setItem(ACKS, JSON.stringify([...set]));
-    });
-    body.append(el("tr", { class: `alarm-row level-${a.level}` }, td(fmtTime(a.t_ms)),
+    body.append(el("tr", { class: `alarm-row level-${a.level}`, "data-alarm": String(a.alarm_id) }, td(fmtTime(a.t_ms)),
       el("td", {}, el("a", { href: `#asset/${encodeURIComponent(a.device)}`, text: a.device })),
       td(levelName[a.level] || a.level, a.level >= 2 ? "bad" : ""), td(a.source), td(a.detail), td(a.leaf_index),
-      el("td", {}, box)));
+      ackCell(a, operator)));
   }
   if (!body.children.length) body.append(el("tr", {}, el("td", { colspan: "7", text: "no alarms at this level" })));
 }
 
+function ackCell(alarm, operator) {
+  const cell = el("td", { class: "ack" });
+  const ack = alarm.acknowledged;
+  if (ack) {
+    cell.append(el("span", { class: "ok", text: `✓ ${ack.by}, ${fmtTime(ack.at_ms)}`, title: ack.note || "" }));
+    if (ack.note) cell.append(el("div", { class: "muted", text: ack.note }));
+    return cell;
+  }
+  if (!operator) { cell.append(el("span", { class: "muted", text: "open" })); return cell; }
+  const label = `${alarm.device} alarm at ${fmtTime(alarm.t_ms)}`;
+  const note = el("input", { type: "text", class: "ack-note", maxlength: "500", placeholder: "note (optional)",
+    "aria-label": `note for the ${label}` });
+  const button = el("button", { type: "button", class: "ack-button", text: "Acknowledge",
+    "aria-label": `acknowledge ${label}` });
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const done = await postJson(`/api/alarms/${alarm.alarm_id}/acknowledgement`, { note: note.value.trim() });
+      cell.replaceWith(ackCell({ ...alarm, acknowledged: done }, operator));
+    } catch (err) { button.disabled = false; pageError(`acknowledge: ${err.message}`); }
+  });
+  cell.append(note, " ");
+  cell.append(button);
+  return cell;
+}
+
 // --- quarantine ---------------------------------------------------------------------------
-async function loadQuarantine() {
+async function loadQuarantine(more = false) {
   show("quarantine");
   const gen = state.gen;
-  const q = await getJson("/api/quarantine?limit=200");
+  const q = await getJson(withCursor("/api/quarantine?limit=200", more ? state.quarantineNext : null));
   if (stale(gen)) return;
+  state.quarantineNext = q.next;
+  $("#quarantine-more").hidden = !q.next;
   const totals = Object.entries(q.totals).map(([k, v]) => `${k}: ${v}`).join(" · ");
   $("#quarantine-totals").textContent = totals ? `Totals by reason: ${totals}` : "Nothing was quarantined.";
   const body = $("#quarantine-table tbody");
-  body.replaceChildren();
+  if (!more) body.replaceChildren();
   for (const r of q.data) {
     body.append(el("tr", {}, td(fmtTime(r.received_at_ms)), td(r.reason), td(r.device || "–"),
       el("td", { class: "mono", text: r.topic }), td(`${r.raw_size} B`), td(r.detail)));
@@ -282,21 +349,33 @@ async function loadCheckpoints() {
     ["behind the log", `${health.log_size - newest.size} leaves`]] : [["none", "yet"]]);
   kpi("Newest final anchor", final ? [["size", final.size], ["signed", fmtAge(final.signed_at_ms)],
     ["anchor lag", `${health.log_size - final.size} leaves`]] : [["none", "yet"]]);
-  const body = $("#checkpoint-table tbody");
-  body.replaceChildren();
-  for (const c of list.data) {
-    body.append(el("tr", { class: "checkpoint-row" }, td(c.size), td(fmtTime(c.signed_at_ms)),
-      td(c.anchor_state, c.anchor_state === "final" ? "ok" : "warn"), td(`${health.log_size - c.size} leaves`),
-      el("td", { class: "mono", text: `${c.root.slice(0, 16)}…`, title: c.root })));
-  }
+  state.logSize = health.log_size;
+  $("#checkpoint-table tbody").replaceChildren();
+  appendCheckpoints(list);
   const auditor = state.me.role === "auditor";
   $("#auditor-devices").hidden = !auditor;
   if (auditor) {
-    const registry = await getJson("/api/registry?limit=10000");
+    const found = new Set();
+    await allPages("/api/registry?limit=10000", (registry) => {
+      if (stale(gen)) return false;
+      for (const r of registry.data) found.add(r.device);
+      return true;
+    });
     if (stale(gen)) return;
-    const ids = [...new Set(registry.data.map((r) => r.device))].sort();
+    const ids = [...found].sort();
     $("#auditor-device-list").replaceChildren(...ids.map((id) =>
       el("li", {}, el("a", { href: `#asset/${encodeURIComponent(id)}`, text: id }))));
+  }
+}
+
+function appendCheckpoints(list) {
+  state.checkpointsNext = list.next;
+  $("#checkpoints-more").hidden = !list.next;
+  const body = $("#checkpoint-table tbody");
+  for (const c of list.data) {
+    body.append(el("tr", { class: "checkpoint-row" }, td(c.size), td(fmtTime(c.signed_at_ms)),
+      td(c.anchor_state, c.anchor_state === "final" ? "ok" : "warn"), td(`${state.logSize - c.size} leaves`),
+      el("td", { class: "mono", text: `${c.root.slice(0, 16)}…`, title: c.root })));
   }
 }
 
@@ -345,6 +424,20 @@ const EVIDENCE_LABELS = {
   "signed-by-terminal": ["signed by the terminal (GB/T 32960 2025, SM2)", "ok"],
 };
 
+// A pack's stints, every page of them; a stint that goes on into the next page is joined.
+async function packHistory(id) {
+  const data = [];
+  await allPages(`/api/assets/${encodeURIComponent(id)}/history`, (page) => {
+    for (const s of page.data) {
+      const last = data[data.length - 1];
+      if (last && last.bus === s.bus) data[data.length - 1] = { ...last, to_ms: s.to_ms, messages: last.messages + s.messages };
+      else data.push(s);
+    }
+    return true;
+  });
+  return { data };
+}
+
 async function loadAsset(id, range) {
   show("asset");
   clearAsset();
@@ -376,11 +469,12 @@ async function loadAsset(id, range) {
   if (evidence) $("#asset-facts").append(" · ", el("span", { id: "asset-evidence", class: evidence[1], text: evidence[0] }));
   const lessor = state.me.role === "lessor";
   showDownloads(asset, lessor);
-  showProof(id, false);
-  await drawCharts(asset, range || {});
+  // the proof panel (one line until opened) is asked for once the charts are drawn, so the
+  // chart data does not queue behind proof reads on the server
+  try { await drawCharts(asset, range || {}); } finally { if (!stale(gen)) showProof(id, false); }
   const [alarms, stints] = await Promise.all([
     getJson(`/api/alarms?asset=${encodeURIComponent(id)}&limit=100`),
-    asset.kind === "pack" ? getJson(`/api/assets/${encodeURIComponent(id)}/history`) : Promise.resolve({ data: [] }),
+    asset.kind === "pack" ? packHistory(id) : Promise.resolve({ data: [] }),
   ]);
   if (stale(gen)) return;
   const alarmBody = $("#asset-alarms tbody");
@@ -620,7 +714,12 @@ function scheduleRefresh() {
     state.refreshTimer = null;
     const view = state.route;
     try {
-      if (view === "fleet") { const fleet = await getJson("/api/dashboard/fleet"); state.fleet = fleet.data; renderKpis(fleet.data); renderFleetTable(); renderMap(fleet.data); }
+      if (view === "fleet") {
+        const gen = state.gen;
+        const rows = await fetchFleet(gen, () => {});
+        if (stale(gen)) return;
+        state.fleet = rows; renderKpis(rows); renderFleetTable(); renderMap(rows); loadOpenAlarms(gen);
+      }
       else if (view === "checkpoints") await loadCheckpoints();
     } catch (_) { /* the next event retries */ }
   }, 3000);
@@ -633,8 +732,7 @@ async function route() {
   if (!apiKey()) { showLogin(); return; }
   try {
     if (!state.me) {
-      state.me = await getJson("/api/me");
-      state.config = await getJson("/api/dashboard/config");
+      [state.me, state.config] = await Promise.all([getJson("/api/me"), getJson("/api/dashboard/config")]);
       $("#who").textContent = `${state.me.name} (${state.me.role}${state.me.fleet ? `, ${state.me.fleet}` : ""})`;
       $("#logout").hidden = false;
       $("#nav").hidden = false;
@@ -678,6 +776,12 @@ for (const button of document.querySelectorAll("#assets th button")) {
 }
 $("#alarm-level").addEventListener("change", () => loadAlarms().catch((e) => pageError(e.message)));
 $("#alarm-hide-acked").addEventListener("change", () => loadAlarms().catch((e) => pageError(e.message)));
+$("#alarms-more").addEventListener("click", () => loadAlarms(true).catch((e) => pageError(e.message)));
+$("#quarantine-more").addEventListener("click", () => loadQuarantine(true).catch((e) => pageError(e.message)));
+$("#checkpoints-more").addEventListener("click", async () => {
+  try { appendCheckpoints(await getJson(withCursor("/api/checkpoints?limit=50", state.checkpointsNext))); }
+  catch (e) { pageError(e.message); }
+});
 $("#range").addEventListener("submit", async (event) => {
   event.preventDefault();
   const id = decodeURIComponent((location.hash.match(/^#asset\/(.+)$/) || [])[1] || "");

@@ -1,4 +1,5 @@
-"""The API's own SQLite database: API keys (hashed), leases and pack transfers.
+"""The API's own SQLite database: API keys (hashed), leases, pack transfers, alarm
+acknowledgements and the key that signs page cursors.
 
 Kept apart from the gateway database (the gateway never reads it; the API never writes the
 gateway's). Only the SQL lives here; :mod:`api.accessdb` decides what a key, lease or
@@ -10,10 +11,12 @@ transaction, recorded in ``PRAGMA user_version``.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Self
+from typing import Any, Final, Self
 
 import aiosqlite
 
@@ -53,6 +56,28 @@ MIGRATIONS: Final = (
     ALTER TABLE leases ADD COLUMN ended_at_ms INTEGER;
     ALTER TABLE transfers ADD COLUMN by_name TEXT NOT NULL DEFAULT '';
     CREATE INDEX transfers_by_pack ON transfers (pack, at_ms, id);
+    """,
+    # Alarm acknowledgements are the operator's workflow, not evidence: they live here, not in
+    # the gateway's log. Each names the alarm by its store id AND by what it says (device,
+    # time, level), so a store rebuilt with other ids never inherits another alarm's
+    # acknowledgement. The cursor key signs page cursors (one per database, so cursors
+    # survive a restart and every API process over this database accepts them).
+    """
+    CREATE TABLE alarm_acks (
+        id INTEGER PRIMARY KEY,
+        alarm_id INTEGER NOT NULL UNIQUE,
+        device TEXT NOT NULL,
+        t_ms INTEGER NOT NULL,
+        level INTEGER NOT NULL,
+        by_name TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX alarm_acks_by_device ON alarm_acks (device, t_ms);
+    CREATE TABLE api_secrets (
+        name TEXT PRIMARY KEY,
+        value BLOB NOT NULL CHECK (length(value) = 32)
+    );
     """,
 )
 
@@ -103,6 +128,28 @@ class TransferRow:
     owner: str
     by: str
     at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AckRow:
+    """A stored alarm acknowledgement: which alarm (id and what it says), who, when, why."""
+
+    ack_id: int
+    alarm_id: int
+    device: str
+    t_ms: int
+    level: int
+    by: str
+    at_ms: int
+    note: str
+
+
+_ACK_COLUMNS: Final = "id, alarm_id, device, t_ms, level, by_name, at_ms, note"
+
+
+def _ack(row: Sequence[Any]) -> AckRow:
+    return AckRow(ack_id=row[0], alarm_id=row[1], device=row[2], t_ms=row[3], level=row[4],
+                  by=row[5], at_ms=row[6], note=row[7])  # fmt: skip
 
 
 class AccessTables:
@@ -250,6 +297,63 @@ class AccessTables:
                 TransferRow(transfer_id=i, pack=p, owner=o, by=b, at_ms=t)
                 async for i, p, o, b, t in cursor
             ]
+
+    async def insert_ack(
+        self, *, alarm_id: int, device: str, t_ms: int, level: int, by: str, at_ms: int, note: str
+    ) -> AckRow:
+        """Store the acknowledgement of ``alarm_id`` unless one exists; the stored one (the
+        first acknowledgement wins: a second is answered with the first, not recorded)."""
+        await self._db.execute(
+            "INSERT INTO alarm_acks (alarm_id, device, t_ms, level, by_name, at_ms, note) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alarm_id) DO NOTHING",
+            (alarm_id, device, t_ms, level, by, at_ms, note),
+        )
+        found = await self.acks_of([alarm_id])
+        return found[alarm_id]
+
+    async def acks_of(self, alarm_ids: Sequence[int]) -> dict[int, AckRow]:
+        """The acknowledgements of ``alarm_ids`` that exist, by alarm id."""
+        ids = sorted(set(alarm_ids))
+        found: dict[int, AckRow] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            async with self._db.execute(
+                f"SELECT {_ACK_COLUMNS} FROM alarm_acks "  # noqa: S608 -- placeholders only
+                f"WHERE alarm_id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            ) as cursor:
+                for row in await cursor.fetchall():
+                    ack = _ack(row)
+                    found[ack.alarm_id] = ack
+        return found
+
+    async def acks(
+        self, *, devices: Sequence[str] | None = None, before_id: int | None = None, limit: int
+    ) -> list[AckRow]:
+        """Acknowledgements (of ``devices``, or all), newest first; ``before_id``: only older
+        ones (the keyset of the next page)."""
+        clauses, params = ["id < ?"], [2**63 - 1 if before_id is None else before_id]
+        if devices is not None:
+            if not devices:
+                return []
+            clauses.append(f"device IN ({', '.join('?' * len(devices))})")
+        async with self._db.execute(
+            f"SELECT {_ACK_COLUMNS} FROM alarm_acks WHERE {' AND '.join(clauses)} "  # noqa: S608 -- placeholders only
+            "ORDER BY id DESC LIMIT ?",
+            [*params, *(devices or ()), limit],
+        ) as cursor:
+            return [_ack(row) for row in await cursor.fetchall()]
+
+    async def secret(self, name: str) -> bytes:
+        """The 32-byte secret ``name``, made (randomly, once) on first use."""
+        await self._db.execute(
+            "INSERT INTO api_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            (name, secrets.token_bytes(32)),
+        )
+        async with self._db.execute("SELECT value FROM api_secrets WHERE name = ?", (name,)) as c:
+            row = await c.fetchone()
+        assert row is not None
+        return bytes(row[0])
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:

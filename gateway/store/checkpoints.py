@@ -39,13 +39,16 @@ class CheckpointReads(StoreReads):
         return _record(rows[0])
 
     async def checkpoints(
-        self, *, limit: int = 100, final_only: bool = False
+        self, *, limit: int = 100, final_only: bool = False, below_size: int | None = None
     ) -> list[CheckpointRecord]:
-        """The newest checkpoints, largest first (``final_only``: those with a final anchor)."""
-        where = "WHERE c.anchor_state = 'final' " if final_only else ""
+        """The newest checkpoints, largest first (``final_only``: those with a final anchor;
+        ``below_size``: only those smaller, the keyset of the next page)."""
+        clauses = ["c.size < ?"]
+        if final_only:
+            clauses.append("c.anchor_state = 'final'")
         rows = await self._rows(
-            f"SELECT {_COLUMNS} {where}ORDER BY c.size DESC LIMIT ?",
-            (limit,),
+            f"SELECT {_COLUMNS} WHERE {' AND '.join(clauses)} ORDER BY c.size DESC LIMIT ?",
+            (2**63 - 1 if below_size is None else below_size, limit),
         )
         return [_record(row) for row in rows]
 

@@ -19,7 +19,7 @@ from .reads import END_MS, leaf_columns, leaf_record, marks
 from .records import LeafRecord, MessageLeaf, RegistryEventRecord
 
 if TYPE_CHECKING:
-    from .samples import Samples
+    from .samples import BlockGroup, Samples
 
 _MESSAGE: Final = (
     "SELECT leaf_index, seq, t_ms, cose FROM leaves WHERE device = ? AND seq IS NOT NULL "
@@ -34,6 +34,8 @@ def _first(rows: Sequence[Any]) -> MessageLeaf | None:
     return _message(rows[0]) if rows else None
 
 
+BATCH: Final = 500
+"""Devices per query of the batched newest reads (far below SQLite's 32,766 variables)."""
 _FOLD_OFF_LOOP: Final = 10_000
 """Rows above which the index is fed in a worker thread (a start-up replay of a big fleet)."""
 
@@ -53,12 +55,21 @@ class HistoryReads(CheckpointReads):
     """Messages by device and period, the registry's history and sample blocks."""
 
     async def messages_in(
-        self, device_id: str, *, t_from: int, t_to: int, limit: int
+        self,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        limit: int,
+        after: tuple[int, int] | None = None,
     ) -> list[MessageLeaf]:
-        """At most ``limit`` telemetry leaves of a device with ``t_from <= t < t_to``, by ``t``."""
+        """At most ``limit`` telemetry leaves of a device with ``t_from <= t < t_to``, by
+        ``(t, leaf_index)``; ``after``: only those above that key (the next page)."""
+        t_after, leaf_after = after if after is not None else (-END_MS, -1)
         rows = await self._rows(
-            f"{_MESSAGE}AND t_ms >= ? AND t_ms < ? ORDER BY t_ms LIMIT ?",
-            (device_id, t_from, t_to, limit),
+            f"{_MESSAGE}AND t_ms >= ? AND t_ms < ? "
+            "AND (t_ms > ? OR (t_ms = ? AND leaf_index > ?)) ORDER BY t_ms, leaf_index LIMIT ?",
+            (device_id, t_from, t_to, t_after, t_after, leaf_after, limit),
         )
         return [_message(row) for row in rows]
 
@@ -125,10 +136,61 @@ class HistoryReads(CheckpointReads):
         """The device's telemetry leaf of newest ``t`` in ``[t_from, t_to)`` below a leaf index."""
         rows = await self._rows(
             f"SELECT {leaf_columns()} FROM leaves WHERE device = ? AND seq IS NOT NULL "  # noqa: S608 -- constant columns
-            "AND t_ms >= ? AND t_ms < ? AND leaf_index < ? ORDER BY t_ms DESC LIMIT 1",
+            "AND t_ms >= ? AND t_ms < ? AND leaf_index < ? ORDER BY t_ms DESC, leaf_index DESC "
+            "LIMIT 1",
             (device_id, t_from, t_to, leaf_below),
         )
         return leaf_record(rows[0]) if rows else None
+
+    async def newest_messages(
+        self, device_ids: Sequence[str], *, t_from: int = 0, t_to: int = END_MS
+    ) -> dict[str, LeafRecord]:
+        """Per device of ``device_ids`` that has one, its telemetry leaf of newest ``t`` in
+        ``[t_from, t_to)`` (of equal times, the higher leaf index): one query per
+        :data:`BATCH` devices, each device one probe of the ``(device, t_ms)`` index."""
+        found: dict[str, LeafRecord] = {}
+        ids = sorted(set(device_ids))
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            rows = await self._rows(
+                f"SELECT {leaf_columns()} FROM leaves WHERE leaf_index IN "  # noqa: S608 -- placeholders only
+                "(SELECT (SELECT l.leaf_index FROM leaves AS l WHERE l.device = d.id "
+                "AND l.seq IS NOT NULL AND l.t_ms >= ? AND l.t_ms < ? "
+                "ORDER BY l.t_ms DESC, l.leaf_index DESC LIMIT 1) "
+                f"FROM devices AS d WHERE d.id IN ({marks(len(chunk))}))",
+                [t_from, t_to, *chunk],
+            )
+            found.update((row[2], leaf_record(row)) for row in rows)
+        return found
+
+    async def newest_samples(
+        self,
+        kind: Kind,
+        device_ids: Sequence[str],
+        *,
+        t_from: int = 0,
+        t_to: int = END_MS,
+        fields: Sequence[str] | None = None,
+    ) -> dict[str, Samples]:
+        """Per device of ``device_ids`` (of ``kind``) that has one, its newest sample in
+        ``[t_from, t_to)``, as :meth:`newest_sample` finds it, in two queries per
+        :data:`BATCH` devices."""
+        from . import samples  # numpy: only processes that read samples load it
+
+        found: dict[str, Samples] = {}
+        ids = sorted(set(device_ids))
+        for start in range(0, len(ids), BATCH):
+            found.update(
+                await samples.newest_of_devices(
+                    self._rows,
+                    kind,
+                    ids[start : start + BATCH],
+                    from_ms=t_from,
+                    to_ms=t_to,
+                    fields=fields,
+                )
+            )
+        return found
 
     async def registry_leaves(
         self, device_ids: Sequence[str], *, leaf_below: int
@@ -147,14 +209,26 @@ class HistoryReads(CheckpointReads):
         return [leaf_record(row) for row in rows]
 
     async def registry_events(
-        self, *, device_id: str | None = None, limit: int = 1000
+        self,
+        *,
+        device_id: str | None = None,
+        limit: int = 1000,
+        after: tuple[int, str] | None = None,
     ) -> list[RegistryEventRecord]:
-        """Registry leaves (of one device or all) in log order, with each device's fleet."""
-        where, params = ("WHERE e.device = ?", [device_id]) if device_id is not None else ("", [])
+        """Registry leaves (of one device or all) in log order, with each device's fleet;
+        ``after``: only those above that ``(leaf_index, device)`` key (the next page; a
+        ``replace`` is one leaf of two devices, so the leaf alone would not do)."""
+        leaf, device = after if after is not None else (-1, "")
+        where = "WHERE (e.leaf_index > ? OR (e.leaf_index = ? AND e.device > ?))"
+        params: list[object] = [leaf, leaf, device]
+        if device_id is not None:
+            where += " AND e.device = ?"
+            params.append(device_id)
         rows = await self._rows(
             "SELECT e.leaf_index, e.action, e.device, e.recorded_at_ms, l.message_hash, d.fleet "  # noqa: S608 -- constant clause
             "FROM registry_events AS e JOIN leaves AS l ON l.leaf_index = e.leaf_index "
-            f"LEFT JOIN devices AS d ON d.id = e.device {where} ORDER BY e.leaf_index LIMIT ?",
+            f"LEFT JOIN devices AS d ON d.id = e.device {where} "
+            "ORDER BY e.leaf_index, e.device LIMIT ?",
             [*params, limit],
         )
         return [
@@ -181,6 +255,23 @@ class HistoryReads(CheckpointReads):
 
         return await samples.window(
             self._rows, kind, device_id, from_ms=t_from, to_ms=t_to, fields=fields, limit=limit
+        )
+
+    async def sample_blocks_in(
+        self,
+        kind: Kind,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        fields: Sequence[str],
+    ) -> list[BlockGroup]:
+        """The device's sample blocks holding samples in ``[t_from, t_to)``, not flattened,
+        grouped by size (a chart reduces whole blocks without decoding each sample)."""
+        from . import samples  # numpy: only processes that read samples load it
+
+        return await samples.window_blocks(
+            self._rows, kind, device_id, from_ms=t_from, to_ms=t_to, fields=fields
         )
 
     async def newest_sample(

@@ -39,7 +39,7 @@ from .records import (
 )
 
 if TYPE_CHECKING:
-    from .samples import Samples
+    from .samples import BlockGroup, Samples
 
 
 class StoreReader(Protocol):
@@ -55,6 +55,18 @@ class StoreReader(Protocol):
         """Every registered device, by id (``keys`` left empty)."""
         ...
 
+    async def devices_page(
+        self,
+        *,
+        after: str | None = None,
+        limit: int = 1000,
+        kind: Kind | None = None,
+        fleet: str | None = None,
+    ) -> list[DeviceRecord]:
+        """At most ``limit`` devices with id above ``after`` (of one kind, one fleet, or all),
+        by id (``keys`` left empty)."""
+        ...
+
     async def registry_leaves(
         self, device_ids: Sequence[str], *, leaf_below: int
     ) -> list[LeafRecord]:
@@ -63,9 +75,14 @@ class StoreReader(Protocol):
         ...
 
     async def registry_events(
-        self, *, device_id: str | None = None, limit: int = 1000
+        self,
+        *,
+        device_id: str | None = None,
+        limit: int = 1000,
+        after: tuple[int, str] | None = None,
     ) -> list[RegistryEventRecord]:
-        """Registry leaves (of one device or all) in log order, with each device's fleet."""
+        """Registry leaves (of one device or all) in ``(leaf_index, device)`` order, with each
+        device's fleet; ``after``: only those above that key."""
         ...
 
     # -- chains ----------------------------------------------------------------------------
@@ -103,9 +120,16 @@ class StoreReader(Protocol):
         ...
 
     async def messages_in(
-        self, device_id: str, *, t_from: int, t_to: int, limit: int
+        self,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        limit: int,
+        after: tuple[int, int] | None = None,
     ) -> list[MessageLeaf]:
-        """At most ``limit`` telemetry leaves of a device in the period, by ``t``."""
+        """At most ``limit`` telemetry leaves of a device in the period, by ``(t, leaf_index)``;
+        ``after``: only those above that key."""
         ...
 
     async def message_before(
@@ -126,6 +150,13 @@ class StoreReader(Protocol):
         """The device's telemetry leaf of newest ``t`` in the period below a leaf index."""
         ...
 
+    async def newest_messages(
+        self, device_ids: Sequence[str], *, t_from: int = 0, t_to: int = 2**63 - 1
+    ) -> dict[str, LeafRecord]:
+        """Per device that has one, its telemetry leaf of newest ``t`` in the period (of equal
+        times the higher leaf index), in one query per few hundred devices."""
+        ...
+
     # -- samples ---------------------------------------------------------------------------
 
     async def sample_window(
@@ -141,6 +172,19 @@ class StoreReader(Protocol):
         """The device's samples in the period, oldest first, at most ``limit``."""
         ...
 
+    async def sample_blocks_in(
+        self,
+        kind: Kind,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        fields: Sequence[str],
+    ) -> list[BlockGroup]:
+        """The device's sample blocks holding samples in the period, not flattened, grouped
+        by size (samples outside the period included: the caller drops them)."""
+        ...
+
     async def newest_sample(
         self,
         kind: Kind,
@@ -151,6 +195,19 @@ class StoreReader(Protocol):
         fields: Sequence[str] | None = None,
     ) -> Samples:
         """The device's newest sample in the period (none or one)."""
+        ...
+
+    async def newest_samples(
+        self,
+        kind: Kind,
+        device_ids: Sequence[str],
+        *,
+        t_from: int = 0,
+        t_to: int = 2**63 - 1,
+        fields: Sequence[str] | None = None,
+    ) -> dict[str, Samples]:
+        """Per device (of ``kind``) that has one, its newest sample in the period, as
+        :meth:`newest_sample` finds it, in a few queries for the lot."""
         ...
 
     async def latest_samples(self, kind: Kind) -> list[dict[str, Any]]:
@@ -206,9 +263,9 @@ class StoreReader(Protocol):
         ...
 
     async def checkpoints(
-        self, *, limit: int = 100, final_only: bool = False
+        self, *, limit: int = 100, final_only: bool = False, below_size: int | None = None
     ) -> list[CheckpointRecord]:
-        """The newest checkpoints, largest first."""
+        """The newest checkpoints, largest first; ``below_size``: only smaller ones."""
         ...
 
     async def checkpoints_in(self, states: Sequence[AnchorStatus]) -> list[CheckpointRecord]:
@@ -250,14 +307,40 @@ class StoreReader(Protocol):
         t_to: int = 2**63 - 1,
         min_level: int = 0,
         limit: int = 100,
+        before: tuple[int, int] | None = None,
+        fleet: str | None = None,
     ) -> list[AlarmRecord]:
-        """The newest alarms in the period of level >= ``min_level``, of one device or all."""
+        """The newest alarms in the period of level >= ``min_level``, of one device, one
+        fleet or all, by ``(t_ms, alarm_id)`` descending; ``before``: only those below that key."""
+        ...
+
+    async def alarm(self, alarm_id: int) -> AlarmRecord | None:
+        """One alarm by its id, or ``None``."""
+        ...
+
+    async def alarm_counts(
+        self,
+        *,
+        device_id: str | None = None,
+        t_from: int = -(2**63 - 1),
+        t_to: int = 2**63 - 1,
+        min_level: int = 1,
+        fleet: str | None = None,
+    ) -> dict[int, int]:
+        """How many alarms of each level >= ``min_level`` the period holds (one device, one
+        fleet or all)."""
         ...
 
     async def quarantine(
-        self, *, reason: str | None = None, limit: int = 100
+        self,
+        *,
+        reason: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        topic_prefix: str | None = None,
     ) -> list[QuarantineRecord]:
-        """The newest quarantine rows, of one reason or of all."""
+        """The newest quarantine rows (of one reason, of topics under a prefix, or all), by id
+        descending; ``before_id``: only rows below that id."""
         ...
 
     async def quarantine_counts(self) -> list[QuarantineCount]:

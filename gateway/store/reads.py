@@ -53,6 +53,7 @@ _LEAF_COLUMNS: Final = (
     "leaf_index, kind, device, seq, t_ms, received_at_ms, historical, message_hash, cose, prev"
 )
 _QUARANTINE_COLUMNS: Final = "id, reason, detail, topic, device, raw, raw_size, received_at_ms"
+_ALARM_COLUMNS: Final = "device, t_ms, level, flags, source, detail, leaf_index, id"
 END_MS: Final = 2**63 - 1
 """The end of time: a period bound past every stored ``t``."""
 NODES_PER_QUERY: Final = 30_000
@@ -304,6 +305,30 @@ class StoreReads:
         rows = await self._rows(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY id")  # noqa: S608 -- constant columns
         return [_device(row, ()) for row in rows]
 
+    async def devices_page(
+        self,
+        *,
+        after: str | None = None,
+        limit: int = 1000,
+        kind: Kind | None = None,
+        fleet: str | None = None,
+    ) -> list[DeviceRecord]:
+        """At most ``limit`` registered devices with id above ``after`` (of one kind, of one
+        fleet, or all), by id (``keys`` left empty): a keyset page, served by the primary key."""
+        clauses, params = ["id > ?"], [after or ""]
+        if kind is not None:
+            clauses.append("kind = ?")
+            params.append(kind)
+        if fleet is not None:
+            clauses.append("fleet = ?")
+            params.append(fleet)
+        rows = await self._rows(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE {' AND '.join(clauses)} "  # noqa: S608 -- constant clauses
+            "ORDER BY id LIMIT ?",
+            [*params, limit],
+        )
+        return [_device(row, ()) for row in rows]
+
     # -- dashboard ----------------------------------------------------------------------------
 
     async def latest_samples(self, kind: Kind) -> list[dict[str, Any]]:
@@ -336,34 +361,78 @@ class StoreReads:
         t_to: int = END_MS,
         min_level: int = 0,
         limit: int = 100,
+        before: tuple[int, int] | None = None,
+        fleet: str | None = None,
     ) -> list[AlarmRecord]:
-        """The newest alarms with ``t_from <= t < t_to`` and level >= ``min_level``."""
-        where, params = ("device = ? AND ", [device_id]) if device_id is not None else ("", [])
+        """The newest alarms with ``t_from <= t < t_to`` and level >= ``min_level`` (of one
+        device, of one fleet's devices, or all), by ``(t_ms, id)`` descending; ``before``: only
+        those below that ``(t_ms, id)`` key (the next page: keyset, so rows inserted meanwhile
+        neither repeat nor shift a page)."""
+        where, params = _alarm_scope(device_id, fleet)
+        if before is not None:
+            where += "(t_ms < ? OR (t_ms = ? AND id < ?)) AND "
+            params += [before[0], before[0], before[1]]
         rows = await self._rows(
-            "SELECT device, t_ms, level, flags, source, detail, leaf_index FROM alarms "  # noqa: S608 -- constant clause
-            f"WHERE {where}t_ms >= ? AND t_ms < ? AND level >= ? ORDER BY t_ms DESC LIMIT ?",
+            f"SELECT {_ALARM_COLUMNS} FROM alarms "  # noqa: S608 -- constant clause
+            f"WHERE {where}t_ms >= ? AND t_ms < ? AND level >= ? "
+            "ORDER BY t_ms DESC, id DESC LIMIT ?",
             [*params, t_from, t_to, min_level, limit],
         )
-        return [
-            AlarmRecord(
-                device_id=r[0],
-                t_ms=r[1],
-                level=r[2],
-                flags=r[3],
-                source=r[4],
-                detail=r[5],
-                leaf_index=r[6],
-            )
-            for r in rows
-        ]
+        return [_alarm(r) for r in rows]
+
+    async def alarm(self, alarm_id: int) -> AlarmRecord | None:
+        """The alarm of row id ``alarm_id``, or ``None``."""
+        rows = await self._rows(
+            f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?",  # noqa: S608 -- constant columns
+            (alarm_id,),
+        )
+        return _alarm(rows[0]) if rows else None
+
+    async def alarm_counts(
+        self,
+        *,
+        device_id: str | None = None,
+        t_from: int = -END_MS,
+        t_to: int = END_MS,
+        min_level: int = 1,
+        fleet: str | None = None,
+    ) -> dict[int, int]:
+        """How many alarms of each level >= ``min_level`` have ``t_from <= t < t_to`` (of one
+        device, of one fleet's devices, or all)."""
+        where, params = _alarm_scope(device_id, fleet)
+        rows = await self._rows(
+            "SELECT level, count(*) FROM alarms "  # noqa: S608 -- constant clause
+            f"WHERE {where}t_ms >= ? AND t_ms < ? AND level >= ? GROUP BY level ORDER BY level",
+            [*params, t_from, t_to, min_level],
+        )
+        return {int(level): int(count) for level, count in rows}
 
     async def quarantine(
-        self, *, reason: str | None = None, limit: int = 100
+        self,
+        *,
+        reason: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        topic_prefix: str | None = None,
     ) -> list[QuarantineRecord]:
-        """The newest quarantine rows, of one reason or of all."""
-        where, params = ("WHERE reason = ?", [reason]) if reason is not None else ("", [])
+        """The newest quarantine rows (of one reason, of topics starting with ``topic_prefix``,
+        or all), by id descending; ``before_id``: only rows below that id (the next page)."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if reason is not None:
+            clauses.append("reason = ?")
+            params.append(reason)
+        if before_id is not None:
+            clauses.append("id < ?")
+            params.append(before_id)
+        if topic_prefix is not None:
+            # substr, not LIKE: LIKE would read '%' and '_' in a fleet name as wildcards (and
+            # SQLite's LIKE ignores case, PostgreSQL's does not).
+            clauses.append("substr(topic, 1, ?) = ?")
+            params += [len(topic_prefix), topic_prefix]
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
         rows = await self._rows(
-            f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 -- constant clause
+            f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine {where}ORDER BY id DESC LIMIT ?",  # noqa: S608 -- constant clause
             [*params, limit],
         )
         return [
@@ -438,6 +507,30 @@ def leaf_record(row: Sequence[Any]) -> LeafRecord:
         message_hash=row[7],
         cose=row[8],
         prev=None if row[9] is None else bytes(row[9]),
+    )
+
+
+def _alarm_scope(device_id: str | None, fleet: str | None) -> tuple[str, list[object]]:
+    """The ``WHERE`` prefix (and its parameters) of alarms of a device and/or a fleet."""
+    where, params = "", list[object]()
+    if device_id is not None:
+        where, params = "device = ? AND ", [device_id]
+    if fleet is not None:
+        where += "device IN (SELECT id FROM devices WHERE fleet = ?) AND "
+        params.append(fleet)
+    return where, params
+
+
+def _alarm(row: Sequence[Any]) -> AlarmRecord:
+    return AlarmRecord(
+        device_id=row[0],
+        t_ms=row[1],
+        level=row[2],
+        flags=row[3],
+        source=row[4],
+        detail=row[5],
+        leaf_index=row[6],
+        alarm_id=row[7],
     )
 
 

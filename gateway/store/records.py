@@ -210,6 +210,9 @@ class AlarmRecord:
     source: str
     detail: str
     leaf_index: int | None
+    alarm_id: int
+    """The store's row id: stable, the tie-break of the ``(t_ms, id)`` page order, and what an
+    acknowledgement names."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

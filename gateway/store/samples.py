@@ -156,23 +156,31 @@ def unpack(
         times.append((first[:, None] + step[:, None] * np.arange(n, dtype=np.int64)).ravel())
         leaves.append(np.repeat(np.fromiter((r[0] for r in group), np.int64, len(group)), n))
         for name, integral in names.items():
-            wire = data[name].ravel()
-            parts[name].append(
-                wire.astype(np.int64) if integral else wire.astype(np.float64) / specs[name][1]
-            )
-    t_ms = np.concatenate(times)
-    leaf_index = np.concatenate(leaves)
+            # astype first: it writes a contiguous array, so ravel copies nothing more
+            if integral:
+                parts[name].append(data[name].astype(np.int64).ravel())
+            else:
+                column = data[name].astype(np.float64).ravel()
+                column /= specs[name][1]
+                parts[name].append(column)
+    t_ms = np.concatenate(times) if len(times) > 1 else times[0]
+    leaf_index = np.concatenate(leaves) if len(leaves) > 1 else leaves[0]
+    columns = {name: np.concatenate(c) if len(c) > 1 else c[0] for name, c in parts.items()}
     keep = np.ones(len(t_ms), dtype=bool)
     if from_ms is not None:
         keep &= t_ms >= from_ms
     if to_ms is not None:
         keep &= t_ms < to_ms
-    order = np.lexsort((leaf_index[keep], t_ms[keep]))
-    return Samples(
-        t_ms=t_ms[keep][order],
-        leaf_index=leaf_index[keep][order],
-        values={name: np.concatenate(chunks)[keep][order] for name, chunks in parts.items()},
-    )
+    if not keep.all():
+        t_ms, leaf_index = t_ms[keep], leaf_index[keep]
+        columns = {name: column[keep] for name, column in columns.items()}
+    # Blocks are read by (t_ms, leaf index) and a device's blocks rarely overlap: samples
+    # that are strictly increasing in time are in order already (one check, no sort).
+    if len(t_ms) > 1 and not bool(np.all(t_ms[1:] > t_ms[:-1])):
+        order = np.lexsort((leaf_index, t_ms))
+        t_ms, leaf_index = t_ms[order], leaf_index[order]
+        columns = {name: column[order] for name, column in columns.items()}
+    return Samples(t_ms=t_ms, leaf_index=leaf_index, values=columns)
 
 
 async def window(
@@ -209,6 +217,94 @@ async def window(
                 return settled.head(limit)
 
 
+@dataclass(frozen=True, slots=True)
+class BlockGroup:
+    """Sample blocks of one size ``n``, not flattened: per block its first time, step and
+    leaf; per column the wire integers (``blocks x n``) and the divisor to memory units.
+
+    What a reduction over whole blocks needs (min, max, sum along a block's row) without
+    turning every sample into a float first; :meth:`samples` flattens it when it must.
+    """
+
+    n: int
+    t_ms: npt.NDArray[np.int64]
+    dt_ms: npt.NDArray[np.int64]
+    leaf_index: npt.NDArray[np.int64]
+    wire: dict[str, npt.NDArray[Any]]
+    per_unit: dict[str, float]
+    integral: dict[str, bool]
+
+    def times(self) -> npt.NDArray[np.int64]:
+        """Each sample's time (``blocks x n``)."""
+        return self.t_ms[:, None] + self.dt_ms[:, None] * np.arange(self.n, dtype=np.int64)
+
+    def samples(self, *, from_ms: int, to_ms: int) -> Samples:
+        """The group's samples in ``[from_ms, to_ms)`` as :class:`Samples`, oldest first."""
+        t_ms = self.times().ravel()
+        leaf_index = np.repeat(self.leaf_index, self.n)
+        keep = (t_ms >= from_ms) & (t_ms < to_ms)
+        values = {
+            name: wire.ravel()[keep].astype(np.int64)
+            if self.integral[name]
+            else wire.ravel()[keep].astype(np.float64) / self.per_unit[name]
+            for name, wire in self.wire.items()
+        }
+        order = np.lexsort((leaf_index[keep], t_ms[keep]))
+        return Samples(t_ms=t_ms[keep][order], leaf_index=leaf_index[keep][order],
+                       values={name: column[order] for name, column in values.items()})  # fmt: skip
+
+
+async def window_blocks(
+    fetch: Fetch,
+    kind: Kind,
+    device_id: str,
+    *,
+    from_ms: int,
+    to_ms: int,
+    fields: Sequence[str],
+    page: int = 2000,
+) -> list[BlockGroup]:
+    """The blocks holding the device's samples in ``[from_ms, to_ms)`` (whole: samples
+    outside the period are the caller's to drop), grouped by size, oldest first."""
+    names = _names(kind, fields)
+    specs = _specs(kind)
+    after: tuple[int, int] = (-(2**63), -1)
+    rows: list[BlockRow] = []
+    while True:
+        got = await fetch(
+            WINDOW_SQL, (device_id, from_ms - MAX_SPAN_MS, to_ms, from_ms, *after, page)
+        )
+        rows.extend(got)
+        if len(got) < page:
+            break
+        after = (int(got[-1][1]), int(got[-1][0]))
+    by_n: dict[int, list[BlockRow]] = {}
+    for row in rows:
+        by_n.setdefault(int(row[3]), []).append(row)
+    groups = []
+    for n, group in sorted(by_n.items()):
+        dtype = block_dtype(kind, n)
+        for index, _t, _dt, _n, blob in group:
+            if len(blob) != dtype.itemsize:
+                raise BlockError(
+                    f"sample block of leaf {index} holds {len(blob)} bytes, "
+                    f"{n} {kind} samples take {dtype.itemsize}"
+                )
+        data = np.frombuffer(b"".join(bytes(r[4]) for r in group), dtype=dtype)
+        groups.append(
+            BlockGroup(
+                n=n,
+                t_ms=np.fromiter((r[1] for r in group), np.int64, len(group)),
+                dt_ms=np.fromiter((r[2] for r in group), np.int64, len(group)),
+                leaf_index=np.fromiter((r[0] for r in group), np.int64, len(group)),
+                wire={name: data[name] for name in names},
+                per_unit={name: float(specs[name][1]) for name in names},
+                integral=dict(names),
+            )
+        )
+    return groups
+
+
 def _limited(samples: Samples, limit: int | None) -> Samples:
     return samples if limit is None else samples.head(limit)
 
@@ -236,11 +332,96 @@ async def newest(
             if best is not None and last_ms < int(best.t_ms[0]):
                 return best
             found = unpack(kind, [row], fields=fields, from_ms=from_ms, to_ms=to_ms)
-            if len(found) and (best is None or int(found.t_ms[-1]) >= int(best.t_ms[0])):
+            # ``>``: of equal times the block of the higher leaf index (read first) stays, the
+            # newest in the (t, leaf index) order every read uses
+            if len(found) and (best is None or int(found.t_ms[-1]) > int(best.t_ms[0])):
                 best = _last(found)
         if len(got) < page:
             return best if best is not None else empty(kind, fields)
         offset += page
+
+
+NEWEST_OF_DEVICES_SQL: Final = (
+    "SELECT b.device, b.leaf_index, b.t_ms, b.dt_ms, b.n, b.columns FROM sample_blocks AS b "
+    "WHERE b.leaf_index IN (SELECT (SELECT s.leaf_index FROM sample_blocks AS s "
+    "WHERE s.device = d.id AND s.last_ms >= ? AND s.last_ms < ? "
+    "ORDER BY s.last_ms DESC, s.leaf_index DESC LIMIT 1) FROM devices AS d "
+    "WHERE d.kind = ? AND d.id IN ({marks}))"
+)
+"""Per device, the block whose last sample is the newest in ``[from, to)`` (one indexed probe
+of ``(device, last_ms)`` each)."""
+STRADDLING_SQL: Final = (
+    "SELECT DISTINCT device FROM sample_blocks WHERE device IN ({marks}) "
+    "AND last_ms >= ? AND t_ms < ? AND kind = ?"
+)
+"""Devices with a block that starts before ``to`` and ends at or after it: their newest sample
+before ``to`` may lie inside such a block, so they are read one by one."""
+
+
+async def newest_of_devices(
+    fetch: Fetch,
+    kind: Kind,
+    device_ids: Sequence[str],
+    *,
+    from_ms: int,
+    to_ms: int,
+    fields: Sequence[str] | None = None,
+) -> dict[str, Samples]:
+    """The newest sample in ``[from_ms, to_ms)`` of each of ``device_ids`` (of ``kind``) that
+    has one: two queries for the lot instead of one or more per device (the fleet view)."""
+    ids = sorted(set(device_ids))
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    straddling = {
+        row[0]
+        for row in await fetch(STRADDLING_SQL.format(marks=marks), (*ids, to_ms, to_ms, kind))
+    }
+    rows = await fetch(NEWEST_OF_DEVICES_SQL.format(marks=marks), (from_ms, to_ms, kind, *ids))
+    found = _last_of_blocks(
+        kind,
+        [(str(r[0]), (r[1], r[2], r[3], r[4], r[5])) for r in rows if r[0] not in straddling],
+        fields=fields,
+    )
+    for device in sorted(straddling):
+        one = await newest(fetch, kind, device, from_ms=from_ms, to_ms=to_ms, fields=fields)
+        if len(one):
+            found[device] = one
+    return found
+
+
+def _last_of_blocks(
+    kind: Kind, rows: Sequence[tuple[str, BlockRow]], *, fields: Sequence[str] | None
+) -> dict[str, Samples]:
+    """The last sample of each device's block, decoded a group of equal sizes at a time."""
+    names = _names(kind, fields)
+    specs = _specs(kind)
+    by_n: dict[int, list[tuple[str, BlockRow]]] = {}
+    for device, row in rows:
+        by_n.setdefault(int(row[3]), []).append((device, row))
+    found: dict[str, Samples] = {}
+    for n, group in by_n.items():
+        dtype = block_dtype(kind, n)
+        for _device, (index, _t, _dt, _n, blob) in group:
+            if len(blob) != dtype.itemsize:
+                raise BlockError(
+                    f"sample block of leaf {index} holds {len(blob)} bytes, "
+                    f"{n} {kind} samples take {dtype.itemsize}"
+                )
+        data = np.frombuffer(b"".join(bytes(r[4]) for _, r in group), dtype=dtype)
+        columns = {}
+        for name, integral in names.items():
+            wire = data[name][:, -1]
+            columns[name] = (
+                wire.astype(np.int64) if integral else wire.astype(np.float64) / specs[name][1]
+            )
+        for i, (device, (index, t_ms, dt_ms, _n, _blob)) in enumerate(group):
+            found[device] = Samples(
+                t_ms=np.array([int(t_ms) + (n - 1) * int(dt_ms)], dtype=np.int64),
+                leaf_index=np.array([int(index)], dtype=np.int64),
+                values={name: column[i : i + 1] for name, column in columns.items()},
+            )
+    return found
 
 
 def _last(samples: Samples) -> Samples:

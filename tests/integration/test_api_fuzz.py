@@ -122,6 +122,7 @@ def fuzz(api_schema: Any, client: TestClient, keys: dict[str, str], examples: in
         check()
     assert "GET /api/proofs/inclusion" in labels
     assert "POST /api/packs/{pack}/transfer" in labels
+    assert "POST /api/alarms/{alarm_id}/acknowledgement" in labels
     assert "GET /metrics" in labels
     return sent
 

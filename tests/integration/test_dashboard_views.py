@@ -110,19 +110,46 @@ def test_operator_keyboard_reaches_an_asset(served: Served, page: tuple[Page, Co
     expect(tab.locator("#asset-title")).to_have_text("Pack pack-1")
 
 
-def test_operator_alarms_quarantine_checkpoints(served: Served, page: tuple[Page, Console]) -> None:
-    """Alarms by level with acknowledgement, the quarantine, checkpoints with their lag."""
+def test_operator_alarms_quarantine_checkpoints(
+    served: Served, page: tuple[Page, Console], browser: Browser
+) -> None:
+    """Alarms by level, acknowledged on the server: another session (another operator key,
+    another browser context) sees who acknowledged it and the note, the open-alarm KPI drops
+    it; then the quarantine and checkpoints with their lag."""
     tab, _ = page
     login(tab, served.base, served.keys["operator-a"])
     expect(tab.locator("tr.asset-row")).to_have_count(4)
+    open_kpi = tab.locator(".kpi", has=tab.locator("h2", has_text="Open alarms")).locator("dd")
+    expect(open_kpi.nth(2)).to_have_text("1")  # level 2
     tab.get_by_role("link", name="Alarms").click()
     expect(tab.locator("#alarm-table tr.alarm-row")).to_have_count(1)
     expect(tab.locator("#alarm-table")).to_contain_text("2 limit driving")
-    screenshot(tab, "dashboard-operator-alarms")
     _accessible(tab)
-    tab.locator("#alarm-table input[type=checkbox]").check()
-    tab.check("#alarm-hide-acked")
-    expect(tab.locator("#alarm-table tr.alarm-row")).to_have_count(0)
+    tab.get_by_label(re.compile("^note for the pack-1 alarm")).fill("cell 7 checked")
+    tab.get_by_role("button", name=re.compile("^acknowledge pack-1 alarm")).click()
+    expect(tab.locator("#alarm-table td.ack")).to_contain_text("operator-a")
+    screenshot(tab, "dashboard-operator-alarms")
+
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    try:
+        other = context.new_page()
+        console = Console()
+        console.watch(other)
+        login(other, served.base, served.keys["operator"])
+        expect(other.locator("tr.asset-row")).to_have_count(5)
+        kpi = other.locator(".kpi", has=other.locator("h2", has_text="Open alarms")).locator("dd")
+        expect(kpi.nth(2)).to_have_text("0")  # level 2: acknowledged in the other session
+        expect(kpi.nth(4)).to_have_text("1")  # acknowledged
+        other.get_by_role("link", name="Alarms").click()
+        expect(other.locator("#alarm-table tr.alarm-row")).to_have_count(1)
+        expect(other.locator("#alarm-table td.ack")).to_contain_text("operator-a")
+        expect(other.locator("#alarm-table td.ack")).to_contain_text("cell 7 checked")
+        expect(other.get_by_role("button", name=re.compile("^acknowledge"))).to_have_count(0)
+        other.check("#alarm-hide-acked")
+        expect(other.locator("#alarm-table tr.alarm-row")).to_have_count(0)
+        assert console.errors == [], f"console errors: {console.errors}"
+    finally:
+        context.close()
     tab.get_by_role("link", name="Quarantine").click()
     expect(tab.locator("#quarantine-totals")).to_be_visible()
     screenshot(tab, "dashboard-operator-quarantine")

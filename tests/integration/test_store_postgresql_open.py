@@ -9,6 +9,7 @@ import pytest
 
 from gateway.store import SchemaVersionError, StoreError
 from gateway.store.postgresql import PostgresStore, describe
+from gateway.store.postgresql.migrate import LATEST_VERSION as PG_LATEST_VERSION
 from tests.support.postgres_cluster import free_port
 
 pytestmark = pytest.mark.integration
@@ -63,7 +64,7 @@ def test_newer_schema_is_refused_and_reopening_is_idempotent(postgres_url: str) 
             pass
         async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as db:
             cursor = await db.execute("SELECT count(*) FROM schema_version")
-            assert await cursor.fetchone() == (1,)
+            assert await cursor.fetchone() == (PG_LATEST_VERSION,)  # one row per migration
             await db.execute("INSERT INTO schema_version (version) VALUES (99)")
         with pytest.raises(SchemaVersionError, match="99 is newer"):
             await PostgresStore.open(postgres_url)

@@ -454,6 +454,141 @@ async def case_alarms_and_quarantine(world: StoreWorld) -> None:
     assert [(c.reason, c.total, c.evicted) for c in counts] == [("malformed", 1, 0)]
 
 
+def _rejected(number: int, fleet: str = "fleet-a") -> QuarantineEntry:
+    return QuarantineEntry(
+        reason="malformed", detail=f"junk {number}", topic=f"voltproof/{fleet}/pack-1/telemetry",
+        device_id="pack-1", raw=bytes([number]), raw_size=1, received_at_ms=T0_MS + number,
+    )  # fmt: skip
+
+
+async def case_keyset_pages(world: StoreWorld) -> None:
+    """Every list reads in keyset pages: walked two rows at a time while rows are written
+    between pages, no row present at the start is repeated or skipped, and the order holds."""
+    filled = await fill(world.writer)
+    w, r = world.writer, world.reader
+    pack, bus = filled.pack, filled.bus
+    # six more pack alarms (levels 1-4, two sharing each other's neighbours) and five rejects
+    await w.commit(
+        [candidate(pack, i, alarm=1 + i % 4) for i in range(6)],
+        [_rejected(i, "fleet-b" if i % 2 else "fleet-a") for i in range(5)],
+    )
+    alarms_before = await r.alarms(limit=1000)
+    seen = await r.alarms(limit=2)
+    while True:
+        # a newer alarm lands above the cursor: the walk neither sees it nor shifts
+        await w.commit([candidate(pack, 0, alarm=2)], [])
+        page = await r.alarms(limit=2, before=(seen[-1].t_ms, seen[-1].alarm_id))
+        if not page:
+            break
+        seen += page
+    keys = [(a.t_ms, a.alarm_id) for a in seen]
+    assert keys == sorted(keys, reverse=True)
+    assert len(set(keys)) == len(keys)
+    assert seen == alarms_before
+    assert len(seen) == 7
+    one = await r.alarm(seen[0].alarm_id)
+    assert one == seen[0]
+    assert await r.alarm(10**9) is None
+    counts = await r.alarm_counts(device_id="pack-1")
+    assert sum(counts.values()) == len(await r.alarms(device_id="pack-1", limit=1000))
+    assert counts == {level: sum(1 for a in await r.alarms(device_id="pack-1", limit=1000)
+                                 if a.level == level) for level in counts}  # fmt: skip
+    assert await r.alarm_counts(device_id="pack-1", min_level=5) == {}
+    assert await r.alarm_counts(fleet="fleet-a") == counts
+    assert await r.alarm_counts(fleet="fleet-b") == {}
+    assert await r.alarms(fleet="fleet-a", limit=1000) == await r.alarms(limit=1000)
+    assert await r.alarms(fleet="fleet-b") == []
+
+    quarantined = await r.quarantine(limit=1000)
+    walked_q = await r.quarantine(limit=2)
+    while True:
+        await w.commit([], [_rejected(9)])  # newer rows: above the cursor
+        more = await r.quarantine(limit=2, before_id=walked_q[-1].row_id)
+        if not more:
+            break
+        walked_q += more
+    assert [q.row_id for q in walked_q] == [q.row_id for q in quarantined]
+    fleet_b = await r.quarantine(limit=1000, topic_prefix="voltproof/fleet-b/")
+    assert [q.detail for q in fleet_b] == ["junk 3", "junk 1"]
+    assert await r.quarantine(topic_prefix="voltproof/fleet-%/") == []
+
+    events = await r.registry_events()
+    walked = await r.registry_events(limit=1)
+    while next_events := await r.registry_events(
+        limit=1, after=(walked[-1].leaf_index, walked[-1].device_id)
+    ):
+        walked += next_events
+    assert walked == events
+    assert sorted(e.device_id for e in walked) == ["bus-1", "pack-1"]
+    assert [e.leaf_index for e in walked] == sorted(e.leaf_index for e in walked)
+
+    messages = await r.messages_in("pack-1", t_from=0, t_to=END, limit=1000)
+    read = await r.messages_in("pack-1", t_from=0, t_to=END, limit=2)
+    while more_messages := await r.messages_in(
+        "pack-1", t_from=0, t_to=END, limit=2, after=(read[-1].t_ms, read[-1].leaf_index)
+    ):
+        read += more_messages
+    assert read == messages
+    assert [(m.t_ms, m.leaf_index) for m in read] == sorted((m.t_ms, m.leaf_index) for m in read)
+
+    first, second = await r.checkpoints()
+    assert await r.checkpoints(limit=1) == [first]
+    assert await r.checkpoints(limit=1, below_size=first.size) == [second]
+    assert await r.checkpoints(below_size=second.size) == []
+    assert await r.checkpoints(final_only=True, below_size=first.size + 1) == [second]
+
+    devices = await r.devices_page(limit=1)
+    assert [d.device_id for d in devices] == ["bus-1"]
+    assert [d.device_id for d in await r.devices_page(after="bus-1")] == ["pack-1"]
+    assert await r.devices_page(after="pack-1") == []
+    assert [d.device_id for d in await r.devices_page(kind="pack")] == ["pack-1"]
+    assert [d.device_id for d in await r.devices_page(fleet="fleet-b")] == ["bus-1"]
+    assert bus.device_id == "bus-1"
+
+
+async def case_newest_of_many_devices(world: StoreWorld) -> None:
+    """The batched newest message and sample of many devices are, device by device, what the
+    one-device reads find, whatever the period (a period ending inside a block included)."""
+    await fill(world.writer)
+    r = world.reader
+    ids = ["pack-1", "bus-1", "nobody"]
+    periods = [
+        (0, END), (T0_MS, T0_MS + 2 * STEP_MS), (T0_MS + STEP_MS + 1, T0_MS + STEP_MS + 2_500),
+        (T0_MS + 2_000, T0_MS + 2_001), (END - 1, END), (0, T0_MS),
+    ]  # fmt: skip
+    for t_from, t_to in periods:
+        messages = await r.newest_messages(ids, t_from=t_from, t_to=t_to)
+        for device in ids:
+            one = await r.newest_message(device, t_from=t_from, t_to=t_to)
+            assert messages.get(device) == one, (device, t_from, t_to)
+        for kind, device in (("pack", "pack-1"), ("bus", "bus-1")):
+            many = await r.newest_samples(kind, ids, t_from=t_from, t_to=t_to)  # type: ignore[arg-type]
+            one_sample = await r.newest_sample(kind, device, t_from=t_from, t_to=t_to)  # type: ignore[arg-type]
+            names = list(one_sample.values)
+            if not len(one_sample):
+                assert device not in many, (device, t_from, t_to)
+                continue
+            assert many[device].rows(names) == one_sample.rows(names), (device, t_from, t_to)
+            assert set(many) <= {device}  # the other kind's device is not of this kind
+    assert await r.newest_messages([]) == {}
+    assert await r.newest_samples("pack", []) == {}
+
+
+async def case_sample_blocks_in(world: StoreWorld) -> None:
+    """Blocks read whole (for a chart's reduction) flatten to exactly the samples the
+    sample window reads, for any period (one cutting blocks included)."""
+    await fill(world.writer)
+    r = world.reader
+    fields = ["soc", "cell_v_max", "alarm_level"]
+    for t_from, t_to in ((0, END), (T0_MS + 1_000, T0_MS + 2 * STEP_MS + 2_000), (0, T0_MS)):
+        groups = await r.sample_blocks_in("pack", "pack-1", t_from=t_from, t_to=t_to,
+                                          fields=fields)  # fmt: skip
+        window = await r.sample_window("pack", "pack-1", t_from=t_from, t_to=t_to, fields=fields)
+        flat = [row for g in groups for row in g.samples(from_ms=t_from, to_ms=t_to).rows(fields)]
+        assert sorted(flat) == window.rows(fields), (t_from, t_to)
+        assert all(g.wire["soc"].shape == (len(g.t_ms), g.n) for g in groups)
+
+
 async def case_whole_store(world: StoreWorld) -> None:
     """The audit's reads: size, leaves in pages, nodes, keys, heads, gaps, sample blocks."""
     filled = await fill(world.writer)
@@ -518,6 +653,9 @@ CASES = (
     case_checkpoints_and_anchors,
     case_cosignatures,
     case_alarms_and_quarantine,
+    case_keyset_pages,
+    case_newest_of_many_devices,
+    case_sample_blocks_in,
     case_whole_store,
     case_whole_store_empty,
 )

@@ -197,7 +197,7 @@ def test_operator_reads_quarantine(
     """The all-fleet operator sees quarantine rows and totals (none in a clean run)."""
     _, keys = world
     body = client.get("/api/quarantine", headers=auth(keys, "operator")).json()
-    assert body == {"data": [], "count": 0, "totals": {}}
+    assert body == {"data": [], "count": 0, "totals": {}, "next": None}
 
 
 def test_lessor_sees_leased_assets_in_lease_period(

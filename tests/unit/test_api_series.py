@@ -6,8 +6,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from api.series import bucket_size, bucketed, source_columns
+from api.series import bucket_size, bucketed, bucketed_blocks, source_columns
 from api.times import TimeFormatError, parse_time
+from gateway.store.samples import BlockGroup, block_dtype
+from ledger.telemetry import FIELDS
 
 
 def _series(
@@ -107,3 +109,70 @@ def test_times_refuse_anything_else(text: str) -> None:
     """A clear error naming the value and both forms."""
     with pytest.raises(TimeFormatError, match="neither Unix ms nor an ISO 8601"):
         parse_time(text)
+
+
+def _groups(seed: int) -> list[BlockGroup]:
+    """Random pack blocks of three sizes, with silences, as the store hands them out."""
+    rng = np.random.default_rng(seed)
+    groups = []
+    start = 1_767_225_600_000
+    for n, blocks, dt_ms in ((4, 50, 1000), (10, 30, 1000), (60, 40, 60_000)):
+        dtype = block_dtype("pack", n)
+        data = np.zeros(blocks, dtype=dtype)
+        for name in dtype.names or ():
+            info = np.iinfo(dtype[name].base)
+            data[name] = rng.integers(max(info.min, -1000), min(info.max, 30_000),
+                                      size=(blocks, n), endpoint=True)  # fmt: skip
+        steps = rng.integers(1, 4, size=blocks) * n * dt_ms
+        steps[rng.integers(0, blocks)] += 40 * n * dt_ms  # an outage
+        t_ms = start + np.cumsum(steps)
+        start = int(t_ms[-1]) + n * dt_ms
+        names = ["soc", "temp_max_c", "cell_v_max", "cell_v_min", "alarm_level"]
+        groups.append(BlockGroup(
+            n=n, t_ms=t_ms.astype(np.int64), dt_ms=np.full(blocks, dt_ms, np.int64),
+            leaf_index=np.arange(blocks, dtype=np.int64) + 1000 * n,
+            wire={name: data[name] for name in names},
+            per_unit={name: float(spec.per_unit) for spec in FIELDS["pack"]
+                      for name in names if spec.attr == name},
+            integral={name: spec.integral for spec in FIELDS["pack"]
+                      for name in names if spec.attr == name},
+        ))  # fmt: skip
+    return groups
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("cut", [(0, 0), (1500, -2500), (7, -70_001)])
+@pytest.mark.parametrize("points", [7, 120, 800, 5000])
+def test_block_reduction_equals_the_sample_by_sample_one(
+    seed: int, cut: tuple[int, int], points: int
+) -> None:
+    """Whole blocks reduced along their rows give the buckets (min, max, mean, gaps, axis)
+    the flattened samples give, with periods and buckets that cut blocks."""
+    groups = _groups(seed)
+    names = ["soc", "temp_max_c", "cell_spread_v", "alarm_level"]
+    first = int(groups[0].t_ms[0])
+    last = int(groups[-1].t_ms[-1]) + groups[-1].n * int(groups[-1].dt_ms[-1])
+    from_ms, to_ms = first + cut[0], last + cut[1]
+    bucket_ms = bucket_size(to_ms - from_ms, points)
+    flat = [g.samples(from_ms=from_ms, to_ms=to_ms) for g in groups]
+    t_ms = np.concatenate([f.t_ms for f in flat])
+    values = {n: np.concatenate([f.values[n] for f in flat]) for n in source_columns(names)}
+    expected = bucketed(t_ms, values, names, from_ms=from_ms, bucket_ms=bucket_ms)
+    got = bucketed_blocks(groups, names, from_ms=from_ms, to_ms=to_ms, bucket_ms=bucket_ms)
+    assert got.t_ms == expected.t_ms
+    assert got.bucket_ms == expected.bucket_ms
+    for name in names:
+        for stat in ("min", "max", "avg"):
+            mine, theirs = getattr(got.columns[name], stat), getattr(expected.columns[name], stat)
+            assert [v is None for v in mine] == [v is None for v in theirs], (name, stat)
+            kept = [v for v in mine if v is not None], [v for v in theirs if v is not None]
+            assert np.allclose(*kept, rtol=1e-12, atol=1e-9), (name, stat)
+
+
+def test_block_reduction_of_nothing_is_empty() -> None:
+    """No block, or none in the period: no bucket."""
+    assert bucketed_blocks([], ["soc"], from_ms=0, to_ms=10, bucket_ms=1).t_ms == []
+    late = bucketed_blocks(_groups(1), ["soc"], from_ms=0, to_ms=10, bucket_ms=1)
+    assert late.t_ms == []
+    with pytest.raises(ValueError, match="bucket_ms"):
+        bucketed_blocks([], ["soc"], from_ms=0, to_ms=10, bucket_ms=0)
