@@ -16,6 +16,44 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+
+def _document() -> list[dict[str, str]]:
+    """A document list holding one "not declared" document (a fresh list each time)."""
+    return [
+        {
+            "header": "not declared",
+            "contentType": "text/plain",
+            "content": "not declared in the passport setting",
+        }
+    ]
+
+
+def _active_material() -> dict[str, Any]:
+    """An active material (nickel, lithium, cobalt) with nothing declared."""
+    return {
+        "location": "not declared",
+        "recycled": 0,
+        "documentation": _document(),
+        "critical": False,
+    }
+
+
+def _substance(*, recycled: bool = False) -> dict[str, Any]:
+    """A substance with an impact and a concentration (lead, cadmium, mercury), undeclared;
+    ``recycled``: the model also requires a recycled share (lead)."""
+    found: dict[str, Any] = {
+        "impactOfSubstances": _document(),
+        "concentration": 0,
+        "location": "not declared",
+        "materialUnit": "unit:partPerMillion",
+        "critical": False,
+        "documentation": _document(),
+    }
+    if recycled:
+        found["recycled"] = 0
+    return found
+
+
 UNDECLARED: Final[dict[str, Any]] = {
     "identification": {
         "category": "EV",
@@ -42,168 +80,33 @@ UNDECLARED: Final[dict[str, Any]] = {
     },
     "sustainability": {
         "documents": {
-            "separateCollection": [
-                {
-                    "header": "not declared",
-                    "contentType": "text/plain",
-                    "content": "not declared in the passport setting",
-                }
-            ],
-            "wastePrevention": [
-                {
-                    "header": "not declared",
-                    "contentType": "text/plain",
-                    "content": "not declared in the passport setting",
-                }
-            ],
+            "separateCollection": _document(),
+            "wastePrevention": _document(),
         },
         "carbonFootprint": [
             {
                 "value": 0,
-                "rulebook": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
+                "rulebook": _document(),
                 "lifecycle": "not declared",
                 "unit": "not declared",
                 "type": "Climate Change Total",
                 "manufacturingPlant": [{"facility": "BPNA000000000000"}],
-                "declaration": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
+                "declaration": _document(),
             }
         ],
         "status": "original",
     },
     "materials": {
         "active": {
-            "nickel": {
-                "location": "not declared",
-                "recycled": 0,
-                "documentation": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
-                "critical": False,
-            },
-            "lithium": {
-                "location": "not declared",
-                "recycled": 0,
-                "documentation": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
-                "critical": False,
-            },
-            "cobalt": {
-                "location": "not declared",
-                "recycled": 0,
-                "documentation": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
-                "critical": False,
-            },
-            "lead": {
-                "impactOfSubstances": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
-                "critical": False,
-                "documentation": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
-                "recycled": 0,
-                "location": "not declared",
-                "concentration": 0,
-                "materialUnit": "unit:partPerMillion",
-            },
+            "nickel": _active_material(),
+            "lithium": _active_material(),
+            "cobalt": _active_material(),
+            "lead": _substance(recycled=True),
         },
         "hazardous": {
-            "cadmium": {
-                "impactOfSubstances": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
-                "concentration": 0,
-                "location": "not declared",
-                "materialUnit": "unit:partPerMillion",
-                "critical": False,
-                "documentation": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
-            },
-            "mercury": {
-                "impactOfSubstances": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
-                "concentration": 0,
-                "location": "not declared",
-                "materialUnit": "unit:partPerMillion",
-                "critical": False,
-                "documentation": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
-            },
-            "lead": {
-                "impactOfSubstances": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
-                "critical": False,
-                "documentation": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
-                "recycled": 0,
-                "location": "not declared",
-                "concentration": 0,
-                "materialUnit": "unit:partPerMillion",
-            },
+            "cadmium": _substance(),
+            "mercury": _substance(),
+            "lead": _substance(recycled=True),
         },
         "composition": [
             {
@@ -211,13 +114,7 @@ UNDECLARED: Final[dict[str, Any]] = {
                 "concentration": 0,
                 "unit": "unit:partPerMillion",
                 "critical": False,
-                "documentation": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
+                "documentation": _document(),
                 "recycled": 0,
                 "location": "not declared",
                 "renewable": 0,
@@ -225,58 +122,16 @@ UNDECLARED: Final[dict[str, Any]] = {
         ],
     },
     "conformity": {
-        "declarationOfConformity": [
-            {
-                "header": "not declared",
-                "contentType": "text/plain",
-                "content": "not declared in the passport setting",
-            }
-        ],
-        "resultOfTestReport": [
-            {
-                "header": "not declared",
-                "contentType": "text/plain",
-                "content": "not declared in the passport setting",
-            }
-        ],
-        "thirdPartyAssurance": [
-            {
-                "header": "not declared",
-                "contentType": "text/plain",
-                "content": "not declared in the passport setting",
-            }
-        ],
-        "dueDiligencePolicy": [
-            {
-                "header": "not declared",
-                "contentType": "text/plain",
-                "content": "not declared in the passport setting",
-            }
-        ],
+        "declarationOfConformity": _document(),
+        "resultOfTestReport": _document(),
+        "thirdPartyAssurance": _document(),
+        "dueDiligencePolicy": _document(),
     },
     "safety": {
         "usableExtinguishAgent": [{"media": "not declared", "fireClass": "not declared"}],
-        "safetyMeasures": [
-            {
-                "header": "not declared",
-                "contentType": "text/plain",
-                "content": "not declared in the passport setting",
-            }
-        ],
-        "meaningOfLabels": [
-            {
-                "header": "not declared",
-                "contentType": "text/plain",
-                "content": "not declared in the passport setting",
-            }
-        ],
-        "dismantling": [
-            {
-                "header": "not declared",
-                "contentType": "text/plain",
-                "content": "not declared in the passport setting",
-            }
-        ],
+        "safetyMeasures": _document(),
+        "meaningOfLabels": _document(),
+        "dismantling": _document(),
     },
     "metadata": {
         "version": "not declared",
@@ -308,13 +163,7 @@ UNDECLARED: Final[dict[str, Any]] = {
             "selfDischargingRate": 0,
             "lifetime": {
                 "expectedYears": 0,
-                "report": [
-                    {
-                        "header": "not declared",
-                        "contentType": "text/plain",
-                        "content": "not declared in the passport setting",
-                    }
-                ],
+                "report": _document(),
                 "cycleLifeTesting": {
                     "temperature": 0,
                     "cycles": 0,
