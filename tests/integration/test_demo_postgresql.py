@@ -8,13 +8,16 @@ the cluster, leaving no server process behind, whether it ends by ``--duration``
 from __future__ import annotations
 
 import json
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit
 
 import psycopg
@@ -50,6 +53,18 @@ def _server_dir(stdout: str) -> str:
     found = SERVER.search(stdout)
     assert found is not None, stdout
     return found.group(1)
+
+
+def _pump(stream: IO[str], lines: queue.Queue[str]) -> None:
+    for line in stream:
+        lines.put(line)
+
+
+def _drain(lines: queue.Queue[str]) -> list[str]:
+    found = []
+    while not lines.empty():
+        found.append(lines.get_nowait())
+    return found
 
 
 def _committed_leaves(log: Path) -> set[int]:
@@ -118,31 +133,36 @@ def test_demo_runs_three_gateways_on_one_postgresql_log(tmp_path: Path) -> None:
 def test_ctrl_c_stops_the_demo_and_its_postgresql(tmp_path: Path) -> None:
     """Ctrl-C while the demo runs stops every service and the cluster; nothing is left."""
     workdir = tmp_path / "demo"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "voltproof", "demo", "--workdir", str(workdir), "--devices", "4",
-         "--api-port", "0", "--store", "postgresql"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
+    command = [
+        sys.executable, "-m", "voltproof", "demo", "--workdir", str(workdir), "--devices", "4",
+        "--api-port", "0", "--store", "postgresql",
+    ]  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
     said: list[str] = []
-    deadline = time.monotonic() + 180
-    try:
-        for line in process.stdout:
-            said.append(line)
-            if "is the elected checkpoint signer" in line:
-                break
-            assert time.monotonic() < deadline, "".join(said)
-        server = _server_dir("".join(said))
-        assert pids_naming(server), "".join(said)
-        process.send_signal(signal.SIGINT)
-        rest, errors = process.communicate(timeout=180)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    out = "".join(said) + rest
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        reader = threading.Thread(target=_pump, args=(process.stdout, lines))
+        reader.start()
+        deadline = time.monotonic() + 180
+        try:
+            while not said or "is the elected checkpoint signer" not in said[-1]:
+                try:
+                    said.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+                except queue.Empty:
+                    pytest.fail("the demo did not say which gateway signs:\n" + "".join(said))
+            server = _server_dir("".join(said))
+            assert pids_naming(server), "".join(said)
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=180)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            reader.join(timeout=10)
+        errors = process.stderr.read() if process.stderr is not None else ""
+    out = "".join(said) + "".join(_drain(lines))
     assert process.returncode in (0, 1), out + errors
     assert "Traceback" not in errors
     assert "stopping PostgreSQL" in out
