@@ -130,6 +130,27 @@ def test_demo_runs_three_gateways_on_one_postgresql_log(tmp_path: Path) -> None:
     assert cluster.server_pids() == []
 
 
+def test_demo_on_the_server_of_a_url(tmp_path: Path, postgres_url: str) -> None:
+    """With a URL the demo starts no cluster: its three gateways append to that database, and
+    the evidence verifies."""
+    workdir = tmp_path / "demo"
+    demo = voltproof(
+        "demo", "--workdir", str(workdir), "--duration", "20", "--devices", "4",
+        "--api-port", "0", "--store", postgres_url,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "starting PostgreSQL" not in demo.stdout
+    assert "stopping PostgreSQL" not in demo.stdout
+    assert not (workdir / "postgresql").exists()
+    assert "  VALID, COMPLETE, independently anchored" in demo.stdout
+    per_gateway = [_committed_leaves(workdir / "logs" / f"gateway-{n}.log") for n in (1, 2, 3)]
+    assert all(per_gateway), [len(leaves) for leaves in per_gateway]
+    with psycopg.connect(postgres_url) as db:
+        row = db.execute("SELECT count(*) FROM leaves").fetchone()
+    assert row is not None
+    assert max(set().union(*per_gateway)) < row[0]
+
+
 def test_ctrl_c_stops_the_demo_and_its_postgresql(tmp_path: Path) -> None:
     """Ctrl-C while the demo runs stops every service and the cluster; nothing is left."""
     workdir = tmp_path / "demo"
