@@ -6,6 +6,13 @@ whose packs age fast enough for a state-of-health trend to show within minutes. 
 the dashboard URL and a lessor's API key, shows progress, and stops cleanly on Ctrl-C or
 after ``--duration``, leaving everything in ``--workdir`` for ``voltproof bundle`` and
 ``voltproof verify``.
+
+With ``--store postgresql`` the log is kept in PostgreSQL instead of SQLite: the demo starts
+its own cluster kept in the work directory (or uses the server of a given URL) and runs
+:data:`POSTGRESQL_GATEWAYS` gateway processes on it, which split the fleet's messages through
+one MQTT 5 shared subscription, append to one log and elect one checkpoint signer; the demo
+says which one signs, and stops the others first so the signer's last checkpoint covers every
+message. The cluster is stopped on the way out, whatever the way.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gateway.store.errors import StoreError
 from ledger.private_files import open_private_log, private_dir
 
 from .broker import ACL_CONF, INSTALL_HINT, MosquittoBroker, free_port
@@ -31,9 +39,12 @@ from .demo_report import progress_verdicts, schedule, summary_lines
 
 if TYPE_CHECKING:
     from firmware_sim.gbt32960.encode import TerminalKey
+    from gateway.config import GatewaySettings
+    from gateway.store import CheckpointRecord
 
     from .anvil import AnvilNode
     from .demo_setup import DemoLayout
+    from .postgres_cluster import PostgresCluster
 
 DEFAULT_WORKDIR = Path("voltproof-demo")
 DEFAULT_DEVICES = 48
@@ -43,6 +54,11 @@ SPARE_PACKS = 2
 """Packs of the demo fleet not installed in a bus (one of them replaces a pack in the swap)."""
 MIN_DEVICES = 2 + SPARE_PACKS
 """The smallest demo: one bus, its pack and the spares."""
+POSTGRESQL_GATEWAYS = 3
+"""Gateway processes of a demo on PostgreSQL (one on SQLite: one process owns the file)."""
+OWN_CLUSTER = "postgresql"
+"""``--store`` value (without a URL) for a PostgreSQL cluster the demo starts itself."""
+DEMO_DATABASE = "voltproof"
 
 
 def buses_for(devices: int) -> int:
@@ -65,6 +81,9 @@ class DemoOptions:
     api_port: int
     ageing_accel: float
     seed: int
+    store: str | None = None
+    """``None``: SQLite; :data:`OWN_CLUSTER`: a cluster in the work directory; else a
+    ``postgresql://`` URL."""
 
 
 def _port_free(port: int) -> bool:
@@ -209,8 +228,29 @@ def read_metrics(port: int) -> dict[str, float]:
     return values
 
 
-def progress_line(metrics: Mapping[str, float], elapsed_s: float, duration_s: float | None) -> str:
-    """One line of progress: time, messages, log, checkpoint and anchor."""
+def merge_metrics(readings: list[dict[str, float]]) -> dict[str, float]:
+    """Several gateways' metrics as one: counters (``_total``) added up, and for a gauge the
+    largest value (each gateway reads the same log, some a moment later than others)."""
+    merged: dict[str, float] = {}
+    for reading in readings:
+        for name, value in reading.items():
+            metric = name.partition("{")[0]
+            if metric.endswith("_total"):
+                merged[name] = merged.get(name, 0.0) + value
+            else:
+                merged[name] = max(merged.get(name, value), value)
+    return merged
+
+
+def progress_line(
+    metrics: Mapping[str, float],
+    elapsed_s: float,
+    duration_s: float | None,
+    *,
+    signer: str | None = None,
+) -> str:
+    """One line of progress: time, messages, log, checkpoint and anchor (and on PostgreSQL
+    which gateway signs)."""
     rejected = sum(
         v for k, v in metrics.items() if k.startswith("voltproof_messages_rejected_total")
     )
@@ -226,6 +266,7 @@ def progress_line(metrics: Mapping[str, float], elapsed_s: float, duration_s: fl
         f"  log {metrics.get('voltproof_log_size', 0):.0f}"
         f"  checkpoint {metrics.get('voltproof_checkpoint_size', 0):.0f}"
         f"  anchored {metrics.get('voltproof_anchor_final_size', 0):.0f}"
+        + (f"  signer {signer}" if signer else "")
         + (f"  verdicts: {verdicts}" if (verdicts := progress_verdicts(metrics)) else "")
     )
 
@@ -245,8 +286,16 @@ class Demo:
         self.manufacturer = ""
         self.witness_key = ""
         self.stop = asyncio.Event()
-        self._metrics_port = 0
+        self.cluster: PostgresCluster | None = None
+        self.store_url: str | None = None
+        """The PostgreSQL store of this run (``None``: SQLite)."""
+        self.gateways: list[Service] = []
+        self.signer: Service | None = None
+        """On PostgreSQL: the gateway last seen holding the signer lock."""
+        self._metrics_ports: dict[str, int] = {}
+        self._gbt_ports: list[int] = []
         self._final_metrics: dict[str, float] = {}
+        self._accepted: dict[str, float] = {}
         self._terminals_stop = asyncio.Event()
         self._terminal_tasks: list[asyncio.Task[None]] = []
 
@@ -259,7 +308,7 @@ class Demo:
         try:
             urls = await self._start()
             self._banner(urls)
-            await self._watch(urls["metrics_port"])
+            await self._watch()
             await self._stop_services()
             self._report_injections()
             checked = await self.check_evidence()
@@ -270,7 +319,6 @@ class Demo:
 
     async def _start(self) -> dict[str, int]:
         from .demo_setup import (
-            GATEWAY_USER,
             api_keys,
             broker_credentials,
             enroll_fleet,
@@ -284,22 +332,20 @@ class Demo:
 
         options, layout = self.options, self.layout
         private_dir(layout.root)
+        from .broker import find_mosquitto
+
+        if find_mosquitto() is None:
+            raise DemoError(f"mosquitto is not installed; install it with: {INSTALL_HINT}")
+        await self._open_store()
+        count = 1 if self.store_url is None else POSTGRESQL_GATEWAYS
         buses = buses_for(options.devices)
         fleet = write_fleet(
             layout, buses=buses, ageing_accel=options.ageing_accel, seed=options.seed
         )
-        credentials = broker_credentials(layout, fleet)
+        credentials = broker_credentials(layout, fleet, gateways=count)
         for line in schedule(fleet):
             self._say(f"will inject {line}")
-        from .broker import find_mosquitto, write_password_file
-
-        if find_mosquitto() is None:
-            raise DemoError(f"mosquitto is not installed; install it with: {INSTALL_HINT}")
-        self.broker = MosquittoBroker(
-            workdir=layout.root / "broker",
-            password_file=write_password_file(layout.secrets / "mosquitto.passwd", credentials),
-            acl_file=ACL_CONF,
-        )
+        self.broker = self._broker(credentials, gateways=count)
         self._say(f"starting mosquitto on {self.broker.url} (per-device passwords, ACL)")
         await asyncio.to_thread(self.broker.start)
         anchors = await self._anchor_section()
@@ -313,32 +359,35 @@ class Demo:
         self._launch(witness)
         await _wait_for_port(witness, witness_port)
         self._say(f"the lessor's witness listens on http://127.0.0.1:{witness_port}")
-        metrics_port = self._metrics_port = free_port()
-        gbt_port = free_port()
-        settings = write_gateway_config(
-            layout,
-            broker_url=self.broker.url,
-            metrics_port=metrics_port,
-            anchors=anchors,
-            witnesses=witnesses,
-            gbt_port=gbt_port,
-        )
-        enrolled = await enroll_fleet(settings, layout, fleet)
+        metrics_ports = [free_port() for _ in range(count)]
+        gbt_ports = [free_port() for _ in range(count)]
+        every = [
+            write_gateway_config(
+                layout,
+                broker_url=self.broker.url,
+                metrics_port=metrics_ports[n],
+                anchors=anchors,
+                witnesses=witnesses,
+                gbt_port=gbt_ports[n],
+                store_url=self.store_url,
+                number=n + 1,
+            )
+            for n in range(count)
+        ]
+        settings = every[0]
+        self._gbt_ports = gbt_ports
+        try:
+            enrolled = await enroll_fleet(settings, layout, fleet)
+        except StoreError as exc:
+            raise DemoError(f"the store cannot be used: {exc}") from exc
         write_passport_setting(layout)
         self.manufacturer = manufacturer_verifier_key(layout)
         self._say(f"fleet of {len(fleet.bus_ids())} buses and {len(fleet.pack_ids())} packs "
                   f"({enrolled} newly enrolled)")  # fmt: skip
         keys = await api_keys(settings, layout, fleet)
-        gateway = Service(
-            name="gateway",
-            argv=_voltproof("gateway", "--config", str(layout.gateway_config)),
-            log=layout.logs / "gateway.log",
-            env={"VOLTPROOF_GATEWAY__MQTT__PASSWORD": credentials[GATEWAY_USER]},
-        )
         terminals = await enroll_terminals(settings, layout)
-        self._launch(gateway)
-        await _wait_for_log(gateway, '"gateway_started"')
-        self._start_terminals(terminals, gbt_port)
+        await self._start_gateways(credentials, metrics_ports)
+        self._start_terminals(terminals, gbt_ports)
         wanted = options.api_port
         api_port = wanted if wanted and _port_free(wanted) else free_port()
         api = Service(
@@ -360,15 +409,106 @@ class Demo:
         self._launch(Service(name="sim", argv=_voltproof(*sim_argv), log=layout.logs / "sim.log"))
         self.keys = keys
         return {
-            "api_port": api_port, "metrics_port": metrics_port, "witness_port": witness_port,
-            "gbt_port": gbt_port,
+            "api_port": api_port, "metrics_port": metrics_ports[0], "witness_port": witness_port,
+            "gbt_port": gbt_ports[0],
         }  # fmt: skip
 
-    def _start_terminals(self, terminals: list[tuple[str, int, TerminalKey]], port: int) -> None:
-        """GB/T 32960 vehicles (2016 and 2025 terminals) reporting to the gateway's listener."""
+    def _broker(self, credentials: Mapping[str, str], *, gateways: int) -> MosquittoBroker:
+        """mosquitto with every account's password and the ACL (one gateway block per
+        gateway account)."""
+        from .broker import write_password_file
+        from .demo_setup import acl_text
+
+        root = self.layout.root
+        acl = ACL_CONF
+        if gateways > 1:
+            acl = private_dir(root / "broker") / "acl.conf"
+            acl.write_text(acl_text(ACL_CONF.read_text(encoding="utf-8"), gateways=gateways))
+        return MosquittoBroker(
+            workdir=root / "broker",
+            password_file=write_password_file(
+                self.layout.secrets / "mosquitto.passwd", credentials
+            ),
+            acl_file=acl,
+        )
+
+    async def _start_gateways(
+        self, credentials: Mapping[str, str], metrics_ports: list[int]
+    ) -> None:
+        """One gateway process per configuration written; wait until each has started."""
+        from .demo_setup import gateway_user
+
+        count = len(metrics_ports)
+        for n in range(count):
+            name = "gateway" if count == 1 else f"gateway-{n + 1}"
+            gateway = Service(
+                name=name,
+                argv=_voltproof("gateway", "--config", str(self.layout.gateway_config_of(n + 1))),
+                log=self.layout.logs / f"{name}.log",
+                env={"VOLTPROOF_GATEWAY__MQTT__PASSWORD": credentials[gateway_user(n + 1)]},
+            )
+            self._launch(gateway)
+            self.gateways.append(gateway)
+            self._metrics_ports[name] = metrics_ports[n]
+        for gateway in self.gateways:
+            await _wait_for_log(gateway, '"gateway_started"')
+
+    async def _open_store(self) -> None:
+        """Choose the store of this run: refuse to mix SQLite and PostgreSQL in one work
+        directory (the devices' chains continue from the last run's log), start the demo's own
+        cluster or check that the given server answers."""
+        from gateway.store.postgresql import PostgresStore, describe
+
+        from .demo_setup import previous_store_url
+
+        store, layout = self.options.store, self.layout
+        previous = previous_store_url(layout)
+        if store is None:
+            if previous is not None or layout.postgresql.is_dir():
+                raise DemoError(
+                    f"{layout.root} keeps its log on PostgreSQL: run the demo with --store "
+                    "postgresql (or postgresql://... for the server it used), or use another "
+                    "--workdir"
+                )
+            return
+        if (layout.root / "gateway" / "gateway.db").exists():
+            raise DemoError(
+                f"{layout.root} keeps its log in SQLite (gateway/gateway.db): use another "
+                "--workdir for a demo on PostgreSQL (`voltproof migrate` moves a log over)"
+            )
+        if store == OWN_CLUSTER:
+            from .postgres_cluster import PostgresCluster, PostgresUnavailableError
+
+            self._say(f"starting PostgreSQL (cluster kept in {layout.postgresql})")
+            private_dir(layout.postgresql)
+            try:
+                self.cluster = await asyncio.to_thread(PostgresCluster.keep_in, layout.postgresql)
+                self.store_url = await asyncio.to_thread(
+                    self.cluster.ensure_database, DEMO_DATABASE
+                )
+            except PostgresUnavailableError as exc:
+                raise DemoError(str(exc)) from exc
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                raise DemoError(f"PostgreSQL did not start: {exc}") from exc
+            self._say(f"PostgreSQL listens on {describe(self.store_url)} "
+                      f"(server {self.cluster.data_dir})")  # fmt: skip
+        else:
+            self.store_url = store
+        try:
+            async with await PostgresStore.open(self.store_url, pool_size=1):
+                pass  # reachable, and the schema created or migrated
+        except StoreError as exc:
+            raise DemoError(f"cannot use the PostgreSQL store: {exc}") from exc
+
+    def _start_terminals(
+        self, terminals: list[tuple[str, int, TerminalKey]], ports: list[int]
+    ) -> None:
+        """GB/T 32960 vehicles (2016 and 2025 terminals), each reporting to one gateway's
+        listener (spread over the gateways in turn)."""
         from firmware_sim.gbt32960.terminal import Terminal
 
-        for vin, edition, key in terminals:
+        for number, (vin, edition, key) in enumerate(terminals):
+            port = ports[number % len(ports)]
             terminal = Terminal(vin=vin, edition=edition, key=key, host="127.0.0.1", port=port)
             self._terminal_tasks.append(
                 asyncio.create_task(terminal.run(self._terminals_stop), name=f"gbt32960-{vin}")
@@ -393,12 +533,23 @@ class Demo:
         from .demo_setup import LESSOR_KEY_NAME, OPERATOR_KEY_NAME
 
         api = f"http://127.0.0.1:{urls['api_port']}"
+        if len(self.gateways) == 1:
+            gateways = [f"  gateway        http://127.0.0.1:{urls['metrics_port']}/metrics"]
+        else:
+            from gateway.store.postgresql import describe
+
+            assert self.store_url is not None
+            gateways = [
+                f"  {name:<14} pid {service.process.pid if service.process else '-'}  "
+                f"http://127.0.0.1:{self._metrics_ports[name]}/metrics"
+                for name, service in ((g.name, g) for g in self.gateways)
+            ] + [f"  log store      {describe(self.store_url)}  (one log, one elected signer)"]
         lines = [
             "",
             f"  dashboard      {api}/",
             f"  API (OpenAPI)  {api}/docs",
-            f"  gateway        http://127.0.0.1:{urls['metrics_port']}/metrics",
-            f"  gb/t 32960     tcp://127.0.0.1:{urls['gbt_port']}",
+            *gateways,
+            "  gb/t 32960     " + ", ".join(f"tcp://127.0.0.1:{p}" for p in self._gbt_ports),
             f"  witness        http://127.0.0.1:{urls['witness_port']}  key {self.witness_key}",
             f"  operator key   {self.keys[OPERATOR_KEY_NAME]}",
             f"  lessor key     {self.keys[LESSOR_KEY_NAME]}   (leases bus-0000 and pack-0000)",
@@ -410,7 +561,31 @@ class Demo:
         ]
         print("\n".join(lines), flush=True)
 
-    async def _watch(self, metrics_port: int) -> None:
+    def _read_metrics(self) -> dict[str, dict[str, float]]:
+        """Every gateway's metrics, by gateway name."""
+        return {name: read_metrics(port) for name, port in self._metrics_ports.items()}
+
+    async def _watch_signer(self) -> None:
+        """On PostgreSQL: ask the database which gateway holds the signer lock; say so when it
+        changes."""
+        if self.store_url is None:
+            return
+        import psycopg
+
+        from gateway.store.postgresql.election import signer_process
+
+        try:
+            pid = await signer_process(self.store_url, timeout_s=2.0)
+        except (psycopg.Error, TimeoutError, OSError):
+            return
+        signer = next(
+            (g for g in self.gateways if g.process is not None and g.process.pid == pid), None
+        )
+        if signer is not None and signer is not self.signer:
+            self.signer = signer
+            self._say(f"{signer.name} (pid {pid}) is the elected checkpoint signer")
+
+    async def _watch(self) -> None:
         started = time.monotonic()
         tty = sys.stdout.isatty()
         last_print = 0.0
@@ -421,9 +596,13 @@ class Demo:
             dead = [s for s in self.services if not s.alive()]
             if dead:
                 raise DemoError(f"{dead[0].name} stopped unexpectedly:\n{dead[0].tail()}")
+            await self._watch_signer()
             if tty or elapsed - last_print >= 10:
-                line = progress_line(await asyncio.to_thread(read_metrics, metrics_port), elapsed,
-                                     self.options.duration_s)  # fmt: skip
+                readings = await asyncio.to_thread(self._read_metrics)
+                line = progress_line(
+                    merge_metrics(list(readings.values())), elapsed, self.options.duration_s,
+                    signer=self.signer.name if self.signer is not None else None,
+                )  # fmt: skip
                 print(f"\r{line}" if tty else line, end="" if tty else "\n", flush=True)
                 last_print = elapsed
             try:
@@ -434,21 +613,38 @@ class Demo:
             print()
 
     async def _stop_services(self) -> None:
-        """Stop the terminals, the simulator, the API and the gateway (reverse start order),
-        once."""
+        """Stop the terminals, the simulator, the API and the gateways (reverse start order),
+        once; on PostgreSQL the gateways that do not sign first, so the signer's last
+        checkpoint covers every message."""
         if self._terminal_tasks:
             self._terminals_stop.set()
             await asyncio.wait(self._terminal_tasks, timeout=STOP_TIMEOUT_S)
             self._terminal_tasks.clear()
+        await self._watch_signer()
+        if self.signer is not None and self.signer in self.services:
+            # Stopped last of the gateways: the list is stopped from its end.
+            first = min(self.services.index(g) for g in self.gateways if g in self.services)
+            self.services.remove(self.signer)
+            self.services.insert(first, self.signer)
         while self.services:
             service = self.services.pop()
             if service.process is None:
                 continue
             self._say(f"stopping {service.name}")
             code = await service.stop()
-            if service.name == "sim" and self._metrics_port:
-                # The simulator has stopped: the gateway's verdicts on what it injected.
-                self._final_metrics = await asyncio.to_thread(read_metrics, self._metrics_port)
+            if service.name == "sim" and self._metrics_ports:
+                # The simulator has stopped: the gateways' verdicts on what it injected.
+                readings = await asyncio.to_thread(self._read_metrics)
+                self._final_metrics = merge_metrics(list(readings.values()))
+                self._accepted = {
+                    name: reading.get("voltproof_messages_accepted_total", 0.0)
+                    for name, reading in readings.items()
+                }
+                if len(readings) > 1:
+                    self._say(
+                        "one log, messages accepted by "
+                        + ", ".join(f"{n} {v:.0f}" for n, v in self._accepted.items())
+                    )
             if code not in (0, None, -signal.SIGTERM):
                 self._say(f"{service.name} exited with {code}; see {service.log}")
         if (
@@ -478,14 +674,12 @@ class Demo:
         checkpoint; late data would fail the check too). False (and the verifier's words) if
         it does not verify.
         """
-        from gateway.store import open_reader
-
         root = self.layout.root
-        db = root / "gateway" / "gateway.db"
-        if not db.exists():
-            return True
-        async with await open_reader(db) as reader:
-            anchored = await reader.latest_final_checkpoint()
+        try:
+            anchored = await self._anchored()
+        except StoreError as exc:
+            self._say(f"the log cannot be read: {exc}")
+            return False
         if anchored is None:
             self._say("no checkpoint is anchored yet: nothing to check offline")
             return True
@@ -522,13 +716,36 @@ class Demo:
             return False
         return True
 
-    async def _shutdown(self) -> None:
-        await self._stop_services()
-        if self.broker is not None:
-            await asyncio.to_thread(self.broker.stop)
-        from .demo_evm import stop_evm_ledger
+    async def _anchored(self) -> CheckpointRecord | None:
+        """The latest anchored checkpoint of the demo's log (``None``: none, or no log)."""
+        from gateway.config import ConfigError, load_settings
+        from gateway.store_choice import open_store_reader
 
-        await stop_evm_ledger(self)
+        try:
+            settings: GatewaySettings = load_settings(self.layout.gateway_config)
+        except ConfigError:
+            return None
+        if settings.store.url is None and not settings.db_path.exists():
+            return None
+        reader = await open_store_reader(settings)
+        try:
+            return await reader.latest_final_checkpoint()
+        finally:
+            await reader.close()
+
+    async def _shutdown(self) -> None:
+        try:
+            await self._stop_services()
+            if self.broker is not None:
+                await asyncio.to_thread(self.broker.stop)
+            from .demo_evm import stop_evm_ledger
+
+            await stop_evm_ledger(self)
+        finally:
+            if self.cluster is not None:
+                self._say("stopping PostgreSQL")
+                await asyncio.to_thread(self.cluster.stop)
+                self.cluster = None
 
     async def _export_local_anchors(self) -> None:
         from ledger.anchors.local import LocalAnchorBackend
@@ -567,5 +784,17 @@ class Demo:
                 f"The chain is kept in {root / 'evm' / 'anvil-state.json'}: it runs again with "
                 "the next `--ledger evm` demo (or `anvil --state FILE`)."
             )
-        lines.append(f"`{cli} demo --workdir {root}` continues the same fleet and log.")
+        if self.options.store == OWN_CLUSTER:
+            lines.append(
+                f"The log is in the PostgreSQL cluster kept in {self.layout.postgresql}, stopped "
+                f"now: `{cli} demo --workdir {root} --store postgresql` starts it again (bundle, "
+                "verify and audit need it running)."
+            )
+        store = (
+            ""
+            if self.options.store is None
+            else " --store "
+            + (OWN_CLUSTER if self.options.store == OWN_CLUSTER else "<the same URL>")
+        )
+        lines.append(f"`{cli} demo --workdir {root}{store}` continues the same fleet and log.")
         print("\n".join(lines), flush=True)

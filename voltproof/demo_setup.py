@@ -11,6 +11,8 @@ import json
 import os
 import secrets
 import time
+import tomllib
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -23,7 +25,7 @@ from firmware_sim.sim.fleet import Fleet, load_fleet
 from firmware_sim.sim.keys import load_or_create, manufacturer_key
 from gateway.config import GatewaySettings, load_settings
 from gateway.registry import DeviceSpec, Registry
-from gateway.store import SqliteStore
+from gateway.store_choice import open_store
 from ledger.batterypass import PASSPORT_SETTING_NAME
 from ledger.cosignature import witness_verifier_key
 from ledger.gbt32960 import Terminal, placeholder_key
@@ -75,8 +77,17 @@ class DemoLayout:
 
     @property
     def gateway_config(self) -> Path:
-        """The gateway's configuration (the API reads it too)."""
+        """The (first) gateway's configuration (the API, bundle and audit read it too)."""
         return self.root / "gateway.toml"
+
+    def gateway_config_of(self, number: int) -> Path:
+        """The configuration of gateway ``number`` (1: :attr:`gateway_config`)."""
+        return self.gateway_config if number == 1 else self.root / f"gateway-{number}.toml"
+
+    @property
+    def postgresql(self) -> Path:
+        """The demo's own PostgreSQL cluster (``--store postgresql`` without a URL)."""
+        return self.root / "postgresql"
 
     @property
     def device_passwords(self) -> Path:
@@ -156,17 +167,44 @@ def device_kinds(fleet: Fleet) -> dict[str, str]:
     return kinds
 
 
-def broker_credentials(layout: DemoLayout, fleet: Fleet) -> dict[str, str]:
-    """One password per device and one for the gateway (created once, then reused)."""
+def gateway_user(number: int) -> str:
+    """The broker account of gateway ``number``: the broker binds client ids to usernames
+    (``use_username_as_clientid``), so each gateway process has its own."""
+    return GATEWAY_USER if number == 1 else f"{GATEWAY_USER}-{number}"
+
+
+def broker_credentials(layout: DemoLayout, fleet: Fleet, *, gateways: int = 1) -> dict[str, str]:
+    """One password per device and per gateway (created once, then reused)."""
     known: dict[str, str] = {}
     if layout.broker_credentials.exists():
         known = json.loads(layout.broker_credentials.read_text(encoding="utf-8"))
-    for user in [GATEWAY_USER, *device_kinds(fleet)]:
+    for user in [*(gateway_user(n) for n in range(1, gateways + 1)), *device_kinds(fleet)]:
         known.setdefault(user, secrets.token_urlsafe(18))
     _write_private(layout.broker_credentials, json.dumps(known, indent=1, sort_keys=True) + "\n")
     lines = "".join(f"{dev}:{known[dev]}\n" for dev in device_kinds(fleet))
     _write_private(layout.device_passwords, lines)
     return known
+
+
+def acl_text(template: str, *, gateways: int) -> str:
+    """The broker ACL ``template`` (the project's, with one ``user voltproof-gateway`` block)
+    with the same block repeated for each further gateway account."""
+    head, marker, rest = template.partition(f"user {GATEWAY_USER}\n")
+    if not marker:
+        raise ValueError(f"the ACL has no 'user {GATEWAY_USER}' block")
+    block, blank, tail = rest.partition("\n\n")
+    copies = "".join(f"user {gateway_user(n)}\n{block}\n\n" for n in range(2, gateways + 1))
+    return f"{head}{marker}{block}{blank}{copies}{tail}"
+
+
+def previous_store_url(layout: DemoLayout) -> str | None:
+    """The ``store.url`` an earlier demo in this folder wrote (``None``: SQLite, or none)."""
+    try:
+        with layout.gateway_config.open("rb") as config:
+            url = tomllib.load(config).get("store", {}).get("url")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return url if isinstance(url, str) else None
 
 
 def gateway_verifier_key(layout: DemoLayout) -> str:
@@ -218,13 +256,34 @@ def write_gateway_config(
     anchors: str,
     witnesses: str = "",
     gbt_port: int | None = None,
+    store_url: str | None = None,
+    number: int = 1,
 ) -> GatewaySettings:
-    """Keys (once) and gateway.toml (each run: ports change) for the demo gateway."""
+    """Keys (once) and the configuration of gateway ``number`` (each run: ports change).
+
+    On SQLite (``store_url`` None) the demo runs one gateway on a plain subscription, which
+    mosquitto restores after a restart. On PostgreSQL every gateway shares ``store_url``, the
+    data folder (the local anchor table, which only the elected signer writes) and the MQTT 5
+    shared subscription group; each has its own broker account, metrics and GB/T 32960 port.
+    """
     gateway_verifier_key(layout)
     if not (layout.keys / "operator.key").exists():
         create_key_file(layout.keys / "operator.key", name="voltproof.demo/operator")
-    layout.gateway_config.write_text(
-        f"""# The demo gateway (written by voltproof demo on every run).
+    if store_url is None:
+        subscription = (
+            "# One gateway process: a plain subscription, which mosquitto restores after a "
+            'restart.\nshare_group = ""\n'
+        )
+        store = ""
+    else:
+        subscription = (
+            "# Several gateway processes split the load through one MQTT 5 shared subscription."
+            '\nshare_group = "voltproof-gateways"\n'
+        )
+        store = f'[store]\nurl = "{store_url}"\n\n'
+    user = gateway_user(number)
+    path = layout.gateway_config_of(number)
+    text = f"""# Demo gateway {number} (written by voltproof demo on every run).
 origin = "{ORIGIN}"
 data_dir = "gateway"
 key_file = "keys/gateway.key"
@@ -233,13 +292,11 @@ fleets = ["{FLEET}"]
 
 [mqtt]
 url = "{broker_url}"
-client_id = "voltproof-demo-gateway"
-username = "{GATEWAY_USER}"
+client_id = "voltproof-demo-{user.removeprefix("voltproof-")}"
+username = "{user}"
 # the password comes from VOLTPROOF_GATEWAY__MQTT__PASSWORD
-# One gateway process: a plain subscription, which mosquitto restores after a restart.
-share_group = ""
-
-[checkpoints]
+{subscription}
+{store}[checkpoints]
 every_leaves = 500
 every_s = 5
 
@@ -248,10 +305,12 @@ every_s = 5
 host = "127.0.0.1"
 port = {metrics_port}
 
-{witnesses}{_gbt_section(gbt_port)}""",
-        encoding="utf-8",
-    )
-    return load_settings(layout.gateway_config)
+{witnesses}{_gbt_section(gbt_port)}"""
+    if store_url is None:
+        path.write_text(text, encoding="utf-8")
+    else:  # the URL may hold a password
+        _write_private(path, text)
+    return load_settings(path)
 
 
 def demo_passport_setting() -> dict[str, Any]:
@@ -323,8 +382,8 @@ async def enroll_terminals(
         path.write_text(json.dumps({vin: {"private": k.private, "public": k.public.hex()}
                                     for vin, k in keys.items()}), encoding="utf-8")  # fmt: skip
         path.chmod(0o600)
-    store = await SqliteStore.open(settings.db_path)
-    try:
+    async with AsyncExitStack() as stack:
+        store = await open_store(settings, stack)
         known = {device.device_id for device in await store.list_devices()}
         missing = [
             DeviceSpec(
@@ -338,8 +397,6 @@ async def enroll_terminals(
         if missing:
             registry = Registry(store=store, operator=load_key_file(settings.operator_key_file))
             await registry.enroll(missing)
-    finally:
-        await store.close()
     return [(vin, edition, keys[vin]) for vin, edition in GBT_TERMINALS]
 
 
@@ -358,8 +415,8 @@ async def enroll_fleet(settings: GatewaySettings, layout: DemoLayout, fleet: Fle
     registry does not know yet, each enrolment carrying its certificate."""
     keys = await asyncio.to_thread(load_or_create, layout.sim_state / "keys", device_kinds(fleet))
     private_dir(settings.data_dir)
-    store = await SqliteStore.open(settings.db_path)
-    try:
+    async with AsyncExitStack() as stack:
+        store = await open_store(settings, stack)
         known = {device.device_id for device in await store.list_devices()}
         missing = [
             DeviceSpec(
@@ -376,8 +433,6 @@ async def enroll_fleet(settings: GatewaySettings, layout: DemoLayout, fleet: Fle
             registry = Registry(store=store, operator=load_key_file(settings.operator_key_file))
             await registry.enroll(missing)
         return len(missing)
-    finally:
-        await store.close()
 
 
 async def api_keys(settings: GatewaySettings, layout: DemoLayout, fleet: Fleet) -> dict[str, str]:

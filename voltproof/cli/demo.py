@@ -11,6 +11,8 @@ from voltproof.demo import (
     DEFAULT_DEVICES,
     DEFAULT_WORKDIR,
     MIN_DEVICES,
+    OWN_CLUSTER,
+    POSTGRESQL_GATEWAYS,
     SPARE_PACKS,
     buses_for,
 )
@@ -70,6 +72,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="X",
         help="how much faster than wall time the packs age (timestamps stay real)",
     )
+    parser.add_argument(
+        "--store",
+        default="sqlite",
+        metavar="STORE",
+        help=(
+            "where the log is kept: 'sqlite' (default: one gateway, gateway/gateway.db), "
+            f"'postgresql' (a PostgreSQL cluster the demo starts, kept in WORKDIR/postgresql, "
+            "stopped on exit) or a postgresql://user:password@host:port/dbname URL (that "
+            f"server); on PostgreSQL {POSTGRESQL_GATEWAYS} gateway processes share one log "
+            "through one MQTT 5 shared subscription and elect one checkpoint signer"
+        ),
+    )
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     command(parser, _handler)
 
@@ -83,6 +97,7 @@ def _handler(args: argparse.Namespace) -> int:
             f"--devices must be at least {MIN_DEVICES} (a bus, its pack and {SPARE_PACKS} spares)"
         )
     options = DemoOptions(
+        store=store_choice(args.store),
         workdir=args.workdir,
         duration_s=args.duration,
         devices=args.devices,
@@ -95,3 +110,29 @@ def _handler(args: argparse.Namespace) -> int:
         return asyncio.run(Demo(options).run())
     except (DemoError, BrokerError) as exc:
         raise CommandFailedError(exc) from exc
+
+
+def store_choice(value: str) -> str | None:
+    """``--store`` as :class:`~voltproof.demo.DemoOptions` takes it: ``None`` for SQLite,
+    ``OWN_CLUSTER``, or a ``postgresql://`` URL; anything else is a usage error."""
+    from gateway.store.postgresql import is_postgres_url
+
+    if value == "sqlite":
+        return None
+    if value in (OWN_CLUSTER, "postgres"):
+        return OWN_CLUSTER
+    if is_postgres_url(value):
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            conninfo_to_dict(value)
+        except Exception:  # noqa: BLE001 - psycopg's parse errors vary
+            # Not the parser's words: they may quote the URL, password included.
+            raise UsageError("--store: not a valid postgresql:// URL") from None
+        return value
+    # Only the scheme is repeated: the rest may hold a password.
+    scheme, separator, _ = value.partition("://")
+    raise UsageError(
+        "--store must be sqlite, postgresql or a postgresql://... URL, "
+        f"got {scheme + separator + ('...' if separator else '')!r}"
+    )

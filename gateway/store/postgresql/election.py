@@ -112,3 +112,32 @@ class SignerLock:
             await connection.execute("SELECT set_config(%s, %s, false)", (setting, str(value)))
         self._connection = connection
         return connection
+
+
+_SIGNER_PID_SQL: Final = (
+    "SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+    "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s AND a.application_name LIKE %s"
+)
+
+
+async def signer_process(url: str, *, timeout_s: float = 5.0) -> int | None:
+    """The process id of the gateway that holds the signer lock on ``url``'s database, or
+    ``None`` if none does (read from ``pg_locks``, which shows any session's advisory locks).
+
+    For operators and the demo, who ask which process signs; raises ``psycopg.Error`` or
+    ``TimeoutError`` when the database cannot be asked.
+    """
+    async with await asyncio.wait_for(
+        AsyncConnection.connect(url, autocommit=True, connect_timeout=max(1, int(timeout_s))),
+        timeout_s,
+    ) as connection:
+        cursor = await asyncio.wait_for(
+            connection.execute(_SIGNER_PID_SQL, (SIGNER_LOCK, f"{SIGNER_APPLICATION}%")),
+            timeout_s,
+        )
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    name = str(row[0]).removeprefix(SIGNER_APPLICATION)
+    return int(name) if name.isdigit() else None
