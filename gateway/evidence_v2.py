@@ -13,7 +13,9 @@ What goes in (``docs/protocol.md``, "Bundle ``voltproof-bundle/2``"):
   holding only that pack's messages inside it;
 - per chain, a ``before`` message only when the first message is not seq 0, and an ``after``
   message only when the index head cannot prove the end (an "up to now" chain has none);
-- every device spoken of, with its index entry, the entry's proof and every registry entry.
+- every device spoken of, with its index entry, the entry's proof and every registry entry;
+- for each partner the asset's messages name that the index does not hold (a host bus never
+  enrolled), the proof of its absence from the index instead of a chain (``absent``).
 
 Nothing outside the period is disclosed except those boundary messages. Reads go only
 through :class:`gateway.store.StoreReader`.
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ledger.bundle import AnchorEvidence, LoggedLeaf
-from ledger.bundle_v2 import BundleV2, IndexedDevice, RoleChain, TimelineEntry
+from ledger.bundle_v2 import AbsentDevice, BundleV2, IndexedDevice, RoleChain, TimelineEntry
 from ledger.checkpoint import CheckpointError, parse_checkpoint
 from ledger.device_index import DeviceIndex, IndexEntry, IndexLineError, index_root_from_extensions
 from ledger.gbt32960 import GbtError, is_envelope, read_leaf
@@ -137,6 +139,8 @@ class _Selection:
     """The asset's own COSE messages in the period, decoded (by leaf index) to find partners."""
     frames: dict[int, Mapping[str, Any]]
     """The payloads of the asset's own GB/T 32960 frames in the period (by leaf index)."""
+    absent: tuple[str, ...]
+    """Partners the asset's messages name that the index does not hold (sorted, once each)."""
 
 
 async def _select(store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int) -> _Selection:
@@ -164,15 +168,17 @@ async def _select(store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int
     decoded, frames = _decoded(own.inside)
     role, intervals = partner_intervals(entry.kind, _own_payloads(own.inside, decoded, frames),
                                         to_ms=to_ms)  # fmt: skip
+    absent: set[str] = set()
     for partner, start, end in intervals:
         partner_entry = index.entry(partner)
         if partner_entry is None:
-            said = "host" if role == "host" else "installed pack"
-            raise EvidenceError(f"{asset_id} names {said} {partner!r}, which is not enrolled")
+            absent.add(partner)  # no chain to give: the bundle proves the absence instead
+            continue
         chosen = await _choose(store, partner_entry, from_ms=start, to_ms=end, size=size)
         chains.append((partner, role, start, end, chosen))
     return _Selection(size=size, anchored=anchored, note=note, index=index, kind=entry.kind,
-                      chains=chains, decoded=decoded, frames=frames)  # fmt: skip
+                      chains=chains, decoded=decoded, frames=frames,
+                      absent=tuple(sorted(absent)))  # fmt: skip
 
 
 async def extract_payloads_v2(
@@ -326,6 +332,7 @@ async def extract_bundle_v2(
             local_export=export,
         ),
         timeline=timeline or None,
+        absent=tuple(AbsentDevice(device=d, proof=index.proof(d)) for d in selection.absent),
     )
 
 

@@ -33,16 +33,19 @@ from .bundle import (
 )
 from .checkpoint import CheckpointError, parse_checkpoint
 from .device_index import ChainHead, IndexEntry
-from .merkle.index_tree import IndexProof, IndexProofError
+from .merkle.index_tree import KEY_BITS, IndexProof, IndexProofError
 from .note import NoteError, split_note
 
 __all__ = [
     "BUNDLE_FORMAT_V2",
+    "MAX_ABSENT",
     "MAX_TIMELINE_ENTRIES",
     "MAX_TIMELINE_NOTE_CHARS",
     "MAX_TIMELINE_PROOF",
     "ROLES",
     "TIMELINE_VERSION",
+    "AbsentDevice",
+    "BundleAbsenceError",
     "BundleTimelineError",
     "BundleV2",
     "IndexedDevice",
@@ -62,10 +65,17 @@ MAX_TIMELINE_NOTE_CHARS: Final = 16_384
 """A checkpoint note with its extension lines and a few dozen cosignature lines fits easily."""
 MAX_TIMELINE_PROOF: Final = 64
 """An RFC 9162 consistency proof between sizes below 2^64 has fewer hashes than this."""
+MAX_ABSENT: Final = 1_000
+"""More absence proofs than any bundle needs: one per partner its asset's messages name
+that the index does not hold (each at most 256 sibling hashes, about 11 kB)."""
 
 
 class BundleTimelineError(BundleFieldError):
     """The bundle's ``timeline`` is malformed: wrong version, bounds, note or order."""
+
+
+class BundleAbsenceError(BundleFieldError):
+    """The bundle's ``absent`` list is malformed: bounds, a repeated id or a bad proof shape."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +99,19 @@ class IndexedDevice:
     entry: IndexEntry
     index_proof: tuple[bytes, ...]
     registry: tuple[LoggedLeaf, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AbsentDevice:
+    """A device the asset's messages name and the index does not hold, with the proof.
+
+    Why it exists: a pack may name a host bus that was never enrolled (a workshop rig, a
+    vehicle of another fleet). It has no entry and no chain to give; the proof that its key
+    is absent from the checkpoint's index is what shows the operator hides no chain of it.
+    """
+
+    device: str
+    proof: IndexProof
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +154,8 @@ class BundleV2:
     anchor: AnchorEvidence
     timeline: tuple[TimelineEntry, ...] | None = None
     """Cosigned checkpoints first covering the bundle's messages (``None``: no timeline)."""
+    absent: tuple[AbsentDevice, ...] = ()
+    """Partners the asset's messages name that the index proves it does not hold."""
     format: str = field(default=BUNDLE_FORMAT_V2)
 
     def __post_init__(self) -> None:
@@ -182,6 +207,8 @@ class BundleV2:
             ],
             "anchor": anchor,
         }
+        if self.absent:
+            document["absent"] = [_absent_dict(a) for a in self.absent]
         if self.timeline is not None:
             document["timeline"] = {
                 "version": TIMELINE_VERSION,
@@ -199,6 +226,18 @@ class BundleV2:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+def _absent_dict(absent: AbsentDevice) -> dict[str, Any]:
+    proof = absent.proof
+    other = None
+    if proof.other_key is not None and proof.other_value_hash is not None:
+        other = {"key": _b64(proof.other_key), "value_hash": _b64(proof.other_value_hash)}
+    return {
+        "id": absent.device,
+        "index_proof": [_b64(h) for h in proof.siblings],
+        "other": other,
+    }
 
 
 def _entry_dict(entry: IndexEntry) -> dict[str, Any]:
@@ -256,6 +295,34 @@ def _device(data: object, path: str) -> IndexedDevice:
     )
 
 
+def _absent(items: object) -> tuple[AbsentDevice, ...]:
+    """The ``absent`` list: bounded, each id once, each proof of the absence shape."""
+    if not isinstance(items, list):
+        raise BundleAbsenceError(f"absent must be a list, got {type(items).__name__}")
+    if not 0 < len(items) <= MAX_ABSENT:
+        raise BundleAbsenceError(
+            f"absent has {len(items)} entries; give 1 to {MAX_ABSENT}, or leave the field out"
+        )
+    found: list[AbsentDevice] = []
+    for i, item in enumerate(items):
+        path = f"absent[{i}]"
+        reader = _Reader(item, path, {"id", "index_proof", "other"})
+        device = reader.get("id", str)
+        if any(a.device == device for a in found):
+            raise BundleAbsenceError(f"{path}: {device!r} is listed twice")
+        if len(reader.get("index_proof", list)) > KEY_BITS:
+            raise BundleAbsenceError(f"{path}.index_proof has more than {KEY_BITS} hashes")
+        siblings = reader.hashes("index_proof")
+        other_key = other_value = None
+        if reader.data["other"] is not None:
+            other = _Reader(reader.data["other"], f"{path}.other", {"key", "value_hash"})
+            other_key, other_value = other.raw("key", 32), other.raw("value_hash", 32)
+        # Sizes and count are checked above, so the proof's own checks cannot fail here.
+        proof = IndexProof(siblings=siblings, other_key=other_key, other_value_hash=other_value)
+        found.append(AbsentDevice(device=device, proof=proof))
+    return tuple(found)
+
+
 def _chain(data: object, path: str) -> RoleChain:
     keys = {"device", "role", "from_ms", "to_ms", "before", "messages", "after"}
     reader = _Reader(data, path, keys)
@@ -286,7 +353,7 @@ def parse_bundle_v2(data: bytes) -> BundleV2:
         raise UnknownBundleVersionError(
             f"file format {document.get('format')!r} is not {BUNDLE_FORMAT_V2!r}"
         )
-    top = _Reader(document, "", _TOP, frozenset({"timeline"}))
+    top = _Reader(document, "", _TOP, frozenset({"timeline", "absent"}))
     asset = _Reader(top.get("asset", dict), "asset", {"id", "kind"})
     period = _Reader(top.get("period", dict), "period", {"from_ms", "to_ms"})
     return BundleV2(
@@ -300,6 +367,7 @@ def parse_bundle_v2(data: bytes) -> BundleV2:
         chains=tuple(_chain(c, f"chains[{i}]") for i, c in enumerate(top.get("chains", list))),
         anchor=_anchor(top.get("anchor", dict)),
         timeline=_timeline(top.data["timeline"]) if "timeline" in top.data else None,
+        absent=_absent(top.data["absent"]) if "absent" in top.data else (),
     )
 
 

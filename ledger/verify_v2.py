@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from .anchors.base import AnchorChecker, LaterAnchor, LaterAnchorSource
 from .bundle import LoggedLeaf
-from .bundle_v2 import BundleV2, IndexedDevice, RoleChain
+from .bundle_v2 import AbsentDevice, BundleV2, IndexedDevice, RoleChain
 from .chain import SeqRange, Step, step
 from .checkpoint import Checkpoint, CheckpointError, log_id, verify_checkpoint
 from .device_index import (
@@ -26,6 +26,7 @@ from .device_index import (
     extend_registry_chain,
     index_root_from_extensions,
     verify_entry,
+    verify_no_entry,
 )
 from .errors import VerificationError
 from .gbt32960 import Terminal, is_envelope
@@ -53,7 +54,10 @@ from .verify import (
 from .verify_terminal import SIGNED_BY_DEVICE, check_terminal_leaf, terminal_of
 
 __all__ = [
+    "ABSENCE_PROVEN",
     "INDEPENDENT_SOURCES",
+    "AbsenceProofError",
+    "AbsentPartner",
     "AssetChainError",
     "AssetKindError",
     "BeyondHeadError",
@@ -75,6 +79,8 @@ __all__ = [
 
 INDEPENDENT_SOURCES: Final = ("ledger export", "evm rpc")
 """Anchor sources the verifier obtained itself (not the copy the operator put in the bundle)."""
+ABSENCE_PROVEN: Final = "not enrolled (absence proven)"
+"""What the report says of a partner the index proves it does not hold."""
 
 
 class PeriodMismatchError(BundleVerificationError):
@@ -99,6 +105,10 @@ class AssetKindError(BundleVerificationError):
 
 class AssetChainError(BundleVerificationError):
     """The asset's own chain is missing, repeated or does not span the period."""
+
+
+class AbsenceProofError(BundleVerificationError):
+    """A device the bundle claims the index does not hold is not proven absent from it."""
 
 
 class BeyondHeadError(BundleVerificationError):
@@ -143,6 +153,21 @@ class ChainFacts:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AbsentPartner:
+    """A partner interval with no chain: the partner is proven absent from the index.
+
+    A pack naming a host bus that was never enrolled: there is no chain of it to give, and
+    the absence proof against the checkpoint's index root shows none is hidden.
+    """
+
+    device: str
+    role: str
+    from_ms: int
+    to_ms: int
+    status: str = ABSENCE_PROVEN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class V2Report:
     """A v2 bundle that is VALID: what it covers, how complete, how anchored."""
 
@@ -163,6 +188,8 @@ class V2Report:
     """The asset chain's payloads in the period (what a condition report is computed from)."""
     later_anchor: LaterAnchor | None = None
     """The first larger tree the verifier's own ledger anchored after the bundle's checkpoint."""
+    absent: tuple[AbsentPartner, ...] = ()
+    """Partner intervals whose partner the index proves it does not hold (no chain needed)."""
 
     @property
     def complete(self) -> bool:
@@ -230,6 +257,35 @@ def _check_device(device: IndexedDevice, root: bytes, checkpoint: Checkpoint) ->
             f"{'matches' if chain == entry.registry_hash else 'does not match'} the index; "
             f"the index holds {entry.registry_count} (entries left out, added or reordered)"
         )
+
+
+def _check_absent(
+    claims: Sequence[AbsentDevice], devices: Mapping[str, IndexedDevice], root: bytes
+) -> frozenset[str]:
+    """Each claimed absence proves against the index root; the ids proven absent.
+
+    An operator who drops a real host's chain and claims the host absent cannot make the
+    proof: the key's path in the index ends at the host's own entry (the tree's shape
+    admits one position per key), so the claim fails here by name.
+    """
+    proven: set[str] = set()
+    for claim in claims:
+        if claim.device in proven:
+            raise BundleDeviceError(f"device {claim.device!r} is claimed absent twice")
+        if claim.device in devices:
+            raise AbsenceProofError(
+                f"device {claim.device!r} is claimed absent from the index, and the bundle "
+                "gives its index entry"
+            )
+        try:
+            verify_no_entry(root=root, device=claim.device, proof=claim.proof)
+        except MerkleProofError as exc:
+            raise AbsenceProofError(
+                f"device {claim.device!r} is claimed absent from the index, and its absence "
+                f"proof does not prove against the checkpoint's index root ({exc})"
+            ) from exc
+        proven.add(claim.device)
+    return frozenset(proven)
 
 
 def _check_names(device: str, leaf: LoggedLeaf) -> None:
@@ -583,6 +639,7 @@ def verify_bundle_v2(
             raise BundleDeviceError(f"device {device.device!r} appears twice")
         _check_device(device, index_root, checkpoint)
         devices[device.device] = device
+    absent = _check_absent(bundle.absent, devices, index_root)
     history = _key_history(bundle)
     asset = devices.get(bundle.asset_id)
     if asset is None:
@@ -627,7 +684,9 @@ def verify_bundle_v2(
     # Partner chains are checked against the chain as of the bundle's checkpoint (what the
     # builder derived them from), before a stale checkpoint withdraws a head-proven end.
     own_complete = next(f.complete for f in facts if f.role == "asset")
-    _check_hosts(bundle, own_payloads, devices, own_complete=own_complete)
+    proven_absent = _check_hosts(
+        bundle, own_payloads, devices, own_complete=own_complete, absent=absent
+    )
     later = _later_anchor(anchors, anchor, checkpoint)
     facts = [_stale(found, later) for found in facts]
     return V2Report(
@@ -646,6 +705,7 @@ def verify_bundle_v2(
         chains=tuple(facts),
         payloads=tuple(own_payloads),
         later_anchor=later,
+        absent=proven_absent,
     )
 
 
@@ -655,16 +715,34 @@ def _check_hosts(
     devices: Mapping[str, IndexedDevice],
     *,
     own_complete: bool,
-) -> None:
+    absent: frozenset[str] = frozenset(),
+) -> tuple[AbsentPartner, ...]:
     """The partner chains are exactly those the asset's own messages require.
 
     A pack's ``host`` chains cover its hosting intervals, a bus's ``installed`` chains the
     intervals its messages name each pack over; no other partner chain, no other device.
+    An interval whose partner is proven ``absent`` from the index needs no chain (there is
+    none to give); an absence claimed of a device the asset's messages never name is
+    refused like an unrelated device (nothing beyond the bundle's partners is disclosed).
+    Returns the intervals covered by a proven absence.
     A bus's intervals are only checked when its own chain is complete: with messages of its
     own missing they cannot be derived, and the bundle is INCOMPLETE for that hole already
     (the installed packs' data is a supplement of a bus bundle, checked like any chain).
     """
-    role, required = partner_intervals(bundle.asset_kind, own, to_ms=bundle.to_ms)
+    role, named = partner_intervals(bundle.asset_kind, own, to_ms=bundle.to_ms)
+    what = "host" if role == "host" else "installed-pack"
+    unnamed = sorted(absent - {partner for partner, _, _ in named})
+    if unnamed:
+        raise BundleDeviceError(
+            f"device {unnamed[0]!r} is claimed absent from the index, and the "
+            f"{bundle.asset_kind}'s messages never name it as {role} in the period"
+        )
+    covered = tuple(
+        AbsentPartner(device=partner, role=role, from_ms=start, to_ms=end)
+        for partner, start, end in named
+        if partner in absent
+    )
+    required = [run for run in named if run[0] not in absent]
     if role == "installed" and not own_complete:
         known = {bundle.asset_id} | {c.device for c in bundle.chains if c.role == role}
         for device in devices:
@@ -672,13 +750,12 @@ def _check_hosts(
                 raise BundleDeviceError(f"device {device!r} has no chain in the bundle")
         if any(c.role == "host" for c in bundle.chains):
             raise HostChainError("a bus bundle has no host chains")
-        return
+        return covered
     partners = {"host", "installed"}
     given = sorted((c.device, c.from_ms, c.to_ms) for c in bundle.chains if c.role == role)
     wrong = sorted(c.role for c in bundle.chains if c.role in partners - {role})
     missing = sorted(set(required) - set(given))
     extra = sorted(set(given) - set(required))
-    what = "host" if role == "host" else "installed-pack"
     if wrong:
         raise HostChainError(f"a {bundle.asset_kind} bundle has no {wrong[0]} chains")
     if missing:
@@ -701,6 +778,7 @@ def _check_hosts(
             raise BundleDeviceError(
                 f"device {device!r} is neither the asset nor a {what} of it in the period"
             )
+    return covered
 
 
 def check_expected_period(

@@ -254,8 +254,14 @@ def _check(
         )
         messages, registry = v2.messages, v2.registry_entries
         later = v2.later_anchor
+        absent = [
+            {"device": a.device, "role": a.role, "from_ms": a.from_ms, "to_ms": a.to_ms,
+             "from": _iso(a.from_ms), "to": _iso(a.to_ms), "status": a.status}
+            for a in v2.absent
+        ]  # fmt: skip
     else:
         later = None
+        absent = []
         v1 = verify_bundle(bundle, gateway_verifier_key=key, anchors=anchors)
         origin, size, anchor = v1.origin, v1.checkpoint_size, v1.anchor
         chains = [
@@ -305,6 +311,7 @@ def _check(
         "evidence": evidence,
         "registry_entries": registry,
         "chains": facts,
+        "absent": absent,
         # A v1 bundle has no device index: nothing proves it holds every chain and every
         # message of the asset (an operator could leave the asset's chain out, or a pack's
         # host), so its completeness is never proven against the operator.
@@ -413,6 +420,8 @@ def _print_facts(facts: dict[str, Any]) -> None:
               f"{'proven' if c['end_proven'] else 'NOT proven'}")  # fmt: skip
         if c["end_note"]:
             print(f"    end: {c['end_note']}")
+    for a in facts["absent"]:
+        print(f"  {a['role']} {a['device']} {a['from']} .. {a['to']}: {a['status']}")
     if facts["completeness_note"]:
         print(f"completeness: NOT provable: {facts['completeness_note']}")
 
