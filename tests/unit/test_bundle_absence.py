@@ -404,3 +404,20 @@ def test_cli_prints_the_proven_absence(world: EvidenceWorld, tmp_path: Path) -> 
     assert refused.returncode == 1
     assert "INVALID: AbsenceProofError: device 'bus-9999' is claimed absent" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_cli_bundle_notes_the_absence(world: EvidenceWorld, tmp_path: Path) -> None:
+    """`voltproof bundle` says which partner it proved absent; the file verifies."""
+    out = tmp_path / "pack4-cli.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "voltproof", "bundle", "--workdir", str(world.workdir),
+         "--asset", "pack-0004", "--out", str(out)],
+        capture_output=True, text=True, cwd=REPO, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "devices bus-0002, pack-0004," in done.stdout
+    assert (
+        "note: bus-9999 named by the asset's messages is not enrolled; the bundle proves its "
+        "absence from the device index"
+    ) in done.stdout
+    assert _verify(world, out).returncode == 0

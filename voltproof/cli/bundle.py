@@ -156,4 +156,7 @@ async def _write_v2(
     print(f"wrote {args.out}: {bundle.format} {bundle.asset_kind} {bundle.asset_id}, devices "
           f"{', '.join(d.device for d in bundle.devices)}, {messages} messages, {registry} "
           f"registry entries, checkpoint size {bundle.anchor.size}, {len(data)} bytes")  # fmt: skip
+    if bundle.absent:
+        print(f"note: {', '.join(a.device for a in bundle.absent)} named by the asset's messages "
+              "is not enrolled; the bundle proves its absence from the device index")  # fmt: skip
     return ExitCode.OK
