@@ -77,6 +77,10 @@ __all__ = [
     "verify_bundle_v2",
 ]
 
+LATER_ANCHOR_GRACE_MS: Final = 5_000
+"""How long before a chain's end a later anchor may be stamped and still not make the bundle's
+checkpoint stale (the time between an anchor's timestamp and its commit, with room)."""
+
 INDEPENDENT_SOURCES: Final = ("ledger export", "evm rpc")
 """Anchor sources the verifier obtained itself (not the copy the operator put in the bundle)."""
 ABSENCE_PROVEN: Final = "not enrolled (absence proven)"
@@ -483,8 +487,16 @@ def _stale(facts: ChainFacts, later: LaterAnchor | None) -> ChainFacts:
     The index head proves a chain's end only as of the checkpoint. An operator can hand out
     an older, validly anchored checkpoint to hide what the device sent since; the verifier's
     own ledger shows that a larger tree was anchored before the interval's end.
+
+    An anchor stamped up to :data:`LATER_ANCHOR_GRACE_MS` before the end does not count: its
+    time is read before its row commits, so an honest builder that took "now" in between saw
+    the older checkpoint as the newest.
     """
-    if later is None or facts.end_by != "head" or later.anchored_at_ms >= facts.to_ms:
+    if (
+        later is None
+        or facts.end_by != "head"
+        or later.anchored_at_ms + LATER_ANCHOR_GRACE_MS >= facts.to_ms
+    ):
         return facts
     return replace(
         facts,
