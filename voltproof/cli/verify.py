@@ -51,8 +51,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "only the gateway key, the ledger and the witnesses you name. Exit 0 only if VALID, "
             "COMPLETE and the anchor was checked against an export or node you obtained "
             "yourself, or the checkpoint carries your --witness quorum; 3 if valid but "
-            "incomplete, not independently anchored, or (with --witness) some data was "
-            "committed late; 1 if invalid (the failure is named, e.g. a checkpoint your "
+            "incomplete (a gap, an unproven end, a checkpoint your ledger export or witnesses "
+            "show was stale before the period's end, or a voltproof-bundle/1, which cannot "
+            "prove completeness), not independently anchored, or (with --witness) some data "
+            "was committed late; 1 if invalid (the failure is named, e.g. a checkpoint your "
             "witnesses did not cosign); 2 for usage errors."
         ),
     )

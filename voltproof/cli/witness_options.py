@@ -57,7 +57,8 @@ def add_witness_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--late-after", type=parse_duration, default=DEFAULT_LATE_MS, metavar="DURATION",
-        help="data proven to exist more than this after its measurement time is late "
+        help="data proven to exist more than this after its measurement time is late, and "
+        "a checkpoint the witnesses last saw more than this before a period's end is stale "
         "(default 15m; e.g. 90s, 2h, 1d)",
     )  # fmt: skip
 
