@@ -30,6 +30,7 @@ from tests.support.evidence_world import RECEIVED_MS, EvidenceWorld, build_world
 from tests.support.evm_ledger import EvmLedger, start_evm_ledger
 from tests.support.gateway_devices import T0_MS
 from tests.support.paths import REPO
+from tests.support.rpc_proxy import SilencingRpcProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -192,3 +193,23 @@ def test_an_unreachable_node_is_a_named_error(chain: Chain) -> None:
         EvmAnchorChecker(rpc_url=chain.ledger.node.url).first_anchor_after(
             receipt.log_id, size=receipt.tree_size
         )
+
+
+def test_node_gone_after_the_receipt_check_is_one_error_line(chain: Chain, tmp_path: Path) -> None:
+    """The node answers the receipt check, then goes silent before the later anchors are
+    read: ``voltproof verify`` says so on one line and exits 1, never a verdict without the
+    stale-checkpoint check and never a traceback."""
+    with SilencingRpcProxy(target=chain.ledger.node.url, method="eth_blockNumber", limit=1) as rpc:
+        path = tmp_path / "stale.json"
+        path.write_bytes(chain.open_lease.to_bytes())
+        done = subprocess.run(
+            [sys.executable, "-m", "voltproof", "verify", str(path), "--gateway-key",
+             chain.world.gateway_key, "--rpc", rpc.url],
+            capture_output=True, text=True, cwd=REPO, check=False, timeout=120,
+        )  # fmt: skip
+    assert rpc.silenced > 0
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "voltproof verify: error: cannot read later anchors: " in done.stderr
+    assert "EVM node unreachable" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "VALID" not in done.stdout
