@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger.anchors.base import AnchorReceipt
+from ledger.anchors.base import AnchorReceipt, LaterAnchor
 from ledger.anchors.errors import AnchorNotFoundError, AnchorUnavailable
 from ledger.anchors.evm_checker import EvmAnchorChecker
 from ledger.anchors.evm_rpc import Backoff
-from ledger.anchors.evm_verify import first_anchor_after
+from ledger.anchors.evm_verify import BLOCKS_PER_QUERY, first_anchor_after
 from ledger.bundle_v2 import BundleV2, read_bundle
 from ledger.verify_v2 import ChainFacts, V2Report, verify_bundle_v2
 from tests.support.evidence_world import RECEIVED_MS, EvidenceWorld, build_world, t_of
@@ -213,3 +213,53 @@ def test_node_gone_after_the_receipt_check_is_one_error_line(chain: Chain, tmp_p
     assert "EVM node unreachable" in done.stderr
     assert "Traceback" not in done.stderr
     assert "VALID" not in done.stdout
+
+
+def scan(
+    chain: Chain,
+    receipt: AnchorReceipt,
+    size: int,
+    *,
+    confirmations: int = 1,
+    blocks_per_query: int = BLOCKS_PER_QUERY,
+) -> LaterAnchor | None:
+    """``first_anchor_after`` on the chain's node."""
+    return asyncio.run(
+        first_anchor_after(
+            receipt, size=size, rpc_url=chain.ledger.node.url, confirmations=confirmations,
+            blocks_per_query=blocks_per_query,
+        )
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("blocks_per_query", [1, 2, BLOCKS_PER_QUERY])
+def test_scan_finds_the_first_larger_tree_in_any_window(
+    chain: Chain, blocks_per_query: int
+) -> None:
+    """Forward from the receipt's block (checkpoint = anchored tree) and backward from it
+    (checkpoint smaller than the anchored tree, as a bundle with a consistency proof to a
+    later anchor has), the answer is the same whatever the ``eth_getLogs`` window."""
+    first = chain.open_lease.anchor.receipt  # size N, anchored in the first stage
+    second = chain.ends_at_later.anchor.receipt  # size N + 3, dated FIRST_LATER_S
+    n = first.tree_size
+    assert second.tree_size == n + 3
+    grew = LaterAnchor(tree_size=n + 3, anchored_at_ms=FIRST_LATER_S * 1000)
+    last = LaterAnchor(tree_size=n + 6, anchored_at_ms=SECOND_LATER_S * 1000)
+    assert scan(chain, first, n, blocks_per_query=blocks_per_query) == grew
+    assert scan(chain, second, n + 3, blocks_per_query=blocks_per_query) == last
+    # Backward: the receipt's own anchor is the first larger tree ...
+    assert scan(chain, second, n, blocks_per_query=blocks_per_query) == grew
+    assert scan(chain, second, n + 2, blocks_per_query=blocks_per_query) == grew
+    # ... or, below the first anchor's size, the scan goes past it back to that anchor.
+    backward = scan(chain, second, n - 1, blocks_per_query=blocks_per_query)
+    assert backward is not None
+    assert backward.tree_size == n
+    assert backward.anchored_at_ms < FIRST_LATER_S * 1000
+
+
+def test_an_unconfirmed_later_anchor_does_not_count(chain: Chain) -> None:
+    """The newest anchor sits in the head block: one confirmation. Asked for two, the scan
+    does not count it (the confirmations the receipt check requires, the same depth rule)."""
+    second = chain.ends_at_later.anchor.receipt
+    assert scan(chain, second, second.tree_size, confirmations=1) is not None
+    assert scan(chain, second, second.tree_size, confirmations=2) is None
