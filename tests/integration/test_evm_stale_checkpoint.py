@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from ledger.anchors.base import AnchorReceipt, LaterAnchor
+from ledger.anchors.base import AnchorReceipt, AnchorRequest, LaterAnchor
 from ledger.anchors.errors import AnchorNotFoundError, AnchorUnavailable
+from ledger.anchors.evm import EvmAnchorBackend
 from ledger.anchors.evm_checker import EvmAnchorChecker
 from ledger.anchors.evm_rpc import Backoff
+from ledger.anchors.evm_store import EvmTxStore
 from ledger.anchors.evm_verify import BLOCKS_PER_QUERY, first_anchor_after
 from ledger.bundle_v2 import BundleV2, read_bundle
 from ledger.verify_v2 import ChainFacts, V2Report, verify_bundle_v2
@@ -258,8 +260,45 @@ def test_scan_finds_the_first_larger_tree_in_any_window(
 
 
 def test_an_unconfirmed_later_anchor_does_not_count(chain: Chain) -> None:
-    """The newest anchor sits in the head block: one confirmation. Asked for two, the scan
-    does not count it (the confirmations the receipt check requires, the same depth rule)."""
+    """The newest anchor has ``depth`` confirmations (its block counts as one). Asked for one
+    more, the scan does not count it (the confirmations the receipt check requires, the same
+    depth rule)."""
     second = chain.ends_at_later.anchor.receipt
-    assert scan(chain, second, second.tree_size, confirmations=1) is not None
-    assert scan(chain, second, second.tree_size, confirmations=2) is None
+    newest = chain.world.bundle(ASSET, to_ms=OPEN).anchor.receipt
+    head = int(chain.ledger.node.rpc("eth_blockNumber"), 16)
+    depth = head - int(newest.details["block_number"]) + 1
+    found = scan(chain, second, second.tree_size, confirmations=depth)
+    assert found is not None
+    assert found.tree_size == newest.tree_size
+    assert scan(chain, second, second.tree_size, confirmations=depth + 1) is None
+
+
+def test_an_anchor_reorganised_away_does_not_count(chain: Chain) -> None:
+    """Only the canonical chain counts: a larger tree anchored in a block the node then
+    reorganises away (anvil's snapshot and revert, new blocks mined at the same heights)
+    is no later anchor."""
+    newest = chain.world.bundle(ASSET, to_ms=OPEN).anchor.receipt
+    size = newest.tree_size
+    assert scan(chain, newest, size) is None
+    node = chain.ledger.node
+
+    async def anchor_on_a_branch() -> object:
+        snapshot = await node.arpc("evm_snapshot")
+        backend = await EvmAnchorBackend.connect(
+            rpc_url=node.url, contract=chain.ledger.contract, key=chain.ledger.writer,
+            store=await EvmTxStore.open(":memory:"), confirmations=1, owns_store=True,
+        )  # fmt: skip
+        async with backend:
+            await backend.submit(
+                AnchorRequest(log_id=newest.log_id, tree_size=size + 1, root=bytes([7]) * 32)
+            )
+        return snapshot
+
+    snapshot = asyncio.run(anchor_on_a_branch())
+    branch = scan(chain, newest, size)
+    assert branch is not None
+    assert branch.tree_size == size + 1
+    assert node.rpc("evm_revert", snapshot) is True
+    node.rpc("evm_mine")
+    node.rpc("evm_mine")
+    assert scan(chain, newest, size) is None
