@@ -66,7 +66,9 @@ class AnvilNode:
     """An anvil process on a free port; ``async with AnvilNode() as node: node.url``.
 
     ``block_time`` None mines a block per transaction; ``state`` keeps the chain in a file
-    across ``stop``/``start`` (anvil ``--state``).
+    across ``stop``/``start`` (anvil ``--state``); ``genesis_s`` dates the genesis block
+    (anvil ``--timestamp``; later blocks count on from it), so a chain can carry the dates of
+    recorded telemetry.
     """
 
     binary: Path | None = None
@@ -74,6 +76,7 @@ class AnvilNode:
     block_time: float | None = None
     state: Path | None = None
     chain_id: int = 31337
+    genesis_s: int | None = None
     start_timeout: float = 20.0
     _process: asyncio.subprocess.Process | None = None
 
@@ -105,6 +108,8 @@ class AnvilNode:
             args += ["--block-time", str(self.block_time)]
         if self.state is not None:
             args += ["--state", str(self.state)]
+        if self.genesis_s is not None:
+            args += ["--timestamp", str(self.genesis_s)]
         self._process = await asyncio.create_subprocess_exec(
             str(binary),
             *args,

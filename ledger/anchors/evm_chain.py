@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
@@ -113,6 +113,19 @@ class RegistryView:
 
         return await self.rpc("read block", read)
 
+    async def block_time(self, number: int) -> tuple[bytes, int] | None:
+        """The canonical hash and timestamp (seconds) of block ``number`` (``None`` past the
+        head)."""
+
+        async def read() -> tuple[bytes, int] | None:
+            try:
+                block = await self.w3.eth.get_block(number)
+            except BlockNotFound:
+                return None
+            return bytes(block["hash"]), int(block["timestamp"])
+
+        return await self.rpc("read block", read)
+
     async def receipt(self, tx_hash: bytes) -> TxReceipt | None:
         """The transaction receipt, or ``None`` if the node has none (pending, dropped, reorged)."""
 
@@ -164,17 +177,24 @@ class RegistryView:
 
     async def events(self, log_id: bytes) -> list[Inclusion]:
         """Every ``Anchored`` event of ``log_id`` in the canonical chain, oldest first."""
+        return await self.events_between(log_id, first=self.from_block, last="latest")
+
+    async def events_between(
+        self, log_id: bytes, *, first: int, last: int | Literal["latest"]
+    ) -> list[Inclusion]:
+        """The ``Anchored`` events of ``log_id`` in blocks ``first..last`` (inclusive), oldest
+        first: one ``eth_getLogs`` call, so callers keep the range bounded."""
         params: FilterParams = {
             "address": self.contract.address,
             "topics": ["0x" + ANCHORED_TOPIC.hex(), "0x" + log_id.hex()],
-            "fromBlock": self.from_block,
-            "toBlock": "latest",
+            "fromBlock": first,
+            "toBlock": last,
         }
         logs = await self.rpc("read Anchored events", lambda: self.w3.eth.get_logs(params))
         found = []
         for log in logs:
             anchored = _anchored(log, log_id)
-            if anchored is not None:
+            if anchored is not None and not log.get("removed", False):
                 found.append(
                     Inclusion(
                         tx_hash=bytes(log["transactionHash"]),
@@ -185,7 +205,7 @@ class RegistryView:
                         root=anchored[1],
                     )
                 )
-        return found
+        return sorted(found, key=lambda event: (event.block_number, event.log_index))
 
     async def find_event(self, log_id: bytes, tree_size: int) -> Inclusion | None:
         """The ``Anchored`` event of ``(log_id, tree_size)`` in the canonical chain."""

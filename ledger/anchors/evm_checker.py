@@ -8,24 +8,58 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .base import AnchorChecker, AnchorReceipt
+from .base import AnchorChecker, AnchorReceipt, LaterAnchor
 from .checkers import LocalAnchorChecker
+from .errors import AnchorNotFoundError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EvmAnchorChecker:
-    """Check the receipt on the EVM node at ``rpc_url`` (the embedded export is not used)."""
+    """Check the receipt on the EVM node at ``rpc_url`` (the embedded export is not used).
+
+    Also a ``LaterAnchorSource``: after a receipt checked out, the chain says when the log
+    first grew past the bundle's checkpoint (the stale-checkpoint rule).
+    """
 
     rpc_url: str
+    confirmations: int = 1
+    _checked: dict[bytes, AnchorReceipt] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __call__(self, receipt: AnchorReceipt, *, embedded: Mapping[str, object] | None) -> str:
         """Verify ``receipt`` on chain, to completion; return ``"evm rpc"``."""
         from .evm_verify import verify_evm_anchor  # web3 only when used
 
-        asyncio.run(verify_evm_anchor(receipt, rpc_url=self.rpc_url))
+        asyncio.run(
+            verify_evm_anchor(receipt, rpc_url=self.rpc_url, confirmations=self.confirmations)
+        )
+        self._checked[receipt.log_id] = receipt
         return "evm rpc"
+
+    def first_anchor_after(self, log_id: bytes, *, size: int) -> LaterAnchor | None:
+        """The first anchor of ``log_id`` on chain with a tree larger than ``size``, dated by
+        its block's timestamp; only canonical blocks with ``confirmations`` confirmations count.
+
+        Starts from the receipt :meth:`__call__` verified for that log (its registry and block):
+        a receipt never checked here is refused rather than answered with ``None``, which would
+        let a stale checkpoint pass. Raises ``AnchorUnavailable`` when the node cannot answer.
+        """
+        from .evm_verify import first_anchor_after  # web3 only when used
+
+        receipt = self._checked.get(log_id)
+        if receipt is None:
+            raise AnchorNotFoundError(
+                f"no receipt of log {log_id.hex()} was checked on {self.rpc_url}: later anchors "
+                "are read from the registry and block of a verified receipt"
+            )
+        return asyncio.run(
+            first_anchor_after(
+                receipt, size=size, rpc_url=self.rpc_url, confirmations=self.confirmations
+            )
+        )
 
 
 def anchor_checker(

@@ -2,20 +2,22 @@
 
 I/O: JSON-RPC reads. Checks that the node is on the receipt's chain, that the registry holds
 the receipt's root at its size, that the ``Anchored`` event sits where the receipt says in the
-canonical chain, and that it has at least ``confirmations`` confirmations.
+canonical chain, and that it has at least ``confirmations`` confirmations; and finds the first
+later anchor of the same log (the stale-checkpoint rule, ``docs/protocol.md`` step 8).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .base import AnchorReceipt, AnchorRequest
+from .base import AnchorReceipt, AnchorRequest, LaterAnchor
 from .errors import (
     AnchorError,
     AnchorNotFinalError,
     AnchorNotFoundError,
     AnchorReceiptMismatchError,
     AnchorRootMismatchError,
+    AnchorUnavailable,
     AnchorVerificationError,
 )
 from .evm import make_web3
@@ -142,3 +144,88 @@ async def verify_chain_holds(
     finally:
         await w3.provider.disconnect()
     return event
+
+
+BLOCKS_PER_QUERY = 2_000
+"""Blocks per ``eth_getLogs`` call of the later-anchor scan (public nodes cap the range)."""
+
+
+async def first_anchor_after(
+    receipt: AnchorReceipt,
+    *,
+    size: int,
+    rpc_url: str,
+    confirmations: int = 1,
+    poa: bool = False,
+    backoff: Backoff | None = None,
+    blocks_per_query: int = BLOCKS_PER_QUERY,
+) -> LaterAnchor | None:
+    """The first ``Anchored`` event of ``receipt``'s log with a tree larger than ``size``, in
+    canonical blocks with at least ``confirmations`` confirmations, dated by its block.
+
+    ``receipt`` is the one :func:`verify_evm_anchor` checked (its registry, block and size are
+    trusted from here on). The registry only lets a log's size grow, so its events are in
+    size order: with ``size`` equal to the receipt's, the answer is the first event after the
+    receipt's block (scanned forward); with a receipt larger than ``size`` it is at or before
+    that block (scanned backward until a smaller event). Either way the scan is bounded by
+    ``blocks_per_query`` blocks per call and stops at the first answer. Raises
+    ``AnchorUnavailable`` when the node cannot be read or the chain reorganises under it.
+    """
+    if blocks_per_query < 1:
+        raise ValueError("blocks_per_query must be >= 1")
+    address = _detail(receipt, "contract", str)
+    start = _detail(receipt, "block_number", int)
+    w3 = make_web3(rpc_url, poa=poa)
+    view = RegistryView(w3=w3, address=address, backoff=backoff or Backoff(attempts=2))
+    try:
+        last = await view.head() - confirmations + 1
+        if receipt.tree_size > size:
+            event = await _scan_back(view, receipt.log_id, size, start=start, step=blocks_per_query)
+        elif await view.latest_size(receipt.log_id) <= size:
+            return None  # nothing larger anchored at all, confirmed or not
+        else:
+            event = await _scan_forward(
+                view, receipt.log_id, size, start=start, last=last, step=blocks_per_query
+            )
+        if event is None or event.block_number > last:
+            return None
+        block = await view.block_time(event.block_number)
+        if block is None or block[0] != event.block_hash:
+            raise AnchorUnavailable(
+                f"block {event.block_number} changed while later anchors were read (a chain "
+                "reorganisation): verify again"
+            )
+        return LaterAnchor(tree_size=event.tree_size, anchored_at_ms=block[1] * 1000)
+    finally:
+        await w3.provider.disconnect()
+
+
+async def _scan_forward(
+    view: RegistryView, log_id: bytes, size: int, *, start: int, last: int, step: int
+) -> Inclusion | None:
+    """The first event above ``size`` in blocks ``start..last``."""
+    first = start
+    while first <= last:
+        upto = min(first + step - 1, last)
+        for event in await view.events_between(log_id, first=first, last=upto):
+            if event.tree_size > size:
+                return event
+        first = upto + 1
+    return None
+
+
+async def _scan_back(
+    view: RegistryView, log_id: bytes, size: int, *, start: int, step: int
+) -> Inclusion | None:
+    """The earliest event above ``size`` at or before block ``start``."""
+    found: Inclusion | None = None
+    upto = start
+    while upto >= 0:
+        first = max(upto - step + 1, 0)
+        events = await view.events_between(log_id, first=first, last=upto)
+        for event in reversed(events):
+            if event.tree_size <= size:
+                return found
+            found = event
+        upto = first - 1
+    return found

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from gateway.registry import DeviceSpec, Registry
 from gateway.store import CheckpointRecord, RegistryAction, RegistryChange, SqliteStore
 from gateway.store import log_writes as sqlite_store
 from gateway.verification import Incoming
+from ledger.anchors.base import AnchorBackend
 from ledger.anchors.local import LocalAnchorBackend
 from ledger.bundle_v2 import BundleV2
 from ledger.checkpoint import Checkpoint, sign_checkpoint
@@ -98,6 +100,8 @@ class EvidenceWorld:
 
     deployment: Deployment
     agents: dict[str, Agent] = field(default_factory=dict)
+    anchor_backend: Callable[[], Awaitable[AnchorBackend]] | None = None
+    """Opens the ledger checkpoints are anchored on; ``None``: the local anchor table."""
 
     @property
     def workdir(self) -> Path:
@@ -140,6 +144,7 @@ class EvidenceWorld:
         return EvidenceWorld(
             deployment=Deployment(workdir=workdir, settings=settings, devices=()),
             agents=dict(self.agents),
+            anchor_backend=self.anchor_backend,
         )
 
     def grow(self, device: str, *, messages: int) -> None:
@@ -231,7 +236,11 @@ FLEET_KINDS = {
 
 
 def build_world(
-    workdir: Path, *, keys_from: Path | None = None, forged: frozenset[str] = frozenset()
+    workdir: Path,
+    *,
+    keys_from: Path | None = None,
+    forged: frozenset[str] = frozenset(),
+    anchor_backend: Callable[[], Awaitable[AnchorBackend]] | None = None,
 ) -> EvidenceWorld:
     """Enrol the fleet, run its history through the pipeline, sign, anchor and export.
 
@@ -245,7 +254,7 @@ def build_world(
     if keys_from is not None:
         for name in ("gateway.key", "operator.key"):
             shutil.copy2(keys_from / "keys" / name, workdir / "keys" / name)
-    world = EvidenceWorld(deployment=deployment)
+    world = EvidenceWorld(deployment=deployment, anchor_backend=anchor_backend)
     for device, kind in FLEET_KINDS.items():
         seed = seed_of(("attacker:" if device in forged else "") + device)
         world.agents[device] = Agent(device_id=device, kind=kind, seed=seed)
@@ -311,7 +320,8 @@ async def _accept(pipeline: Pipeline, batch: list[Incoming]) -> None:
 
 
 async def sign_and_anchor(world: EvidenceWorld, store: SqliteStore) -> None:
-    """Sign a checkpoint of the whole log with its index line, anchor it, export the table."""
+    """Sign a checkpoint of the whole log with its index line, anchor it, export the table
+    (with another ledger than the local table: anchor it there, nothing to export)."""
     settings = world.deployment.settings
     key = load_key_file(settings.key_file)
     head = await store.log_head()
@@ -324,6 +334,13 @@ async def sign_and_anchor(world: EvidenceWorld, store: SqliteStore) -> None:
     await store.add_checkpoint(
         CheckpointRecord(size=head.size, root=head.root, note=note, signed_at_ms=RECEIVED_MS)
     )
+    if world.anchor_backend is not None:
+        other = await world.anchor_backend()
+        try:
+            await Anchorer(store=store, backend=other, origin=settings.origin).sync()
+        finally:
+            await other.aclose()
+        return
     backend = await LocalAnchorBackend.open(settings.data_dir / "anchors.db", seed=key.seed)
     try:
         await Anchorer(store=store, backend=backend, origin=settings.origin).sync()

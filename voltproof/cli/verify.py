@@ -26,7 +26,7 @@ from ledger.bundle import Bundle
 from ledger.bundle_v2 import BundleV2, read_bundle
 from ledger.errors import VerificationError
 
-from .exits import ExitCode, InvalidEvidenceError, UsageError
+from .exits import CommandFailedError, ExitCode, InvalidEvidenceError, UsageError
 from .options import command, parse_time, url
 from .progress import stages
 from .witness_options import (
@@ -438,6 +438,7 @@ def _evidence_line(evidence: dict[str, int]) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from ledger.anchors.errors import AnchorError
     from ledger.anchors.evm_checker import anchor_checker
 
     with stages(f"verify {args.bundle.name}", 2) as step:
@@ -464,6 +465,8 @@ def _verify(args: argparse.Namespace) -> int:
                 facts["pins"] = sorted(pins)
         except VerificationError as exc:
             raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
+        except AnchorError as exc:  # the ledger could not answer (an EVM node gone mid-check)
+            raise CommandFailedError(f"cannot read later anchors: {exc}") from exc
     verdict, code = _verdict(facts, args)
     received_only = facts["evidence"].get("received-only", 0)
     if received_only:
