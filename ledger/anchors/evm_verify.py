@@ -59,7 +59,9 @@ async def verify_evm_anchor(
     except AnchorVerificationError:
         raise
     except AnchorError as exc:
-        raise AnchorVerificationError(f"cannot check the anchor on {rpc_url}: {exc}") from exc
+        # The node could not answer: nothing is known about the anchor, which is not a
+        # verdict on the evidence (a mistyped --rpc must not make a bundle look forged).
+        raise AnchorUnavailable(f"cannot check the anchor on {rpc_url}: {exc}") from exc
     finally:
         await w3.provider.disconnect()
 

@@ -213,10 +213,28 @@ def test_node_gone_after_the_receipt_check_is_one_error_line(chain: Chain, tmp_p
         )  # fmt: skip
     assert rpc.silenced > 0
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "voltproof verify: error: cannot read later anchors: " in done.stderr
+    assert "voltproof verify: error: the ledger could not be read: " in done.stderr
     assert "EVM node unreachable" in done.stderr
     assert "Traceback" not in done.stderr
     assert "VALID" not in done.stdout
+
+
+def test_node_down_is_no_verdict_on_honest_evidence(chain: Chain, tmp_path: Path) -> None:
+    """A node that never answers (a mistyped --rpc, a node down): one error line, exit 1, and
+    never "INVALID": an honest bundle must not look forged because the ledger was away."""
+    path = tmp_path / "honest.json"
+    path.write_bytes(chain.open_lease.to_bytes())
+    done = subprocess.run(
+        [sys.executable, "-m", "voltproof", "verify", str(path), "--gateway-key",
+         chain.world.gateway_key, "--rpc", DEAD_RPC],
+        capture_output=True, text=True, cwd=REPO, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "voltproof verify: error: the ledger could not be read: cannot check the anchor" in (
+        done.stderr
+    )
+    assert "INVALID" not in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def scan(

@@ -465,8 +465,8 @@ def _verify(args: argparse.Namespace) -> int:
                 facts["pins"] = sorted(pins)
         except VerificationError as exc:
             raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
-        except AnchorError as exc:  # the ledger could not answer (an EVM node gone mid-check)
-            raise CommandFailedError(f"cannot read later anchors: {exc}") from exc
+        except AnchorError as exc:  # the ledger could not answer: no verdict, not INVALID
+            raise CommandFailedError(f"the ledger could not be read: {exc}") from exc
     verdict, code = _verdict(facts, args)
     received_only = facts["evidence"].get("received-only", 0)
     if received_only:
