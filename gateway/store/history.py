@@ -19,7 +19,7 @@ from .reads import END_MS, leaf_columns, leaf_record, marks
 from .records import LeafRecord, MessageLeaf, RegistryEventRecord
 
 if TYPE_CHECKING:
-    from .samples import BlockGroup, Samples
+    from .samples import BlockGroup, Samples, SummaryRead
 
 _MESSAGE: Final = (
     "SELECT leaf_index, seq, t_ms, cose FROM leaves WHERE device = ? AND seq IS NOT NULL "
@@ -273,6 +273,26 @@ class HistoryReads(CheckpointReads):
         return await samples.window_blocks(
             self._rows, kind, device_id, from_ms=t_from, to_ms=t_to, fields=fields
         )
+
+    async def sample_summaries_in(
+        self,
+        kind: Kind,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        bucket_ms: int,
+        names: Sequence[str],
+    ) -> SummaryRead:
+        """For a chart of ``[t_from, t_to)`` in buckets of ``bucket_ms``: the summaries of the
+        blocks inside the period and one bucket, the other blocks whole (see
+        :func:`gateway.store.samples.window_summaries`)."""
+        from . import samples  # numpy: only processes that read samples load it
+
+        return await samples.window_summaries(
+            self._rows, kind, device_id, from_ms=t_from, to_ms=t_to, bucket_ms=bucket_ms,
+            names=names,
+        )  # fmt: skip
 
     async def newest_sample(
         self,

@@ -39,7 +39,7 @@ from .records import (
 )
 
 if TYPE_CHECKING:
-    from .samples import BlockGroup, Samples
+    from .samples import BlockGroup, Samples, SummaryRead
 
 
 class StoreReader(Protocol):
@@ -183,6 +183,20 @@ class StoreReader(Protocol):
     ) -> list[BlockGroup]:
         """The device's sample blocks holding samples in the period, not flattened, grouped
         by size (samples outside the period included: the caller drops them)."""
+        ...
+
+    async def sample_summaries_in(
+        self,
+        kind: Kind,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        bucket_ms: int,
+        names: Sequence[str],
+    ) -> SummaryRead:
+        """For a chart in buckets of ``bucket_ms``: the summaries of the blocks inside the
+        period and one bucket, the other blocks whole."""
         ...
 
     async def newest_sample(
@@ -379,6 +393,10 @@ class StoreReader(Protocol):
 
     async def sample_blocks(self) -> list[SampleBlockRecord]:
         """Every stored sample block, as stored."""
+        ...
+
+    async def sample_summaries(self) -> dict[int, bytes]:
+        """Every stored block summary, by leaf index, as stored."""
         ...
 
     async def close(self) -> None:
