@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.series import DERIVED, Series, bucket_size, bucketed, bucketed_blocks, bucketed_summaries
-from gateway.registry import Registry
-from gateway.store import Candidate, SqliteStore, Store
+from gateway.store import SqliteStore
 from gateway.store.blocks import block_row, summary, summary_of_block
 from gateway.store.memory import open_memory_store
 from gateway.store.migrate import LATEST_VERSION
-from ledger.keys import SigningKey, generate_seed, public_key_from_seed
-from ledger.message import decode_message, message_hash, sign_message
-from ledger.telemetry import TelemetryBatch, decode_columns, encode_batch
-from tests.support.gateway_devices import T0_MS, FakeDevice, pack_sample
+from ledger.message import decode_message
+from ledger.telemetry import decode_columns
+from tests.support.gateway_devices import FakeDevice
+from tests.support.pack_messages import store_pack_messages
 
 NAMES = ["soc", "cell_spread_v", "temp_max_c", "voltage_v", "alarm_level", "energy_in_wh"]
 SOURCES = ["soc", "cell_v_max", "cell_v_min", "temp_max_c", "voltage_v", "alarm_level",
@@ -52,44 +50,6 @@ _message = st.tuples(
     st.sampled_from([1000, 5000, 60_000]),
     st.one_of(st.integers(0, 3), st.integers(20, 200)),  # blocks of silence before it
 )
-
-
-async def _enrolled(store: Store, device: FakeDevice) -> None:
-    seed = generate_seed()
-    operator = SigningKey(name="operator", seed=seed, public_key=public_key_from_seed(seed))
-    await Registry(store=store, operator=operator, clock_ms=lambda: T0_MS).enroll([device.spec()])
-
-
-def _candidate(device: FakeDevice, batch: TelemetryBatch, position: int) -> Candidate:
-    payload = {"v": 1, "dev": device.device_id, "seq": device.seq, "prev": device.prev,
-               "t": batch.t_ms, **encode_batch(batch)}  # fmt: skip
-    data = sign_message(payload, seed=device.seed)
-    device.seq += 1
-    device.prev = message_hash(data)
-    decoded = decode_message(data).payload
-    return Candidate(
-        position=position, topic=device.topic, device_id=device.device_id, seq=device.seq - 1,
-        prev=bytes(decoded["prev"]), t_ms=batch.t_ms, received_at_ms=batch.t_ms,
-        historical=False, cose=data, message_hash=message_hash(data),
-        batch=decode_columns(decoded),
-    )  # fmt: skip
-
-
-async def _store_messages(store: Store, messages: list[tuple[list[dict[str, float]], int, int]]
-                          ) -> tuple[int, int]:  # fmt: skip
-    """Sign and commit ``messages``; the first and last sample times (inclusive)."""
-    device = FakeDevice(device_id="pack-1", kind="pack")
-    await _enrolled(store, device)
-    t, candidates = T0_MS, []
-    for position, (samples, dt_ms, silence) in enumerate(messages):
-        t += silence * dt_ms * len(samples)
-        batch = TelemetryBatch(kind="pack", t_ms=t, dt_ms=dt_ms, packs=(),
-                               samples=tuple(replace(pack_sample(), **s) for s in samples))  # type: ignore[arg-type]  # fmt: skip
-        candidates.append(_candidate(device, batch, position))
-        t += dt_ms * len(samples)
-    await store.commit(candidates, [])
-    last = candidates[-1].batch
-    return T0_MS, last.t_ms + (last.n - 1) * last.dt_ms
 
 
 def _assert_same(got: Series, expected: Series) -> None:
@@ -124,7 +84,7 @@ def test_chart_from_summaries_equals_chart_from_raw_blocks(
     async def run() -> None:
         store = await open_memory_store()
         try:
-            first, last = await _store_messages(store, messages)
+            first, last = await store_pack_messages(store, messages)
             span = last + 1 - first
             from_ms = first + int(span * cut[0] * 0.5)
             to_ms = max(from_ms + 1, last + 1 - int(span * cut[1] * 0.5))
@@ -156,7 +116,7 @@ def test_a_year_chart_reads_summaries_not_blocks() -> None:
         store = await open_memory_store()
         try:
             messages = [([{"soc": (i % 10) / 10} for i in range(60)], 60_000, 0)] * 72
-            first, last = await _store_messages(store, messages)
+            first, last = await store_pack_messages(store, messages)
             read = await store.sample_summaries_in("pack", "pack-1", t_from=first, t_to=last + 1,
                                                    bucket_ms=86_400_000, names=["soc"])  # fmt: skip
             assert (len(read.summaries), len(read.cut)) == (72, 0)
@@ -189,7 +149,7 @@ def test_migration_back_fills_summaries_of_an_older_store(tmp_path: Path) -> Non
 
     async def write() -> None:
         async with await SqliteStore.open(path) as store:
-            await _store_messages(store, [([{"soc": 0.5}] * 5, 1000, 0)] * 4)
+            await store_pack_messages(store, [([{"soc": 0.5}] * 5, 1000, 0)] * 4)
 
     asyncio.run(write())
     with sqlite3.connect(path) as db:  # as version 4 left it
