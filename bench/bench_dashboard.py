@@ -11,7 +11,8 @@ a year of data (one message per ``--year-step-min`` minutes, one sample a minute
   error): the cost of a page load and a script on this machine;
 - fleet: the dashboard's fleet view until every table row is drawn and the map holds every
   bus marker (the fleet API call, KPIs, table and map included);
-- asset-year: a pack's page until its six charts are drawn over a year of data.
+- asset-year: a pack's page until its six charts are drawn over a year of data;
+- and the server's own time (``Server-Timing``) for that page's year series, asked for directly.
 
 Times are wall clock from ``goto`` to the view drawn (median of ``--repeat`` loads in a
 fresh page each), and ratios to the baseline.
@@ -86,6 +87,25 @@ def timed_load(browser: Browser, key: str, url: str, ready: Callable[[Page], Non
         context.close()
 
 
+YEAR_FIELDS = (
+    "soc,soh_capacity,temp_max_c,temp_min_c,cell_spread_v,energy_out_wh,energy_in_wh,alarm_level"
+)
+"""The columns the asset page's six pack charts ask for, in one request (``api/static/app.js``)."""
+
+
+def series_server_s(base: str, key: str) -> float:
+    """The server's own time (``Server-Timing: app``) for the asset page's year series."""
+    response = httpx.get(
+        f"{base}/api/dashboard/assets/pack-0/series",
+        params={"fields": YEAR_FIELDS, "points": "800"},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    timing = response.headers["Server-Timing"]
+    return float(timing.split("dur=")[1]) / 1000
+
+
 def median_of(count: int, action: Callable[[], float]) -> float:
     """Median of ``count`` runs (one warm-up run first)."""
     action()
@@ -146,6 +166,9 @@ def main() -> None:
 
                     results["asset_year"] = median_of(args.repeat, lambda: timed_load(
                         browser, key, f"{base}/#asset/pack-0", charts_ready))  # fmt: skip
+                    results["series_server"] = median_of(
+                        3 * args.repeat, lambda: series_server_s(base, key)
+                    )
             finally:
                 browser.close()
     base_s = results["baseline"]
@@ -158,6 +181,10 @@ def main() -> None:
         value = results[name]
         aim_text = "" if aim is None else f"< {aim:g} s"
         print(f"{label:<34}{value:>10.3f}{value / base_s:>12.1f}{aim_text:>8}")
+    print(
+        f"{'year series, server time (8 columns, 800 buckets)':<52}"
+        f"{results['series_server']:>8.3f} s (median of {3 * args.repeat})"
+    )
 
 
 if __name__ == "__main__":
