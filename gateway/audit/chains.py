@@ -47,7 +47,7 @@ class ChainFacts:
     heads: Sequence[ChainHeadRecord]
     gaps: Mapping[str, Sequence[tuple[int, int]]]
     blocks: Sequence[SampleBlockRecord]
-    summaries: Mapping[int, bytes]
+    summaries: Mapping[int, tuple[bytes, str | None]]
 
 
 def check_chains(facts: ChainFacts, problems: list[Problem], counts: dict[str, int]) -> None:
@@ -224,7 +224,7 @@ def _head(device: str, leaves: list[_Leaf], head: tuple[int, bytes] | None) -> I
 
 
 def _samples(
-    leaf: _Leaf, samples: dict[int, _BlockRow], summaries: dict[int, bytes]
+    leaf: _Leaf, samples: dict[int, _BlockRow], summaries: dict[int, tuple[bytes, str | None]]
 ) -> Iterator[Problem]:
     try:
         if gbt.is_envelope(leaf.cose):
@@ -234,9 +234,8 @@ def _samples(
     except (MessageError, TelemetryError, gbt.GbtError):
         summaries.pop(leaf.index, None)
         return  # reported as leaf_undecodable, or a payload the gateway never accepts
-    yield from _summary(
-        leaf, columns.kind, blocks.summary(columns), summaries.pop(leaf.index, None)
-    )
+    signed = (blocks.summary(columns), columns.host)
+    yield from _summary(leaf, columns.kind, signed, summaries.pop(leaf.index, None))
     stored = samples.pop(leaf.index, None)
     if stored is None:
         yield _problem(
@@ -261,19 +260,31 @@ def _samples(
             )
             return
     if stored[-1] != expected[-1]:
-        signed = expected[-1]
-        assert isinstance(signed, bytes)
+        signed_block = expected[-1]
+        assert isinstance(signed_block, bytes)
         yield _problem(
-            leaf, "sample_mismatch", _first_difference(leaf, stored, signed), table=_BLOCKS
+            leaf, "sample_mismatch", _first_difference(leaf, stored, signed_block), table=_BLOCKS
         )
 
 
-def _summary(leaf: _Leaf, kind: Kind, signed: bytes, stored: bytes | None) -> Iterator[Problem]:
-    """The stored summary against the summary of the signed samples (a chart reads it)."""
+def _summary(
+    leaf: _Leaf,
+    kind: Kind,
+    signed: tuple[bytes, str | None],
+    stored: tuple[bytes, str | None] | None,
+) -> Iterator[Problem]:
+    """The stored summary and host against those of the signed message (a chart and a pack's
+    history read them)."""
     if stored is None:
         yield _problem(leaf, "summary_missing", "no sample summary", table=_SUMMARIES)
-    elif stored != signed:
-        yield _problem(leaf, "summary_mismatch", _summary_difference(kind, stored, signed),
+    elif stored[1] != signed[1]:
+        yield _problem(
+            leaf, "summary_mismatch",
+            f"host is {stored[1]!r} in {_SUMMARIES}, the signed message says {signed[1]!r}",
+            table=_SUMMARIES,
+        )  # fmt: skip
+    elif stored[0] != signed[0]:
+        yield _problem(leaf, "summary_mismatch", _summary_difference(kind, stored[0], signed[0]),
                        table=_SUMMARIES)  # fmt: skip
 
 

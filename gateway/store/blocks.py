@@ -7,8 +7,9 @@ message's ``n`` wire integers in the column's typed-array element (little-endian
 ``FieldSpec.element``). The blob is the message's sample data exactly as it was signed (less
 the CBOR framing), so a block costs one row to write however many samples the message
 carries. Beside it, in the same transaction, ``sample_summaries`` gets the block's summary
-(:func:`summary`: per column the min, max and sum of the wire integers), derived data that a
-chart over months reads instead of the block. This module writes blocks (the gateway
+(:func:`summary`: per column the min, max and sum of the wire integers) and the message's
+``host``, derived data that a chart over months and a pack's history read instead of the
+block and the message. This module writes blocks (the gateway
 process, no numpy); :mod:`gateway.store.samples` reads them back as arrays.
 """
 
@@ -75,7 +76,9 @@ DERIVED: Final = {"cell_spread_v": ("cell_v_max", "cell_v_min")}
 never below zero (``cell_spread_v``: the cell voltage spread, so never from the extremes of
 different samples). Summaries hold them as if they were columns."""
 
-INSERT_SUMMARY_SQL: Final = "INSERT INTO sample_summaries (leaf_index, stats) VALUES (?, ?)"
+INSERT_SUMMARY_SQL: Final = (
+    "INSERT INTO sample_summaries (leaf_index, stats, host) VALUES (?, ?, ?)"
+)
 
 _STRUCT_CODES: Final = {
     (1, False): "B", (1, True): "b", (2, False): "H", (2, True): "h",
@@ -153,5 +156,7 @@ def _summarise(kind: Kind, by_attr: dict[str, Sequence[int]]) -> bytes:
 
 
 def summary_row(leaf_index: int, columns: TelemetryColumns) -> tuple[object, ...]:
-    """The ``sample_summaries`` row of an accepted message (see :data:`INSERT_SUMMARY_SQL`)."""
-    return (leaf_index, summary(columns))
+    """The ``sample_summaries`` row of an accepted message (see :data:`INSERT_SUMMARY_SQL`):
+    its summary and the ``host`` it names (the bus a pack is installed in; a pack's history
+    reads it here instead of decoding every message again)."""
+    return (leaf_index, summary(columns), columns.host)

@@ -8,7 +8,7 @@ Scripts may call ``sample_block(cose, part)``, one part of the ``sample_blocks``
 stored telemetry message (``kind``, ``t_ms``, ``last_ms``, ``dt_ms``, ``n`` or ``columns``),
 derived from the signed bytes; version 2 rebuilds the decoded samples with it. Version 5
 back-fills block summaries with ``block_summary(kind, n, columns)``
-(:func:`gateway.store.blocks.summary_of_block`).
+(:func:`gateway.store.blocks.summary_of_block`) and ``message_host(cose)``.
 A database whose version is above the newest known migration is refused: this code would
 not know what the newer schema means.
 """
@@ -25,6 +25,7 @@ from importlib import resources
 import aiosqlite
 
 from gateway.store.merkle_nodes import SCHEMA as MERKLE_SCHEMA
+from ledger import gbt32960 as gbt
 from ledger.message import MessageError, decode_message
 from ledger.telemetry import TelemetryError, decode_columns
 
@@ -98,6 +99,19 @@ def block_summary(kind: str, n: int, columns: bytes) -> bytes:
     return summary_of_block("pack" if kind == "pack" else "bus", int(n), bytes(columns))
 
 
+def message_host(cose: bytes) -> str | None:
+    """The ``host`` a stored message names (SQL function); none for a GB/T 32960 leaf and for a
+    message that does not decode (``voltproof gateway check`` reports that message)."""
+    data = bytes(cose)
+    if gbt.is_envelope(data):
+        return None
+    try:
+        host = decode_message(data).payload.get("host")
+    except MessageError:
+        return None
+    return host if isinstance(host, str) else None
+
+
 async def schema_version(db: aiosqlite.Connection) -> int:
     """The version recorded in ``db`` (0 for an empty database)."""
     await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -118,6 +132,7 @@ async def migrate(
         current = await schema_version(db)
         await db.create_function("sample_block", 2, sample_block, deterministic=True)
         await db.create_function("block_summary", 3, block_summary, deterministic=True)
+        await db.create_function("message_host", 1, message_host, deterministic=True)
         if current > LATEST_VERSION:
             raise SchemaVersionError(
                 f"database schema version {current} is newer than this code's {LATEST_VERSION}"

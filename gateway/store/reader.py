@@ -132,6 +132,19 @@ class StoreReader(Protocol):
         ``after``: only those above that key."""
         ...
 
+    async def message_hosts(
+        self,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        limit: int,
+        after: tuple[int, int] | None = None,
+    ) -> list[tuple[int, int, str | None]]:
+        """``(leaf_index, t, host)`` of the leaves :meth:`messages_in` would return, the host
+        read from the summary rows."""
+        ...
+
     async def message_before(
         self, device_id: str, *, seq: int, t_ms: int, leaf_below: int
     ) -> MessageLeaf | None:
@@ -395,8 +408,8 @@ class StoreReader(Protocol):
         """Every stored sample block, as stored."""
         ...
 
-    async def sample_summaries(self) -> dict[int, bytes]:
-        """Every stored block summary, by leaf index, as stored."""
+    async def sample_summaries(self) -> dict[int, tuple[bytes, str | None]]:
+        """Every stored block summary and host, by leaf index, as stored."""
         ...
 
     async def close(self) -> None:

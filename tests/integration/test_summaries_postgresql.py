@@ -21,13 +21,15 @@ pytestmark = pytest.mark.integration
 
 def test_migration_back_fills_summaries(postgres_url: str) -> None:
     """Version 2 (blocks, no summaries) migrated to 3: a summary per block, equal to the
-    summary of the signed samples, and the chart from them equals the sample-by-sample one."""
+    summary of the signed samples and the host its message names, and the chart from them
+    equals the sample-by-sample one."""
 
     async def run() -> None:
         async with await PostgresStore.open(postgres_url) as store:
             first, last = await store_pack_messages(
-                store, [([{"soc": i / 10, "cell_v_max": 3.4}] * 6, 1000, i % 2) for i in range(9)]
-            )
+                store, [([{"soc": i / 10, "cell_v_max": 3.4}] * 6, 1000, i % 2) for i in range(9)],
+                hosts=[f"bus-{i // 4}" for i in range(9)],
+            )  # fmt: skip
         async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as db:
             await db.execute("DROP TABLE sample_summaries")
             await db.execute("DELETE FROM schema_version WHERE version = 3")
@@ -35,10 +37,10 @@ def test_migration_back_fills_summaries(postgres_url: str) -> None:
             stored = await store.sample_summaries()
             leaves = [leaf for leaf in await store.leaves_page(after=-1, limit=100)
                       if leaf.kind == "telemetry"]  # fmt: skip
-            expected = {
-                leaf.leaf_index: summary(decode_columns(decode_message(leaf.cose).payload))
-                for leaf in leaves
-            }
+            signed = {leaf.leaf_index: decode_columns(decode_message(leaf.cose).payload)
+                      for leaf in leaves}  # fmt: skip
+            expected = {index: (summary(c), c.host) for index, c in signed.items()}
+            assert {host for _, host in expected.values()} == {"bus-0", "bus-1", "bus-2"}
             assert len(expected) == 9
             assert stored == expected
             bucket_ms = bucket_size(last + 1 - first, 10)

@@ -323,6 +323,11 @@ def _sql(*statements: str) -> Tamper:
             id="sample-block-truncated",
         ),
         pytest.param(
+            _sql("UPDATE sample_summaries SET host = 'bus-9999' WHERE leaf_index = 3"),
+            {"summary_mismatch"},
+            id="summary-host",
+        ),
+        pytest.param(
             _sql("DELETE FROM sample_summaries WHERE leaf_index = 3"),
             {"summary_missing"},
             id="summary-deleted",

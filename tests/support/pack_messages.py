@@ -38,14 +38,18 @@ def _candidate(device: FakeDevice, batch: TelemetryBatch, position: int) -> Cand
     )  # fmt: skip
 
 
-async def store_pack_messages(store: Store, messages: Sequence[Message]) -> tuple[int, int]:
-    """Sign and commit ``messages``; the first and last sample times (inclusive)."""
+async def store_pack_messages(
+    store: Store, messages: Sequence[Message], *, hosts: Sequence[str | None] | None = None
+) -> tuple[int, int]:
+    """Sign and commit ``messages`` (each naming its bus of ``hosts``, if given); the first
+    and last sample times (inclusive)."""
     device = FakeDevice(device_id="pack-1", kind="pack")
     await _enrolled(store, device)
     t, candidates = T0_MS, []
     for position, (samples, dt_ms, silence) in enumerate(messages):
         t += silence * dt_ms * len(samples)
-        batch = TelemetryBatch(kind="pack", t_ms=t, dt_ms=dt_ms, packs=(),
+        host = None if hosts is None else hosts[position]
+        batch = TelemetryBatch(kind="pack", t_ms=t, dt_ms=dt_ms, packs=(), host=host,
                                samples=tuple(replace(pack_sample(), **s) for s in samples))  # type: ignore[arg-type]  # fmt: skip
         candidates.append(_candidate(device, batch, position))
         t += dt_ms * len(samples)

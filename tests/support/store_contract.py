@@ -37,6 +37,7 @@ from ledger.merkle.index_tree import EMPTY_NODE
 from ledger.message import decode_message, message_hash
 from ledger.telemetry import decode_columns
 from tests.support.gateway_devices import T0_MS, FakeDevice
+from tests.support.pack_messages import store_pack_messages
 
 END = 2**63 - 1
 STEP_MS = 4_000
@@ -687,6 +688,29 @@ async def case_damaged_sample_summary(world: StoreWorld) -> None:
                                                bucket_ms=END, names=["soc"])  # fmt: skip
 
 
+async def case_message_hosts(world: StoreWorld) -> None:
+    """A pack's hosts come from the summary rows, page by page as ``messages_in`` pages, the
+    same as decoding each message; a message without its summary row is decoded."""
+    hosts = ["bus-1", "bus-1", None, "bus-2", "bus-2", "bus-1"]
+    await store_pack_messages(world.writer, [([{"soc": 0.5}] * 3, 1000, 0)] * 6, hosts=hosts)
+    r = world.reader
+    leaves = await r.messages_in("pack-1", t_from=0, t_to=END, limit=100)
+    decoded = [
+        (leaf.leaf_index, leaf.t_ms, decode_message(leaf.cose).payload.get("host"))
+        for leaf in leaves
+    ]
+    assert [host for *_, host in decoded] == hosts
+    assert await r.message_hosts("pack-1", t_from=0, t_to=END, limit=100) == decoded
+    first = await r.message_hosts("pack-1", t_from=0, t_to=END, limit=4)
+    rest = await r.message_hosts("pack-1", t_from=0, t_to=END, limit=4,
+                                 after=(first[-1][1], first[-1][0]))  # fmt: skip
+    assert [*first, *rest] == decoded
+    inside = await r.message_hosts("pack-1", t_from=decoded[1][1], t_to=decoded[3][1], limit=9)
+    assert inside == decoded[1:3]
+    await world.run_sql("DELETE FROM sample_summaries WHERE leaf_index = ?", (decoded[3][0],))
+    assert await r.message_hosts("pack-1", t_from=0, t_to=END, limit=100) == decoded
+
+
 async def case_whole_store(world: StoreWorld) -> None:
     """The audit's reads: size, leaves in pages, nodes, keys, heads, gaps, sample blocks."""
     filled = await fill(world.writer)
@@ -724,10 +748,9 @@ async def case_whole_store(world: StoreWorld) -> None:
         "pack-1", "pack", T0_MS, 4, 1000,
     )  # fmt: skip
     assert first.last_ms == T0_MS + 3_000
-    assert {
-        leaf.leaf_index: summary(decode_columns(decode_message(leaf.cose).payload))
-        for leaf in telemetry
-    } == summaries
+    signed = {leaf.leaf_index: decode_columns(decode_message(leaf.cose).payload)
+              for leaf in telemetry}  # fmt: skip
+    assert {index: (summary(c), c.host) for index, c in signed.items()} == summaries
 
 
 async def case_whole_store_empty(world: StoreWorld) -> None:
@@ -763,6 +786,7 @@ CASES = (
     case_sample_summaries_in,
     case_block_without_summary,
     case_damaged_sample_summary,
+    case_message_hosts,
     case_whole_store,
     case_whole_store_empty,
 )

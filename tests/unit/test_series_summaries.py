@@ -144,12 +144,13 @@ def test_summary_of_a_stored_block_equals_the_one_written_at_intake() -> None:
 
 def test_migration_back_fills_summaries_of_an_older_store(tmp_path: Path) -> None:
     """A store at schema version 4 (blocks, no summaries) migrated to 5 has a summary per
-    block, equal to the summary of the signed samples."""
+    block, equal to the summary of the signed samples, with the host its message names."""
     path = tmp_path / "gateway.db"
 
     async def write() -> None:
         async with await SqliteStore.open(path) as store:
-            await store_pack_messages(store, [([{"soc": 0.5}] * 5, 1000, 0)] * 4)
+            await store_pack_messages(store, [([{"soc": 0.5}] * 5, 1000, 0)] * 4,
+                                      hosts=["bus-1", None, "bus-2", "bus-2"])  # fmt: skip
 
     asyncio.run(write())
     with sqlite3.connect(path) as db:  # as version 4 left it
@@ -157,7 +158,7 @@ def test_migration_back_fills_summaries_of_an_older_store(tmp_path: Path) -> Non
         db.execute("DELETE FROM schema_version WHERE version = 5")
     assert LATEST_VERSION == 5
 
-    async def reopen() -> dict[int, bytes]:
+    async def reopen() -> dict[int, tuple[bytes, str | None]]:
         async with await SqliteStore.open(path) as store:
             return await store.sample_summaries()
 
@@ -165,7 +166,9 @@ def test_migration_back_fills_summaries_of_an_older_store(tmp_path: Path) -> Non
     with sqlite3.connect(path) as db:
         leaves = db.execute("SELECT leaf_index, cose FROM leaves WHERE kind = 'telemetry'")
         expected = {
-            int(i): summary(decode_columns(decode_message(bytes(c)).payload)) for i, c in leaves
+            int(i): (summary(columns), columns.host)
+            for i, c in leaves
+            for columns in [decode_columns(decode_message(bytes(c)).payload)]
         }
-    assert len(expected) == 4
+    assert [host for _, host in expected.values()] == ["bus-1", None, "bus-2", "bus-2"]
     assert stored == expected

@@ -14,7 +14,7 @@ from psycopg import AsyncConnection
 
 from ..blocks import summary_of_block
 from ..errors import SchemaVersionError, StoreError
-from ..migrate import Migration, numbered_migrations
+from ..migrate import Migration, message_host, numbered_migrations
 
 MIGRATE_LOCK: Final = 0x766F6C746D696772
 """The advisory lock key held while the schema is checked or migrated ("voltmigr")."""
@@ -62,20 +62,22 @@ async def migrate(connection: AsyncConnection[Any]) -> int:
 
 
 async def _back_fill_summaries(connection: AsyncConnection[Any]) -> None:
-    """A summary for every stored block, computed from the block (in the migration's
-    transaction: a block that does not fit fails the migration, which then changes nothing)."""
+    """A summary for every stored block, computed from the block, with the host its message
+    names (in the migration's transaction: a block that does not fit fails the migration,
+    which then changes nothing)."""
     after = -1
     while True:
         cursor = await connection.execute(
-            "SELECT leaf_index, kind, n, columns FROM sample_blocks WHERE leaf_index > %s "
-            "ORDER BY leaf_index LIMIT %s",
+            "SELECT b.leaf_index, b.kind, b.n, b.columns, l.cose FROM sample_blocks AS b "
+            "JOIN leaves AS l ON l.leaf_index = b.leaf_index WHERE b.leaf_index > %s "
+            "ORDER BY b.leaf_index LIMIT %s",
             (after, BACK_FILL_PAGE),
         )
         rows = await cursor.fetchall()
         if not rows:
             return
         summaries = []
-        for leaf_index, kind, n, columns in rows:
+        for leaf_index, kind, n, columns, cose in rows:
             if kind not in ("bus", "pack"):
                 raise StoreError(f"sample block of leaf {leaf_index} has kind {kind!r}")
             try:
@@ -84,9 +86,10 @@ async def _back_fill_summaries(connection: AsyncConnection[Any]) -> None:
                 )
             except ValueError as exc:
                 raise StoreError(f"sample block of leaf {leaf_index}: {exc}") from exc
-            summaries.append((int(leaf_index), stats))
+            summaries.append((int(leaf_index), stats, message_host(bytes(cose))))
         async with connection.cursor() as insert:
             await insert.executemany(
-                "INSERT INTO sample_summaries (leaf_index, stats) VALUES (%s, %s)", summaries
+                "INSERT INTO sample_summaries (leaf_index, stats, host) VALUES (%s, %s, %s)",
+                summaries,
             )
         after = int(rows[-1][0])
