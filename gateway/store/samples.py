@@ -4,8 +4,10 @@ Reads select the blocks that overlap a window with the index ``(device, t_ms, la
 a block's first sample lies at most :data:`~gateway.store.blocks.MAX_SPAN_MS` before its
 last, so the range ``t_ms >= from - MAX_SPAN_MS`` holds every block with a sample at or
 after ``from``. Samples are ordered by time, then leaf index (a device's messages may
-overlap in time). Only processes that read samples import this module (and numpy): the
-dashboard API, ``voltproof gateway check``; the gateway itself only writes blocks.
+overlap in time). A chart over a long period reads the blocks' summaries instead
+(:func:`window_summaries`) and only the blocks a bucket edge cuts. Only processes that read
+samples import this module (and numpy): the dashboard API, ``voltproof gateway check``; the
+gateway itself only writes blocks and summaries.
 """
 
 from __future__ import annotations
