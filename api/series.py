@@ -18,12 +18,12 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from gateway.store.samples import BlockGroup
+from gateway.store.blocks import DERIVED as STORED_DERIVED
+from gateway.store.samples import BlockGroup, SummaryRead
 
-DERIVED: Final[Mapping[str, tuple[str, str]]] = {
-    "cell_spread_v": ("cell_v_max", "cell_v_min"),
-}
-"""Derived column -> (minuend, subtrahend) of the same sample."""
+DERIVED: Final[Mapping[str, tuple[str, str]]] = STORED_DERIVED
+"""Derived column -> (minuend, subtrahend) of the same sample (the store's summaries hold
+them too, so they are defined with the blocks)."""
 
 GAP_FACTOR: Final = 4
 """A silence longer than this many usual spacings (and two buckets) is drawn as a gap."""
@@ -123,24 +123,66 @@ def bucketed_blocks(
     """
     if bucket_ms < 1:
         raise ValueError(f"bucket_ms must be >= 1, got {bucket_ms}")
-    keys: list[npt.NDArray[np.int64]] = []
-    counts: list[npt.NDArray[np.int64]] = []
-    stats: dict[str, dict[str, list[npt.NDArray[np.float64]]]] = {
-        name: {"min": [], "max": [], "sum": []} for name in names
-    }
+    parts = _Parts(names)
     for group in groups:
+        parts.add_blocks(group, from_ms=from_ms, to_ms=to_ms, bucket_ms=bucket_ms)
+    return parts.series(from_ms=from_ms, bucket_ms=bucket_ms)
+
+
+def bucketed_summaries(
+    read: SummaryRead,
+    names: Sequence[str],
+    *,
+    from_ms: int,
+    to_ms: int,
+    bucket_ms: int,
+) -> Series:
+    """:func:`bucketed_blocks` from block summaries: each summarised block (inside the period
+    and one bucket) adds its stored min, max, sum and count to its bucket; the blocks read
+    whole are reduced as :func:`bucketed_blocks` does. The same series, without decoding the
+    blocks a year chart is made of (``tests/unit/test_series_summaries.py``)."""
+    if bucket_ms < 1:
+        raise ValueError(f"bucket_ms must be >= 1, got {bucket_ms}")
+    parts = _Parts(names)
+    summaries = read.summaries
+    parts.keys.append((summaries.t_ms - from_ms) // bucket_ms)
+    parts.counts.append(summaries.n)
+    for name in names:
+        scale, stats = summaries.per_unit[name], parts.stats[name]
+        stats["min"].append(summaries.min[name] / scale)
+        stats["max"].append(summaries.max[name] / scale)
+        stats["sum"].append(summaries.sum[name] / scale)
+    for group in read.cut:
+        parts.add_blocks(group, from_ms=from_ms, to_ms=to_ms, bucket_ms=bucket_ms)
+    return parts.series(from_ms=from_ms, bucket_ms=bucket_ms)
+
+
+class _Parts:
+    """Per bucket key: sample counts and per column min, max and sum, in chunks (a chunk per
+    group of whole blocks, per group of samples taken one by one, per set of summaries)."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.keys: list[npt.NDArray[np.int64]] = []
+        self.counts: list[npt.NDArray[np.int64]] = []
+        self.stats: dict[str, dict[str, list[npt.NDArray[np.float64]]]] = {
+            name: {"min": [], "max": [], "sum": []} for name in names
+        }
+
+    def add_blocks(self, group: BlockGroup, *, from_ms: int, to_ms: int, bucket_ms: int) -> None:
+        """Whole blocks reduced along their rows, the others sample by sample."""
         times = group.times()
         inside = (times >= from_ms) & (times < to_ms)
         bucket = (times - from_ms) // bucket_ms
         whole = inside.all(axis=1) & (bucket[:, 0] == bucket[:, -1])
         cut = ~whole & inside.any(axis=1)
         cut_inside = inside[cut]
-        keys += [bucket[whole, 0], bucket[cut][cut_inside]]
-        counts += [np.full(int(whole.sum()), group.n, np.int64),
-                   np.ones(int(cut_inside.sum()), np.int64)]  # fmt: skip
-        for name in names:
+        self.keys += [bucket[whole, 0], bucket[cut][cut_inside]]
+        self.counts += [np.full(int(whole.sum()), group.n, np.int64),
+                        np.ones(int(cut_inside.sum()), np.int64)]  # fmt: skip
+        for name in self.names:
             wire, scale = _wire(group, name)
-            rows, parts = wire[whole], stats[name]
+            rows, parts = wire[whole], self.stats[name]
             parts["min"] += [rows.min(axis=1) / scale if len(rows) else _EMPTY]
             parts["max"] += [rows.max(axis=1) / scale if len(rows) else _EMPTY]
             parts["sum"] += [rows.sum(axis=1, dtype=np.float64) / scale if len(rows) else _EMPTY]
@@ -148,28 +190,33 @@ def bucketed_blocks(
             parts["min"].append(one)
             parts["max"].append(one)
             parts["sum"].append(one)
-    key = np.concatenate(keys) if keys else np.empty(0, np.int64)
-    if not len(key):
-        return Series(bucket_ms=bucket_ms, t_ms=[], columns={
-            name: Column(avg=[], min=[], max=[]) for name in names})  # fmt: skip
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    count = np.add.reduceat(np.concatenate(counts)[order], starts)
-    keys_kept = key[starts]
-    gaps = _gap_positions(keys_kept)
-    columns: dict[str, Column] = {}
-    for name in names:
-        merged = {stat: np.concatenate(chunks)[order] for stat, chunks in stats[name].items()}
-        columns[name] = Column(
-            avg=_with_gaps((np.add.reduceat(merged["sum"], starts) / count).tolist(), gaps),
-            min=_with_gaps(np.minimum.reduceat(merged["min"], starts).tolist(), gaps),
-            max=_with_gaps(np.maximum.reduceat(merged["max"], starts).tolist(), gaps),
-        )
-    axis = (from_ms + keys_kept * bucket_ms).tolist()
-    for offset, at in enumerate(gaps):
-        axis.insert(at + offset, axis[at + offset - 1] + bucket_ms)
-    return Series(bucket_ms=bucket_ms, t_ms=[int(t) for t in axis], columns=columns)
+
+    def series(self, *, from_ms: int, bucket_ms: int) -> Series:
+        """The chunks merged per bucket, with the gaps."""
+        key = np.concatenate(self.keys) if self.keys else np.empty(0, np.int64)
+        if not len(key):
+            return Series(bucket_ms=bucket_ms, t_ms=[], columns={
+                name: Column(avg=[], min=[], max=[]) for name in self.names})  # fmt: skip
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        count = np.add.reduceat(np.concatenate(self.counts)[order], starts)
+        keys_kept = key[starts]
+        gaps = _gap_positions(keys_kept)
+        columns: dict[str, Column] = {}
+        for name in self.names:
+            merged = {
+                stat: np.concatenate(chunks)[order] for stat, chunks in self.stats[name].items()
+            }
+            columns[name] = Column(
+                avg=_with_gaps((np.add.reduceat(merged["sum"], starts) / count).tolist(), gaps),
+                min=_with_gaps(np.minimum.reduceat(merged["min"], starts).tolist(), gaps),
+                max=_with_gaps(np.maximum.reduceat(merged["max"], starts).tolist(), gaps),
+            )
+        axis = (from_ms + keys_kept * bucket_ms).tolist()
+        for offset, at in enumerate(gaps):
+            axis.insert(at + offset, axis[at + offset - 1] + bucket_ms)
+        return Series(bucket_ms=bucket_ms, t_ms=[int(t) for t in axis], columns=columns)
 
 
 _EMPTY: Final = np.empty(0, np.float64)

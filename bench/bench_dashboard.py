@@ -11,7 +11,8 @@ a year of data (one message per ``--year-step-min`` minutes, one sample a minute
   error): the cost of a page load and a script on this machine;
 - fleet: the dashboard's fleet view until every table row is drawn and the map holds every
   bus marker (the fleet API call, KPIs, table and map included);
-- asset-year: a pack's page until its six charts are drawn over a year of data.
+- asset-year: a pack's page until its six charts are drawn over a year of data;
+- and the server's own time (``Server-Timing``) for that page's year series, asked for directly.
 
 Times are wall clock from ``goto`` to the view drawn (median of ``--repeat`` loads in a
 fresh page each), and ratios to the baseline.
@@ -33,6 +34,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Final
 
 import httpx
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -86,6 +88,44 @@ def timed_load(browser: Browser, key: str, url: str, ready: Callable[[Page], Non
         context.close()
 
 
+YEAR_FIELDS = (
+    "soc,soh_capacity,temp_max_c,temp_min_c,cell_spread_v,energy_out_wh,energy_in_wh,alarm_level"
+)
+"""The columns the asset page's six pack charts ask for, in one request (``api/static/app.js``)."""
+
+
+def server_s(base: str, key: str, path: str, params: dict[str, str] | None = None) -> float:
+    """The server's own time (``Server-Timing: app``) for one GET."""
+    response = httpx.get(f"{base}{path}", params=params,
+                         headers={"Authorization": f"Bearer {key}"}, timeout=60)  # fmt: skip
+    response.raise_for_status()
+    timing = response.headers["Server-Timing"]
+    return float(timing.split("dur=")[1]) / 1000
+
+
+def series_server_s(base: str, key: str) -> float:
+    """The server's own time for the asset page's year series."""
+    params = {"fields": YEAR_FIELDS, "points": "800"}
+    return server_s(base, key, "/api/dashboard/assets/pack-0/series", params)
+
+
+ASSET_REQUESTS: Final = (
+    ("asset", "/api/assets/pack-0", None),
+    ("series", "/api/dashboard/assets/pack-0/series", {"fields": YEAR_FIELDS, "points": "800"}),
+    ("history", "/api/assets/pack-0/history", None),
+)
+"""What the asset page asks the server for (``--requests-only``), one after the other."""
+
+
+def requests_only(year_dir: Path, repeat: int) -> None:
+    """The server's time for each of the asset page's requests, without a browser."""
+    with api(year_dir) as base:
+        key = (year_dir / "bench.key").read_text(encoding="utf-8").strip()
+        for name, path, params in ASSET_REQUESTS:
+            median = median_of(repeat, lambda: server_s(base, key, path, params))  # noqa: B023
+            print(f"{name:<10}{path:<42}{median * 1000:>9.1f} ms (median of {repeat})")
+
+
 def median_of(count: int, action: Callable[[], float]) -> float:
     """Median of ``count`` runs (one warm-up run first)."""
     action()
@@ -99,7 +139,17 @@ def main() -> None:
     parser.add_argument("--year-step-min", type=int, default=60)
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--requests-only", action="store_true",
+                        help="seed the asset-year only and time the asset page's requests on "
+                        "the server (Server-Timing), no browser")  # fmt: skip
     args = parser.parse_args()
+    if args.requests_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            year_dir = Path(tmp) / "year"
+            asyncio.run(seed(year_dir, messages=2 * 365 * 24 * 60 // args.year_step_min,
+                             devices=2, samples=args.year_step_min, dt_ms=60_000))  # fmt: skip
+            requests_only(year_dir, args.repeat)
+        return
     chromium = shutil.which("chromium")
     if chromium is None:
         raise SystemExit("chromium is not installed (apt-get install -y chromium)")
@@ -146,6 +196,9 @@ def main() -> None:
 
                     results["asset_year"] = median_of(args.repeat, lambda: timed_load(
                         browser, key, f"{base}/#asset/pack-0", charts_ready))  # fmt: skip
+                    results["series_server"] = median_of(
+                        3 * args.repeat, lambda: series_server_s(base, key)
+                    )
             finally:
                 browser.close()
     base_s = results["baseline"]
@@ -158,6 +211,10 @@ def main() -> None:
         value = results[name]
         aim_text = "" if aim is None else f"< {aim:g} s"
         print(f"{label:<34}{value:>10.3f}{value / base_s:>12.1f}{aim_text:>8}")
+    print(
+        f"{'year series, server time (8 columns, 800 buckets)':<52}"
+        f"{results['series_server']:>8.3f} s (median of {3 * args.repeat})"
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from ..deps import (
     visible_device,
     window_of,
 )
-from ..series import DERIVED, bucket_size, bucketed_blocks, source_columns
+from ..series import DERIVED, bucket_size, bucketed_summaries
 from ..times import TimeMs
 from .assets import described
 
@@ -272,11 +272,11 @@ async def series(
         window = data_window
     points = min(points, state.deployment.api.max_points)
     bucket_ms = bucket_size(window.to_ms - window.from_ms, points)
-    groups = await reader.sample_blocks_in(
-        kind, asset, t_from=window.from_ms, t_to=window.to_ms, fields=source_columns(names)
+    read = await reader.sample_summaries_in(
+        kind, asset, t_from=window.from_ms, t_to=window.to_ms, bucket_ms=bucket_ms, names=names
     )
     result = await asyncio.to_thread(
-        bucketed_blocks, groups, names, from_ms=window.from_ms, to_ms=window.to_ms,
+        bucketed_summaries, read, names, from_ms=window.from_ms, to_ms=window.to_ms,
         bucket_ms=bucket_ms,
     )  # fmt: skip
     units = {**UNITS[kind], "cell_spread_v": "V"}

@@ -59,6 +59,7 @@ async def audit_store(
             heads=await reader.chain_heads(),
             gaps=await reader.all_chain_gaps(),
             blocks=await reader.sample_blocks(),
+            summaries=await reader.sample_summaries(),
         )
     check_chains(facts, problems, counts)
     if anchors is not None:

@@ -9,6 +9,7 @@ block its signed bytes give (:mod:`gateway.store.blocks`), and no block lacks it
 
 from __future__ import annotations
 
+import struct
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ..store import ChainHeadRecord, KeyRange, LeafRecord, SampleBlockRecord, bl
 from .report import Problem
 
 _BLOCKS = "sample_blocks"
+_SUMMARIES = "sample_summaries"
 _BlockRow = tuple[str, str, int, int, int, int, bytes]
 """``(device, kind, t_ms, last_ms, dt_ms, n, columns)`` of one stored block."""
 
@@ -45,6 +47,7 @@ class ChainFacts:
     heads: Sequence[ChainHeadRecord]
     gaps: Mapping[str, Sequence[tuple[int, int]]]
     blocks: Sequence[SampleBlockRecord]
+    summaries: Mapping[int, tuple[bytes, str | None]]
 
 
 def check_chains(facts: ChainFacts, problems: list[Problem], counts: dict[str, int]) -> None:
@@ -53,6 +56,7 @@ def check_chains(facts: ChainFacts, problems: list[Problem], counts: dict[str, i
     heads = {head.device_id: (head.seq, head.message_hash) for head in facts.heads}
     gaps = facts.gaps
     samples = _sample_blocks(facts.blocks)
+    summaries = dict(facts.summaries)
     counts["samples"] = sum(int(row[5]) for row in samples.values())
     by_device: dict[str, list[_Leaf]] = defaultdict(list)
     for stored in sorted(facts.telemetry, key=lambda x: (x.device_id, x.seq or 0)):
@@ -72,7 +76,7 @@ def check_chains(facts: ChainFacts, problems: list[Problem], counts: dict[str, i
         problems.extend(_chain(device, leaves, keys.get(device, []), sorted(gaps.get(device, []))))
         problems.extend(_head(device, leaves, heads.pop(device, None)))
         for leaf in leaves:
-            problems.extend(_samples(leaf, samples))
+            problems.extend(_samples(leaf, samples, summaries))
     problems.extend(
         Problem(
             table="chain_heads",
@@ -90,6 +94,15 @@ def check_chains(facts: ChainFacts, problems: list[Problem], counts: dict[str, i
             detail=f"a sample block points to leaf {index}, which is no stored telemetry",
         )
         for index in sorted(samples)
+    )
+    problems.extend(
+        Problem(
+            table=_SUMMARIES,
+            code="summary_orphan",
+            leaf_index=index,
+            detail=f"a sample summary points to leaf {index}, which is no stored telemetry",
+        )
+        for index in sorted(summaries)
     )
 
 
@@ -210,14 +223,19 @@ def _head(device: str, leaves: list[_Leaf], head: tuple[int, bytes] | None) -> I
         )
 
 
-def _samples(leaf: _Leaf, samples: dict[int, _BlockRow]) -> Iterator[Problem]:
+def _samples(
+    leaf: _Leaf, samples: dict[int, _BlockRow], summaries: dict[int, tuple[bytes, str | None]]
+) -> Iterator[Problem]:
     try:
         if gbt.is_envelope(leaf.cose):
             columns = gbt.read_leaf(leaf.cose).columns
         else:
             columns = decode_columns(decode_message(leaf.cose).payload)
     except (MessageError, TelemetryError, gbt.GbtError):
+        summaries.pop(leaf.index, None)
         return  # reported as leaf_undecodable, or a payload the gateway never accepts
+    signed = (blocks.summary(columns), columns.host)
+    yield from _summary(leaf, columns.kind, signed, summaries.pop(leaf.index, None))
     stored = samples.pop(leaf.index, None)
     if stored is None:
         yield _problem(
@@ -242,11 +260,47 @@ def _samples(leaf: _Leaf, samples: dict[int, _BlockRow]) -> Iterator[Problem]:
             )
             return
     if stored[-1] != expected[-1]:
-        signed = expected[-1]
-        assert isinstance(signed, bytes)
+        signed_block = expected[-1]
+        assert isinstance(signed_block, bytes)
         yield _problem(
-            leaf, "sample_mismatch", _first_difference(leaf, stored, signed), table=_BLOCKS
+            leaf, "sample_mismatch", _first_difference(leaf, stored, signed_block), table=_BLOCKS
         )
+
+
+def _summary(
+    leaf: _Leaf,
+    kind: Kind,
+    signed: tuple[bytes, str | None],
+    stored: tuple[bytes, str | None] | None,
+) -> Iterator[Problem]:
+    """The stored summary and host against those of the signed message (a chart and a pack's
+    history read them)."""
+    if stored is None:
+        yield _problem(leaf, "summary_missing", "no sample summary", table=_SUMMARIES)
+    elif stored[1] != signed[1]:
+        yield _problem(
+            leaf, "summary_mismatch",
+            f"host is {stored[1]!r} in {_SUMMARIES}, the signed message says {signed[1]!r}",
+            table=_SUMMARIES,
+        )  # fmt: skip
+    elif stored[0] != signed[0]:
+        yield _problem(leaf, "summary_mismatch", _summary_difference(kind, stored[0], signed[0]),
+                       table=_SUMMARIES)  # fmt: skip
+
+
+def _summary_difference(kind: Kind, stored: bytes, signed: bytes) -> str:
+    """Which column's min, max or sum of a stored summary differs from the signed samples'."""
+    layout = struct.Struct(
+        "<" + "".join(c for _, *codes in blocks.SUMMARY_LAYOUT[kind] for c in codes)
+    )
+    if len(stored) != layout.size:
+        return f"the summary holds {len(stored)} bytes, a {kind} summary takes {layout.size}"
+    names = [f"{name} {stat}" for name, *_ in blocks.SUMMARY_LAYOUT[kind]
+             for stat in ("min", "max", "sum")]  # fmt: skip
+    for name, got, value in zip(names, layout.unpack(stored), layout.unpack(signed), strict=True):
+        if got != value:
+            return f"{name} is {got!r} in {_SUMMARIES}, the signed samples give {value!r}"
+    return "the summary differs from the signed samples'"  # pragma: no cover - bytes differ
 
 
 def _first_difference(leaf: _Leaf, stored: _BlockRow, signed_block: bytes) -> str:

@@ -93,3 +93,8 @@ class AuditReads(HistoryReads):
                               last_ms=r[4], dt_ms=r[5], n=r[6], columns=bytes(r[7]))
             for r in rows
         ]  # fmt: skip
+
+    async def sample_summaries(self) -> dict[int, tuple[bytes, str | None]]:
+        """Every stored block summary and host, by leaf index."""
+        rows = await self._rows("SELECT leaf_index, stats, host FROM sample_summaries")
+        return {int(index): (bytes(stats), host) for index, stats, host in rows}

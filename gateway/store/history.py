@@ -11,19 +11,33 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from ledger import gbt32960 as gbt
 from ledger.device_index import DeviceIndex
+from ledger.message import MessageError, decode_message
 from ledger.telemetry import Kind
 
 from .checkpoints import CheckpointReads
+from .errors import StoreError
 from .reads import END_MS, leaf_columns, leaf_record, marks
 from .records import LeafRecord, MessageLeaf, RegistryEventRecord
 
 if TYPE_CHECKING:
-    from .samples import BlockGroup, Samples
+    from .samples import BlockGroup, Samples, SummaryRead
 
 _MESSAGE: Final = (
     "SELECT leaf_index, seq, t_ms, cose FROM leaves WHERE device = ? AND seq IS NOT NULL "
 )
+
+
+def _host(index: int, cose: bytes) -> str | None:
+    """The ``host`` a stored message names."""
+    if gbt.is_envelope(cose):
+        return None
+    try:
+        host = decode_message(cose).payload.get("host")
+    except MessageError as exc:
+        raise StoreError(f"stored leaf {index} does not decode: {exc}") from exc
+    return host if isinstance(host, str) else None
 
 
 def _message(row: Sequence[Any]) -> MessageLeaf:
@@ -72,6 +86,45 @@ class HistoryReads(CheckpointReads):
             (device_id, t_from, t_to, t_after, t_after, leaf_after, limit),
         )
         return [_message(row) for row in rows]
+
+    async def message_hosts(
+        self,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        limit: int,
+        after: tuple[int, int] | None = None,
+    ) -> list[tuple[int, int, str | None]]:
+        """``(leaf_index, t, host)`` of the leaves :meth:`messages_in` would return: the bus
+        each message names, read from its summary row (a message stored without one is
+        decoded). A pack's installation history without decoding a year of messages.
+
+        Raises :class:`~gateway.store.errors.StoreError` for a stored message that does not
+        decode.
+        """
+        t_after, leaf_after = after if after is not None else (-END_MS, -1)
+        rows = await self._rows(
+            "SELECT l.leaf_index, l.t_ms, s.host, s.leaf_index IS NULL FROM leaves AS l "
+            "LEFT JOIN sample_summaries AS s ON s.leaf_index = l.leaf_index "
+            "WHERE l.device = ? AND l.seq IS NOT NULL AND l.t_ms >= ? AND l.t_ms < ? "
+            "AND (l.t_ms > ? OR (l.t_ms = ? AND l.leaf_index > ?)) "
+            "ORDER BY l.t_ms, l.leaf_index LIMIT ?",
+            (device_id, t_from, t_to, t_after, t_after, leaf_after, limit),
+        )
+        missing = [int(row[0]) for row in rows if row[3]]
+        decoded: dict[int, str | None] = {}
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            for index, cose in await self._rows(
+                f"SELECT leaf_index, cose FROM leaves WHERE leaf_index IN ({marks(len(chunk))})",  # noqa: S608 -- placeholders only
+                chunk,
+            ):
+                decoded[int(index)] = _host(int(index), bytes(cose))
+        return [
+            (int(index), int(t_ms), decoded[int(index)] if lacking else host)
+            for index, t_ms, host, lacking in rows
+        ]
 
     async def message_before(
         self, device_id: str, *, seq: int, t_ms: int, leaf_below: int
@@ -273,6 +326,26 @@ class HistoryReads(CheckpointReads):
         return await samples.window_blocks(
             self._rows, kind, device_id, from_ms=t_from, to_ms=t_to, fields=fields
         )
+
+    async def sample_summaries_in(
+        self,
+        kind: Kind,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        bucket_ms: int,
+        names: Sequence[str],
+    ) -> SummaryRead:
+        """For a chart of ``[t_from, t_to)`` in buckets of ``bucket_ms``: the summaries of the
+        blocks inside the period and one bucket, the other blocks whole (see
+        :func:`gateway.store.samples.window_summaries`)."""
+        from . import samples  # numpy: only processes that read samples load it
+
+        return await samples.window_summaries(
+            self._rows, kind, device_id, from_ms=t_from, to_ms=t_to, bucket_ms=bucket_ms,
+            names=names,
+        )  # fmt: skip
 
     async def newest_sample(
         self,

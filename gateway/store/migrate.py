@@ -6,7 +6,9 @@ the bump of ``schema_version``, so a crash leaves the database at one version or
 Version 1 also creates the Merkle node tables of :data:`gateway.store.merkle_nodes.SCHEMA`.
 Scripts may call ``sample_block(cose, part)``, one part of the ``sample_blocks`` row of a
 stored telemetry message (``kind``, ``t_ms``, ``last_ms``, ``dt_ms``, ``n`` or ``columns``),
-derived from the signed bytes; version 2 rebuilds the decoded samples with it.
+derived from the signed bytes; version 2 rebuilds the decoded samples with it. Version 5
+back-fills block summaries with ``block_summary(kind, n, columns)``
+(:func:`gateway.store.blocks.summary_of_block`) and ``message_host(cose)``.
 A database whose version is above the newest known migration is refused: this code would
 not know what the newer schema means.
 """
@@ -23,10 +25,11 @@ from importlib import resources
 import aiosqlite
 
 from gateway.store.merkle_nodes import SCHEMA as MERKLE_SCHEMA
+from ledger import gbt32960 as gbt
 from ledger.message import MessageError, decode_message
 from ledger.telemetry import TelemetryError, decode_columns
 
-from .blocks import block_row
+from .blocks import block_row, summary_of_block
 from .errors import SchemaVersionError, StoreError
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -88,6 +91,27 @@ def sample_block(cose: bytes, part: str) -> object:
     return _block(bytes(cose))[_BLOCK_PARTS.index(part)]
 
 
+def block_summary(kind: str, n: int, columns: bytes) -> bytes:
+    """The summary of a stored block (SQL function; a block that does not fit fails the
+    migration, which then changes nothing)."""
+    if kind not in ("bus", "pack"):
+        raise ValueError(f"a stored sample block has kind {kind!r}")
+    return summary_of_block("pack" if kind == "pack" else "bus", int(n), bytes(columns))
+
+
+def message_host(cose: bytes) -> str | None:
+    """The ``host`` a stored message names (SQL function); none for a GB/T 32960 leaf and for a
+    message that does not decode (``voltproof gateway check`` reports that message)."""
+    data = bytes(cose)
+    if gbt.is_envelope(data):
+        return None
+    try:
+        host = decode_message(data).payload.get("host")
+    except MessageError:
+        return None
+    return host if isinstance(host, str) else None
+
+
 async def schema_version(db: aiosqlite.Connection) -> int:
     """The version recorded in ``db`` (0 for an empty database)."""
     await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -107,6 +131,8 @@ async def migrate(
     try:
         current = await schema_version(db)
         await db.create_function("sample_block", 2, sample_block, deterministic=True)
+        await db.create_function("block_summary", 3, block_summary, deterministic=True)
+        await db.create_function("message_host", 1, message_host, deterministic=True)
         if current > LATEST_VERSION:
             raise SchemaVersionError(
                 f"database schema version {current} is newer than this code's {LATEST_VERSION}"

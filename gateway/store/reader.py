@@ -39,7 +39,7 @@ from .records import (
 )
 
 if TYPE_CHECKING:
-    from .samples import BlockGroup, Samples
+    from .samples import BlockGroup, Samples, SummaryRead
 
 
 class StoreReader(Protocol):
@@ -132,6 +132,19 @@ class StoreReader(Protocol):
         ``after``: only those above that key."""
         ...
 
+    async def message_hosts(
+        self,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        limit: int,
+        after: tuple[int, int] | None = None,
+    ) -> list[tuple[int, int, str | None]]:
+        """``(leaf_index, t, host)`` of the leaves :meth:`messages_in` would return, the host
+        read from the summary rows."""
+        ...
+
     async def message_before(
         self, device_id: str, *, seq: int, t_ms: int, leaf_below: int
     ) -> MessageLeaf | None:
@@ -183,6 +196,20 @@ class StoreReader(Protocol):
     ) -> list[BlockGroup]:
         """The device's sample blocks holding samples in the period, not flattened, grouped
         by size (samples outside the period included: the caller drops them)."""
+        ...
+
+    async def sample_summaries_in(
+        self,
+        kind: Kind,
+        device_id: str,
+        *,
+        t_from: int,
+        t_to: int,
+        bucket_ms: int,
+        names: Sequence[str],
+    ) -> SummaryRead:
+        """For a chart in buckets of ``bucket_ms``: the summaries of the blocks inside the
+        period and one bucket, the other blocks whole."""
         ...
 
     async def newest_sample(
@@ -379,6 +406,10 @@ class StoreReader(Protocol):
 
     async def sample_blocks(self) -> list[SampleBlockRecord]:
         """Every stored sample block, as stored."""
+        ...
+
+    async def sample_summaries(self) -> dict[int, tuple[bytes, str | None]]:
+        """Every stored block summary and host, by leaf index, as stored."""
         ...
 
     async def close(self) -> None:

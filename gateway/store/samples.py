@@ -4,8 +4,10 @@ Reads select the blocks that overlap a window with the index ``(device, t_ms, la
 a block's first sample lies at most :data:`~gateway.store.blocks.MAX_SPAN_MS` before its
 last, so the range ``t_ms >= from - MAX_SPAN_MS`` holds every block with a sample at or
 after ``from``. Samples are ordered by time, then leaf index (a device's messages may
-overlap in time). Only processes that read samples import this module (and numpy): the
-dashboard API, ``voltproof gateway check``; the gateway itself only writes blocks.
+overlap in time). A chart over a long period reads the blocks' summaries instead
+(:func:`window_summaries`) and only the blocks a bucket edge cuts. Only processes that read
+samples import this module (and numpy): the dashboard API, ``voltproof gateway check``; the
+gateway itself only writes blocks and summaries.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy.typing as npt
 
 from ledger.telemetry import FIELDS, Kind
 
-from .blocks import MAX_SPAN_MS
+from .blocks import DERIVED, MAX_SPAN_MS, SUMMARY_LAYOUT
 from .errors import StoreError
 
 _BLOCK_COLUMNS: Final = "leaf_index, t_ms, dt_ms, n, columns"
@@ -266,8 +268,7 @@ async def window_blocks(
 ) -> list[BlockGroup]:
     """The blocks holding the device's samples in ``[from_ms, to_ms)`` (whole: samples
     outside the period are the caller's to drop), grouped by size, oldest first."""
-    names = _names(kind, fields)
-    specs = _specs(kind)
+    _names(kind, fields)
     after: tuple[int, int] = (-(2**63), -1)
     rows: list[BlockRow] = []
     while True:
@@ -278,6 +279,13 @@ async def window_blocks(
         if len(got) < page:
             break
         after = (int(got[-1][1]), int(got[-1][0]))
+    return _block_groups(kind, rows, fields)
+
+
+def _block_groups(kind: Kind, rows: Sequence[BlockRow], fields: Sequence[str]) -> list[BlockGroup]:
+    """``rows`` (blocks of one device) grouped by size, each group oldest first."""
+    names = _names(kind, fields)
+    specs = _specs(kind)
     by_n: dict[int, list[BlockRow]] = {}
     for row in rows:
         by_n.setdefault(int(row[3]), []).append(row)
@@ -303,6 +311,142 @@ async def window_blocks(
             )
         )
     return groups
+
+
+SUMMARY_WINDOW_SQL: Final = (
+    "SELECT b.leaf_index, b.t_ms, b.last_ms, b.n, s.stats FROM sample_blocks AS b "
+    "LEFT JOIN sample_summaries AS s ON s.leaf_index = b.leaf_index "
+    "WHERE b.device = ? AND b.t_ms >= ? AND b.t_ms < ? AND b.last_ms >= ? "
+    "AND (b.t_ms, b.leaf_index) > (?, ?) ORDER BY b.t_ms, b.leaf_index LIMIT ?"
+)
+_BLOCKS_BY_LEAF_SQL: Final = (
+    f"SELECT {_BLOCK_COLUMNS} FROM sample_blocks WHERE leaf_index IN ({{marks}}) "  # noqa: S608 -- constant columns
+    "ORDER BY t_ms, leaf_index"
+)
+LEAVES_PER_QUERY: Final = 500
+"""Leaf indexes per ``IN (...)`` query of the blocks a summary read takes whole."""
+
+_STRUCT_DTYPES: Final = {"B": "u1", "b": "i1", "H": "<u2", "h": "<i2", "I": "<u4", "i": "<i4",
+                         "Q": "<u8", "q": "<i8", "d": "<f8"}  # fmt: skip
+
+
+@cache
+def summary_dtype(kind: Kind) -> np.dtype[np.void]:
+    """The layout of a ``sample_summaries`` blob (:data:`gateway.store.blocks.SUMMARY_LAYOUT`)."""
+    return np.dtype(
+        [
+            (f"{name}.{stat}", _STRUCT_DTYPES[code])
+            for name, *codes in SUMMARY_LAYOUT[kind]
+            for stat, code in zip(("min", "max", "sum"), codes, strict=True)
+        ]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BlockSummaries:
+    """Summaries of whole blocks: per block its first time and sample count; per column the
+    min, max and sum of its wire integers (as ``float64``) and the divisor to memory units."""
+
+    t_ms: npt.NDArray[np.int64]
+    n: npt.NDArray[np.int64]
+    min: dict[str, npt.NDArray[np.float64]]
+    max: dict[str, npt.NDArray[np.float64]]
+    sum: dict[str, npt.NDArray[np.float64]]
+    per_unit: dict[str, float]
+
+    def __len__(self) -> int:
+        return len(self.t_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRead:
+    """A period read for a chart: the summaries of the blocks that lie inside the period and
+    inside one bucket, and every other block of the period whole (its samples outside the
+    period are the caller's to drop), for the caller to take sample by sample."""
+
+    summaries: BlockSummaries
+    cut: list[BlockGroup]
+
+
+async def window_summaries(
+    fetch: Fetch,
+    kind: Kind,
+    device_id: str,
+    *,
+    from_ms: int,
+    to_ms: int,
+    bucket_ms: int,
+    names: Sequence[str],
+    page: int = 5000,
+) -> SummaryRead:
+    """The device's samples in ``[from_ms, to_ms)`` for buckets of ``bucket_ms`` from
+    ``from_ms``: a summary row for each block that lies inside the period and inside one
+    bucket, the block itself for the others (and for a block stored without a summary).
+
+    ``names`` may hold derived columns (:data:`gateway.store.blocks.DERIVED`). A year of a
+    pack is 8,760 blocks of 60 samples: 344-byte summaries instead of 4.6 KB blocks, and
+    only the blocks a bucket edge cuts are read whole. Raises :class:`BlockError` for a
+    summary or block that does not hold what its row says.
+    """
+    if bucket_ms < 1:
+        raise ValueError(f"bucket_ms must be >= 1, got {bucket_ms}")
+    layout = {name for name, *_ in SUMMARY_LAYOUT[kind]}
+    unknown = sorted(set(names) - layout)
+    if unknown:
+        raise ValueError(f"unknown {kind} column(s) {unknown}; known: {sorted(layout)}")
+    dtype = summary_dtype(kind)
+    after: tuple[int, int] = (-(2**63), -1)
+    whole_rows: list[tuple[int, int, bytes]] = []
+    cut: list[int] = []
+    while True:
+        got = await fetch(
+            SUMMARY_WINDOW_SQL, (device_id, from_ms - MAX_SPAN_MS, to_ms, from_ms, *after, page)
+        )
+        for index, t_ms, last_ms, n, stats in got:
+            if (
+                stats is not None
+                and t_ms >= from_ms
+                and last_ms < to_ms
+                and (t_ms - from_ms) // bucket_ms == (last_ms - from_ms) // bucket_ms
+            ):
+                if len(stats) != dtype.itemsize:
+                    raise BlockError(
+                        f"sample summary of leaf {index} holds {len(stats)} bytes, "
+                        f"a {kind} summary takes {dtype.itemsize}"
+                    )
+                whole_rows.append((int(t_ms), int(n), stats))
+            else:
+                cut.append(int(index))
+        if len(got) < page:
+            break
+        after = (int(got[-1][1]), int(got[-1][0]))
+    data = np.frombuffer(b"".join(bytes(r[2]) for r in whole_rows), dtype=dtype)
+    per_unit = _summary_units(kind)
+    summaries = BlockSummaries(
+        t_ms=np.fromiter((r[0] for r in whole_rows), np.int64, len(whole_rows)),
+        n=np.fromiter((r[1] for r in whole_rows), np.int64, len(whole_rows)),
+        min={name: data[f"{name}.min"].astype(np.float64) for name in names},
+        max={name: data[f"{name}.max"].astype(np.float64) for name in names},
+        sum={name: data[f"{name}.sum"].astype(np.float64) for name in names},
+        per_unit={name: per_unit[name] for name in names},
+    )
+    rows: list[BlockRow] = []
+    for start in range(0, len(cut), LEAVES_PER_QUERY):
+        chunk = cut[start : start + LEAVES_PER_QUERY]
+        rows += await fetch(_BLOCKS_BY_LEAF_SQL.format(marks=", ".join("?" * len(chunk))), chunk)
+    rows.sort(key=lambda row: (int(row[1]), int(row[0])))
+    sources = list(dict.fromkeys(s for name in names for s in DERIVED.get(name, (name,))))
+    return SummaryRead(summaries=summaries, cut=_block_groups(kind, rows, sources))
+
+
+@cache
+def _summary_units(kind: Kind) -> dict[str, float]:
+    """Per summarised column, the divisor from wire integers to memory units."""
+    units = {name: float(per_unit) for name, (_integral, per_unit) in _specs(kind).items()}
+    for name, (high, _low) in DERIVED.items():
+        if high in units:
+            units[name] = units[high]
+    return units
 
 
 def _limited(samples: Samples, limit: int | None) -> Samples:

@@ -16,7 +16,7 @@ from gateway.store.merkle_nodes import UPDATE_SIZE_SQL, node_key
 from ledger.merkle import AppendPlan, NodeId
 
 from ..chain import ChainBook, Head, StoredLink
-from .blocks import INSERT_BLOCK_SQL, block_row
+from .blocks import INSERT_BLOCK_SQL, INSERT_SUMMARY_SQL, block_row, summary_row
 from .errors import RegistryConflictError
 from .records import Candidate, DeviceStatus, QuarantineEntry, RegistryAction, RegistryChange
 
@@ -138,7 +138,8 @@ async def write_chain(db: aiosqlite.Connection, book: ChainBook, duplicates: Cou
 async def insert_telemetry(
     db: aiosqlite.Connection, accepted: Sequence[tuple[int, Candidate]]
 ) -> None:
-    """Insert the accepted leaves and their decoded samples (one block per message)."""
+    """Insert the accepted leaves and their decoded samples (one block and its summary per
+    message)."""
     await db.executemany(
         _INSERT_LEAF,
         [
@@ -159,6 +160,7 @@ async def insert_telemetry(
     await db.executemany(
         INSERT_BLOCK_SQL, [block_row(index, c.device_id, c.batch) for index, c in accepted]
     )
+    await db.executemany(INSERT_SUMMARY_SQL, [summary_row(index, c.batch) for index, c in accepted])
 
 
 def _telemetry_alarm(index: int, candidate: Candidate) -> tuple[object, ...] | None:

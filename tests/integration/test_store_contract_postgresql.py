@@ -7,12 +7,13 @@ SQLite file and the memory fake): the cluster is a real server, started once per
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import psycopg
 import pytest
 
 from gateway.store.postgresql import PostgresStore
+from gateway.store.postgresql.session import translate
 from tests.support.store_contract import CASES, StoreWorld
 
 pytestmark = pytest.mark.integration
@@ -40,6 +41,13 @@ def test_store_contract_postgresql(
                 ) as connection:
                     await connection.execute(_TRUNCATE, (leaf_index,))
 
-            await check_case(StoreWorld(writer=writer, reader=reader, damage_sample_block=damage))
+            async def run_sql(sql: str, params: Sequence[object]) -> None:
+                async with await psycopg.AsyncConnection.connect(
+                    postgres_url, autocommit=True
+                ) as connection:
+                    await connection.execute(translate(sql).encode(), params)
+
+            await check_case(StoreWorld(writer=writer, reader=reader, damage_sample_block=damage,
+                                        run_sql=run_sql))  # fmt: skip
 
     asyncio.run(run())

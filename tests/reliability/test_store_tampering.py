@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import json
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from gateway.audit import CheckReport, SelfCheckError, check_store
+from gateway.store.blocks import SUMMARY_LAYOUT
 from ledger.keys import load_key_file
 from ledger.merkle import hash_leaf
 from tests.support.gateway_world import Deployment
@@ -224,6 +226,29 @@ def test_changed_merkle_node(deployment: Deployment, capsys: pytest.CaptureFixtu
     assert "INVALID" in out
 
 
+def test_changed_summary(deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
+    """An operator raising a block summary's lowest state of charge (what a year chart
+    draws) is named with the column; the evidence, the signed bytes, is untouched."""
+    with opened(deployment.settings.db_path) as db:
+        index = first_leaf(db, ASSET, seq=1)
+        (stats,) = db.execute(
+            "SELECT stats FROM sample_summaries WHERE leaf_index = ?", (index,)
+        ).fetchone()
+        layout = struct.Struct("<" + "".join(c for _, *codes in SUMMARY_LAYOUT["pack"]
+                                             for c in codes))  # fmt: skip
+        values = list(layout.unpack(stats))
+        soc_min = 3 * [name for name, *_ in SUMMARY_LAYOUT["pack"]].index("soc")
+        values[soc_min] = 1000
+        db.execute("UPDATE sample_summaries SET stats = ? WHERE leaf_index = ?",
+                   (layout.pack(*values), index))  # fmt: skip
+    (problem,) = check(deployment).problems
+    assert (problem.code, problem.table, problem.leaf_index, problem.device, problem.seq) == (
+        "summary_mismatch", "sample_summaries", index, ASSET, 1,
+    )  # fmt: skip
+    assert "soc min is 1000 in sample_summaries, the signed samples give " in problem.detail
+    assert verify_bundle(deployment, capsys)[0] == 0
+
+
 Tamper = Callable[[Path], None]
 
 
@@ -296,6 +321,26 @@ def _sql(*statements: str) -> Tamper:
             _sql("UPDATE sample_blocks SET columns = substr(columns, 1, 10) WHERE leaf_index = 3"),
             {"sample_mismatch"},
             id="sample-block-truncated",
+        ),
+        pytest.param(
+            _sql("UPDATE sample_summaries SET host = 'bus-9999' WHERE leaf_index = 3"),
+            {"summary_mismatch"},
+            id="summary-host",
+        ),
+        pytest.param(
+            _sql("DELETE FROM sample_summaries WHERE leaf_index = 3"),
+            {"summary_missing"},
+            id="summary-deleted",
+        ),
+        pytest.param(
+            _sql("UPDATE sample_summaries SET leaf_index = 99 WHERE leaf_index = 3"),
+            {"summary_missing", "summary_orphan"},
+            id="summary-moved",
+        ),
+        pytest.param(
+            _sql("UPDATE sample_summaries SET stats = substr(stats, 1, 10) WHERE leaf_index = 3"),
+            {"summary_mismatch"},
+            id="summary-truncated",
         ),
         pytest.param(
             _sql("UPDATE merkle_size SET size = 17"),

@@ -8,9 +8,10 @@ case a :class:`StoreWorld` per implementation.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from gateway.registry import Registry
@@ -28,6 +29,7 @@ from gateway.store import (
     StoreReader,
     UnknownCheckpointError,
 )
+from gateway.store.blocks import summary
 from ledger.device_index import REGISTRY_CHAIN_START, extend_registry_chain, verify_entry
 from ledger.keys import SigningKey, generate_seed, public_key_from_seed
 from ledger.merkle import OutOfRangeError, hash_leaf, verify_consistency, verify_inclusion
@@ -35,6 +37,7 @@ from ledger.merkle.index_tree import EMPTY_NODE
 from ledger.message import decode_message, message_hash
 from ledger.telemetry import decode_columns
 from tests.support.gateway_devices import T0_MS, FakeDevice
+from tests.support.pack_messages import store_pack_messages
 
 END = 2**63 - 1
 STEP_MS = 4_000
@@ -49,6 +52,9 @@ class StoreWorld:
     reader: StoreReader
     damage_sample_block: Callable[[int], Awaitable[None]]
     """Truncate the sample block of a leaf (every implementation provides a way)."""
+    run_sql: Callable[[str, Sequence[object]], Awaitable[None]]
+    """Run one statement (``?`` placeholders) on the store behind the store's back: what an
+    operator editing the database, or an older store, leaves."""
 
 
 def candidate(device: FakeDevice, position: int, *, alarm: int = 0) -> Candidate:
@@ -589,6 +595,122 @@ async def case_sample_blocks_in(world: StoreWorld) -> None:
         assert all(g.wire["soc"].shape == (len(g.t_ms), g.n) for g in groups)
 
 
+_CHART = ["soc", "cell_spread_v", "temp_max_c", "alarm_level"]
+_CHART_SOURCES = ["soc", "cell_v_max", "cell_v_min", "temp_max_c", "alarm_level"]
+
+
+async def _check_summary_read(
+    r: StoreReader, *, t_from: int, t_to: int, bucket_ms: int, unsummarised: int = -1
+) -> tuple[int, int]:
+    """One chart read against the blocks: every block with samples in the period comes once,
+    as a summary when it lies inside the period and one bucket (with the min, max and sum of
+    its wire integers), else whole (so is the block of leaf ``unsummarised``). Returns
+    (summarised, whole) block counts."""
+    read = await r.sample_summaries_in("pack", "pack-1", t_from=t_from, t_to=t_to,
+                                       bucket_ms=bucket_ms, names=_CHART)  # fmt: skip
+    groups = await r.sample_blocks_in("pack", "pack-1", t_from=t_from, t_to=t_to,
+                                      fields=_CHART_SOURCES)  # fmt: skip
+    expected: dict[int, tuple[object, ...]] = {}
+    cut: set[int] = set()
+    for g in groups:
+        times = g.times()
+        spread = np.maximum(g.wire["cell_v_max"].astype(np.int64) - g.wire["cell_v_min"], 0)
+        for i, leaf in enumerate(g.leaf_index.tolist()):
+            row = times[i]
+            if not ((row >= t_from) & (row < t_to)).any():
+                continue
+            if (
+                leaf != unsummarised
+                and row[0] >= t_from
+                and row[-1] < t_to
+                and ((row[0] - t_from) // bucket_ms == (row[-1] - t_from) // bucket_ms)
+            ):
+                wires = [g.wire[n][i] for n in ("soc",)] + [spread[i]] + [
+                    g.wire[n][i] for n in ("temp_max_c", "alarm_level")]  # fmt: skip
+                expected[int(row[0])] = (
+                    g.n,
+                    *[(float(w.min()), float(w.max()), float(w.sum())) for w in wires],
+                )
+            else:
+                cut.add(leaf)
+    s = read.summaries
+    got = {
+        t: (n, *[(s.min[c][i], s.max[c][i], s.sum[c][i]) for c in _CHART])
+        for i, (t, n) in enumerate(zip(s.t_ms.tolist(), s.n.tolist(), strict=True))
+    }
+    assert got == expected, (t_from, t_to, bucket_ms)
+    assert {leaf for g in read.cut for leaf in g.leaf_index.tolist()} == cut
+    assert all(set(g.wire) == set(_CHART_SOURCES) for g in read.cut)
+    return len(s), len(cut)
+
+
+async def case_sample_summaries_in(world: StoreWorld) -> None:
+    """A chart's read takes the summaries written with the blocks for the blocks inside the
+    period and one bucket, and the others whole, for periods and buckets that cut blocks."""
+    await fill(world.writer)
+    r = world.reader
+    whole = await _check_summary_read(r, t_from=0, t_to=END, bucket_ms=END)
+    assert whole == (5, 0)  # one bucket: every pack block summarised
+    per_block = await _check_summary_read(r, t_from=T0_MS, t_to=END, bucket_ms=STEP_MS)
+    assert per_block == (5, 0)
+    cutting = await _check_summary_read(r, t_from=T0_MS + 1_000, t_to=T0_MS + 5 * STEP_MS,
+                                        bucket_ms=3_000)  # fmt: skip
+    assert cutting[1] > 0
+    assert await _check_summary_read(r, t_from=0, t_to=T0_MS, bucket_ms=1000) == (0, 0)
+    with pytest.raises(ValueError, match="unknown pack column"):
+        await r.sample_summaries_in("pack", "pack-1", t_from=0, t_to=END, bucket_ms=1000,
+                                    names=["speed_mps"])  # fmt: skip
+
+
+async def case_block_without_summary(world: StoreWorld) -> None:
+    """A block stored without a summary (deleted, or written by an older version) is read
+    whole: the chart still holds its samples."""
+    filled = await fill(world.writer)
+    await world.run_sql("DELETE FROM sample_summaries WHERE leaf_index = ?",
+                        (filled.pack_leaves[0],))  # fmt: skip
+    read = await world.reader.sample_summaries_in("pack", "pack-1", t_from=0, t_to=END,
+                                                  bucket_ms=END, names=["soc"])  # fmt: skip
+    assert len(read.summaries) == 4
+    assert [leaf for g in read.cut for leaf in g.leaf_index.tolist()] == [filled.pack_leaves[0]]
+    checked = await _check_summary_read(world.reader, t_from=0, t_to=END, bucket_ms=END,
+                                        unsummarised=filled.pack_leaves[0])  # fmt: skip
+    assert checked == (4, 1)
+
+
+async def case_damaged_sample_summary(world: StoreWorld) -> None:
+    """A summary that does not fit its layout is a StoreError naming the leaf, never a chart
+    drawn from garbage."""
+    filled = await fill(world.writer)
+    await world.run_sql("UPDATE sample_summaries SET stats = ? WHERE leaf_index = ?",
+                        (b"\x00" * 10, filled.pack_leaves[1]))  # fmt: skip
+    with pytest.raises(StoreError, match=f"sample summary of leaf {filled.pack_leaves[1]}"):
+        await world.reader.sample_summaries_in("pack", "pack-1", t_from=0, t_to=END,
+                                               bucket_ms=END, names=["soc"])  # fmt: skip
+
+
+async def case_message_hosts(world: StoreWorld) -> None:
+    """A pack's hosts come from the summary rows, page by page as ``messages_in`` pages, the
+    same as decoding each message; a message without its summary row is decoded."""
+    hosts = ["bus-1", "bus-1", None, "bus-2", "bus-2", "bus-1"]
+    await store_pack_messages(world.writer, [([{"soc": 0.5}] * 3, 1000, 0)] * 6, hosts=hosts)
+    r = world.reader
+    leaves = await r.messages_in("pack-1", t_from=0, t_to=END, limit=100)
+    decoded = [
+        (leaf.leaf_index, leaf.t_ms, decode_message(leaf.cose).payload.get("host"))
+        for leaf in leaves
+    ]
+    assert [host for *_, host in decoded] == hosts
+    assert await r.message_hosts("pack-1", t_from=0, t_to=END, limit=100) == decoded
+    first = await r.message_hosts("pack-1", t_from=0, t_to=END, limit=4)
+    rest = await r.message_hosts("pack-1", t_from=0, t_to=END, limit=4,
+                                 after=(first[-1][1], first[-1][0]))  # fmt: skip
+    assert [*first, *rest] == decoded
+    inside = await r.message_hosts("pack-1", t_from=decoded[1][1], t_to=decoded[3][1], limit=9)
+    assert inside == decoded[1:3]
+    await world.run_sql("DELETE FROM sample_summaries WHERE leaf_index = ?", (decoded[3][0],))
+    assert await r.message_hosts("pack-1", t_from=0, t_to=END, limit=100) == decoded
+
+
 async def case_whole_store(world: StoreWorld) -> None:
     """The audit's reads: size, leaves in pages, nodes, keys, heads, gaps, sample blocks."""
     filled = await fill(world.writer)
@@ -603,6 +725,7 @@ async def case_whole_store(world: StoreWorld) -> None:
         heads = await r.chain_heads()
         gaps = await r.all_chain_gaps()
         blocks = await r.sample_blocks()
+        summaries = await r.sample_summaries()
     assert size == 11
     assert [len(page) for page in pages] == [4, 4, 3, 0]
     leaves = [leaf for page in pages for leaf in page]
@@ -625,6 +748,9 @@ async def case_whole_store(world: StoreWorld) -> None:
         "pack-1", "pack", T0_MS, 4, 1000,
     )  # fmt: skip
     assert first.last_ms == T0_MS + 3_000
+    signed = {leaf.leaf_index: decode_columns(decode_message(leaf.cose).payload)
+              for leaf in telemetry}  # fmt: skip
+    assert {index: (summary(c), c.host) for index, c in signed.items()} == summaries
 
 
 async def case_whole_store_empty(world: StoreWorld) -> None:
@@ -638,6 +764,7 @@ async def case_whole_store_empty(world: StoreWorld) -> None:
         assert await r.chain_heads() == []
         assert await r.all_chain_gaps() == {}
         assert await r.sample_blocks() == []
+        assert await r.sample_summaries() == {}
 
 
 CASES = (
@@ -656,6 +783,10 @@ CASES = (
     case_keyset_pages,
     case_newest_of_many_devices,
     case_sample_blocks_in,
+    case_sample_summaries_in,
+    case_block_without_summary,
+    case_damaged_sample_summary,
+    case_message_hosts,
     case_whole_store,
     case_whole_store_empty,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -29,7 +29,11 @@ async def _sqlite_file(tmp_path: Path) -> AsyncIterator[StoreWorld]:
             with sqlite3.connect(path) as db:
                 db.execute(_TRUNCATE, (leaf_index,))
 
-        yield StoreWorld(writer=writer, reader=reader, damage_sample_block=damage)
+        async def run_sql(sql: str, params: Sequence[object]) -> None:
+            with sqlite3.connect(path) as db:
+                db.execute(sql, params)
+
+        yield StoreWorld(writer=writer, reader=reader, damage_sample_block=damage, run_sql=run_sql)
 
 
 @asynccontextmanager
@@ -41,7 +45,10 @@ async def _memory(tmp_path: Path) -> AsyncIterator[StoreWorld]:
         async def damage(leaf_index: int) -> None:
             await store._db.execute(_TRUNCATE, (leaf_index,))
 
-        yield StoreWorld(writer=store, reader=store, damage_sample_block=damage)
+        async def run_sql(sql: str, params: Sequence[object]) -> None:
+            await store._db.execute(sql, params)
+
+        yield StoreWorld(writer=store, reader=store, damage_sample_block=damage, run_sql=run_sql)
     finally:
         await store.close()
 

@@ -12,11 +12,18 @@ from typing import Any, Final
 
 from psycopg import AsyncConnection
 
-from ..errors import SchemaVersionError
-from ..migrate import Migration, numbered_migrations
+from ..blocks import summary_of_block
+from ..errors import SchemaVersionError, StoreError
+from ..migrate import Migration, message_host, numbered_migrations
 
 MIGRATE_LOCK: Final = 0x766F6C746D696772
 """The advisory lock key held while the schema is checked or migrated ("voltmigr")."""
+
+
+SUMMARIES_VERSION: Final = 3
+"""The version that adds ``sample_summaries``; the blocks already stored get theirs then."""
+BACK_FILL_PAGE: Final = 2000
+"""Blocks read per query while back-filling summaries."""
 
 
 def migrations() -> tuple[Migration, ...]:
@@ -46,7 +53,43 @@ async def migrate(connection: AsyncConnection[Any]) -> int:
             )
         for migration in migrations()[current:]:
             await connection.execute(migration.sql.encode())
+            if migration.version == SUMMARIES_VERSION:
+                await _back_fill_summaries(connection)
             await connection.execute(
                 "INSERT INTO schema_version (version) VALUES (%s)", (migration.version,)
             )
     return max(current, LATEST_VERSION)
+
+
+async def _back_fill_summaries(connection: AsyncConnection[Any]) -> None:
+    """A summary for every stored block, computed from the block, with the host its message
+    names (in the migration's transaction: a block that does not fit fails the migration,
+    which then changes nothing)."""
+    after = -1
+    while True:
+        cursor = await connection.execute(
+            "SELECT b.leaf_index, b.kind, b.n, b.columns, l.cose FROM sample_blocks AS b "
+            "JOIN leaves AS l ON l.leaf_index = b.leaf_index WHERE b.leaf_index > %s "
+            "ORDER BY b.leaf_index LIMIT %s",
+            (after, BACK_FILL_PAGE),
+        )
+        rows = await cursor.fetchall()
+        if not rows:
+            return
+        summaries = []
+        for leaf_index, kind, n, columns, cose in rows:
+            if kind not in ("bus", "pack"):
+                raise StoreError(f"sample block of leaf {leaf_index} has kind {kind!r}")
+            try:
+                stats = summary_of_block(
+                    "pack" if kind == "pack" else "bus", int(n), bytes(columns)
+                )
+            except ValueError as exc:
+                raise StoreError(f"sample block of leaf {leaf_index}: {exc}") from exc
+            summaries.append((int(leaf_index), stats, message_host(bytes(cose))))
+        async with connection.cursor() as insert:
+            await insert.executemany(
+                "INSERT INTO sample_summaries (leaf_index, stats, host) VALUES (%s, %s, %s)",
+                summaries,
+            )
+        after = int(rows[-1][0])
