@@ -77,10 +77,6 @@ __all__ = [
     "verify_bundle_v2",
 ]
 
-LATER_ANCHOR_GRACE_MS: Final = 5_000
-"""How long before a chain's end a later anchor may be stamped and still not make the bundle's
-checkpoint stale (the time between an anchor's timestamp and its commit, with room)."""
-
 INDEPENDENT_SOURCES: Final = ("ledger export", "evm rpc")
 """Anchor sources the verifier obtained itself (not the copy the operator put in the bundle)."""
 ABSENCE_PROVEN: Final = "not enrolled (absence proven)"
@@ -495,7 +491,7 @@ def _stale(facts: ChainFacts, later: LaterAnchor | None) -> ChainFacts:
     if (
         later is None
         or facts.end_by != "head"
-        or later.anchored_at_ms + LATER_ANCHOR_GRACE_MS >= facts.to_ms
+        or later.anchored_at_ms + later.grace_ms >= facts.to_ms
     ):
         return facts
     return replace(

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType, TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Final, Protocol, Self, runtime_checkable
 
 from ..checkpoint import LogId
 from ..checkpoint import log_id as origin_log_id
@@ -192,6 +192,17 @@ class AnchorBackend(Protocol):
         ...
 
 
+LOCAL_LATER_ANCHOR_GRACE_MS: Final = 5_000
+"""The local table: an anchor's time is read before its row commits (milliseconds), so a
+builder taking "now" in between saw the older checkpoint as the newest; 5 s leaves room."""
+
+EVM_LATER_ANCHOR_GRACE_MS: Final = 60_000
+"""An EVM chain: an anchor is dated by the block that mined it, but the gateway builds on it
+only once it has its confirmations and the anchorer's next refresh has seen them (two
+confirmations and a 2 s refresh by default; seconds on a dev node, about half a minute on a
+12 s chain). A deployment asking for many more confirmations on a slow chain needs more."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LaterAnchor:
     """The first anchor of a larger tree than a bundle's checkpoint, as an independent ledger
@@ -199,6 +210,9 @@ class LaterAnchor:
 
     tree_size: int
     anchored_at_ms: int
+    grace_ms: int = LOCAL_LATER_ANCHOR_GRACE_MS
+    """How long after ``anchored_at_ms`` an honest builder may not yet have taken this anchor
+    as final, so a bundle ending within it is not stale (see the constants' docstrings)."""
 
 
 @runtime_checkable

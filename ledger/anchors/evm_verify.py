@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import AnchorReceipt, AnchorRequest, LaterAnchor
+from .base import EVM_LATER_ANCHOR_GRACE_MS, AnchorReceipt, AnchorRequest, LaterAnchor
 from .errors import (
     AnchorError,
     AnchorNotFinalError,
@@ -197,7 +197,11 @@ async def first_anchor_after(
                 f"block {event.block_number} changed while later anchors were read (a chain "
                 "reorganisation): verify again"
             )
-        return LaterAnchor(tree_size=event.tree_size, anchored_at_ms=block[1] * 1000)
+        return LaterAnchor(
+            tree_size=event.tree_size,
+            anchored_at_ms=block[1] * 1000,
+            grace_ms=EVM_LATER_ANCHOR_GRACE_MS,
+        )
     finally:
         await w3.provider.disconnect()
 

@@ -19,7 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from ledger.anchors.base import AnchorReceipt, AnchorRequest, LaterAnchor
+from ledger.anchors.base import (
+    EVM_LATER_ANCHOR_GRACE_MS,
+    AnchorReceipt,
+    AnchorRequest,
+    LaterAnchor,
+)
 from ledger.anchors.errors import AnchorNotFoundError, AnchorUnavailable
 from ledger.anchors.evm import EvmAnchorBackend
 from ledger.anchors.evm_checker import EvmAnchorChecker
@@ -27,7 +32,7 @@ from ledger.anchors.evm_rpc import Backoff
 from ledger.anchors.evm_store import EvmTxStore
 from ledger.anchors.evm_verify import BLOCKS_PER_QUERY, first_anchor_after
 from ledger.bundle_v2 import BundleV2, read_bundle
-from ledger.verify_v2 import LATER_ANCHOR_GRACE_MS, ChainFacts, V2Report, verify_bundle_v2
+from ledger.verify_v2 import ChainFacts, V2Report, verify_bundle_v2
 from tests.support.evidence_world import RECEIVED_MS, EvidenceWorld, build_world, t_of
 from tests.support.evm_ledger import EvmLedger, start_evm_ledger
 from tests.support.gateway_devices import T0_MS
@@ -80,7 +85,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
         closed = world.bundle(ASSET, to_ms=t_of(9))
         runner.run(ledger.next_block_at(FIRST_LATER_S))
         world.grow(ASSET, messages=3)
-        edge = SECOND_LATER_S * 1000 + LATER_ANCHOR_GRACE_MS
+        edge = SECOND_LATER_S * 1000 + EVM_LATER_ANCHOR_GRACE_MS
         ends_at_later = world.bundle(ASSET, to_ms=edge)
         ends_after_later = world.bundle(ASSET, to_ms=edge + 1)
         runner.run(ledger.next_block_at(SECOND_LATER_S))
@@ -265,8 +270,12 @@ def test_scan_finds_the_first_larger_tree_in_any_window(
     second = chain.ends_at_later.anchor.receipt  # size N + 3, dated FIRST_LATER_S
     n = first.tree_size
     assert second.tree_size == n + 3
-    grew = LaterAnchor(tree_size=n + 3, anchored_at_ms=FIRST_LATER_S * 1000)
-    last = LaterAnchor(tree_size=n + 6, anchored_at_ms=SECOND_LATER_S * 1000)
+    grew = LaterAnchor(
+        tree_size=n + 3, anchored_at_ms=FIRST_LATER_S * 1000, grace_ms=EVM_LATER_ANCHOR_GRACE_MS
+    )
+    last = LaterAnchor(
+        tree_size=n + 6, anchored_at_ms=SECOND_LATER_S * 1000, grace_ms=EVM_LATER_ANCHOR_GRACE_MS
+    )
     assert scan(chain, first, n, blocks_per_query=blocks_per_query) == grew
     assert scan(chain, second, n + 3, blocks_per_query=blocks_per_query) == last
     # Backward: the receipt's own anchor is the first larger tree ...

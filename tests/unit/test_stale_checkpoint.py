@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.anchors.base import LOCAL_LATER_ANCHOR_GRACE_MS as LATER_ANCHOR_GRACE_MS
 from ledger.anchors.base import LaterAnchor
-from ledger.verify_v2 import LATER_ANCHOR_GRACE_MS, ChainFacts, _stale, stale_after
+from ledger.verify_v2 import ChainFacts, _stale, stale_after
 
 END = 1_800_000_000_000
 
@@ -55,3 +56,12 @@ def test_witness_tolerance_boundary() -> None:
     gone = stale_after(_facts("head"), seen_ms=END - tolerance - 1, tolerance_ms=tolerance, by="w")
     assert not gone.end_proven
     assert gone.end_note.startswith("stale checkpoint: w last saw it as the log's newest at")
+
+
+def test_an_evm_anchor_has_the_time_to_be_confirmed() -> None:
+    """An EVM anchor mined 30 s before the end may not yet have been final for the builder:
+    no verdict against the bundle; mined more than a minute before the end, it is stale."""
+    recent = LaterAnchor(tree_size=99, anchored_at_ms=END - 30_000, grace_ms=60_000)
+    assert _stale(_facts("head"), recent) == _facts("head")
+    old = LaterAnchor(tree_size=99, anchored_at_ms=END - 60_001, grace_ms=60_000)
+    assert not _stale(_facts("head"), old).end_proven
