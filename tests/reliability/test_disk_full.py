@@ -47,21 +47,22 @@ CHUNK = 64 * 1024
 def tiny_filesystem(path: Path) -> Iterator[Path]:
     """Mount a ``FS_SIZE`` tmpfs on ``path`` (root only); unmount afterwards."""
     path.mkdir(parents=True, exist_ok=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]  # root, or sudo without a prompt
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={FS_SIZE}", "tmpfs", str(path)],
+        [*sudo, "mount", "-t", "tmpfs", "-o", f"size={FS_SIZE}", "tmpfs", str(path)],
         capture_output=True,
         text=True,
         check=False,
     )
     if mounted.returncode != 0:
-        message = f"a tiny tmpfs cannot be mounted here (needs root): {mounted.stderr.strip()}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        pytest.fail(
+            f"a tiny tmpfs cannot be mounted here (needs root or sudo without a password, as "
+            f"scripts/setup.sh does): {mounted.stderr.strip()}"
+        )
     try:
         yield path
     finally:
-        subprocess.run(["umount", "-l", str(path)], check=True)
+        subprocess.run([*sudo, "umount", "-l", str(path)], check=True)
 
 
 def fill(directory: Path) -> Path:
