@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Self
+
+from tests.support.http_stub import PostServer
 
 
-class SilencingRpcProxy:
+class SilencingRpcProxy(PostServer):
     """Forwards ``http://127.0.0.1:port`` to ``target`` until ``limit`` ``method`` calls."""
 
     def __init__(self, *, target: str, method: str, limit: int) -> None:
@@ -25,36 +24,16 @@ class SilencingRpcProxy:
         self.seen = 0
         self.silenced = 0
         self._lock = threading.Lock()
-        proxy = self
+        super().__init__(self._forward)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if not proxy.admit(body):
-                    self.close_connection = True
-                    self.connection.close()
-                    return
-                request = urllib.request.Request(
-                    proxy.target, data=body, headers={"Content-Type": "application/json"}
-                )
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    answer = response.read()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: object) -> None:
-                """Quiet: the test reads the outcome, not the access log."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The proxy's JSON-RPC URL."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def _forward(self, body: bytes) -> tuple[str, bytes] | None:
+        if not self.admit(body):
+            return None
+        request = urllib.request.Request(
+            self.target, data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return "application/json", response.read()
 
     def admit(self, body: bytes) -> bool:
         """Whether to forward this request (counting the calls of ``method``)."""
@@ -66,17 +45,3 @@ class SilencingRpcProxy:
                 return False
             self.seen += methods.count(self.method)
             return True
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)

@@ -15,11 +15,9 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -29,6 +27,7 @@ from ledger.cosignature import witness_verifier_key
 from ledger.keys import create_key_file, load_key_file
 from ledger.note import verifier_key
 from tests.support.gateway_world import Deployment
+from tests.support.http_stub import PostServer
 from tests.support.paths import REPO
 from voltproof.broker import free_port
 
@@ -130,48 +129,17 @@ class WitnessProcess:
             self.process.wait(10)
 
 
-class AnsweringWitness:
+class AnsweringWitness(PostServer):
     """An HTTP server answering each add-checkpoint body with ``answer(body)`` (200)."""
 
     def __init__(self, answer: Callable[[bytes], bytes]) -> None:
         self.requests = 0
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                outer.requests += 1
-                reply = answer(body)
-                self.send_response(200)
-                self.send_header("content-type", "text/plain; charset=utf-8")
-                self.send_header("content-length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
+        def counted(body: bytes) -> tuple[str, bytes]:
+            self.requests += 1
+            return "text/plain; charset=utf-8", answer(body)
 
-            def log_message(self, format: str, *args: object) -> None:
-                """Quiet."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The submission prefix."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
+        super().__init__(counted)
 
 
 def with_witnesses(
