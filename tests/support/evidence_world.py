@@ -36,7 +36,6 @@ from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.device_index import index_line
 from ledger.keys import load_key_file, public_key_from_seed
 from ledger.message import sign_message, sign_registry_entry
-from ledger.note import verifier_key
 from ledger.telemetry import TelemetryBatch, encode_batch
 from tests.support.gateway_devices import T0_MS, bus_sample, pack_sample
 from tests.support.gateway_world import Deployment, write_deployment
@@ -111,13 +110,12 @@ class EvidenceWorld:
     @property
     def anchor_export(self) -> Path:
         """The anchor table export the operator published (the lessor's independent copy)."""
-        return self.workdir / "anchors.json"
+        return self.deployment.anchor_export
 
     @property
     def gateway_key(self) -> str:
         """The gateway's C2SP verifier key."""
-        key = load_key_file(self.deployment.settings.key_file)
-        return verifier_key(key.name, key.public_key)
+        return self.deployment.gateway_key
 
     def bundle(self, asset: str, *, from_ms: int = 0, to_ms: int | None = None) -> BundleV2:
         """The v2 bundle the real builder makes (default: full history up to now)."""

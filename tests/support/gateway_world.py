@@ -10,6 +10,7 @@ from gateway.config import GatewaySettings, load_settings
 from gateway.registry import Registry
 from gateway.store import SqliteStore
 from ledger.keys import create_key_file, load_key_file
+from ledger.note import verifier_key
 from tests.support.gateway_devices import FakeDevice
 from voltproof.broker import MosquittoBroker, free_port
 
@@ -23,6 +24,17 @@ class Deployment:
     workdir: Path
     settings: GatewaySettings
     devices: tuple[FakeDevice, ...]
+
+    @property
+    def gateway_key(self) -> str:
+        """The gateway's C2SP verifier key."""
+        key = load_key_file(self.settings.key_file)
+        return verifier_key(key.name, key.public_key)
+
+    @property
+    def anchor_export(self) -> Path:
+        """Where the anchor table export the operator publishes is written."""
+        return self.workdir / "anchors.json"
 
     @property
     def config(self) -> Path:

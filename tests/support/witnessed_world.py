@@ -84,13 +84,12 @@ class WitnessedWorld:
     @property
     def anchor_export(self) -> Path:
         """The anchor table export the operator published."""
-        return self.workdir / "anchors.json"
+        return self.deployment.anchor_export
 
     @property
     def gateway_key(self) -> str:
         """The gateway's C2SP verifier key."""
-        key = load_key_file(self.deployment.settings.key_file)
-        return verifier_key(key.name, key.public_key)
+        return self.deployment.gateway_key
 
     def witness_vkeys(self) -> list[str]:
         """Every witness's vkey, by name."""
