@@ -90,12 +90,13 @@ def test_guide_script_names_the_failing_block(tmp_path: Path) -> None:
     assert "never" not in result.stdout
 
 
-def _pids(run_dir: Path) -> list[int]:
-    pids = []
+def _pids(run_dir: Path) -> dict[str, int]:
+    """The process id each ``run/<name>.pid`` file names, by name."""
+    pids = {}
     for path in sorted(run_dir.glob("*.pid")):
         text = path.read_text(encoding="utf-8").strip()
         if text.isdigit():
-            pids.append(int(text))
+            pids[path.stem] = int(text)
     return pids
 
 
@@ -103,7 +104,7 @@ def _pids(run_dir: Path) -> list[int]:
 def deployment_dir(tmp_path: Path) -> Iterator[Path]:
     """An empty folder; whatever the guide started there and left running is stopped."""
     yield tmp_path
-    for pid in _pids(tmp_path / "run"):
+    for pid in _pids(tmp_path / "run").values():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
@@ -145,12 +146,17 @@ def test_operations_guide_runs(deployment_dir: Path) -> None:
     )
     assert "all" in result.stdout
     assert "VALID" in result.stdout
-    assert not any(_alive(pid) for pid in _pids(deployment_dir / "run"))
+    left_running = [name for name, pid in _pids(deployment_dir / "run").items() if _alive(pid)]
+    assert not left_running, f"still running after the guide's last block: {left_running}"
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie that an init without reaping keeps is not running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+        return stat.rpartition(")")[2].split()[0] != "Z"
     return True
