@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .anchors.base import AnchorChecker, AnchorReceipt
+from .anchors.base import AnchorChecker, AnchorReceipt, AnchorTimeSource
 from .anchors.errors import AnchorVerificationError
 from .bundle import Bundle, DeviceChain, LoggedLeaf
 from .chain import SeqRange, Step, step
@@ -135,6 +135,9 @@ class AnchorCheck:
     source: str
     backend: str
     tree_size: int
+    anchored_at_ms: int | None = None
+    """When the checked ledger recorded the anchor (the local table's entry time, an EVM
+    block's timestamp); ``None`` when the anchor was not checked or the checker cannot say."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -240,14 +243,18 @@ def _check_ledger(
     embedded: Mapping[str, Any] | None,
 ) -> AnchorCheck:
     source = "not checked"
+    anchored_at_ms = None
     try:
         if anchors is not None:
             source = anchors(receipt, embedded=embedded)
+            if source != "not checked" and isinstance(anchors, AnchorTimeSource):
+                anchored_at_ms = anchors.anchored_at_ms(receipt)
     except AnchorVerificationError as exc:
         raise BundleAnchorError(
             f"anchor of size {receipt.tree_size} ({receipt.backend}): {exc}"
         ) from exc
-    return AnchorCheck(source=source, backend=receipt.backend, tree_size=receipt.tree_size)
+    return AnchorCheck(source=source, backend=receipt.backend, tree_size=receipt.tree_size,
+                       anchored_at_ms=anchored_at_ms)  # fmt: skip
 
 
 def _key_history(bundle: Bundle) -> dict[str, tuple[KeySpan, ...]]:

@@ -229,6 +229,20 @@ class LaterAnchorSource(Protocol):
         ...
 
 
+@runtime_checkable
+class AnchorTimeSource(Protocol):
+    """An anchor checker that can also say when the ledger recorded a receipt it checked.
+
+    The verifier prints it as the checkpoint's time: the local table's ``anchored_at_ms``
+    (as the checked table holds it), or the timestamp of the EVM block holding the anchor.
+    """
+
+    def anchored_at_ms(self, receipt: AnchorReceipt) -> int | None:
+        """When the checked ledger recorded ``receipt`` (Unix ms), or ``None`` if it cannot
+        say. Call after the checker has verified ``receipt``."""
+        ...
+
+
 class AnchorChecker(Protocol):
     """Checks a receipt against a ledger for the offline verifier (``ledger.verify``).
 

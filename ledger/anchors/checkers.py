@@ -35,6 +35,12 @@ class LocalAnchorChecker:
         verify_local_anchor(receipt, export=export, gateway_verifier_key=self.gateway_verifier_key)
         return source
 
+    def anchored_at_ms(self, receipt: AnchorReceipt) -> int | None:
+        """The ``anchored_at_ms`` of the table entry :meth:`__call__` checked ``receipt``
+        against (the receipt's detail equals it once checked)."""
+        value = receipt.details.get("anchored_at_ms")
+        return value if isinstance(value, int) else None
+
     def first_anchor_after(self, log_id: bytes, *, size: int) -> LaterAnchor | None:
         """The first entry of the verifier's own export anchoring ``log_id`` above ``size``.
 

@@ -39,6 +39,20 @@ class EvmAnchorChecker:
         self._checked[receipt.log_id] = receipt
         return "evm rpc"
 
+    def anchored_at_ms(self, receipt: AnchorReceipt) -> int | None:
+        """The timestamp (Unix ms) of the block holding the anchor :meth:`__call__` checked.
+
+        Raises ``AnchorUnavailable`` when the node cannot answer.
+        """
+        from .evm_verify import anchor_block_time  # web3 only when used
+
+        if self._checked.get(receipt.log_id) != receipt:
+            raise AnchorNotFoundError(
+                f"the receipt of log {receipt.log_id.hex()} size {receipt.tree_size} was not "
+                f"checked on {self.rpc_url}"
+            )
+        return asyncio.run(anchor_block_time(receipt, rpc_url=self.rpc_url))
+
     def first_anchor_after(self, log_id: bytes, *, size: int) -> LaterAnchor | None:
         """The first anchor of ``log_id`` on chain with a tree larger than ``size``, dated by
         its block's timestamp; only canonical blocks with ``confirmations`` confirmations count.

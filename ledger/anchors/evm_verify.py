@@ -148,6 +148,32 @@ async def verify_chain_holds(
     return event
 
 
+async def anchor_block_time(
+    receipt: AnchorReceipt, *, rpc_url: str, poa: bool = False, backoff: Backoff | None = None
+) -> int:
+    """The timestamp (Unix ms) of the block holding ``receipt``'s anchor, one that
+    :func:`verify_evm_anchor` checked. Raises ``AnchorUnavailable`` when the node cannot be
+    read or the block is no longer the receipt's (a chain reorganisation since the check)."""
+    number = _detail(receipt, "block_number", int)
+    expected = _detail(receipt, "block_hash", str)
+    w3 = make_web3(rpc_url, poa=poa)
+    view = RegistryView(
+        w3=w3, address=_detail(receipt, "contract", str), backoff=backoff or Backoff(attempts=2)
+    )
+    try:
+        block = await view.block_time(number)
+    except AnchorError as exc:
+        raise AnchorUnavailable(f"cannot read block {number} on {rpc_url}: {exc}") from exc
+    finally:
+        await w3.provider.disconnect()
+    if block is None or "0x" + block[0].hex() != expected.lower():
+        raise AnchorUnavailable(
+            f"block {number} changed since the anchor was checked (a chain reorganisation): "
+            "verify again"
+        )
+    return block[1] * 1000
+
+
 BLOCKS_PER_QUERY = 2_000
 """Blocks per ``eth_getLogs`` call of the later-anchor scan (public nodes cap the range)."""
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -131,9 +132,13 @@ def test_honest_bundle_with_no_later_anchor_is_complete(chain: Chain, tmp_path: 
     assert report.anchor.source == "evm rpc"
     assert report.later_anchor is None
     assert report.complete, report.chains
+    # Its time is the timestamp of the block that holds the anchor, read from the chain.
+    assert report.anchor.anchored_at_ms == SECOND_LATER_S * 1000
     done = verify(chain, bundle, tmp_path / "honest.json")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "checked against: evm rpc" in done.stdout
+    when = datetime.fromtimestamp(SECOND_LATER_S, tz=UTC).isoformat().replace("+00:00", "Z")
+    assert f", anchored {when}\n" in done.stdout
     assert done.stdout.splitlines()[-1] == "VALID, COMPLETE, independently anchored"
 
 
@@ -205,9 +210,9 @@ def test_an_unreachable_node_is_a_named_error(chain: Chain) -> None:
 
 
 def test_node_gone_after_the_receipt_check_is_one_error_line(chain: Chain, tmp_path: Path) -> None:
-    """The node answers the receipt check, then goes silent before the later anchors are
-    read: ``voltproof verify`` says so on one line and exits 1, never a verdict without the
-    stale-checkpoint check and never a traceback."""
+    """The node answers the receipt check, then goes silent before the anchor's block time
+    and the later anchors are read: ``voltproof verify`` says so on one line and exits 1,
+    never a verdict without the stale-checkpoint check and never a traceback."""
     with SilencingRpcProxy(target=chain.ledger.node.url, method="eth_blockNumber", limit=1) as rpc:
         path = tmp_path / "stale.json"
         path.write_bytes(chain.open_lease.to_bytes())

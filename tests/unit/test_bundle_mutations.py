@@ -579,3 +579,98 @@ def test_cli_manufacturer_and_pin(world: EvidenceWorld, tmp_path: Path) -> None:
     assert "INVALID: MissingBirthCertificateError" in uncertified.stderr
     assert run_verify(world, path, *export, "--pin", "no-equals-sign").returncode == 2
     assert run_verify(world, path, *export, "--manufacturer", "not+a+key").returncode == 2
+
+
+def test_cli_says_when_the_checkpoint_was_anchored(world: EvidenceWorld, tmp_path: Path) -> None:
+    """The summary's checkpoint line carries the time the checked ledger recorded it (the
+    export's entry for that size); nothing checked, no time claimed."""
+    import json
+
+    entries = json.loads(world.anchor_export.read_text(encoding="utf-8"))["entries"]
+    bundle = world.bundle("pack-0001")
+    (entry,) = [e for e in entries if e["tree_size"] == parse_checkpoint(
+        split_note(bundle.checkpoint)[0]).size]  # fmt: skip
+    path = tmp_path / "pack.json"
+    path.write_bytes(bundle.to_bytes())
+    done = run_verify(world, path, "--anchors", str(world.anchor_export))
+    assert done.returncode == 0, done.stderr
+    when = _iso_ms(entry["anchored_at_ms"])
+    assert done.stdout.splitlines()[3] == (
+        f"checkpoint:  voltproof.test/gw-1 size {entry['tree_size']}, anchored {when}"
+    )
+    facts = json.loads(run_verify(world, path, "--anchors", str(world.anchor_export),
+                                  "--json").stdout)  # fmt: skip
+    assert facts["checkpoint"]["anchored_at_ms"] == entry["anchored_at_ms"]
+    assert facts["checkpoint"]["anchored_at"] == when
+    path.write_bytes(mut.strip_export(bundle).to_bytes())
+    unchecked = run_verify(world, path)
+    assert unchecked.returncode == 3
+    assert ", time unknown (the anchor was not checked)" in unchecked.stdout.splitlines()[3]
+
+
+def _iso_ms(ms: int) -> str:
+    """ISO 8601 UTC as verify prints it (milliseconds only when there are some)."""
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    text = moment.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def test_cli_json_gives_the_invalid_verdict(world: EvidenceWorld, tmp_path: Path) -> None:
+    """--json on an INVALID bundle still prints one JSON object (error named, exit 1), and the
+    one-line reason on stderr; a file that is no bundle at all the same, without facts."""
+    import json
+
+    path = tmp_path / "reordered.json"
+    path.write_bytes(mut.swap(5, 6)(world.bundle("bus-0001")).to_bytes())
+    done = run_verify(world, path, "--anchors", str(world.anchor_export), "--json")
+    assert done.returncode == 1
+    facts = json.loads(done.stdout)
+    assert (facts["valid"], facts["complete"], facts["exit"]) == (False, False, 1)
+    assert facts["error"] == "ChainOrderError"
+    assert "seq 5 follows seq 6" in facts["reason"]
+    assert facts["verdict"].startswith("INVALID: ChainOrderError: ")
+    assert facts["asset"] == {"id": "bus-0001", "kind": "bus"}
+    assert facts["format"] == "voltproof-bundle/2"
+    assert "INVALID: ChainOrderError" in done.stderr
+    path.write_text('{"format": "voltproof-bundle/9"}', encoding="utf-8")
+    unknown = run_verify(world, path, "--json")
+    assert unknown.returncode == 1
+    facts = json.loads(unknown.stdout)
+    assert (facts["valid"], facts["asset"], facts["error"]) == (
+        False, None, "UnknownBundleVersionError")  # fmt: skip
+    assert "voltproof-bundle/9" in facts["reason"]
+
+
+def test_cli_options_are_checked_before_anything_is_printed(
+    world: EvidenceWorld, tmp_path: Path
+) -> None:
+    """A file that is no anchor export, an unreadable --manufacturer file or a malformed --pin
+    is a usage error (exit 2) and prints nothing on stdout; --manufacturer reads a key file
+    like --gateway-key does."""
+    from ledger.keys import generate_seed, public_key_from_seed
+    from ledger.note import verifier_key
+
+    path = tmp_path / "pack.json"
+    path.write_bytes(world.bundle("pack-0001").to_bytes())
+    export = ["--anchors", str(world.anchor_export)]
+    not_export = run_verify(world, path, "--anchors", str(path))
+    assert not_export.returncode == 2
+    assert not_export.stdout == ""
+    assert "is not an anchor export: anchor export format must be" in not_export.stderr
+    for bad in (["--manufacturer", str(tmp_path / "absent.txt")], ["--pin", "no-equals-sign"]):
+        refused = run_verify(world, path, *export, *bad)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stdout == ""
+    missing = run_verify(world, path, *export, "--manufacturer", str(tmp_path / "absent.txt"))
+    assert "--manufacturer" in missing.stderr
+    assert "no such file" in missing.stderr
+    maker = tmp_path / "maker.txt"
+    maker.write_text(
+        verifier_key("maker.example/line-1", public_key_from_seed(generate_seed())) + "\n",
+        encoding="utf-8",
+    )
+    from_file = run_verify(world, path, *export, "--manufacturer", str(maker))
+    assert from_file.returncode == 1
+    assert "INVALID: MissingBirthCertificateError" in from_file.stderr

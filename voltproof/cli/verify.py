@@ -118,10 +118,13 @@ def _trust_anchors(args: argparse.Namespace) -> tuple[list[Any], dict[str, bytes
     from ledger.note import NoteError, parse_verifier_key
     from ledger.registry import PinFormatError, parse_pin
 
-    try:
-        makers = [parse_verifier_key(text.strip()) for text in args.manufacturer]
-    except NoteError as exc:
-        raise UsageError(f"--manufacturer: {exc}") from exc
+    makers = []
+    for text in args.manufacturer:
+        key = _key_text("--manufacturer", text)
+        try:
+            makers.append(parse_verifier_key(key))
+        except NoteError as exc:
+            raise UsageError(f"--manufacturer {text}: not a verifier key: {exc}") from exc
     try:
         pins = dict(parse_pin(text) for text in args.pin)
     except PinFormatError as exc:
@@ -176,21 +179,26 @@ def load_bundle(path: Path) -> Bundle | BundleV2:
         raise InvalidEvidenceError(exc) from exc
 
 
+def _key_text(option: str, text: str) -> str:
+    """A verifier key given as such (it holds a ``+``) or the text of the file named; a file
+    that cannot be read is a usage error, never INVALID."""
+    if "+" in text:
+        return text.strip()
+    try:
+        return Path(text).read_text(encoding="utf-8").strip()
+    except FileNotFoundError as exc:
+        raise UsageError(
+            f"{option} {text}: no such file, and not a verifier key (name+keyid+base64)"
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{option} {text}: cannot read the key file: {exc}") from exc
+
+
 def _gateway_key(text: str) -> str:
     """The verifier key given as such or in a file; neither is a usage error, never INVALID."""
     from ledger.note import parse_verifier_key
 
-    key = text.strip()
-    if "+" not in text:
-        path = Path(text)
-        try:
-            key = path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError as exc:
-            raise UsageError(
-                f"--gateway-key {text}: no such file, and not a verifier key (name+keyid+base64)"
-            ) from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--gateway-key {text}: cannot read the key file: {exc}") from exc
+    key = _key_text("--gateway-key", text)
     try:
         parse_verifier_key(key)
     except (VerificationError, ValueError) as exc:
@@ -199,13 +207,24 @@ def _gateway_key(text: str) -> str:
 
 
 def _anchor_export(path: Path) -> str:
-    """The text of a local anchor export; unreadable or not text is a usage error."""
+    """The text of a local anchor export; a file that cannot be read, or that is not a
+    ``voltproof-local-anchors/1`` document, is a usage error (never INVALID: the bundle was
+    not checked against anything). An export that reads but does not hold the bundle's
+    anchor, or whose entries do not verify, is INVALID when the bundle is checked."""
+    from ledger.anchors.errors import AnchorExportError
+    from ledger.anchors.local_verify import parse_export
+
     try:
-        return path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path} is not an anchor export (not UTF-8 text)") from exc
+    try:
+        parse_export(text)
+    except AnchorExportError as exc:
+        raise UsageError(f"{path} is not an anchor export: {exc}") from exc
+    return text
 
 
 V1_NOT_PROVABLE = (
@@ -299,7 +318,10 @@ def _check(
         "asset": {"id": bundle.asset_id, "kind": bundle.asset_kind},
         "period": {"from_ms": bundle.from_ms, "to_ms": bundle.to_ms,
                    "from": _iso(bundle.from_ms), "to": _iso(bundle.to_ms)},
-        "checkpoint": {"origin": origin, "size": size},
+        "checkpoint": {"origin": origin, "size": size,
+                       "anchored_at_ms": anchor.anchored_at_ms,
+                       "anchored_at": None if anchor.anchored_at_ms is None
+                       else _iso(anchor.anchored_at_ms)},
         "anchor": {"backend": anchor.backend, "tree_size": anchor.tree_size,
                    "source": anchor.source,
                    "independent": anchor.source in INDEPENDENT_SOURCES},
@@ -395,7 +417,8 @@ def _print_header(bundle: Bundle | BundleV2) -> None:
 
 def _print_facts(facts: dict[str, Any]) -> None:
     checkpoint, anchor = facts["checkpoint"], facts["anchor"]
-    print(f"checkpoint:  {checkpoint['origin']} size {checkpoint['size']}")
+    print(f"checkpoint:  {checkpoint['origin']} size {checkpoint['size']}, "
+          f"{_checkpoint_time(checkpoint, anchor)}")  # fmt: skip
     where = (
         anchor["source"]
         if anchor["independent"]
@@ -428,6 +451,15 @@ def _print_facts(facts: dict[str, Any]) -> None:
         print(f"completeness: NOT provable: {facts['completeness_note']}")
 
 
+def _checkpoint_time(checkpoint: dict[str, Any], anchor: dict[str, Any]) -> str:
+    """When the ledger the anchor was checked against recorded it (the checkpoint's time)."""
+    if checkpoint["anchored_at"] is None:
+        return "time unknown (the anchor was not checked)"
+    within = "" if anchor["tree_size"] == checkpoint["size"] else (
+        f" (within the anchored tree of size {anchor['tree_size']})")  # fmt: skip
+    return f"anchored {checkpoint['anchored_at']}{within}"
+
+
 def _evidence_line(evidence: dict[str, int]) -> str:
     """Messages per evidence label, received-only ones explained (docs/protocol.md)."""
     line = ", ".join(f"{count} {label}" for label, count in sorted(evidence.items()))
@@ -437,23 +469,57 @@ def _evidence_line(evidence: dict[str, int]) -> str:
     return line or "no messages"
 
 
+def _print_invalid(
+    args: argparse.Namespace,
+    bundle: Bundle | BundleV2 | None,
+    invalid: InvalidEvidenceError,
+    *,
+    error: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """With ``--json``, the INVALID verdict as a JSON object on stdout (the one-line reason
+    still goes to stderr): what the bundle claims, the error's name and its reason."""
+    if not args.json:
+        return
+    cause = invalid.__cause__
+    facts: dict[str, Any] = {
+        "format": None if bundle is None else bundle.format,
+        "valid": False,
+        "complete": False,
+        "asset": None if bundle is None else {"id": bundle.asset_id, "kind": bundle.asset_kind},
+        "period": None if bundle is None else {
+            "from_ms": bundle.from_ms, "to_ms": bundle.to_ms, "from": _iso(bundle.from_ms),
+            "to": _iso(bundle.to_ms)},
+        "error": error or (type(cause).__name__ if cause is not None else None),
+        "reason": reason or (str(cause) if cause is not None else str(invalid)),
+        "verdict": f"INVALID: {invalid}",
+        "exit": int(ExitCode.FAILED),
+    }  # fmt: skip
+    print(json.dumps(facts, sort_keys=True, indent=2))
+
+
 def _verify(args: argparse.Namespace) -> int:
     from ledger.anchors.errors import AnchorError
     from ledger.anchors.evm_checker import anchor_checker
 
     with stages(f"verify {args.bundle.name}", 2) as step:
         step("reading")
-        bundle = load_bundle(args.bundle)
+        # Every option is checked before anything is printed: a usage error is all it says.
         key = _gateway_key(args.gateway_key)
         args.witness_keys = witness_policy(args)  # a bad key is a usage error before any work
+        makers, pins = _trust_anchors(args)
+        terminal_pins = _terminal_pins(args)
         export = None if args.anchors is None else _anchor_export(args.anchors)
+        try:
+            bundle = load_bundle(args.bundle)
+        except InvalidEvidenceError as exc:
+            _print_invalid(args, None, exc)
+            raise
         anchors = anchor_checker(gateway_verifier_key=key, anchor_export=export, rpc_url=args.rpc)
         if not args.json:
             _print_header(bundle)
         messages = sum(len(chain.messages) for chain in bundle.chains)
         step(f"checking {messages} messages, their proofs and the anchor")
-        makers, pins = _trust_anchors(args)
-        terminal_pins = _terminal_pins(args)
         try:
             facts = _check(bundle, args, key, anchors)
             if terminal_pins:
@@ -464,7 +530,9 @@ def _verify(args: argparse.Namespace) -> int:
                 facts["manufacturers"] = len(makers)
                 facts["pins"] = sorted(pins)
         except VerificationError as exc:
-            raise InvalidEvidenceError(f"{type(exc).__name__}: {exc}") from exc
+            invalid = InvalidEvidenceError(f"{type(exc).__name__}: {exc}")
+            _print_invalid(args, bundle, invalid, error=type(exc).__name__, reason=str(exc))
+            raise invalid from exc
         except AnchorError as exc:  # the ledger could not answer: no verdict, not INVALID
             raise CommandFailedError(f"the ledger could not be read: {exc}") from exc
     verdict, code = _verdict(facts, args)
