@@ -101,6 +101,22 @@ def foreign_receipt(bundle: BundleV2) -> BundleV2:
     return replace(bundle, anchor=replace(bundle.anchor, receipt=other))
 
 
+def receipt_of_size(bundle: BundleV2, size: int) -> BundleV2:
+    """The anchor receipt claiming another tree size of the same log (as if swapped for the
+    receipt of an older or newer anchor)."""
+    receipt = bundle.anchor.receipt
+    other = AnchorReceipt.from_dict({**receipt.to_dict(), "tree_size": size})
+    return replace(bundle, anchor=replace(bundle.anchor, receipt=other))
+
+
+def move_start(bundle: BundleV2, from_ms: int, *, keep_before: bool) -> BundleV2:
+    """The bundle and its asset chain starting at ``from_ms``, messages unchanged, the
+    ``before`` boundary message kept or dropped."""
+    chain = chain_of(bundle, bundle.asset_id)
+    moved = replace(chain, from_ms=from_ms, before=chain.before if keep_before else None)
+    return with_chain(replace(bundle, from_ms=from_ms), chain, moved)
+
+
 def strip_export(bundle: BundleV2) -> BundleV2:
     """The bundle without the embedded anchor export."""
     return replace(bundle, anchor=replace(bundle.anchor, local_export=None))

@@ -258,6 +258,12 @@ INVALID: list[tuple[str, str, Callable[[BundleV2], BundleV2], type[Exception], s
     ("index entries swapped", "pack-0001", mut.swapped_entries, IndexEntryError, "is that of"),
     ("asset renamed", "bus-0001", lambda b: replace(b, asset_id="bus-9999"), BundleDeviceError,
      "not among the bundle's devices"),
+    ("anchor receipt of a smaller tree of this log", "bus-0001",
+     lambda b: mut.receipt_of_size(b, b.anchor.receipt.tree_size - 1), BundleAnchorError,
+     "anchor receipt commits size"),
+    ("anchor receipt of a larger tree of this log", "pack-0001",
+     lambda b: mut.receipt_of_size(b, b.anchor.receipt.tree_size + 5), BundleAnchorError,
+     "anchor receipt commits size"),
 ]  # fmt: skip
 
 
@@ -282,7 +288,11 @@ INCOMPLETE: list[tuple[str, Callable[[BundleV2], BundleV2], str]] = [
     ("drop a middle message", mut.drop_at(5), "gap 5..5"),
     ("drop the last message", mut.drop_at(-1), "end"),
     ("truncate the end", mut.truncate(8), "end"),
-]
+    ("truncate the start", lambda b: mut.asset_messages(b, lambda m: m.__delitem__(slice(0, 3))),
+     "start"),
+    ("drop the first and the last message",
+     lambda b: mut.drop_at(-1)(mut.drop_at(0)(b)), "both ends"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("mutate", "reason"), [pytest.param(*c[1:], id=c[0]) for c in INCOMPLETE])
@@ -296,6 +306,7 @@ def test_dropped_messages_are_incomplete(
     found = {
         "start": not own.start_proven,
         "end": not own.end_proven,
+        "both ends": not own.start_proven and not own.end_proven,
         "gap 5..5": [(g.first, g.last) for g in own.gaps] == [(5, 5)],
     }
     assert found[reason], own
@@ -312,6 +323,22 @@ def test_extended_period_without_messages_is_incomplete(world: EvidenceWorld) ->
     bundle = world.bundle("bus-0001", from_ms=SUB_FROM, to_ms=SUB_TO)
     stretched = mut.drop_after(mut.set_period(bundle, SUB_FROM, t_of(10)))
     assert not lessor_check(world, stretched).chains[0].end_proven
+
+
+def test_moved_start_of_a_closed_period(world: EvidenceWorld) -> None:
+    """The start side: moved earlier without `before`, the start is not proven; without
+    `before` at all, the same; moved earlier keeping `before` (now inside the period), or
+    later keeping messages now before it, INVALID."""
+    bundle = world.bundle("bus-0001", from_ms=SUB_FROM, to_ms=SUB_TO)
+    earlier = mut.move_start(bundle, t_of(1), keep_before=False)
+    own = lessor_check(world, earlier).chains[0]
+    assert (own.start_proven, own.end_proven) == (False, True)
+    same = mut.move_start(bundle, SUB_FROM, keep_before=False)
+    assert not lessor_check(world, same).chains[0].start_proven
+    with pytest.raises(PeriodBoundaryError, match=r"\(before\)"):
+        lessor_check(world, mut.move_start(bundle, t_of(1), keep_before=True))
+    with pytest.raises(PeriodBoundaryError, match=r"\(in\)"):
+        lessor_check(world, mut.move_start(bundle, t_of(4), keep_before=True))
 
 
 def test_extended_period_with_stale_after_is_invalid(world: EvidenceWorld) -> None:
