@@ -253,6 +253,51 @@ class ProofStatusPublic(_Model):
     server_check: str
 
 
+class ChainVerdictPublic(_Model):
+    """One chain of a v2 bundle as the verifier found it (``ledger.verify_v2.ChainFacts``)."""
+
+    device: str
+    role: str = Field(description="asset, host or installed")
+    from_ms: int
+    to_ms: int
+    first_seq: int | None
+    last_seq: int | None
+    received: int
+    expected: int
+    missing: list[list[int]] = Field(description="missing seqs as [first, last] ranges")
+    start_proven: bool
+    end_proven: bool
+    complete: bool
+
+
+class EvidenceVerdictPublic(_Model):
+    """The v2 verdict of the bundle ``/bundle`` serves, checked by this server.
+
+    The server checks the anchor only against the operator's own anchor table (or not at all
+    for an EVM anchor), so ``independent`` is always false: it tells what the download will
+    show, not a verdict a lessor should rely on (``voltproof verify`` with their own anchor
+    export, EVM node or witnesses gives that).
+    """
+
+    asset: str
+    kind: str
+    format: str
+    from_ms: int
+    to_ms: int
+    valid: bool
+    complete: bool
+    verdict: str = Field(description="VALID, COMPLETE | VALID but INCOMPLETE | INVALID: ...")
+    error: str | None = Field(description="the verification error's name when INVALID")
+    checkpoint_origin: str | None
+    checkpoint_size: int | None
+    anchored_at_ms: int | None = Field(description="when the checked table recorded the anchor")
+    anchor_backend: str
+    anchor_source: str | None = Field(description="what this server checked the anchor against")
+    independent: bool = Field(description="always false: the server holds the operator's copy")
+    chains: list[ChainVerdictPublic]
+    absent: list[str] = Field(description="partners the index proves never enrolled")
+
+
 class StintPublic(_Model):
     """A pack in one bus."""
 

@@ -26,6 +26,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from gateway.collector import gc_paused
 from gateway.evidence import PayloadExtraction, extract_evidence, extract_payloads, frames_in
 from gateway.evidence_v2 import NoIndexLineError, extract_bundle_v2, extract_payloads_v2
+from ledger.anchors.checkers import LocalAnchorChecker
 from ledger.batterypass import (
     PackIdentity,
     PassportSettingError,
@@ -35,10 +36,12 @@ from ledger.batterypass import (
 )
 from ledger.bundle import Bundle, build_bundle
 from ledger.bundle_v2 import BundleV2
+from ledger.errors import VerificationError
 from ledger.gbt32960.figures import with_terminal_figures
 from ledger.keys import KeyFileError, load_key_file
 from ledger.report import ConditionReport, compute_report
 from ledger.verify import check_messages
+from ledger.verify_v2 import verify_bundle_v2
 
 from ..access import Principal, Role, Window
 from ..accessdb import AccessError, OwnershipError
@@ -54,7 +57,14 @@ from ..deps import (
     visible_device,
     window_of,
 )
-from ..schemas import HistoryPublic, StintPublic, TransferIn, TransferPublic
+from ..schemas import (
+    ChainVerdictPublic,
+    EvidenceVerdictPublic,
+    HistoryPublic,
+    StintPublic,
+    TransferIn,
+    TransferPublic,
+)
 from ..times import TimeMs
 
 router = APIRouter(prefix="/api/assets", tags=["evidence"])
@@ -211,6 +221,69 @@ async def bundle(
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+@router.get("/{asset}/verdict", response_model=EvidenceVerdictPublic)
+async def verdict(
+    *,
+    state: StateDep,
+    user: TelemetryUser,
+    asset: str,
+    from_ms: Annotated[TimeMs, Query(alias="from")] = None,
+    to_ms: Annotated[TimeMs, Query(alias="to")] = None,
+) -> EvidenceVerdictPublic:
+    """The v2 verdict of the bundle ``/bundle`` serves for the same period, checked here by
+    the offline verifier (every signature, proof, registry rule and chain).
+
+    The anchor is checked against the operator's own table embedded in the bundle (an EVM
+    anchor not at all), so the answer is never independent: it says what a lessor's
+    ``voltproof verify`` of the download will find, which only their own check can confirm.
+    A bundle that does not verify is ``valid: false`` with the error named (a 200: it is
+    the answer, not a failure of the request). Checking a long period costs what ``voltproof
+    verify`` costs, on a worker thread; the dashboard asks only when its proof panel opens.
+    """
+    bundle = await _bundle_v2(state, user, asset, from_ms, to_ms)
+    try:
+        gateway_key = load_key_file(state.deployment.gateway.key_file).verifier_key
+    except KeyFileError as exc:
+        raise HTTPException(status_code=503, detail=f"gateway key unavailable: {exc}") from exc
+    return await asyncio.to_thread(_verdict_of, bundle, gateway_key)
+
+
+def _verdict_of(bundle: BundleV2, gateway_key: str) -> EvidenceVerdictPublic:
+    """``verify_bundle_v2`` of ``bundle`` against the copy of the anchor table it embeds."""
+    common: dict[str, Any] = {
+        "asset": bundle.asset_id, "kind": bundle.asset_kind, "format": bundle.format,
+        "from_ms": bundle.from_ms, "to_ms": bundle.to_ms,
+        "anchor_backend": bundle.anchor.receipt.backend, "independent": False,
+    }  # fmt: skip
+    checker = LocalAnchorChecker(gateway_verifier_key=gateway_key)
+    try:
+        with gc_paused():
+            found = verify_bundle_v2(bundle, gateway_verifier_key=gateway_key, anchors=checker)
+    except VerificationError as exc:
+        name = type(exc).__name__
+        return EvidenceVerdictPublic(
+            **common, valid=False, complete=False, verdict=f"INVALID: {name}: {exc}",
+            error=name, checkpoint_origin=None, checkpoint_size=None, anchored_at_ms=None,
+            anchor_source=None, chains=[], absent=[],
+        )  # fmt: skip
+    chains = [
+        ChainVerdictPublic(
+            device=c.device, role=c.role, from_ms=c.from_ms, to_ms=c.to_ms,
+            first_seq=c.first_seq, last_seq=c.last_seq, received=c.received,
+            expected=c.expected, missing=[[g.first, g.last] for g in c.gaps],
+            start_proven=c.start_proven, end_proven=c.end_proven, complete=c.complete,
+        )
+        for c in found.chains
+    ]  # fmt: skip
+    return EvidenceVerdictPublic(
+        **common, valid=True, complete=found.complete,
+        verdict="VALID, COMPLETE" if found.complete else "VALID but INCOMPLETE", error=None,
+        checkpoint_origin=found.origin, checkpoint_size=found.checkpoint_size,
+        anchored_at_ms=found.anchor.anchored_at_ms, anchor_source=found.anchor.source,
+        chains=chains, absent=sorted({a.device for a in found.absent}),
+    )  # fmt: skip
 
 
 @router.get("/{asset}/report")

@@ -7,7 +7,7 @@ const KEY = "voltproof-api-key";
 const $ = (sel) => document.querySelector(sel);
 const VIEWS = ["login", "fleet", "alarms", "quarantine", "checkpoints", "asset"];
 const state = { me: null, config: null, fleet: [], sort: { key: "id", dir: 1 }, map: null,
-  mapLayers: null, route: "", refreshTimer: null, stream: null, gen: 0 };
+  mapLayers: null, route: "", refreshTimer: null, stream: null, gen: 0, verdict: null };
 // A view loader checks after each await that no newer navigation started (else it stops).
 const stale = (gen) => gen !== state.gen;
 
@@ -404,6 +404,7 @@ function clearAsset() {
   $("#proof-summary").textContent = "Proof: checking…";
   $("#proof-body").replaceChildren();
   $("#proof").open = false;
+  state.verdict = null;
   $("#charts").replaceChildren();
   $("#download-list").replaceChildren();
   $("#downloads").hidden = true;
@@ -668,7 +669,49 @@ async function showProof(id, open) {
     summary.className = "failed";
   }
   body.append(el("pre", { class: "mono", text: inc.checkpoint || "" }));
+  // The evidence v2 verdict of the bundle the download gives: asked for when the panel opens
+  // (it costs what `voltproof verify` costs), never for auditors (they get no bundle).
+  if (state.me.role !== "auditor") {
+    state.verdict = { id, gen, asked: false };
+    body.append(el("div", { id: "evidence-verdict" }, el("p", {}, el("b", { text: "evidence bundle (v2): " }),
+      el("span", { id: "verdict-line", class: "muted", text: "checked on the server when this panel is opened" }))));
+    if ($("#proof").open) showVerdict();
+  }
   if (open) $("#proof").open = true;
+}
+
+// The server's v2 check of the asset's bundle: the verdict `voltproof verify` will give the
+// download, except that the server holds only the operator's copy of the anchor table.
+async function showVerdict() {
+  const ask = state.verdict;
+  if (!ask || ask.asked || stale(ask.gen)) return;
+  ask.asked = true;
+  const line = $("#verdict-line"), box = $("#evidence-verdict");
+  line.textContent = "checking on the server…";
+  let v;
+  try {
+    v = await getJson(`/api/assets/${encodeURIComponent(ask.id)}/verdict`);
+  } catch (err) {
+    if (err.status === 401 || stale(ask.gen)) return;
+    line.textContent = `unavailable — ${err.message}`;
+    line.className = "warn";
+    return;
+  }
+  if (stale(ask.gen)) return;
+  line.textContent = v.verdict;
+  line.className = !v.valid ? "failed" : v.complete ? "verified" : "warn";
+  $("#proof-summary").append(el("span", { id: "verdict-summary", class: line.className, text: ` · evidence: ${v.valid ? v.verdict : "INVALID"} (server check)` }));
+  if (!v.valid) return;
+  const anchored = v.anchored_at_ms == null ? "" : `, anchored ${fmtTime(v.anchored_at_ms)}`;
+  box.append(el("p", { class: "muted", text: `period ${fmtTime(v.from_ms)} .. ${fmtTime(v.to_ms)}; checkpoint ${v.checkpoint_origin} size ${v.checkpoint_size}${anchored}. ` +
+    `This server checked the anchor only against the operator's own table (${v.anchor_source}): for a verdict of your own, run the voltproof verify command below on the download with your anchor export or witnesses.` }));
+  const rows = v.chains.map((c) => el("tr", {}, td(c.role), td(c.device), td(`${fmtTime(c.from_ms)} .. ${fmtTime(c.to_ms)}`),
+    td(c.first_seq == null ? "none" : `${c.first_seq}..${c.last_seq}`), td(`${c.received}/${c.expected}`),
+    td(c.missing.map(([a, b]) => (a === b ? `${a}` : `${a}..${b}`)).join(", ") || "none", c.missing.length ? "warn" : ""),
+    td(c.start_proven ? "proven" : "NOT proven", c.start_proven ? "" : "warn"), td(c.end_proven ? "proven" : "NOT proven", c.end_proven ? "" : "warn")));
+  const head = el("tr", {}, ...["chain", "device", "interval (UTC)", "seq", "received/expected", "missing", "start", "end"].map((h) => el("th", { scope: "col", text: h })));
+  box.append(el("table", { id: "verdict-chains" }, el("thead", {}, head), el("tbody", {}, ...rows)));
+  for (const device of v.absent) box.append(el("p", { class: "muted", text: `${device}: not enrolled (absence proven)` }));
 }
 
 // --- live updates (server-sent events read with fetch: the key goes in a header) ----------
@@ -799,5 +842,6 @@ $("#range-day").addEventListener("click", async () => {
   const to = (state.span && state.span.to) || Date.now();
   await drawCharts(asset, { from: String(Math.max(0, to - 86400000)), to: String(to) });
 });
+$("#proof").addEventListener("toggle", () => { if ($("#proof").open) showVerdict(); });
 window.addEventListener("hashchange", route);
 route();

@@ -170,6 +170,15 @@ def test_operator_pack_charts_and_proof(served: Served, page: tuple[Page, Consol
     expect(tab.locator("#browser-check")).to_be_hidden()
     tab.locator("#proof-summary").click()
     expect(tab.locator("#browser-check")).to_have_class("verified")
+    # Opened, the panel asks the server for the v2 verdict of the bundle the download gives.
+    expect(tab.locator("#verdict-line")).to_have_text("VALID, COMPLETE")
+    expect(tab.locator("#verdict-line")).to_have_class("verified")
+    summary, verdict = tab.locator("#proof-summary"), tab.locator("#evidence-verdict")
+    expect(summary).to_contain_text("evidence: VALID, COMPLETE (server check)")
+    expect(verdict).to_contain_text("only against the operator's own table")
+    roles = tab.locator("#verdict-chains tbody tr td:first-child").all_text_contents()
+    assert roles[0] == "asset"
+    assert set(roles[1:]) <= {"host"}
     expect(tab.locator("figure.chart")).to_have_count(6)
     expect(tab.locator("figure.chart .uplot")).to_have_count(6)
     expect(tab.locator("#stints tbody tr")).to_have_count(2)
