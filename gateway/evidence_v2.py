@@ -42,6 +42,7 @@ from ledger.device_index import DeviceIndex, IndexEntry, IndexLineError, index_r
 from ledger.gbt32960 import GbtError, is_envelope, read_leaf
 from ledger.message import MessageError, SignedMessage, decode_message
 from ledger.note import NoteError, split_note
+from ledger.registry import RegistryEntryError, read_registry_entry
 from ledger.verify_v2 import partner_intervals
 
 from .collector import gc_paused
@@ -378,5 +379,16 @@ def _device(index: DeviceIndex, device: str, registry: list[Any], logged: Any) -
         device=device,
         entry=entry,
         index_proof=index.proof(device).siblings,
-        registry=tuple(logged(r.leaf_index, r.cose) for r in registry if r.device_id == device),
+        registry=tuple(logged(r.leaf_index, r.cose) for r in registry if _names(r, device)),
     )
+
+
+def _names(record: Any, device: str) -> bool:
+    """Whether the registry leaf names ``device``: its ``dev`` (the store's device column), or
+    the ``new`` of a ``replace`` (a leaf of both devices it links)."""
+    if record.device_id == device:
+        return True
+    try:
+        return read_registry_entry(record.cose, index=record.leaf_index).new == device
+    except RegistryEntryError:
+        return False

@@ -319,7 +319,11 @@ def _key_history(bundle: BundleV2) -> dict[str, tuple[KeySpan, ...]]:
                 )
             enrolments[str(device)] = index
     try:
-        history = build_key_history(leaves, operator_key=bundle.operator_key)
+        # Only the bundle's devices have all their entries here: the other side of a
+        # ``replace`` (a successor or predecessor outside the bundle) is not checked.
+        history = build_key_history(
+            leaves, operator_key=bundle.operator_key, scope=[d.device for d in bundle.devices]
+        )
     except RegistryEntryError as exc:
         raise BundleRegistryError(str(exc)) from exc
     for device in bundle.devices:

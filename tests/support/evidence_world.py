@@ -160,6 +160,28 @@ class EvidenceWorld:
         finally:
             await store.close()
 
+    def replace_device(self, old: str, new: str) -> None:
+        """The honest operator retires ``old`` (revoked), enrols ``new`` of the same kind with
+        its own key and links them with a ``replace`` entry; then signs and anchors."""
+        asyncio.run(self._replace_device(old, new))
+
+    async def _replace_device(self, old: str, new: str) -> None:
+        settings = self.deployment.settings
+        store = await SqliteStore.open(settings.db_path)
+        try:
+            registry = Registry(store=store, operator=load_key_file(settings.operator_key_file),
+                                clock_ms=lambda: RECEIVED_MS)  # fmt: skip
+            kind = self.agents[old].kind
+            self.agents[new] = Agent(device_id=new, kind=kind, seed=seed_of(new))
+            await registry.revoke(old, reason="replaced")
+            await registry.enroll([DeviceSpec(
+                device_id=new, kind="bus" if kind == "bus" else "pack", fleet=FLEET,
+                public_key=public_key_from_seed(seed_of(new)))])  # fmt: skip
+            await registry.replace(old, new_device_id=new)
+            await sign_and_anchor(self, store)
+        finally:
+            await store.close()
+
     def rekey(self, device: str, *, how: str) -> None:
         """The operator gives ``device`` an attacker key with its own key, then signs and
         anchors a checkpoint of that log and republishes the anchor export.

@@ -394,6 +394,37 @@ def test_operator_rekey_is_refused(
         lessor_check(rekeyed, dropped, export=rekeyed.anchor_export)
 
 
+def test_replaced_device_and_its_successor_verify(world: EvidenceWorld, tmp_path: Path) -> None:
+    """pack-0003 revoked and replaced by pack-0004 (an honest `replace`): each bundle is
+    VALID and COMPLETE; the `replace` is a registry entry of both (leaving it out of either
+    breaks the index entry), and verify names the link."""
+    replaced = world.copy(tmp_path / "replaced")
+    replaced.replace_device("pack-0003", "pack-0004")
+    old, new = replaced.bundle("pack-0003"), replaced.bundle("pack-0004")
+    assert_complete(lessor_check(replaced, old))
+    assert_complete(lessor_check(replaced, new))
+    assert len(mut.device_of(old, "pack-0003").registry) == 3  # enroll, revoke, replace
+    link = mut.device_of(old, "pack-0003").registry[-1]
+    assert [leaf.index for leaf in mut.device_of(new, "pack-0004").registry][-1] == link.index
+    for bundle, device in ((old, "pack-0003"), (new, "pack-0004")):
+        dropped = mut.registry_changed(bundle, device, lambda r: r.pop())
+        with pytest.raises(RegistryCompletenessError, match="the index holds"):
+            lessor_check(replaced, dropped)
+    paths = {}
+    for name, bundle in (("old", old), ("new", new)):
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_bytes(bundle.to_bytes())
+    export = ["--anchors", str(replaced.anchor_export)]
+    said_old = run_verify(replaced, paths["old"], *export)
+    assert said_old.returncode == 0, said_old.stdout + said_old.stderr
+    assert f"revoked at leaf {mut.device_of(old, 'pack-0003').registry[1].index}" in said_old.stdout
+    assert f"replaced by pack-0004 at leaf {link.index}" in said_old.stdout
+    said_new = run_verify(replaced, paths["new"], *export)
+    assert said_new.returncode == 0, said_new.stdout + said_new.stderr
+    assert f"replaces pack-0003 (leaf {link.index})" in said_new.stdout
+    assert "seq none, received 0/0" in said_new.stdout
+
+
 def test_forged_log_resigned_with_the_gateway_key_is_refused(
     world: EvidenceWorld, tmp_path: Path
 ) -> None:

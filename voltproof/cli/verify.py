@@ -336,12 +336,49 @@ def _check(
         "registry_entries": registry,
         "chains": facts,
         "absent": absent,
+        "registry": _registry_facts(bundle),
         # A v1 bundle has no device index: nothing proves it holds every chain and every
         # message of the asset (an operator could leave the asset's chain out, or a pack's
         # host), so its completeness is never proven against the operator.
         "complete": isinstance(bundle, BundleV2) and all(c["complete"] for c in facts),
         "completeness_note": "" if isinstance(bundle, BundleV2) else V1_NOT_PROVABLE,
     }  # fmt: skip
+
+
+def _registry_facts(bundle: Bundle | BundleV2) -> list[dict[str, Any]]:
+    """What the registry entries of a v2 bundle's devices establish, per device: enrolment,
+    keys, revocation and the ``replace`` links (a lessor of a revoked device learns its
+    successor; one of a successor, the device whose history it carries on). v1: none."""
+    from ledger.registry import check_registry
+
+    if not isinstance(bundle, BundleV2):
+        return []
+    leaves = sorted({(leaf.index, leaf.data) for d in bundle.devices for leaf in d.registry})
+    scope = sorted((d.device for d in bundle.devices), key=lambda d: (d != bundle.asset_id, d))
+    history = check_registry(leaves, operator_key=bundle.operator_key, scope=scope)
+    return [
+        {"device": h.device, "kind": h.kind, "enrolled_leaf": h.enrolled_index,
+         "keys": len(h.keys), "birth_certificate": h.birth is not None,
+         "revoked_leaf": h.revoked_index, "replaced_by": h.replaced_by,
+         "replaced_leaf": h.replaced_index, "replaces": h.replaces,
+         "replaces_leaf": h.replaces_index}
+        for h in (history.devices[d] for d in scope if d in history.devices)
+    ]  # fmt: skip
+
+
+def _registry_line(r: dict[str, Any]) -> str:
+    """One device's registry facts as the summary prints them."""
+    parts = [f"enrolled at leaf {r['enrolled_leaf']}"
+             + (" with a birth certificate" if r["birth_certificate"] else ""),
+             f"{r['keys']} key{'' if r['keys'] == 1 else 's'}"]  # fmt: skip
+    if r["replaces"] is not None:
+        parts.append(f"replaces {r['replaces']} (leaf {r['replaces_leaf']}): its history is "
+                     f"in {r['replaces']}'s bundle")  # fmt: skip
+    if r["revoked_leaf"] is not None:
+        parts.append(f"revoked at leaf {r['revoked_leaf']}")
+    if r["replaced_by"] is not None:
+        parts.append(f"replaced by {r['replaced_by']} at leaf {r['replaced_leaf']}")
+    return f"{r['device']} ({r['kind']}): {', '.join(parts)}"
 
 
 def _stale(c: Any, seen_s: int, tolerance_ms: int) -> Any:
@@ -437,10 +474,13 @@ def _print_facts(facts: dict[str, Any]) -> None:
             print(line)
     print(f"messages:    {facts['messages']}, registry entries {facts['registry_entries']}")
     print(f"evidence:    {_evidence_line(facts['evidence'])}")
+    for number, entry in enumerate(facts["registry"]):
+        print(f"{'registry:' if number == 0 else '':<13}{_registry_line(entry)}")
     for c in facts["chains"]:
         gaps = ", ".join(f"{a}..{b}" for a, b in c["missing"]) or "none"
-        print(f"  {c['role']} {c['device']} {c['from']} .. {c['to']}: seq {c['first_seq']}.."
-              f"{c['last_seq']}, received {c['received']}/{c['expected']}, missing {gaps}, "
+        seqs = "none" if c["first_seq"] is None else f"{c['first_seq']}..{c['last_seq']}"
+        print(f"  {c['role']} {c['device']} {c['from']} .. {c['to']}: seq {seqs}, "
+              f"received {c['received']}/{c['expected']}, missing {gaps}, "
               f"start {'proven' if c['start_proven'] else 'NOT proven'}, end "
               f"{'proven' if c['end_proven'] else 'NOT proven'}")  # fmt: skip
         if c["end_note"]:
