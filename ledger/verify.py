@@ -259,8 +259,11 @@ def _check_ledger(
 
 def _key_history(bundle: Bundle) -> dict[str, tuple[KeySpan, ...]]:
     try:
+        # The other side of a ``replace`` whose device the bundle does not hold is not checked.
         history = build_key_history(
-            ((leaf.index, leaf.data) for leaf in bundle.registry), operator_key=bundle.operator_key
+            ((leaf.index, leaf.data) for leaf in bundle.registry),
+            operator_key=bundle.operator_key,
+            scope=[device.device for device in bundle.devices],
         )
     except RegistryEntryError as exc:
         raise BundleRegistryError(str(exc)) from exc

@@ -423,6 +423,18 @@ def test_replaced_device_and_its_successor_verify(world: EvidenceWorld, tmp_path
     assert said_new.returncode == 0, said_new.stdout + said_new.stderr
     assert f"replaces pack-0003 (leaf {link.index})" in said_new.stdout
     assert "seq none, received 0/0" in said_new.stdout
+    # A v1 bundle of either is valid too (and, being v1, never complete).
+    for device in ("pack-0003", "pack-0004"):
+        v1 = tmp_path / f"{device}.v1.json"
+        made = subprocess.run(
+            [sys.executable, "-m", "voltproof", "bundle", "--workdir", str(replaced.workdir),
+             "--asset", device, "--format", "1", "--out", str(v1)],
+            capture_output=True, text=True, cwd=REPO, check=False, timeout=120,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        checked = run_verify(replaced, v1, *export)
+        assert checked.returncode == 3, checked.stdout + checked.stderr
+        assert checked.stdout.rstrip().endswith("VALID but INCOMPLETE")
 
 
 def test_forged_log_resigned_with_the_gateway_key_is_refused(

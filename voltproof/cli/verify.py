@@ -162,7 +162,7 @@ def _check_enrolments(bundle: Bundle | BundleV2, makers: list[Any], pins: dict[s
         scope = [d.device for d in bundle.devices]
     else:
         leaves = {(leaf.index, leaf.data) for leaf in bundle.registry}
-        scope = None
+        scope = [d.device for d in bundle.devices]
     history = check_registry(sorted(leaves), operator_key=bundle.operator_key, scope=scope)
     check_enrolments(history, manufacturers=makers, pins=pins)
 
