@@ -544,17 +544,17 @@ def _verify(args: argparse.Namespace) -> int:
 
     with stages(f"verify {args.bundle.name}", 2) as step:
         step("reading")
+        try:
+            bundle = load_bundle(args.bundle)
+        except InvalidEvidenceError as exc:
+            _print_invalid(args, None, exc)
+            raise
         # Every option is checked before anything is printed: a usage error is all it says.
         key = _gateway_key(args.gateway_key)
         args.witness_keys = witness_policy(args)  # a bad key is a usage error before any work
         makers, pins = _trust_anchors(args)
         terminal_pins = _terminal_pins(args)
         export = None if args.anchors is None else _anchor_export(args.anchors)
-        try:
-            bundle = load_bundle(args.bundle)
-        except InvalidEvidenceError as exc:
-            _print_invalid(args, None, exc)
-            raise
         anchors = anchor_checker(gateway_verifier_key=key, anchor_export=export, rpc_url=args.rpc)
         if not args.json:
             _print_header(bundle)
