@@ -36,6 +36,7 @@ from ledger.anchors.errors import AnchorFormatError
 from ledger.anchors.local_entry import EXPORT_FORMAT
 from ledger.bundle import AnchorEvidence, BundleInput, LoggedLeaf
 from ledger.chain import Step, step
+from ledger.errors import VoltproofError
 from ledger.gbt32960 import GbtError, GbtLeaf, is_envelope, read_leaf
 from ledger.message import MessageError, SignedMessage, decode_message, message_hash
 
@@ -47,7 +48,7 @@ _END: Final = 2**63 - 1
 _SEQ: Final = operator.attrgetter("seq")
 
 
-class EvidenceError(Exception):
+class EvidenceError(VoltproofError):
     """Evidence cannot be extracted; the message says exactly why."""
 
 

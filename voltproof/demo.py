@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.store.errors import StoreError
+from ledger.errors import VoltproofError
 from ledger.private_files import open_private_log, private_dir
 
 from .broker import ACL_CONF, INSTALL_HINT, MosquittoBroker, free_port
@@ -66,7 +67,7 @@ def buses_for(devices: int) -> int:
     return max(1, (devices - SPARE_PACKS) // 2)
 
 
-class DemoError(RuntimeError):
+class DemoError(VoltproofError, RuntimeError):
     """The demo cannot start; the message says what to do."""
 
 
