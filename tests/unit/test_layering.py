@@ -10,6 +10,9 @@ Three checks, each over every module of every package:
 3. at run time: importing the offline verifier, the bundle format or the report loads no I/O
    library.
 
+Inside ``firmware_sim`` the device agent never imports the fleet simulator
+(``INNER_FORBIDDEN``).
+
 Every module, path and name a rule mentions must exist, so a rule cannot rot into checking
 nothing.
 """
@@ -43,6 +46,14 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     "gateway": frozenset({"api", "voltproof"}),
     # the API reads the store; it never talks MQTT
     "api": frozenset({"firmware_sim", "voltproof", "paho", "aiomqtt"}),
+}
+
+# Inside a package: folder -> modules its code must never import, with the reason.
+INNER_FORBIDDEN: dict[str, dict[str, str]] = {
+    "firmware_sim/agent": {
+        "firmware_sim.sim": "the device agent is handed its sample source; the fleet simulator "
+        "runs agents, never the reverse",
+    },
 }
 
 # The pure core may not import these modules at all.
@@ -99,7 +110,8 @@ PURE_CORE_FORBIDDEN_NAMES: dict[str, str] = {
 # The anchor backends' adapter modules: they do I/O by design. The verifier does not import
 # them (it is handed an anchor checker), and no core module may.
 ADAPTERS: dict[str, str] = {
-    "ledger/sqlite_open.py": "the one SQLite open (aiosqlite), for the store and the anchor tables",
+    "ledger/anchors/sqlite_open.py": "the one SQLite open (aiosqlite), for the anchor tables "
+    "and the store",
     "ledger/anchors/local.py": "the local anchor table in SQLite (aiosqlite), stamped by the clock",
     "ledger/anchors/evm.py": "the EVM backend: a web3 client and its polling loop",
     "ledger/anchors/evm_chain.py": "reads the AnchorRegistry contract over web3",
@@ -113,15 +125,8 @@ ADAPTERS: dict[str, str] = {
     "the command line hands it to the verifier",
 }
 
-# Offenders today that the concurrent issue-13 work moves or fixes on other branches.
-# DELETE THIS SET after merging those branches: the test must then pass with it empty.
-PENDING_MOVES: dict[str, str] = {}
-
 # Loaded by ``import ledger.<name>`` in a fresh interpreter: never these.
 IO_LIBRARIES = ("sqlite3", "aiosqlite", "asyncio", "web3", "paho")
-# Same deal as PENDING_MOVES: verify and bundle reach ledger/anchors/__init__.py, which loads
-# the local adapter. Delete with PENDING_MOVES.
-PENDING_LOADS: frozenset[str] = frozenset()
 
 
 def module_name(path: Path) -> str:
@@ -208,8 +213,10 @@ def used_names(path: Path) -> set[str]:
 
 
 def python_files(package: str) -> list[Path]:
-    """Every .py file of ``package``, however deep."""
-    return sorted((REPO / package).rglob("*.py"))
+    """Every .py file of ``package`` (or of a folder of one), however deep."""
+    files = sorted((REPO / package).rglob("*.py"))
+    assert files, f"{package} holds no module: a rule names a folder that is gone"
+    return files
 
 
 def _forbidden(found: set[str], rule: set[str] | frozenset[str]) -> list[str]:
@@ -247,6 +254,18 @@ def test_package_imports_point_one_way(package: str) -> None:
     assert not offenders, "\n" + "\n".join(offenders)
 
 
+@pytest.mark.parametrize("folder", sorted(INNER_FORBIDDEN))
+def test_inner_imports_point_one_way(folder: str) -> None:
+    """Inside a package, a part never imports the part that drives it."""
+    rule = INNER_FORBIDDEN[folder]
+    offenders = [
+        f"{path.relative_to(REPO)} imports {name}: {rule[name]}"
+        for path in python_files(folder)
+        for name in _forbidden(imported_modules(path), set(rule))
+    ]
+    assert not offenders, "\n" + "\n".join(offenders)
+
+
 def test_every_package_is_layered() -> None:
     """A new top-level package cannot escape the rules."""
     found = {path.parent.name for path in REPO.glob("*/__init__.py")}
@@ -260,7 +279,7 @@ def test_every_package_is_layered() -> None:
 
 def test_pure_core_does_no_io() -> None:
     """Every module under ledger/ but the anchor adapters is free of I/O, clock and environment."""
-    exempt = set(ADAPTERS) | set(PENDING_MOVES)
+    exempt = set(ADAPTERS)
     offenders = [
         f"{path.relative_to(REPO)} {violation}"
         for path in python_files("ledger")
@@ -270,9 +289,9 @@ def test_pure_core_does_no_io() -> None:
     assert not offenders, "\n" + "\n".join(offenders)
 
 
-@pytest.mark.parametrize("relative", sorted(set(ADAPTERS) | set(PENDING_MOVES)))
+@pytest.mark.parametrize("relative", sorted(ADAPTERS))
 def test_every_exemption_is_needed(relative: str) -> None:
-    """An adapter or pending module that has become pure is taken off its list."""
+    """An adapter that has become pure is taken off the list."""
     path = REPO / relative
     assert path.is_file(), f"{relative} is listed but does not exist"
     assert core_violations(path) != [], f"{relative} is pure now: remove it from its list"
@@ -293,15 +312,7 @@ def _loaded(module: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "module",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                name in PENDING_LOADS, reason="PENDING_LOADS: fixed on another branch"
-            ),
-        )
-        for name in ("ledger.verify", "ledger.bundle", "ledger.report")
-    ],
+    ["ledger.verify", "ledger.verify_v2", "ledger.bundle", "ledger.bundle_v2", "ledger.report"],
 )
 def test_evidence_modules_load_no_io_library(module: str) -> None:
     """Importing the verifier, the bundle format or the report loads no I/O library."""
@@ -338,6 +349,7 @@ def test_every_ruled_name_exists() -> None:
     """Each module or name a rule forbids exists (a typo or a removed module fails here)."""
     ruled = {
         *(name for names in FORBIDDEN.values() for name in names),
+        *(name for names in INNER_FORBIDDEN.values() for name in names),
         *PURE_CORE_FORBIDDEN_MODULES,
         *PURE_CORE_FORBIDDEN_NAMES,
     }
