@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.audit.replay import AuditDisagreementError, LogReplay
+from gateway.audit.replay import AuditDisagreementError, AuditSummary, LogReplay
 from gateway.chain import Accept, ChainBook, Fork
 from ledger.chain import ZERO_PREV, SeqRange, Step, genesis_problem, step
 from ledger.keys import public_key_from_seed
@@ -62,7 +62,7 @@ def test_chain_book_refuses_a_false_genesis(seq: int, prev: bytes, problem: str)
     assert book.decide(device="d", seq=3, prev=H, message_hash=H) == Accept(skipped=3)
 
 
-def _replay(world: World) -> None:
+def _replay(world: World) -> AuditSummary:
     replay = LogReplay(
         checkpoints=[world.checkpoint()],
         gateway_key=world.gateway_key,
@@ -70,7 +70,7 @@ def _replay(world: World) -> None:
     )
     for index, data in enumerate(world.leaves):
         replay.feed(index, data)
-    replay.finish()
+    return replay.finish()
 
 
 def _pack_world() -> tuple[World, DeviceState]:
@@ -107,4 +107,5 @@ def test_replay_accepts_a_late_message_that_links_both_ways() -> None:
     late = world.send("pack-1", pack_batch(T0 + 10_000, [pack_sample()]), log=False)
     world.send("pack-1", pack_batch(T0 + 20_000, [pack_sample()]))
     world.append_leaf(late)
-    _replay(world)
+    summary = _replay(world)
+    assert (summary.messages, summary.missing_seqs) == (3, 0)
