@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -55,6 +56,27 @@ INNER_FORBIDDEN: dict[str, dict[str, str]] = {
         "runs agents, never the reverse",
     },
 }
+
+# The store seam: the gateway's database is reached only through gateway/store/ (StoreReader,
+# Store). Outside it, no module imports a database driver or holds an SQL statement, but
+# these, which keep databases of their own (or run a database server), with the reason.
+DATABASE_DRIVERS = frozenset({"sqlite3", "aiosqlite", "psycopg", "psycopg_pool"})
+STORE = "gateway/store/"
+OWN_DATABASES: dict[str, str] = {
+    "ledger/anchors/evm_store.py": "the EVM transaction journal (an anchor adapter)",
+    "ledger/anchors/local.py": "the local anchor table (an anchor adapter)",
+    "ledger/anchors/sqlite_open.py": "the one SQLite open, for the anchor tables and the store",
+    "firmware_sim/agent/store.py": "the device's outbox and chain state",
+    "voltproof/witness/state.py": "the witness's own state",
+    "voltproof/postgres_cluster.py": "starts a PostgreSQL server and creates its database",
+    "voltproof/demo.py": "asks the demo's database which gateway signs (a driver error is "
+    "taken as no answer)",
+    "voltproof/cli/demo.py": "parses a PostgreSQL URL with the driver's own parser",
+}
+SQL_STATEMENT = re.compile(
+    r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b",
+    re.DOTALL | re.IGNORECASE,
+)
 
 # The pure core may not import these modules at all.
 PURE_CORE_FORBIDDEN_MODULES: dict[str, str] = {
@@ -264,6 +286,58 @@ def test_inner_imports_point_one_way(folder: str) -> None:
         for name in _forbidden(imported_modules(path), set(rule))
     ]
     assert not offenders, "\n" + "\n".join(offenders)
+
+
+def sql_statements(path: Path) -> list[str]:
+    """The string constants of ``path`` that hold an SQL statement (their first line)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [
+        node.value.strip().splitlines()[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and SQL_STATEMENT.search(node.value)
+    ]
+
+
+def test_the_store_is_reached_only_through_its_seam() -> None:
+    """Outside gateway/store/ no module imports a database driver or holds SQL, but the few
+    with a database of their own (OWN_DATABASES)."""
+    offenders = []
+    for package in PACKAGES:
+        for path in python_files(package):
+            relative = str(path.relative_to(REPO))
+            if relative.startswith(STORE) or relative in OWN_DATABASES:
+                continue
+            offenders += [
+                f"{relative} imports {name}"
+                for name in _forbidden(imported_modules(path), DATABASE_DRIVERS)
+            ]
+            offenders += [f"{relative} holds SQL: {sql}" for sql in sql_statements(path)]
+    assert not offenders, "\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("relative", sorted(OWN_DATABASES))
+def test_every_own_database_is_needed(relative: str) -> None:
+    """A module listed as keeping its own database still does (or it leaves the list)."""
+    path = REPO / relative
+    assert path.is_file(), f"{relative} is listed but does not exist"
+    assert _forbidden(imported_modules(path), DATABASE_DRIVERS), f"{relative} imports no driver"
+
+
+def test_sql_check_sees_a_statement(tmp_path: Path) -> None:
+    """Queries and writes in either case are found; prose about selecting is not."""
+    module = tmp_path / "m.py"
+    module.write_text(
+        'A = "SELECT seq FROM leaves WHERE device = ?"\n'
+        'B = """\n    insert into alarms (device) VALUES (?)"""\n'
+        'C = "the dashboard selects a window"\n',
+        encoding="utf-8",
+    )
+    assert sql_statements(module) == [
+        "SELECT seq FROM leaves WHERE device = ?",
+        "insert into alarms (device) VALUES (?)",
+    ]
 
 
 def test_every_package_is_layered() -> None:
