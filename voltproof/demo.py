@@ -571,14 +571,13 @@ class Demo:
         changes."""
         if self.store_url is None:
             return
-        import psycopg
-
+        from gateway.store import StoreError
         from gateway.store.postgresql.election import signer_process
 
         try:
             pid = await signer_process(self.store_url, timeout_s=2.0)
-        except (psycopg.Error, TimeoutError, OSError):
-            return
+        except StoreError:
+            return  # no answer this time: the next look asks again
         signer = next(
             (g for g in self.gateways if g.process is not None and g.process.pid == pid), None
         )

@@ -69,8 +69,6 @@ OWN_DATABASES: dict[str, str] = {
     "firmware_sim/agent/store.py": "the device's outbox and chain state",
     "voltproof/witness/state.py": "the witness's own state",
     "voltproof/postgres_cluster.py": "starts a PostgreSQL server and creates its database",
-    "voltproof/demo.py": "asks the demo's database which gateway signs (a driver error is "
-    "taken as no answer)",
     "voltproof/cli/demo.py": "parses a PostgreSQL URL with the driver's own parser",
 }
 SQL_STATEMENT = re.compile(
