@@ -26,6 +26,7 @@ from gateway.store.access_tables import (
     TransferRow,
 )
 from gateway.store.records import AlarmRecord
+from ledger.errors import VoltproofError
 
 from .access import (
     Grant,
@@ -42,7 +43,7 @@ KEY_PREFIX: Final = "vpk_"
 MAX_NAME_LEN: Final = 64
 
 
-class AccessError(Exception):
+class AccessError(VoltproofError):
     """An access-control request is invalid (unknown role, duplicate name, bad period)."""
 
 

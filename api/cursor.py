@@ -29,6 +29,8 @@ import json
 from collections.abc import Sequence
 from typing import Final
 
+from ledger.errors import VoltproofError
+
 Position = tuple[int | str, ...]
 
 TAG_BYTES: Final = 16
@@ -36,7 +38,7 @@ TAG_BYTES: Final = 16
 MAX_CURSOR_LEN: Final = 512
 
 
-class CursorError(ValueError):
+class CursorError(VoltproofError, ValueError):
     """A cursor this list did not hand out (or no longer understands); answered with 400."""
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from gateway.store import DeviceRecord, LeafRecord, StoreError, StoreReader, samples
+from ledger.errors import VoltproofError
 from ledger.gbt32960 import GbtError, is_envelope, read_leaf
 from ledger.telemetry import FIELDS, Kind
 
@@ -21,7 +22,7 @@ from .access import ALL_TIME, Principal, Role, Window
 NUMERIC: Final = {kind: frozenset(spec.attr for spec in specs) for kind, specs in FIELDS.items()}
 
 
-class QueryError(Exception):
+class QueryError(VoltproofError):
     """The gateway database cannot be read."""
 
 

@@ -13,12 +13,14 @@ from typing import Annotated, Final
 from fastapi import Query
 from pydantic import BeforeValidator
 
+from ledger.errors import VoltproofError
+
 from .access import FOREVER
 
 TIME_HELP: Final = "Unix ms, or ISO 8601 (2026-01-01, 2026-01-01T08:00:00+08:00; no zone = UTC)"
 
 
-class TimeFormatError(ValueError):
+class TimeFormatError(VoltproofError, ValueError):
     """A query time is neither Unix ms nor ISO 8601."""
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ledger.chain import ZERO_PREV, Step, step
+from ledger.chain import Step, genesis_problem, step
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,8 +141,9 @@ class ChainBook:
                 detail=f"equivocation: seq {seq} is stored at leaf {stored.leaf_index} with "
                 f"hash {stored.message_hash.hex()}, this message hashes to {message_hash.hex()}"
             )
-        if seq == 0 and prev != ZERO_PREV:
-            return Fork(detail=f"seq 0 must have a zero prev, got {prev.hex()}")
+        genesis = genesis_problem(seq, prev)
+        if genesis is not None:
+            return Fork(detail=f"seq {seq}: {genesis}")
         head = self.heads.get(device)
         if head is None or seq > head.seq:
             if head is not None and _broken(head.seq, head.message_hash, seq, prev):

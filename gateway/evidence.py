@@ -28,13 +28,15 @@ import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from gateway.collector import gc_paused
 from ledger.anchors.base import AnchorReceipt
 from ledger.anchors.errors import AnchorFormatError
 from ledger.anchors.local_entry import EXPORT_FORMAT
 from ledger.bundle import AnchorEvidence, BundleInput, LoggedLeaf
+from ledger.chain import Step, step
+from ledger.errors import VoltproofError
 from ledger.gbt32960 import GbtError, GbtLeaf, is_envelope, read_leaf
 from ledger.message import MessageError, SignedMessage, decode_message, message_hash
 
@@ -46,7 +48,7 @@ _END: Final = 2**63 - 1
 _SEQ: Final = operator.attrgetter("seq")
 
 
-class EvidenceError(Exception):
+class EvidenceError(VoltproofError):
     """Evidence cannot be extracted; the message says exactly why."""
 
 
@@ -456,12 +458,18 @@ def _inside_payloads(
                 f"seq {leaf.seq} at t = {leaf.t_ms} that the store indexes it as"
             )
         if previous is not None:
-            if leaf.seq <= previous.seq:
+            link = step(
+                previous_seq=previous.seq,
+                previous_hash=previous_hash,
+                seq=leaf.seq,
+                prev=cast("bytes", payload["prev"]),  # 32 bytes: the codec checked it
+            )
+            if link is Step.BACKWARDS:
                 raise StoredChainError(
                     f"stored leaf {leaf.index} ({chain.device} seq {leaf.seq}) follows seq "
                     f"{previous.seq} (messages reordered or repeated)"
                 )
-            if leaf.seq == previous.seq + 1 and payload["prev"] != previous_hash:
+            if link is Step.BROKEN:
                 raise StoredChainError(
                     f"stored leaf {leaf.index} ({chain.device} seq {leaf.seq}): prev is not the "
                     f"hash of seq {previous.seq} (leaf {previous.index})"

@@ -43,7 +43,7 @@ from ledger.message import (
     BadSignatureError,
     KidMismatchError,
     MessageError,
-    OutOfRangeError,
+    ProtocolBoundError,
     SignedMessage,
     decode_message,
     message_hash,
@@ -147,7 +147,7 @@ def parse(incoming: Incoming, policy: Policy) -> Parsed | Rejected:
     except KidMismatchError as exc:
         return Rejected(reason=Reason.ID_MISMATCH, detail=str(exc))
     except MessageError as exc:
-        out_of_range = isinstance(exc, OutOfRangeError)
+        out_of_range = isinstance(exc, ProtocolBoundError)
         return Rejected(
             reason=Reason.OUT_OF_RANGE if out_of_range else Reason.MALFORMED,
             detail=str(exc) if out_of_range else f"{type(exc).__name__}: {exc}",

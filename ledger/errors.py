@@ -16,7 +16,8 @@ because callers (or the callers' own callers) catch it that way (marked ``+ Valu
     │   │                                     MessageIndefiniteLengthError,
     │   │                                     MessageDuplicateKeyError, MessageTrailingBytesError,
     │   │                                     PayloadTooLargeError, BadSignatureError,
-    │   │                                     WrongContentTypeError, MalformedMessageError)
+    │   │                                     WrongContentTypeError, MalformedMessageError,
+    │   │                                     InvalidFieldError: ProtocolBoundError)
     │   ├── TelemetryError                    ledger.telemetry (UnknownKindError,
     │   │                                     MissingFieldError, UnknownFieldError,
     │   │                                     FieldTypeError, FieldRangeError,
@@ -70,14 +71,20 @@ because callers (or the callers' own callers) catch it that way (marked ``+ Valu
     ├── MissingNodeError + LookupError        ledger.merkle: a node store lacks a node
     ├── KeyFileError                          ledger.keys
     ├── PinFormatError + ValueError           ledger.registry (a malformed --pin: usage)
+    ├── TerminalPinFormatError + ValueError   ledger.verify_terminal (a malformed terminal pin)
+    ├── PublicKeyError + ValueError           ledger.gbt32960.signature (not an SM2 point)
     ├── BackoffConfigError + ValueError       ledger.backoff
     ├── AnchorError                           ledger.anchors.errors (AnchorUnavailable:
     │                                         NonceAlreadyUsed; AnchorRejected; AnchorConflict)
     ├── AnchorFormatError + ValueError        ledger.anchors.errors
     └── EvmKeyError + ValueError              ledger.anchors.evm_key
 
-Not yet under the root (their modules are leaving ``ledger/``): ``LogStoreError``
-(``ledger/merkle_sqlite.py``) and ``AnvilError`` (``ledger/anchors/anvil.py``).
+The packages above the core root their own families here too, each next to the code that
+raises it: the gateway's (``StoreError``, ``EvidenceError``, ``SelfCheckError``,
+``RegistryError``, ``ConfigError``, ...), the API's (``AccessError``, ``QueryError``,
+``CursorError``, ``TimeFormatError``), the agent's and the simulator's, the witness's, and the
+command line's ``CommandError`` (``voltproof/cli/exits.py``). No two exception classes share a
+name. ``tests/unit/test_error_tree.py`` checks both over every module of every package.
 """
 
 __all__ = ["VerificationError", "VoltproofError"]

@@ -47,8 +47,8 @@ __all__ = [
     "MissingKidError",
     "MissingMessageFieldError",
     "NonDeterministicEncodingError",
-    "OutOfRangeError",
     "PayloadTooLargeError",
+    "ProtocolBoundError",
     "SignedMessage",
     "WrongAlgorithmError",
     "WrongContentTypeError",
@@ -148,7 +148,7 @@ class PayloadTooLargeError(MessageError):
     """The payload or the whole message exceeds its size bound."""
 
 
-class OutOfRangeError(InvalidFieldError):
+class ProtocolBoundError(InvalidFieldError):
     """``seq`` or ``t`` is beyond :data:`MAX_SEQ` (the protocol bound, docs/protocol.md)."""
 
 
@@ -284,7 +284,7 @@ def _check_telemetry(payload: Mapping[str, Any]) -> None:
         if type(value) is not int or value < 0:
             raise InvalidFieldError(f"{field!r} must be an unsigned integer, got {value!r}")
         if value > MAX_SEQ:
-            raise OutOfRangeError(f"{field!r} is {value}, the protocol bound is 2**63 - 1")
+            raise ProtocolBoundError(f"{field!r} is {value}, the protocol bound is 2**63 - 1")
     prev = payload["prev"]
     if type(prev) is not bytes or len(prev) != 32:
         raise InvalidFieldError(f"'prev' must be 32 bytes, got {prev!r}")

@@ -4,7 +4,8 @@
   telemetry`` and its retained presence (``online`` / last-will ``offline``) on
   ``voltproof/<fleet>/<device id>/status``. Fleet and device levels are non-empty and hold
   no MQTT wildcard. :func:`telemetry_topic` and :func:`status_topic` build them,
-  :func:`parse_telemetry_topic` reads one back, :data:`TELEMETRY_FILTER` subscribes to all.
+  :func:`parse_telemetry_topic` reads one back, :data:`TELEMETRY_FILTER` subscribes to all
+  (:data:`STATUS_FILTER` and :data:`RECEIPT_FILTER` name the others of every device).
 - **Size.** A payload is at most :data:`MAX_PAYLOAD_SIZE` bytes of deterministic CBOR; a
   complete COSE_Sign1 message at most :data:`MAX_MESSAGE_SIZE` (the payload plus
   :data:`ENVELOPE_ALLOWANCE` for the tag, the headers, the kid and the signature). The codec
@@ -25,7 +26,9 @@ __all__ = [
     "MAX_MESSAGE_SIZE",
     "MAX_PAYLOAD_SIZE",
     "MQTT_OVERHEAD_ALLOWANCE",
+    "RECEIPT_FILTER",
     "RECEIPT_LEAF",
+    "STATUS_FILTER",
     "STATUS_LEAF",
     "TELEMETRY_FILTER",
     "TELEMETRY_LEAF",
@@ -46,6 +49,10 @@ STATUS_LEAF: Final = "status"
 RECEIPT_LEAF: Final = "receipt"
 TELEMETRY_FILTER: Final = f"{TOPIC_ROOT}/+/+/{TELEMETRY_LEAF}"
 """The subscription that receives every device's telemetry."""
+STATUS_FILTER: Final = f"{TOPIC_ROOT}/+/+/{STATUS_LEAF}"
+"""Every device's presence topic (what the gateway's broker account may read)."""
+RECEIPT_FILTER: Final = f"{TOPIC_ROOT}/+/+/{RECEIPT_LEAF}"
+"""Every device's receipt topic (what the gateway's broker account may write)."""
 TELEMETRY_TOPIC_FORM: Final = f"{TOPIC_ROOT}/<fleet>/<device>/{TELEMETRY_LEAF}"
 """The telemetry topic's shape, as error messages name it."""
 

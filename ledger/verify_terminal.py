@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from .bundle import LoggedLeaf
 from .bundle_v2 import BundleV2
+from .errors import VoltproofError
 from .gbt32960 import (
     GbtError,
     GbtLeaf,
@@ -85,7 +86,7 @@ class TerminalPinError(BundleVerificationError):
     """A terminal's enrolled SM2 key is not the one the verifier pinned for its VIN."""
 
 
-class TerminalPinFormatError(ValueError):
+class TerminalPinFormatError(VoltproofError, ValueError):
     """A ``VIN=KEY`` pin that is not a VIN and a hex SM2 public key on the curve."""
 
 

@@ -19,12 +19,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from ledger.errors import VoltproofError
+
 ANVIL_ENV = "VOLTPROOF_ANVIL"
 NPM_BIN = Path("node_modules") / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 INSTALL_HINT = "run `npm ci` at the repository root (it installs @foundry-rs/anvil-linux-amd64)"
 
 
-class AnvilError(RuntimeError):
+class AnvilError(VoltproofError, RuntimeError):
     """anvil is missing or did not start."""
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from ledger.errors import VoltproofError
 from ledger.private_files import open_private_log, private_dir
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "mosquitto"
@@ -37,7 +38,7 @@ PASSWORD_SALT_BYTES = 12
 INSTALL_HINT = "apt-get install -y mosquitto"
 
 
-class BrokerError(RuntimeError):
+class BrokerError(VoltproofError, RuntimeError):
     """The broker could not be found, started or stopped."""
 
 

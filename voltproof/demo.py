@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.store.errors import StoreError
+from ledger.errors import VoltproofError
 from ledger.private_files import open_private_log, private_dir
 
 from .broker import ACL_CONF, INSTALL_HINT, MosquittoBroker, free_port
@@ -66,7 +67,7 @@ def buses_for(devices: int) -> int:
     return max(1, (devices - SPARE_PACKS) // 2)
 
 
-class DemoError(RuntimeError):
+class DemoError(VoltproofError, RuntimeError):
     """The demo cannot start; the message says what to do."""
 
 
@@ -570,14 +571,13 @@ class Demo:
         changes."""
         if self.store_url is None:
             return
-        import psycopg
-
+        from gateway.store import StoreError
         from gateway.store.postgresql.election import signer_process
 
         try:
             pid = await signer_process(self.store_url, timeout_s=2.0)
-        except (psycopg.Error, TimeoutError, OSError):
-            return
+        except StoreError:
+            return  # no answer this time: the next look asks again
         signer = next(
             (g for g in self.gateways if g.process is not None and g.process.pid == pid), None
         )

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ledger.errors import VoltproofError
 from voltproof.broker import free_port
 
 SERVICE_USER = "postgres"
@@ -60,7 +61,7 @@ def server_bin_dir() -> Path | None:
 INSTALL_HINT = "scripts/setup.sh (apt-get install postgresql)"
 
 
-class PostgresUnavailableError(RuntimeError):
+class PostgresUnavailableError(VoltproofError, RuntimeError):
     """The PostgreSQL server binaries are not installed."""
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ledger.anchors.local_entry import LocalEntry
+from ledger.errors import VoltproofError
 from ledger.note import verifier_key
 
 from ..store import AnchorStatus, SqliteReader, StoreError, StoreReader
@@ -26,7 +27,7 @@ from .report import CheckReport, Problem
 __all__ = ["CheckReport", "Problem", "SelfCheckError", "audit_store", "check_store", "report_lines"]
 
 
-class SelfCheckError(Exception):
+class SelfCheckError(VoltproofError):
     """The store (or the anchor table) cannot be read at all."""
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from ledger import gbt32960 as gbt
-from ledger.chain import genesis_problem
+from ledger.chain import Step, genesis_problem, step
 from ledger.checkpoint import Checkpoint, verify_checkpoint
 from ledger.device_index import DeviceIndex, IndexLineError, index_root_from_extensions
 from ledger.errors import VerificationError
@@ -233,14 +233,21 @@ class LogReplay:
         if problem is not None:
             raise AuditDisagreementError(f"{where}: {problem}")
         before = chain.hashes.get(seq - 1)
-        if before is not None and before != prev:
+        if (
+            before is not None
+            and step(previous_seq=seq - 1, previous_hash=before, seq=seq, prev=prev) is Step.BROKEN
+        ):
             raise AuditDisagreementError(
                 f"{where}: prev {prev.hex()} is not the hash {before.hex()} of seq {seq - 1}"
             )
         if before is None and seq > 0:
             chain.wanted[seq - 1] = (prev, index)
         successor = chain.wanted.pop(seq, None)
-        if successor is not None and successor[0] != digest:
+        if (
+            successor is not None
+            and step(previous_seq=seq, previous_hash=digest, seq=seq + 1, prev=successor[0])
+            is Step.BROKEN
+        ):
             raise AuditDisagreementError(
                 f"{where}: its hash {digest.hex()} is not the prev {successor[0].hex()} of "
                 f"seq {seq + 1} at leaf {successor[1]}"

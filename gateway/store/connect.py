@@ -1,7 +1,7 @@
 """How the store opens its SQLite file: writable, or read-only without touching it.
 
-The open itself is :func:`ledger.sqlite_open.open_sqlite`; this adds the store's checks and
-turns ``sqlite3.Error`` into :class:`StoreError`.
+The open itself is :func:`ledger.anchors.sqlite_open.open_sqlite`; this adds the store's
+checks and turns ``sqlite3.Error`` into :class:`StoreError`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from ledger.sqlite_open import open_sqlite
+from ledger.anchors.sqlite_open import open_sqlite
 
 from .errors import StoreError
 

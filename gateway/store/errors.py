@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from ledger.errors import VoltproofError
 
-class StoreError(Exception):
+
+class StoreError(VoltproofError):
     """The store failed (I/O, lock timeout, corruption): a broken dependency, not bad input."""
 
 
-class UnstorableValueError(Exception):
+class UnstorableValueError(VoltproofError):
     """A value of the written batch does not fit the store (an integer beyond 64 bits, a
     constraint the data breaks); nothing was written. Bad input, not a broken store: the
     caller isolates the offending message instead of stopping intake."""

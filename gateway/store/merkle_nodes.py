@@ -35,6 +35,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Final
 
+from ledger.errors import VoltproofError
 from ledger.merkle import (
     EMPTY_ROOT,
     AppendPlan,
@@ -86,7 +87,7 @@ SELECT_SIZE_SQL: Final = "SELECT size FROM merkle_size WHERE id = 0"
 UPDATE_SIZE_SQL: Final = "UPDATE merkle_size SET size = ? WHERE id = 0"
 
 
-class LogStoreError(Exception):
+class LogStoreError(VoltproofError):
     """The SQLite store failed or holds something a log cannot hold."""
 
 

@@ -14,8 +14,8 @@ from typing import Self
 
 import aiosqlite
 
-from ..sqlite_open import open_sqlite
 from .errors import AnchorUnavailable
+from .sqlite_open import open_sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS evm_anchor_txs (

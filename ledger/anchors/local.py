@@ -19,7 +19,6 @@ from typing import Self
 import aiosqlite
 from nacl.signing import SigningKey
 
-from ..sqlite_open import open_sqlite
 from .base import (
     AnchorBackendContext,
     AnchorReceipt,
@@ -30,6 +29,7 @@ from .base import (
 )
 from .errors import AnchorConflict, AnchorError, AnchorRejected, AnchorUnavailable
 from .local_entry import EXPORT_FORMAT, GENESIS_HASH, LocalEntry
+from .sqlite_open import open_sqlite
 
 NAME = "local"
 SEED_SIZE = 32

@@ -13,6 +13,7 @@ from typing import Final
 
 from gmssl import sm2
 
+from ..errors import VoltproofError
 from .errors import GbtSignatureError
 from .units import Signature
 
@@ -24,7 +25,7 @@ _N: Final = int(sm2.default_ecc_table["n"], 16)
 PUBLIC_KEY_LEN: Final = 64
 
 
-class PublicKeyError(ValueError):
+class PublicKeyError(VoltproofError, ValueError):
     """An SM2 public key that is not 64 (or 65 with 0x04) bytes of a point on the curve."""
 
 

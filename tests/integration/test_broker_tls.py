@@ -13,7 +13,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.support.binaries import require_binary
-from tests.support.test_ca import make_ca
+from tests.support.throwaway_ca import make_ca
 from voltproof.broker import INSTALL_HINT, MosquittoBroker, find_mosquitto
 
 pytestmark = pytest.mark.integration

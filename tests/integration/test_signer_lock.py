@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import psycopg
 import pytest
 
-from gateway.store.postgresql.election import SignerLock
+from gateway.store import StoreError
+from gateway.store.postgresql.election import SignerLock, signer_process
 from tests.support.postgres_cluster import free_port
 
 pytestmark = pytest.mark.integration
@@ -77,3 +79,28 @@ def test_check_deadline_must_stay_below_the_servers() -> None:
     """A check deadline the server's give-up time does not exceed twice is refused."""
     with pytest.raises(ValueError, match="check_timeout_s must be below"):
         SignerLock("postgresql://gw@db/x", check_timeout_s=10)
+
+
+def test_signer_process_names_the_holder(postgres_url: str) -> None:
+    """Which process signs: none, then the one whose lock is held, then none again."""
+
+    async def run() -> None:
+        lock = SignerLock(postgres_url, check_timeout_s=2)
+        try:
+            assert await signer_process(postgres_url) is None
+            assert await lock.try_acquire()
+            assert await signer_process(postgres_url) == os.getpid()
+        finally:
+            await lock.release()
+        assert await signer_process(postgres_url) is None
+
+    asyncio.run(run())
+
+
+def test_signer_process_without_a_database_is_a_store_error() -> None:
+    """No server: a StoreError naming the database without its password, not a driver error."""
+    port = free_port()
+    url = f"postgresql://gw:secret-pw@127.0.0.1:{port}/x"
+    with pytest.raises(StoreError, match=f"cannot ask postgresql://gw@127.0.0.1:{port}/x ") as got:
+        asyncio.run(signer_process(url, timeout_s=1))
+    assert "secret-pw" not in str(got.value)

@@ -26,6 +26,8 @@ class Received:
     payload: bytes
     properties: tuple[tuple[str, str], ...]
     retain: bool
+    arrived_ms: int
+    """Wall-clock time the subscriber received it (after the agent published it)."""
 
 
 @dataclass(kw_only=True)
@@ -75,6 +77,7 @@ class Collector:
                     payload=bytes(msg.payload),
                     properties=tuple(user),
                     retain=bool(msg.retain),
+                    arrived_ms=int(time.time() * 1000),
                 )
             )
 

@@ -77,7 +77,10 @@ def test_broker_credentials_hash_passwords_and_scope_the_acl(
     assert not any(pw in "\n".join(passwd) for pw in new.values())
     acl = (workdir / "broker" / "acl").read_text()
     assert "user pack-1\ntopic write voltproof/fleet-1/pack-1/telemetry\n" in acl
-    assert "user voltproof-gateway\ntopic read voltproof/+/+/telemetry\n" in acl
+    assert (
+        "user voltproof-gateway\ntopic read voltproof/+/+/telemetry\n"
+        "topic read voltproof/+/+/status\ntopic write voltproof/+/+/receipt\n"
+    ) in acl
     # Receipts: only the gateway writes them, a device reads only its own.
     assert "topic write voltproof/+/+/receipt\n" in acl.split("user pack-1")[0]
     assert "topic read voltproof/fleet-1/pack-1/receipt\n" in acl

@@ -10,6 +10,9 @@ Three checks, each over every module of every package:
 3. at run time: importing the offline verifier, the bundle format or the report loads no I/O
    library.
 
+Inside ``firmware_sim`` the device agent never imports the fleet simulator
+(``INNER_FORBIDDEN``).
+
 Every module, path and name a rule mentions must exist, so a rule cannot rot into checking
 nothing.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -44,6 +48,33 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     # the API reads the store; it never talks MQTT
     "api": frozenset({"firmware_sim", "voltproof", "paho", "aiomqtt"}),
 }
+
+# Inside a package: folder -> modules its code must never import, with the reason.
+INNER_FORBIDDEN: dict[str, dict[str, str]] = {
+    "firmware_sim/agent": {
+        "firmware_sim.sim": "the device agent is handed its sample source; the fleet simulator "
+        "runs agents, never the reverse",
+    },
+}
+
+# The store seam: the gateway's database is reached only through gateway/store/ (StoreReader,
+# Store). Outside it, no module imports a database driver or holds an SQL statement, but
+# these, which keep databases of their own (or run a database server), with the reason.
+DATABASE_DRIVERS = frozenset({"sqlite3", "aiosqlite", "psycopg", "psycopg_pool"})
+STORE = "gateway/store/"
+OWN_DATABASES: dict[str, str] = {
+    "ledger/anchors/evm_store.py": "the EVM transaction journal (an anchor adapter)",
+    "ledger/anchors/local.py": "the local anchor table (an anchor adapter)",
+    "ledger/anchors/sqlite_open.py": "the one SQLite open, for the anchor tables and the store",
+    "firmware_sim/agent/store.py": "the device's outbox and chain state",
+    "voltproof/witness/state.py": "the witness's own state",
+    "voltproof/postgres_cluster.py": "starts a PostgreSQL server and creates its database",
+    "voltproof/cli/demo.py": "parses a PostgreSQL URL with the driver's own parser",
+}
+SQL_STATEMENT = re.compile(
+    r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b",
+    re.DOTALL | re.IGNORECASE,
+)
 
 # The pure core may not import these modules at all.
 PURE_CORE_FORBIDDEN_MODULES: dict[str, str] = {
@@ -99,7 +130,8 @@ PURE_CORE_FORBIDDEN_NAMES: dict[str, str] = {
 # The anchor backends' adapter modules: they do I/O by design. The verifier does not import
 # them (it is handed an anchor checker), and no core module may.
 ADAPTERS: dict[str, str] = {
-    "ledger/sqlite_open.py": "the one SQLite open (aiosqlite), for the store and the anchor tables",
+    "ledger/anchors/sqlite_open.py": "the one SQLite open (aiosqlite), for the anchor tables "
+    "and the store",
     "ledger/anchors/local.py": "the local anchor table in SQLite (aiosqlite), stamped by the clock",
     "ledger/anchors/evm.py": "the EVM backend: a web3 client and its polling loop",
     "ledger/anchors/evm_chain.py": "reads the AnchorRegistry contract over web3",
@@ -113,15 +145,8 @@ ADAPTERS: dict[str, str] = {
     "the command line hands it to the verifier",
 }
 
-# Offenders today that the concurrent issue-13 work moves or fixes on other branches.
-# DELETE THIS SET after merging those branches: the test must then pass with it empty.
-PENDING_MOVES: dict[str, str] = {}
-
 # Loaded by ``import ledger.<name>`` in a fresh interpreter: never these.
 IO_LIBRARIES = ("sqlite3", "aiosqlite", "asyncio", "web3", "paho")
-# Same deal as PENDING_MOVES: verify and bundle reach ledger/anchors/__init__.py, which loads
-# the local adapter. Delete with PENDING_MOVES.
-PENDING_LOADS: frozenset[str] = frozenset()
 
 
 def module_name(path: Path) -> str:
@@ -208,8 +233,10 @@ def used_names(path: Path) -> set[str]:
 
 
 def python_files(package: str) -> list[Path]:
-    """Every .py file of ``package``, however deep."""
-    return sorted((REPO / package).rglob("*.py"))
+    """Every .py file of ``package`` (or of a folder of one), however deep."""
+    files = sorted((REPO / package).rglob("*.py"))
+    assert files, f"{package} holds no module: a rule names a folder that is gone"
+    return files
 
 
 def _forbidden(found: set[str], rule: set[str] | frozenset[str]) -> list[str]:
@@ -247,6 +274,70 @@ def test_package_imports_point_one_way(package: str) -> None:
     assert not offenders, "\n" + "\n".join(offenders)
 
 
+@pytest.mark.parametrize("folder", sorted(INNER_FORBIDDEN))
+def test_inner_imports_point_one_way(folder: str) -> None:
+    """Inside a package, a part never imports the part that drives it."""
+    rule = INNER_FORBIDDEN[folder]
+    offenders = [
+        f"{path.relative_to(REPO)} imports {name}: {rule[name]}"
+        for path in python_files(folder)
+        for name in _forbidden(imported_modules(path), set(rule))
+    ]
+    assert not offenders, "\n" + "\n".join(offenders)
+
+
+def sql_statements(path: Path) -> list[str]:
+    """The string constants of ``path`` that hold an SQL statement (their first line)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [
+        node.value.strip().splitlines()[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and SQL_STATEMENT.search(node.value)
+    ]
+
+
+def test_the_store_is_reached_only_through_its_seam() -> None:
+    """Outside gateway/store/ no module imports a database driver or holds SQL, but the few
+    with a database of their own (OWN_DATABASES)."""
+    offenders = []
+    for package in PACKAGES:
+        for path in python_files(package):
+            relative = str(path.relative_to(REPO))
+            if relative.startswith(STORE) or relative in OWN_DATABASES:
+                continue
+            offenders += [
+                f"{relative} imports {name}"
+                for name in _forbidden(imported_modules(path), DATABASE_DRIVERS)
+            ]
+            offenders += [f"{relative} holds SQL: {sql}" for sql in sql_statements(path)]
+    assert not offenders, "\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("relative", sorted(OWN_DATABASES))
+def test_every_own_database_is_needed(relative: str) -> None:
+    """A module listed as keeping its own database still does (or it leaves the list)."""
+    path = REPO / relative
+    assert path.is_file(), f"{relative} is listed but does not exist"
+    assert _forbidden(imported_modules(path), DATABASE_DRIVERS), f"{relative} imports no driver"
+
+
+def test_sql_check_sees_a_statement(tmp_path: Path) -> None:
+    """Queries and writes in either case are found; prose about selecting is not."""
+    module = tmp_path / "m.py"
+    module.write_text(
+        'A = "SELECT seq FROM leaves WHERE device = ?"\n'
+        'B = """\n    insert into alarms (device) VALUES (?)"""\n'
+        'C = "the dashboard selects a window"\n',
+        encoding="utf-8",
+    )
+    assert sql_statements(module) == [
+        "SELECT seq FROM leaves WHERE device = ?",
+        "insert into alarms (device) VALUES (?)",
+    ]
+
+
 def test_every_package_is_layered() -> None:
     """A new top-level package cannot escape the rules."""
     found = {path.parent.name for path in REPO.glob("*/__init__.py")}
@@ -260,7 +351,7 @@ def test_every_package_is_layered() -> None:
 
 def test_pure_core_does_no_io() -> None:
     """Every module under ledger/ but the anchor adapters is free of I/O, clock and environment."""
-    exempt = set(ADAPTERS) | set(PENDING_MOVES)
+    exempt = set(ADAPTERS)
     offenders = [
         f"{path.relative_to(REPO)} {violation}"
         for path in python_files("ledger")
@@ -270,9 +361,9 @@ def test_pure_core_does_no_io() -> None:
     assert not offenders, "\n" + "\n".join(offenders)
 
 
-@pytest.mark.parametrize("relative", sorted(set(ADAPTERS) | set(PENDING_MOVES)))
+@pytest.mark.parametrize("relative", sorted(ADAPTERS))
 def test_every_exemption_is_needed(relative: str) -> None:
-    """An adapter or pending module that has become pure is taken off its list."""
+    """An adapter that has become pure is taken off the list."""
     path = REPO / relative
     assert path.is_file(), f"{relative} is listed but does not exist"
     assert core_violations(path) != [], f"{relative} is pure now: remove it from its list"
@@ -293,15 +384,7 @@ def _loaded(module: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "module",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                name in PENDING_LOADS, reason="PENDING_LOADS: fixed on another branch"
-            ),
-        )
-        for name in ("ledger.verify", "ledger.bundle", "ledger.report")
-    ],
+    ["ledger.verify", "ledger.verify_v2", "ledger.bundle", "ledger.bundle_v2", "ledger.report"],
 )
 def test_evidence_modules_load_no_io_library(module: str) -> None:
     """Importing the verifier, the bundle format or the report loads no I/O library."""
@@ -338,6 +421,7 @@ def test_every_ruled_name_exists() -> None:
     """Each module or name a rule forbids exists (a typo or a removed module fails here)."""
     ruled = {
         *(name for names in FORBIDDEN.values() for name in names),
+        *(name for names in INNER_FORBIDDEN.values() for name in names),
         *PURE_CORE_FORBIDDEN_MODULES,
         *PURE_CORE_FORBIDDEN_NAMES,
     }

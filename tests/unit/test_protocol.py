@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from paho.mqtt.client import topic_matches_sub
 
 from ledger import message, protocol
+from ledger.protocol import (
+    RECEIPT_FILTER,
+    STATUS_FILTER,
+    TELEMETRY_FILTER,
+    receipt_topic,
+    status_topic,
+    telemetry_topic,
+)
 
 
 def test_telemetry_topic_round_trips() -> None:
@@ -51,3 +60,16 @@ def test_receipt_topic_round_trips() -> None:
     assert protocol.parse_telemetry_topic(topic) is None
     assert protocol.parse_receipt_topic(protocol.telemetry_topic("fleet-a", "bus-0001")) is None
     assert protocol.parse_receipt_topic("voltproof/+/bus-0001/receipt") is None
+
+
+def test_each_filter_matches_its_topic_of_every_device() -> None:
+    """The gateway's filters take each device's topic of their kind and no other kind."""
+    builders = {
+        TELEMETRY_FILTER: telemetry_topic,
+        STATUS_FILTER: status_topic,
+        RECEIPT_FILTER: receipt_topic,
+    }
+    for topic_filter, own in builders.items():
+        for build in builders.values():
+            matched = topic_matches_sub(topic_filter, build("fleet-1", "pack-7"))
+            assert matched is (build is own), (topic_filter, build)

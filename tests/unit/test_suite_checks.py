@@ -1,4 +1,5 @@
-"""Every test in tests/ checks something: an assert, an expected error, or an asserting helper."""
+"""The suite's own rules: every test checks something (an assert, an expected error, or an
+asserting helper), and no module imports a test module (shared code lives in tests/support)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,58 @@ def test_scan_finds_a_test_without_a_check() -> None:
         "async def test_helper():\n    assert_quarantined(await f(), R)\n"
     )
     assert unchecked_tests(source, "m.py") == ["m.py:1 test_runs"]
+
+
+def _is_test_module(name: str) -> bool:
+    return name.rsplit(".", 1)[-1].startswith("test_") or name.endswith("conftest")
+
+
+def imported_test_modules(source: str, filename: str, package: str) -> list[str]:
+    """``filename:line name`` of every import of a test module (``test_*`` or conftest) in
+    ``source``, a module of ``package`` (relative imports resolve against it)."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename=filename)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*parts[: len(parts) - node.level + 1], *filter(None, [base])])
+            names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        found += [f"{filename}:{node.lineno} {name}" for name in names if _is_test_module(name)]
+    return found
+
+
+def test_no_module_imports_a_test_module() -> None:
+    """Test modules share code only through tests/support, never by importing each other."""
+    offenders = []
+    for path in sorted([*TESTS.rglob("*.py"), *(REPO / "bench").rglob("*.py")]):
+        package = ".".join(path.relative_to(REPO).parent.parts)
+        source = path.read_text(encoding="utf-8")
+        offenders += imported_test_modules(source, str(path.relative_to(REPO)), package)
+    assert offenders == []
+
+
+def test_support_holds_no_test_module() -> None:
+    """A file named ``test_*.py`` in tests/support would be collected as a test module."""
+    assert sorted(p.name for p in (TESTS / "support").rglob("test_*.py")) == []
+
+
+def test_scan_finds_an_imported_test_module() -> None:
+    """Absolute, from- and relative imports of a test module are found; support code is not."""
+    source = (
+        "import tests.unit.test_audit\n"
+        "from tests.integration.test_demo import world\n"
+        "from .test_bundle import build\n"
+        "from tests.support import store_world\n"
+        "from . import conftest\n"
+    )
+    assert imported_test_modules(source, "m.py", "tests.unit") == [
+        "m.py:1 tests.unit.test_audit",
+        "m.py:2 tests.integration.test_demo",
+        "m.py:3 tests.unit.test_bundle",
+        "m.py:5 tests.unit.conftest",
+    ]

@@ -76,8 +76,9 @@ def acl_text(devices: list[DeviceRecord], *, gateway_user: str) -> str:
     """The mosquitto ACL: the gateway reads every device topic and writes the receipts; a
     device writes its own telemetry and status and reads only its own receipts."""
     from ledger.protocol import (
+        RECEIPT_FILTER,
+        STATUS_FILTER,
         TELEMETRY_FILTER,
-        TOPIC_ROOT,
         receipt_topic,
         status_topic,
         telemetry_topic,
@@ -89,8 +90,8 @@ def acl_text(devices: list[DeviceRecord], *, gateway_user: str) -> str:
         "",
         f"user {gateway_user}",
         f"topic read {TELEMETRY_FILTER}",
-        f"topic read {TOPIC_ROOT}/+/+/status",
-        f"topic write {TOPIC_ROOT}/+/+/receipt",
+        f"topic read {STATUS_FILTER}",
+        f"topic write {RECEIPT_FILTER}",
     ]
     for device in devices:
         lines += [

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from enum import IntEnum
 
+from ledger.errors import VoltproofError
+
 DEBUG_ENV = "VOLTPROOF_DEBUG"
 
 
@@ -33,7 +35,7 @@ class ExitCode(IntEnum):
     """Ctrl-C (128 + SIGINT, as shells report it)."""
 
 
-class CommandError(Exception):
+class CommandError(VoltproofError):
     """A command stopped for a reason the user can act on; ``str()`` is the one-line reason."""
 
     label = "error"

@@ -18,6 +18,7 @@ import logging
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ledger.errors import VoltproofError
 from ledger.witness_protocol import SIZE_CONTENT_TYPE, format_size
 
 from .committer import GroupCommitter
@@ -33,7 +34,7 @@ _TEXT = b"text/plain; charset=utf-8"
 _SIZE = SIZE_CONTENT_TYPE.encode("ascii")
 
 
-class _DisconnectedError(Exception):
+class _DisconnectedError(VoltproofError):
     """The client went away before its request body was complete."""
 
 

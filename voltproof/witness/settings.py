@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ledger.errors import VoltproofError
 from ledger.note import NoteError, VerifierKey, parse_verifier_key
 
 from .witness import LogPolicy
@@ -29,7 +30,7 @@ _CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
 )
 
 
-class WitnessConfigError(ValueError):
+class WitnessConfigError(VoltproofError, ValueError):
     """The witness configuration cannot be used; the message names the setting."""
 
 

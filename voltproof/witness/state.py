@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
+from ledger.errors import VoltproofError
+
 __all__ = ["CosignedCheckpoint", "Swap", "WitnessState", "WitnessStateError"]
 
 _SCHEMA = """
@@ -38,7 +40,7 @@ CREATE TABLE IF NOT EXISTS cosigned (
 """
 
 
-class WitnessStateError(Exception):
+class WitnessStateError(VoltproofError):
     """The state database cannot be opened, read or written (a broken dependency)."""
 
 

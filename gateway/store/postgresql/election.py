@@ -24,6 +24,9 @@ from typing import Any, Final
 import psycopg
 from psycopg import AsyncConnection
 
+from ..errors import StoreError
+from .store import describe
+
 SIGNER_LOCK: Final = 0x766F6C747369676E
 """The advisory lock key of the checkpoint signer ("voltsign" in ASCII)."""
 SIGNER_APPLICATION: Final = "voltproof-signer-"
@@ -125,18 +128,25 @@ async def signer_process(url: str, *, timeout_s: float = 5.0) -> int | None:
     """The process id of the gateway that holds the signer lock on ``url``'s database, or
     ``None`` if none does (read from ``pg_locks``, which shows any session's advisory locks).
 
-    For operators and the demo, who ask which process signs; raises ``psycopg.Error`` or
-    ``TimeoutError`` when the database cannot be asked.
+    For operators and the demo, who ask which process signs; raises :class:`StoreError`
+    when the database cannot be asked within ``timeout_s`` (the driver's error stays here).
     """
-    async with await asyncio.wait_for(
-        AsyncConnection.connect(url, autocommit=True, connect_timeout=max(1, int(timeout_s))),
-        timeout_s,
-    ) as connection:
-        cursor = await asyncio.wait_for(
-            connection.execute(_SIGNER_PID_SQL, (SIGNER_LOCK, f"{SIGNER_APPLICATION}%")),
+    try:
+        async with await asyncio.wait_for(
+            AsyncConnection.connect(url, autocommit=True, connect_timeout=max(1, int(timeout_s))),
             timeout_s,
-        )
-        row = await cursor.fetchone()
+        ) as connection:
+            cursor = await asyncio.wait_for(
+                connection.execute(_SIGNER_PID_SQL, (SIGNER_LOCK, f"{SIGNER_APPLICATION}%")),
+                timeout_s,
+            )
+            row = await cursor.fetchone()
+    except TimeoutError as exc:
+        raise StoreError(
+            f"cannot ask {describe(url)} which gateway signs: no answer within {timeout_s} s"
+        ) from exc
+    except (psycopg.Error, OSError) as exc:
+        raise StoreError(f"cannot ask {describe(url)} which gateway signs: {exc}") from exc
     if row is None:
         return None
     name = str(row[0]).removeprefix(SIGNER_APPLICATION)

@@ -1,4 +1,5 @@
-"""The one way voltproof opens a SQLite file from asyncio (an adapter, not part of the core).
+"""The one way voltproof opens a SQLite file from asyncio: an adapter of the anchor tables,
+not part of the core (the gateway store, above ``ledger``, opens its file with it too).
 
 A failed ``aiosqlite.connect`` leaves a worker thread that reports to the event loop after it
 may have closed, so the file is probed synchronously (in a thread) first. Used by the gateway
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from .private_files import private_file
+from ..private_files import private_file
 
 __all__ = ["open_sqlite"]
 
