@@ -145,7 +145,7 @@ def parse_witness_key(text: str) -> WitnessKey:
         )
     name, hex_id, encoded = parts
     if not _HEX_KEY_ID.fullmatch(hex_id):
-        raise MalformedWitnessKeyError(f"key id {hex_id!r} is not 8 lowercase hex digits")
+        raise MalformedWitnessKeyError("its key id (second field) is not 8 lowercase hex digits")
     try:
         raw = base64.b64decode(encoded.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:

@@ -147,7 +147,7 @@ def parse_verifier_key(text: str) -> VerifierKey:
         )
     name, hex_id, encoded = parts
     if not _HEX_KEY_ID.fullmatch(hex_id):
-        raise MalformedVerifierKeyError(f"key id {hex_id!r} is not 8 lowercase hex digits")
+        raise MalformedVerifierKeyError("its key id (second field) is not 8 lowercase hex digits")
     raw = _b64decode(encoded, "verifier key", MalformedVerifierKeyError)
     if not raw or raw[0] != ED25519_TYPE:
         raise MalformedVerifierKeyError("verifier key is not an Ed25519 key (type byte 0x01)")

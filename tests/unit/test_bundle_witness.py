@@ -350,6 +350,13 @@ class TestPolicy:
         code, _, err = _verify(world, path, capsys, "--witness", text)
         assert code == 2
         assert text not in err
+        # a file that is no key (a password file, say) is not echoed back, in part or whole
+        wrong = tmp_path / "mqtt-password.txt"
+        wrong.write_text("device+S3cretPassw0rd+more\n", encoding="utf-8")
+        for option in ("--witness", "--gateway-key"):
+            code, _, err = _verify(world, path, capsys, option, str(wrong))
+            assert code == 2
+            assert "S3cret" not in err
         code, _, err = _verify(world, path, capsys, "--witness-quorum", "1")
         assert code == 2
         assert "needs at least one --witness" in err
