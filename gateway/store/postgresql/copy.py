@@ -23,7 +23,7 @@ from psycopg import AsyncConnection, sql
 from ..errors import SchemaVersionError, StoreError
 from ..migrate import LATEST_VERSION as SQLITE_VERSION
 from .migrate import migrate
-from .store import LOG_LOCK, describe
+from .store import LOG_LOCK, describe, reason
 
 TABLES: Final = (
     ("merkle_nodes", ("node_key", "hash")),
@@ -100,7 +100,7 @@ async def copy_sqlite_to_postgres(
                 await target.execute("DELETE FROM merkle_size")
                 return await _copy_tables(source, target, progress)
     except psycopg.Error as exc:
-        raise StoreError(f"cannot copy into {where}: {exc}") from exc
+        raise StoreError(f"cannot copy into {where}: {reason(exc)}") from exc
     except sqlite3.Error as exc:
         raise StoreError(f"cannot read the SQLite store: {exc}") from exc
 
