@@ -88,12 +88,15 @@ def _run(args: argparse.Namespace) -> int:
     from gateway.store import SqliteReader, StoreError
     from gateway.store.postgresql import PostgresStore, describe, is_postgres_url
     from gateway.store.postgresql.copy import copy_sqlite_to_postgres, open_source
+    from ledger.placeholders import has_placeholder_password
 
     source_text: str = args.source
     if not source_text.startswith(_SQLITE_PREFIX):
         raise UsageError(f"--from must be sqlite:PATH, got {source_text!r}")
     if not is_postgres_url(args.target):
         raise UsageError("--to must be a postgresql:// URL")
+    if has_placeholder_password(args.target):
+        raise UsageError("--to: the password in the URL is a placeholder; set the real one")
     path = Path(source_text.removeprefix(_SQLITE_PREFIX))
     where = describe(args.target)
 
