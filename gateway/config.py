@@ -24,14 +24,11 @@ from pydantic_settings import (
 
 from ledger.cosignature import CosignatureError, parse_witness_key
 from ledger.errors import VoltproofError
+from ledger.placeholders import has_placeholder_password, is_placeholder
 from ledger.protocol import MAX_MESSAGE_SIZE, TELEMETRY_FILTER
 
 CONFIG_NAME = "gateway.toml"
 DEFAULT_WORKDIR = Path("voltproof-demo")
-PLACEHOLDER_SECRETS = frozenset(
-    {"change-me", "changeme", "password", "secret", "xxx", "...", "<password>", "example"}
-)
-"""Example values a secret may not keep (``...`` is the one the docs show)."""
 
 _CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
     "voltproof_config_file", default=None
@@ -332,16 +329,10 @@ class GatewaySettings(TomlFileSettings):
         password = self.mqtt.password
         if password is not None and is_placeholder(password.get_secret_value()):
             raise ConfigError("mqtt.password is a placeholder; set a real one (or remove it)")
-        if self.store.url is not None:
-            store_password = urlsplit(self.store.url.get_secret_value()).password
-            if store_password is not None and is_placeholder(store_password):
-                raise ConfigError("the password in store.url is a placeholder; set a real one")
-
-
-def is_placeholder(secret: str) -> bool:
-    """Whether ``secret`` is an example value (or blank, or only dots as in the docs' ``...``)."""
-    text = secret.strip().lower()
-    return text in PLACEHOLDER_SECRETS or not text.strip(".")
+        if self.store.url is not None and has_placeholder_password(
+            self.store.url.get_secret_value()
+        ):
+            raise ConfigError("the password in store.url is a placeholder; set a real one")
 
 
 def load_settings(config: Path | None = None, *, workdir: Path | None = None) -> GatewaySettings:

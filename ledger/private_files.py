@@ -12,6 +12,7 @@ own mode, so making the database 0600 before SQLite first opens it covers them.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Final
@@ -30,8 +31,13 @@ def _make_dirs(path: Path) -> None:
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents, 0700) if needed and make it 0700; ``path``."""
+    """Create ``path`` (and missing parents, 0700) if needed and make it 0700; ``path``.
+
+    Raises ``NotADirectoryError`` when ``path`` is a file (whose mode is left alone).
+    """
     _make_dirs(path)
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
     path.chmod(DIR_MODE)
     return path
 

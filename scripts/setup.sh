@@ -57,6 +57,9 @@ fi
 # chromium: the browser the dashboard test drives through Playwright (never `playwright install`).
 command -v chromium >/dev/null 2>&1 || apt_install chromium
 
+# systemd-analyze: the test that hands configs/systemd/*.service to systemd's own checker.
+command -v systemd-analyze >/dev/null 2>&1 || apt_install systemd
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     log "creating .venv with $($PYTHON --version 2>&1)"

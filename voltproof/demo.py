@@ -318,6 +318,14 @@ class Demo:
         self._next_steps()
         return 0 if checked else 1
 
+    def _work_directory(self) -> None:
+        """Make the work directory (0700), or say why it cannot be used."""
+        root = self.layout.root
+        try:
+            private_dir(root)
+        except OSError as exc:
+            raise DemoError(f"cannot use {root} as the work directory: {exc.strerror}") from exc
+
     async def _start(self) -> dict[str, int]:
         from .demo_setup import (
             api_keys,
@@ -332,7 +340,7 @@ class Demo:
         )
 
         options, layout = self.options, self.layout
-        private_dir(layout.root)
+        self._work_directory()
         from .broker import find_mosquitto
 
         if find_mosquitto() is None:

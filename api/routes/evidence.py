@@ -330,6 +330,9 @@ def passport_setting(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise HTTPException(status_code=503, detail=f"passport setting unreadable: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        detail = f"{path.name}: not UTF-8 text ({exc.reason})"
+        raise HTTPException(status_code=503, detail=detail) from exc
     try:
         return parse_passport_setting(text)
     except PassportSettingError as exc:

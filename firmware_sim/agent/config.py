@@ -17,11 +17,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from ledger.errors import VoltproofError
 from ledger.note import NoteError, parse_verifier_key
+from ledger.placeholders import is_placeholder
 from ledger.protocol import TOPIC_ROOT, receipt_topic, status_topic, telemetry_topic
 
-PLACEHOLDER_SECRETS: Final = frozenset(
-    {"", "change-me", "changeme", "change_me", "password", "secret", "xxx", "todo"}
-)
 DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 DEFAULT_DBC: Final = Path(__file__).resolve().parents[2] / "configs" / "can" / "voltproof_bms.dbc"
 
@@ -53,12 +51,7 @@ class MqttSettings(_Section):
         if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
             raise ValueError(f"url must be mqtt://host[:port] or mqtts://..., not {self.url}")
         if self.password is not None:
-            secret = self.password.get_secret_value()
-            if (
-                secret.strip().lower() in PLACEHOLDER_SECRETS
-                or "change" in secret.lower()
-                or not secret.strip().strip(".")  # the docs' example value "..."
-            ):
+            if is_placeholder(self.password.get_secret_value()):
                 raise ValueError("password is a placeholder; set the device's real password")
             if self.username is None:
                 raise ValueError("password is set but username is not")

@@ -9,6 +9,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from ledger.errors import VoltproofError
+from ledger.placeholders import is_placeholder
 
 
 class FleetError(VoltproofError, ValueError):
@@ -84,6 +85,9 @@ class Fleet(_Section):
     def _check(self) -> Self:
         if self.credentials.per_device and self.credentials.password_file is None:
             raise ValueError("credentials.per_device needs credentials.password_file")
+        shared = self.credentials.shared_password
+        if shared is not None and is_placeholder(shared.get_secret_value()):
+            raise ValueError("credentials.shared_password is a placeholder; set the real one")
         if self.faults.pack_swaps > min(self.spare_packs, self.buses):
             raise ValueError("faults.pack_swaps needs a bus and a spare pack per swap")
         if self.faults.pack_swaps and self.physics != "full":

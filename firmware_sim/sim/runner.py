@@ -220,11 +220,14 @@ class FleetRun:
         s = self.summary
         s.elapsed_s = self.clock() - started
         s.published = s.acked = s.historical = s.reconnects = s.link_failures = 0
-        s.buffered = s.dropped = 0
+        s.buffered = s.dropped = s.logged = s.receipts_refused = 0
+        s.receipts_checked = self.options.gateway_key is not None
         for sim in self.devices:
             stats = sim.link.stats
             s.published += stats.published
             s.acked += stats.acked
+            s.logged += stats.released
+            s.receipts_refused += stats.receipts_refused
             s.historical += stats.historical
             s.reconnects += stats.connects
             s.link_failures += stats.failures

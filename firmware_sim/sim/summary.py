@@ -20,6 +20,11 @@ class Summary:
     committed: int = 0
     published: int = 0
     acked: int = 0
+    receipts_checked: bool = False
+    """Whether the agents took the gateway's signed receipts (``sim --gateway-key``)."""
+    logged: int = 0
+    """Messages a receipt signed by the gateway covered: in its log, not just at the broker."""
+    receipts_refused: int = 0
     historical: int = 0
     buffered: int = 0
     dropped: int = 0
@@ -56,8 +61,7 @@ class Summary:
             f"fleet {self.fleet}: {self.devices} devices for {self.elapsed_s:.1f} s",
             f"  messages committed {self.committed}, published {self.published} "
             f"(historical {self.historical}), acknowledged by the broker {self.acked}",
-            "  (the broker's PUBACK, not the gateway's verdict: the gateway's log and "
-            "'voltproof gateway check' say what it accepted)",
+            *self._gateway_lines(),
             f"  buffered {self.buffered}, dropped {self.dropped}, "
             f"connects {self.reconnects}, link failures {self.link_failures}",
             f"  ticks {self.ticks}, max tick lag {self.max_tick_lag_ms:.0f} ms",
@@ -65,6 +69,22 @@ class Summary:
             "  attacks injected: " + (_counts(self.attacks) or "none"),
         ]
         return "\n".join(lines)
+
+    def _gateway_lines(self) -> list[str]:
+        """What the gateway made of the messages, as far as this run can know it."""
+        if not self.receipts_checked:
+            return [
+                "  (the broker's PUBACK, not the gateway's verdict: run with --gateway-key to "
+                "count what the gateway logged, or see its log and 'voltproof gateway check')"
+            ]
+        refused = f", receipts refused {self.receipts_refused}" if self.receipts_refused else ""
+        lines = [f"  logged by the gateway (its signed receipts) {self.logged}{refused}"]
+        if self.published and not self.logged:
+            lines.append(
+                "  NO message was logged by the gateway: is every device enrolled, in a fleet "
+                "the gateway serves, and the gateway running? (its log names what it refused)"
+            )
+        return lines
 
 
 def _counts(counter: Counter[str]) -> str:

@@ -19,6 +19,7 @@ from ledger.checkpoint import verify_checkpoint
 from ledger.device_index import index_root_from_extensions
 from ledger.keys import load_key_file
 from tests.support.gateway_world import Deployment, write_deployment
+from tests.support.pty_run import run_on_a_terminal
 from voltproof.broker import MosquittoBroker
 
 pytestmark = pytest.mark.integration
@@ -99,3 +100,15 @@ def test_gateway_log_audits_clean(tmp_path: Path, mosquitto: MosquittoBroker) ->
     assert replayed.returncode == 0, replayed.stderr
     assert "CLEAN" in replayed.stdout
     assert "Traceback" not in audited.stderr + exported.stderr + replayed.stderr
+    # At a terminal each of them shows its progress bar on stderr, and prints the same.
+    for args, bar in (
+        (["audit", "--workdir", str(deployment.workdir)], "replaying"),
+        (["log", "export", "--workdir", str(deployment.workdir), "--out",
+          str(tmp_path / "again.jsonl")], "exporting"),
+    ):  # fmt: skip
+        shown = run_on_a_terminal(*args)
+        assert shown.returncode == 0, shown.terminal
+        assert bar in shown.terminal, shown.terminal
+    assert run_on_a_terminal("audit", "--workdir", str(deployment.workdir)).stdout == (
+        audited.stdout
+    )

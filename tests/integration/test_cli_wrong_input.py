@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 FAILED, USAGE = 1, 2
 DEAD_RPC = "http://127.0.0.1:9"
 DEAD_BROKER = "mqtt://127.0.0.1:9"
+DEAD_POSTGRESQL = "postgresql://voltproof@127.0.0.1:9/voltproof"
 ZERO_KEY = "A" * 43 + "="
 """A well-formed base64 32-byte public key."""
 
@@ -39,14 +40,15 @@ class World:
     gateway_key: str
 
     def path(self, name: str) -> str:
-        """``{missing}``, ``{binary}``, ``{dir}``, ``{workdir}``, ``{bundle}``, ``{key}``,
-        ``{zero}`` (a valid public key)..."""
+        """``{missing}``, ``{binary}``, ``{dir}``, ``{workdir}``, ``{db}`` (its store),
+        ``{bundle}``, ``{key}``, ``{zero}`` (a valid public key)..."""
         return name.format(
             missing=self.tmp / "missing.toml",
             binary=self.tmp / "binary",
             dir=self.tmp,
             nowhere=self.tmp / "nowhere",
             workdir=self.deployment.workdir,
+            db=self.deployment.settings.db_path,
             config=self.deployment.config,
             bundle=self.bundle,
             key=self.gateway_key,
@@ -223,11 +225,38 @@ CORPUS: list[tuple[str, int]] = [
     ("anchors export --config {binary} --out {nowhere}.json", USAGE),
     ("anchors export --workdir {workdir} --out {binary}/a.json", FAILED),
     ("anchors export --workdir {workdir}", USAGE),
+    # migrate (a dead PostgreSQL server: libpq's hint line joins the one error line)
+    ("migrate --from {db} --to " + DEAD_POSTGRESQL, USAGE),
+    ("migrate --from sqlite:{db} --to mysql://u@127.0.0.1:9/d", USAGE),
+    ("migrate --from sqlite:{missing} --to " + DEAD_POSTGRESQL, FAILED),
+    ("migrate --from sqlite:{binary} --to " + DEAD_POSTGRESQL, FAILED),
+    ("migrate --from sqlite:{db} --to " + DEAD_POSTGRESQL, FAILED),
+    # audit and log
+    ("audit --workdir {nowhere}", USAGE),
+    ("audit --config {binary}", USAGE),
+    ("audit --leaves {missing} --gateway-key {key}", USAGE),
+    ("audit --leaves {binary} --gateway-key {key}", USAGE),
+    ("audit --leaves {bundle}", USAGE),
+    ("audit --workdir {workdir} --gateway-key not+a+key", USAGE),
+    ("log export --workdir {nowhere} --out {nowhere}.jsonl", USAGE),
+    ("log export --workdir {workdir} --out {dir}", FAILED),
+    ("log export --workdir {workdir}", USAGE),
+    # witness
+    ("witness", USAGE),
+    ("witness --config {missing}", USAGE),
+    ("witness --config {binary}", USAGE),
+    ("witness keys new --name w --out {binary}", FAILED),
+    ("witness keys new --name w --out {binary}/dir/w.key", FAILED),
+    # report's passport setting
+    ("report {bundle} --passport --passport-setting {missing}", USAGE),
+    ("report {bundle} --passport --passport-setting {binary}", USAGE),
     # demo
     ("demo --devices 1", USAGE),
     ("demo --duration soon", USAGE),
     ("demo --ledger moon", USAGE),
     ("demo --api-port 70000", USAGE),
+    ("demo --workdir {binary} --duration 1", FAILED),
+    ("demo --workdir {binary}/demo --duration 1", FAILED),
 ]
 
 

@@ -12,6 +12,7 @@ import pytest
 from gateway.audit import audit_store
 from gateway.store import QuarantineEntry, SqliteReader, SqliteStore
 from gateway.store.postgresql import PostgresStore
+from tests.support.pty_run import run_on_a_terminal
 from tests.support.store_contract import fill
 
 pytestmark = pytest.mark.integration
@@ -115,3 +116,26 @@ def test_gateway_check_store_option_is_validated(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--store:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_progress_bars_on_a_terminal(tmp_path: Path, postgres_url: str) -> None:
+    """At a terminal the copy and both replays show a bar on stderr; stdout is unchanged."""
+    path = tmp_path / "gateway.db"
+    asyncio.run(_filled_sqlite(path))
+    shown = run_on_a_terminal("migrate", "--from", f"sqlite:{path}", "--to", postgres_url)
+    assert shown.returncode == 0, shown.stdout + shown.terminal
+    for bar in ("copying rows", "recomputing the SQLite log", "recomputing the PostgreSQL log"):
+        assert bar in shown.terminal, shown.terminal
+    assert "verified" in shown.stdout
+    assert "copying rows" not in shown.stdout
+
+
+def test_quiet_draws_no_bar(tmp_path: Path, postgres_url: str) -> None:
+    """``--quiet`` at a terminal: nothing on stderr."""
+    path = tmp_path / "gateway.db"
+    asyncio.run(_filled_sqlite(path))
+    shown = run_on_a_terminal(
+        "migrate", "--from", f"sqlite:{path}", "--to", postgres_url, "--quiet"
+    )
+    assert shown.returncode == 0, shown.stdout + shown.terminal
+    assert shown.terminal.strip() == ""

@@ -179,6 +179,14 @@ def test_api_admin_commands(
     assert "its whole history is theirs" in capsys.readouterr().out
     assert main(["api", "transfer", "--pack", "pack-1", "--to", "nobody", *workdir]) == 1
     assert "no API key named 'nobody'" in capsys.readouterr().err
+    # Ids are checked against the registry: a bus is not a pack, an unknown id is refused.
+    assert main(["api", "transfer", "--pack", "bus-1", "--to", "cli-bank", *workdir]) == 1
+    assert "bus-1 is a bus, not a pack" in capsys.readouterr().err
+    assert main(["api", "transfer", "--pack", "pack-9999", "--to", "cli-bank", *workdir]) == 1
+    assert "no device 'pack-9999' is registered" in capsys.readouterr().err
+    assert main(["api", "leases", "add", "--asset", "pack-9999", "--lessor", "cli-bank",
+                 "--from", "2026-01-01", "--to", "2026-02-01", *workdir]) == 1  # fmt: skip
+    assert "no device 'pack-9999' is registered" in capsys.readouterr().err
     assert main(["api", "leases", "add", "--asset", "bus-1", "--lessor", "cli-bank", "--from",
                  "2026-02-01", "--to", "2026-01-01", *workdir]) == 2  # fmt: skip
     assert "must be before" in capsys.readouterr().err

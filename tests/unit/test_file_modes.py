@@ -97,3 +97,15 @@ def test_private_dir_and_log(tmp_path: Path) -> None:
     assert (mode(shared / "f.db"), mode(shared)) == (0o600, 0o755), "a shared parent is kept"
     private_dir(shared)
     assert mode(shared) == 0o700
+
+
+def test_private_dir_refuses_a_file(tmp_path: Path) -> None:
+    """A file where the directory should be is named, and its mode is left as it was."""
+    file = tmp_path / "notes.txt"
+    file.write_text("mine")
+    file.chmod(0o644)
+    with pytest.raises(NotADirectoryError, match=r"notes\.txt"):
+        private_dir(file)
+    assert mode(file) == 0o644
+    with pytest.raises(NotADirectoryError):
+        private_dir(file / "sub")

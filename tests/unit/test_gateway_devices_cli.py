@@ -94,12 +94,16 @@ def test_rotate_with_wrong_key_fails(workdir: Path, capsys: pytest.CaptureFixtur
         (["enroll", "--id", "x", "--kind", "bus", "--fleet", "f", "--public-key", "!!"],
          "nor base64"),
         (["revoke", "nobody"], "is not enrolled"),
+        (["replace", "nobody", "pack-0"], "is not enrolled"),
     ],
 )  # fmt: skip
 def test_errors_exit_1(
     workdir: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
     """Bad requests exit 1 with a precise message."""
+    assert run(workdir, "enroll", "--id", "pack-0", "--kind", "pack", "--fleet", "f",
+               "--public-key", b64(FakeDevice(device_id="pack-0").public_key)) == 0  # fmt: skip
+    capsys.readouterr()
     assert run(workdir, *args) == 1
     assert message in capsys.readouterr().err
 
@@ -192,3 +196,57 @@ def test_enroll_refuses_a_fleet_the_gateway_does_not_serve(
     assert "fleet 'fleet-2', which this gateway does not serve" in capsys.readouterr().err
     assert run(workdir, "enroll", "--id", "d", "--kind", "bus", "--fleet", "fleet-1",
                "--public-key", key) == 0  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--fleet", "fleet-2", "--public-key", "{key}"], 1, "does not serve"),
+        (["--fleet", "fleet-1", "--public-key", "!!"], 1, "neither a verifier key"),
+        (["--fleet", "fleet-1", "--public-key", "{key}", "--birth", "{missing}"], 2, "--birth"),
+    ],
+)
+def test_a_refused_enrolment_creates_no_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], code: int, message: str
+) -> None:
+    """Every input is checked before the store is made: a refusal leaves the folder as it was."""
+    workdir = configured(tmp_path, fleets='fleets = ["fleet-1"]')
+    key = b64(FakeDevice(device_id="d").public_key)
+    filled = [a.format(key=key, missing=tmp_path / "missing.birth") for a in args]
+    assert run(workdir, "enroll", "--id", "d", "--kind", "bus", *filled) == code
+    assert message in capsys.readouterr().err
+    assert not (workdir / "state").exists()
+
+
+def test_a_missing_operator_key_creates_no_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A configuration whose operator key is missing (the example's, used as is) writes nothing,
+    so a later ``broker-credentials`` still says no device is enrolled."""
+    workdir = configured(tmp_path)
+    (workdir / "keys" / "operator.key").unlink()
+    key = b64(FakeDevice(device_id="d").public_key)
+    assert run(workdir, "enroll", "--id", "d", "--kind", "bus", "--fleet", "f",
+               "--public-key", key) == 2  # fmt: skip
+    assert "no key file" in capsys.readouterr().err
+    assert not (workdir / "state").exists()
+    out = ["--out-dir", str(tmp_path / "broker"), "--passwords", str(tmp_path / "pw")]
+    assert main(["broker-credentials", "--workdir", str(workdir), *out]) == 1
+    assert "enrol the devices first" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["revoke", "d"], ["replace", "d", "e"], ["rotate", "d", "--old-key", "{op}",
+                                              "--new-public-key", "{key}", "--seq", "1"]],
+)  # fmt: skip
+def test_only_an_enrolment_creates_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    """Revoking, replacing or rotating before any enrolment is refused without making a store."""
+    workdir = configured(tmp_path)
+    key = b64(FakeDevice(device_id="d").public_key)
+    filled = [a.format(key=key, op=workdir / "keys" / "operator.key") for a in args]
+    assert run(workdir, *filled) == 1
+    assert "no gateway database" in capsys.readouterr().err
+    assert not (workdir / "state").exists()

@@ -424,9 +424,13 @@ def test_passport_setting_is_read_and_a_bad_one_refused(
         good = test_client.get(url, headers=headers)
         setting.write_text('{"identification": []}', encoding="utf-8")
         bad = test_client.get(url, headers=headers)
+        setting.write_bytes(b'{"identification": {"chemistry": "\xff"}}')
+        binary = test_client.get(url, headers=headers)
     assert good.status_code == 200
     assert good.json()["identification"]["chemistry"] == "LFP"
     assert bad.status_code == 503
     assert bad.json()["detail"] == (
         "passport.json: passport setting: identification must be an object"
     )
+    assert binary.status_code == 503
+    assert binary.json()["detail"] == "passport.json: not UTF-8 text (invalid start byte)"

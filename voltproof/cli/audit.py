@@ -10,13 +10,12 @@ and key validity. Exit 0 with a summary, 1 with the first disagreement, 2 for us
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .exits import CommandFailedError, ExitCode, InvalidEvidenceError, UsageError
 from .options import add_deployment_options, command
+from .progress import progress_bar
 
 if TYPE_CHECKING:
     from gateway.audit.replay import AuditSummary
@@ -75,29 +74,6 @@ def verifier_key_option(text: str, option: str) -> str:
     except (VerificationError, ValueError) as exc:
         raise UsageError(f"{option} {text}: not a verifier key: {exc}") from exc
     return key
-
-
-@contextmanager
-def progress_bar(total: int | None, *, quiet: bool, what: str) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr, fed the number of leaves done so far."""
-    if quiet:
-        yield lambda _done: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    with Progress(
-        f"[progress.description]{what}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as bar:
-        task = bar.add_task(what, total=total)
-        yield lambda done: bar.update(task, completed=done)
 
 
 def _summary_lines(summary: AuditSummary, source: str) -> list[str]:

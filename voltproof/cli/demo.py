@@ -129,6 +129,10 @@ def store_choice(value: str) -> str | None:
         except Exception:  # noqa: BLE001 - psycopg's parse errors vary
             # Not the parser's words: they may quote the URL, password included.
             raise UsageError("--store: not a valid postgresql:// URL") from None
+        from ledger.placeholders import has_placeholder_password
+
+        if has_placeholder_password(value):
+            raise UsageError("--store: the password in the URL is a placeholder; set the real one")
         return value
     # Only the scheme is repeated: the rest may hold a password.
     scheme, separator, _ = value.partition("://")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gateway.registry import DeviceSpec
     from gateway.store import Store, StoreReader
+    from ledger.keys import SigningKey
 
 from .exits import CommandFailedError, ExitCode, UsageError
 from .options import command
@@ -146,60 +147,100 @@ def _run(args: argparse.Namespace, action: str) -> int:
         raise CommandFailedError(exc) from exc
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    """A registry change, read and checked in full before any store is opened or created."""
+
+    action: str
+    operator: SigningKey
+    specs: tuple[DeviceSpec, ...] = ()
+    """``enroll``: the devices, each of a fleet the gateway serves."""
+    old_seed: bytes = b""
+    """``rotate``: the device's current key, which signs the rotation."""
+    new_public_key: bytes = b""
+    """``rotate``: the key the device signs with from ``--seq`` on."""
+
+
+def prepare(args: argparse.Namespace, action: str, where: Deployment) -> Change:
+    """Every input of ``action`` read and checked: the operator key, the devices, the keys.
+
+    A mistyped key path or a bad device row fails here, before the store exists, so a
+    command that fails leaves no empty store behind (which the next ``broker-credentials``
+    would take for a deployment without devices).
+    """
+    from gateway.registry import decode_public_key
+    from ledger.keys import load_key_file
+
+    operator = load_key_file(where.operator_key_file)
+    if action == "enroll":
+        specs = _enrolment_specs(args)
+        check_fleets(specs, where.fleets)
+        return Change(action=action, operator=operator, specs=tuple(specs))
+    if action == "rotate":
+        return Change(
+            action=action,
+            operator=operator,
+            old_seed=load_key_file(args.old_key).seed,
+            new_public_key=decode_public_key(args.new_public_key, what="--new-public-key"),
+        )
+    return Change(action=action, operator=operator)
+
+
 async def _act(args: argparse.Namespace, action: str) -> int:
     from gateway.registry import RegistryError
     from gateway.store import SqliteStore, open_reader
 
     where = deployment(args)
+    if where.store_url is None and not where.configured and not where.db_path.parent.is_dir():
+        raise RegistryError(
+            f"no deployment at {where.db_path.parent} (give --config or a --workdir "
+            "holding gateway.toml)"
+        )
+    change = None if action == "list" else prepare(args, action, where)
     if where.store_url is not None:
         from gateway.store.postgresql import PostgresStore
 
         async with await PostgresStore.open(where.store_url, pool_size=2) as shared:
-            if action == "list":
+            if change is None:
                 return await _print_list(shared, as_json=args.json)
-            return await _change(args, action, where, shared)
+            return await _change(args, change, shared)
+    if change is None:
+        if not where.db_path.is_file():
+            raise RegistryError(f"no gateway database at {where.db_path}")
+        async with await open_reader(where.db_path) as reader:
+            return await _print_list(reader, as_json=args.json)
+    if action != "enroll" and not where.db_path.is_file():
+        # Only an enrolment creates the store: a revocation of nothing would leave one behind.
+        raise RegistryError(f"no gateway database at {where.db_path}: enrol the devices first")
     if action == "enroll" and where.configured:
         # Enrolment may come before the gateway's first start: the store is created here.
         try:
             where.db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise RegistryError(f"cannot create {where.db_path.parent}: {exc.strerror}") from exc
-    if action != "list" and not where.db_path.parent.is_dir():
-        raise RegistryError(
-            f"no deployment at {where.db_path.parent} (give --config or a --workdir "
-            "holding gateway.toml)"
-        )
-    if action == "list" and not where.db_path.is_file():
-        raise RegistryError(f"no gateway database at {where.db_path}")
-    if action == "list":
-        async with await open_reader(where.db_path) as reader:
-            return await _print_list(reader, as_json=args.json)
     async with await SqliteStore.open(where.db_path) as store:
-        return await _change(args, action, where, store)
+        return await _change(args, change, store)
 
 
-async def _change(args: argparse.Namespace, action: str, where: Deployment, store: Store) -> int:
-    """Apply the registry change ``action`` to ``store``."""
-    from gateway.registry import Registry, decode_public_key
-    from ledger.keys import load_key_file
+async def _change(args: argparse.Namespace, change: Change, store: Store) -> int:
+    """Apply the registry ``change`` to ``store``."""
+    from gateway.registry import Registry
 
-    registry = Registry(store=store, operator=load_key_file(where.operator_key_file))
-    if action == "enroll":
-        specs = _enrolment_specs(args)
-        check_fleets(specs, where.fleets)
+    registry = Registry(store=store, operator=change.operator)
+    if change.action == "enroll":
+        specs = list(change.specs)
         leaves = await registry.enroll(specs)
         for spec, leaf in zip(specs, leaves, strict=True):
             print(f"enrolled {spec.device_id} ({spec.kind}, fleet {spec.fleet}) at leaf {leaf}")
-    elif action == "rotate":
-        old = load_key_file(args.old_key)
+    elif change.action == "rotate":
         leaf = await registry.rotate(
             args.device_id,
-            old_seed=old.seed,
-            new_public_key=decode_public_key(args.new_public_key, what="--new-public-key"),
+            old_seed=change.old_seed,
+            new_public_key=change.new_public_key,
             seq=args.seq,
         )
         print(f"rotated {args.device_id} from seq {args.seq} at leaf {leaf}")
-    elif action == "replace":
+    elif change.action == "replace":
         leaf = await registry.replace(args.old_id, new_device_id=args.new_id)
         print(f"replaced {args.old_id} by {args.new_id} at leaf {leaf}")
     else:

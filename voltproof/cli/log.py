@@ -43,7 +43,7 @@ def _export(args: argparse.Namespace) -> int:
     from gateway.store import SqliteReader, StoreError
     from ledger.keys import KeyFileError, load_key_file
 
-    from .audit import progress_bar
+    from .progress import progress_bar
 
     try:
         settings = load_settings(args.config, workdir=args.workdir)

@@ -4,7 +4,8 @@ The copy is :func:`gateway.store.postgresql.copy.copy_sqlite_to_postgres` (one t
 into an empty database). Then both sides are read through the store interface and compared:
 the log size and root each store serves, the root recomputed from every leaf it holds, the
 device index root (evidence v2) at that size, and the checkpoints. Exit 0 when all agree, 1
-when the copy failed or a figure differs, 2 for wrong arguments.
+when the copy failed or a figure differs, 2 for wrong arguments. On a terminal, a progress
+bar follows the rows copied and then each side's leaves replayed (``--quiet``: none).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from .exits import CommandFailedError, ExitCode, UsageError
 from .options import command
+from .progress import Done, progress_bar
 
 if TYPE_CHECKING:
     from gateway.store import StoreReader
@@ -44,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--to", dest="target", required=True, metavar="URL",
         help="an empty PostgreSQL database: postgresql://user:password@host:port/dbname",
     )  # fmt: skip
+    parser.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     command(parser, _run)
 
 
@@ -58,8 +61,9 @@ class Figures:
     checkpoints: tuple[tuple[int, bytes], ...]
 
 
-async def figures(reader: StoreReader) -> Figures:
-    """The log and device index figures of ``reader``, recomputed from its leaves."""
+async def figures(reader: StoreReader, *, progress: Done | None = None) -> Figures:
+    """The log and device index figures of ``reader``, recomputed from its leaves (``progress``
+    is told how many leaves are replayed)."""
     from ledger.merkle import MemoryLog
 
     head = await reader.log_head()
@@ -71,6 +75,8 @@ async def figures(reader: StoreReader) -> Figures:
             break
         replayed.append(leaf.cose for leaf in page)
         after = page[-1].leaf_index
+        if progress is not None:
+            progress(replayed.size)
     index = await reader.device_index_at(head.size)
     checkpoints = await reader.checkpoints(limit=2**31)
     return Figures(
@@ -82,31 +88,48 @@ async def figures(reader: StoreReader) -> Figures:
     )
 
 
+async def _recomputed(reader: StoreReader, name: str, *, quiet: bool) -> Figures:
+    """:func:`figures` of ``reader`` under a progress bar over its leaves."""
+    total = (await reader.log_head()).size
+    with progress_bar(total, quiet=quiet, what=f"recomputing the {name} log") as bar:
+        return await figures(reader, progress=bar)
+
+
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from gateway.store import SqliteReader, StoreError
     from gateway.store.postgresql import PostgresStore, describe, is_postgres_url
-    from gateway.store.postgresql.copy import copy_sqlite_to_postgres, open_source
+    from gateway.store.postgresql.copy import copy_sqlite_to_postgres, open_source, source_rows
+    from ledger.placeholders import has_placeholder_password
 
     source_text: str = args.source
     if not source_text.startswith(_SQLITE_PREFIX):
         raise UsageError(f"--from must be sqlite:PATH, got {source_text!r}")
     if not is_postgres_url(args.target):
         raise UsageError("--to must be a postgresql:// URL")
+    if has_placeholder_password(args.target):
+        raise UsageError("--to: the password in the URL is a placeholder; set the real one")
     path = Path(source_text.removeprefix(_SQLITE_PREFIX))
     where = describe(args.target)
 
     async def run() -> tuple[dict[str, int], Figures, Figures]:
         source = open_source(path)
         try:
-            counts = await copy_sqlite_to_postgres(source, args.target)
+            with progress_bar(source_rows(source), quiet=args.quiet, what="copying rows") as bar:
+                tables: dict[str, int] = {}
+
+                def copied(table: str, rows: int) -> None:
+                    tables[table] = rows
+                    bar(sum(tables.values()))
+
+                counts = await copy_sqlite_to_postgres(source, args.target, progress=copied)
         finally:
             source.close()
         async with await SqliteReader.open(path) as reader:
-            before = await figures(reader)
+            before = await _recomputed(reader, "SQLite", quiet=args.quiet)
         async with await PostgresStore.open(args.target) as store:
-            after = await figures(store)
+            after = await _recomputed(store, "PostgreSQL", quiet=args.quiet)
         return counts, before, after
 
     try:

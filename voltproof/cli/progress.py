@@ -1,8 +1,9 @@
 """Progress on stderr for commands that can take more than a few seconds (rich).
 
-:func:`stages` shows a bar over a known number of steps, each named as it starts. It draws
-only when stderr is a terminal (or ``console`` is given), so pipes, files and tests read the
-same output as before, and it is transient: the bar disappears when the work is done.
+:func:`stages` shows a bar over a known number of steps, each named as it starts;
+:func:`progress_bar` one over a count of items (leaves replayed, rows copied). They draw only
+when stderr is a terminal (or ``console`` is given), so pipes, files and tests read the same
+output as before, and they are transient: the bar disappears when the work is done.
 """
 
 from __future__ import annotations
@@ -47,3 +48,31 @@ def stages(title: str, total: int, *, console: Console | None = None) -> Iterato
     with progress:
         yield step
         progress.update(task, completed=total)
+
+
+Done = Callable[[int], None]
+"""Called with the number of items done so far."""
+
+
+@contextmanager
+def progress_bar(
+    total: int | None, *, quiet: bool, what: str, console: Console | None = None
+) -> Iterator[Done]:
+    """A bar of ``total`` items (``None``: unknown) titled ``what``; yields the function that
+    reports how many are done. ``quiet`` (a command's ``--quiet``) draws nothing."""
+    if quiet or (console is None and not sys.stderr.isatty()):
+        yield lambda _done: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        f"[progress.description]{what}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console or Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda done: bar.update(task, completed=done)

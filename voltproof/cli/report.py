@@ -141,6 +141,8 @@ def _setting(path: Path | None) -> dict[str, Any]:
         return parse_passport_setting(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise UsageError(f"--passport-setting {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--passport-setting {path}: not UTF-8 text ({exc.reason})") from exc
     except PassportSettingError as exc:
         raise UsageError(f"--passport-setting {path}: {exc}") from exc
 

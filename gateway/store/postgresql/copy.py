@@ -23,7 +23,7 @@ from psycopg import AsyncConnection, sql
 from ..errors import SchemaVersionError, StoreError
 from ..migrate import LATEST_VERSION as SQLITE_VERSION
 from .migrate import migrate
-from .store import LOG_LOCK, describe
+from .store import LOG_LOCK, describe, reason
 
 TABLES: Final = (
     ("merkle_nodes", ("node_key", "hash")),
@@ -74,6 +74,17 @@ def open_source(path: Path) -> sqlite3.Connection:
     return db
 
 
+def source_rows(source: sqlite3.Connection) -> int:
+    """How many rows :func:`copy_sqlite_to_postgres` will copy from ``source`` (for progress)."""
+    try:
+        return sum(
+            int(source.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608 -- names from TABLES
+            for table, _ in TABLES
+        )
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read the SQLite store: {exc}") from exc
+
+
 def _rows(source: sqlite3.Connection, table: str, columns: tuple[str, ...]) -> Iterator[Any]:
     cursor = source.execute(f"SELECT {', '.join(columns)} FROM {table}")  # noqa: S608 -- names from TABLES
     while page := cursor.fetchmany(_PAGE):
@@ -100,7 +111,7 @@ async def copy_sqlite_to_postgres(
                 await target.execute("DELETE FROM merkle_size")
                 return await _copy_tables(source, target, progress)
     except psycopg.Error as exc:
-        raise StoreError(f"cannot copy into {where}: {exc}") from exc
+        raise StoreError(f"cannot copy into {where}: {reason(exc)}") from exc
     except sqlite3.Error as exc:
         raise StoreError(f"cannot read the SQLite store: {exc}") from exc
 

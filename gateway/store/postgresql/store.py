@@ -61,6 +61,12 @@ def describe(url: str) -> str:
     return f"postgresql://{user}{host}{port}/{parts.get('dbname') or ''}"
 
 
+def reason(error: BaseException) -> str:
+    """``error``'s message on one line: libpq adds hints on lines of their own (``\n\tIs the
+    server running...``), and a store error is one line of a log or of the command's output."""
+    return " ".join(str(error).split())
+
+
 class PostgresStore(LogWrites):
     """The :class:`~gateway.store.base.Store` on PostgreSQL; open with :meth:`open`."""
 
@@ -112,7 +118,7 @@ class PostgresStore(LogWrites):
                 name="voltproof-store",
             )
         except psycopg.ProgrammingError as exc:
-            raise StoreError(f"cannot use the PostgreSQL URL {where}: {exc}") from exc
+            raise StoreError(f"cannot use the PostgreSQL URL {where}: {reason(exc)}") from exc
         try:
             # One plain connection first: its error says why (refused, no such database,
             # authentication), where a pool would only time out.
@@ -125,7 +131,7 @@ class PostgresStore(LogWrites):
             await pool.close()
             if isinstance(exc, StoreError):
                 raise
-            raise StoreError(f"cannot open the gateway store {where}: {exc}") from exc
+            raise StoreError(f"cannot open the gateway store {where}: {reason(exc)}") from exc
         return cls(
             pool=pool, url=url, quarantine_max_rows=quarantine_max_rows, max_seq_jump=max_seq_jump
         )
@@ -177,7 +183,7 @@ class PostgresStore(LogWrites):
         except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
             raise UnstorableValueError(f"{type(exc).__name__}: {exc}") from exc
         except (psycopg.Error, PoolTimeout) as exc:
-            raise StoreError(f"write transaction failed: {exc}") from exc
+            raise StoreError(f"write transaction failed: {reason(exc)}") from exc
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -185,7 +191,7 @@ class PostgresStore(LogWrites):
             async with self._bound(transaction=None) as db:
                 yield db
         except (psycopg.Error, PoolTimeout) as exc:
-            raise StoreError(f"store read failed: {exc}") from exc
+            raise StoreError(f"store read failed: {reason(exc)}") from exc
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[None]:
@@ -196,4 +202,4 @@ class PostgresStore(LogWrites):
             ):
                 yield
         except (psycopg.Error, PoolTimeout) as exc:
-            raise StoreError(f"store snapshot failed: {exc}") from exc
+            raise StoreError(f"store snapshot failed: {reason(exc)}") from exc
