@@ -71,7 +71,10 @@ class ReceiptPublisher:
             return 0
         size = latest.size if latest is not None else 0
         for device_id, head in heads.items():
-            receipt = Receipt(dev=device_id, seq=head.seq, leaf=head.leaf_index, size=size)
+            receipt = Receipt(
+                dev=device_id, seq=head.seq, hash=head.message_hash, leaf=head.leaf_index,
+                size=size,
+            )  # fmt: skip
             data = sign_receipt(receipt, seed=self.key.seed, key_name=self.key.name)
             self.publish(receipt_topic(fleets[device_id], device_id), data)
         self.stats.published += len(heads)

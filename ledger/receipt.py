@@ -6,15 +6,20 @@ committed it: a COSE_Sign1 (RFC 9052) by the gateway key, published retained on
 
     18([ h'<protected {1: -8, 3: "application/vnd.voltproof.receipt+cbor"}>',
          {4: h'<gateway key name, UTF-8>'},
-         h'<payload: {"dev": text, "leaf": uint, "seq": uint, "size": uint, "v": 1}>',
+         h'<payload: {"v": 2, "dev": text, "seq": uint, "hash": bstr .size 32,
+                      "leaf": uint, "size": uint}>',
          h'<64-byte Ed25519 signature over Sig_structure>' ])
 
 ``seq`` is the highest seq up to which the device's chain is durably logged with no gap
-(every seq from the chain's start to ``seq`` is a leaf), ``leaf`` the leaf index of that
-message, ``size`` the tree size of the gateway's latest signed checkpoint when it signed the
-receipt. The protected content type is unlike telemetry (none) and registry entries
-(``application/vnd.voltproof.registry+cbor``): ``ledger.message`` refuses a receipt as
-either, and :func:`verify_receipt` refuses both of them as a receipt.
+(every seq from the chain's start to ``seq`` is a leaf), ``hash`` the SHA-256 of that
+message (``ledger.message.message_hash``: the one the device's next message names as
+``prev``), so a receipt covers one chain and not every chain that reaches that seq (a device
+whose chain restarted under the same id must not take the old chain's receipt as its own),
+``leaf`` the leaf index of that message, ``size`` the tree size of the gateway's latest
+signed checkpoint when it signed the receipt. The protected content type is unlike
+telemetry (none) and registry entries (``application/vnd.voltproof.registry+cbor``):
+``ledger.message`` refuses a receipt as either, and :func:`verify_receipt` refuses both of
+them as a receipt.
 """
 
 from __future__ import annotations
@@ -42,12 +47,12 @@ __all__ = [
 ]
 
 RECEIPT_CONTENT_TYPE: Final = "application/vnd.voltproof.receipt+cbor"
-RECEIPT_VERSION: Final = 1
+RECEIPT_VERSION: Final = 2
 MAX_RECEIPT_SIZE: Final = 1024
-"""A receipt is under 250 bytes for a 64-character device id; anything larger is refused."""
+"""A receipt is under 300 bytes for a 64-character device id; anything larger is refused."""
 
 _PROTECTED: Final = cbor.encode({1: -8, 3: RECEIPT_CONTENT_TYPE})
-_FIELDS: Final = frozenset({"v", "dev", "seq", "leaf", "size"})
+_FIELDS: Final = frozenset({"v", "dev", "seq", "hash", "leaf", "size"})
 
 
 class ReceiptError(VerificationError):
@@ -60,10 +65,12 @@ class ReceiptSignatureError(ReceiptError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Receipt:
-    """What a receipt states: ``dev``'s chain is logged with no gap up to ``seq``."""
+    """What a receipt states: ``dev``'s chain is logged with no gap up to ``seq``, whose
+    message has SHA-256 ``hash``."""
 
     dev: str
     seq: int
+    hash: bytes
     leaf: int
     size: int
 
@@ -76,6 +83,8 @@ class Receipt:
                 raise ReceiptError(
                     f"receipt {name!r} must be an integer in [0, 2**63), got {value!r}"
                 )
+        if type(self.hash) is not bytes or len(self.hash) != 32:
+            raise ReceiptError("receipt 'hash' must be a 32-byte byte string (SHA-256)")
 
     def payload(self) -> dict[str, Any]:
         """The CBOR payload map."""
@@ -83,6 +92,7 @@ class Receipt:
             "v": RECEIPT_VERSION,
             "dev": self.dev,
             "seq": self.seq,
+            "hash": self.hash,
             "leaf": self.leaf,
             "size": self.size,
         }
@@ -167,6 +177,7 @@ def decode_receipt(data: bytes) -> tuple[Receipt, bytes, bytes]:
     receipt = Receipt(
         dev=_field(payload, "dev"),
         seq=_field(payload, "seq"),
+        hash=_field(payload, "hash"),
         leaf=_field(payload, "leaf"),
         size=_field(payload, "size"),
     )

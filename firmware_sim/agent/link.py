@@ -193,9 +193,11 @@ class Link:
     def accept_receipt(self, data: bytes) -> int:
         """Verify one receipt and release the outbox up to it; how many messages left it.
 
-        A receipt signed by another key, for another device, malformed, or claiming a seq
-        this device has not produced is refused (counted, logged) and releases nothing; one
-        at or below the highest receipt seen releases nothing either.
+        A receipt signed by another key, for another device, malformed, claiming a seq this
+        device has not produced, or naming another message at that seq than this device's (a
+        chain restarted under the same id, whose old receipt is still retained) is refused
+        (counted, logged) and releases nothing; one at or below the highest receipt seen
+        releases nothing either.
         """
         receipts = self.config.receipts
         assert receipts is not None
@@ -209,6 +211,12 @@ class Link:
             return self._refuse(
                 f"receipt covers seq {receipt.seq}, the device has produced only up to "
                 f"{produced - 1}"
+            )
+        own = self.store.message_hash(dev, receipt.seq)
+        if own is not None and own != receipt.hash:
+            return self._refuse(
+                f"receipt covers seq {receipt.seq} of another chain (its message hash is not "
+                "this device's): nothing released"
             )
         self.stats.receipts += 1
         released = self.store.release(dev, receipt.seq)

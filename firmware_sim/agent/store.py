@@ -235,6 +235,20 @@ class ChainStore:
             )
             count, size = count - 1, size - length
 
+    def message_hash(self, dev: str, seq: int) -> bytes | None:
+        """SHA-256 of message ``seq`` of ``dev`` when the device still knows it: its newest
+        message (the head's ``prev``) or one still in the outbox; else ``None``."""
+        head = self.head(dev)
+        if seq == head.next_seq - 1:
+            return head.prev
+        try:
+            row = self._db.execute(
+                "SELECT data FROM outbox WHERE dev = ? AND seq = ?", (dev, seq)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise ChainStoreError(f"cannot read {dev} seq {seq} from the outbox: {exc}") from exc
+        return None if row is None else hashlib.sha256(bytes(row[0])).digest()
+
     def pending(self, dev: str, *, after: int = -1, limit: int = 1000) -> list[OutboxEntry]:
         """Unacknowledged messages of ``dev`` with ``seq > after``, oldest first."""
         try:

@@ -469,7 +469,7 @@ class StoreReads:
         return int(rows[0][0]) if rows else 0
 
     async def receipt_heads(self, device_ids: Sequence[str]) -> dict[str, ReceiptHead]:
-        """Per device, the highest seq logged with no gap below it and its leaf index.
+        """Per device, the highest seq logged with no gap below it, its leaf index and hash.
 
         A device with no message, or whose first gap starts at seq 0, has no entry. One
         indexed lookup per device (head, first gap, the leaf of that seq).
@@ -485,12 +485,14 @@ class StoreReads:
                 continue
             seq = int(rows[0][0])
             leaf = await self._rows(
-                "SELECT leaf_index FROM leaves WHERE device = ? AND seq = ?", (device_id, seq)
+                "SELECT leaf_index, message_hash FROM leaves WHERE device = ? AND seq = ?",
+                (device_id, seq),
             )
             if leaf:
                 heads[device_id] = ReceiptHead(
-                    device_id=device_id, seq=seq, leaf_index=int(leaf[0][0])
-                )
+                    device_id=device_id, seq=seq, leaf_index=int(leaf[0][0]),
+                    message_hash=bytes(leaf[0][1]),
+                )  # fmt: skip
         return heads
 
 

@@ -259,11 +259,13 @@ class ChainHeadRecord:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReceiptHead:
-    """What an end-to-end receipt states for a device: no gap up to ``seq``, at ``leaf_index``."""
+    """What an end-to-end receipt states for a device: no gap up to ``seq``, at ``leaf_index``,
+    whose message hash is ``message_hash``."""
 
     device_id: str
     seq: int
     leaf_index: int
+    message_hash: bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -223,10 +223,15 @@ async def case_chains_and_messages(world: StoreWorld) -> None:
     assert await r.chain_gaps("bus-1") == []
     assert await r.duplicates("bus-1") == 1
     heads = await r.receipt_heads(["pack-1", "bus-1", "pack-1", "nobody"])
+    pack_2 = (await r.messages_in("pack-1", t_from=0, t_to=END, limit=10))[2]
+    bus_3 = (await r.messages_in("bus-1", t_from=0, t_to=END, limit=10))[3]
+    assert (pack_2.seq, bus_3.seq) == (2, 3)
     assert heads == {
-        "pack-1": ReceiptHead(device_id="pack-1", seq=2, leaf_index=filled.pack_leaves[2]),
-        "bus-1": ReceiptHead(device_id="bus-1", seq=3, leaf_index=filled.bus_leaves[3]),
-    }
+        "pack-1": ReceiptHead(device_id="pack-1", seq=2, leaf_index=filled.pack_leaves[2],
+                              message_hash=message_hash(pack_2.cose)),
+        "bus-1": ReceiptHead(device_id="bus-1", seq=3, leaf_index=filled.bus_leaves[3],
+                             message_hash=message_hash(bus_3.cose)),
+    }  # fmt: skip
     inside = await r.messages_in("pack-1", t_from=0, t_to=END, limit=10)
     assert [m.seq for m in inside] == [0, 1, 2, 4, 5]
     assert [m.leaf_index for m in inside] == filled.pack_leaves

@@ -13,16 +13,18 @@ import pytest
 from firmware_sim.agent import ChainStore, Link, LinkConfig, ReceiptConfig
 from firmware_sim.agent.link import _ResendTimer
 from ledger.keys import generate_seed, public_key_from_seed
+from ledger.message import message_hash
 from ledger.receipt import Receipt, sign_receipt
 from tests.support.gateway_devices import FakeDevice
 
 GATEWAY_SEED = bytes(range(32))
 DEV = "pack-1"
+DEVICE_SEED = bytes(range(1, 33))
 
 
 def _link(tmp_path: Path, produced: int) -> Link:
     store = ChainStore(path=tmp_path / "state.sqlite3", synchronous="OFF")
-    device = FakeDevice(device_id=DEV)
+    device = FakeDevice(device_id=DEV, seed=DEVICE_SEED)
     for _ in range(produced):
         store.append(DEV, lambda _head, _notice: device.message(), now_ms=0)
     config = LinkConfig(
@@ -39,8 +41,20 @@ def _link(tmp_path: Path, produced: int) -> Link:
     return Link(config=config, store=store)
 
 
-def _receipt(seq: int, *, dev: str = DEV, seed: bytes = GATEWAY_SEED) -> bytes:
-    return sign_receipt(Receipt(dev=dev, seq=seq, leaf=seq + 3, size=0), seed=seed, key_name="gw")
+def _receipt(
+    seq: int, *, dev: str = DEV, seed: bytes = GATEWAY_SEED, message: bytes | None = None
+) -> bytes:
+    """A receipt for ``seq`` naming ``message`` (default: this test device's own message at
+    ``seq``, as the gateway's receipt of that chain would)."""
+    hashed = message_hash(message) if message is not None else _own(seq)
+    receipt = Receipt(dev=dev, seq=seq, hash=hashed, leaf=seq + 3, size=0)
+    return sign_receipt(receipt, seed=seed, key_name="gw")
+
+
+def _own(seq: int) -> bytes:
+    device = FakeDevice(device_id=DEV, seed=DEVICE_SEED)
+    messages = [device.message() for _ in range(seq + 1)]
+    return message_hash(messages[seq])
 
 
 def _outbox(link: Link) -> list[int]:
@@ -69,6 +83,21 @@ class TestRelease:
         assert link.accept_receipt(_receipt(4, dev="pack-2")) == 0
         assert _outbox(link) == [0, 1, 2, 3, 4]
         assert link.stats.receipts_refused == 1
+
+    def test_receipt_of_another_chain_releases_nothing(self, tmp_path: Path) -> None:
+        """A chain restarted under the same id (storage wiped) does not take the old chain's
+        retained receipt as its own: the receipt names another message at that seq."""
+        link = _link(tmp_path, 5)
+        old_chain = FakeDevice(device_id=DEV)  # another key, so other messages at every seq
+        old_messages = [old_chain.message() for _ in range(3)]
+        assert link.accept_receipt(_receipt(2, message=old_messages[2])) == 0
+        assert _outbox(link) == [0, 1, 2, 3, 4]
+        assert link.store.receipted(DEV) == -1
+        assert link.stats.receipts_refused == 1
+        # ... at its newest message too (checked against the head, not the outbox)
+        assert link.accept_receipt(_receipt(4, message=old_chain.message())) == 0
+        assert link.stats.receipts_refused == 2
+        assert link.accept_receipt(_receipt(4)) == 5  # its own chain's receipt still works
 
     def test_replayed_lower_receipt_releases_nothing(self, tmp_path: Path) -> None:
         """An older receipt replayed after a newer one changes nothing."""
