@@ -111,6 +111,7 @@ class TerminalWorld:
                 position=0, topic=f"gbt32960/{vin}", device_id=vin, seq=seq, prev=prev,
                 t_ms=record.at_ms, received_at_ms=CLOCK_MS, historical=False, cose=leaf,
                 message_hash=hashlib.sha256(leaf).digest(), batch=gbt.bus_telemetry(record),
+                pack=gbt.pack_telemetry(record),
             )  # fmt: skip
             (outcome,) = await store.commit([candidate], [])
             assert isinstance(outcome, Appended), outcome
