@@ -1,17 +1,21 @@
-"""A gateway SQLite store put back to the sample tables of an older schema version.
+"""A gateway store put back to the sample tables of an older schema version.
 
 Written by today's code, then rewound as that version would have left it: ``sample_blocks``
 and ``sample_summaries`` recreated with the exact DDL of the version (the packaged migrations
 up to it, applied to a scratch database), holding what that version wrote: before version 6
 no GB/T 32960 terminal had a pack block, a pack summary or an alarm row of its pack; before
 version 5 there were no summaries. Then the migrations from that version on are what a test
-checks: reopening the store applies them.
+checks: reopening the store applies them. The PostgreSQL store is rewound the same way by
+undoing its later migrations' statements.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
+
+from psycopg import AsyncConnection
 
 from gateway.store.merkle_nodes import SCHEMA as MERKLE_SCHEMA
 from gateway.store.migrate import migrations
@@ -81,3 +85,31 @@ def rewind_sample_tables(path: Path, version: int) -> None:
                 summaries,
             )
         db.execute("DELETE FROM schema_version WHERE version > ?", (version,))
+
+
+async def rewind_postgres_sample_tables(db: AsyncConnection[Any], version: int) -> None:
+    """Put the PostgreSQL store behind ``db`` (autocommit, written at the newest version) back
+    to ``version`` (2 or 3): keys, indexes and rows as ``gateway/store/postgresql/migrations``
+    0001 (and 0003) made them."""
+    if version not in (2, 3):
+        raise ValueError("the PostgreSQL sample tables are rewound to version 2 or 3")
+    async with db.transaction():
+        for statement in (
+            "DELETE FROM alarms WHERE source = 'telemetry' AND leaf_index IN "
+            f"(SELECT leaf_index FROM sample_blocks WHERE {_TERMINAL_PACK})",
+            "DELETE FROM sample_summaries WHERE kind = 'pack' AND leaf_index IN "
+            f"(SELECT leaf_index FROM sample_blocks WHERE {_TERMINAL_PACK})",
+            f"DELETE FROM sample_blocks WHERE {_TERMINAL_PACK}",
+            "ALTER TABLE sample_blocks DROP CONSTRAINT sample_blocks_pkey",
+            "ALTER TABLE sample_blocks ADD PRIMARY KEY (leaf_index)",
+            "DROP INDEX sample_blocks_by_device_time",
+            "DROP INDEX sample_blocks_by_device_last",
+            "CREATE INDEX sample_blocks_by_device_time ON sample_blocks (device, t_ms, last_ms)",
+            "CREATE INDEX sample_blocks_by_device_last ON sample_blocks (device, last_ms)",
+            "ALTER TABLE sample_summaries DROP CONSTRAINT sample_summaries_pkey",
+            "ALTER TABLE sample_summaries DROP COLUMN kind",
+            "ALTER TABLE sample_summaries ADD PRIMARY KEY (leaf_index)",
+            *(["DROP TABLE sample_summaries"] if version == 2 else []),
+        ):
+            await db.execute(statement.encode())
+        await db.execute("DELETE FROM schema_version WHERE version > %s", (version,))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 
 from gateway.registry import DeviceSpec, Registry
 from gateway.store import Appended, Candidate, Store
@@ -21,6 +22,15 @@ from tests.support import gbt_terminal as terminal
 VIN: str = "LZYTBGBW5M1000016"
 RECEIVED_MS: int = 1_796_536_800_000 + 3_600_000
 """When the store says the frames were received: an hour after the first reading."""
+
+MIXED_READINGS: list[terminal.Reading] = [
+    terminal.Reading(at=terminal.at(10 * k), soc=70 - k, voltage_v=600.0 + k, current_a=-20.0 - k)
+    for k in range(5)
+]
+"""Five readings, 10 s apart: the second with SoC 0xFF (GB/T "invalid", so its frame has no
+pack sample), the fourth with a level-3 alarm (bits 0 and 11)."""
+MIXED_READINGS[1] = replace(MIXED_READINGS[1], soc=255)
+MIXED_READINGS[3] = replace(MIXED_READINGS[3], alarm_level=3, alarm_bits=(0, 11))
 
 
 async def enroll_terminal(registry: Registry, vin: str = VIN) -> None:
