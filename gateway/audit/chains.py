@@ -262,6 +262,14 @@ def _samples(
             )  # fmt: skip
 
 
+def _said_by(leaf: _Leaf) -> tuple[str, str]:
+    """How a problem names what the leaf says, and its samples: a GB/T 32960 frame (signed by
+    the terminal or not) or an agent's signed message."""
+    if gbt.is_envelope(leaf.cose):
+        return "the frame", "the frame's samples"
+    return "the signed message", "the signed samples"
+
+
 def _block(
     leaf: _Leaf,
     columns: TelemetryColumns,
@@ -291,7 +299,7 @@ def _block(
             yield _problem(
                 leaf,
                 code,
-                f"{name} is {got!r} in {_BLOCKS} ({columns.kind} block), the signed message "
+                f"{name} is {got!r} in {_BLOCKS} ({columns.kind} block), {_said_by(leaf)[0]} "
                 f"says {value!r}",
                 table=_BLOCKS,
             )
@@ -317,16 +325,17 @@ def _summary(
     elif stored[1] != signed[1]:
         yield _problem(
             leaf, "summary_mismatch",
-            f"host is {stored[1]!r} in {_SUMMARIES}, the signed message says {signed[1]!r}",
+            f"host is {stored[1]!r} in {_SUMMARIES}, {_said_by(leaf)[0]} says {signed[1]!r}",
             table=_SUMMARIES,
         )  # fmt: skip
     elif stored[0] != signed[0]:
-        yield _problem(leaf, "summary_mismatch", _summary_difference(kind, stored[0], signed[0]),
-                       table=_SUMMARIES)  # fmt: skip
+        difference = _summary_difference(kind, stored[0], signed[0], _said_by(leaf)[1])
+        yield _problem(leaf, "summary_mismatch", difference, table=_SUMMARIES)
 
 
-def _summary_difference(kind: Kind, stored: bytes, signed: bytes) -> str:
-    """Which column's min, max or sum of a stored summary differs from the signed samples'."""
+def _summary_difference(kind: Kind, stored: bytes, signed: bytes, samples_of: str) -> str:
+    """Which column's min, max or sum of a stored summary differs from the leaf's samples'
+    (``samples_of``: how to name them)."""
     layout = struct.Struct(
         "<" + "".join(c for _, *codes in blocks.SUMMARY_LAYOUT[kind] for c in codes)
     )
@@ -336,8 +345,8 @@ def _summary_difference(kind: Kind, stored: bytes, signed: bytes) -> str:
              for stat in ("min", "max", "sum")]  # fmt: skip
     for name, got, value in zip(names, layout.unpack(stored), layout.unpack(signed), strict=True):
         if got != value:
-            return f"{name} is {got!r} in {_SUMMARIES}, the signed samples give {value!r}"
-    return "the summary differs from the signed samples'"  # pragma: no cover - bytes differ
+            return f"{name} is {got!r} in {_SUMMARIES}, {samples_of} give {value!r}"
+    return f"the summary differs from {samples_of}"  # pragma: no cover - bytes differ
 
 
 def _first_difference(leaf: _Leaf, stored: _BlockRow, signed_block: bytes) -> str:
@@ -355,7 +364,7 @@ def _first_difference(leaf: _Leaf, stored: _BlockRow, signed_block: bytes) -> st
         for k in range(len(want)):
             if got[k] != want[k]:
                 return (
-                    f"sample {k}: {name} is {got[k].item()!r} in {_BLOCKS}, the signed message "
+                    f"sample {k}: {name} is {got[k].item()!r} in {_BLOCKS}, {_said_by(leaf)[0]} "
                     f"says {want[k].item()!r}"
                 )
-    return f"the columns of {device!r} differ from the signed message"  # pragma: no cover
+    return f"the columns of {device!r} differ from {_said_by(leaf)[0]}"  # pragma: no cover
