@@ -1,4 +1,4 @@
-"""Decoded samples kept as one block per message: the message's wire columns side by side.
+"""Decoded samples kept as one block per message and kind: the wire columns side by side.
 
 Each accepted telemetry message has one row in ``sample_blocks`` per kind of sample it
 gives, keyed by ``(leaf_index, kind)``: its device, first and last sample times, interval,
