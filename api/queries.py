@@ -1,8 +1,13 @@
 """Dashboard queries over the gateway store's read interface (:class:`gateway.store.StoreReader`).
 
-Samples are stored one block per message (:mod:`gateway.store.blocks`) and read as numpy
-column arrays (:mod:`gateway.store.samples`); downsampling is one sort and three
+Samples are stored one block per message and kind (:mod:`gateway.store.blocks`) and read as
+numpy column arrays (:mod:`gateway.store.samples`); downsampling is one sort and three
 ``reduceat`` over those arrays. No SQL here: every read is a reader method.
+
+Which samples an asset has (:func:`asset_columns`): an agent's bus or pack its own kind's
+columns; a GB/T 32960 terminal's bus (its messages are frames) the bus columns and the pack
+columns its frames fill (``ledger.gbt32960.TERMINAL_COLUMNS``), never the fills that only
+make its blocks fit the schema.
 """
 
 from __future__ import annotations
@@ -13,13 +18,38 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from gateway.store import DeviceRecord, LeafRecord, StoreError, StoreReader, samples
+from gateway.store.blocks import DERIVED
 from ledger.errors import VoltproofError
-from ledger.gbt32960 import GbtError, is_envelope, read_leaf
+from ledger.gbt32960 import TERMINAL_COLUMNS, GbtError, is_envelope, read_leaf
 from ledger.telemetry import FIELDS, Kind
 
 from .access import ALL_TIME, Principal, Role, Window
 
 NUMERIC: Final = {kind: frozenset(spec.attr for spec in specs) for kind, specs in FIELDS.items()}
+Columns = dict[Kind, tuple[str, ...]]
+"""Per kind of sample an asset has, the columns (memory names, derived ones last) it carries."""
+
+
+def _with_derived(names: tuple[str, ...]) -> tuple[str, ...]:
+    derived = tuple(d for d, sources in DERIVED.items() if set(sources) <= set(names))
+    return names + derived
+
+
+_AGENT_COLUMNS: Final[Columns] = {
+    kind: _with_derived(tuple(spec.attr for spec in FIELDS[kind])) for kind in ("bus", "pack")
+}
+_TERMINAL_COLUMNS: Final[Columns] = {
+    kind: _with_derived(
+        tuple(spec.attr for spec in FIELDS[kind] if spec.key in TERMINAL_COLUMNS[kind])
+    )
+    for kind in ("bus", "pack")
+}
+
+
+def asset_columns(kind: Kind, *, terminal: bool) -> Columns:
+    """The samples an asset has: its own kind's columns (a pack's with the derived cell spread),
+    or for a GB/T 32960 terminal's bus the bus and pack columns its frames fill."""
+    return dict(_TERMINAL_COLUMNS) if terminal else {kind: _AGENT_COLUMNS[kind]}
 
 
 class QueryError(VoltproofError):
@@ -47,6 +77,8 @@ class LastMessage:
     evidence: str = "signed-by-device"
     """What the message proves (``ledger.verify_terminal`` labels): a GB/T 32960 2016 frame
     is ``received-only``, a 2025 frame ``signed-by-terminal``."""
+    terminal: bool = False
+    """Whether the message is a GB/T 32960 frame (the device is a terminal's bus)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +89,16 @@ class Newest:
     last: LastMessage | None
     latest: dict[str, Any]
     cose: bytes | None
+
+    def columns(self, kind: Kind) -> Columns:
+        """The samples the device (of ``kind``) has, as its newest message shows."""
+        return _columns(kind, self.last)
+
+
+def _columns(kind: Kind, last: LastMessage | None) -> Columns:
+    """The samples a device of ``kind`` has, as its newest message ``last`` shows (none: its
+    own kind's)."""
+    return asset_columns(kind, terminal=last is not None and last.terminal)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,8 +135,8 @@ def _last_message(leaf: LeafRecord) -> LastMessage | None:
     if leaf.seq is None or leaf.t_ms is None:
         return None
     return LastMessage(leaf_index=leaf.leaf_index, seq=leaf.seq, t_ms=leaf.t_ms,
-                       received_at_ms=leaf.received_at_ms,
-                       evidence=_evidence(leaf.cose))  # fmt: skip
+                       received_at_ms=leaf.received_at_ms, evidence=_evidence(leaf.cose),
+                       terminal=is_envelope(leaf.cose))  # fmt: skip
 
 
 def _sample_row(kind: Kind, found: samples.Samples) -> dict[str, Any]:
@@ -102,6 +144,20 @@ def _sample_row(kind: Kind, found: samples.Samples) -> dict[str, Any]:
     names = ("t_ms", "leaf_index", *(spec.attr for spec in FIELDS[kind]))
     (row,) = found.rows(names[2:])
     return dict(zip(names, row, strict=True))
+
+
+def _latest(columns: Columns, rows: dict[Kind, dict[str, Any]]) -> dict[str, Any]:
+    """The newest sample of each kind the asset has, as one row: the time and leaf of the
+    first kind's (its own), then every column it carries (a name both kinds have, such as
+    ``charge_state``, from its own kind). A terminal's newest pack values are those of its
+    newest frame that carried them."""
+    merged: dict[str, Any] = {}
+    for kind, names in columns.items():
+        row = rows.get(kind, {})
+        if row and not merged:
+            merged.update(t_ms=row["t_ms"], leaf_index=row["leaf_index"])
+        merged.update((name, row[name]) for name in names if name in row and name not in merged)
+    return merged
 
 
 class DashboardQueries:
@@ -162,31 +218,47 @@ class DashboardQueries:
             ids = [d.device_id for d in whole]
             with _translated():
                 leaves = await self._reader.newest_messages(ids)
-                latest: dict[str, dict[str, Any]] = {}
+                last = {i: _last_message(leaf) for i, leaf in leaves.items()}
+                columns = {d.device_id: _columns(d.kind, last.get(d.device_id)) for d in whole}
+                rows: dict[str, dict[Kind, dict[str, Any]]] = {i: {} for i in ids}
                 for kind in ("bus", "pack") if samples else ():
-                    of_kind = [d.device_id for d in whole if d.kind == kind]
+                    of_kind = [i for i in ids if kind in columns[i]]
                     for device_id, one in (
                         await self._reader.newest_samples(kind, of_kind)
                     ).items():
-                        latest[device_id] = _sample_row(kind, one)
+                        rows[device_id][kind] = _sample_row(kind, one)
             for d in whole:
                 leaf = leaves.get(d.device_id)
                 found[d.device_id] = Newest(
-                    last=None if leaf is None else _last_message(leaf),
-                    latest=latest.get(d.device_id, {}),
+                    last=last.get(d.device_id),
+                    latest=_latest(columns[d.device_id], rows[d.device_id]),
                     cose=None if leaf is None else leaf.cose,
                 )
         for d in devices:
             window = user.default_window(d.device_id, d.fleet)
             if d.device_id in found or window is None:
                 continue
-            last = await self.last_message(d.device_id, window)
+            message = await self.last_message(d.device_id, window)
+            kinds = _columns(d.kind, message)
+            latest = {
+                kind: await self.latest_sample(kind, d.device_id, window)
+                for kind in (kinds if samples else ())
+            }
             found[d.device_id] = Newest(
-                last=last,
-                latest=await self.latest_sample(d.kind, d.device_id, window) if samples else {},
-                cose=None if last is None else (await self._reader.leaf(last.leaf_index)).cose,
+                last=message,
+                latest=_latest(kinds, latest),
+                cose=None
+                if message is None
+                else (await self._reader.leaf(message.leaf_index)).cose,
             )
         return found
+
+    async def columns_of(self, user: Principal, device: DeviceRecord) -> Columns:
+        """The samples ``device`` has (:func:`asset_columns`), as its newest message in the
+        caller's latest window shows (none: its own kind's)."""
+        window = user.default_window(device.device_id, device.fleet)
+        last = None if window is None else await self.last_message(device.device_id, window)
+        return _columns(device.kind, last)
 
     async def latest_sample(self, kind: Kind, device_id: str, window: Window) -> dict[str, Any]:
         """The device's newest sample in ``window`` (empty when it has none)."""
@@ -197,10 +269,18 @@ class DashboardQueries:
         return _sample_row(kind, found) if len(found) else {}
 
     async def samples(
-        self, kind: Kind, device_id: str, fields: Sequence[str], window: Window, *, limit: int
+        self,
+        kind: Kind,
+        device_id: str,
+        fields: Sequence[str],
+        window: Window,
+        *,
+        limit: int,
+        known: Sequence[str] | None = None,
     ) -> list[tuple[Any, ...]]:
-        """Raw samples ``(t_ms, leaf_index, *fields)`` in ``window``, oldest first."""
-        self._check_fields(kind, fields)
+        """Raw samples ``(t_ms, leaf_index, *fields)`` in ``window``, oldest first; ``known``:
+        the columns the asset carries (default: every stored column of ``kind``)."""
+        self._check_fields(kind, fields, known)
         with _translated():
             found = await self._reader.sample_window(
                 kind, device_id, t_from=window.from_ms, t_to=window.to_ms, fields=fields,
@@ -222,10 +302,18 @@ class DashboardQueries:
         return Window(from_ms=int(first.t_ms[0]), to_ms=int(last.t_ms[0]) + 1)
 
     async def buckets(
-        self, kind: Kind, device_id: str, field: str, window: Window, *, bucket_ms: int
+        self,
+        kind: Kind,
+        device_id: str,
+        field: str,
+        window: Window,
+        *,
+        bucket_ms: int,
+        known: Sequence[str] | None = None,
     ) -> list[Bucket]:
-        """``field`` downsampled to buckets of ``bucket_ms`` (min, max, mean)."""
-        self._check_fields(kind, [field])
+        """``field`` downsampled to buckets of ``bucket_ms`` (min, max, mean); ``known`` as
+        for :meth:`samples`."""
+        self._check_fields(kind, [field], known)
         with _translated():
             found = await self._reader.sample_window(
                 kind, device_id, t_from=window.from_ms, t_to=window.to_ms, fields=[field]
@@ -237,10 +325,11 @@ class DashboardQueries:
         ]  # fmt: skip
 
     @staticmethod
-    def _check_fields(kind: Kind, fields: Sequence[str]) -> None:
-        unknown = sorted(set(fields) - NUMERIC[kind])
+    def _check_fields(kind: Kind, fields: Sequence[str], known: Sequence[str] | None) -> None:
+        allowed = NUMERIC[kind] if known is None else NUMERIC[kind] & set(known)
+        unknown = sorted(set(fields) - allowed)
         if unknown or not fields:
-            raise ValueError(f"unknown {kind} field(s) {unknown}; known: {sorted(NUMERIC[kind])}")
+            raise ValueError(f"unknown {kind} field(s) {unknown}; known: {sorted(allowed)}")
 
     async def pack_stints(
         self, pack_id: str, window: Window, *, limit: int, after: tuple[int, int] | None = None

@@ -41,7 +41,17 @@ class AssetPublic(_Model):
     last_seen_ms: int | None
     last_t_ms: int | None
     last_leaf: int | None
-    latest: dict[str, Any] = Field(description="newest sample (empty for auditors)")
+    latest: dict[str, Any] = Field(
+        description="newest sample (empty for auditors): its time and leaf, and the values of "
+        "the columns the asset carries (a GB/T 32960 terminal's bus: its bus values and the pack "
+        "values of its newest frame that carried them)"
+    )
+    columns: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="the sample columns the asset carries, per kind of sample (ask for them "
+        "with ?kind= and fields=): its own kind's, and for a GB/T 32960 terminal's bus also "
+        "`pack`, the pack columns its frames fill",
+    )
     alarm_level: int | None
     evidence: str | None = Field(
         default=None,

@@ -71,13 +71,16 @@ def per_frame_costs(frames: dict[int, list[bytes]], key: encode.TerminalKey) -> 
     signature = record25.signature
 
     def gbt2016() -> None:
-        gbt.bus_telemetry(gbt.decode_realtime(2016, gbt.parse_frame(f16).data))
+        record = gbt.decode_realtime(2016, gbt.parse_frame(f16).data)
+        gbt.bus_telemetry(record)
+        gbt.pack_telemetry(record)
 
     def gbt2025() -> None:
         record = gbt.decode_realtime(2025, gbt.parse_frame(f25).data)
         assert record.signature is not None
         gbt.verify_sm2(signature=record.signature, signed=record.signed, public_key=key.public)
         gbt.bus_telemetry(record)
+        gbt.pack_telemetry(record)
 
     def sm2_only() -> None:
         gbt.verify_sm2(signature=signature, signed=record25.signed, public_key=key.public)

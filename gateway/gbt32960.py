@@ -7,8 +7,9 @@ timeout) and answered as GB/T 32960.3 clause 6.3 says:
 - vehicle login, logout, heartbeat, time calibration: answered (0x01) and not logged;
 - real-time (0x02) and reissued (0x03) data: decoded (and, 2025, SM2-verified against the
   terminal's registered key), appended as a ``voltproof-gbt32960/1`` leaf with the gateway's
-  per-device seq/prev (``ledger.gbt32960.envelope``) and a one-sample bus block, and
-  answered 0x01 only after the commit is durable;
+  per-device seq/prev (``ledger.gbt32960.envelope``), a one-sample bus block and, when the
+  frame carries every pack value, a one-sample pack block of the same leaf, and answered
+  0x01 only after the commit is durable;
 - a frame of another edition than the terminal's enrolled one: refused (0x02);
 - a frame that fails: quarantined with its reason and answered with the standard's code
   (0x02 error, 0x04 unknown VIN; 2025 also 0x05 bad signature, 0x06 bad structure, 0x07
@@ -72,6 +73,8 @@ class GbtStats:
     frames: int = 0
     appended: int = 0
     quarantined: int = 0
+    without_pack: int = 0
+    """Frames logged without a pack block (a pack value missing or out of range)."""
 
 
 class GbtListener:
@@ -274,6 +277,7 @@ class GbtListener:
                 signature=record.signature, signed=record.signed, public_key=device.terminal.sm2
             )
         columns = gbt.bus_telemetry(record)
+        pack = gbt.pack_telemetry(record)
         digest = hashlib.sha256(frame.raw).digest()
         async with self._lock:
             if digest in device.recent:
@@ -288,7 +292,7 @@ class GbtListener:
                 position=0, topic=f"gbt32960/{frame.vin}", device_id=device.device_id,
                 seq=device.seq, prev=device.head, t_ms=record.at_ms, received_at_ms=now,
                 historical=frame.command == CMD_REISSUE, cose=leaf, message_hash=leaf_hash,
-                batch=columns,
+                batch=columns, pack=pack,
             )  # fmt: skip
             # shielded: a listener closing mid-commit must not leave seq and store apart
             (outcome,) = await asyncio.shield(self._store.commit([candidate], []))
@@ -300,6 +304,11 @@ class GbtListener:
             if len(device.recent) > RECENT_FRAMES:
                 device.recent.popitem(last=False)
             self.stats.appended += 1
+            if pack is None:
+                self.stats.without_pack += 1
+                log.info("gbt32960_no_pack_sample", extra={
+                    "vin": frame.vin, "leaf": outcome.leaf_index, "reason": gbt.pack_gap(record),
+                })  # fmt: skip
         if self._on_appended is not None:
             self._on_appended(1)
 

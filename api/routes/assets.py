@@ -21,13 +21,35 @@ from ..deps import (
     visible_device,
     window_of,
 )
-from ..queries import DashboardQueries, Newest
+from ..queries import Columns, DashboardQueries, Newest
 from ..schemas import AssetPublic, AssetsPublic, BucketPublic, BucketsPublic, SamplesPublic
+from ..series import DERIVED
 from ..times import TimeMs
 
 router = APIRouter(prefix="/api/assets", tags=["assets"])
 
 MAX_SPAN: Final = FOREVER
+KindQuery = Annotated[
+    Kind | None,
+    Query(
+        description="which samples: the asset's own kind (default), or `pack` for the pack "
+        "samples of a GB/T 32960 terminal's bus (the asset's `columns` lists them)"
+    ),
+]
+
+
+def sample_kind(
+    device: DeviceRecord, columns: Columns, kind: Kind | None
+) -> tuple[Kind, list[str]]:
+    """The kind of samples asked for (default: the device's own) and the stored columns the
+    asset carries of it; 400 when the asset has no samples of that kind."""
+    chosen: Kind = device.kind if kind is None else kind
+    if chosen not in columns:
+        raise HTTPException(
+            status_code=400,
+            detail=f"{device.device_id!r} has no {chosen} samples; it has {sorted(columns)}",
+        )
+    return chosen, [name for name in columns[chosen] if name not in DERIVED]
 
 
 async def describe(
@@ -51,6 +73,7 @@ def described(
     last, latest = newest.last, newest.latest
     online = last is not None and now_ms - last.received_at_ms <= online_window_ms
     level = latest.get("alarm_level")
+    columns = {str(kind): list(names) for kind, names in newest.columns(device.kind).items()}
     return AssetPublic(
         id=device.device_id,
         kind=device.kind,
@@ -61,6 +84,7 @@ def described(
         last_t_ms=None if last is None else last.t_ms,
         last_leaf=None if last is None else last.leaf_index,
         latest=latest,
+        columns=columns,
         alarm_level=int(level) if level is not None else None,
         evidence=None if last is None else last.evidence,
     )
@@ -120,6 +144,7 @@ async def samples(
     user: TelemetryUser,
     asset: str,
     fields: Annotated[str, Query(description="comma-separated sample fields, e.g. soc,temp_max_c")],
+    kind: KindQuery = None,
     from_ms: Annotated[TimeMs, Query(alias="from")] = None,
     to_ms: Annotated[TimeMs, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
@@ -127,10 +152,11 @@ async def samples(
     """Raw samples, oldest first, one page at a time (``next_from`` continues)."""
     device = await visible_device(dashboard, user, asset)
     window = window_of(user, device, from_ms, to_ms)
+    kind, known = sample_kind(device, await dashboard.columns_of(user, device), kind)
     names = [name.strip() for name in fields.split(",") if name.strip()]
     limit = min(limit, state.deployment.api.max_points)
     try:
-        rows = await dashboard.samples(device.kind, asset, names, window, limit=limit + 1)
+        rows = await dashboard.samples(kind, asset, names, window, limit=limit + 1, known=known)
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     more = len(rows) > limit
@@ -154,6 +180,7 @@ async def buckets(
     user: TelemetryUser,
     asset: str,
     field: Annotated[str, Query(description="one sample field, e.g. soc")],
+    kind: KindQuery = None,
     from_ms: Annotated[TimeMs, Query(alias="from")] = None,
     to_ms: Annotated[TimeMs, Query(alias="to")] = None,
     points: Annotated[int, Query(ge=1, le=100_000)] = 500,
@@ -161,11 +188,13 @@ async def buckets(
     """``field`` downsampled server-side to at most ``points`` buckets (min, max, mean)."""
     device = await visible_device(dashboard, user, asset)
     window = window_of(user, device, from_ms, to_ms)
-    window = await _data_window(dashboard, device, window)
+    kind, known = sample_kind(device, await dashboard.columns_of(user, device), kind)
+    window = await _data_window(dashboard, kind, device, window)
     points = min(points, state.deployment.api.max_points)
     bucket_ms = max(1000, math.ceil((window.to_ms - window.from_ms) / points))
     try:
-        data = await dashboard.buckets(device.kind, asset, field, window, bucket_ms=bucket_ms)
+        data = await dashboard.buckets(kind, asset, field, window, bucket_ms=bucket_ms,
+                                       known=known)  # fmt: skip
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     return BucketsPublic(
@@ -176,10 +205,12 @@ async def buckets(
     )  # fmt: skip
 
 
-async def _data_window(dashboard: DashboardQueries, device: DeviceRecord, window: Window) -> Window:
-    """The window narrowed to the device's data in it (a lease of years holding a day of data
-    gets buckets of that day, not of the lease)."""
-    narrowed = await dashboard.sample_bounds(device.kind, device.device_id, window)
+async def _data_window(
+    dashboard: DashboardQueries, kind: Kind, device: DeviceRecord, window: Window
+) -> Window:
+    """The window narrowed to the device's ``kind`` data in it (a lease of years holding a day
+    of data gets buckets of that day, not of the lease)."""
+    narrowed = await dashboard.sample_bounds(kind, device.device_id, window)
     if narrowed is None:
         return window
     return window.clamp(narrowed) or window

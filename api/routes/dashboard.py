@@ -35,7 +35,7 @@ from ..deps import (
 )
 from ..series import DERIVED, bucket_size, bucketed_summaries
 from ..times import TimeMs
-from .assets import described
+from .assets import KindQuery, described, sample_kind
 
 router = APIRouter(prefix="/api/dashboard", tags=["dashboard"])
 
@@ -67,9 +67,13 @@ class FleetAssetPublic(_Model):
     registry_status: str
     online: bool
     last_seen_ms: int | None
-    soc: float | None
+    soc: float | None = Field(
+        description="state of charge (0..1) of a pack, or of a GB/T 32960 terminal bus's pack"
+    )
     soh: float | None = Field(description="capacity state of health (packs)")
-    alarm_level: int | None
+    alarm_level: int | None = Field(
+        description="alarm level of the newest sample (a pack's, a GB/T 32960 terminal's pack)"
+    )
     lat: float | None
     lon: float | None
     speed_mps: float | None
@@ -248,24 +252,30 @@ async def series(
     user: TelemetryUser,
     asset: str,
     fields: Annotated[str, Query(description="comma-separated columns, e.g. soc,cell_spread_v")],
+    kind: KindQuery = None,
     from_ms: Annotated[TimeMs, Query(alias="from")] = None,
     to_ms: Annotated[TimeMs, Query(alias="to")] = None,
     points: Annotated[int, Query(ge=10, le=100_000)] = 600,
 ) -> SeriesPublic:
-    """Columns bucketed over the data inside the period (not the whole lease); gaps are nulls.
+    """Columns of one kind of samples bucketed over the data inside the period (not the whole
+    lease); gaps are nulls.
 
-    ``cell_spread_v`` is max - min cell voltage of the same sample.
+    ``cell_spread_v`` is max - min cell voltage of the same sample. A GB/T 32960 terminal's
+    bus has bus samples and (``kind=pack``) pack samples: the asset's ``columns`` lists both.
     """
     device = await visible_device(dashboard, user, asset)
     names = [name.strip() for name in fields.split(",") if name.strip()]
-    kind = device.kind
-    unknown = sorted(n for n in names if n not in UNITS[kind] and n not in DERIVED)
-    if unknown or not names:
-        known = sorted([*UNITS[kind], *(d for d in DERIVED if kind == "pack")])
-        detail = f"unknown {kind} column(s) {unknown}; known: {known}"
-        raise HTTPException(status_code=400, detail=detail)
+    columns = await dashboard.columns_of(user, device)
+    kind, _stored = sample_kind(device, columns, kind)
     if kind != "pack" and any(n in DERIVED for n in names):
-        raise HTTPException(status_code=400, detail=f"{asset!r} is a bus; cell spread is for packs")
+        hint = "; its pack samples: kind=pack" if "pack" in columns else ""
+        raise HTTPException(
+            status_code=400, detail=f"{asset!r} is a bus; cell spread is for packs{hint}"
+        )
+    unknown = sorted(n for n in names if n not in columns[kind])
+    if unknown or not names:
+        detail = f"unknown {kind} column(s) {unknown}; known: {sorted(columns[kind])}"
+        raise HTTPException(status_code=400, detail=detail)
     window = window_of(user, device, from_ms, to_ms)
     data_window = await dashboard.sample_bounds(kind, asset, window)
     if data_window is not None:

@@ -137,9 +137,9 @@ function renderKpis(rows) {
   const box = $("#kpis");
   box.replaceChildren();
   const online = rows.filter((r) => r.online).length;
-  const packs = rows.filter((r) => r.kind === "pack");
-  const band = (lo, hi) => packs.filter((p) => p.soc != null && p.soc >= lo && p.soc < hi).length;
-  const soh = (lo, hi) => packs.filter((p) => p.soh != null && p.soh >= lo && p.soh < hi).length;
+  // a pack's SoC, and a GB/T 32960 terminal bus's (its frames carry its pack's); SoH: packs only
+  const band = (lo, hi) => rows.filter((p) => p.soc != null && p.soc >= lo && p.soc < hi).length;
+  const soh = (lo, hi) => rows.filter((p) => p.soh != null && p.soh >= lo && p.soh < hi).length;
   const open = state.openAlarms ? state.openAlarms.levels : {};
   const level = (n) => open[n] || 0;
   const kpi = (title, items) => {
@@ -483,7 +483,10 @@ async function loadAsset(id, range) {
   if (!alarms.data.length) alarmBody.append(el("tr", {}, el("td", { colspan: "4", text: "no alarms in this period" })));
   const stintBody = $("#stints tbody");
   for (const s of stints.data) stintBody.append(el("tr", {}, el("td", {}, s.bus ? el("a", { href: `#asset/${encodeURIComponent(s.bus)}`, text: s.bus }) : "not installed"), td(fmtTime(s.from_ms)), td(fmtTime(s.to_ms)), td(s.messages)));
-  if (!stints.data.length) stintBody.append(el("tr", {}, el("td", { colspan: "4", text: asset.kind === "pack" ? "no installation recorded" : "buses carry packs; see each pack's page" })));
+  const noStints = asset.kind === "pack" ? "no installation recorded"
+    : asset.columns && asset.columns.pack ? "a GB/T 32960 terminal reports its pack in its own frames (the Pack charts above)"
+    : "buses carry packs; see each pack's page";
+  if (!stints.data.length) stintBody.append(el("tr", {}, el("td", { colspan: "4", text: noStints })));
 }
 
 // Tick labels in UTC, 24 h, as precise as the visible span needs.
@@ -495,24 +498,44 @@ function timeTicks(u, splits) {
 
 function isoInput(ms) { return new Date(ms).toISOString().slice(0, 19); }
 
+// The charts of each kind of samples the asset has (asset.columns): its own kind's, and for a
+// GB/T 32960 terminal's bus also its pack's; a chart only when the asset carries every column
+// it draws (a terminal's frames carry no state of health, throughput or ambient temperature).
+function chartsOf(asset) {
+  const columns = asset.columns || { [asset.kind]: null };
+  return Object.entries(columns).map(([kind, names]) => ({
+    kind,
+    specs: (CHARTS[kind] || []).filter((spec) => !names || spec.lines.every(([field]) => names.includes(field))),
+  })).filter((group) => group.specs.length);
+}
+
 async function drawCharts(asset, range) {
   const box = $("#charts");
   const gen = state.gen;
-  const specs = CHARTS[asset.kind] || [];
-  const fields = [...new Set(specs.flatMap((s) => s.lines.map((l) => l[0])))];
-  const q = new URLSearchParams({ fields: fields.join(","), points: "800" });
-  if (range.from) q.set("from", range.from);
-  if (range.to) q.set("to", range.to);
-  const series = await getJson(`/api/dashboard/assets/${encodeURIComponent(asset.id)}/series?${q}`);
+  const groups = chartsOf(asset);
+  const answers = await Promise.all(groups.map(({ kind, specs }) => {
+    const fields = [...new Set(specs.flatMap((s) => s.lines.map((l) => l[0])))];
+    const q = new URLSearchParams({ kind, fields: fields.join(","), points: "800" });
+    if (range.from) q.set("from", range.from);
+    if (range.to) q.set("to", range.to);
+    return getJson(`/api/dashboard/assets/${encodeURIComponent(asset.id)}/series?${q}`);
+  }));
   if (stale(gen)) return;
   box.replaceChildren();
-  $("#range-from").value = isoInput(series.from_ms);
-  $("#range-to").value = isoInput(series.to_ms);
-  state.span = { from: series.from_ms, to: series.to_ms };
+  if (!answers.length) return;
+  $("#range-from").value = isoInput(answers[0].from_ms);
+  $("#range-to").value = isoInput(answers[0].to_ms);
+  state.span = { from: answers[0].from_ms, to: answers[0].to_ms };
   const width = Math.max(320, Math.min(560, box.clientWidth - 24));
+  groups.forEach(({ kind, specs }, i) => drawGroup(box, asset, kind, specs, answers[i], width));
+}
+
+function drawGroup(box, asset, kind, specs, series, width) {
+  // a terminal's pack charts say whose pack they are (the bus's page shows both kinds)
+  const prefix = kind !== asset.kind ? "Pack: " : "";
   for (const spec of specs) {
-    const chart = el("figure", { class: "chart", "data-title": spec.title });
-    chart.append(el("figcaption", { text: `${spec.title} (${spec.unit})` }));
+    const chart = el("figure", { class: "chart", "data-title": spec.title, "data-kind": kind });
+    chart.append(el("figcaption", { text: `${prefix}${spec.title} (${spec.unit})` }));
     box.append(chart);
     if (!series.t_ms.length) { chart.append(el("p", { class: "muted", text: "no samples in this period" })); continue; }
     const data = [series.t_ms];

@@ -114,7 +114,7 @@ class Terminal:
         cells = tuple(3300 + (k * 7) % 23 - round(current / 100) for k in range(16))
         return Values(
             at_ms=now, speed_dkmh=round(speed_kmh * 10), odometer_hm=self._odometer_hm,
-            voltage_dv=sum(cells) // 10 * 12, current_da=current, soc_pct=round(self._soc),
+            voltage_dv=sum(cells) * 12 // 100, current_da=current, soc_pct=round(self._soc),
             insulation_kohm=4800, lat_udeg=31_230_416 + self._odometer_hm % 5000,
             lon_udeg=121_473_701, cell_mv=cells, probe_c=(28, 29, 30, 31),
         )  # fmt: skip

@@ -3,8 +3,10 @@
 For every telemetry leaf: the signed payload's ``dev``/``seq``/``prev`` equal the leaf's
 columns, the signature verifies under the device key that may sign that seq, ``prev`` is the
 hash of the stored message before it, seqs missing below the head are recorded as gaps, the
-chain head names the highest stored message, and the message's sample block is exactly the
-block its signed bytes give (:mod:`gateway.store.blocks`), and no block lacks its message.
+chain head names the highest stored message, and the message's sample blocks are exactly
+the blocks its bytes give (:mod:`gateway.store.blocks`: an agent's message one, of its kind; a
+GB/T 32960 frame a bus block and, when it carries every pack value, a pack block), each with
+its summary, and no block or summary lacks its message.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from ledger import gbt32960 as gbt
 from ledger.chain import Step, step, uncovered
 from ledger.message import BadSignatureError, MessageError, decode_message
-from ledger.telemetry import Kind, TelemetryError, decode_columns
+from ledger.telemetry import Kind, TelemetryColumns, TelemetryError, decode_columns
 
 from ..store import ChainHeadRecord, KeyRange, LeafRecord, SampleBlockRecord, blocks, samples
 from .report import Problem
@@ -26,6 +28,8 @@ _BLOCKS = "sample_blocks"
 _SUMMARIES = "sample_summaries"
 _BlockRow = tuple[str, str, int, int, int, int, bytes]
 """``(device, kind, t_ms, last_ms, dt_ms, n, columns)`` of one stored block."""
+_Key = tuple[int, str]
+"""``(leaf_index, kind)``: one stored block or summary."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,7 +51,7 @@ class ChainFacts:
     heads: Sequence[ChainHeadRecord]
     gaps: Mapping[str, Sequence[tuple[int, int]]]
     blocks: Sequence[SampleBlockRecord]
-    summaries: Mapping[int, tuple[bytes, str | None]]
+    summaries: Mapping[_Key, tuple[bytes, str | None]]
 
 
 def check_chains(facts: ChainFacts, problems: list[Problem], counts: dict[str, int]) -> None:
@@ -91,24 +95,24 @@ def check_chains(facts: ChainFacts, problems: list[Problem], counts: dict[str, i
             table=_BLOCKS,
             code="sample_orphan",
             leaf_index=index,
-            detail=f"a sample block points to leaf {index}, which is no stored telemetry",
+            detail=f"a {kind} sample block points to leaf {index}, which is no stored telemetry",
         )
-        for index in sorted(samples)
+        for index, kind in sorted(samples)
     )
     problems.extend(
         Problem(
             table=_SUMMARIES,
             code="summary_orphan",
             leaf_index=index,
-            detail=f"a sample summary points to leaf {index}, which is no stored telemetry",
+            detail=f"a {kind} sample summary points to leaf {index}, which is no stored telemetry",
         )
-        for index in sorted(summaries)
+        for index, kind in sorted(summaries)
     )
 
 
-def _sample_blocks(found: Sequence[SampleBlockRecord]) -> dict[int, _BlockRow]:
+def _sample_blocks(found: Sequence[SampleBlockRecord]) -> dict[_Key, _BlockRow]:
     return {
-        b.leaf_index: (b.device_id, b.kind, b.t_ms, b.last_ms, b.dt_ms, b.n, b.columns)
+        (b.leaf_index, b.kind): (b.device_id, b.kind, b.t_ms, b.last_ms, b.dt_ms, b.n, b.columns)
         for b in found
     }
 
@@ -224,24 +228,64 @@ def _head(device: str, leaves: list[_Leaf], head: tuple[int, bytes] | None) -> I
 
 
 def _samples(
-    leaf: _Leaf, samples: dict[int, _BlockRow], summaries: dict[int, tuple[bytes, str | None]]
+    leaf: _Leaf,
+    samples: dict[_Key, _BlockRow],
+    summaries: dict[_Key, tuple[bytes, str | None]],
 ) -> Iterator[Problem]:
+    kinds: tuple[Kind, ...] = ("bus", "pack")
     try:
         if gbt.is_envelope(leaf.cose):
-            columns = gbt.read_leaf(leaf.cose).columns
+            facts = gbt.read_leaf(leaf.cose)
+            given = [facts.columns] if facts.pack is None else [facts.columns, facts.pack]
         else:
-            columns = decode_columns(decode_message(leaf.cose).payload)
+            given = [decode_columns(decode_message(leaf.cose).payload)]
     except (MessageError, TelemetryError, gbt.GbtError):
-        summaries.pop(leaf.index, None)
+        for kind in kinds:
+            summaries.pop((leaf.index, kind), None)
         return  # reported as leaf_undecodable, or a payload the gateway never accepts
+    for columns in given:
+        yield from _block(leaf, columns, samples, summaries)
+    expected = {columns.kind for columns in given}
+    for kind in kinds:
+        if kind in expected:
+            continue
+        if samples.pop((leaf.index, kind), None) is not None:
+            yield _problem(
+                leaf, "sample_mismatch",
+                f"a {kind} block is stored, the message gives no {kind} samples", table=_BLOCKS,
+            )  # fmt: skip
+        if summaries.pop((leaf.index, kind), None) is not None:
+            yield _problem(
+                leaf, "summary_mismatch",
+                f"a {kind} summary is stored, the message gives no {kind} samples",
+                table=_SUMMARIES,
+            )  # fmt: skip
+
+
+def _said_by(leaf: _Leaf) -> tuple[str, str]:
+    """How a problem names what the leaf says, and its samples: a GB/T 32960 frame (signed by
+    the terminal or not) or an agent's signed message."""
+    if gbt.is_envelope(leaf.cose):
+        return "the frame", "the frame's samples"
+    return "the signed message", "the signed samples"
+
+
+def _block(
+    leaf: _Leaf,
+    columns: TelemetryColumns,
+    samples: dict[_Key, _BlockRow],
+    summaries: dict[_Key, tuple[bytes, str | None]],
+) -> Iterator[Problem]:
+    """One block the message gives (and its summary) against the stored one."""
+    key = (leaf.index, columns.kind)
     signed = (blocks.summary(columns), columns.host)
-    yield from _summary(leaf, columns.kind, signed, summaries.pop(leaf.index, None))
-    stored = samples.pop(leaf.index, None)
+    yield from _summary(leaf, columns.kind, signed, summaries.pop(key, None))
+    stored = samples.pop(key, None)
     if stored is None:
         yield _problem(
             leaf,
             "sample_count_mismatch",
-            f"no sample block, the signed message holds {columns.n} samples",
+            f"no {columns.kind} sample block, the message holds {columns.n} {columns.kind} samples",
             table=_BLOCKS,
         )
         return
@@ -255,7 +299,8 @@ def _samples(
             yield _problem(
                 leaf,
                 code,
-                f"{name} is {got!r} in {_BLOCKS}, the signed message says {value!r}",
+                f"{name} is {got!r} in {_BLOCKS} ({columns.kind} block), {_said_by(leaf)[0]} "
+                f"says {value!r}",
                 table=_BLOCKS,
             )
             return
@@ -276,20 +321,21 @@ def _summary(
     """The stored summary and host against those of the signed message (a chart and a pack's
     history read them)."""
     if stored is None:
-        yield _problem(leaf, "summary_missing", "no sample summary", table=_SUMMARIES)
+        yield _problem(leaf, "summary_missing", f"no {kind} sample summary", table=_SUMMARIES)
     elif stored[1] != signed[1]:
         yield _problem(
             leaf, "summary_mismatch",
-            f"host is {stored[1]!r} in {_SUMMARIES}, the signed message says {signed[1]!r}",
+            f"host is {stored[1]!r} in {_SUMMARIES}, {_said_by(leaf)[0]} says {signed[1]!r}",
             table=_SUMMARIES,
         )  # fmt: skip
     elif stored[0] != signed[0]:
-        yield _problem(leaf, "summary_mismatch", _summary_difference(kind, stored[0], signed[0]),
-                       table=_SUMMARIES)  # fmt: skip
+        difference = _summary_difference(kind, stored[0], signed[0], _said_by(leaf)[1])
+        yield _problem(leaf, "summary_mismatch", difference, table=_SUMMARIES)
 
 
-def _summary_difference(kind: Kind, stored: bytes, signed: bytes) -> str:
-    """Which column's min, max or sum of a stored summary differs from the signed samples'."""
+def _summary_difference(kind: Kind, stored: bytes, signed: bytes, samples_of: str) -> str:
+    """Which column's min, max or sum of a stored summary differs from the leaf's samples'
+    (``samples_of``: how to name them)."""
     layout = struct.Struct(
         "<" + "".join(c for _, *codes in blocks.SUMMARY_LAYOUT[kind] for c in codes)
     )
@@ -299,8 +345,8 @@ def _summary_difference(kind: Kind, stored: bytes, signed: bytes) -> str:
              for stat in ("min", "max", "sum")]  # fmt: skip
     for name, got, value in zip(names, layout.unpack(stored), layout.unpack(signed), strict=True):
         if got != value:
-            return f"{name} is {got!r} in {_SUMMARIES}, the signed samples give {value!r}"
-    return "the summary differs from the signed samples'"  # pragma: no cover - bytes differ
+            return f"{name} is {got!r} in {_SUMMARIES}, {samples_of} give {value!r}"
+    return f"the summary differs from {samples_of}"  # pragma: no cover - bytes differ
 
 
 def _first_difference(leaf: _Leaf, stored: _BlockRow, signed_block: bytes) -> str:
@@ -318,7 +364,7 @@ def _first_difference(leaf: _Leaf, stored: _BlockRow, signed_block: bytes) -> st
         for k in range(len(want)):
             if got[k] != want[k]:
                 return (
-                    f"sample {k}: {name} is {got[k].item()!r} in {_BLOCKS}, the signed message "
+                    f"sample {k}: {name} is {got[k].item()!r} in {_BLOCKS}, {_said_by(leaf)[0]} "
                     f"says {want[k].item()!r}"
                 )
-    return f"the columns of {device!r} differ from the signed message"  # pragma: no cover
+    return f"the columns of {device!r} differ from {_said_by(leaf)[0]}"  # pragma: no cover

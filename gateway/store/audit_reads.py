@@ -94,7 +94,7 @@ class AuditReads(HistoryReads):
             for r in rows
         ]  # fmt: skip
 
-    async def sample_summaries(self) -> dict[int, tuple[bytes, str | None]]:
-        """Every stored block summary and host, by leaf index."""
-        rows = await self._rows("SELECT leaf_index, stats, host FROM sample_summaries")
-        return {int(index): (bytes(stats), host) for index, stats, host in rows}
+    async def sample_summaries(self) -> dict[tuple[int, str], tuple[bytes, str | None]]:
+        """Every stored block summary and host, by leaf index and kind."""
+        rows = await self._rows("SELECT leaf_index, kind, stats, host FROM sample_summaries")
+        return {(int(index), str(kind)): (bytes(stats), host) for index, kind, stats, host in rows}

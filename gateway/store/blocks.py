@@ -1,16 +1,20 @@
-"""Decoded samples kept as one block per message: the message's wire columns side by side.
+"""Decoded samples kept as one block per message and kind: the wire columns side by side.
 
-Each accepted telemetry message has ONE row in ``sample_blocks``: its leaf index, device,
-kind, first and last sample times, interval, sample count, and ``columns``, a blob that holds
-every column of :data:`ledger.telemetry.FIELDS` for that kind, in that order, each as the
-message's ``n`` wire integers in the column's typed-array element (little-endian,
-``FieldSpec.element``). The blob is the message's sample data exactly as it was signed (less
-the CBOR framing), so a block costs one row to write however many samples the message
-carries. Beside it, in the same transaction, ``sample_summaries`` gets the block's summary
-(:func:`summary`: per column the min, max and sum of the wire integers) and the message's
-``host``, derived data that a chart over months and a pack's history read instead of the
-block and the message. This module writes blocks (the gateway
-process, no numpy); :mod:`gateway.store.samples` reads them back as arrays.
+Each accepted telemetry message has one row in ``sample_blocks`` per kind of sample it
+gives, keyed by ``(leaf_index, kind)``: its device, first and last sample times, interval,
+sample count, and ``columns``, a blob that holds every column of
+:data:`ledger.telemetry.FIELDS` for that kind, in that order, each as the message's ``n``
+wire integers in the column's typed-array element (little-endian, ``FieldSpec.element``). An
+agent's message gives one block, of its device's kind: the blob is its sample data exactly as
+it was signed (less the CBOR framing), so a block costs one row to write however many samples
+the message carries. A GB/T 32960 frame gives a ``bus`` block and, when it carries every pack
+value, a ``pack`` block of the same leaf and device (``ledger.gbt32960.columns``). Beside
+each block, in the same transaction, ``sample_summaries`` gets the block's summary, under the
+same ``(leaf_index, kind)`` (:func:`summary`: per column the min, max and sum of the wire
+integers) and the message's ``host``, derived data that a chart over months and a pack's
+history read instead of the block and the message. Every read of samples names the kind it
+reads. This module writes blocks (the gateway process, no numpy); :mod:`gateway.store.samples`
+reads them back as arrays.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ never below zero (``cell_spread_v``: the cell voltage spread, so never from the 
 different samples). Summaries hold them as if they were columns."""
 
 INSERT_SUMMARY_SQL: Final = (
-    "INSERT INTO sample_summaries (leaf_index, stats, host) VALUES (?, ?, ?)"
+    "INSERT INTO sample_summaries (leaf_index, kind, stats, host) VALUES (?, ?, ?, ?)"
 )
 
 _STRUCT_CODES: Final = {
@@ -156,7 +160,8 @@ def _summarise(kind: Kind, by_attr: dict[str, Sequence[int]]) -> bytes:
 
 
 def summary_row(leaf_index: int, columns: TelemetryColumns) -> tuple[object, ...]:
-    """The ``sample_summaries`` row of an accepted message (see :data:`INSERT_SUMMARY_SQL`):
-    its summary and the ``host`` it names (the bus a pack is installed in; a pack's history
-    reads it here instead of decoding every message again)."""
-    return (leaf_index, summary(columns), columns.host)
+    """The ``sample_summaries`` row of a block of an accepted message (see
+    :data:`INSERT_SUMMARY_SQL`): its kind, its summary and the ``host`` the block's message
+    names (the bus a pack is installed in; a pack's history reads it here instead of decoding
+    every message again)."""
+    return (leaf_index, columns.kind, summary(columns), columns.host)

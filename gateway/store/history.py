@@ -2,7 +2,7 @@
 
 What the dashboard API and the evidence builder read besides proofs and checkpoints. Every
 query is served by an index: telemetry leaves by ``(device, t_ms)`` or ``(device, seq)``,
-registry events by ``(device, leaf_index)``, sample blocks by ``(device, t_ms, last_ms)``.
+registry events by ``(device, leaf_index)``, sample blocks by ``(device, kind, t_ms, ...)``.
 """
 
 from __future__ import annotations
@@ -97,8 +97,9 @@ class HistoryReads(CheckpointReads):
         after: tuple[int, int] | None = None,
     ) -> list[tuple[int, int, str | None]]:
         """``(leaf_index, t, host)`` of the leaves :meth:`messages_in` would return: the bus
-        each message names, read from its summary row (a message stored without one is
-        decoded). A pack's installation history without decoding a year of messages.
+        each message names, read from the summary row of its own block (of the device's kind;
+        a message stored without one is decoded). A pack's installation history without
+        decoding a year of messages.
 
         Raises :class:`~gateway.store.errors.StoreError` for a stored message that does not
         decode.
@@ -107,6 +108,7 @@ class HistoryReads(CheckpointReads):
         rows = await self._rows(
             "SELECT l.leaf_index, l.t_ms, s.host, s.leaf_index IS NULL FROM leaves AS l "
             "LEFT JOIN sample_summaries AS s ON s.leaf_index = l.leaf_index "
+            "AND s.kind = (SELECT kind FROM devices WHERE id = l.device) "
             "WHERE l.device = ? AND l.seq IS NOT NULL AND l.t_ms >= ? AND l.t_ms < ? "
             "AND (l.t_ms > ? OR (l.t_ms = ? AND l.leaf_index > ?)) "
             "ORDER BY l.t_ms, l.leaf_index LIMIT ?",
@@ -225,7 +227,7 @@ class HistoryReads(CheckpointReads):
         t_to: int = END_MS,
         fields: Sequence[str] | None = None,
     ) -> dict[str, Samples]:
-        """Per device of ``device_ids`` (of ``kind``) that has one, its newest sample in
+        """Per device of ``device_ids`` that has one, its newest ``kind`` sample in
         ``[t_from, t_to)``, as :meth:`newest_sample` finds it, in two queries per
         :data:`BATCH` devices."""
         from . import samples  # numpy: only processes that read samples load it

@@ -8,7 +8,9 @@ Scripts may call ``sample_block(cose, part)``, one part of the ``sample_blocks``
 stored telemetry message (``kind``, ``t_ms``, ``last_ms``, ``dt_ms``, ``n`` or ``columns``),
 derived from the signed bytes; version 2 rebuilds the decoded samples with it. Version 5
 back-fills block summaries with ``block_summary(kind, n, columns)``
-(:func:`gateway.store.blocks.summary_of_block`) and ``message_host(cose)``.
+(:func:`gateway.store.blocks.summary_of_block`) and ``message_host(cose)``. Version 6 keys
+blocks and summaries by ``(leaf_index, kind)`` and gives every stored GB/T 32960 leaf its
+pack block, summary and alarm with ``terminal_pack(cose, part)`` (:func:`terminal_pack`).
 A database whose version is above the newest known migration is refused: this code would
 not know what the newer schema means.
 """
@@ -29,8 +31,9 @@ from ledger import gbt32960 as gbt
 from ledger.message import MessageError, decode_message
 from ledger.telemetry import TelemetryError, decode_columns
 
-from .blocks import block_row, summary_of_block
+from .blocks import block_row, summary, summary_of_block
 from .errors import SchemaVersionError, StoreError
+from .writes import block_alarm
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -112,6 +115,41 @@ def message_host(cose: bytes) -> str | None:
     return host if isinstance(host, str) else None
 
 
+TERMINAL_PARTS = (
+    "t_ms", "last_ms", "dt_ms", "n", "columns", "stats", "alarm_level", "alarm_t_ms", "alarm_flags",
+)  # fmt: skip
+"""What :func:`terminal_pack` gives: the pack block's ``sample_blocks`` columns, its summary,
+and the level, time and flags of its alarm (level 0: none)."""
+
+
+@lru_cache(maxsize=1)
+def terminal_pack_facts(cose: bytes) -> dict[str, object] | None:
+    """The pack block a stored GB/T 32960 leaf gives (:data:`TERMINAL_PARTS`), or ``None``: for
+    any other leaf, for a frame without a pack sample (``ledger.gbt32960.pack_telemetry``),
+    and for a leaf that does not decode (``voltproof gateway check`` reports that leaf)."""
+    if not gbt.is_envelope(cose):
+        return None
+    try:
+        pack = gbt.read_leaf(cose).pack
+    except gbt.GbtError:
+        return None
+    if pack is None:
+        return None
+    _kind, t_ms, last_ms, dt_ms, n, columns = block_row(0, "", pack)[2:]
+    level, at_ms, flags = block_alarm(pack)
+    facts = (t_ms, last_ms, dt_ms, n, columns, summary(pack), level, at_ms, flags)
+    return dict(zip(TERMINAL_PARTS, facts, strict=True))
+
+
+def terminal_pack(cose: bytes, part: str) -> object:
+    """One of :data:`TERMINAL_PARTS` of the pack block a stored leaf gives (SQL function;
+    ``NULL`` when it gives none)."""
+    if part not in TERMINAL_PARTS:
+        raise ValueError(f"terminal_pack has no part {part!r}")
+    facts = terminal_pack_facts(bytes(cose))
+    return None if facts is None else facts[part]
+
+
 async def schema_version(db: aiosqlite.Connection) -> int:
     """The version recorded in ``db`` (0 for an empty database)."""
     await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -133,6 +171,7 @@ async def migrate(
         await db.create_function("sample_block", 2, sample_block, deterministic=True)
         await db.create_function("block_summary", 3, block_summary, deterministic=True)
         await db.create_function("message_host", 1, message_host, deterministic=True)
+        await db.create_function("terminal_pack", 2, terminal_pack, deterministic=True)
         if current > LATEST_VERSION:
             raise SchemaVersionError(
                 f"database schema version {current} is newer than this code's {LATEST_VERSION}"

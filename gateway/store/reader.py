@@ -182,7 +182,8 @@ class StoreReader(Protocol):
         fields: Sequence[str] | None = None,
         limit: int | None = None,
     ) -> Samples:
-        """The device's samples in the period, oldest first, at most ``limit``."""
+        """The device's ``kind`` samples in the period, oldest first, at most ``limit`` (a
+        GB/T 32960 terminal's bus has ``bus`` and ``pack`` samples)."""
         ...
 
     async def sample_blocks_in(
@@ -194,7 +195,7 @@ class StoreReader(Protocol):
         t_to: int,
         fields: Sequence[str],
     ) -> list[BlockGroup]:
-        """The device's sample blocks holding samples in the period, not flattened, grouped
+        """The device's ``kind`` sample blocks holding samples in the period, not flattened, grouped
         by size (samples outside the period included: the caller drops them)."""
         ...
 
@@ -221,7 +222,7 @@ class StoreReader(Protocol):
         t_to: int,
         fields: Sequence[str] | None = None,
     ) -> Samples:
-        """The device's newest sample in the period (none or one)."""
+        """The device's newest ``kind`` sample in the period (none or one)."""
         ...
 
     async def newest_samples(
@@ -233,18 +234,18 @@ class StoreReader(Protocol):
         t_to: int = 2**63 - 1,
         fields: Sequence[str] | None = None,
     ) -> dict[str, Samples]:
-        """Per device (of ``kind``) that has one, its newest sample in the period, as
+        """Per device that has one, its newest ``kind`` sample in the period, as
         :meth:`newest_sample` finds it, in a few queries for the lot."""
         ...
 
     async def latest_samples(self, kind: Kind) -> list[dict[str, Any]]:
-        """The newest sample of every device of ``kind`` that has one, by device id."""
+        """The newest ``kind`` sample of every device that has one, by device id."""
         ...
 
     async def series(
         self, kind: Kind, device_id: str, *, t_from: int, t_to: int, limit: int = 10_000
     ) -> list[dict[str, Any]]:
-        """Samples of one device in the period, oldest first."""
+        """``kind`` samples of one device in the period, oldest first."""
         ...
 
     # -- log and proofs --------------------------------------------------------------------
@@ -408,8 +409,8 @@ class StoreReader(Protocol):
         """Every stored sample block, as stored."""
         ...
 
-    async def sample_summaries(self) -> dict[int, tuple[bytes, str | None]]:
-        """Every stored block summary and host, by leaf index, as stored."""
+    async def sample_summaries(self) -> dict[tuple[int, str], tuple[bytes, str | None]]:
+        """Every stored block summary and host, by leaf index and kind, as stored."""
         ...
 
     async def close(self) -> None:

@@ -1,8 +1,9 @@
 """The store's connection handling and its read API (dashboard queries, proofs, registry).
 
 Every query here is served by an index: leaves by ``leaf_index`` or ``(device, seq)``,
-sample blocks and alarms by ``(device, t_ms)``, quarantine by ``id`` or ``(reason, id)``,
-Merkle nodes by their primary key (O(log n) of them per proof, in one query).
+sample blocks by ``(device, kind, ...)``, alarms by ``(device, t_ms)``, quarantine by ``id``
+or ``(reason, id)``, Merkle nodes by their primary key (O(log n) of them per proof, in one
+query).
 """
 
 from __future__ import annotations
@@ -332,10 +333,15 @@ class StoreReads:
     # -- dashboard ----------------------------------------------------------------------------
 
     async def latest_samples(self, kind: Kind) -> list[dict[str, Any]]:
-        """The newest sample of every device of ``kind`` that has one, by device id."""
+        """The newest ``kind`` sample of every device that has one (a pack, or a GB/T 32960
+        terminal's bus for ``pack``), by device id."""
         from . import samples  # numpy: only processes that read samples load it
 
-        devices = await self._rows("SELECT id FROM devices WHERE kind = ? ORDER BY id", (kind,))
+        devices = await self._rows(
+            "SELECT id FROM devices WHERE EXISTS (SELECT 1 FROM sample_blocks "
+            "WHERE device = devices.id AND kind = ?) ORDER BY id",
+            (kind,),
+        )
         latest = []
         for (device_id,) in devices:
             found = await samples.newest(self._rows, kind, device_id, from_ms=0, to_ms=2**63 - 1)

@@ -111,6 +111,22 @@ class Candidate:
     cose: bytes
     message_hash: bytes
     batch: TelemetryColumns
+    """The message's samples: its sample block, of the device's kind."""
+    pack: TelemetryColumns | None = None
+    """A second block of the same leaf and device: the pack samples of a GB/T 32960 terminal's
+    frame, whose ``batch`` is the bus block (``ledger.gbt32960.pack_telemetry``)."""
+
+    def __post_init__(self) -> None:
+        if self.pack is not None and (self.pack.kind, self.batch.kind) != ("pack", "bus"):
+            raise ValueError(
+                f"a second block is a pack block beside a bus block, not {self.pack.kind} "
+                f"beside {self.batch.kind}"
+            )
+
+    @property
+    def blocks(self) -> tuple[TelemetryColumns, ...]:
+        """Every sample block the message gives, one per kind: ``batch``, then ``pack``."""
+        return (self.batch,) if self.pack is None else (self.batch, self.pack)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

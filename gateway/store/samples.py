@@ -1,13 +1,15 @@
 """Sample blocks read back as numpy column arrays (see :mod:`gateway.store.blocks`).
 
-Reads select the blocks that overlap a window with the index ``(device, t_ms, last_ms)``:
-a block's first sample lies at most :data:`~gateway.store.blocks.MAX_SPAN_MS` before its
-last, so the range ``t_ms >= from - MAX_SPAN_MS`` holds every block with a sample at or
-after ``from``. Samples are ordered by time, then leaf index (a device's messages may
-overlap in time). A chart over a long period reads the blocks' summaries instead
-(:func:`window_summaries`) and only the blocks a bucket edge cuts. Only processes that read
-samples import this module (and numpy): the dashboard API, ``voltproof gateway check``; the
-gateway itself only writes blocks and summaries.
+Every read names the kind of samples it reads (a GB/T 32960 terminal's bus has blocks of
+both kinds, one of each per frame). Reads select the blocks that overlap a window with the
+index ``(device, kind, t_ms, leaf_index, last_ms)``: a block's first sample lies at most
+:data:`~gateway.store.blocks.MAX_SPAN_MS` before its last, so the range
+``t_ms >= from - MAX_SPAN_MS`` holds every block with a sample at or after ``from``. Samples
+are ordered by time, then leaf index (a device's messages may overlap in time). A chart over
+a long period reads the blocks' summaries instead (:func:`window_summaries`) and only the
+blocks a bucket edge cuts. Only processes that read samples import this module (and numpy):
+the dashboard API, ``voltproof gateway check``; the gateway itself only writes blocks and
+summaries.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ from .errors import StoreError
 _BLOCK_COLUMNS: Final = "leaf_index, t_ms, dt_ms, n, columns"
 WINDOW_SQL: Final = (
     f"SELECT {_BLOCK_COLUMNS} FROM sample_blocks "  # noqa: S608 -- constant columns
-    "WHERE device = ? AND t_ms >= ? AND t_ms < ? AND last_ms >= ? "
+    "WHERE device = ? AND kind = ? AND t_ms >= ? AND t_ms < ? AND last_ms >= ? "
     "AND (t_ms, leaf_index) > (?, ?) ORDER BY t_ms, leaf_index LIMIT ?"
 )
 _NEWEST_SQL: Final = (
     f"SELECT {_BLOCK_COLUMNS} FROM sample_blocks "  # noqa: S608 -- constant columns
-    "WHERE device = ? AND last_ms >= ? AND t_ms < ? ORDER BY last_ms DESC, leaf_index DESC "
-    "LIMIT ? OFFSET ?"
+    "WHERE device = ? AND kind = ? AND last_ms >= ? AND t_ms < ? "
+    "ORDER BY last_ms DESC, leaf_index DESC LIMIT ? OFFSET ?"
 )
 
 BlockRow = tuple[int, int, int, int, bytes]
@@ -196,7 +198,8 @@ async def window(
     limit: int | None = None,
     page: int = 2000,
 ) -> Samples:
-    """The device's samples with ``from_ms <= t < to_ms``, oldest first, at most ``limit``.
+    """The device's ``kind`` samples with ``from_ms <= t < to_ms``, oldest first, at most
+    ``limit``.
 
     Blocks are read in pages of ``page`` by first sample time; a sample is final once the
     next unread block starts after it (blocks may overlap), so a limited read stops early.
@@ -206,7 +209,7 @@ async def window(
     while True:
         got = await fetch(
             WINDOW_SQL,
-            (device_id, from_ms - MAX_SPAN_MS, to_ms, from_ms, *after, page),
+            (device_id, kind, from_ms - MAX_SPAN_MS, to_ms, from_ms, *after, page),
         )
         rows.extend(got)
         if len(got) < page:
@@ -266,14 +269,14 @@ async def window_blocks(
     fields: Sequence[str],
     page: int = 2000,
 ) -> list[BlockGroup]:
-    """The blocks holding the device's samples in ``[from_ms, to_ms)`` (whole: samples
+    """The ``kind`` blocks holding the device's samples in ``[from_ms, to_ms)`` (whole: samples
     outside the period are the caller's to drop), grouped by size, oldest first."""
     _names(kind, fields)
     after: tuple[int, int] = (-(2**63), -1)
     rows: list[BlockRow] = []
     while True:
         got = await fetch(
-            WINDOW_SQL, (device_id, from_ms - MAX_SPAN_MS, to_ms, from_ms, *after, page)
+            WINDOW_SQL, (device_id, kind, from_ms - MAX_SPAN_MS, to_ms, from_ms, *after, page)
         )
         rows.extend(got)
         if len(got) < page:
@@ -315,12 +318,12 @@ def _block_groups(kind: Kind, rows: Sequence[BlockRow], fields: Sequence[str]) -
 
 SUMMARY_WINDOW_SQL: Final = (
     "SELECT b.leaf_index, b.t_ms, b.last_ms, b.n, s.stats FROM sample_blocks AS b "
-    "LEFT JOIN sample_summaries AS s ON s.leaf_index = b.leaf_index "
-    "WHERE b.device = ? AND b.t_ms >= ? AND b.t_ms < ? AND b.last_ms >= ? "
+    "LEFT JOIN sample_summaries AS s ON s.leaf_index = b.leaf_index AND s.kind = b.kind "
+    "WHERE b.device = ? AND b.kind = ? AND b.t_ms >= ? AND b.t_ms < ? AND b.last_ms >= ? "
     "AND (b.t_ms, b.leaf_index) > (?, ?) ORDER BY b.t_ms, b.leaf_index LIMIT ?"
 )
 _BLOCKS_BY_LEAF_SQL: Final = (
-    f"SELECT {_BLOCK_COLUMNS} FROM sample_blocks WHERE leaf_index IN ({{marks}}) "  # noqa: S608 -- constant columns
+    f"SELECT {_BLOCK_COLUMNS} FROM sample_blocks WHERE kind = ? AND leaf_index IN ({{marks}}) "  # noqa: S608 -- constant columns
     "ORDER BY t_ms, leaf_index"
 )
 LEAVES_PER_QUERY: Final = 500
@@ -379,7 +382,7 @@ async def window_summaries(
     names: Sequence[str],
     page: int = 5000,
 ) -> SummaryRead:
-    """The device's samples in ``[from_ms, to_ms)`` for buckets of ``bucket_ms`` from
+    """The device's ``kind`` samples in ``[from_ms, to_ms)`` for buckets of ``bucket_ms`` from
     ``from_ms``: a summary row for each block that lies inside the period and inside one
     bucket, the block itself for the others (and for a block stored without a summary).
 
@@ -400,7 +403,8 @@ async def window_summaries(
     cut: list[int] = []
     while True:
         got = await fetch(
-            SUMMARY_WINDOW_SQL, (device_id, from_ms - MAX_SPAN_MS, to_ms, from_ms, *after, page)
+            SUMMARY_WINDOW_SQL,
+            (device_id, kind, from_ms - MAX_SPAN_MS, to_ms, from_ms, *after, page),
         )
         for index, t_ms, last_ms, n, stats in got:
             if (
@@ -433,7 +437,9 @@ async def window_summaries(
     rows: list[BlockRow] = []
     for start in range(0, len(cut), LEAVES_PER_QUERY):
         chunk = cut[start : start + LEAVES_PER_QUERY]
-        rows += await fetch(_BLOCKS_BY_LEAF_SQL.format(marks=", ".join("?" * len(chunk))), chunk)
+        rows += await fetch(
+            _BLOCKS_BY_LEAF_SQL.format(marks=", ".join("?" * len(chunk))), (kind, *chunk)
+        )
     rows.sort(key=lambda row: (int(row[1]), int(row[0])))
     sources = list(dict.fromkeys(s for name in names for s in DERIVED.get(name, (name,))))
     return SummaryRead(summaries=summaries, cut=_block_groups(kind, rows, sources))
@@ -462,7 +468,7 @@ async def newest(
     to_ms: int,
     fields: Sequence[str] | None = None,
 ) -> Samples:
-    """The device's newest sample with ``from_ms <= t < to_ms`` (none or one).
+    """The device's newest ``kind`` sample with ``from_ms <= t < to_ms`` (none or one).
 
     Blocks come newest last sample first; once a block's last sample is older than the best
     sample found, no further block can hold a newer one.
@@ -470,7 +476,9 @@ async def newest(
     best: Samples | None = None
     offset, page = 0, 8
     while True:
-        got: list[BlockRow] = await fetch(_NEWEST_SQL, (device_id, from_ms, to_ms, page, offset))
+        got: list[BlockRow] = await fetch(
+            _NEWEST_SQL, (device_id, kind, from_ms, to_ms, page, offset)
+        )
         for row in got:
             last_ms = int(row[1]) + (int(row[3]) - 1) * int(row[2])
             if best is not None and last_ms < int(best.t_ms[0]):
@@ -487,13 +495,13 @@ async def newest(
 
 NEWEST_OF_DEVICES_SQL: Final = (
     "SELECT b.device, b.leaf_index, b.t_ms, b.dt_ms, b.n, b.columns FROM sample_blocks AS b "
-    "WHERE b.leaf_index IN (SELECT (SELECT s.leaf_index FROM sample_blocks AS s "
-    "WHERE s.device = d.id AND s.last_ms >= ? AND s.last_ms < ? "
+    "WHERE b.kind = ? AND b.leaf_index IN (SELECT (SELECT s.leaf_index FROM sample_blocks AS s "
+    "WHERE s.device = d.id AND s.kind = ? AND s.last_ms >= ? AND s.last_ms < ? "
     "ORDER BY s.last_ms DESC, s.leaf_index DESC LIMIT 1) FROM devices AS d "
-    "WHERE d.kind = ? AND d.id IN ({marks}))"
+    "WHERE d.id IN ({marks}))"
 )
-"""Per device, the block whose last sample is the newest in ``[from, to)`` (one indexed probe
-of ``(device, last_ms)`` each)."""
+"""Per device, its block of one kind whose last sample is the newest in ``[from, to)`` (one
+indexed probe of ``(device, kind, last_ms)`` each)."""
 STRADDLING_SQL: Final = (
     "SELECT DISTINCT device FROM sample_blocks WHERE device IN ({marks}) "
     "AND last_ms >= ? AND t_ms < ? AND kind = ?"
@@ -511,8 +519,8 @@ async def newest_of_devices(
     to_ms: int,
     fields: Sequence[str] | None = None,
 ) -> dict[str, Samples]:
-    """The newest sample in ``[from_ms, to_ms)`` of each of ``device_ids`` (of ``kind``) that
-    has one: two queries for the lot instead of one or more per device (the fleet view)."""
+    """The newest ``kind`` sample in ``[from_ms, to_ms)`` of each of ``device_ids`` that has
+    one: two queries for the lot instead of one or more per device (the fleet view)."""
     ids = sorted(set(device_ids))
     if not ids:
         return {}
@@ -521,7 +529,9 @@ async def newest_of_devices(
         row[0]
         for row in await fetch(STRADDLING_SQL.format(marks=marks), (*ids, to_ms, to_ms, kind))
     }
-    rows = await fetch(NEWEST_OF_DEVICES_SQL.format(marks=marks), (from_ms, to_ms, kind, *ids))
+    rows = await fetch(
+        NEWEST_OF_DEVICES_SQL.format(marks=marks), (kind, kind, from_ms, to_ms, *ids)
+    )
     found = _last_of_blocks(
         kind,
         [(str(r[0]), (r[1], r[2], r[3], r[4], r[5])) for r in rows if r[0] not in straddling],

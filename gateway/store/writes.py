@@ -14,6 +14,7 @@ import aiosqlite
 
 from gateway.store.merkle_nodes import UPDATE_SIZE_SQL, node_key
 from ledger.merkle import AppendPlan, NodeId
+from ledger.telemetry import TelemetryColumns
 
 from ..chain import ChainBook, Head, StoredLink
 from .blocks import INSERT_BLOCK_SQL, INSERT_SUMMARY_SQL, block_row, summary_row
@@ -138,8 +139,8 @@ async def write_chain(db: aiosqlite.Connection, book: ChainBook, duplicates: Cou
 async def insert_telemetry(
     db: aiosqlite.Connection, accepted: Sequence[tuple[int, Candidate]]
 ) -> None:
-    """Insert the accepted leaves and their decoded samples (one block and its summary per
-    message)."""
+    """Insert the accepted leaves and their decoded samples (per message its block and that
+    block's summary; a GB/T 32960 frame's pack block and summary beside them)."""
     await db.executemany(
         _INSERT_LEAF,
         [
@@ -157,19 +158,18 @@ async def insert_telemetry(
             for index, c in accepted
         ],
     )
+    blocks = [(index, c, block) for index, c in accepted for block in c.blocks]
     await db.executemany(
-        INSERT_BLOCK_SQL, [block_row(index, c.device_id, c.batch) for index, c in accepted]
+        INSERT_BLOCK_SQL, [block_row(index, c.device_id, block) for index, c, block in blocks]
     )
-    await db.executemany(INSERT_SUMMARY_SQL, [summary_row(index, c.batch) for index, c in accepted])
+    await db.executemany(
+        INSERT_SUMMARY_SQL, [summary_row(index, block) for index, _, block in blocks]
+    )
 
 
-def _telemetry_alarm(index: int, candidate: Candidate) -> tuple[object, ...] | None:
-    """The alarm row of a message whose samples or events reach level 1 or more.
-
-    The level is the highest sample alarm level (at its first sample) or alarm event level;
-    the flags are every sample's alarm flags OR-ed.
-    """
-    batch = candidate.batch
+def block_alarm(batch: TelemetryColumns) -> tuple[int, int, int]:
+    """``(level, t_ms, flags)`` of a sample block: the highest sample alarm level (at its first
+    sample) or alarm event level, and every sample's alarm flags OR-ed (level 0: none)."""
     level, at, flags = 0, 0, 0
     if batch.kind == "pack":
         levels = batch.columns["alarm"]
@@ -182,9 +182,23 @@ def _telemetry_alarm(index: int, candidate: Candidate) -> tuple[object, ...] | N
         raised = event.data.get("lvl") if event.kind == "alarm" else None
         if isinstance(raised, int) and raised > level:
             level, at = raised, event.at
+    return level, batch.t_ms + at * batch.dt_ms, flags
+
+
+def _telemetry_alarm(index: int, candidate: Candidate) -> tuple[object, ...] | None:
+    """The alarm row of a message whose samples or events reach level 1 or more.
+
+    The level is the highest of its blocks' (:func:`block_alarm`; a GB/T 32960 frame's is in
+    its pack block), the flags those of every block OR-ed.
+    """
+    level, t_ms, flags = 0, 0, 0
+    for batch in candidate.blocks:
+        raised, at_ms, bits = block_alarm(batch)
+        flags |= bits
+        if raised > level:
+            level, t_ms = raised, at_ms
     if level < 1:
         return None
-    t_ms = batch.t_ms + at * batch.dt_ms
     return (candidate.device_id, t_ms, level, flags, "telemetry", "", index)
 
 

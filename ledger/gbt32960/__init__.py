@@ -7,7 +7,14 @@ signatures with :func:`verify_sm2` and answers with :func:`answer_frame`.
 """
 
 from .clock import decode_time, encode_time
-from .columns import bus_columns, bus_telemetry, pack_columns
+from .columns import (
+    TERMINAL_COLUMNS,
+    bus_columns,
+    bus_telemetry,
+    pack_columns,
+    pack_gap,
+    pack_telemetry,
+)
 from .envelope import (
     MAGIC,
     Envelope,
@@ -38,6 +45,7 @@ from .units import Login, Logout, Realtime, Signature, decode_login, decode_logo
 
 __all__ = [
     "MAGIC",
+    "TERMINAL_COLUMNS",
     "ChecksumError",
     "EditionError",
     "EncryptionError",
@@ -76,6 +84,8 @@ __all__ = [
     "frame_length",
     "is_envelope",
     "pack_columns",
+    "pack_gap",
+    "pack_telemetry",
     "parse_frame",
     "placeholder_key",
     "read_leaf",

@@ -4,7 +4,11 @@ A GB/T 32960 vehicle is one bus and one pack at once: the vehicle unit, position
 fill the ``bus`` columns and the pack columns that the standard has. Columns the standard does
 not carry (state of health, resistance, capacity, energy and charge throughput, traction and
 auxiliary power, ambient temperature, at-stop) stay ``None``; so do values the frame marks
-abnormal or invalid. docs/protocol.md lists the mapping.
+abnormal or invalid. Each frame is stored as two one-sample blocks of the same leaf: a ``bus``
+block (:func:`bus_telemetry`, always) and a ``pack`` block (:func:`pack_telemetry`, when the
+frame carries every pack value). :data:`TERMINAL_COLUMNS` names the columns of each that hold
+a reading; the others are filled so the blocks fit the schema. docs/protocol.md lists the
+mapping.
 """
 
 from __future__ import annotations
@@ -62,6 +66,16 @@ def bus_columns(record: Realtime) -> dict[str, int | None]:
     }
 
 
+TERMINAL_COLUMNS: Final = {
+    "bus": ("spd", "odo", "lat", "lon", "state", "chg", "ptr"),
+    "pack": ("u", "i", "soc", "ucmax", "ucmax_pos", "ucmin", "ucmin_pos", "tmax", "tmax_pos",
+             "tmin", "tmin_pos", "riso", "alarm", "aflags", "chg"),
+}  # fmt: skip
+"""Per kind, the wire keys of the columns a terminal's blocks fill from the frame (``ptr`` is
+computed from the frame's voltage and current). The others hold fills, not readings: a bus's
+``aux``, ``tamb`` and ``stop`` are 0, a pack's state of health, resistance, capacity and
+throughput columns are 0; a reader shows a terminal's assets only these columns."""
+
 FRAME_DT_MS: Final = 1000
 """A frame is one sample; its block says 1 s (the sample tables need a period)."""
 
@@ -106,3 +120,52 @@ def bus_telemetry(record: Realtime) -> TelemetryColumns:
 
 
 _BUS_KEYS: Final = tuple(spec.key for spec in FIELDS["bus"])
+
+
+def pack_telemetry(record: Realtime) -> TelemetryColumns | None:
+    """The one-sample ``pack`` block stored beside the bus block of a frame, or ``None``.
+
+    The columns of :data:`TERMINAL_COLUMNS` ``["pack"]`` hold the frame's values; the pack
+    columns GB/T 32960 does not carry (``soh_c``, ``soh_r``, ``r0``, ``cap``, ``e_in``,
+    ``e_out``, ``ah_in``, ``ah_out``) are 0. A frame that lacks one of those values (its unit
+    absent, or the value marked abnormal or invalid) or holds one outside voltproof's column
+    range has no pack block: a sample is one whole pack reading, never a made-up value. The
+    frame is still logged and its bus block stored (:func:`pack_gap` says why).
+    """
+    values = _pack_values(record)
+    if isinstance(values, str):
+        return None
+    return TelemetryColumns(
+        kind="pack",
+        t_ms=record.at_ms,
+        dt_ms=FRAME_DT_MS,
+        n=1,
+        columns={key: [values[key]] for key in _PACK_KEYS},
+    )
+
+
+def pack_gap(record: Realtime) -> str | None:
+    """Why :func:`pack_telemetry` gives no block for ``record`` (``None``: it gives one)."""
+    values = _pack_values(record)
+    return values if isinstance(values, str) else None
+
+
+def _pack_values(record: Realtime) -> dict[str, int] | str:
+    """Every pack column's wire integer, or the reason the frame gives no pack sample."""
+    carried = pack_columns(record)
+    values = dict.fromkeys(_PACK_KEYS, 0)
+    for spec in FIELDS["pack"]:
+        if spec.key not in carried:
+            continue
+        value = carried[spec.key]
+        if value is None:
+            return f"the frame carries no valid {spec.description}"
+        if not spec.lo <= value <= spec.hi:
+            return (
+                f"{spec.description} = {value} ({spec.resolution}) is outside {spec.lo}..{spec.hi}"
+            )
+        values[spec.key] = value
+    return values
+
+
+_PACK_KEYS: Final = tuple(spec.key for spec in FIELDS["pack"])

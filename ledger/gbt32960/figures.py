@@ -1,10 +1,11 @@
 """A GB/T 32960 bus's pack figures and evidence label, from its frames (the condition report).
 
 A terminal reports the pack's total voltage and current, SoC, cell voltage and temperature
-extremes, insulation and alarm level in every real-time frame; the gateway stores one
-``bus`` sample per frame (``columns.bus_telemetry``), so these pack values live only in the
-frames. :func:`terminal_figures` recomputes them from the frames themselves (the leaves a
-bundle carries, or the store's leaves for the dashboard) and says what the frames prove:
+extremes, insulation and alarm level in every real-time frame. The gateway stores them as a
+``pack`` sample beside the frame's ``bus`` sample (``columns.pack_telemetry``), for the
+dashboard; a condition report is computed from evidence, so :func:`terminal_figures`
+recomputes them from the frames themselves (the leaves a bundle carries, or the store's
+leaves for the API's report) and says what the frames prove:
 ``received-only`` when any frame is a 2016 one (signed by no vehicle key), otherwise
 ``signed-by-terminal``. ``docs/condition-report.md`` lists the figures.
 """

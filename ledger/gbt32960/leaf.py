@@ -1,8 +1,9 @@
 """What a ``voltproof-gbt32960/1`` leaf says: the facts the audit and a verifier re-derive.
 
-The gateway stores, per leaf, the device, the seq/prev link, the collection time and a
-one-sample bus block; :func:`read_leaf` recomputes all of them from the leaf bytes alone, so
-the audit can compare the store with the log exactly as it does for COSE telemetry.
+The gateway stores, per leaf, the device, the seq/prev link, the collection time, a
+one-sample bus block and (when the frame carries every pack value) a one-sample pack block;
+:func:`read_leaf` recomputes all of them from the leaf bytes alone, so the audit can compare
+the store with the log exactly as it does for COSE telemetry.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Final
 
 from ledger.telemetry import TelemetryColumns, encode_batch
 
-from .columns import bus_telemetry
+from .columns import bus_telemetry, pack_telemetry
 from .envelope import Envelope, decode_envelope
 from .errors import FrameStructureError
 from .frame import CMD_REALTIME, CMD_REISSUE
@@ -23,11 +24,14 @@ from .units import Realtime, decode_realtime
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GbtLeaf:
-    """A decoded GB/T 32960 leaf: envelope, data unit, and the stored block it implies."""
+    """A decoded GB/T 32960 leaf: envelope, data unit, and the stored blocks it implies."""
 
     envelope: Envelope
     record: Realtime
     columns: TelemetryColumns
+    """The bus block."""
+    pack: TelemetryColumns | None = None
+    """The pack block (``None``: the frame lacks a pack value, see ``pack_telemetry``)."""
 
     @property
     def t_ms(self) -> int:
@@ -56,7 +60,12 @@ def read_leaf(leaf: bytes) -> GbtLeaf:
     if frame.command not in {CMD_REALTIME, CMD_REISSUE}:
         raise FrameStructureError(f"a leaf holds data frames, not command {frame.command:#04x}")
     record = decode_realtime(frame.edition, frame.data)
-    return GbtLeaf(envelope=envelope, record=record, columns=bus_telemetry(record))
+    return GbtLeaf(
+        envelope=envelope,
+        record=record,
+        columns=bus_telemetry(record),
+        pack=pack_telemetry(record),
+    )
 
 
 RECEIVED_ONLY: Final = "received-only"

@@ -62,8 +62,16 @@ def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:
                 "WHERE device LIKE 'LVPDEMO%' AND kind = 'telemetry' GROUP BY 1"
             ).fetchall()
         )
+        # each frame a bus and a pack sample (the demo's frames carry every pack value)
+        samples = dict(
+            db.execute(
+                "SELECT kind, count(*) FROM sample_blocks WHERE device LIKE 'LVPDEMO%' "
+                "GROUP BY kind"
+            ).fetchall()
+        )
     assert frames.get("LVPDEMO2016", 0) >= 2
     assert frames.get("LVPDEMO2025", 0) >= 2
+    assert samples == {"bus": sum(frames.values()), "pack": sum(frames.values())}
     # The demo checks a lessor's evidence offline itself before it says goodbye.
     assert "  asset:       pack-0000 (pack)" in demo.stdout
     assert "  VALID, COMPLETE, independently anchored and witnessed" in demo.stdout

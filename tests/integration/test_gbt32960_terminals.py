@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from gateway.app import Gateway
 from gateway.config import GbtSettings
 from gateway.gbt32960 import GbtListener
 from gateway.registry import Registry
-from gateway.store import SqliteStore, open_reader
+from gateway.store import SqliteReader, SqliteStore, open_reader
 from ledger.gbt32960 import decode_envelope, parse_frame
 from ledger.keys import load_key_file
 from ledger.note import verifier_key
@@ -58,13 +59,65 @@ async def _run(deployment: Deployment, body: object) -> Gateway:
     return gateway
 
 
+def _reading(k: int) -> terminal.Reading:
+    """Reading ``k`` of a run: driving and discharging, then (from 15) parked and charging;
+    a level-2 alarm (temperature difference) at 7. Distinct cell voltages and probe
+    temperatures, so the extremes' positions are unambiguous."""
+    charging = k >= 15
+    return terminal.Reading(
+        at=terminal.at(k), speed_kmh=0.0 if charging else 10.0 + k, soc=60 + k,
+        voltage_v=600.0 + k / 10, current_a=-120.5 + k if charging else 80.4 - k,
+        insulation_kohm=4000 + 10 * k, alarm_level=2 if k == 7 else 0,
+        alarm_bits=(0,) if k == 7 else (),
+        charge_state="parking_charging" if charging else "uncharged",
+        cell_volts=((3.301 + k / 1000, 3.322, 3.287 - k / 1000, 3.310),),
+        probe_temps=((20 + k, 26, 18 - k % 3),),
+    )  # fmt: skip
+
+
+def _pack_sample(reading: terminal.Reading) -> dict[str, float]:
+    """What the stored pack sample must hold for ``reading`` (in the units of the columns)."""
+    volts = [v for row in reading.cell_volts for v in row]
+    temps = [t for row in reading.probe_temps for t in row]
+    return {
+        "voltage_v": reading.voltage_v, "current_a": reading.current_a, "soc": reading.soc / 100,
+        "cell_v_max": max(volts), "cell_v_max_pos": volts.index(max(volts)) + 1,
+        "cell_v_min": min(volts), "cell_v_min_pos": volts.index(min(volts)) + 1,
+        "temp_max_c": max(temps), "temp_max_pos": temps.index(max(temps)) + 1,
+        "temp_min_c": min(temps), "temp_min_pos": temps.index(min(temps)) + 1,
+        "insulation_ohm": reading.insulation_kohm * 1000, "alarm_level": reading.alarm_level,
+        "alarm_flags": sum(1 << bit for bit in reading.alarm_bits),
+        "charge_state": 1 if reading.charge_state == "parking_charging" else 0,
+    }  # fmt: skip
+
+
+async def _check_pack_samples(
+    reader: SqliteReader, vin: str, readings: list[terminal.Reading]
+) -> None:
+    """The stored pack samples of ``vin`` are, frame by frame, what the encoder was given,
+    and its alarms those of the frames' alarm levels."""
+    rows = await reader.series("pack", vin, t_from=0, t_to=2**62)
+    assert [row["t_ms"] for row in rows] == [int(r.at.timestamp() * 1000) for r in readings]
+    for row, reading in zip(rows, readings, strict=True):
+        want = _pack_sample(reading)
+        assert {name: row[name] for name in want} == pytest.approx(want), reading.at
+    bus = await reader.series("bus", vin, t_from=0, t_to=2**62)
+    assert [row["leaf_index"] for row in bus] == [row["leaf_index"] for row in rows]
+    alarms = await reader.alarms(device_id=vin, limit=100)
+    assert sorted((a.t_ms, a.level, a.flags) for a in alarms) == sorted(
+        (int(r.at.timestamp() * 1000), r.alarm_level, _pack_sample(r)["alarm_flags"])
+        for r in readings
+        if r.alarm_level > 0
+    )
+
+
 def test_2016_terminal_login_run_disconnect_reissue_logout(
     tmp_path: Path, mosquitto: MosquittoBroker
 ) -> None:
     """Login, 20 real-time frames, a disconnect, reissue of 5, logout: every frame answered
     0x01 after it is logged, the leaves hold the frames byte-exact on one gateway chain, and
-    the stored samples equal what the encoder was given."""
-    readings = [terminal.Reading(at=terminal.at(k), speed_kmh=10.0 + k) for k in range(25)]
+    the stored bus and pack samples (and the alarm) equal what the encoder was given."""
+    readings = [_reading(k) for k in range(25)]
     sent: list[bytes] = []
 
     async def body(host: str, port: int) -> None:
@@ -111,6 +164,7 @@ def test_2016_terminal_login_run_disconnect_reissue_logout(
                 r.speed_kmh for r in readings
             ]
             assert rows[0]["odometer_m"] == pytest.approx(12_345_600)
+            await _check_pack_samples(reader, VIN_2016, readings)
 
     asyncio.run(check())
     for command in (["gateway", "check"], ["audit"]):
@@ -131,21 +185,22 @@ def test_both_editions_stream_and_each_bus_bundle_verifies(
     """A 2016 and a 2025 terminal stream at once (the 2025 one with a reissue after a
     reconnect); the gateway logs, checkpoints and anchors; ``voltproof bundle`` builds a v2
     bundle per bus and ``voltproof verify`` exits 0 for each, the 2016 frames labelled
-    received-only and the 2025 frames signed by the terminal (SM2 checked offline)."""
+    received-only and the 2025 frames signed by the terminal (SM2 checked offline). Each
+    bus's pack samples (extremes from the 2016 extreme-values unit, derived from the cell
+    voltages and probe temperatures in 2025) equal what the encoder was given."""
     frames = 8
+    readings = [replace(_reading(k), at=terminal.at(10 * k)) for k in range(frames)]
 
     async def stream(host: str, port: int, edition: int, vin: str) -> None:
         key = KEY if edition == 2025 else None
         async with await TerminalConnection.open(host, port) as link:
             assert _ack(await link.ask(terminal.login(edition, vin, terminal.at(0)))) == "ok"
-            for k in range(frames - 2):
-                reading = terminal.Reading(at=terminal.at(10 * k), speed_kmh=20.0 + k, soc=80 - k)
+            for reading in readings[:-2]:
                 assert _ack(await link.ask(terminal.realtime(edition, vin, reading, key=key))) == (
                     "ok"
                 )
         async with await TerminalConnection.open(host, port) as link:
-            for k in range(frames - 2, frames):
-                reading = terminal.Reading(at=terminal.at(10 * k), soc=80 - k)
+            for reading in readings[-2:]:
                 frame = terminal.realtime(edition, vin, reading, key=key, reissue=True)
                 assert _ack(await link.ask(frame)) == "ok"
 
@@ -153,6 +208,13 @@ def test_both_editions_stream_and_each_bus_bundle_verifies(
         await asyncio.gather(stream(host, port, 2016, VIN_2016), stream(host, port, 2025, VIN_2025))
 
     asyncio.run(_run(_deployment(tmp_path, mosquitto), body))
+
+    async def check() -> None:
+        async with await open_reader(tmp_path / "gateway" / "gateway.db") as reader:
+            for vin in (VIN_2016, VIN_2025):
+                await _check_pack_samples(reader, vin, readings)
+
+    asyncio.run(check())
     config = str(tmp_path / "gateway.toml")
     export = tmp_path / "anchors.json"
     done = _voltproof("anchors", "export", "--config", config, "--out", str(export))

@@ -14,6 +14,7 @@ from gateway.store import QuarantineEntry, SqliteReader, SqliteStore
 from gateway.store.postgresql import PostgresStore
 from tests.support.pty_run import run_on_a_terminal
 from tests.support.store_contract import fill
+from tests.support.terminal_frames import MIXED_READINGS, VIN, commit_frames, enroll_terminal
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +30,16 @@ def _voltproof(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def _filled_sqlite(path: Path) -> None:
+    """Agents' messages and a GB/T 32960 terminal's frames (bus and pack blocks per leaf)."""
     async with await SqliteStore.open(path) as store:
-        await fill(store)
+        filled = await fill(store)
+        await enroll_terminal(filled.registry)
+        await commit_frames(store, MIXED_READINGS)
 
 
 def test_migration_is_verified_and_the_copy_works(tmp_path: Path, postgres_url: str) -> None:
-    """Same log, index and checkpoints; both audit clean; the copy takes new writes."""
+    """Same log, index and checkpoints; both audit clean; the terminal's two blocks per leaf
+    read the same from the copy; the copy takes new writes."""
     path = tmp_path / "gateway.db"
     asyncio.run(_filled_sqlite(path))
     result = _voltproof("migrate", "--from", f"sqlite:{path}", "--to", postgres_url)
@@ -51,6 +56,13 @@ def test_migration_is_verified_and_the_copy_works(tmp_path: Path, postgres_url: 
             assert [p for p in before.problems if "signature" not in p.describe()] == []
             assert [p for p in after.problems if "signature" not in p.describe()] == []
             assert before.counts == after.counts
+            for kind in ("bus", "pack"):
+                copied = await store.sample_window(kind, VIN, t_from=0, t_to=2**62)
+                async with await SqliteReader.open(path) as reader:
+                    original = await reader.sample_window(kind, VIN, t_from=0, t_to=2**62)
+                names = list(original.values)
+                assert copied.rows(names) == original.rows(names)
+                assert len(copied) == (5 if kind == "bus" else 4)
             head = await store.log_head()
             entry = QuarantineEntry(
                 reason="malformed", detail="after the move", topic="t", device_id=None,

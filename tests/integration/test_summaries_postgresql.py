@@ -15,6 +15,7 @@ from gateway.store.postgresql import PostgresStore
 from ledger.message import decode_message
 from ledger.telemetry import decode_columns
 from tests.support.pack_messages import store_pack_messages
+from tests.support.store_versions import rewind_postgres_sample_tables
 
 pytestmark = pytest.mark.integration
 
@@ -31,15 +32,14 @@ def test_migration_back_fills_summaries(postgres_url: str) -> None:
                 hosts=[f"bus-{i // 4}" for i in range(9)],
             )  # fmt: skip
         async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as db:
-            await db.execute("DROP TABLE sample_summaries")
-            await db.execute("DELETE FROM schema_version WHERE version = 3")
+            await rewind_postgres_sample_tables(db, 2)
         async with await PostgresStore.open(postgres_url) as store:
             stored = await store.sample_summaries()
             leaves = [leaf for leaf in await store.leaves_page(after=-1, limit=100)
                       if leaf.kind == "telemetry"]  # fmt: skip
             signed = {leaf.leaf_index: decode_columns(decode_message(leaf.cose).payload)
                       for leaf in leaves}  # fmt: skip
-            expected = {index: (summary(c), c.host) for index, c in signed.items()}
+            expected = {(index, c.kind): (summary(c), c.host) for index, c in signed.items()}
             assert {host for _, host in expected.values()} == {"bus-0", "bus-1", "bus-2"}
             assert len(expected) == 9
             assert stored == expected

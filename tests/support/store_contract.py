@@ -9,7 +9,7 @@ case a :class:`StoreWorld` per implementation.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -30,14 +30,17 @@ from gateway.store import (
     UnknownCheckpointError,
 )
 from gateway.store.blocks import summary
+from ledger import gbt32960 as gbt
 from ledger.device_index import REGISTRY_CHAIN_START, extend_registry_chain, verify_entry
 from ledger.keys import SigningKey, generate_seed, public_key_from_seed
 from ledger.merkle import OutOfRangeError, hash_leaf, verify_consistency, verify_inclusion
 from ledger.merkle.index_tree import EMPTY_NODE
 from ledger.message import decode_message, message_hash
 from ledger.telemetry import decode_columns
+from tests.support import gbt_terminal as terminal
 from tests.support.gateway_devices import T0_MS, FakeDevice
 from tests.support.pack_messages import store_pack_messages
+from tests.support.terminal_frames import VIN, commit_frames, enroll_terminal
 
 END = 2**63 - 1
 STEP_MS = 4_000
@@ -76,6 +79,7 @@ class Filled:
     bus: FakeDevice
     pack_leaves: list[int]
     bus_leaves: list[int]
+    registry: Registry
 
 
 async def fill(store: Store) -> Filled:
@@ -112,7 +116,7 @@ async def fill(store: Store) -> Filled:
     )
     return Filled(
         pack=pack, bus=bus, pack_leaves=indexes[:5],
-        bus_leaves=[*indexes[5:], getattr(more[1], "leaf_index", -1)],
+        bus_leaves=[*indexes[5:], getattr(more[1], "leaf_index", -1)], registry=registry,
     )  # fmt: skip
 
 
@@ -716,6 +720,95 @@ async def case_message_hosts(world: StoreWorld) -> None:
     assert await r.message_hosts("pack-1", t_from=0, t_to=END, limit=100) == decoded
 
 
+def _ms(reading: terminal.Reading) -> int:
+    return int(reading.at.timestamp() * 1000)
+
+
+async def case_terminal_leaf_with_two_blocks(world: StoreWorld) -> None:
+    """A GB/T 32960 terminal's frame is one leaf with a bus block and a pack block, each with
+    its summary: every sample read takes the kind it names and never the leaf's other block,
+    a frame without a valid pack value has its bus block only, the pack's alarm is recorded,
+    and a pack host read gives one row per leaf."""
+    filled = await fill(world.writer)
+    await enroll_terminal(filled.registry)
+    readings = [
+        terminal.Reading(at=terminal.at(10 * k), soc=78 - k, voltage_v=612.3 - k,
+                         current_a=45.6 + k, speed_kmh=30.0 + k)
+        for k in range(4)
+    ]  # fmt: skip
+    readings[2] = replace(readings[2], soc=255)  # GB/T "invalid": no pack sample
+    readings[3] = replace(readings[3], alarm_level=2, alarm_bits=(1,))
+    leaves = await commit_frames(world.writer, readings)
+    with_pack = [leaves[0], leaves[1], leaves[3]]
+    r = world.reader
+
+    bus = await r.sample_window("bus", VIN, t_from=0, t_to=END)
+    assert bus.t_ms.tolist() == [_ms(x) for x in readings]
+    assert bus.leaf_index.tolist() == leaves
+    assert [round(v * 3.6, 1) for v in bus.values["speed_mps"].tolist()] == [30.0, 31.0, 32.0, 33.0]
+    pack = await r.sample_window("pack", VIN, t_from=0, t_to=END)
+    assert pack.leaf_index.tolist() == with_pack
+    assert pack.values["soc"].tolist() == [0.78, 0.77, 0.75]
+    assert pack.values["voltage_v"].tolist() == [612.3, 611.3, 609.3]
+    assert pack.values["current_a"].tolist() == [45.6, 46.6, 48.6]
+    assert pack.values["alarm_level"].tolist() == [0, 0, 2]
+    assert set(pack.values) >= {"cell_v_max", "temp_max_c", "insulation_ohm", "alarm_flags"}
+    assert len(await r.sample_window("pack", "bus-1", t_from=0, t_to=END)) == 0
+    assert len(await r.sample_window("bus", "pack-1", t_from=0, t_to=END)) == 0
+
+    newest = await r.newest_sample("pack", VIN, t_from=0, t_to=END)
+    assert newest.leaf_index.tolist() == [leaves[3]]
+    before = await r.newest_sample("pack", VIN, t_from=0, t_to=_ms(readings[3]))
+    assert before.leaf_index.tolist() == [leaves[1]]  # frame 2 has no pack sample
+    newest_bus = await r.newest_sample("bus", VIN, t_from=0, t_to=_ms(readings[3]))
+    assert newest_bus.leaf_index.tolist() == [leaves[2]]
+    ids = [VIN, "pack-1", "bus-1"]
+    packs = await r.newest_samples("pack", ids)
+    assert sorted(packs) == [VIN, "pack-1"]
+    assert packs[VIN].rows(["soc"]) == newest.rows(["soc"])
+    assert sorted(await r.newest_samples("bus", ids)) == [VIN, "bus-1"]
+    assert [s["device"] for s in await r.latest_samples("pack")] == [VIN, "pack-1"]
+    assert [s["device"] for s in await r.latest_samples("bus")] == [VIN, "bus-1"]
+
+    chart = await r.sample_summaries_in("pack", VIN, t_from=0, t_to=END, bucket_ms=END,
+                                        names=["soc", "cell_spread_v"])  # fmt: skip
+    assert (len(chart.summaries), chart.cut) == (3, [])
+    assert chart.summaries.min["soc"].tolist() == [780.0, 770.0, 750.0]
+    bus_chart = await r.sample_summaries_in("bus", VIN, t_from=0, t_to=END, bucket_ms=END,
+                                            names=["speed_mps"])  # fmt: skip
+    assert len(bus_chart.summaries) == 4
+    cut = await r.sample_summaries_in("pack", VIN, t_from=_ms(readings[0]) + 1, t_to=END,
+                                      bucket_ms=1000, names=["soc"])  # fmt: skip
+    assert len(cut.summaries) == 2
+    groups = await r.sample_blocks_in("pack", VIN, t_from=0, t_to=END, fields=["soc"])
+    assert sorted(i for g in groups for i in g.leaf_index.tolist()) == with_pack
+
+    hosts = await r.message_hosts(VIN, t_from=0, t_to=END, limit=10)
+    assert hosts == [(leaf, _ms(x), None) for leaf, x in zip(leaves, readings, strict=True)]
+    alarms = await r.alarms(device_id=VIN)
+    assert [(a.t_ms, a.level, a.flags, a.leaf_index) for a in alarms] == [
+        (_ms(readings[3]), 2, 1 << 1, leaves[3]),
+    ]  # fmt: skip
+
+    async with r.snapshot():
+        blocks = [b for b in await r.sample_blocks() if b.device_id == VIN]
+        summaries = {k: v for k, v in (await r.sample_summaries()).items() if k[0] in leaves}
+    expected = {}
+    for index in leaves:
+        facts = gbt.read_leaf((await r.leaf(index)).cose)
+        for columns in (facts.columns, facts.pack):
+            if columns is not None:
+                expected[index, columns.kind] = (summary(columns), None)
+    assert sorted((b.leaf_index, b.kind) for b in blocks) == sorted(expected)
+    assert summaries == expected
+
+    await world.run_sql("UPDATE sample_blocks SET columns = substr(columns, 1, 10) "
+                        "WHERE leaf_index = ? AND kind = 'pack'", (leaves[0],))  # fmt: skip
+    with pytest.raises(StoreError, match=f"sample block of leaf {leaves[0]}"):
+        await r.sample_window("pack", VIN, t_from=0, t_to=END)
+    assert len(await r.sample_window("bus", VIN, t_from=0, t_to=END)) == 4
+
+
 async def case_whole_store(world: StoreWorld) -> None:
     """The audit's reads: size, leaves in pages, nodes, keys, heads, gaps, sample blocks."""
     filled = await fill(world.writer)
@@ -755,7 +848,7 @@ async def case_whole_store(world: StoreWorld) -> None:
     assert first.last_ms == T0_MS + 3_000
     signed = {leaf.leaf_index: decode_columns(decode_message(leaf.cose).payload)
               for leaf in telemetry}  # fmt: skip
-    assert {index: (summary(c), c.host) for index, c in signed.items()} == summaries
+    assert {(index, c.kind): (summary(c), c.host) for index, c in signed.items()} == summaries
 
 
 async def case_whole_store_empty(world: StoreWorld) -> None:
@@ -792,6 +885,7 @@ CASES = (
     case_block_without_summary,
     case_damaged_sample_summary,
     case_message_hosts,
+    case_terminal_leaf_with_two_blocks,
     case_whole_store,
     case_whole_store_empty,
 )

@@ -26,7 +26,7 @@ from ledger.anchors.local import LocalAnchorBackend
 from ledger.cbor import Tag, encode
 from ledger.keys import load_key_file
 from ledger.message import decode_message
-from ledger.telemetry import PackSample, decode_batch, encode_batch
+from ledger.telemetry import Kind, PackSample, decode_batch, encode_batch
 from tests.support.gateway_devices import T0_MS
 from tests.support.gateway_world import Deployment, write_deployment
 from voltproof.broker import MosquittoBroker
@@ -113,14 +113,22 @@ def with_changed_voltage(cose: bytes, voltage_v: float) -> bytes:
 
 
 def change_stored_sample(
-    db: sqlite3.Connection, leaf_index: int, name: str, sample: int, wire: int
+    db: sqlite3.Connection,
+    leaf_index: int,
+    name: str,
+    sample: int,
+    wire: int,
+    *,
+    kind: Kind = "pack",
 ) -> None:
-    """Set column ``name`` of sample ``sample`` in the stored block of ``leaf_index``."""
-    kind, n, data = db.execute(
-        "SELECT kind, n, columns FROM sample_blocks WHERE leaf_index = ?", (leaf_index,)
+    """Set column ``name`` of sample ``sample`` in the stored ``kind`` block of ``leaf_index``."""
+    n, data = db.execute(
+        "SELECT n, columns FROM sample_blocks WHERE leaf_index = ? AND kind = ?",
+        (leaf_index, kind),
     ).fetchone()
     block = np.frombuffer(bytes(data), dtype=block_dtype(kind, n)).copy()
     block[name][0][sample] = wire
     db.execute(
-        "UPDATE sample_blocks SET columns = ? WHERE leaf_index = ?", (block.tobytes(), leaf_index)
+        "UPDATE sample_blocks SET columns = ? WHERE leaf_index = ? AND kind = ?",
+        (block.tobytes(), leaf_index, kind),
     )

@@ -87,6 +87,28 @@ class TerminalWorld:
         signer = None if edition == 2016 else key or self.keys[vin]
         return terminal.realtime(edition, vin, reading(k), key=signer, tamper=tamper)
 
+    def send(self, vin: str, readings: list[terminal.Reading]) -> None:
+        """``vin``'s terminal sends one more real-time frame per reading through the real
+        listener (each must be answered 0x01); the log is then signed and anchored again."""
+        asyncio.run(self._send(vin, readings))
+
+    async def _send(self, vin: str, readings: list[terminal.Reading]) -> None:
+        edition = 2016 if vin == VIN_2016 else 2025
+        store = await SqliteStore.open(self.deployment.settings.db_path)
+        try:
+            settings = GbtSettings(enabled=True, host="127.0.0.1", port=0)
+            listener = GbtListener(settings=settings, store=store, clock_ms=lambda: CLOCK_MS)
+            async with listener, await TerminalConnection.open(*listener.address) as link:
+                for item in readings:
+                    key = None if edition == 2016 else self.keys[vin]
+                    frame = terminal.realtime(edition, vin, item, key=key)
+                    answer = await link.ask(frame)
+                    assert answer[3] == ANSWER_OK, answer
+                    self.sent[vin].append(frame)
+            await sign_and_anchor(self.evidence, store)
+        finally:
+            await store.close()
+
     def forge(self, vin: str, frame: bytes, *, columns_of: bytes | None = None) -> None:
         """The operator logs ``frame`` as ``vin``'s next leaf, unchecked, and re-signs.
 
@@ -111,6 +133,7 @@ class TerminalWorld:
                 position=0, topic=f"gbt32960/{vin}", device_id=vin, seq=seq, prev=prev,
                 t_ms=record.at_ms, received_at_ms=CLOCK_MS, historical=False, cose=leaf,
                 message_hash=hashlib.sha256(leaf).digest(), batch=gbt.bus_telemetry(record),
+                pack=gbt.pack_telemetry(record),
             )  # fmt: skip
             (outcome,) = await store.commit([candidate], [])
             assert isinstance(outcome, Appended), outcome

@@ -17,6 +17,7 @@ from api.access import Window
 from api.accessdb import AccessDb
 from api.app import create_app
 from api.settings import load_deployment
+from ledger.telemetry import FIELDS
 from tests.support.api_fleet import (
     DAY0_MS,
     LEASE_FROM,
@@ -193,6 +194,25 @@ def test_series_of_a_bus_refuses_cell_spread(client: TestClient, world: World) -
     )
     assert response.status_code == 400
     assert "is a bus" in response.json()["detail"]
+
+
+def test_an_agents_asset_has_the_samples_of_its_own_kind(client: TestClient, world: World) -> None:
+    """An agent's bus has bus samples only, a pack pack samples (with the derived cell spread);
+    asking a bus for pack samples is a 400 naming what it has."""
+    headers = auth(world, "operator-a")
+    bus = client.get("/api/assets/bus-1", headers=headers).json()
+    assert bus["columns"] == {"bus": [spec.attr for spec in FIELDS["bus"]]}
+    pack = client.get("/api/assets/pack-1", headers=headers).json()
+    assert pack["columns"] == {"pack": [*(spec.attr for spec in FIELDS["pack"]), "cell_spread_v"]}
+    assert set(pack["latest"]) == {"t_ms", "leaf_index", *(s.attr for s in FIELDS["pack"])}
+    for path in ("/api/dashboard/assets/bus-1/series?kind=pack&fields=soc",
+                 "/api/assets/bus-1/samples?kind=pack&fields=soc",
+                 "/api/assets/bus-1/buckets?kind=pack&field=soc"):  # fmt: skip
+        response = client.get(path, headers=headers)
+        assert response.status_code == 400, path
+        assert response.json()["detail"] == "'bus-1' has no pack samples; it has ['bus']"
+    wrong = client.get("/api/assets/bus-1/samples?kind=cell&fields=soc", headers=headers)
+    assert wrong.status_code == 422
 
 
 def test_series_of_an_unknown_or_unleased_asset_is_404(client: TestClient, world: World) -> None:

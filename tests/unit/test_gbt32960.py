@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 from collections.abc import Callable
 
@@ -457,6 +458,61 @@ def test_bus_block_refuses_out_of_range_values() -> None:
     record = gbt.decode_realtime(2016, gbt.parse_frame(_realtime(2016, reading)).data)
     with pytest.raises(gbt.FrameStructureError, match="latitude"):
         gbt.bus_telemetry(record)
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_pack_block_holds_the_frames_pack_values_and_zeros_elsewhere(edition: int) -> None:
+    """The pack block stored beside the bus block: one sample at the collection time, every
+    column of TERMINAL_COLUMNS the frame's value, the columns GB/T 32960 lacks 0."""
+    reading = terminal.Reading(
+        at=terminal.at(60), voltage_v=540.0, current_a=-120.5, soc=5, alarm_level=2,
+        alarm_bits=(1,), charge_state="parking_charging",
+        cell_volts=((3.1, 3.2), (3.35, 3.05, 3.3)), probe_temps=((-5, 10), (41,)),
+    )  # fmt: skip
+    record = gbt.decode_realtime(edition, gbt.parse_frame(_realtime(edition, reading)).data)
+    block = gbt.pack_telemetry(record)
+    assert block is not None
+    assert gbt.pack_gap(record) is None
+    assert (block.kind, block.t_ms, block.dt_ms, block.n) == ("pack", record.at_ms, 1000, 1)
+    carried = gbt.pack_columns(record)
+    assert set(carried) == set(gbt.TERMINAL_COLUMNS["pack"])
+    assert {key: list(block.columns[key]) for key in carried} == {
+        key: [value] for key, value in carried.items()
+    }
+    assert {key: list(v) for key, v in block.columns.items() if key not in carried} == {
+        key: [0] for key in ("soh_c", "soh_r", "r0", "cap", "e_in", "e_out", "ah_in", "ah_out")
+    }
+    assert carried["i"] == -1205
+    assert (carried["ucmax"], carried["ucmax_pos"], carried["ucmin"], carried["ucmin_pos"]) == (
+        3350, 3, 3050, 4,
+    )  # fmt: skip
+    assert (carried["tmax"], carried["tmax_pos"], carried["tmin"], carried["tmin_pos"]) == (
+        410, 3, -50, 1,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"soc": 255}, "the frame carries no valid state of charge"),
+        ({"current_a": 3100.0}, "pack current, positive = discharge, negative = charge = 31000 "
+                                "(0.1 A) is outside -30000..30000"),
+    ],
+    ids=["soc-invalid", "current-beyond-3000-A"],
+)  # fmt: skip
+def test_no_pack_block_without_a_whole_pack_reading(
+    edition: int, change: dict[str, object], reason: str
+) -> None:
+    """A frame lacking a pack value (marked invalid) or holding one beyond voltproof's range
+    gives no pack block, and says why; its bus block is stored all the same."""
+    reading = dataclasses.replace(terminal.Reading(at=terminal.at(0)), **change)  # type: ignore[arg-type]
+    record = gbt.decode_realtime(edition, gbt.parse_frame(_realtime(edition, reading)).data)
+    assert gbt.pack_telemetry(record) is None
+    gap = gbt.pack_gap(record)
+    assert gap is not None
+    assert reason in gap
+    assert gbt.bus_telemetry(record).n == 1
 
 
 @pytest.mark.parametrize("edition", EDITIONS)

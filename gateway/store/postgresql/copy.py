@@ -38,7 +38,7 @@ TABLES: Final = (
     ("chain_gaps", ("device", "start", "stop")),
     ("sample_blocks", ("leaf_index", "device", "kind", "t_ms", "last_ms", "dt_ms", "n",
                        "columns")),
-    ("sample_summaries", ("leaf_index", "stats", "host")),
+    ("sample_summaries", ("leaf_index", "kind", "stats", "host")),
     ("alarms", ("id", "device", "t_ms", "level", "flags", "source", "detail", "leaf_index")),
     ("quarantine", ("id", "reason", "detail", "topic", "device", "raw", "raw_size",
                     "received_at_ms")),
