@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
+from typing import Final
 
 from ledger.birth import BirthCertificateError
 from ledger.merkle import hash_leaf, plan_append
@@ -26,6 +27,7 @@ from .records import (
     Appended,
     Candidate,
     QuarantineEntry,
+    RegistryAction,
     RegistryChange,
     StoredOutcome,
 )
@@ -42,6 +44,8 @@ from .writes import (
 )
 
 IDS_PER_QUERY = 500
+KEYED_ACTIONS: Final = frozenset({RegistryAction.ENROLL, RegistryAction.ROTATE})
+"""Registry changes that give a device a public key."""
 """Device ids per ``IN (...)`` query of the registry reads."""
 
 
@@ -138,6 +142,7 @@ class LogWrites(CosignatureStore, CheckpointStore, AuditReads):
                 )
             except (RegistryEntryError, BirthCertificateError) as exc:
                 raise RegistryConflictError(str(exc)) from exc
+            await self._check_keys_unshared(changes)
             pending: dict[str, str] = {}
             for change in changes:
                 current = pending.get(change.device_id) or await self._device_status(
@@ -169,6 +174,36 @@ class LogWrites(CosignatureStore, CheckpointStore, AuditReads):
                 for sql, params in registry_device_updates(change, leaf_index):
                     await db.execute(sql, params)
         return indexes
+
+    async def _check_keys_unshared(self, changes: Sequence[RegistryChange]) -> None:
+        """Refuse a key that another device has, or ever had: whoever holds it could sign as
+        both devices, and a thief of one device's key would hold two."""
+        owners: dict[bytes, str] = {}
+        for change in changes:
+            key = change.public_key
+            if change.action not in KEYED_ACTIONS or key is None:
+                continue
+            other = owners.setdefault(key, change.device_id)
+            if other != change.device_id:
+                raise RegistryConflictError(
+                    f"{change.device_id} and {other} are given the same public key; "
+                    "each device needs a key of its own"
+                )
+        keys = list(owners)
+        for start in range(0, len(keys), IDS_PER_QUERY):
+            chunk = keys[start : start + IDS_PER_QUERY]
+            async with self._db.execute(
+                "SELECT public_key, device FROM device_keys "  # noqa: S608 -- placeholders only
+                f"WHERE public_key IN ({', '.join('?' * len(chunk))}) ORDER BY device",
+                chunk,
+            ) as cursor:
+                for key, holder in await cursor.fetchall():
+                    wanted = owners[bytes(key)]
+                    if holder != wanted:
+                        raise RegistryConflictError(
+                            f"the public key given to {wanted} is (or was) the key of {holder}; "
+                            "each device needs a key of its own"
+                        )
 
     async def _registry_entries(self, devices: Sequence[str]) -> list[tuple[int, bytes]]:
         """Every logged registry entry naming one of ``devices``: ``(leaf index, COSE)``."""

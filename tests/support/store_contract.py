@@ -219,6 +219,33 @@ async def case_registry_replace(world: StoreWorld) -> None:
     assert (await r.log_head()).size == link + 1
 
 
+async def case_registry_keys_unshared(world: StoreWorld) -> None:
+    """A public key belongs to one device, ever: enrolling or rotating another device to it is
+    refused with both names, and nothing is written."""
+    seed = generate_seed()
+    operator = SigningKey(name="operator", seed=seed, public_key=public_key_from_seed(seed))
+    registry = Registry(store=world.writer, operator=operator, clock_ms=lambda: T0_MS)
+    pack = FakeDevice(device_id="pack-1", kind="pack")
+    twin = FakeDevice(device_id="pack-2", kind="pack", seed=pack.seed)
+    with pytest.raises(RegistryConflictError, match="pack-2 and pack-1 are given the same"):
+        await registry.enroll([pack.spec(), twin.spec()])
+    assert (await world.reader.log_head()).size == 0
+    await registry.enroll([pack.spec()])
+    with pytest.raises(RegistryConflictError, match=r"given to pack-2 is \(or was\) the key"):
+        await registry.enroll([twin.spec()])
+    other = FakeDevice(device_id="pack-3", kind="pack")
+    await registry.enroll([other.spec()])
+    with pytest.raises(RegistryConflictError, match=r"given to pack-3 is \(or was\) the key"):
+        await registry.rotate("pack-3", old_seed=other.seed, new_public_key=pack.public_key, seq=0)
+    # a key retired by a rotation stays its device's: nobody else may take it
+    fresh = generate_seed()
+    await registry.rotate("pack-1", old_seed=pack.seed, new_public_key=public_key_from_seed(fresh),
+                          seq=0)  # fmt: skip
+    with pytest.raises(RegistryConflictError, match="the key of pack-1"):
+        await registry.enroll([twin.spec()])
+    assert (await world.reader.log_head()).size == 3
+
+
 async def case_chains_and_messages(world: StoreWorld) -> None:
     """Chain gaps, messages by device and period, boundaries and the newest message."""
     filled = await fill(world.writer)
@@ -869,6 +896,7 @@ CASES = (
     case_empty_store,
     case_registry,
     case_registry_replace,
+    case_registry_keys_unshared,
     case_chains_and_messages,
     case_device_index,
     case_extend_device_index,
