@@ -63,6 +63,7 @@ from .verify_terminal import SIGNED_BY_DEVICE, check_terminal_leaf, terminal_of
 __all__ = [
     "ABSENCE_PROVEN",
     "INDEPENDENT_SOURCES",
+    "MAX_PREDECESSORS",
     "AbsenceProofError",
     "AbsentPartner",
     "AssetChainError",
@@ -72,7 +73,6 @@ __all__ = [
     "ChainFacts",
     "HostChainError",
     "IndexEntryError",
-    "MAX_PREDECESSORS",
     "PeriodMismatchError",
     "PredecessorChainError",
     "RegistryCompletenessError",
@@ -440,28 +440,32 @@ def _check_predecessors(bundle: BundleV2, registry: RegistryHistory) -> frozense
     )  # fmt: skip
     by_predecessor = {link.predecessor: link for link in links.values()}
     chains = [c for c in bundle.chains if c.role == "predecessor"]
-    given = sorted((c.device, c.from_ms, c.to_ms) for c in chains)
-    missing = sorted(set(required) - set(given))
-    extra = sorted(set(given) - set(required))
-    if missing:
-        device, start, end = missing[0]
-        link = by_predecessor[device]
-        raise PredecessorChainError(
-            f"{link.successor!r} replaces {device!r} (replace entry at leaf {link.leaf}, t = "
-            f"{link.t_ms}), and the bundle has no predecessor chain of {device!r} over "
-            f"{start}..{end}"
-        )
-    if extra or len(given) != len(set(given)):
-        device, start, end = (extra or given)[0]
-        named = {d for d, _, _ in required}
-        why = (
-            "the asset's registry links no replace of it to the asset"
-            if device not in named
-            else "not its life in the period up to the replace entry's t (or a repeat)"
-        )
-        raise PredecessorChainError(
-            f"predecessor chain of {device!r} over {start}..{end}: {why}"
-        )
+    lives = {device: (start, end) for device, start, end in required}
+    seen: set[str] = set()
+    for chain in sorted(chains, key=lambda c: (c.device, c.from_ms, c.to_ms)):
+        device, span = chain.device, (chain.from_ms, chain.to_ms)
+        where = f"predecessor chain of {device!r} over {span[0]}..{span[1]}"
+        if device not in lives:
+            raise PredecessorChainError(
+                f"{where}: the asset's registry links no replace of it to the asset"
+            )
+        if device in seen:
+            raise PredecessorChainError(f"{where}: a second chain of it")
+        seen.add(device)
+        if span != lives[device]:
+            link = by_predecessor[device]
+            raise PredecessorChainError(
+                f"{where}: its life in the period runs {lives[device][0]}..{lives[device][1]} "
+                f"(up to the replace entry at leaf {link.leaf}, t = {link.t_ms})"
+            )
+    for device, start, end in required:
+        if device not in seen:
+            link = by_predecessor[device]
+            raise PredecessorChainError(
+                f"{link.successor!r} replaces {device!r} (replace entry at leaf {link.leaf}, "
+                f"t = {link.t_ms}), and the bundle has no predecessor chain of {device!r} over "
+                f"{start}..{end}"
+            )
     for chain in chains:
         link = by_predecessor[chain.device]
         late = [leaf.index for leaf in chain.leaves() if leaf.index > link.leaf]
@@ -885,9 +889,9 @@ def _check_hosts(
     )
     required = [run for run in named if run[0] not in absent]
     if role == "installed" and not own_complete:
-        known = {bundle.asset_id} | predecessors | {
-            c.device for c in bundle.chains if c.role == role
-        }
+        known = (
+            {bundle.asset_id} | predecessors | {c.device for c in bundle.chains if c.role == role}
+        )
         for device in devices:
             if device not in known:
                 raise BundleDeviceError(f"device {device!r} has no chain in the bundle")

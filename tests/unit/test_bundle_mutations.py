@@ -24,7 +24,7 @@ from gateway.evidence import EvidenceError, UnknownAssetError
 from gateway.evidence_v2 import extract_payloads_v2
 from gateway.store import SqliteStore
 from ledger.anchors.evm_checker import anchor_checker
-from ledger.bundle_v2 import BundleV2, read_bundle
+from ledger.bundle_v2 import BundleV2
 from ledger.checkpoint import parse_checkpoint, sign_checkpoint
 from ledger.keys import load_key_file
 from ledger.note import split_note
@@ -46,11 +46,16 @@ from ledger.verify_v2 import (
     IndexEntryError,
     PeriodMismatchError,
     RegistryCompletenessError,
-    V2Report,
     verify_bundle_v2,
 )
 from tests.support import bundle_mutations as mut
-from tests.support.evidence_world import EvidenceWorld, build_world, t_of
+from tests.support.evidence_world import (
+    EvidenceWorld,
+    assert_complete,
+    build_world,
+    lessor_check,
+    t_of,
+)
 from tests.support.paths import REPO
 from voltproof.cli.report import offline_report
 
@@ -61,30 +66,6 @@ SUB_FROM, SUB_TO = t_of(3), t_of(8)
 def world(tmp_path_factory: pytest.TempPathFactory) -> EvidenceWorld:
     """One honest deployment for the whole module (built through the real pipeline)."""
     return build_world(tmp_path_factory.mktemp("evidence") / "gw")
-
-
-def lessor_check(
-    world: EvidenceWorld,
-    bundle: BundleV2,
-    *,
-    export: Path | None = None,
-    expected_from_ms: int | None = None,
-    expected_to_ms: int | None = None,
-) -> V2Report:
-    """What a lessor runs: the bundle against the anchor export it downloaded itself."""
-    text = (export or world.anchor_export).read_text(encoding="utf-8")
-    anchors = anchor_checker(gateway_verifier_key=world.gateway_key, anchor_export=text)
-    again = read_bundle(bundle.to_bytes())  # what the lessor reads is the file
-    assert isinstance(again, BundleV2)
-    return verify_bundle_v2(again, gateway_verifier_key=world.gateway_key, anchors=anchors,
-                            expected_from_ms=expected_from_ms,
-                            expected_to_ms=expected_to_ms)  # fmt: skip
-
-
-def assert_complete(report: V2Report) -> None:
-    """VALID, COMPLETE and independently anchored."""
-    assert report.independently_anchored, report.anchor
-    assert report.complete, [c for c in report.chains if not c.complete]
 
 
 # -- honest bundles ---------------------------------------------------------------------------
