@@ -258,6 +258,7 @@ async def extract_payloads_v2(
         payloads=tuple(payloads), devices=tuple(sorted({c[0] for c in selection.chains})),
         unanchored=0,
         asset_frames=tuple(_stored(leaf) for leaf in own.inside if is_envelope(leaf.cose)),
+        predecessors=tuple(c[0] for c in selection.chains if c[1] == "predecessor"),
     )  # fmt: skip
 
 

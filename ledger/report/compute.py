@@ -497,10 +497,17 @@ def compute_report(
     from_ms: int,
     to_ms: int,
     params: ReportParams | None = None,
+    predecessors: Sequence[str] = (),
 ) -> ConditionReport:
-    """The condition report of the messages ``payloads`` (verified telemetry payloads)."""
+    """The condition report of the messages ``payloads`` (verified telemetry payloads).
+
+    ``predecessors`` are the devices whose history the asset carries on (a v2 bundle's
+    ``predecessor`` chains): a pack's figures are those of the asset's and its predecessors'
+    samples together, in time order (a bus's already cover every bus message given).
+    """
     return _compute(payloads, asset_id=asset_id, asset_kind=asset_kind, from_ms=from_ms,
-                    to_ms=to_ms, params=params or ReportParams())  # fmt: skip
+                    to_ms=to_ms, params=params or ReportParams(),
+                    predecessors=frozenset(predecessors))  # fmt: skip
 
 
 def _compute(
@@ -511,12 +518,14 @@ def _compute(
     from_ms: int,
     to_ms: int,
     params: ReportParams,
+    predecessors: frozenset[str] = frozenset(),
 ) -> ConditionReport:
     ordered = sorted(payloads, key=lambda p: (p["dev"], p["seq"]))
     decoded = decode_all(ordered)
     messages = decoded.messages
     pack_id = _pack_device(decoded, asset_id=asset_id, asset_kind=asset_kind)
-    pack_chosen = [i for i, m in enumerate(messages) if m.kind == "pack" and m.dev == pack_id]
+    history = {pack_id} | (predecessors if asset_kind == "pack" else frozenset())
+    pack_chosen = [i for i, m in enumerate(messages) if m.kind == "pack" and m.dev in history]
     packs = frame_of(decoded, "pack", pack_chosen)
     bus_ids = sorted({m.dev for m in messages if m.kind == "bus"})
     buses = [
