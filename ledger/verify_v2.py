@@ -845,7 +845,7 @@ def verify_bundle_v2(
         witnesses=(),
         devices=len(devices),
         messages=sum(f.received for f in facts),
-        registry_entries=sum(len(d.registry) for d in bundle.devices),
+        registry_entries=len({leaf.index for d in bundle.devices for leaf in d.registry}),
         chains=tuple(facts),
         payloads=tuple(own_payloads),
         later_anchor=later,

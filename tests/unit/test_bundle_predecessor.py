@@ -100,6 +100,7 @@ def test_successor_bundle_carries_the_predecessor_chain(world: EvidenceWorld) ->
     assert (facts[OLD].role, facts[OLD].received, facts[OLD].end_by) == ("predecessor", 12, "head")
     assert facts[NEW].received == 3
     assert report.messages == 15
+    assert report.registry_entries == 4  # enroll both, revoke, replace (listed under both)
 
 
 def test_sub_period_clips_the_predecessor_chain(world: EvidenceWorld) -> None:
@@ -176,11 +177,13 @@ def test_cli_prints_the_predecessor_chain(world: EvidenceWorld, tmp_path: Path) 
     made = run_cli(world, "bundle", "--workdir", str(world.workdir), "--asset", NEW,
                    "--out", str(path))  # fmt: skip
     assert made.returncode == 0, made.stderr
+    assert f"devices {OLD}, {NEW}, 15 messages, 4 registry entries" in made.stdout
     check = ["verify", str(path), "--gateway-key", world.gateway_key,
              "--anchors", str(world.anchor_export)]  # fmt: skip
     said = run_cli(world, *check)
     assert said.returncode == 0, said.stdout + said.stderr
     assert said.stdout.rstrip().endswith("VALID, COMPLETE, independently anchored")
+    assert "messages:    15, registry entries 4" in said.stdout
     assert f"  predecessor {OLD} " in said.stdout
     assert "seq 0..11, received 12/12, missing none, start proven, end proven" in said.stdout
     assert f"replaces {OLD} (leaf" in said.stdout
