@@ -10,6 +10,7 @@ can bend that chain is refused by name (INVALID) or reported (INCOMPLETE).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -353,3 +354,27 @@ def test_truncated_predecessor_chain_is_incomplete(world: EvidenceWorld) -> None
     facts = next(c for c in gap.chains if c.role == "predecessor")
     assert not gap.complete
     assert [(g.first, g.last) for g in facts.gaps] == [(4, 5)]
+
+
+def test_more_predecessors_than_the_bound_is_a_clear_error(
+    world: EvidenceWorld, tmp_path: Path
+) -> None:
+    """pack-0004 replaced sixteen times more (seventeen predecessors of the last one):
+    `voltproof bundle` of the whole history refuses with the reason, no traceback; a period
+    after the last replacements holds only the ones inside it."""
+    line = world.copy(tmp_path / "line")
+    devices = [NEW] + [f"pack-1{i:03}" for i in range(MAX_PREDECESSORS)]
+    for number, (old, new) in enumerate(itertools.pairwise(devices)):
+        line.replace_device(old, new, at_ms=REPLACED_MS + (number + 1) * 1000)
+    last = devices[-1]
+    made = run_cli(line, "bundle", "--workdir", str(line.workdir), "--asset", last,
+                   "--out", str(tmp_path / "line.json"))  # fmt: skip
+    assert made.returncode == 1, made.stdout + made.stderr
+    assert f"'{last}' has more than {MAX_PREDECESSORS} predecessors in the period" in made.stderr
+    assert "ask for a shorter one" in made.stderr
+    assert "Traceback" not in made.stderr
+    assert not (tmp_path / "line.json").exists()
+    # From the t of the replace of pack-1013 on: only pack-1013 and pack-1014 came before.
+    recent = line.bundle(last, from_ms=REPLACED_MS + (MAX_PREDECESSORS - 2) * 1000)
+    assert [c.device for c in recent.chains] == [last, devices[-2], devices[-3]]
+    assert_complete(lessor_check(line, recent))
