@@ -378,3 +378,20 @@ def test_more_predecessors_than_the_bound_is_a_clear_error(
     recent = line.bundle(last, from_ms=REPLACED_MS + (MAX_PREDECESSORS - 2) * 1000)
     assert [c.device for c in recent.chains] == [last, devices[-2], devices[-3]]
     assert_complete(lessor_check(line, recent))
+
+
+def test_replaced_bus_carries_its_predecessor(world: EvidenceWorld, tmp_path: Path) -> None:
+    """bus-0002 (which carried pack-0001 from seq 6) replaced by bus-0004: bus-0004's bundle
+    holds bus-0002's chain as its predecessor, without bus-0002's installed packs (those are
+    in bus-0002's own bundle); COMPLETE, and the report has both buses' figures."""
+    buses = world.copy(tmp_path / "buses")
+    buses.replace_device("bus-0002", "bus-0004", at_ms=REPLACED_MS)
+    bundle = buses.bundle("bus-0004")
+    assert [(c.device, c.role) for c in bundle.chains] == [
+        ("bus-0004", "asset"), ("bus-0002", "predecessor"),
+    ]  # fmt: skip
+    assert len(predecessor(bundle, "bus-0002").messages) == 12
+    assert_complete(lessor_check(buses, bundle))
+    figures = {f.key: f.value for f in offline_report(bundle).figures}
+    assert figures["messages"] == 12
+    assert figures["samples"] == 36
