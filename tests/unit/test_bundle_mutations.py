@@ -378,7 +378,8 @@ def test_operator_rekey_is_refused(
 def test_replaced_device_and_its_successor_verify(world: EvidenceWorld, tmp_path: Path) -> None:
     """pack-0003 revoked and replaced by pack-0004 (an honest `replace`): each bundle is
     VALID and COMPLETE; the `replace` is a registry entry of both (leaving it out of either
-    breaks the index entry), and verify names the link."""
+    breaks the index entry), verify names the link, and the successor's bundle carries
+    pack-0003's history (``tests/unit/test_bundle_predecessor.py`` bends it)."""
     replaced = world.copy(tmp_path / "replaced")
     replaced.replace_device("pack-0003", "pack-0004")
     old, new = replaced.bundle("pack-0003"), replaced.bundle("pack-0004")
@@ -404,6 +405,7 @@ def test_replaced_device_and_its_successor_verify(world: EvidenceWorld, tmp_path
     assert said_new.returncode == 0, said_new.stdout + said_new.stderr
     assert f"replaces pack-0003 (leaf {link.index})" in said_new.stdout
     assert "seq none, received 0/0" in said_new.stdout
+    assert "predecessor pack-0003 " in said_new.stdout
     # A v1 bundle of either is valid too (and, being v1, never complete).
     for device in ("pack-0003", "pack-0004"):
         v1 = tmp_path / f"{device}.v1.json"
