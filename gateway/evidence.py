@@ -370,6 +370,8 @@ class PayloadExtraction:
     """Messages of the period newer than the anchored tree (not used, as in the bundle)."""
     asset_frames: tuple[StoredLeaf, ...] = ()
     """The asset's GB/T 32960 frame leaves in the period (:func:`frames_in` decodes them)."""
+    predecessors: tuple[str, ...] = ()
+    """The devices whose history the asset carries on (v2 ``predecessor`` chains)."""
 
 
 async def extract_payloads(

@@ -8,6 +8,10 @@ contradicts its own checkpoint and nothing is built.
 What goes in (``docs/protocol.md``, "Bundle ``voltproof-bundle/2``"):
 
 - the asset's own chain over the period (always, even empty);
+- for an asset a ``replace`` entry names as another device's successor (transitively, at most
+  :data:`~ledger.verify_v2.MAX_PREDECESSORS`), one ``predecessor`` chain per device it
+  carries the history of, over the period up to that device's ``replace`` entry's ``t``
+  (its own partners are in its own bundle);
 - for a pack, one host chain per hosting interval, holding only the host's messages inside
   that interval; for a bus, one ``installed`` chain per interval its messages name a pack,
   holding only that pack's messages inside it;
@@ -43,7 +47,12 @@ from ledger.gbt32960 import GbtError, is_envelope, read_leaf
 from ledger.message import MessageError, SignedMessage, decode_message
 from ledger.note import NoteError, split_note
 from ledger.registry import RegistryEntryError, read_registry_entry
-from ledger.verify_v2 import partner_intervals
+from ledger.verify_v2 import (
+    MAX_PREDECESSORS,
+    PredecessorChainError,
+    partner_intervals,
+    predecessor_intervals,
+)
 
 from .collector import gc_paused
 from .evidence import (
@@ -166,6 +175,17 @@ async def _select(store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int
         raise UnknownAssetError(f"no device {asset_id!r} is enrolled in the anchored log")
     own = await _choose(store, entry, from_ms=from_ms, to_ms=to_ms, size=size)
     chains: list[tuple[str, str, int, int, _Chosen]] = [(asset_id, "asset", from_ms, to_ms, own)]
+    for predecessor, start, end in await _predecessors(
+        store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms, size=size
+    ):
+        predecessor_entry = index.entry(predecessor)
+        if predecessor_entry is None:
+            raise EvidenceError(
+                f"{predecessor!r}, which a replace entry links to {asset_id!r}, is not in the "
+                f"store's device index at size {size} (run voltproof audit)"
+            )
+        chosen = await _choose(store, predecessor_entry, from_ms=start, to_ms=end, size=size)
+        chains.append((predecessor, "predecessor", start, end, chosen))
     decoded, frames = _decoded(own.inside)
     role, intervals = partner_intervals(entry.kind, _own_payloads(own.inside, decoded, frames),
                                         to_ms=to_ms)  # fmt: skip
@@ -180,6 +200,39 @@ async def _select(store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int
     return _Selection(size=size, anchored=anchored, note=note, index=index, kind=entry.kind,
                       chains=chains, decoded=decoded, frames=frames,
                       absent=tuple(sorted(absent)))  # fmt: skip
+
+
+async def _predecessors(
+    store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int, size: int
+) -> list[tuple[str, int, int]]:
+    """The predecessor intervals of ``asset_id`` (:func:`ledger.verify_v2.predecessor_intervals`)
+    from the ``replace`` entries below ``size``, walked back while they overlap the period."""
+    links: dict[str, tuple[str, int]] = {}
+    current = asset_id
+    while len(links) <= MAX_PREDECESSORS:
+        link = await _replaces(store, current, size=size)
+        if link is None:
+            break
+        links[current] = link
+        if link[1] <= from_ms:
+            break  # the older devices' lives end before the period
+        current = link[0]
+    try:
+        return predecessor_intervals(links, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms)
+    except PredecessorChainError as exc:
+        raise EvidenceError(str(exc)) from exc
+
+
+async def _replaces(store: StoreReader, device: str, *, size: int) -> tuple[str, int] | None:
+    """The device ``device`` replaces and the ``t`` of that ``replace`` entry, if any."""
+    for record in await store.registry_leaves([device], leaf_below=size):
+        try:
+            fact = read_registry_entry(record.cose, index=record.leaf_index)
+        except RegistryEntryError as exc:
+            raise EvidenceError(f"stored registry leaf {record.leaf_index}: {exc}") from exc
+        if fact.type == "replace" and fact.new == device:
+            return fact.device, fact.t_ms
+    return None
 
 
 async def extract_payloads_v2(
@@ -205,6 +258,7 @@ async def extract_payloads_v2(
         payloads=tuple(payloads), devices=tuple(sorted({c[0] for c in selection.chains})),
         unanchored=0,
         asset_frames=tuple(_stored(leaf) for leaf in own.inside if is_envelope(leaf.cose)),
+        predecessors=tuple(c[0] for c in selection.chains if c[1] == "predecessor"),
     )  # fmt: skip
 
 

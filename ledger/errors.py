@@ -53,7 +53,7 @@ because callers (or the callers' own callers) catch it that way (marked ``+ Valu
     │   │                                     RegistryCompletenessError,
     │   │                                     BundleDeviceError, AssetKindError,
     │   │                                     AssetChainError, BeyondHeadError,
-    │   │                                     HostChainError)
+    │   │                                     HostChainError, PredecessorChainError)
     │   └── AnchorVerificationError           ledger.anchors.errors (AnchorExportError,
     │                                         AnchorChainError, AnchorEntryHashError,
     │                                         AnchorSignatureError, AnchorSizeError,

@@ -34,7 +34,14 @@ from .merkle import MerkleProofError
 from .merkle.index_tree import IndexProof
 from .message import MessageError, SignedMessage, decode_message, message_hash
 from .note import NoteError
-from .registry import KeySpan, RegistryEntryError, build_key_history, key_for_message
+from .registry import (
+    KeySpan,
+    RegistryEntryError,
+    RegistryHistory,
+    check_registry,
+    key_for_message,
+    read_registry_entry,
+)
 from .verify import (
     DEFAULT_WORKERS,
     AnchorCheck,
@@ -56,6 +63,7 @@ from .verify_terminal import SIGNED_BY_DEVICE, check_terminal_leaf, terminal_of
 __all__ = [
     "ABSENCE_PROVEN",
     "INDEPENDENT_SOURCES",
+    "MAX_PREDECESSORS",
     "AbsenceProofError",
     "AbsentPartner",
     "AssetChainError",
@@ -66,6 +74,7 @@ __all__ = [
     "HostChainError",
     "IndexEntryError",
     "PeriodMismatchError",
+    "PredecessorChainError",
     "RegistryCompletenessError",
     "V2Report",
     "check_expected_period",
@@ -73,6 +82,7 @@ __all__ = [
     "hosting_intervals",
     "installed_intervals",
     "partner_intervals",
+    "predecessor_intervals",
     "stale_after",
     "verify_bundle_v2",
 ]
@@ -81,6 +91,8 @@ INDEPENDENT_SOURCES: Final = ("ledger export", "evm rpc")
 """Anchor sources the verifier obtained itself (not the copy the operator put in the bundle)."""
 ABSENCE_PROVEN: Final = "not enrolled (absence proven)"
 """What the report says of a partner the index proves it does not hold."""
+MAX_PREDECESSORS: Final = 16
+"""At most this many devices, one replacing the next, carry an asset's history in a bundle."""
 
 
 class PeriodMismatchError(BundleVerificationError):
@@ -117,6 +129,10 @@ class BeyondHeadError(BundleVerificationError):
 
 class HostChainError(BundleVerificationError):
     """A pack's host chains are not exactly its hosting intervals."""
+
+
+class PredecessorChainError(BundleVerificationError):
+    """The predecessor chains are not exactly the devices the asset replaces over their lives."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -301,9 +317,13 @@ def _check_names(device: str, leaf: LoggedLeaf) -> None:
         )
 
 
-def _key_history(bundle: BundleV2) -> dict[str, tuple[KeySpan, ...]]:
-    """Registry rules over every device's entries: signers, one enrolment ever, kinds."""
-    leaves = [(leaf.index, leaf.data) for d in bundle.devices for leaf in d.registry]
+def _registry(bundle: BundleV2) -> RegistryHistory:
+    """Registry rules over every device's entries: signers, one enrolment ever, kinds.
+
+    A ``replace`` of two devices of the bundle is listed under both: it counts once (the
+    same leaf index with other bytes is refused as given twice).
+    """
+    leaves = sorted({(leaf.index, leaf.data) for d in bundle.devices for leaf in d.registry})
     enrolments: dict[str, int] = {}
     for index, data in sorted(leaves):
         try:
@@ -321,26 +341,141 @@ def _key_history(bundle: BundleV2) -> dict[str, tuple[KeySpan, ...]]:
     try:
         # Only the bundle's devices have all their entries here: the other side of a
         # ``replace`` (a successor or predecessor outside the bundle) is not checked.
-        history = build_key_history(
+        registry = check_registry(
             leaves, operator_key=bundle.operator_key, scope=[d.device for d in bundle.devices]
         )
     except RegistryEntryError as exc:
         raise BundleRegistryError(str(exc)) from exc
     for device in bundle.devices:
-        spans = history.get(device.device, ())
-        if not spans:
+        state = registry.devices.get(device.device)
+        if state is None:
             raise BundleRegistryError(f"device {device.device!r}: no enrolment in its registry")
-        if spans[0].kind != device.entry.kind:
+        if state.kind != device.entry.kind:
             raise BundleRegistryError(
-                f"device {device.device!r}: enrolled as {spans[0].kind!r}, the index says "
+                f"device {device.device!r}: enrolled as {state.kind!r}, the index says "
                 f"{device.entry.kind!r}"
             )
-    for device_id in history:
+    for device_id in registry.devices:
         if device_id not in {d.device for d in bundle.devices}:
             raise BundleRegistryError(
                 f"registry entry of {device_id!r} under another device of the bundle"
             )
-    return history
+    return registry
+
+
+def _key_history(bundle: BundleV2) -> dict[str, tuple[KeySpan, ...]]:
+    """Each device's keys, after :func:`_registry`."""
+    return {device: state.keys for device, state in _registry(bundle).devices.items()}
+
+
+def predecessor_intervals(
+    links: Mapping[str, tuple[str, int]], *, asset_id: str, from_ms: int, to_ms: int
+) -> list[tuple[str, int, int]]:
+    """``(predecessor, from_ms, to_ms)`` per device whose history the asset carries on.
+
+    ``links`` maps a successor's id to the id it replaces and the ``t`` of that ``replace``
+    entry. The asset's predecessor's interval is the period up to the replace's ``t``; the
+    predecessor's own predecessor's, that interval up to its replace's ``t``; and so on until
+    an interval is empty (the older devices' lives end before the period). More than
+    :data:`MAX_PREDECESSORS` is refused (:class:`PredecessorChainError`).
+    """
+    runs: list[tuple[str, int, int]] = []
+    current, end = asset_id, to_ms
+    while current in links:
+        predecessor, replaced_ms = links[current]
+        end = min(end, replaced_ms)
+        if end <= from_ms:
+            break
+        if len(runs) == MAX_PREDECESSORS:
+            raise PredecessorChainError(
+                f"{asset_id!r} has more than {MAX_PREDECESSORS} predecessors in the period "
+                f"{from_ms}..{to_ms}; ask for a shorter one"
+            )
+        runs.append((predecessor, from_ms, end))
+        current = predecessor
+    return runs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Link:
+    """A ``replace`` entry of the bundle: who replaces whom, at which leaf, at which ``t``."""
+
+    successor: str
+    predecessor: str
+    leaf: int
+    t_ms: int
+
+
+def _links(bundle: BundleV2, registry: RegistryHistory) -> dict[str, _Link]:
+    """The ``replace`` entries naming a device of the bundle as ``new``, by successor.
+
+    Each device's registry is complete (step 3), so a device of the bundle that replaces
+    another has its ``replace`` entry here, whatever the operator left out.
+    """
+    data = {leaf.index: leaf.data for d in bundle.devices for leaf in d.registry}
+    links: dict[str, _Link] = {}
+    for successor, state in registry.devices.items():
+        if state.replaces is None or state.replaces_index is None:
+            continue
+        index = state.replaces_index
+        t_ms = read_registry_entry(data[index], index=index).t_ms  # read by the rules already
+        links[successor] = _Link(
+            successor=successor, predecessor=state.replaces, leaf=index, t_ms=t_ms
+        )
+    return links
+
+
+def _check_predecessors(bundle: BundleV2, registry: RegistryHistory) -> frozenset[str]:
+    """The predecessor chains are exactly the asset's predecessors over their lives.
+
+    One chain per device the asset replaces (transitively), over the period up to the
+    ``replace`` entry's ``t`` (:func:`predecessor_intervals`); every leaf of it logged before
+    that entry (the predecessor's history ends at its replacement; anything the log holds
+    of it later is refused by name). Returns the predecessors' ids.
+    """
+    links = _links(bundle, registry)
+    required = predecessor_intervals(
+        {s: (link.predecessor, link.t_ms) for s, link in links.items()},
+        asset_id=bundle.asset_id, from_ms=bundle.from_ms, to_ms=bundle.to_ms,
+    )  # fmt: skip
+    by_predecessor = {link.predecessor: link for link in links.values()}
+    chains = [c for c in bundle.chains if c.role == "predecessor"]
+    lives = {device: (start, end) for device, start, end in required}
+    seen: set[str] = set()
+    for chain in sorted(chains, key=lambda c: (c.device, c.from_ms, c.to_ms)):
+        device, span = chain.device, (chain.from_ms, chain.to_ms)
+        where = f"predecessor chain of {device!r} over {span[0]}..{span[1]}"
+        if device not in lives:
+            raise PredecessorChainError(
+                f"{where}: the asset's registry links no replace of it to the asset"
+            )
+        if device in seen:
+            raise PredecessorChainError(f"{where}: a second chain of it")
+        seen.add(device)
+        if span != lives[device]:
+            link = by_predecessor[device]
+            raise PredecessorChainError(
+                f"{where}: its life in the period runs {lives[device][0]}..{lives[device][1]} "
+                f"(up to the replace entry at leaf {link.leaf}, t = {link.t_ms})"
+            )
+    for device, start, end in required:
+        if device not in seen:
+            link = by_predecessor[device]
+            raise PredecessorChainError(
+                f"{link.successor!r} replaces {device!r} (replace entry at leaf {link.leaf}, "
+                f"t = {link.t_ms}), and the bundle has no predecessor chain of {device!r} over "
+                f"{start}..{end}"
+            )
+    for chain in chains:
+        link = by_predecessor[chain.device]
+        late = [leaf.index for leaf in chain.leaves() if leaf.index > link.leaf]
+        if late:
+            raise PredecessorChainError(
+                f"predecessor chain of {chain.device!r}: the message at leaf {late[0]} is "
+                f"logged after the replace entry at leaf {link.leaf} (a predecessor's history "
+                "ends at its replacement)"
+            )
+    return frozenset(d for d, _, _ in required)
 
 
 def _check_chain(
@@ -652,7 +787,8 @@ def verify_bundle_v2(
         _check_device(device, index_root, checkpoint)
         devices[device.device] = device
     absent = _check_absent(bundle.absent, devices, index_root)
-    history = _key_history(bundle)
+    registry = _registry(bundle)
+    history = {device: state.keys for device, state in registry.devices.items()}
     asset = devices.get(bundle.asset_id)
     if asset is None:
         raise BundleDeviceError(f"the asset {bundle.asset_id!r} is not among the bundle's devices")
@@ -672,12 +808,7 @@ def verify_bundle_v2(
             f"the asset chain covers {own[0].from_ms}..{own[0].to_ms}, not the period "
             f"{bundle.from_ms}..{bundle.to_ms}"
         )
-    for chain in bundle.chains:
-        if chain.role == "predecessor":
-            raise AssetChainError(
-                f"chain of {chain.device!r}: predecessor chains need a replace entry, which "
-                "this verifier does not accept yet"
-            )
+    predecessors = _check_predecessors(bundle, registry)
     signatures: list[_SignatureCheck] = []
     facts: list[ChainFacts] = []
     payloads: dict[tuple[str, int, int], list[Mapping[str, Any]]] = {}
@@ -697,8 +828,9 @@ def verify_bundle_v2(
     # builder derived them from), before a stale checkpoint withdraws a head-proven end.
     own_complete = next(f.complete for f in facts if f.role == "asset")
     proven_absent = _check_hosts(
-        bundle, own_payloads, devices, own_complete=own_complete, absent=absent
-    )
+        bundle, own_payloads, devices, own_complete=own_complete, absent=absent,
+        predecessors=predecessors,
+    )  # fmt: skip
     later = _later_anchor(anchors, anchor, checkpoint)
     facts = [_stale(found, later) for found in facts]
     return V2Report(
@@ -713,7 +845,7 @@ def verify_bundle_v2(
         witnesses=(),
         devices=len(devices),
         messages=sum(f.received for f in facts),
-        registry_entries=sum(len(d.registry) for d in bundle.devices),
+        registry_entries=len({leaf.index for d in bundle.devices for leaf in d.registry}),
         chains=tuple(facts),
         payloads=tuple(own_payloads),
         later_anchor=later,
@@ -728,6 +860,7 @@ def _check_hosts(
     *,
     own_complete: bool,
     absent: frozenset[str] = frozenset(),
+    predecessors: frozenset[str] = frozenset(),
 ) -> tuple[AbsentPartner, ...]:
     """The partner chains are exactly those the asset's own messages require.
 
@@ -756,7 +889,9 @@ def _check_hosts(
     )
     required = [run for run in named if run[0] not in absent]
     if role == "installed" and not own_complete:
-        known = {bundle.asset_id} | {c.device for c in bundle.chains if c.role == role}
+        known = (
+            {bundle.asset_id} | predecessors | {c.device for c in bundle.chains if c.role == role}
+        )
         for device in devices:
             if device not in known:
                 raise BundleDeviceError(f"device {device!r} has no chain in the bundle")
@@ -784,11 +919,12 @@ def _check_hosts(
             f"{what} chain of {partner!r} over {start}..{end} is not an interval of the "
             f"{owner}'s messages ({what} data outside the intervals)"
         )
-    needed = {bundle.asset_id} | {partner for partner, _, _ in required}
+    needed = {bundle.asset_id} | predecessors | {partner for partner, _, _ in required}
     for device in devices:
         if device not in needed:
             raise BundleDeviceError(
-                f"device {device!r} is neither the asset nor a {what} of it in the period"
+                f"device {device!r} is neither the asset, nor a predecessor of it, nor a "
+                f"{what} of it in the period"
             )
     return covered
 

@@ -127,11 +127,13 @@ def _paused_report(
     asset_kind: str,
     from_ms: int,
     to_ms: int,
+    predecessors: tuple[str, ...] = (),
 ) -> ConditionReport:
     """``compute_report`` with the cyclic collector paused (it builds many acyclic objects)."""
     with gc_paused():
         return compute_report(payloads, asset_id=asset_id, asset_kind=asset_kind,
-                              from_ms=from_ms, to_ms=to_ms)  # fmt: skip
+                              from_ms=from_ms, to_ms=to_ms,
+                              predecessors=predecessors)  # fmt: skip
 
 
 async def _report(
@@ -173,7 +175,7 @@ async def _report_of(found: PayloadExtraction) -> ConditionReport:
     figures and evidence label of its frames, as ``voltproof report`` adds them offline."""
     report = await asyncio.to_thread(
         _paused_report, found.payloads, asset_id=found.asset_id, asset_kind=found.asset_kind,
-        from_ms=found.from_ms, to_ms=found.to_ms,
+        from_ms=found.from_ms, to_ms=found.to_ms, predecessors=found.predecessors,
     )  # fmt: skip
     return with_terminal_figures(report, await asyncio.to_thread(frames_in, found))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -92,8 +92,10 @@ def _pack_figures(
     means: _Means,
     params: ReportParams,
     end_ms: int,
+    increase: Callable[[str], float],
 ) -> tuple[list[Figure], tuple[SocBin, ...], tuple[tuple[int, int], ...]]:
-    first, last = packs.first, packs.last
+    """``increase``: how much a cumulative counter grew in the period (:func:`_increase`)."""
+    last = packs.last
     c_rated, c_how = _rated_capacity(packs, params)
     figures = [
         Figure(
@@ -182,7 +184,7 @@ def _pack_figures(
             method="ohmic pack resistance at 25 degC in the last sample (r0)",
         )
     )
-    d_ah_out = last("ah_out") - first("ah_out")
+    d_ah_out = increase("ah_out")
     figures += [
         Figure(
             key="rated_capacity",
@@ -207,13 +209,13 @@ def _pack_figures(
         ),
         Figure(
             key="energy_discharged",
-            value=(last("energy_out_wh") - first("energy_out_wh")) / 1000,
+            value=increase("energy_out_wh") / 1000,
             unit="kWh",
             method="e_out last - first sample of the period",
         ),
         Figure(
             key="energy_charged",
-            value=(last("energy_in_wh") - first("energy_in_wh")) / 1000,
+            value=increase("energy_in_wh") / 1000,
             unit="kWh",
             method="e_in last - first sample of the period",
         ),
@@ -465,7 +467,8 @@ def _stints(
             result.append((bus, pack, start, end, None, stint))
             continue
         frame = frame_of(decoded, "pack", chosen)
-        figures, _, _ = _pack_figures(frame, _Means(decoded, chosen), params, end)
+        figures, _, _ = _pack_figures(frame, _Means(decoded, chosen), params, end,
+                                      _increase([frame]))  # fmt: skip
         samples = Figure(
             key="samples",
             value=len(frame),
@@ -489,6 +492,17 @@ class _Means:
         return message_means(self._decoded, self._chosen, attr)
 
 
+def _increase(frames: Sequence[Frame]) -> Callable[[str], float]:
+    """A cumulative counter's growth in the period: last - first sample of each device's
+    samples, summed (an asset with predecessors: each device counts from its own start)."""
+
+    def grew(attr: str) -> float:
+        total: float = sum(frame.last(attr) - frame.first(attr) for frame in frames)
+        return total
+
+    return grew
+
+
 def compute_report(
     payloads: Iterable[Mapping[str, Any]],
     *,
@@ -497,10 +511,17 @@ def compute_report(
     from_ms: int,
     to_ms: int,
     params: ReportParams | None = None,
+    predecessors: Sequence[str] = (),
 ) -> ConditionReport:
-    """The condition report of the messages ``payloads`` (verified telemetry payloads)."""
+    """The condition report of the messages ``payloads`` (verified telemetry payloads).
+
+    ``predecessors`` are the devices whose history the asset carries on (a v2 bundle's
+    ``predecessor`` chains): a pack's figures are those of the asset's and its predecessors'
+    samples together, in time order (a bus's already cover every bus message given).
+    """
     return _compute(payloads, asset_id=asset_id, asset_kind=asset_kind, from_ms=from_ms,
-                    to_ms=to_ms, params=params or ReportParams())  # fmt: skip
+                    to_ms=to_ms, params=params or ReportParams(),
+                    predecessors=frozenset(predecessors))  # fmt: skip
 
 
 def _compute(
@@ -511,12 +532,14 @@ def _compute(
     from_ms: int,
     to_ms: int,
     params: ReportParams,
+    predecessors: frozenset[str] = frozenset(),
 ) -> ConditionReport:
     ordered = sorted(payloads, key=lambda p: (p["dev"], p["seq"]))
     decoded = decode_all(ordered)
     messages = decoded.messages
     pack_id = _pack_device(decoded, asset_id=asset_id, asset_kind=asset_kind)
-    pack_chosen = [i for i, m in enumerate(messages) if m.kind == "pack" and m.dev == pack_id]
+    history = {pack_id} | (predecessors if asset_kind == "pack" else frozenset())
+    pack_chosen = [i for i, m in enumerate(messages) if m.kind == "pack" and m.dev in history]
     packs = frame_of(decoded, "pack", pack_chosen)
     bus_ids = sorted({m.dev for m in messages if m.kind == "bus"})
     buses = [
@@ -549,7 +572,14 @@ def _compute(
     alarms: tuple[tuple[int, int], ...] = tuple((level, 0) for level in range(1, 5))
     if len(packs):
         means = _Means(decoded, pack_chosen)
-        pack_figures, histogram, alarms = _pack_figures(packs, means, params, to_ms)
+        devices = sorted({messages[i].dev for i in pack_chosen})
+        per_device = [packs] if len(devices) == 1 else [
+            frame_of(decoded, "pack", [i for i in pack_chosen if messages[i].dev == device])
+            for device in devices
+        ]  # fmt: skip
+        pack_figures, histogram, alarms = _pack_figures(
+            packs, means, params, to_ms, _increase(per_device)
+        )
         figures += pack_figures
     if buses:
         installed = [(bus, pack, start, end, frame) for bus, pack, start, end, frame, _ in stints

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway import pipeline as pipeline_module
 from gateway.anchoring import Anchorer
 from gateway.config import load_settings
 from gateway.evidence_v2 import extract_bundle_v2
@@ -28,15 +29,18 @@ from gateway.pipeline import OutcomeKind, Pipeline
 from gateway.registry import DeviceSpec, Registry
 from gateway.store import CheckpointRecord, RegistryAction, RegistryChange, SqliteStore
 from gateway.store import log_writes as sqlite_store
-from gateway.verification import Incoming
+from gateway.store.records import DeviceRecord, DeviceStatus
+from gateway.verification import Incoming, Parsed, Rejected, authorize
 from ledger.anchors.base import AnchorBackend
+from ledger.anchors.evm_checker import anchor_checker
 from ledger.anchors.local import LocalAnchorBackend
-from ledger.bundle_v2 import BundleV2
+from ledger.bundle_v2 import BundleV2, read_bundle
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.device_index import index_line
 from ledger.keys import load_key_file, public_key_from_seed
 from ledger.message import sign_message, sign_registry_entry
 from ledger.telemetry import TelemetryBatch, encode_batch
+from ledger.verify_v2 import V2Report, verify_bundle_v2
 from tests.support.gateway_devices import T0_MS, bus_sample, pack_sample
 from tests.support.gateway_world import Deployment, write_deployment
 from tests.support.store_world import offline_broker
@@ -62,10 +66,13 @@ class Agent:
     seed: bytes
     seq: int = 0
     prev: bytes = bytes(32)
+    t0_ms: int = T0_MS
+    """The ``t`` of seq 0 (a replacement device starts when it was enrolled)."""
 
     def sign(self, *, host: str | None = None, packs: tuple[str, ...] = ()) -> bytes:
-        """The next message (at :func:`t_of` its seq); the chain advances."""
-        t_ms = t_of(self.seq)
+        """The next message (at :func:`t_of` its seq, counted from ``t0_ms``); the chain
+        advances."""
+        t_ms = t_of(self.seq) - T0_MS + self.t0_ms
         samples = (pack_sample(),) * 3 if self.kind == "pack" else (bus_sample(),) * 3
         batch = TelemetryBatch(
             kind="pack" if self.kind == "pack" else "bus", t_ms=t_ms, dt_ms=1000,
@@ -160,19 +167,20 @@ class EvidenceWorld:
         finally:
             await store.close()
 
-    def replace_device(self, old: str, new: str) -> None:
+    def replace_device(self, old: str, new: str, *, at_ms: int = RECEIVED_MS) -> None:
         """The honest operator retires ``old`` (revoked), enrols ``new`` of the same kind with
-        its own key and links them with a ``replace`` entry; then signs and anchors."""
-        asyncio.run(self._replace_device(old, new))
+        its own key and links them with a ``replace`` entry; then signs and anchors. The
+        entries' ``t`` is ``at_ms`` (the operator's clock)."""
+        asyncio.run(self._replace_device(old, new, at_ms=at_ms))
 
-    async def _replace_device(self, old: str, new: str) -> None:
+    async def _replace_device(self, old: str, new: str, *, at_ms: int) -> None:
         settings = self.deployment.settings
         store = await SqliteStore.open(settings.db_path)
         try:
             registry = Registry(store=store, operator=load_key_file(settings.operator_key_file),
-                                clock_ms=lambda: RECEIVED_MS)  # fmt: skip
+                                clock_ms=lambda: at_ms)  # fmt: skip
             kind = self.agents[old].kind
-            self.agents[new] = Agent(device_id=new, kind=kind, seed=seed_of(new))
+            self.agents[new] = Agent(device_id=new, kind=kind, seed=seed_of(new), t0_ms=at_ms)
             await registry.revoke(old, reason="replaced")
             await registry.enroll([DeviceSpec(
                 device_id=new, kind="bus" if kind == "bus" else "pack", fleet=FLEET,
@@ -180,6 +188,24 @@ class EvidenceWorld:
             await registry.replace(old, new_device_id=new)
             await sign_and_anchor(self, store)
         finally:
+            await store.close()
+
+    def log_after_revocation(self, device: str, *, messages: int) -> None:
+        """A dishonest gateway logs ``messages`` more of the revoked ``device`` (signed by its
+        own key) that the honest one refuses as ``revoked``; then signs and anchors."""
+        asyncio.run(self._log_after_revocation(device, messages=messages))
+
+    async def _log_after_revocation(self, device: str, *, messages: int) -> None:
+        store = await SqliteStore.open(self.deployment.settings.db_path)
+        honest = getattr(pipeline_module, "authorize")  # noqa: B009
+        setattr(pipeline_module, "authorize", _authorize_revoked)  # noqa: B010
+        try:
+            agent = self.agents[device]
+            await _accept(Pipeline(store=store),
+                          [agent.incoming(agent.sign()) for _ in range(messages)])  # fmt: skip
+            await sign_and_anchor(self, store)
+        finally:
+            setattr(pipeline_module, "authorize", honest)  # noqa: B010
             await store.close()
 
     def rekey(self, device: str, *, how: str) -> None:
@@ -237,6 +263,13 @@ class EvidenceWorld:
             setattr(sqlite_store, "check_registry_change", honest_check)  # noqa: B010
             setattr(sqlite_store, "check_registry", honest_rules)  # noqa: B010
             await store.close()
+
+
+def _authorize_revoked(parsed: Parsed, device: DeviceRecord | None) -> Rejected | None:
+    """A dishonest gateway's authorization: a revoked device's messages go through."""
+    if device is not None and device.status is DeviceStatus.REVOKED:
+        return None
+    return authorize(parsed, device)
 
 
 def _no_rules(*args: object, **kwargs: object) -> None:
@@ -367,3 +400,27 @@ async def sign_and_anchor(world: EvidenceWorld, store: SqliteStore) -> None:
         await backend.export(world.anchor_export)
     finally:
         await backend.aclose()
+
+
+def lessor_check(
+    world: EvidenceWorld,
+    bundle: BundleV2,
+    *,
+    export: Path | None = None,
+    expected_from_ms: int | None = None,
+    expected_to_ms: int | None = None,
+) -> V2Report:
+    """What a lessor runs: the bundle against the anchor export it downloaded itself."""
+    text = (export or world.anchor_export).read_text(encoding="utf-8")
+    anchors = anchor_checker(gateway_verifier_key=world.gateway_key, anchor_export=text)
+    again = read_bundle(bundle.to_bytes())  # what the lessor reads is the file
+    assert isinstance(again, BundleV2)
+    return verify_bundle_v2(again, gateway_verifier_key=world.gateway_key, anchors=anchors,
+                            expected_from_ms=expected_from_ms,
+                            expected_to_ms=expected_to_ms)  # fmt: skip
+
+
+def assert_complete(report: V2Report) -> None:
+    """VALID, COMPLETE and independently anchored."""
+    assert report.independently_anchored, report.anchor
+    assert report.complete, [c for c in report.chains if not c.complete]

@@ -24,7 +24,7 @@ from gateway.evidence import EvidenceError, UnknownAssetError
 from gateway.evidence_v2 import extract_payloads_v2
 from gateway.store import SqliteStore
 from ledger.anchors.evm_checker import anchor_checker
-from ledger.bundle_v2 import BundleV2, read_bundle
+from ledger.bundle_v2 import BundleV2
 from ledger.checkpoint import parse_checkpoint, sign_checkpoint
 from ledger.keys import load_key_file
 from ledger.note import split_note
@@ -46,11 +46,16 @@ from ledger.verify_v2 import (
     IndexEntryError,
     PeriodMismatchError,
     RegistryCompletenessError,
-    V2Report,
     verify_bundle_v2,
 )
 from tests.support import bundle_mutations as mut
-from tests.support.evidence_world import EvidenceWorld, build_world, t_of
+from tests.support.evidence_world import (
+    EvidenceWorld,
+    assert_complete,
+    build_world,
+    lessor_check,
+    t_of,
+)
 from tests.support.paths import REPO
 from voltproof.cli.report import offline_report
 
@@ -61,30 +66,6 @@ SUB_FROM, SUB_TO = t_of(3), t_of(8)
 def world(tmp_path_factory: pytest.TempPathFactory) -> EvidenceWorld:
     """One honest deployment for the whole module (built through the real pipeline)."""
     return build_world(tmp_path_factory.mktemp("evidence") / "gw")
-
-
-def lessor_check(
-    world: EvidenceWorld,
-    bundle: BundleV2,
-    *,
-    export: Path | None = None,
-    expected_from_ms: int | None = None,
-    expected_to_ms: int | None = None,
-) -> V2Report:
-    """What a lessor runs: the bundle against the anchor export it downloaded itself."""
-    text = (export or world.anchor_export).read_text(encoding="utf-8")
-    anchors = anchor_checker(gateway_verifier_key=world.gateway_key, anchor_export=text)
-    again = read_bundle(bundle.to_bytes())  # what the lessor reads is the file
-    assert isinstance(again, BundleV2)
-    return verify_bundle_v2(again, gateway_verifier_key=world.gateway_key, anchors=anchors,
-                            expected_from_ms=expected_from_ms,
-                            expected_to_ms=expected_to_ms)  # fmt: skip
-
-
-def assert_complete(report: V2Report) -> None:
-    """VALID, COMPLETE and independently anchored."""
-    assert report.independently_anchored, report.anchor
-    assert report.complete, [c for c in report.chains if not c.complete]
 
 
 # -- honest bundles ---------------------------------------------------------------------------
@@ -397,7 +378,8 @@ def test_operator_rekey_is_refused(
 def test_replaced_device_and_its_successor_verify(world: EvidenceWorld, tmp_path: Path) -> None:
     """pack-0003 revoked and replaced by pack-0004 (an honest `replace`): each bundle is
     VALID and COMPLETE; the `replace` is a registry entry of both (leaving it out of either
-    breaks the index entry), and verify names the link."""
+    breaks the index entry), verify names the link, and the successor's bundle carries
+    pack-0003's history (``tests/unit/test_bundle_predecessor.py`` bends it)."""
     replaced = world.copy(tmp_path / "replaced")
     replaced.replace_device("pack-0003", "pack-0004")
     old, new = replaced.bundle("pack-0003"), replaced.bundle("pack-0004")
@@ -423,6 +405,7 @@ def test_replaced_device_and_its_successor_verify(world: EvidenceWorld, tmp_path
     assert said_new.returncode == 0, said_new.stdout + said_new.stderr
     assert f"replaces pack-0003 (leaf {link.index})" in said_new.stdout
     assert "seq none, received 0/0" in said_new.stdout
+    assert "predecessor pack-0003 " in said_new.stdout
     # A v1 bundle of either is valid too (and, being v1, never complete).
     for device in ("pack-0003", "pack-0004"):
         v1 = tmp_path / f"{device}.v1.json"

@@ -265,3 +265,27 @@ def test_bus_report_uses_one_pack() -> None:
     assert value(report, "pack") == "pack-a"
     assert value(report, "capacity_throughput_lifetime") == pytest.approx(100.0)
     assert value(report, "samples") == 4
+
+
+def test_predecessors_counters_grow_per_device() -> None:
+    """A pack with a predecessor: its figures read both devices' samples in time order, and a
+    counter's growth is each device's last - first, summed (the successor counts from 0)."""
+    old = [pack_sample(energy_out_wh=950_000.0 + k * 10_000, ah_out=4800.0 + k, soc=0.8 - k / 10)
+           for k in range(4)]  # fmt: skip
+    new = [pack_sample(energy_out_wh=k * 2_500.0, ah_out=k * 2.0, soc=0.9, soh_capacity=0.99)
+           for k in range(3)]  # fmt: skip
+    given_ = payloads([pack_batch(T0, old, dt_ms=MIN)], dev="pack-1") + payloads(
+        [pack_batch(T0 + 10 * MIN, new, dt_ms=MIN)], dev="pack-2"
+    )
+    both = compute_report(given_, asset_id="pack-2", asset_kind="pack", from_ms=T0,
+                          to_ms=T0 + 86_400_000, predecessors=("pack-1",))  # fmt: skip
+    alone = compute_report(given_, asset_id="pack-2", asset_kind="pack", from_ms=T0,
+                           to_ms=T0 + 86_400_000)  # fmt: skip
+    figures = {f.key: f.value for f in both.figures}
+    assert figures["samples"] == 7
+    assert figures["energy_discharged"] == pytest.approx((30_000 + 5_000) / 1000)
+    assert figures["capacity_throughput_lifetime"] == 4.0  # the successor's last sample
+    assert figures["soh_capacity"] == pytest.approx(99.0)
+    solo = {f.key: f.value for f in alone.figures}
+    assert solo["samples"] == 3
+    assert solo["energy_discharged"] == pytest.approx(5.0)

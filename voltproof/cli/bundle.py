@@ -152,7 +152,7 @@ async def _write_v2(
     except OSError as exc:
         raise CommandFailedError(f"cannot write {args.out}: {exc.strerror}") from exc
     messages = sum(len(chain.messages) for chain in bundle.chains)
-    registry = sum(len(device.registry) for device in bundle.devices)
+    registry = len({leaf.index for device in bundle.devices for leaf in device.registry})
     print(f"wrote {args.out}: {bundle.format} {bundle.asset_kind} {bundle.asset_id}, devices "
           f"{', '.join(d.device for d in bundle.devices)}, {messages} messages, {registry} "
           f"registry entries, checkpoint size {bundle.anchor.size}, {len(data)} bytes")  # fmt: skip

@@ -74,9 +74,11 @@ def offline_report(bundle: Bundle | BundleV2) -> ConditionReport:
 
     try:
         frames = []
+        predecessors: tuple[str, ...] = ()
         if isinstance(bundle, BundleV2):
             payloads = check_messages_v2(bundle)
             frames = asset_frames(bundle)
+            predecessors = tuple(c.device for c in bundle.chains if c.role == "predecessor")
         else:
             payloads = check_messages(bundle).payloads
         with gc_paused():
@@ -86,6 +88,7 @@ def offline_report(bundle: Bundle | BundleV2) -> ConditionReport:
                 asset_kind=bundle.asset_kind,
                 from_ms=bundle.from_ms,
                 to_ms=bundle.to_ms,
+                predecessors=predecessors,
             )
         return with_terminal_figures(report, frames)
     except VerificationError as exc:

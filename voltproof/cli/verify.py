@@ -366,14 +366,17 @@ def _registry_facts(bundle: Bundle | BundleV2) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _registry_line(r: dict[str, Any]) -> str:
-    """One device's registry facts as the summary prints them."""
+def _registry_line(r: dict[str, Any], carried: set[str]) -> str:
+    """One device's registry facts as the summary prints them (``carried``: the devices
+    whose predecessor chain is in the bundle)."""
     parts = [f"enrolled at leaf {r['enrolled_leaf']}"
              + (" with a birth certificate" if r["birth_certificate"] else ""),
              f"{r['keys']} key{'' if r['keys'] == 1 else 's'}"]  # fmt: skip
     if r["replaces"] is not None:
+        where = ("this bundle (predecessor chain)" if r["replaces"] in carried
+                 else f"{r['replaces']}'s bundle")  # fmt: skip
         parts.append(f"replaces {r['replaces']} (leaf {r['replaces_leaf']}): its history is "
-                     f"in {r['replaces']}'s bundle")  # fmt: skip
+                     f"in {where}")  # fmt: skip
     if r["revoked_leaf"] is not None:
         parts.append(f"revoked at leaf {r['revoked_leaf']}")
     if r["replaced_by"] is not None:
@@ -474,8 +477,9 @@ def _print_facts(facts: dict[str, Any]) -> None:
             print(line)
     print(f"messages:    {facts['messages']}, registry entries {facts['registry_entries']}")
     print(f"evidence:    {_evidence_line(facts['evidence'])}")
+    carried = {c["device"] for c in facts["chains"] if c["role"] == "predecessor"}
     for number, entry in enumerate(facts["registry"]):
-        print(f"{'registry:' if number == 0 else '':<13}{_registry_line(entry)}")
+        print(f"{'registry:' if number == 0 else '':<13}{_registry_line(entry, carried)}")
     for c in facts["chains"]:
         gaps = ", ".join(f"{a}..{b}" for a, b in c["missing"]) or "none"
         seqs = "none" if c["first_seq"] is None else f"{c['first_seq']}..{c['last_seq']}"
