@@ -6,10 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.binaries import require_binary
 from tests.support.postgres_cluster import PostgresCluster, start_cluster
 from voltproof.broker import INSTALL_HINT, MosquittoBroker, find_mosquitto
+
+# Hypothesis's deadline and "too slow" health check are timing thresholds: on a loaded
+# machine they fail tests whose properties hold. The properties decide; the clock does not.
+settings.register_profile("voltproof", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("voltproof")
 
 
 @pytest.fixture
