@@ -169,7 +169,8 @@ async def insert_telemetry(
 
 def block_alarm(batch: TelemetryColumns) -> tuple[int, int, int]:
     """``(level, t_ms, flags)`` of a sample block: the highest sample alarm level (at its first
-    sample) or alarm event level, and every sample's alarm flags OR-ed (level 0: none)."""
+    sample) or alarm event level, and every sample's and alarm event's flags OR-ed (level 0:
+    none)."""
     level, at, flags = 0, 0, 0
     if batch.kind == "pack":
         levels = batch.columns["alarm"]
@@ -179,7 +180,11 @@ def block_alarm(batch: TelemetryColumns) -> tuple[int, int, int]:
         for bits in batch.columns["aflags"]:
             flags |= bits
     for event in batch.events:
-        raised = event.data.get("lvl") if event.kind == "alarm" else None
+        if event.kind != "alarm":
+            continue
+        raised, bits = event.data.get("lvl"), event.data.get("flags")
+        if isinstance(bits, int):
+            flags |= bits
         if isinstance(raised, int) and raised > level:
             level, at = raised, event.at
     return level, batch.t_ms + at * batch.dt_ms, flags

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ledger.telemetry import FIELDS, TelemetryColumns
+from ledger.telemetry import FIELDS, Event, TelemetryColumns
 
 from .errors import FrameStructureError
 from .units import Realtime
@@ -87,6 +87,11 @@ def bus_telemetry(record: Realtime) -> TelemetryColumns:
     says so: ``ptr`` is the pack power u x i (GB/T 32960 has no traction / auxiliary split),
     ``aux``, ``tamb`` and ``stop`` are 0, a missing speed, odometer or position is 0 and a
     missing vehicle state is 3 ("other"). The frame itself (in the log) keeps what was sent.
+
+    A frame that gives no pack block (:func:`pack_gap`: a pack value missing, abnormal or out
+    of range, as often in a fault) still reports its alarm: its level and general alarm flags
+    ride on this block as an ``alarm`` event, so the alarms table never loses a frame's alarm
+    for want of a whole pack reading. (With a pack block, the alarm is in its columns.)
     """
     bus = bus_columns(record)
     power = 0
@@ -110,12 +115,17 @@ def bus_telemetry(record: Realtime) -> TelemetryColumns:
                 f"{spec.description} = {values[spec.key]} ({spec.resolution}) is outside "
                 f"{spec.lo}..{spec.hi}"
             )
+    events: tuple[Event, ...] = ()
+    level, flags = record.alarm_level or 0, record.alarm_flags or 0
+    if (level or flags) and isinstance(_pack_values(record), str):
+        events = (Event(kind="alarm", at=0, data={"lvl": level, "flags": flags}),)
     return TelemetryColumns(
         kind="bus",
         t_ms=record.at_ms,
         dt_ms=FRAME_DT_MS,
         n=1,
         columns={key: [values[key]] for key in _BUS_KEYS},
+        events=events,
     )
 
 

@@ -516,6 +516,22 @@ def test_no_pack_block_without_a_whole_pack_reading(
 
 
 @pytest.mark.parametrize("edition", EDITIONS)
+def test_alarm_of_a_frame_without_pack_block_rides_on_the_bus_block(edition: int) -> None:
+    """A fault frame (state of charge invalid, level-3 alarm) gives no pack block, and its
+    alarm level and flags become an alarm event of the bus block; with a pack block the
+    alarm stays in the pack columns only (never counted twice)."""
+    fault = terminal.Reading(at=terminal.at(0), soc=255, alarm_level=3, alarm_bits=(1,))
+    record = gbt.decode_realtime(edition, gbt.parse_frame(_realtime(edition, fault)).data)
+    assert gbt.pack_telemetry(record) is None
+    (event,) = gbt.bus_telemetry(record).events
+    assert (event.kind, event.data) == ("alarm", {"lvl": 3, "flags": 1 << 1})
+    whole = dataclasses.replace(fault, soc=50)
+    record = gbt.decode_realtime(edition, gbt.parse_frame(_realtime(edition, whole)).data)
+    assert gbt.pack_telemetry(record) is not None
+    assert gbt.bus_telemetry(record).events == ()
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
 def test_demo_terminal_frames_parse_in_rtm_con(edition: int) -> None:
     """The demo's own terminal encoder writes frames the independent decoder reads, with the
     same units and values the gateway decodes."""
