@@ -182,9 +182,9 @@ def block_alarm(batch: TelemetryColumns) -> tuple[int, int, int]:
     for event in batch.events:
         if event.kind != "alarm":
             continue
-        raised, bits = event.data.get("lvl"), event.data.get("flags")
-        if isinstance(bits, int):
-            flags |= bits
+        raised, event_flags = event.data.get("lvl"), event.data.get("flags")
+        if isinstance(event_flags, int):
+            flags |= event_flags
         if isinstance(raised, int) and raised > level:
             level, at = raised, event.at
     return level, batch.t_ms + at * batch.dt_ms, flags
