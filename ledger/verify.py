@@ -56,7 +56,12 @@ __all__ = [
     "verify_bundle",
 ]
 
-ANCHOR_SOURCES: Final = ("ledger export", "evm rpc", "embedded export", "not checked")
+ANCHOR_SOURCES: Final = (
+    "ledger export", "evm rpc", "evm rpc, not final", "embedded export", "not checked",
+)  # fmt: skip
+"""How an anchor was checked. ``evm rpc, not final``: the chain holds the anchor as the
+receipt says, in a block with fewer confirmations than the verifier asked for (not yet an
+independent anchor: it could still be reorganised away)."""
 DEFAULT_WORKERS: Final = 2
 """Threads that check message signatures unless the caller says otherwise."""
 

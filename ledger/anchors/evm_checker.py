@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .base import AnchorChecker, AnchorReceipt, LaterAnchor
 from .checkers import LocalAnchorChecker
-from .errors import AnchorNotFoundError
+from .errors import AnchorNotFinalError, AnchorNotFoundError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,14 +30,23 @@ class EvmAnchorChecker:
     )
 
     def __call__(self, receipt: AnchorReceipt, *, embedded: Mapping[str, object] | None) -> str:
-        """Verify ``receipt`` on chain, to completion; return ``"evm rpc"``."""
+        """Verify ``receipt`` on chain, to completion; return ``"evm rpc"``.
+
+        An anchor the chain holds as the receipt says, but with fewer than ``confirmations``
+        confirmations, is ``"evm rpc, not final"``: not forged, not yet independent either
+        (a reorganisation could still drop it), so the verdict asks to verify again later.
+        """
         from .evm_verify import verify_evm_anchor  # web3 only when used
 
-        asyncio.run(
-            verify_evm_anchor(receipt, rpc_url=self.rpc_url, confirmations=self.confirmations)
-        )
+        source = "evm rpc"
+        try:
+            asyncio.run(
+                verify_evm_anchor(receipt, rpc_url=self.rpc_url, confirmations=self.confirmations)
+            )
+        except AnchorNotFinalError:
+            source = "evm rpc, not final"
         self._checked[receipt.log_id] = receipt
-        return "evm rpc"
+        return source
 
     def anchored_at_ms(self, receipt: AnchorReceipt) -> int | None:
         """The timestamp (Unix ms) of the block holding the anchor :meth:`__call__` checked.
@@ -81,8 +90,10 @@ def anchor_checker(
     gateway_verifier_key: str | bytes,
     anchor_export: Mapping[str, object] | str | bytes | None = None,
     rpc_url: str | None = None,
+    confirmations: int = 1,
 ) -> AnchorChecker:
-    """The checker ``voltproof verify`` uses: the EVM node if given, else the local export."""
+    """The checker ``voltproof verify`` uses: the EVM node if given (an anchor counts once it
+    has ``confirmations`` confirmations), else the local export."""
     if rpc_url is not None:
-        return EvmAnchorChecker(rpc_url=rpc_url)
+        return EvmAnchorChecker(rpc_url=rpc_url, confirmations=confirmations)
     return LocalAnchorChecker(gateway_verifier_key=gateway_verifier_key, export=anchor_export)

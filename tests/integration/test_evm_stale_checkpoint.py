@@ -11,6 +11,7 @@ message, leaves the bundle complete.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -108,12 +109,14 @@ def check(chain: Chain, bundle: BundleV2) -> V2Report:
     return verify_bundle_v2(again, gateway_verifier_key=chain.world.gateway_key, anchors=anchors)
 
 
-def verify(chain: Chain, bundle: BundleV2, path: Path) -> subprocess.CompletedProcess[str]:
+def verify(
+    chain: Chain, bundle: BundleV2, path: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
     """``voltproof verify --rpc`` as its own process."""
     path.write_bytes(bundle.to_bytes())
     return subprocess.run(
         [sys.executable, "-m", "voltproof", "verify", str(path), "--gateway-key",
-         chain.world.gateway_key, "--rpc", chain.ledger.node.url],
+         chain.world.gateway_key, "--rpc", chain.ledger.node.url, *extra],
         capture_output=True, text=True, cwd=REPO, check=False, timeout=120,
     )  # fmt: skip
 
@@ -140,6 +143,39 @@ def test_honest_bundle_with_no_later_anchor_is_complete(chain: Chain, tmp_path: 
     when = datetime.fromtimestamp(SECOND_LATER_S, tz=UTC).isoformat().replace("+00:00", "Z")
     assert f", anchored {when}\n" in done.stdout
     assert done.stdout.splitlines()[-1] == "VALID, COMPLETE, independently anchored"
+
+
+def test_confirmations_an_anchor_needs(chain: Chain, tmp_path: Path) -> None:
+    """``--confirmations N``: an anchor with fewer is no forgery but not final yet (VALID,
+    exit 3, "verify again later"); with enough it counts; a bad value is a usage error."""
+    bundle = chain.world.bundle(ASSET, to_ms=OPEN)
+    done = verify(chain, bundle, tmp_path / "one.json", "--confirmations", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = verify(chain, bundle, tmp_path / "many.json", "--confirmations", "1000000")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "checked against: evm rpc, not final" in done.stdout
+    assert done.stdout.splitlines()[-1] == (
+        "VALID but anchor NOT final yet (fewer than 1000000 confirmations: verify again later)"
+    )
+    done = verify(chain, bundle, tmp_path / "json.json", "--confirmations", "1000000", "--json")
+    facts = json.loads(done.stdout)
+    assert (facts["exit"], facts["anchor"]["source"], facts["anchor"]["independent"]) == (
+        3, "evm rpc, not final", False,
+    )  # fmt: skip
+    for bad, why in (("0", "must be 1 or more"), ("-3", "must be 1 or more")):
+        done = verify(chain, bundle, tmp_path / "bad.json", "--confirmations", bad)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert why in done.stderr
+    path = tmp_path / "local.json"
+    path.write_bytes(bundle.to_bytes())
+    done = subprocess.run(
+        [sys.executable, "-m", "voltproof", "verify", str(path), "--gateway-key",
+         chain.world.gateway_key, "--confirmations", "3"],
+        capture_output=True, text=True, cwd=REPO, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "give it with --rpc URL" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_stale_checkpoint_on_chain_leaves_the_end_unproven(chain: Chain, tmp_path: Path) -> None:

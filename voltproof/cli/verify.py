@@ -74,6 +74,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ledger.add_argument(
         "--rpc", type=url, metavar="URL", help="an EVM JSON-RPC URL to check the anchor on"
     )
+    verify.add_argument(
+        "--confirmations", type=int, default=None, metavar="N",
+        help="with --rpc: the blocks (the anchor's included) that must be on top of the "
+        "anchor for it to count (default 1; a chain that may reorganise needs more). Fewer "
+        "is no forgery: VALID but not final yet, exit 3",
+    )  # fmt: skip
     verify.add_argument("--from", dest="from_ms", type=parse_time, default=None, metavar="T",
                         help="the period start you expect (ISO 8601 or Unix ms): a bundle "
                         "starting later is INVALID")  # fmt: skip
@@ -419,6 +425,17 @@ def _witnessed(
     }, report.seen_s
 
 
+def _confirmations(args: argparse.Namespace) -> int:
+    """``--confirmations``: at least 1, and only with ``--rpc`` (a usage error otherwise)."""
+    if args.confirmations is None:
+        return 1
+    if args.rpc is None:
+        raise UsageError("--confirmations counts blocks on an EVM chain: give it with --rpc URL")
+    if args.confirmations < 1:
+        raise UsageError(f"--confirmations {args.confirmations}: must be 1 or more")
+    return int(args.confirmations)
+
+
 def _verdict(facts: dict[str, Any], args: argparse.Namespace) -> tuple[str, ExitCode]:
     """The verdict line and the exit code for a VALID bundle.
 
@@ -431,7 +448,13 @@ def _verdict(facts: dict[str, Any], args: argparse.Namespace) -> tuple[str, Exit
     if not facts["complete"]:
         problems.append("INCOMPLETE")
         code = code if args.allow_incomplete else ExitCode.INCOMPLETE
-    if not facts["anchor"]["independent"] and not witnessed:
+    if facts["anchor"]["source"] == "evm rpc, not final" and not witnessed:
+        problems.append(
+            f"anchor NOT final yet (fewer than {_confirmations(args)} confirmations: "
+            "verify again later)"
+        )
+        code = code if args.allow_unanchored else ExitCode.INCOMPLETE
+    elif not facts["anchor"]["independent"] and not witnessed:
         problems.append("anchor NOT independently checked")
         code = code if args.allow_unanchored else ExitCode.INCOMPLETE
     if witnessed and facts["timeliness"]["late"]:
@@ -461,7 +484,7 @@ def _print_facts(facts: dict[str, Any]) -> None:
           f"{_checkpoint_time(checkpoint, anchor)}")  # fmt: skip
     where = (
         anchor["source"]
-        if anchor["independent"]
+        if anchor["independent"] or anchor["source"] == "evm rpc, not final"
         else (f"NOT independently checked ({anchor['source']})")
     )
     print(f"anchor:      {anchor['backend']} size {anchor['tree_size']}, checked against: {where}")
@@ -559,7 +582,10 @@ def _verify(args: argparse.Namespace) -> int:
         makers, pins = _trust_anchors(args)
         terminal_pins = _terminal_pins(args)
         export = None if args.anchors is None else _anchor_export(args.anchors)
-        anchors = anchor_checker(gateway_verifier_key=key, anchor_export=export, rpc_url=args.rpc)
+        anchors = anchor_checker(
+            gateway_verifier_key=key, anchor_export=export, rpc_url=args.rpc,
+            confirmations=_confirmations(args),
+        )  # fmt: skip
         if not args.json:
             _print_header(bundle)
         messages = sum(len(chain.messages) for chain in bundle.chains)
