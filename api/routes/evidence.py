@@ -148,11 +148,12 @@ async def _report(
     while the anchored checkpoint carries no device index line (no v2 bundle can be built)
     it is the v1 selection (:func:`_report_v1`), equal to ``report_of(await _bundle(...))``.
     """
-    window, _grant = await _window(state, user, asset, from_ms, to_ms)
+    window, grant = await _window(state, user, asset, from_ms, to_ms)
     try:
         found = await extract_payloads_v2(
-            state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms
-        )
+            state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
+            grant=grant,
+        )  # fmt: skip
     except NoIndexLineError:
         return await _report_v1(state, user, asset, from_ms, to_ms)
     return await _report_of(found)
@@ -185,17 +186,18 @@ async def _bundle_v2(
 ) -> BundleV2:
     """The v2 bundle of the asset over the user's window (hosts only over hosting intervals).
 
-    Clipped to the grant's window; a closed window carries the boundary messages its proof
-    needs and nothing else outside it (DESIGN contract 6, disclosure bounds).
+    Clipped to the grant's window, boundary messages included: a lessor's bundle holds no
+    message dated outside its grant, nor a partner's outside the interval of its chain
+    (the verifier then reports those ends as not proven); an operator gets every boundary.
     """
-    window, _grant = await _window(state, user, asset, from_ms, to_ms)
+    window, grant = await _window(state, user, asset, from_ms, to_ms)
     try:
         operator_key = load_key_file(state.deployment.gateway.operator_key_file).public_key
     except KeyFileError as exc:
         raise HTTPException(status_code=503, detail=f"operator key unavailable: {exc}") from exc
     return await extract_bundle_v2(
         state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
-        operator_key=operator_key, anchor_db=state.deployment.anchor_db,
+        operator_key=operator_key, anchor_db=state.deployment.anchor_db, grant=grant,
     )  # fmt: skip
 
 
