@@ -76,7 +76,8 @@ async def _window(
 ) -> tuple[Window, tuple[int, int] | None]:
     """The period the user may see of ``asset`` (an end after now, open or a lease's future
     end, stops now: evidence can speak only of what the log holds), and the grant that
-    bounds its boundary messages (``None`` for operators: all time)."""
+    bounds its boundary messages (``None`` for operators: all time). A period that starts
+    after now (a lease that has not begun) is a 404 saying so: nothing can be logged in it."""
     device = await visible_device(state.dashboard, user, asset)
     window = window_of(user, device, from_ms, to_ms)
     permitted = user.grant_for(asset, device.fleet, window)
@@ -84,8 +85,14 @@ async def _window(
     if user.role is not Role.OPERATOR and permitted is not None:
         grant = (permitted.from_ms, permitted.to_ms)
     now = _now_ms() + 1
+    if window.from_ms >= now:
+        raise HTTPException(
+            status_code=404,
+            detail=f"the period of {asset} starts at {window.from_ms} ms, after now: nothing "
+            "is logged in it yet",
+        )
     if window.to_ms > now:
-        window = window.clamp(Window(from_ms=window.from_ms, to_ms=now)) or window
+        window = Window(from_ms=window.from_ms, to_ms=now)
     return window, grant
 
 

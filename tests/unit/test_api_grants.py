@@ -9,6 +9,7 @@ sold on at midday, and a revoked key.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Final
 
@@ -30,6 +31,8 @@ MID_FROM: Final = DAY0_MS + 10 * STEP_MS
 MID_TO: Final = DAY0_MS + 14 * STEP_MS
 ENDED_AT: Final = DAY0_MS + 6 * STEP_MS
 SOLD_AT: Final = DAY0_MS + 12 * STEP_MS
+NEXT_WEEK: Final = time.time_ns() // 1_000_000 + 7 * 86_400_000
+"""A lease that starts after the wall clock's now (all the data is long before it)."""
 FORMATS: Final = (1, 2)
 """Both bundle versions the API serves (2 is the default)."""
 
@@ -38,7 +41,8 @@ async def _grant_world(deployment: Deployment) -> dict[str, str]:
     keys = await make_keys(deployment)
     access = await AccessDb.open(deployment.settings.data_dir / "api.db")
     try:
-        for name in ("future", "middle", "ended", "seller", "buyer", "third", "revoked"):
+        names = ("future", "middle", "ended", "seller", "buyer", "third", "revoked", "next-week")
+        for name in names:
             created = await access.create_key(
                 name=name, role=Role.LESSOR, fleet=None, now_ms=DAY0_MS
             )
@@ -48,6 +52,11 @@ async def _grant_world(deployment: Deployment) -> dict[str, str]:
         )
         await access.add_lease(
             asset="bus-2", lessor="middle", window=Window(from_ms=MID_FROM, to_ms=MID_TO)
+        )
+        await access.add_lease(
+            asset="pack-2",
+            lessor="next-week",
+            window=Window(from_ms=NEXT_WEEK, to_ms=2 * NEXT_WEEK),
         )
         ended = await access.add_lease(
             asset="bus-2", lessor="ended", window=Window(from_ms=DAY0_MS, to_ms=TOMORROW)
@@ -127,6 +136,34 @@ def test_lease_not_started_gives_nothing(
     feed = client.get("/gtfs-rt/vehicle-positions", headers=headers)
     assert feed.status_code == 200
     assert b"bus-2" not in feed.content
+
+
+def test_period_after_now_is_nothing_logged_yet(
+    client: TestClient, world: tuple[Deployment, dict[str, str]]
+) -> None:
+    """A lease that starts next week, and an operator asking for a period after now: the
+    bundle, report and passport are a 404 that says so (they were a 500: the period could not
+    be cut at now), and every other read is empty."""
+    lessor, operator = _as(world, "next-week"), _as(world, "operator")
+    later = NEXT_WEEK + 86_400_000
+    asks = [
+        (lessor, ""),
+        (lessor, f"?from={later}"),
+        (operator, f"?from={NEXT_WEEK}"),
+        (operator, f"?from={NEXT_WEEK}&to={later}"),
+        (operator, "?from=9223372036854775806"),
+    ]
+    for headers, query in asks:
+        for route in ("bundle", "bundle?format=1", "report", "passport"):
+            url = f"/api/assets/pack-2/{route}"
+            url += query if "?" not in route else query.replace("?", "&")
+            response = client.get(url, headers=headers)
+            assert response.status_code == 404, (url, response.text)
+            detail = response.json()["detail"]
+            assert "after now: nothing is logged in it yet" in detail, (url, detail)
+    assert client.get("/api/assets/pack-2", headers=lessor).json()["last_t_ms"] is None
+    samples = client.get("/api/assets/pack-2/samples?fields=soc", headers=lessor).json()
+    assert samples["count"] == 0
 
 
 def test_yesterday_and_tomorrow_are_refused(
