@@ -22,11 +22,11 @@ What goes in (``docs/protocol.md``, "Bundle ``voltproof-bundle/2``"):
   enrolled), the proof of its absence from the index instead of a chain (``absent``).
 
 Nothing outside the period is disclosed except those boundary messages, and for a lessor
-(``grant``) not even those when they lie outside the grant (the asset's chain) or outside the
-chain's interval (a host's or installed pack's): the verifier then says which ends are not
-proven. What every bundle still says of each device it names is its index entry (newest seq,
-leaf, ``t`` and hash at the checkpoint): the entry proof needs it. Reads go only through
-:class:`gateway.store.StoreReader`.
+(``grant``) not even those when they lie outside the grant (the asset's chain and its
+predecessors') or outside the chain's interval (a host's or installed pack's): the verifier
+then says which ends are not proven. What every bundle still says of each device it names is
+its index entry (newest seq, leaf, ``t`` and hash at the checkpoint): the entry proof needs
+it. Reads go only through :class:`gateway.store.StoreReader`.
 
 Witness cosignatures: the bundle's checkpoint carries every stored cosignature line of its
 size, and the ``timeline`` lists, thinned, the cosigned checkpoints that first cover the
@@ -181,8 +181,9 @@ async def _select(
     """The one place that decides what a v2 bundle holds (bundle and report read it).
 
     ``grant`` (a lessor's ``[from, to)``; ``None``: an operator) clips the boundary messages:
-    the asset's to the grant, a host's or installed pack's to the interval its chain covers
-    (the reader leases the asset, not its partners at other times).
+    the asset's and its predecessors' (the asset under its earlier ids) to the grant, a host's
+    or installed pack's to the interval its chain covers (the reader leases the asset, not its
+    partners at other times).
     """
     if not from_ms < to_ms:
         raise EvidenceError(f"period start {from_ms} is not before its end {to_ms}")
@@ -213,7 +214,9 @@ async def _select(
                 f"{predecessor!r}, which a replace entry links to {asset_id!r}, is not in the "
                 f"store's device index at size {size} (run voltproof audit)"
             )
-        chosen = await _choose(store, predecessor_entry, from_ms=start, to_ms=end, size=size)
+        chosen = await _choose(
+            store, predecessor_entry, from_ms=start, to_ms=end, size=size, keep=grant
+        )
         chains.append((predecessor, "predecessor", start, end, chosen))
     decoded, frames = _decoded(own.inside)
     role, intervals = partner_intervals(entry.kind, _own_payloads(own.inside, decoded, frames),
