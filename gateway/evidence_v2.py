@@ -21,8 +21,12 @@ What goes in (``docs/protocol.md``, "Bundle ``voltproof-bundle/2``"):
 - for each partner the asset's messages name that the index does not hold (a host bus never
   enrolled), the proof of its absence from the index instead of a chain (``absent``).
 
-Nothing outside the period is disclosed except those boundary messages. Reads go only
-through :class:`gateway.store.StoreReader`.
+Nothing outside the period is disclosed except those boundary messages, and for a lessor
+(``grant``) not even those when they lie outside the grant (the asset's chain and its
+predecessors') or outside the chain's interval (a host's or installed pack's): the verifier
+then says which ends are not proven. What every bundle still says of each device it names is
+its index entry (newest seq, leaf, ``t`` and hash at the checkpoint): the entry proof needs
+it. Reads go only through :class:`gateway.store.StoreReader`.
 
 Witness cosignatures: the bundle's checkpoint carries every stored cosignature line of its
 size, and the ``timeline`` lists, thinned, the cosigned checkpoints that first cover the
@@ -93,9 +97,19 @@ class _Chosen:
 
 
 async def _choose(
-    store: StoreReader, entry: IndexEntry, *, from_ms: int, to_ms: int, size: int
+    store: StoreReader,
+    entry: IndexEntry,
+    *,
+    from_ms: int,
+    to_ms: int,
+    size: int,
+    keep: tuple[int, int] | None = None,
 ) -> _Chosen:
-    """The device's messages in ``[from_ms, to_ms)`` and the boundary messages it needs."""
+    """The device's messages in ``[from_ms, to_ms)`` and the boundary messages it needs.
+
+    With ``keep`` (``[from, to)``: what the reader may see) a boundary message dated outside
+    it is left out; the verifier then reports that end as not proven.
+    """
     device, head = entry.device, entry.head
     if head is None or head.t < from_ms:
         # No telemetry, or the newest is before the interval: the index head proves both
@@ -117,6 +131,9 @@ async def _choose(
     if not at_head:
         last = -1 if newest is None else newest.seq
         after = await store.message_after(device, seq=last, t_ms=to_ms, leaf_below=size)
+    if keep is not None:
+        before = before if before is not None and keep[0] <= before.t_ms < keep[1] else None
+        after = after if after is not None and keep[0] <= after.t_ms < keep[1] else None
     return _Chosen(before=before, inside=inside, after=after)
 
 
@@ -153,8 +170,21 @@ class _Selection:
     """Partners the asset's messages name that the index does not hold (sorted, once each)."""
 
 
-async def _select(store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int) -> _Selection:
-    """The one place that decides what a v2 bundle holds (bundle and report read it)."""
+async def _select(
+    store: StoreReader,
+    *,
+    asset_id: str,
+    from_ms: int,
+    to_ms: int,
+    grant: tuple[int, int] | None = None,
+) -> _Selection:
+    """The one place that decides what a v2 bundle holds (bundle and report read it).
+
+    ``grant`` (a lessor's ``[from, to)``; ``None``: an operator) clips the boundary messages:
+    the asset's and its predecessors' (the asset under its earlier ids) to the grant, a host's
+    or installed pack's to the interval its chain covers (the reader leases the asset, not its
+    partners at other times).
+    """
     if not from_ms < to_ms:
         raise EvidenceError(f"period start {from_ms} is not before its end {to_ms}")
     anchored = await _anchored(store)
@@ -173,7 +203,7 @@ async def _select(store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int
     entry = index.entry(asset_id)
     if entry is None:
         raise UnknownAssetError(f"no device {asset_id!r} is enrolled in the anchored log")
-    own = await _choose(store, entry, from_ms=from_ms, to_ms=to_ms, size=size)
+    own = await _choose(store, entry, from_ms=from_ms, to_ms=to_ms, size=size, keep=grant)
     chains: list[tuple[str, str, int, int, _Chosen]] = [(asset_id, "asset", from_ms, to_ms, own)]
     for predecessor, start, end in await _predecessors(
         store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms, size=size
@@ -184,7 +214,9 @@ async def _select(store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int
                 f"{predecessor!r}, which a replace entry links to {asset_id!r}, is not in the "
                 f"store's device index at size {size} (run voltproof audit)"
             )
-        chosen = await _choose(store, predecessor_entry, from_ms=start, to_ms=end, size=size)
+        chosen = await _choose(
+            store, predecessor_entry, from_ms=start, to_ms=end, size=size, keep=grant
+        )
         chains.append((predecessor, "predecessor", start, end, chosen))
     decoded, frames = _decoded(own.inside)
     role, intervals = partner_intervals(entry.kind, _own_payloads(own.inside, decoded, frames),
@@ -195,7 +227,8 @@ async def _select(store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int
         if partner_entry is None:
             absent.add(partner)  # no chain to give: the bundle proves the absence instead
             continue
-        chosen = await _choose(store, partner_entry, from_ms=start, to_ms=end, size=size)
+        keep = None if grant is None else (start, end)
+        chosen = await _choose(store, partner_entry, from_ms=start, to_ms=end, size=size, keep=keep)
         chains.append((partner, role, start, end, chosen))
     return _Selection(size=size, anchored=anchored, note=note, index=index, kind=entry.kind,
                       chains=chains, decoded=decoded, frames=frames,
@@ -236,7 +269,12 @@ async def _replaces(store: StoreReader, device: str, *, size: int) -> tuple[str,
 
 
 async def extract_payloads_v2(
-    store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int
+    store: StoreReader,
+    *,
+    asset_id: str,
+    from_ms: int,
+    to_ms: int,
+    grant: tuple[int, int] | None = None,
 ) -> PayloadExtraction:
     """The payloads of the messages the v2 bundle of ``asset_id`` over the period holds.
 
@@ -250,7 +288,7 @@ async def extract_payloads_v2(
     :func:`gateway.evidence.frames_in` the terminal figures, as ``voltproof report`` adds
     them from ``ledger.verify_terminal.asset_frames``.
     """
-    selection = await _select(store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms)
+    selection = await _select(store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms, grant=grant)
     payloads = await asyncio.to_thread(_chain_payloads, selection)
     own = selection.chains[0][-1]
     return PayloadExtraction(
@@ -327,9 +365,11 @@ async def extract_bundle_v2(
     to_ms: int,
     operator_key: bytes,
     anchor_db: Path | None = None,
+    grant: tuple[int, int] | None = None,
 ) -> BundleV2:
-    """The v2 bundle of ``asset_id`` over ``[from_ms, to_ms)``, with real proofs."""
-    selection = await _select(store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms)
+    """The v2 bundle of ``asset_id`` over ``[from_ms, to_ms)``, with real proofs; ``grant``
+    clips the boundary messages to what a lessor may see (:func:`_select`)."""
+    selection = await _select(store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms, grant=grant)
     size, anchored, note, index = (
         selection.size, selection.anchored, selection.note, selection.index
     )  # fmt: skip

@@ -12,7 +12,8 @@
   (``ledger.message``) and the gateway's intake bound are both this one number.
 - **Historical.** A message published late (backfilled after an outage) carries the MQTT 5
   user property :data:`HISTORICAL_PROPERTY`; it is otherwise identical, signed when the data
-  was produced. The gateway waives its "too old" clock check for it and records the mark.
+  was produced. Being unsigned, the mark is only a label: the gateway records it and relaxes
+  no check for it (its clock window runs from the device's enrolment to reception).
 """
 
 from __future__ import annotations

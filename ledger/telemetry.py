@@ -46,6 +46,8 @@ U32: Final = 2**32 - 1
 U63: Final = 2**63 - 1
 MAX_ID_LEN: Final = 64
 MAX_EVENTS: Final = 64
+MAX_EVENT_TEXT: Final = MAX_ID_LEN
+"""Longest text value of an event (a device id, ``""`` for none, or a short word)."""
 
 
 class TelemetryError(VerificationError):
@@ -418,6 +420,10 @@ def _check_event_body(kind: str, data: Mapping[str, object]) -> None:
             )
         if isinstance(value, int) and not 0 <= value <= U32:
             raise EventError(f"{kind} event key {key!r} = {value} is outside 0..{U32}")
+        if isinstance(value, str) and len(value) > MAX_EVENT_TEXT:
+            raise EventError(
+                f"{kind} event key {key!r} is {len(value)} characters, at most {MAX_EVENT_TEXT}"
+            )
 
 
 def _to_wire(spec: FieldSpec, value: float) -> int:

@@ -76,7 +76,8 @@ async def _window(
 ) -> tuple[Window, tuple[int, int] | None]:
     """The period the user may see of ``asset`` (an end after now, open or a lease's future
     end, stops now: evidence can speak only of what the log holds), and the grant that
-    bounds its boundary messages (``None`` for operators: all time)."""
+    bounds its boundary messages (``None`` for operators: all time). A period that starts
+    after now (a lease that has not begun) is a 404 saying so: nothing can be logged in it."""
     device = await visible_device(state.dashboard, user, asset)
     window = window_of(user, device, from_ms, to_ms)
     permitted = user.grant_for(asset, device.fleet, window)
@@ -84,8 +85,14 @@ async def _window(
     if user.role is not Role.OPERATOR and permitted is not None:
         grant = (permitted.from_ms, permitted.to_ms)
     now = _now_ms() + 1
+    if window.from_ms >= now:
+        raise HTTPException(
+            status_code=404,
+            detail=f"the period of {asset} starts at {window.from_ms} ms, after now: nothing "
+            "is logged in it yet",
+        )
     if window.to_ms > now:
-        window = window.clamp(Window(from_ms=window.from_ms, to_ms=now)) or window
+        window = Window(from_ms=window.from_ms, to_ms=now)
     return window, grant
 
 
@@ -148,11 +155,12 @@ async def _report(
     while the anchored checkpoint carries no device index line (no v2 bundle can be built)
     it is the v1 selection (:func:`_report_v1`), equal to ``report_of(await _bundle(...))``.
     """
-    window, _grant = await _window(state, user, asset, from_ms, to_ms)
+    window, grant = await _window(state, user, asset, from_ms, to_ms)
     try:
         found = await extract_payloads_v2(
-            state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms
-        )
+            state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
+            grant=grant,
+        )  # fmt: skip
     except NoIndexLineError:
         return await _report_v1(state, user, asset, from_ms, to_ms)
     return await _report_of(found)
@@ -185,17 +193,18 @@ async def _bundle_v2(
 ) -> BundleV2:
     """The v2 bundle of the asset over the user's window (hosts only over hosting intervals).
 
-    Clipped to the grant's window; a closed window carries the boundary messages its proof
-    needs and nothing else outside it (DESIGN contract 6, disclosure bounds).
+    Clipped to the grant's window, boundary messages included: a lessor's bundle holds no
+    message dated outside its grant, nor a partner's outside the interval of its chain
+    (the verifier then reports those ends as not proven); an operator gets every boundary.
     """
-    window, _grant = await _window(state, user, asset, from_ms, to_ms)
+    window, grant = await _window(state, user, asset, from_ms, to_ms)
     try:
         operator_key = load_key_file(state.deployment.gateway.operator_key_file).public_key
     except KeyFileError as exc:
         raise HTTPException(status_code=503, detail=f"operator key unavailable: {exc}") from exc
     return await extract_bundle_v2(
         state.reader, asset_id=asset, from_ms=window.from_ms, to_ms=window.to_ms,
-        operator_key=operator_key, anchor_db=state.deployment.anchor_db,
+        operator_key=operator_key, anchor_db=state.deployment.anchor_db, grant=grant,
     )  # fmt: skip
 
 

@@ -31,6 +31,7 @@ from typing import Final, Literal, Self
 
 from ledger.chain import ZERO_PREV
 from ledger.errors import VoltproofError
+from ledger.private_files import private_file
 
 ZERO_HASH: Final = ZERO_PREV
 """The ``prev`` of a device's seq 0 (``ledger.chain.ZERO_PREV``)."""
@@ -134,11 +135,12 @@ class ChainStore:
         self.max_messages = max_messages
         self.max_bytes = max_bytes
         try:
+            private_file(Path(path))  # 0600: it holds signed telemetry not yet receipted
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise ChainStoreError(f"cannot open state file {path}: {exc}") from exc
 
     def close(self) -> None:

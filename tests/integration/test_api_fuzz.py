@@ -1,8 +1,10 @@
 """Property-based fuzzing of the API against its own OpenAPI schema (schemathesis, in-process).
 
 Every operation gets requests generated from the schema (valid and boundary values, odd path
-segments) with each role's key: an all-fleet operator, a fleet operator, a lessor (leases and a
-bought pack), an auditor and a revoked key. No request may produce a 5xx; every status code must
+segments; an asset or pack path segment is most often one of the seeded devices, so that the
+cases get past the 404 of an unknown id, and a period is often drawn around the data, now and
+the bounds) with each role's key: an all-fleet operator, a fleet operator, a lessor (leases and
+a bought pack), an auditor and a revoked key. No request may produce a 5xx; every status code must
 be one the operation documents, every body must match the documented schema (errors: the one
 ``ErrorPublic`` body) and every content type the documented one.
 
@@ -14,6 +16,7 @@ are in docs/security.md.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -23,6 +26,7 @@ import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -30,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.access import Role
+from api.access import FOREVER, Role
 from api.accessdb import AccessDb
 from api.app import create_app
 from api.settings import load_deployment
@@ -46,6 +50,19 @@ CHECKS: Final = [
     response_schema_conformance,
 ]
 LONG_RUN_CASES: Final = 10_000
+ASSETS: Final = ("bus-1", "bus-2", "bus-4", "bus-9", "pack-1", "pack-2", "pack-3")
+"""The seeded world's devices: most generated cases name one (a random id stops at the 404)."""
+NOW_MS: Final = time.time_ns() // 1_000_000
+TIMES: Final = st.one_of(
+    st.none(),
+    st.sampled_from(
+        (0, 1, DAY0_MS, DAY0_MS + 12 * STEP_MS, DAY0_MS + 10**9, NOW_MS - 86_400_000, NOW_MS,
+         NOW_MS + 86_400_000, 253_402_300_800_000, 2**53, 2**62, FOREVER - 1, FOREVER)
+    ),
+    st.integers(min_value=0, max_value=FOREVER),
+)  # fmt: skip
+"""``from``/``to`` values: around the data, now and the bounds (a schema-only strategy draws
+small integers, far from both; the 500 of a period starting after now went unseen)."""
 
 
 async def _world(workdir: Path) -> dict[str, str]:
@@ -100,15 +117,25 @@ def fuzz(api_schema: Any, client: TestClient, keys: dict[str, str], examples: in
         operation = result.ok()
         labels.append(operation.label)
 
-        @given(case=operation.as_strategy())
+        @given(
+            case=operation.as_strategy(),
+            real=st.sampled_from((None, *ASSETS)),
+            when=st.tuples(st.booleans(), TIMES, TIMES),
+        )
         @settings(
             max_examples=examples,
             deadline=None,
             database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         )
-        def check(case: Any) -> None:
+        def check(case: Any, real: str | None, when: tuple[bool, int | None, int | None]) -> None:
             nonlocal sent
+            for name in ("asset", "pack"):
+                if real is not None and name in (case.path_parameters or {}):
+                    case.path_parameters[name] = real
+            if when[0] and {"from", "to"} <= {p.name for p in case.operation.query}:
+                case.query = {**(case.query or {}), "from": when[1], "to": when[2]}
+                case.query = {k: v for k, v in case.query.items() if v is not None}
             for role in ROLES:
                 kwargs = case.as_transport_kwargs()
                 headers = {**kwargs.get("headers", {}), "Authorization": f"Bearer {keys[role]}"}

@@ -35,6 +35,8 @@ from tests.support.processes import (
     wait_until_started,
 )
 from tests.support.receipt_world import (
+    GATEWAY_PASSWORD,
+    GATEWAY_USER,
     AgentFleet,
     device_password,
     logged_seqs,
@@ -102,6 +104,51 @@ def test_session_takeover_with_device_credentials_loses_nothing(tmp_path: Path) 
         # The gateway's session was never taken over: it never lost its connection.
         assert '"broker_disconnected"' not in gateway_log(deployment)
         assert delivered == []  # the ACL gives a device nobody else's telemetry
+    finally:
+        fleet.close()
+        gateway.send_signal(signal.SIGTERM)
+        gateway.wait(30)
+        broker.kill()
+
+
+def test_session_takeover_with_gateway_credentials_loses_nothing(tmp_path: Path) -> None:
+    """The gateway's own account (a leaked password, a second process on one account) takes
+    over its session, consumes and acknowledges telemetry: the agents re-send what no receipt
+    covers, so nothing is lost and nothing is logged twice."""
+    binary = require_binary(find_mosquitto(), "mosquitto", INSTALL_HINT)
+    broker, deployment = secured_deployment(tmp_path, binary=binary, devices=DEVICES)
+    fleet = AgentFleet(deployment=deployment, broker=broker, state=tmp_path / "agents")
+    broker.start()
+    gateway = start_gateway(deployment)
+    try:
+        wait_until_started(deployment)
+        fleet.start()
+        stolen: list[bytes] = []
+        for _ in range(TRIALS):
+            thief = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=deployment.settings.mqtt.client_id,
+                protocol=mqtt.MQTTv5,
+            )
+            thief.username_pw_set(GATEWAY_USER, GATEWAY_PASSWORD)
+            thief.on_message = lambda _c, _u, message: stolen.append(bytes(message.payload))
+            thief.connect(broker.host, broker.port, clean_start=False)
+            thief.loop_start()  # paho acknowledges every delivery: the broker forgets it
+            thief.subscribe("voltproof/+/+/telemetry", qos=1)
+            time.sleep(0.5)
+            thief.disconnect()
+            thief.loop_stop()
+            time.sleep(0.5)
+        _finish(fleet, deployment.config, deployment.settings.db_path)
+        # The session really was taken: the gateway was disconnected, the thief got data.
+        assert gateway_log(deployment).count('"broker_disconnected"') >= 1
+        assert stolen, "the thief received no telemetry: nothing was taken over"
+        resends = sum(link.stats.resends for link in fleet.links)
+        assert resends > 0
+        print(
+            f"takeovers={TRIALS} stolen={len(stolen)} "
+            f"produced={sum(fleet.produced.values())} resends={resends}"
+        )
     finally:
         fleet.close()
         gateway.send_signal(signal.SIGTERM)

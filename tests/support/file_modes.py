@@ -6,7 +6,10 @@ import stat
 from pathlib import Path
 from typing import Final
 
-PRIVATE_SUFFIXES: Final = (".db", ".db-wal", ".db-shm", ".log", ".key", ".passwd", ".txt")
+PRIVATE_SUFFIXES: Final = (
+    ".db", ".db-wal", ".db-shm", ".sqlite3", ".sqlite3-wal", ".sqlite3-shm",
+    ".log", ".key", ".passwd", ".txt",
+)  # fmt: skip
 """What a deployment or demo holds that only its owner may read (public files such as the
 verifier key text are named in :data:`PUBLIC_NAMES`)."""
 

@@ -93,6 +93,11 @@ def poisons(attacker: FakeDevice, *, now_ms: int) -> list[Poison]:
         at(5, ev=[{"k": "charge", "at": 0, "mode": 2**64 - 1}]),
         "bad_payload",
     )
+    add(
+        "event text of 10,000 characters",
+        at(5, ev=[{"k": "recal", "at": 0, "from": 1, "to": 2, "why": "x" * 10_000}]),
+        "bad_payload",
+    )
     too_many = _maximal(attacker, now_ms=now_ms)
     too_many["ev"] = too_many["ev"] * 2  # type: ignore[operator]
     too_many.update(seq=5, prev=hashlib.sha256(b"5").digest())

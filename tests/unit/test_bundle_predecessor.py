@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.access import Role
+from api.access import Role, Window
 from api.accessdb import AccessDb
 from api.app import create_app
 from api.settings import load_deployment
 from ledger.bundle_v2 import BundleV2, RoleChain, read_bundle
+from ledger.message import decode_message
 from ledger.report import compute_report
 from ledger.verify import PeriodBoundaryError
 from ledger.verify_v2 import (
@@ -233,6 +234,49 @@ def test_api_bundle_and_report_read_the_history_across_both(world: EvidenceWorld
     alone = compute_report(check_messages_v2(bundle)[:3], asset_id=NEW, asset_kind="pack",
                            from_ms=bundle.from_ms, to_ms=bundle.to_ms)  # fmt: skip
     assert {f.key: f.value for f in alone.figures}["samples"] == 9
+
+
+def test_lessor_gets_no_predecessor_message_outside_its_lease(world: EvidenceWorld) -> None:
+    """A lessor of the successor, leased over part of the predecessor's life: the API's bundle
+    holds that part of the predecessor's chain and none of its boundary messages (they lie
+    outside the lease); it verifies, with those ends reported as not proven."""
+    lease_from, lease_to = t_of(3), t_of(8)
+    secret = asyncio.run(_lessor_key(world, window=Window(from_ms=lease_from, to_ms=lease_to)))
+    with TestClient(create_app(load_deployment(workdir=world.workdir))) as client:
+        served = client.get(
+            f"/api/assets/{NEW}/bundle", headers={"Authorization": f"Bearer {secret}"}
+        )
+    assert served.status_code == 200, served.text
+    bundle = read_bundle(served.content)
+    assert isinstance(bundle, BundleV2)
+    old = predecessor(bundle)
+    assert (old.from_ms, old.to_ms, len(old.messages)) == (lease_from, lease_to, 5)
+    assert (old.before, old.after) == (None, None)
+    times = [
+        decode_message(leaf.data).payload["t"]
+        for chain in bundle.chains
+        for leaf in (chain.before, *chain.messages, chain.after)
+        if leaf is not None
+    ]
+    assert times
+    assert all(lease_from <= t < lease_to for t in times), times
+    facts = {c.device: c for c in lessor_check(world, bundle).chains}
+    assert (facts[OLD].received, facts[OLD].start_proven, facts[OLD].end_proven) == (
+        5,
+        False,
+        False,
+    )
+
+
+async def _lessor_key(world: EvidenceWorld, *, window: Window) -> str:
+    access = await AccessDb.open(world.deployment.settings.data_dir / "api.db")
+    try:
+        created = await access.create_key(name="successor-lessor", role=Role.LESSOR, fleet=None,
+                                          now_ms=t_of(0))  # fmt: skip
+        await access.add_lease(asset=NEW, lessor="successor-lessor", window=window)
+        return created.secret
+    finally:
+        await access.close()
 
 
 async def _operator_key(world: EvidenceWorld) -> str:

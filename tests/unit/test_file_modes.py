@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from api.accessdb import AccessDb, AccessError
+from firmware_sim.agent.store import ChainStore, ChainStoreError
 from gateway.store import SqliteStore, StoreError
 from ledger.anchors import AnchorUnavailable
 from ledger.anchors.evm_store import EvmTxStore
@@ -17,6 +18,7 @@ from ledger.anchors.local import LocalAnchorBackend
 from ledger.private_files import open_private_log, private_dir, private_file
 from tests.support.api_fleet import make_keys, seed
 from tests.support.file_modes import assert_private, mode
+from voltproof.witness.state import WitnessState, WitnessStateError
 
 
 @pytest.fixture(autouse=True)
@@ -109,3 +111,37 @@ def test_private_dir_refuses_a_file(tmp_path: Path) -> None:
     assert mode(file) == 0o644
     with pytest.raises(NotADirectoryError):
         private_dir(file / "sub")
+
+
+def test_agent_outbox_and_witness_state_are_private(tmp_path: Path) -> None:
+    """The agent's outbox (signed telemetry not yet receipted) and a witness's state are
+    created 0600, with their WAL files, and a file left 0644 is tightened on open."""
+    with ChainStore(path=tmp_path / "agent.sqlite3") as store:
+        assert store.head("pack-0").next_seq == 0
+    WitnessState.open(tmp_path / "witness.sqlite3").close()
+    assert_private(tmp_path, directories=False)
+    older = tmp_path / "older"
+    older.mkdir()
+    for name in ("agent.sqlite3", "witness.sqlite3"):
+        (older / name).touch(mode=0o644)
+        (older / name).chmod(0o644)
+    ChainStore(path=older / "agent.sqlite3").close()
+    WitnessState.open(older / "witness.sqlite3").close()
+    assert {p.name: oct(mode(p)) for p in older.iterdir()} == {
+        p.name: "0o600" for p in older.iterdir()
+    }
+
+
+def test_agent_outbox_and_witness_state_refuse_a_planted_link(tmp_path: Path) -> None:
+    """Attack: a link planted where the state file will be. Each refuses it with its own
+    error, and the link's target keeps its mode."""
+    target = tmp_path / "elsewhere"
+    target.touch()  # empty: SQLite would make it a database
+    target.chmod(0o644)
+    for name in ("agent.sqlite3", "witness.sqlite3"):
+        (tmp_path / name).symlink_to(target)
+    with pytest.raises(ChainStoreError, match="cannot open state file"):
+        ChainStore(path=tmp_path / "agent.sqlite3")
+    with pytest.raises(WitnessStateError, match="cannot open witness state"):
+        WitnessState.open(tmp_path / "witness.sqlite3")
+    assert (mode(target), target.stat().st_size) == (0o644, 0)

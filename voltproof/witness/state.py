@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Self
 
 from ledger.errors import VoltproofError
+from ledger.private_files import private_file
 
 __all__ = ["CosignedCheckpoint", "Swap", "WitnessState", "WitnessStateError"]
 
@@ -72,6 +73,7 @@ class WitnessState:
     def open(cls, path: Path | str) -> Self:
         """Open (creating if needed) the state database at ``path``."""
         try:
+            private_file(Path(path))  # 0600 before SQLite creates it (and its WAL) with the umask
             connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
@@ -80,7 +82,7 @@ class WitnessState:
             reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             reader.execute("PRAGMA busy_timeout=10000")
             reader.execute("PRAGMA query_only=ON")
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise WitnessStateError(f"cannot open witness state {path}: {exc}") from exc
         return cls(connection, reader=reader)
 
