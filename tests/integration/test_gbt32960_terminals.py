@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 from dataclasses import replace
@@ -343,6 +345,54 @@ def test_2025_signatures_and_bad_frames(tmp_path: Path, mosquitto: MosquittoBrok
             assert counts["gbt_bad_checksum"] == 2
             assert counts["gbt_truncated"] == 1
             assert counts["gbt_unframed"] == 2
+
+    asyncio.run(check())
+
+
+def test_sm2_verification_survives_killed_workers(
+    tmp_path: Path, mosquitto: MosquittoBroker
+) -> None:
+    """SM2 is verified in worker processes, off the event loop. Kill them all: the next 2025
+    frame is verified by a new pool (logged, answered ok), a tampered one is still refused."""
+    deployment = _deployment(tmp_path, mosquitto)
+
+    async def main() -> None:
+        gateway = Gateway(deployment.settings)
+        task = asyncio.create_task(gateway.run(install_signal_handlers=False))
+        await asyncio.wait_for(gateway.started.wait(), 20)
+        try:
+            assert gateway.runtime is not None
+            listener = gateway.runtime.gbt32960
+            assert listener is not None
+            assert listener.sm2_worker_pids() == []
+            async with await TerminalConnection.open(*listener.address) as link:
+                assert _ack(await link.ask(terminal.login(2025, VIN_2025, terminal.at(0)))) == "ok"
+                first = terminal.realtime(2025, VIN_2025, terminal.Reading(at=terminal.at(1)),
+                                          key=KEY)  # fmt: skip
+                assert _ack(await link.ask(first)) == "ok"
+                killed = listener.sm2_worker_pids()
+                assert killed
+                for pid in killed:
+                    os.kill(pid, signal.SIGKILL)
+                second = terminal.realtime(2025, VIN_2025, terminal.Reading(at=terminal.at(2)),
+                                           key=KEY)  # fmt: skip
+                assert _ack(await link.ask(second)) == "ok"
+                assert not set(listener.sm2_worker_pids()) & set(killed)
+                tampered = terminal.realtime(
+                    2025, VIN_2025, terminal.Reading(at=terminal.at(3)), key=KEY, tamper=True
+                )
+                assert _ack(await link.ask(tampered)) == "signature_invalid"
+        finally:
+            gateway.request_stop()
+            await asyncio.wait_for(task, 30)
+
+    asyncio.run(main())
+
+    async def check() -> None:
+        async with await open_reader(tmp_path / "gateway" / "gateway.db") as reader:
+            assert [leaf.seq for leaf in await reader.device_leaves(VIN_2025)] == [0, 1]
+            counts = {c.reason: c.total for c in await reader.quarantine_counts()}
+            assert counts == {"gbt_bad_signature": 1}
 
     asyncio.run(check())
 
