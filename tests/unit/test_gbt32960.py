@@ -8,6 +8,7 @@ import hashlib
 from collections.abc import Callable
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rtm_con import msg_checked
@@ -15,6 +16,7 @@ from rtm_con.data_warnings import general_warnings_2016, general_warnings_2025
 
 from firmware_sim.gbt32960 import encode as demo_encode
 from ledger import gbt32960 as gbt
+from ledger.gbt32960 import signature as sm2_signature
 from ledger.gbt32960.frame import CMD_HEARTBEAT, CMD_LOGIN, CMD_LOGOUT, CMD_TIME_SYNC
 from ledger.message import MessageError, decode_message
 from ledger.telemetry import ALARM_BITS, THERMAL_EVENT_BIT
@@ -109,7 +111,13 @@ class TestDecodedValues:
 
 
 class TestSignatures:
-    """2025 data frames verify with SM2/SM3 against the terminal's key, and only then."""
+    """2025 data frames verify with SM2/SM3 against the terminal's key, and only then (each
+    case over both SM2 backends)."""
+
+    @pytest.fixture(autouse=True, params=sm2_signature.SM2_BACKENDS)
+    def backend(self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+        monkeypatch.setattr(sm2_signature, "DEFAULT_BACKEND", request.param)
+        return str(request.param)
 
     def test_valid_signature(self) -> None:
         """A frame signed by the terminal's key verifies."""
@@ -168,6 +176,62 @@ class TestSignatures:
         signature = gbt.Signature(algorithm=1, r=b"\x00", s=b"\x01")
         with pytest.raises(gbt.GbtSignatureError, match="outside"):
             gbt.verify_sm2(signature=signature, signed=b"", public_key=KEY.public)
+
+
+class TestSm2Backends:
+    """The C backend (GmSSL) answers as the pure-Python one does, quietly."""
+
+    def test_backends_agree(self) -> None:
+        """Over signatures of random data (r and s of every byte length the draw gives) and
+        their one-bit alterations, both backends accept and refuse the same."""
+        key = terminal.Sm2Key.generate()
+        for round_ in range(24):
+            data = hashlib.sha256(b"%d" % round_).digest() * (round_ % 5 + 1)
+            r_hex, s_hex = key.sign(data)
+            r, s_ = bytes.fromhex(r_hex).lstrip(b"\0"), bytes.fromhex(s_hex).lstrip(b"\0")
+            cases = [
+                (gbt.Signature(algorithm=1, r=r, s=s_), data),
+                (gbt.Signature(algorithm=1, r=r, s=s_), data[:-1] + bytes([data[-1] ^ 1])),
+                (gbt.Signature(algorithm=1, r=r[:-1] + bytes([r[-1] ^ 1]), s=s_), data),
+            ]
+            outcomes = []
+            for signature, signed in cases:
+                answers = []
+                for backend in sm2_signature.SM2_BACKENDS:
+                    try:
+                        gbt.verify_sm2(signature=signature, signed=signed,
+                                       public_key=key.public, backend=backend)  # fmt: skip
+                        answers.append(True)
+                    except gbt.GbtSignatureError:
+                        answers.append(False)
+                outcomes.append(answers)
+            # the genuine signature passes both, each alteration fails both
+            assert outcomes == [[True, True], [False, False], [False, False]], round_
+
+    @pytest.mark.parametrize(
+        ("r", "s"),
+        [(1, 1), (0x7F, 0x80), (0xFF, 0x100), (2**255, 2**255 - 1), (2**256 - 1, 2**248),
+         (2**247, 2**248 - 1)],
+    )  # fmt: skip
+    def test_der_encoding_matches_an_independent_encoder(self, r: int, s: int) -> None:
+        """The DER the C backend is given equals the cryptography package's encoding."""
+        assert sm2_signature._der_signature(r, s) == encode_dss_signature(r, s)
+
+    def test_a_failed_verification_prints_nothing(self, capfd: pytest.CaptureFixture[str]) -> None:
+        """GmSSL traces a failed verification to file descriptor 2; nothing reaches it."""
+        record = gbt.decode_realtime(2025, gbt.parse_frame(
+            _realtime(2025, terminal.Reading(at=terminal.at(0)), tamper=True)).data)  # fmt: skip
+        assert record.signature is not None
+        with pytest.raises(gbt.GbtSignatureError):
+            gbt.verify_sm2(signature=record.signature, signed=record.signed,
+                           public_key=KEY.public, backend="gmssl-pyx")  # fmt: skip
+        assert capfd.readouterr() == ("", "")
+
+    def test_unknown_backend(self) -> None:
+        """A backend name that does not exist is a programming error, said plainly."""
+        signature = gbt.Signature(algorithm=1, r=b"\x01", s=b"\x01")
+        with pytest.raises(ValueError, match="not available"):
+            gbt.verify_sm2(signature=signature, signed=b"", public_key=KEY.public, backend="x")
 
 
 class TestBadFrames:
