@@ -145,6 +145,8 @@ def test_replace_dated_before_the_last_messages_hides_none(early: EvidenceWorld)
     later = early.bundle(NEW, from_ms=t_of(9))
     assert len(predecessor(later).messages) == 3
     assert_complete(lessor_check(early, later))
+    figures = {f.key: f.value for f in offline_report(bundle).figures}
+    assert (figures["messages"], figures["samples"]) == (12, 36)
 
 
 def test_predecessors_are_followed_transitively(world: EvidenceWorld, tmp_path: Path) -> None:
@@ -236,13 +238,26 @@ def test_cli_names_a_dropped_predecessor_chain(world: EvidenceWorld, tmp_path: P
 def test_api_bundle_and_report_read_the_history_across_both(world: EvidenceWorld) -> None:
     """The API serves the successor's v2 bundle with its predecessor chain, and its report
     equals `voltproof report` of that download: the pack figures over both devices' samples
-    (15 messages of 3 samples), where pack-0004 alone has 9."""
+    (15 messages of 3 samples), where pack-0004 alone has 9. A period after the replacement:
+    the predecessor chain is there, empty, and the report has pack-0004's messages only."""
     secret = asyncio.run(_operator_key(world))
     period = f"from=0&to={RECEIVED_MS + 1}"
+    after = f"from={REPLACED_MS}&to={RECEIVED_MS + 1}"
     headers = {"Authorization": f"Bearer {secret}"}
     with TestClient(create_app(load_deployment(workdir=world.workdir))) as client:
         served = client.get(f"/api/assets/{NEW}/bundle?{period}", headers=headers)
         report = client.get(f"/api/assets/{NEW}/report?{period}", headers=headers)
+        served_after = client.get(f"/api/assets/{NEW}/bundle?{after}", headers=headers)
+        report_after = client.get(f"/api/assets/{NEW}/report?{after}", headers=headers)
+    assert served_after.status_code == 200, served_after.text
+    assert report_after.status_code == 200, report_after.text
+    bundle_after = read_bundle(served_after.content)
+    assert isinstance(bundle_after, BundleV2)
+    assert [(c.role, len(c.messages)) for c in bundle_after.chains] == [
+        ("asset", 3), ("predecessor", 0),
+    ]  # fmt: skip
+    assert report_after.json() == json.loads(offline_report(bundle_after).to_json())
+    assert report_after.json()["figures"]["messages"]["value"] == 3
     assert served.status_code == 200, served.text
     assert report.status_code == 200, report.text
     bundle = read_bundle(served.content)
