@@ -391,8 +391,8 @@ def test_predecessor_chain_of_an_unnamed_device_is_refused(world: EvidenceWorld)
 
 def test_predecessor_chain_over_another_interval_is_refused(world: EvidenceWorld) -> None:
     """A predecessor chain over less than the period (cut short, as at a replace entry's t) or
-    more (stretched before a sub-period's start): refused by name; a boundary message moved
-    inside its interval: outside it."""
+    more (stretched before a sub-period's start), or given twice: refused by name; a boundary
+    message moved inside its interval: outside it."""
     bundle = world.bundle(NEW, from_ms=t_of(3), to_ms=t_of(8))
     old = predecessor(bundle)
     assert [m.index for m in old.messages] == [
@@ -409,6 +409,9 @@ def test_predecessor_chain_over_another_interval_is_refused(world: EvidenceWorld
     narrower = replace(old, to_ms=t_of(6), messages=old.messages[:3], after=old.messages[3])
     with pytest.raises(PredecessorChainError, match=f"'{OLD}' over {t_of(3)}..{t_of(6)}: "):
         lessor_check(world, mut.with_chain(bundle, old, narrower))
+    twice = replace(bundle, chains=(*bundle.chains, old))
+    with pytest.raises(PredecessorChainError, match=f"'{OLD}' over .*: a second chain of it"):
+        lessor_check(world, twice)
     assert old.after is not None
     inside = replace(old, messages=(*old.messages, old.after), after=None)
     with pytest.raises(PeriodBoundaryError, match="does not fit its place"):
