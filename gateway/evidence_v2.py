@@ -10,8 +10,9 @@ What goes in (``docs/protocol.md``, "Bundle ``voltproof-bundle/2``"):
 - the asset's own chain over the period (always, even empty);
 - for an asset a ``replace`` entry names as another device's successor (transitively, at most
   :data:`~ledger.verify_v2.MAX_PREDECESSORS`), one ``predecessor`` chain per device it
-  carries the history of, over the period up to that device's ``replace`` entry's ``t``
-  (its own partners are in its own bundle);
+  carries the history of, over the whole period like the asset's own (a replaced device is
+  revoked, so its chain is final; the ``replace`` entry's ``t`` is the operator's word and
+  decides nothing); its own partners are in its own bundle;
 - for a pack, one host chain per hosting interval, holding only the host's messages inside
   that interval; for a bus, one ``installed`` chain per interval its messages name a pack,
   holding only that pack's messages inside it;
@@ -55,7 +56,7 @@ from ledger.verify_v2 import (
     MAX_PREDECESSORS,
     PredecessorChainError,
     partner_intervals,
-    predecessor_intervals,
+    predecessor_lineage,
 )
 
 from .collector import gc_paused
@@ -205,19 +206,19 @@ async def _select(
         raise UnknownAssetError(f"no device {asset_id!r} is enrolled in the anchored log")
     own = await _choose(store, entry, from_ms=from_ms, to_ms=to_ms, size=size, keep=grant)
     chains: list[tuple[str, str, int, int, _Chosen]] = [(asset_id, "asset", from_ms, to_ms, own)]
-    for predecessor, start, end in await _predecessors(
-        store, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms, size=size
-    ):
+    for predecessor in await _predecessors(store, asset_id=asset_id, size=size):
         predecessor_entry = index.entry(predecessor)
         if predecessor_entry is None:
             raise EvidenceError(
                 f"{predecessor!r}, which a replace entry links to {asset_id!r}, is not in the "
                 f"store's device index at size {size} (run voltproof audit)"
             )
+        # The whole period, like the asset's own chain: a replaced device is revoked, so its
+        # chain is final, and the replace entry's t (the operator's word) decides nothing.
         chosen = await _choose(
-            store, predecessor_entry, from_ms=start, to_ms=end, size=size, keep=grant
+            store, predecessor_entry, from_ms=from_ms, to_ms=to_ms, size=size, keep=grant
         )
-        chains.append((predecessor, "predecessor", start, end, chosen))
+        chains.append((predecessor, "predecessor", from_ms, to_ms, chosen))
     decoded, frames = _decoded(own.inside)
     role, intervals = partner_intervals(entry.kind, _own_payloads(own.inside, decoded, frames),
                                         to_ms=to_ms)  # fmt: skip
@@ -235,36 +236,33 @@ async def _select(
                       absent=tuple(sorted(absent)))  # fmt: skip
 
 
-async def _predecessors(
-    store: StoreReader, *, asset_id: str, from_ms: int, to_ms: int, size: int
-) -> list[tuple[str, int, int]]:
-    """The predecessor intervals of ``asset_id`` (:func:`ledger.verify_v2.predecessor_intervals`)
-    from the ``replace`` entries below ``size``, walked back while they overlap the period."""
-    links: dict[str, tuple[str, int]] = {}
+async def _predecessors(store: StoreReader, *, asset_id: str, size: int) -> list[str]:
+    """The lineage of ``asset_id`` (:func:`ledger.verify_v2.predecessor_lineage`) from the
+    ``replace`` entries below ``size``, walked back to a device that replaces none (at most
+    one link past :data:`~ledger.verify_v2.MAX_PREDECESSORS`, enough to refuse)."""
+    links: dict[str, str] = {}
     current = asset_id
-    while len(links) <= MAX_PREDECESSORS:
-        link = await _replaces(store, current, size=size)
-        if link is None:
+    while current not in links and len(links) <= MAX_PREDECESSORS:
+        replaced = await _replaces(store, current, size=size)
+        if replaced is None:
             break
-        links[current] = link
-        if link[1] <= from_ms:
-            break  # the older devices' lives end before the period
-        current = link[0]
+        links[current] = replaced
+        current = replaced
     try:
-        return predecessor_intervals(links, asset_id=asset_id, from_ms=from_ms, to_ms=to_ms)
+        return predecessor_lineage(links, asset_id=asset_id)
     except PredecessorChainError as exc:
         raise EvidenceError(str(exc)) from exc
 
 
-async def _replaces(store: StoreReader, device: str, *, size: int) -> tuple[str, int] | None:
-    """The device ``device`` replaces and the ``t`` of that ``replace`` entry, if any."""
+async def _replaces(store: StoreReader, device: str, *, size: int) -> str | None:
+    """The device ``device`` replaces (its ``replace`` entry below ``size``), if any."""
     for record in await store.registry_leaves([device], leaf_below=size):
         try:
             fact = read_registry_entry(record.cose, index=record.leaf_index)
         except RegistryEntryError as exc:
             raise EvidenceError(f"stored registry leaf {record.leaf_index}: {exc}") from exc
         if fact.type == "replace" and fact.new == device:
-            return fact.device, fact.t_ms
+            return fact.device
     return None
 
 

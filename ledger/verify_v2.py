@@ -40,7 +40,6 @@ from .registry import (
     RegistryHistory,
     check_registry,
     key_for_message,
-    read_registry_entry,
 )
 from .verify import (
     DEFAULT_WORKERS,
@@ -82,7 +81,7 @@ __all__ = [
     "hosting_intervals",
     "installed_intervals",
     "partner_intervals",
-    "predecessor_intervals",
+    "predecessor_lineage",
     "stale_after",
     "verify_bundle_v2",
 ]
@@ -132,7 +131,7 @@ class HostChainError(BundleVerificationError):
 
 
 class PredecessorChainError(BundleVerificationError):
-    """The predecessor chains are not exactly the devices the asset replaces over their lives."""
+    """The predecessor chains are not exactly the devices the asset replaces, over its period."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -368,103 +367,110 @@ def _key_history(bundle: BundleV2) -> dict[str, tuple[KeySpan, ...]]:
     return {device: state.keys for device, state in _registry(bundle).devices.items()}
 
 
-def predecessor_intervals(
-    links: Mapping[str, tuple[str, int]], *, asset_id: str, from_ms: int, to_ms: int
-) -> list[tuple[str, int, int]]:
-    """``(predecessor, from_ms, to_ms)`` per device whose history the asset carries on.
+def predecessor_lineage(links: Mapping[str, str], *, asset_id: str) -> list[str]:
+    """The devices whose history the asset carries on, newest first.
 
-    ``links`` maps a successor's id to the id it replaces and the ``t`` of that ``replace``
-    entry. The asset's predecessor's interval is the period up to the replace's ``t``; the
-    predecessor's own predecessor's, that interval up to its replace's ``t``; and so on until
-    an interval is empty (the older devices' lives end before the period). More than
-    :data:`MAX_PREDECESSORS` is refused (:class:`PredecessorChainError`).
+    ``links`` maps a successor's id to the id its ``replace`` entry names as replaced. The
+    lineage is the asset's predecessor, that device's own predecessor, and so on back to a
+    device that replaces none. Each gets a chain over the bundle's whole period: a
+    predecessor is revoked before it is replaced and nothing of a revoked device is logged,
+    so its chain is final, and the ``t`` of a ``replace`` (the operator's word, which it can
+    backdate) decides nothing. More than :data:`MAX_PREDECESSORS`, or a line that comes back
+    to a device of it, is refused (:class:`PredecessorChainError`).
     """
-    runs: list[tuple[str, int, int]] = []
-    current, end = asset_id, to_ms
+    lineage: list[str] = []
+    current = asset_id
     while current in links:
-        predecessor, replaced_ms = links[current]
-        end = min(end, replaced_ms)
-        if end <= from_ms:
-            break
-        if len(runs) == MAX_PREDECESSORS:
+        current = links[current]
+        if current == asset_id or current in lineage:
             raise PredecessorChainError(
-                f"{asset_id!r} has more than {MAX_PREDECESSORS} predecessors in the period "
-                f"{from_ms}..{to_ms}; ask for a shorter one"
+                f"the replace entries back from {asset_id!r} come back to {current!r} (the "
+                "registry rules allow no such line)"
             )
-        runs.append((predecessor, from_ms, end))
-        current = predecessor
-    return runs
+        if len(lineage) == MAX_PREDECESSORS:
+            raise PredecessorChainError(
+                f"{asset_id!r} has more than {MAX_PREDECESSORS} predecessors; a v2 bundle "
+                f"carries at most {MAX_PREDECESSORS}, so its history across them cannot be "
+                "given in one (ask for the predecessors' own bundles)"
+            )
+        lineage.append(current)
+    return lineage
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Link:
-    """A ``replace`` entry of the bundle: who replaces whom, at which leaf, at which ``t``."""
+    """A ``replace`` entry of the bundle: who replaces whom, at which leaf."""
 
     successor: str
     predecessor: str
     leaf: int
-    t_ms: int
 
 
-def _links(bundle: BundleV2, registry: RegistryHistory) -> dict[str, _Link]:
+def _links(registry: RegistryHistory) -> dict[str, _Link]:
     """The ``replace`` entries naming a device of the bundle as ``new``, by successor.
 
     Each device's registry is complete (step 3), so a device of the bundle that replaces
     another has its ``replace`` entry here, whatever the operator left out.
     """
-    data = {leaf.index: leaf.data for d in bundle.devices for leaf in d.registry}
-    links: dict[str, _Link] = {}
-    for successor, state in registry.devices.items():
-        if state.replaces is None or state.replaces_index is None:
-            continue
-        index = state.replaces_index
-        t_ms = read_registry_entry(data[index], index=index).t_ms  # read by the rules already
-        links[successor] = _Link(
-            successor=successor, predecessor=state.replaces, leaf=index, t_ms=t_ms
-        )
-    return links
+    return {
+        successor: _Link(successor=successor, predecessor=state.replaces, leaf=state.replaces_index)
+        for successor, state in registry.devices.items()
+        if state.replaces is not None and state.replaces_index is not None
+    }
 
 
 def _check_predecessors(bundle: BundleV2, registry: RegistryHistory) -> frozenset[str]:
-    """The predecessor chains are exactly the asset's predecessors over their lives.
+    """The predecessor chains are exactly the asset's lineage, each over the whole period.
 
-    One chain per device the asset replaces (transitively), over the period up to the
-    ``replace`` entry's ``t`` (:func:`predecessor_intervals`); every leaf of it logged before
-    that entry (the predecessor's history ends at its replacement; anything the log holds
-    of it later is refused by name). Returns the predecessors' ids.
+    The lineage (:func:`predecessor_lineage`) is walked from the asset's complete registry:
+    each predecessor must be a device of the bundle (its registry, complete by its index
+    entry, shows whether it replaces another in turn) with one chain over exactly the
+    bundle's period, completeness judged like any chain (an empty one proven by the index
+    head); every leaf of it logged before its ``replace`` entry (leaf order is the log's,
+    not the operator's word; anything the log holds of the device later is refused by name).
+    Returns the predecessors' ids.
     """
-    links = _links(bundle, registry)
-    required = predecessor_intervals(
-        {s: (link.predecessor, link.t_ms) for s, link in links.items()},
-        asset_id=bundle.asset_id, from_ms=bundle.from_ms, to_ms=bundle.to_ms,
-    )  # fmt: skip
+    links = _links(registry)
+    lineage = predecessor_lineage(
+        {successor: link.predecessor for successor, link in links.items()},
+        asset_id=bundle.asset_id,
+    )
     by_predecessor = {link.predecessor: link for link in links.values()}
+    given = {d.device for d in bundle.devices}
+    period = (bundle.from_ms, bundle.to_ms)
+    for device in lineage:
+        if device not in given:
+            link = by_predecessor[device]
+            raise PredecessorChainError(
+                f"{link.successor!r} replaces {device!r} (replace entry at leaf {link.leaf}), "
+                f"and the bundle does not give the device {device!r} (its index entry and "
+                "registry, which show what it sent and whether it replaces another in turn)"
+            )
     chains = [c for c in bundle.chains if c.role == "predecessor"]
-    lives = {device: (start, end) for device, start, end in required}
     seen: set[str] = set()
     for chain in sorted(chains, key=lambda c: (c.device, c.from_ms, c.to_ms)):
         device, span = chain.device, (chain.from_ms, chain.to_ms)
         where = f"predecessor chain of {device!r} over {span[0]}..{span[1]}"
-        if device not in lives:
+        if device not in lineage:
             raise PredecessorChainError(
                 f"{where}: the asset's registry links no replace of it to the asset"
             )
         if device in seen:
             raise PredecessorChainError(f"{where}: a second chain of it")
         seen.add(device)
-        if span != lives[device]:
-            link = by_predecessor[device]
+        if span != period:
             raise PredecessorChainError(
-                f"{where}: its life in the period runs {lives[device][0]}..{lives[device][1]} "
-                f"(up to the replace entry at leaf {link.leaf}, t = {link.t_ms})"
+                f"{where}: a predecessor's chain covers the period {period[0]}..{period[1]}, "
+                "like the asset's (its log ends at its revocation; the replace entry's t "
+                "decides nothing)"
             )
-    for device, start, end in required:
+    for device in lineage:
         if device not in seen:
             link = by_predecessor[device]
             raise PredecessorChainError(
-                f"{link.successor!r} replaces {device!r} (replace entry at leaf {link.leaf}, "
-                f"t = {link.t_ms}), and the bundle has no predecessor chain of {device!r} over "
-                f"{start}..{end}"
+                f"{link.successor!r} replaces {device!r} (replace entry at leaf {link.leaf}), "
+                f"and the bundle has no predecessor chain of {device!r} over "
+                f"{period[0]}..{period[1]}"
             )
     for chain in chains:
         link = by_predecessor[chain.device]
@@ -475,7 +481,7 @@ def _check_predecessors(bundle: BundleV2, registry: RegistryHistory) -> frozense
                 f"logged after the replace entry at leaf {link.leaf} (a predecessor's history "
                 "ends at its replacement)"
             )
-    return frozenset(d for d, _, _ in required)
+    return frozenset(lineage)
 
 
 def _check_chain(

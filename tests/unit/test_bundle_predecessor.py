@@ -3,8 +3,9 @@
 pack-0003 (twelve backfilled messages) is revoked and replaced by pack-0004, which then sends
 three messages of its own; everything goes through the real registry and pipeline into a
 real store, signed and anchored. The successor's bundle carries pack-0003's chain as its
-``predecessor`` over the period up to the ``replace`` entry's ``t``, and every way an operator
-can bend that chain is refused by name (INVALID) or reported (INCOMPLETE).
+``predecessor`` over the whole period (the ``replace`` entry's ``t`` is the operator's word and
+decides nothing), and every way an operator can bend that chain, backdating the replace
+included, is refused by name (INVALID) or reported (INCOMPLETE).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ledger.verify_v2 import (
     PredecessorChainError,
     RegistryCompletenessError,
     check_messages_v2,
-    predecessor_intervals,
+    predecessor_lineage,
 )
 from tests.support import bundle_mutations as mut
 from tests.support.evidence_world import (
@@ -64,8 +65,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> EvidenceWorld:
 
 @pytest.fixture(scope="module")
 def early(tmp_path_factory: pytest.TempPathFactory) -> EvidenceWorld:
-    """The operator's replace entry says t_of(8): pack-0003's seq 8..11 (logged before the
-    revocation) are after its replacement."""
+    """The operator dates the replace entry t_of(8): pack-0003's seq 8..11, logged before the
+    revocation, are after the replacement by the operator's word."""
     built = build_world(tmp_path_factory.mktemp("early") / "gw")
     built.replace_device(OLD, NEW, at_ms=t_of(8))
     return built
@@ -88,11 +89,11 @@ def run_cli(world: EvidenceWorld, *args: str) -> subprocess.CompletedProcess[str
 
 
 def test_successor_bundle_carries_the_predecessor_chain(world: EvidenceWorld) -> None:
-    """pack-0004's bundle holds its own three messages and pack-0003's twelve over the period
-    up to the replace entry's t; both devices with every registry entry; COMPLETE."""
+    """pack-0004's bundle holds its own three messages and pack-0003's twelve over the whole
+    period; both devices with every registry entry; COMPLETE."""
     bundle = world.bundle(NEW)
     chains = [(c.device, c.role, c.from_ms, c.to_ms) for c in bundle.chains]
-    assert chains == [(NEW, "asset", 0, bundle.to_ms), (OLD, "predecessor", 0, REPLACED_MS)]
+    assert chains == [(NEW, "asset", 0, bundle.to_ms), (OLD, "predecessor", 0, bundle.to_ms)]
     old = predecessor(bundle)
     assert (len(old.messages), old.before, old.after) == (12, None, None)
     assert [d.device for d in bundle.devices] == [OLD, NEW]
@@ -115,24 +116,37 @@ def test_sub_period_clips_the_predecessor_chain(world: EvidenceWorld) -> None:
     assert_complete(lessor_check(world, bundle))
 
 
-def test_period_after_the_replace_has_no_predecessor_chain(world: EvidenceWorld) -> None:
-    """A period starting at the replace entry's t: the predecessor's life is over."""
+def test_period_after_the_replace_has_an_empty_predecessor_chain(world: EvidenceWorld) -> None:
+    """A period starting at the replace entry's t: the predecessor's chain is there, empty,
+    with no boundary message; its index head (before the period) proves both ends."""
     bundle = world.bundle(NEW, from_ms=REPLACED_MS)
-    assert [(c.role, len(c.messages)) for c in bundle.chains] == [("asset", 3)]
-    assert [d.device for d in bundle.devices] == [NEW]
-    assert_complete(lessor_check(world, bundle))
+    assert [(c.device, c.role, c.from_ms, len(c.messages)) for c in bundle.chains] == [
+        (NEW, "asset", REPLACED_MS, 3), (OLD, "predecessor", REPLACED_MS, 0),
+    ]  # fmt: skip
+    assert (predecessor(bundle).before, predecessor(bundle).after) == (None, None)
+    assert [d.device for d in bundle.devices] == [OLD, NEW]
+    report = lessor_check(world, bundle)
+    assert_complete(report)
+    facts = next(c for c in report.chains if c.role == "predecessor")
+    assert (facts.received, facts.first_seq, facts.end_by) == (0, None, "head")
 
 
-def test_replace_before_the_last_messages_ends_the_chain_there(early: EvidenceWorld) -> None:
-    """The replace entry's t is t_of(8): the predecessor chain stops there, its seq 8 is the
-    ``after`` boundary message that proves the end, and seq 9..11 stay out."""
+def test_replace_dated_before_the_last_messages_hides_none(early: EvidenceWorld) -> None:
+    """The replace entry's t is t_of(8), before pack-0003's seq 8..11: all twelve are in the
+    predecessor chain over the whole period, its end proven by the index head; COMPLETE. A
+    period starting after that t holds seq 9..11."""
     bundle = early.bundle(NEW)
     old = predecessor(bundle)
-    assert (old.from_ms, old.to_ms, len(old.messages)) == (0, t_of(8), 8)
-    assert old.after is not None
+    assert (old.from_ms, old.to_ms, len(old.messages)) == (0, bundle.to_ms, 12)
+    assert (old.before, old.after) == (None, None)
     report = lessor_check(early, bundle)
     assert_complete(report)
-    assert next(c for c in report.chains if c.role == "predecessor").end_by == "after"
+    assert next(c for c in report.chains if c.role == "predecessor").end_by == "head"
+    later = early.bundle(NEW, from_ms=t_of(9))
+    assert len(predecessor(later).messages) == 3
+    assert_complete(lessor_check(early, later))
+    figures = {f.key: f.value for f in offline_report(bundle).figures}
+    assert (figures["messages"], figures["samples"]) == (12, 36)
 
 
 def test_predecessors_are_followed_transitively(world: EvidenceWorld, tmp_path: Path) -> None:
@@ -148,25 +162,35 @@ def test_predecessors_are_followed_transitively(world: EvidenceWorld, tmp_path: 
     dropped = mut.with_chain(bundle, predecessor(bundle, OLD), None)
     with pytest.raises(PredecessorChainError, match=f"'{NEW}' replaces '{OLD}'"):
         lessor_check(twice, dropped)
-
-
-def test_predecessor_intervals_rule() -> None:
-    """Each interval ends at its replace's t, or the successor's end; empty ones stop the walk;
-    more than MAX_PREDECESSORS is refused."""
-    links = {"c": ("b", 50), "b": ("a", 80)}
-    assert predecessor_intervals(links, asset_id="c", from_ms=0, to_ms=100) == [
-        ("b", 0, 50), ("a", 0, 50),
+    # Without the newer predecessor's device, the line cannot be followed past it: named.
+    no_link = mut.with_device(bundle, mut.device_of(bundle, NEW), None)
+    unfollowed = f"'pack-0005' replaces '{NEW}' .*does not give the device"
+    with pytest.raises(PredecessorChainError, match=unfollowed):
+        lessor_check(twice, no_link)
+    # A period after both replacements still carries both lives, each proven empty or not.
+    later = twice.bundle("pack-0005", from_ms=RECEIVED_MS)
+    assert [(c.device, c.role) for c in later.chains] == [
+        ("pack-0005", "asset"), (NEW, "predecessor"), (OLD, "predecessor"),
     ]  # fmt: skip
-    assert predecessor_intervals({"c": ("b", 50), "b": ("a", 20)}, asset_id="c", from_ms=0,
-                                 to_ms=100) == [("b", 0, 50), ("a", 0, 20)]  # fmt: skip
-    assert predecessor_intervals(links, asset_id="c", from_ms=50, to_ms=100) == []
-    assert predecessor_intervals(links, asset_id="b", from_ms=0, to_ms=60) == [("a", 0, 60)]
-    chain = {f"d{i + 1}": (f"d{i}", 100) for i in range(MAX_PREDECESSORS + 1)}
+    assert_complete(lessor_check(twice, later))
+
+
+def test_predecessor_lineage_rule() -> None:
+    """The replace links walked back from the asset, newest first, to a device that replaces
+    none; more than MAX_PREDECESSORS, or a line that comes back to a device, is refused."""
+    links = {"c": "b", "b": "a"}
+    assert predecessor_lineage(links, asset_id="c") == ["b", "a"]
+    assert predecessor_lineage(links, asset_id="b") == ["a"]
+    assert predecessor_lineage(links, asset_id="a") == []
+    chain = {f"d{i + 1}": f"d{i}" for i in range(MAX_PREDECESSORS + 1)}
     top = f"d{MAX_PREDECESSORS + 1}"
     with pytest.raises(PredecessorChainError, match=f"more than {MAX_PREDECESSORS} predecessors"):
-        predecessor_intervals(chain, asset_id=top, from_ms=0, to_ms=100)
-    assert len(predecessor_intervals(chain, asset_id=f"d{MAX_PREDECESSORS}", from_ms=0,
-                                     to_ms=100)) == MAX_PREDECESSORS  # fmt: skip
+        predecessor_lineage(chain, asset_id=top)
+    assert len(predecessor_lineage(chain, asset_id=f"d{MAX_PREDECESSORS}")) == MAX_PREDECESSORS
+    with pytest.raises(PredecessorChainError, match="from 'c' come back to 'b'"):
+        predecessor_lineage({"c": "b", "b": "a", "a": "b"}, asset_id="c")
+    with pytest.raises(PredecessorChainError, match="from 'c' come back to 'c'"):
+        predecessor_lineage({"c": "b", "b": "c"}, asset_id="c")
 
 
 # -- the command line -------------------------------------------------------------------------
@@ -214,13 +238,26 @@ def test_cli_names_a_dropped_predecessor_chain(world: EvidenceWorld, tmp_path: P
 def test_api_bundle_and_report_read_the_history_across_both(world: EvidenceWorld) -> None:
     """The API serves the successor's v2 bundle with its predecessor chain, and its report
     equals `voltproof report` of that download: the pack figures over both devices' samples
-    (15 messages of 3 samples), where pack-0004 alone has 9."""
+    (15 messages of 3 samples), where pack-0004 alone has 9. A period after the replacement:
+    the predecessor chain is there, empty, and the report has pack-0004's messages only."""
     secret = asyncio.run(_operator_key(world))
     period = f"from=0&to={RECEIVED_MS + 1}"
+    after = f"from={REPLACED_MS}&to={RECEIVED_MS + 1}"
     headers = {"Authorization": f"Bearer {secret}"}
     with TestClient(create_app(load_deployment(workdir=world.workdir))) as client:
         served = client.get(f"/api/assets/{NEW}/bundle?{period}", headers=headers)
         report = client.get(f"/api/assets/{NEW}/report?{period}", headers=headers)
+        served_after = client.get(f"/api/assets/{NEW}/bundle?{after}", headers=headers)
+        report_after = client.get(f"/api/assets/{NEW}/report?{after}", headers=headers)
+    assert served_after.status_code == 200, served_after.text
+    assert report_after.status_code == 200, report_after.text
+    bundle_after = read_bundle(served_after.content)
+    assert isinstance(bundle_after, BundleV2)
+    assert [(c.role, len(c.messages)) for c in bundle_after.chains] == [
+        ("asset", 3), ("predecessor", 0),
+    ]  # fmt: skip
+    assert report_after.json() == json.loads(offline_report(bundle_after).to_json())
+    assert report_after.json()["figures"]["messages"]["value"] == 3
     assert served.status_code == 200, served.text
     assert report.status_code == 200, report.text
     bundle = read_bundle(served.content)
@@ -293,16 +330,20 @@ async def _operator_key(world: EvidenceWorld) -> str:
 
 
 def test_dropped_predecessor_chain_is_refused(world: EvidenceWorld) -> None:
-    """The chain left out (with or without its device): the asset's own registry, complete by
+    """The chain left out, its device left out, or both: the asset's own registry, complete by
     its index entry, still holds the replace that names it."""
     bundle = world.bundle(NEW)
     no_chain = mut.with_chain(bundle, predecessor(bundle), None)
-    reason = f"'{NEW}' replaces '{OLD}' .*no predecessor chain of '{OLD}' over 0..{REPLACED_MS}"
+    reason = f"'{NEW}' replaces '{OLD}' .*no predecessor chain of '{OLD}' over 0..{bundle.to_ms}"
     with pytest.raises(PredecessorChainError, match=reason):
         lessor_check(world, no_chain)
+    no_device = f"'{NEW}' replaces '{OLD}' .*the bundle does not give the device '{OLD}'"
     neither = mut.with_device(no_chain, mut.device_of(no_chain, OLD), None)
-    with pytest.raises(PredecessorChainError, match=reason):
+    with pytest.raises(PredecessorChainError, match=no_device):
         lessor_check(world, neither)
+    chain_only = mut.with_device(bundle, mut.device_of(bundle, OLD), None)
+    with pytest.raises(PredecessorChainError, match=no_device):
+        lessor_check(world, chain_only)
 
 
 def test_dropped_replace_entry_is_refused(world: EvidenceWorld) -> None:
@@ -348,23 +389,61 @@ def test_predecessor_chain_of_an_unnamed_device_is_refused(world: EvidenceWorld)
         lessor_check(world, extra_device)
 
 
-def test_predecessor_messages_after_the_replace_are_refused(early: EvidenceWorld) -> None:
-    """The chain stretched past the replace entry's t to hold seq 8..11 as its own: refused;
-    seq 8 moved inside without stretching: outside its interval."""
-    bundle = early.bundle(NEW)
+def test_predecessor_chain_over_another_interval_is_refused(world: EvidenceWorld) -> None:
+    """A predecessor chain over less than the period (cut short, as at a replace entry's t) or
+    more (stretched before a sub-period's start), or given twice: refused by name; a boundary
+    message moved inside its interval: outside it."""
+    bundle = world.bundle(NEW, from_ms=t_of(3), to_ms=t_of(8))
     old = predecessor(bundle)
-    later = early.bundle(OLD)  # the old device's own bundle holds seq 8..11
-    tail = tuple(m for m in mut.chain_of(later, OLD).messages if m.index > old.messages[-1].index)
-    assert len(tail) == 4
-    stretched = replace(old, to_ms=bundle.to_ms, messages=old.messages + tail, after=None)
+    assert [m.index for m in old.messages] == [
+        m.index for m in predecessor(world.bundle(NEW)).messages[3:8]
+    ]
+    whole = predecessor(world.bundle(NEW))
+    wider = replace(old, from_ms=0, before=None, messages=whole.messages[:8])
     with pytest.raises(
         PredecessorChainError,
-        match=f"'{OLD}' over 0..{bundle.to_ms}: its life in the period runs 0..{t_of(8)}",
+        match=f"'{OLD}' over 0..{t_of(8)}: a predecessor's chain covers the period "
+        f"{t_of(3)}..{t_of(8)}",
     ):
-        lessor_check(early, mut.with_chain(bundle, old, stretched))
-    inside = replace(old, messages=(*old.messages, tail[0]), after=None)
+        lessor_check(world, mut.with_chain(bundle, old, wider))
+    narrower = replace(old, to_ms=t_of(6), messages=old.messages[:3], after=old.messages[3])
+    with pytest.raises(PredecessorChainError, match=f"'{OLD}' over {t_of(3)}..{t_of(6)}: "):
+        lessor_check(world, mut.with_chain(bundle, old, narrower))
+    twice = replace(bundle, chains=(*bundle.chains, old))
+    with pytest.raises(PredecessorChainError, match=f"'{OLD}' over .*: a second chain of it"):
+        lessor_check(world, twice)
+    assert old.after is not None
+    inside = replace(old, messages=(*old.messages, old.after), after=None)
     with pytest.raises(PeriodBoundaryError, match="does not fit its place"):
-        lessor_check(early, mut.with_chain(bundle, old, inside))
+        lessor_check(world, mut.with_chain(bundle, old, inside))
+
+
+def test_backdated_replace_hides_no_predecessor_message(early: EvidenceWorld) -> None:
+    """The operator dates the replace t_of(8), before pack-0003's seq 8..11, and gives its
+    chain up to that t only (seq 8 the ``after`` message that seems to prove the end), or only
+    its first eight messages over the whole period, or, for a period starting after that t,
+    no predecessor at all: refused by name, or INCOMPLETE with the unproven end named; never
+    COMPLETE with seq 8..11 hidden."""
+    bundle = early.bundle(NEW)
+    old = predecessor(bundle)
+    own = mut.chain_of(early.bundle(OLD), OLD)  # pack-0003's own bundle holds all twelve
+    assert [m.index for m in own.messages[:8]] == [m.index for m in old.messages[:8]]
+    cut = replace(old, to_ms=t_of(8), messages=own.messages[:8], after=own.messages[8])
+    with pytest.raises(
+        PredecessorChainError,
+        match=f"predecessor chain of '{OLD}' over 0..{t_of(8)}: .*the period 0..{bundle.to_ms}",
+    ):
+        lessor_check(early, mut.with_chain(bundle, old, cut))
+    short = replace(old, to_ms=bundle.to_ms, messages=own.messages[:8], after=None)
+    report = lessor_check(early, mut.with_chain(bundle, old, short))
+    facts = next(c for c in report.chains if c.role == "predecessor")
+    assert not report.complete
+    assert (facts.last_seq, facts.start_proven, facts.end_proven) == (7, True, False)
+    later = early.bundle(NEW, from_ms=t_of(9))
+    alone = replace(later, chains=tuple(c for c in later.chains if c.device != OLD),
+                    devices=tuple(d for d in later.devices if d.device != OLD))  # fmt: skip
+    with pytest.raises(PredecessorChainError, match=f"'{NEW}' replaces '{OLD}'"):
+        lessor_check(early, alone)
 
 
 def test_predecessor_message_logged_after_the_replace_is_refused(
@@ -404,8 +483,8 @@ def test_more_predecessors_than_the_bound_is_a_clear_error(
     world: EvidenceWorld, tmp_path: Path
 ) -> None:
     """pack-0004 replaced sixteen times more (seventeen predecessors of the last one):
-    `voltproof bundle` of the whole history refuses with the reason, no traceback; a period
-    after the last replacements holds only the ones inside it."""
+    `voltproof bundle` of it refuses with the reason, no traceback, whatever the period (the
+    replace entries' t decide nothing); the one before it, with sixteen, has all of them."""
     line = world.copy(tmp_path / "line")
     devices = [NEW] + [f"pack-1{i:03}" for i in range(MAX_PREDECESSORS)]
     for number, (old, new) in enumerate(itertools.pairwise(devices)):
@@ -414,14 +493,17 @@ def test_more_predecessors_than_the_bound_is_a_clear_error(
     made = run_cli(line, "bundle", "--workdir", str(line.workdir), "--asset", last,
                    "--out", str(tmp_path / "line.json"))  # fmt: skip
     assert made.returncode == 1, made.stdout + made.stderr
-    assert f"'{last}' has more than {MAX_PREDECESSORS} predecessors in the period" in made.stderr
-    assert "ask for a shorter one" in made.stderr
+    assert f"'{last}' has more than {MAX_PREDECESSORS} predecessors; a v2 bundle" in made.stderr
+    assert "ask for the predecessors' own bundles" in made.stderr
     assert "Traceback" not in made.stderr
     assert not (tmp_path / "line.json").exists()
-    # From the t of the replace of pack-1013 on: only pack-1013 and pack-1014 came before.
-    recent = line.bundle(last, from_ms=REPLACED_MS + (MAX_PREDECESSORS - 2) * 1000)
-    assert [c.device for c in recent.chains] == [last, devices[-2], devices[-3]]
-    assert_complete(lessor_check(line, recent))
+    recent = run_cli(line, "bundle", "--workdir", str(line.workdir), "--asset", last, "--from",
+                     str(RECEIVED_MS), "--out", str(tmp_path / "recent.json"))  # fmt: skip
+    assert recent.returncode == 1, recent.stdout + recent.stderr
+    assert f"more than {MAX_PREDECESSORS} predecessors" in recent.stderr
+    bundle = line.bundle(devices[-2])
+    assert [c.device for c in bundle.chains] == [devices[-2], *reversed(devices[:-2]), OLD]
+    assert_complete(lessor_check(line, bundle))
 
 
 def test_replaced_bus_carries_its_predecessor(world: EvidenceWorld, tmp_path: Path) -> None:
