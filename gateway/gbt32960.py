@@ -16,9 +16,14 @@ timeout) and answered as GB/T 32960.3 clause 6.3 says:
   decryption failed). A frame whose boundaries cannot be trusted (bad start bytes, a stream
   cut mid-frame, a length beyond 65531) closes that connection only.
 
-Appends are serialised by one lock (the per-device counter is this process's); a frame
-resent because its answer was lost is recognised by its bytes (per device, the last
-:data:`RECENT_FRAMES`) and answered without a second leaf.
+Seq and prev are assigned under one lock (the per-device counter is this process's), and
+the frames of all connections are committed together (**group commit**): while one commit
+runs, the frames that arrive wait for the next, which takes them all in one transaction;
+each frame is answered once the commit holding it is durable. A failed commit fails every
+frame that waited for it or was built on it (their terminals get no answer and re-send) and
+the per-device counters are read again from the store. A frame resent because its answer was
+lost is recognised by its bytes (per device, the last :data:`RECENT_FRAMES`, and those
+still waiting for their commit) and answered without a second leaf.
 
 SM2 verification (pure Python, about 10 ms of CPU per frame) runs in a pool of processes
 (``sm2_workers``, one per CPU by default), never on the event loop: the gateway's MQTT
@@ -58,9 +63,10 @@ from ledger.gbt32960.frame import (
 )
 from ledger.gbt32960.units import decode_empty
 from ledger.message import MessageError, decode_message
+from ledger.telemetry import TelemetryColumns
 
 from .config import GbtSettings
-from .store import Appended, Candidate, DeviceStatus, QuarantineEntry, Store
+from .store import Appended, Candidate, DeviceStatus, QuarantineEntry, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +83,16 @@ class _Device:
     recent: OrderedDict[bytes, int]
 
 
+@dataclass(slots=True, kw_only=True)
+class _Pending:
+    """A frame's leaf waiting for the group commit."""
+
+    candidate: Candidate
+    device: _Device
+    digest: bytes
+    done: asyncio.Future[Appended]
+
+
 @dataclass(slots=True)
 class GbtStats:
     """Counters for tests and metrics."""
@@ -87,6 +103,8 @@ class GbtStats:
     quarantined: int = 0
     without_pack: int = 0
     """Frames logged without a pack block (a pack value missing or out of range)."""
+    commits: int = 0
+    """Store transactions that appended frames (fewer than frames: group commit)."""
 
 
 class GbtListener:
@@ -111,6 +129,9 @@ class GbtListener:
         self._lock = asyncio.Lock()
         self._connections: set[asyncio.Task[None]] = set()
         self._sm2_pool: ProcessPoolExecutor | None = None
+        self._pending: list[_Pending] = []
+        self._waiting: dict[bytes, asyncio.Future[Appended]] = {}
+        self._flusher: asyncio.Task[None] | None = None
         self.stats = GbtStats()
 
     @property
@@ -119,6 +140,11 @@ class GbtListener:
         assert self._server is not None
         host, port = self._server.sockets[0].getsockname()[:2]
         return str(host), int(port)
+
+    @property
+    def waiting_frames(self) -> int:
+        """Frames queued for, or inside, a group commit that has not ended yet."""
+        return len(self._waiting)
 
     def sm2_worker_pids(self) -> list[int]:
         """The process ids of the SM2 verification pool (empty before the first 2025 frame)."""
@@ -145,6 +171,9 @@ class GbtListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*self._connections, return_exceptions=True)
             await self._server.wait_closed()
+        if self._flusher is not None:
+            # the frames already handed to a commit are written (their seqs are taken)
+            await asyncio.gather(self._flusher, return_exceptions=True)
         if self._sm2_pool is not None:
             self._sm2_pool.shutdown(wait=False, cancel_futures=True)
             self._sm2_pool = None
@@ -162,6 +191,10 @@ class GbtListener:
             await self._serve(reader, writer, f"tcp://{peer[0]}:{peer[1]}" if peer else "tcp")
         except (ConnectionError, TimeoutError):
             pass
+        except StoreError as exc:
+            # The store failed (its frames are unanswered, so the terminal re-sends them):
+            # this connection ends, the listener and the other connections go on.
+            log.warning("gbt32960_store_failed", extra={"error": str(exc)})
         except asyncio.CancelledError:
             # The listener is closing: end this connection quietly (asyncio's stream
             # callback would otherwise log the cancelled handler as an error).
@@ -302,35 +335,88 @@ class GbtListener:
         async with self._lock:
             if digest in device.recent:
                 return  # resent after a lost answer: logged already
-            now = self._clock_ms()
-            leaf = gbt.encode_envelope(
-                received_at_ms=now, seq=device.seq, prev=device.head, device_id=device.device_id,
-                frame=frame.raw,
-            )  # fmt: skip
-            leaf_hash = gbt.envelope_hash(leaf)
-            candidate = Candidate(
-                position=0, topic=f"gbt32960/{frame.vin}", device_id=device.device_id,
-                seq=device.seq, prev=device.head, t_ms=record.at_ms, received_at_ms=now,
-                historical=frame.command == CMD_REISSUE, cose=leaf, message_hash=leaf_hash,
-                batch=columns, pack=pack,
-            )  # fmt: skip
-            # shielded: a listener closing mid-commit must not leave seq and store apart
-            (outcome,) = await asyncio.shield(self._store.commit([candidate], []))
-            if not isinstance(outcome, Appended):
-                raise gbt.FrameStructureError(f"the store did not append the frame: {outcome}")
-            device.seq += 1
-            device.head = leaf_hash
-            device.recent[digest] = outcome.leaf_index
-            if len(device.recent) > RECENT_FRAMES:
-                device.recent.popitem(last=False)
-            self.stats.appended += 1
-            if pack is None:
-                self.stats.without_pack += 1
-                log.info("gbt32960_no_pack_sample", extra={
-                    "vin": frame.vin, "leaf": outcome.leaf_index, "reason": gbt.pack_gap(record),
-                })  # fmt: skip
+            done = self._waiting.get(digest)
+            if done is None:  # (else resent while its first copy waits for the commit)
+                done = self._enqueue(frame, at_ms=record.at_ms, device=device, digest=digest,
+                                     columns=columns, pack=pack)  # fmt: skip
+        outcome = await asyncio.shield(done)
+        if pack is None:
+            log.info("gbt32960_no_pack_sample", extra={
+                "vin": frame.vin, "leaf": outcome.leaf_index, "reason": gbt.pack_gap(record),
+            })  # fmt: skip
         if self._on_appended is not None:
             self._on_appended(1)
+
+    def _enqueue(
+        self, frame: gbt.Frame, *, at_ms: int, device: _Device, digest: bytes,
+        columns: TelemetryColumns, pack: TelemetryColumns | None,
+    ) -> asyncio.Future[Appended]:  # fmt: skip
+        """The frame's leaf on the device's chain, queued for the next group commit (under
+        the lock). The device's counters move on at once: the next frame chains to this one."""
+        now = self._clock_ms()
+        leaf = gbt.encode_envelope(
+            received_at_ms=now, seq=device.seq, prev=device.head, device_id=device.device_id,
+            frame=frame.raw,
+        )  # fmt: skip
+        leaf_hash = gbt.envelope_hash(leaf)
+        candidate = Candidate(
+            position=0, topic=f"gbt32960/{frame.vin}", device_id=device.device_id,
+            seq=device.seq, prev=device.head, t_ms=at_ms, received_at_ms=now,
+            historical=frame.command == CMD_REISSUE, cose=leaf, message_hash=leaf_hash,
+            batch=columns, pack=pack,
+        )  # fmt: skip
+        device.seq += 1
+        device.head = leaf_hash
+        done: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(candidate=candidate, device=device, digest=digest,
+                                      done=done))  # fmt: skip
+        self._waiting[digest] = done
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="gbt32960-commit")
+        return done
+
+    async def _flush(self) -> None:
+        """Commit what is queued, one transaction at a time, until nothing is."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                outcomes = await self._store.commit([p.candidate for p in batch], [])
+            except BaseException as exc:
+                # Nothing of the batch is written, and the frames queued since are built on
+                # it: all fail (no await from here to the end of _fail, so no frame joins).
+                later, self._pending = self._pending, []
+                failure = exc if isinstance(exc, Exception) else ConnectionError("stopping")
+                self._fail([*batch, *later], failure)
+                if not isinstance(exc, StoreError):
+                    raise
+                continue
+            self.stats.commits += 1
+            for waiting, outcome in zip(batch, outcomes, strict=True):
+                self._waiting.pop(waiting.digest, None)
+                if not isinstance(outcome, Appended):
+                    self._devices.pop(waiting.device.device_id, None)
+                    waiting.done.set_exception(gbt.FrameStructureError(
+                        f"the store did not append the frame: {outcome}"
+                    ))  # fmt: skip
+                    continue
+                recent = waiting.device.recent
+                recent[waiting.digest] = outcome.leaf_index
+                if len(recent) > RECENT_FRAMES:
+                    recent.popitem(last=False)
+                self.stats.appended += 1
+                self.stats.without_pack += waiting.candidate.pack is None
+                waiting.done.set_result(outcome)
+
+    def _fail(self, failed: list[_Pending], exc: Exception) -> None:
+        """Fail every frame of a commit that failed, and of those built on it; the devices'
+        counters are read again from the store at their next frame."""
+        log.warning("gbt32960_commit_failed", extra={"frames": len(failed), "error": str(exc)})
+        for waiting in failed:
+            self._devices.pop(waiting.device.device_id, None)
+            self._waiting.pop(waiting.digest, None)
+            if not waiting.done.done():
+                waiting.done.set_exception(exc)
+                waiting.done.exception()  # retrieved here: a cancelled waiter must not warn
 
     async def _verify_sm2(self, signature: gbt.Signature, signed: bytes, key: bytes) -> None:
         """:func:`ledger.gbt32960.verify_sm2` in the SM2 pool (raises its GbtSignatureError)."""
