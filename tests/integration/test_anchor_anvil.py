@@ -28,9 +28,9 @@ from ledger.anchors.evm_chain import RegistryView
 from ledger.anchors.evm_deploy import deploy_registry
 from ledger.anchors.evm_key import EvmKey
 from ledger.anchors.evm_rpc import RpcRetry
-from ledger.backoff import Backoff
 from ledger.anchors.evm_store import EvmTxStore
 from ledger.anchors.evm_verify import verify_evm_anchor
+from ledger.backoff import Backoff
 from tests.support.anchor_contract import LOG_A, AnchorContract, request
 from tests.support.anvil_keys import funded_keys
 from tests.support.binaries import require_binary
