@@ -147,7 +147,7 @@ def test_first_connection_waits_follow_the_backoff(mosquitto: MosquittoBroker) -
 
     intake = MqttIntake(settings=settings(mosquitto), queue_max=10, jitter=Draws(), sleep=sleep)
     with pytest.raises(IntakeError, match=f"broker {mosquitto.url} unreachable"):
-        intake.start(timeout_s=2.0)
+        intake.start(timeout_s=5.0)
     assert len(slept) >= 5
     assert slept == [SCHEDULE.delay(n, DRAWS[n % len(DRAWS)]) for n in range(len(slept))]
     assert intake.stats.reconnect_failures == len(slept) + 1
