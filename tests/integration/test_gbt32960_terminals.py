@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import subprocess
@@ -352,5 +353,44 @@ def test_demo_terminal_retries_on_the_one_backoff(
         assert max(outage) >= 0.04  # the delays grew past the first two retries
         twin.reset()
         assert retries()[len(outage)] == round(twin.next_delay(), 3)
+
+    asyncio.run(run())
+
+
+def test_close_ends_a_connection_whose_frame_arrives_in_the_same_tick(tmp_path: Path) -> None:
+    """close() returns even when it cancels a connection in the very loop tick its read of a
+    frame completes. Python 3.11's asyncio.wait_for drops a cancellation that lands then
+    (python/cpython#86296, fixed in 3.12): the connection went on being served, and close()
+    waited for it as long as the terminal kept sending. Every tick offset is tried."""
+
+    def clock() -> int:
+        return 1_796_536_800_000
+
+    async def close_after(ticks: int) -> None:
+        # a store per listener: a cancelled connection may leave its store mid-transaction,
+        # as a shutdown does (the store closes next)
+        async with await SqliteStore.open(tmp_path / f"gateway-{ticks}.db") as store:
+            settings = GbtSettings(enabled=True, host="127.0.0.1", port=0)
+            listener = GbtListener(settings=settings, store=store, clock_ms=clock)
+            await listener.__aenter__()
+            reader, writer = await asyncio.open_connection(*listener.address)
+            try:
+                writer.write(terminal.heartbeat(2016, VIN_2016))
+                header = await reader.readexactly(24)  # answered: the listener reads again
+                await reader.readexactly(int.from_bytes(header[22:24], "big") + 1)
+                writer.write(terminal.heartbeat(2016, VIN_2016))
+                for _ in range(ticks):
+                    await asyncio.sleep(0)
+                closing = asyncio.create_task(listener.close())
+                done, _ = await asyncio.wait({closing}, timeout=10)
+                assert closing in done, f"close() still waits, {ticks} ticks after the frame"
+            finally:
+                writer.close()
+                with contextlib.suppress(ConnectionError):
+                    await writer.wait_closed()
+
+    async def run() -> None:
+        for ticks in range(16):
+            await close_after(ticks)
 
     asyncio.run(run())
