@@ -29,7 +29,7 @@ from ledger.anchors.base import AnchorRequest, log_id_for
 from ledger.anchors.evm import EvmAnchorBackend, make_web3
 from ledger.anchors.evm_deploy import deploy_registry
 from ledger.anchors.evm_key import EvmKey
-from ledger.anchors.evm_rpc import Backoff
+from ledger.anchors.evm_rpc import RpcRetry
 from ledger.anchors.evm_store import EvmTxStore
 from ledger.anchors.evm_tx import FeePolicy, TxSender
 from ledger.anchors.local import LocalAnchorBackend
@@ -53,7 +53,7 @@ async def funded_key(w3: AsyncWeb3[Any]) -> EvmKey:
 async def transfers(w3: AsyncWeb3[Any], key: EvmKey, count: int) -> tuple[float, list[int]]:
     """Send ``count`` plain transfers; return the rate and the gas of each."""
     sender = TxSender(
-        w3=w3, key=key, chain_id=await w3.eth.chain_id, fees=FeePolicy(), backoff=Backoff()
+        w3=w3, key=key, chain_id=await w3.eth.chain_id, fees=FeePolicy(), retry=RpcRetry()
     )
     hashes = []
     start = time.perf_counter()

@@ -9,6 +9,7 @@ the file: ``VOLTPROOF_GATEWAY__MQTT__PASSWORD=...`` (sections joined by ``__``).
 from __future__ import annotations
 
 import contextvars
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
@@ -22,6 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ledger.backoff import Backoff
 from ledger.cosignature import CosignatureError, parse_witness_key
 from ledger.errors import VoltproofError
 from ledger.placeholders import has_placeholder_password, is_placeholder
@@ -100,8 +102,10 @@ class MqttSettings(_Section):
     # MQTT 5 Receive Maximum: unacknowledged messages the broker may send at once.
     receive_maximum: Annotated[int, Field(ge=1, le=65535)] = 1000
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    # Delays before reconnecting: the one jittered backoff (ledger.backoff) from min to max,
+    # reset once a connection is subscribed again.
     reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
-    reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
+    reconnect_max_s: Annotated[float, Field(gt=0, lt=math.inf)] = 30.0
     # Publish a signed end-to-end receipt per device after each commit (ledger.receipt).
     receipts: bool = True
 
@@ -114,6 +118,20 @@ class MqttSettings(_Section):
                 f"broker url must look like mqtt://host:port or mqtts://host:port, got {value!r}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _reconnect_range(self) -> Self:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError(
+                f"mqtt.reconnect_min_s {self.reconnect_min_s} exceeds "
+                f"mqtt.reconnect_max_s {self.reconnect_max_s}"
+            )
+        return self
+
+    @property
+    def reconnect(self) -> Backoff:
+        """The schedule of the delays before reconnecting to the broker."""
+        return Backoff(base_s=self.reconnect_min_s, cap_s=self.reconnect_max_s)
 
     @property
     def host(self) -> str:

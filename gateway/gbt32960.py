@@ -168,8 +168,9 @@ class GbtListener:
             self._server.close()
             for task in list(self._connections):
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*self._connections, return_exceptions=True)
+            # return_exceptions: the connections' own cancellations are results; only a
+            # cancellation of close() itself propagates
+            await asyncio.gather(*self._connections, return_exceptions=True)
             await self._server.wait_closed()
         if self._flusher is not None:
             # the frames already handed to a commit are written (their seqs are taken)
@@ -210,17 +211,19 @@ class GbtListener:
     ) -> None:
         timeout = self._settings.idle_timeout_s
         while True:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that
+            # lands in the tick its read completes (python/cpython#86296, fixed in 3.12), and
+            # close() then waited for a connection that went on being served.
             try:
-                first = await asyncio.wait_for(reader.read(2), timeout)
+                async with asyncio.timeout(timeout):
+                    first = await reader.read(2)
                 if not first:
                     return
-                header = first + await asyncio.wait_for(
-                    reader.readexactly(HEADER_LEN - len(first)), timeout
-                )
+                async with asyncio.timeout(timeout):
+                    header = first + await reader.readexactly(HEADER_LEN - len(first))
                 total = gbt.frame_length(header)
-                raw = header + await asyncio.wait_for(
-                    reader.readexactly(total - HEADER_LEN), timeout
-                )
+                async with asyncio.timeout(timeout):
+                    raw = header + await reader.readexactly(total - HEADER_LEN)
             except asyncio.IncompleteReadError as exc:
                 await self._quarantine(
                     "gbt_truncated", f"the connection ended mid-frame: {exc}", peer,

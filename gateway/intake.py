@@ -15,6 +15,15 @@ retained, so the intake acknowledges such deliveries and counts them (``retained
 the device's live publication reached the gateway already without the flag (MQTT 5 delivers
 with retain 0 unless Retain As Published), and end-to-end receipts make the device re-send
 anything the gateway did not log.
+
+Reconnecting follows the one jittered backoff (``ledger.backoff``, ``reconnect_min_s`` doubling
+up to ``reconnect_max_s``, each delay drawn in ``[d/2, d]``), counted over consecutive lost or
+failed connections and reset once a connection is subscribed again. paho's network thread
+still does the waiting and reconnecting: the client is used from other threads (``ack``,
+``publish_retained``), and paho serialises their writes only while its own thread runs. So
+before each wait (in ``on_disconnect`` and ``on_connect_fail``, which paho calls right before
+it waits) the intake hands paho the next delay of the schedule as both its minimum and its
+maximum, and paho waits exactly that long (its doubling is capped by the maximum).
 """
 
 from __future__ import annotations
@@ -73,6 +82,8 @@ class IntakeStats:
     connects: int = 0
     disconnects: int = 0
     connected: bool = False
+    reconnect_failures: int = 0
+    """Connections lost or failed since the last subscribed one: the retry number."""
 
 
 def _is_historical(properties: Properties | None) -> bool:
@@ -87,11 +98,15 @@ class MqttIntake:
     """A persistent-session MQTT 5 subscriber with manual acknowledgements.
 
     ``deliveries`` is filled by paho's thread; ``get_batch`` drains it; ``ack`` confirms.
+    ``jitter`` draws the jitter of each reconnect delay and ``sleep`` waits between the
+    connection attempts of :meth:`start` (both replaced in tests).
     """
 
     settings: MqttSettings
     queue_max: int
     clock_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
+    jitter: Callable[[], float] = random.random
+    sleep: Callable[[float], None] = time.sleep
     stats: IntakeStats = field(default_factory=IntakeStats)
     _deliveries: queue.Queue[Delivery] = field(init=False, repr=False)
     _client: mqtt.Client = field(init=False, repr=False)
@@ -99,8 +114,11 @@ class MqttIntake:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _refused: str | None = field(default=None, init=False)
     _subscribed: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _stopping: bool = field(default=False, init=False)
+    _reconnect: Backoff = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._reconnect = self.settings.reconnect
         self._deliveries = queue.Queue(maxsize=self.queue_max)
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -120,11 +138,11 @@ class MqttIntake:
                 keyfile=str(self.settings.tls_key) if self.settings.tls_key else None,
                 tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )
-        client.reconnect_delay_set(
-            min_delay=max(1, round(self.settings.reconnect_min_s)),
-            max_delay=max(1, round(self.settings.reconnect_max_s)),
-        )
+        # Every wait is handed to paho before it starts (``_next_wait``); these bounds hold
+        # should paho ever wait without calling back first.
+        _paho_wait(client, self._reconnect.base_s, self._reconnect.cap_s)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
@@ -133,15 +151,11 @@ class MqttIntake:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self, *, timeout_s: float = 30.0) -> None:
-        """Connect (retrying with jittered backoff until ``timeout_s``) and subscribe."""
+        """Connect (retrying with the reconnect backoff until ``timeout_s``) and subscribe."""
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = self.settings.session_expiry_s
         properties.ReceiveMaximum = self.settings.receive_maximum
         deadline = time.monotonic() + timeout_s
-        # a maximum below the minimum keeps the minimum (nothing validates the pair)
-        cap_s = max(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
-        backoff = Backoff(base_s=self.settings.reconnect_min_s, cap_s=cap_s)
-        failures = 0
         while True:
             try:
                 self._client.connect(
@@ -153,13 +167,18 @@ class MqttIntake:
                 )
                 break
             except OSError as exc:
-                if time.monotonic() + backoff.nominal(failures) > deadline:
+                delay = self._next_delay()
+                if time.monotonic() + delay > deadline:
                     raise IntakeError(f"broker {self.settings.url} unreachable: {exc}") from exc
                 log.warning(
-                    "broker_unreachable", extra={"url": self.settings.url, "error": str(exc)}
+                    "broker_unreachable",
+                    extra={
+                        "url": self.settings.url,
+                        "error": str(exc),
+                        "retry_in_s": round(delay, 3),
+                    },
                 )
-                time.sleep(backoff.delay(failures, random.random()))  # noqa: S311 - jitter
-                failures += 1
+                self.sleep(delay)
         self._client.loop_start()
         if not self._subscribed.wait(timeout=max(0.1, deadline - time.monotonic())):
             self.stop()
@@ -168,8 +187,23 @@ class MqttIntake:
 
     def stop(self) -> None:
         """Disconnect; unacknowledged messages stay queued in the broker's session."""
+        self._stopping = True
         self._client.disconnect()
         self._client.loop_stop()
+
+    # -- reconnect delays -----------------------------------------------------------------
+
+    def _next_delay(self) -> float:
+        """The delay before the next connection attempt; counts one more failure."""
+        delay = self._reconnect.delay(self.stats.reconnect_failures, self.jitter())
+        self.stats.reconnect_failures += 1
+        return delay
+
+    def _next_wait(self, client: mqtt.Client) -> float:
+        """Hand paho the next delay: it waits that long before it reconnects."""
+        delay = self._next_delay()
+        _paho_wait(client, delay, delay)
+        return delay
 
     # -- paho callbacks (paho's thread) ----------------------------------------------------
 
@@ -207,6 +241,7 @@ class MqttIntake:
             self._refused = f"subscription to {self.settings.subscription} refused: {failed}"
             log.error("subscription_refused", extra={"reasons": failed})
             return
+        self.stats.reconnect_failures = 0  # a healthy connection: the next delay is the first
         self._subscribed.set()
 
     def _on_disconnect(
@@ -219,13 +254,19 @@ class MqttIntake:
     ) -> None:
         self.stats.disconnects += 1
         self.stats.connected = False
-        # paho doubles the delay up to the maximum; a random first step spreads the
-        # reconnects of many gateways after a broker restart.
-        client.reconnect_delay_set(
-            min_delay=random.randint(1, 3),  # noqa: S311 - jitter, not crypto
-            max_delay=max(3, round(self.settings.reconnect_max_s)),
+        if self._stopping:
+            log.info("broker_disconnected", extra={"reason": str(reason)})
+            return
+        delay = self._next_wait(client)
+        log.warning(
+            "broker_disconnected", extra={"reason": str(reason), "retry_in_s": round(delay, 3)}
         )
-        log.warning("broker_disconnected", extra={"reason": str(reason)})
+
+    def _on_connect_fail(self, client: mqtt.Client, _userdata: Any) -> None:
+        delay = self._next_wait(client)
+        log.warning(
+            "broker_unreachable", extra={"url": self.settings.url, "retry_in_s": round(delay, 3)}
+        )
 
     def _on_message(self, client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         if message.retain:
@@ -288,3 +329,11 @@ class MqttIntake:
             rc = self._client.ack(delivery.mid, delivery.qos)
             if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self.stats.acknowledged += 1
+
+
+def _paho_wait(client: mqtt.Client, min_s: float, max_s: float) -> None:
+    """Set paho's next reconnect wait: ``min_s``, doubled on each wait it makes without a
+    new call, never above ``max_s``."""
+    # paho annotates int seconds, yet only adds the delay to its monotonic clock and sleeps
+    # it (paho/mqtt/client.py, _reconnect_wait): a fraction of a second is waited as such.
+    client.reconnect_delay_set(min_delay=min_s, max_delay=max_s)  # type: ignore[arg-type]

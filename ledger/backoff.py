@@ -9,24 +9,16 @@ do not retry in step. The jitter is a number in ``[0, 1]`` the caller draws (a s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+import math
+from dataclasses import dataclass, field
 
 from .errors import VoltproofError
 
-__all__ = ["Backoff", "BackoffConfigError", "nominal_delay"]
-
-_MAX_EXPONENT: Final = 64
-"""Attempts beyond this many are at the cap anyway; the power is not computed further."""
+__all__ = ["Backoff", "BackoffConfigError"]
 
 
 class BackoffConfigError(VoltproofError, ValueError):
-    """The backoff parameters are inconsistent."""
-
-
-def nominal_delay(attempt: int, *, base_s: float, cap_s: float, factor: float = 2.0) -> float:
-    """The un-jittered delay before retry ``attempt`` (0-based): ``min(cap, base * factor**n)``."""
-    return min(cap_s, base_s * factor ** min(attempt, _MAX_EXPONENT))
+    """The backoff parameters are inconsistent, or a retry number or jitter is out of range."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,21 +28,32 @@ class Backoff:
     base_s: float = 0.5
     cap_s: float = 60.0
     factor: float = 2.0
+    _capped_from: int = field(init=False, repr=False, compare=False)
+    """A retry number whose nominal delay is at the cap: the power is not computed beyond it
+    (so that a retry count in the thousands neither overflows nor costs anything)."""
 
     def __post_init__(self) -> None:
-        if not 0 < self.base_s <= self.cap_s:
+        if not 0 < self.base_s <= self.cap_s < math.inf:
             raise BackoffConfigError(
-                f"backoff needs 0 < base_s <= cap_s, got base_s={self.base_s} cap_s={self.cap_s}"
+                f"backoff needs 0 < base_s <= cap_s (finite), got base_s={self.base_s} "
+                f"cap_s={self.cap_s}"
             )
-        if self.factor < 1:
-            raise BackoffConfigError(f"backoff needs factor >= 1, got {self.factor}")
+        if not 1 <= self.factor < math.inf:
+            raise BackoffConfigError(f"backoff needs a finite factor >= 1, got {self.factor}")
+        steps = 0 if self.factor == 1 else math.log(self.cap_s / self.base_s, self.factor)
+        object.__setattr__(self, "_capped_from", math.ceil(steps) + 1)
 
     def nominal(self, attempt: int) -> float:
-        """The upper bound of the delay before retry number ``attempt`` (0-based)."""
-        return nominal_delay(attempt, base_s=self.base_s, cap_s=self.cap_s, factor=self.factor)
+        """The upper bound of the delay before retry ``attempt`` (0-based): the un-jittered
+        ``min(cap_s, base_s * factor**attempt)``."""
+        if attempt < 0:
+            raise BackoffConfigError(f"a retry number is >= 0, got {attempt}")
+        return min(self.cap_s, self.base_s * self.factor ** min(attempt, self._capped_from))
 
     def delay(self, attempt: int, jitter: float) -> float:
         """The delay before retry ``attempt`` for ``jitter`` in ``[0, 1]``: in ``[d/2, d]``."""
+        if not 0 <= jitter <= 1:
+            raise BackoffConfigError(f"jitter is a number in [0, 1], got {jitter}")
         nominal = self.nominal(attempt)
         low = nominal / 2
         return low + (nominal - low) * jitter

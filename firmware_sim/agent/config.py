@@ -103,8 +103,8 @@ class ReceiptSettings(_Section):
     With ``gateway_key`` set (the gateway's C2SP verifier key, ``name+id+base64``), a message
     stays in the outbox until a receipt signed by that key covers it; what no receipt covers
     is published again after ``resend_after_s`` without progress, doubling up to
-    ``resend_cap_s``. Without it the broker's PUBACK releases a message (weaker: a broker
-    that loses its state loses it).
+    ``resend_cap_s``, each delay drawn in ``[d/2, d]`` (``ledger.backoff``). Without it the
+    broker's PUBACK releases a message (weaker: a broker that loses its state loses it).
     """
 
     gateway_key: str | None = None

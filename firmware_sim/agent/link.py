@@ -8,7 +8,8 @@ that restarts without its state, drops a queue or whose gateway session is taken
 acknowledged messages the gateway never logged. When the outbox holds published messages
 and no receipt progressed for ``resend_after_s``, everything not covered is published again
 (the delay doubles up to ``resend_cap_s`` while nothing progresses and resets when a receipt
-does); the gateway treats the repeats as idempotent duplicates and answers with a receipt.
+does; each delay is drawn in ``[d/2, d]``, the one jittered backoff of ``ledger.backoff``);
+the gateway treats the repeats as idempotent duplicates and answers with a receipt.
 
 Without receipts (no gateway key configured) a message leaves the outbox after the broker's
 PUBACK: aiomqtt's ``publish`` at QoS 1 returns when paho's ``on_publish`` fires, which
@@ -38,6 +39,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ledger.backoff import Backoff as Schedule
 from ledger.protocol import HISTORICAL_PROPERTY
 from ledger.receipt import ReceiptError, verify_receipt
 
@@ -242,7 +244,9 @@ class Link:
         slots = asyncio.Semaphore(cfg.max_inflight)
         last = -1
         resend = (
-            _ResendTimer.start(cfg.receipts, self.store.receipted(cfg.dev), self.clock())
+            _ResendTimer.start(
+                cfg.receipts, self.store.receipted(cfg.dev), self.clock(), self.backoff.rng.random
+            )
             if cfg.receipts is not None
             else None
         )
@@ -303,31 +307,38 @@ class Link:
 
 @dataclass(slots=True, kw_only=True)
 class _ResendTimer:
-    """When to publish again what no receipt covers: a doubling delay, reset by progress."""
+    """When to publish again what no receipt covers: the delays of ``ledger.backoff`` from
+    ``resend_after_s`` up to ``resend_cap_s``, counted over resends without progress and
+    reset by progress. The jitter spreads the devices of a fleet whose receipts all stalled
+    at once (a gateway session taken over, a broker that lost its state)."""
 
-    base_s: float
-    cap_s: float
-    delay_s: float
+    schedule: Schedule
+    jitter: Callable[[], float]
+    resends: int
     mark: int
     due: float
 
     @classmethod
-    def start(cls, receipts: ReceiptConfig, mark: int, now: float) -> _ResendTimer:
+    def start(
+        cls, receipts: ReceiptConfig, mark: int, now: float, jitter: Callable[[], float]
+    ) -> _ResendTimer:
         base = receipts.resend_after_s
+        schedule = Schedule(base_s=base, cap_s=max(base, receipts.resend_cap_s))
         return cls(
-            base_s=base,
-            cap_s=max(base, receipts.resend_cap_s),
-            delay_s=base,
+            schedule=schedule,
+            jitter=jitter,
+            resends=0,
             mark=mark,
-            due=now + base,
+            due=now + schedule.delay(0, jitter()),
         )
 
     def due_in(self, mark: int, now: float) -> float:
         """Seconds until the next resend (<= 0: now; the timer then restarts, doubled)."""
-        if mark > self.mark:  # a receipt progressed: start over from the base delay
-            self.mark, self.delay_s, self.due = mark, self.base_s, now + self.base_s
+        if mark > self.mark:  # a receipt progressed: start over from the first delay
+            self.mark, self.resends = mark, 0
+            self.due = now + self.schedule.delay(0, self.jitter())
         wait = self.due - now
         if wait <= 0:
-            self.delay_s = min(self.delay_s * 2, self.cap_s)
-            self.due = now + self.delay_s
+            self.resends += 1
+            self.due = now + self.schedule.delay(self.resends, self.jitter())
         return wait

@@ -1,6 +1,8 @@
 """A running GB/T 32960 terminal: login, a real-time frame every period, reissue after an
 outage, logout on stop. Values follow a simple city-bus drive cycle (not the pack physics:
-the demo's terminals stand for vehicles voltproof did not equip)."""
+the demo's terminals stand for vehicles voltproof did not equip). A lost or refused
+connection is retried after the one jittered backoff (``ledger.backoff``, through the
+agent's ``Backoff``), which starts over once a login is answered."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from firmware_sim.agent.backoff import Backoff
 from ledger.gbt32960 import encode_frame, parse_frame
 from ledger.gbt32960.errors import ANSWER_OK
 from ledger.gbt32960.frame import CMD_REISSUE
@@ -44,6 +47,7 @@ class Terminal:
     host: str
     port: int
     period_s: float = 10.0
+    backoff: Backoff = field(default_factory=lambda: Backoff(base_s=0.5, cap_s=10.0))
     clock_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
     state: TerminalState = field(default_factory=TerminalState)
     _serial: int = 0
@@ -56,11 +60,13 @@ class Terminal:
             try:
                 await self._session(stop)
             except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
+                delay = self.backoff.next_delay()
                 log.info(
-                    "gbt32960_terminal_disconnected", extra={"vin": self.vin, "error": str(exc)}
+                    "gbt32960_terminal_disconnected",
+                    extra={"vin": self.vin, "error": str(exc), "retry_in_s": round(delay, 3)},
                 )
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 2.0)
+                    await asyncio.wait_for(stop.wait(), delay)
 
     async def _session(self, stop: asyncio.Event) -> None:
         reader, writer = await asyncio.open_connection(self.host, self.port)
@@ -68,6 +74,7 @@ class Terminal:
             self._serial = self._serial % 65_531 + 1
             await self._exchange(reader, writer, encode.login(
                 self.edition, self.vin, self.clock_ms(), self._serial))  # fmt: skip
+            self.backoff.reset()  # the platform answers: the next outage starts over
             while self.state.pending:  # reissue (0x03) what an outage left unanswered
                 await self._exchange(reader, writer, _as_reissue(self.state.pending[0]))
                 self.state.pending.popleft()

@@ -29,7 +29,7 @@ from .base import (
 from .errors import AnchorConflict, AnchorRejected
 from .evm_chain import ZERO_ROOT, Inclusion, RegistryView, TxOutcome
 from .evm_key import EvmKey
-from .evm_rpc import Backoff
+from .evm_rpc import RpcRetry
 from .evm_store import EvmTxStore, StoredTx
 from .evm_tx import FeePolicy, NonceAlreadyUsed, SignedTx, TxSender
 
@@ -82,7 +82,7 @@ class EvmAnchorBackend(AnchorBackendContext):
                 key=key,
                 chain_id=chain_id,
                 fees=fees,
-                backoff=view.backoff,
+                retry=view.retry,
                 sleep=view.sleep,
             )
         )
@@ -105,7 +105,7 @@ class EvmAnchorBackend(AnchorBackendContext):
         key: EvmKey | None,
         confirmations: int,
         fees: FeePolicy | None = None,
-        backoff: Backoff | None = None,
+        retry: RpcRetry | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         from_block: int = 0,
         owns_store: bool = False,
@@ -115,7 +115,7 @@ class EvmAnchorBackend(AnchorBackendContext):
         view = RegistryView(
             w3=w3,
             address=contract,
-            backoff=backoff or Backoff(),
+            retry=retry or RpcRetry(),
             from_block=from_block,
             sleep=sleep,
         )
@@ -142,7 +142,7 @@ class EvmAnchorBackend(AnchorBackendContext):
         confirmations: int,
         poa: bool = False,
         fees: FeePolicy | None = None,
-        backoff: Backoff | None = None,
+        retry: RpcRetry | None = None,
         from_block: int = 0,
         owns_store: bool = False,
     ) -> Self:
@@ -157,7 +157,7 @@ class EvmAnchorBackend(AnchorBackendContext):
                 key=key,
                 confirmations=confirmations,
                 fees=fees,
-                backoff=backoff,
+                retry=retry,
                 from_block=from_block,
                 owns_store=owns_store,
                 owns_provider=True,

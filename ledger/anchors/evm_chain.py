@@ -20,7 +20,7 @@ from web3.contract import AsyncContract
 from web3.exceptions import BlockNotFound, TransactionNotFound
 from web3.types import FilterParams, LogReceipt, TxReceipt
 
-from .evm_rpc import Backoff, call_rpc
+from .evm_rpc import RpcRetry, call_rpc
 from .registry import REGISTRY_ABI
 
 T = TypeVar("T")
@@ -61,7 +61,7 @@ class RegistryView:
 
     w3: AsyncWeb3[Any]
     address: str
-    backoff: Backoff
+    retry: RpcRetry
     from_block: int = 0
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
@@ -74,7 +74,7 @@ class RegistryView:
 
     async def rpc(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run one RPC call with back-off and error translation."""
-        return await call_rpc(what, call, backoff=self.backoff, sleep=self.sleep)
+        return await call_rpc(what, call, retry=self.retry, sleep=self.sleep)
 
     async def chain_id(self) -> int:
         """The chain id the node reports."""

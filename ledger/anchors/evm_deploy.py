@@ -16,7 +16,7 @@ from web3 import AsyncWeb3
 
 from .errors import AnchorRejected, AnchorUnavailable
 from .evm_key import EvmKey
-from .evm_rpc import Backoff, call_rpc
+from .evm_rpc import RpcRetry, call_rpc
 from .evm_tx import FeePolicy, TxSender
 from .registry import REGISTRY_ABI, REGISTRY_BYTECODE
 
@@ -35,15 +35,13 @@ async def _sender(
     w3: AsyncWeb3[Any],
     key: EvmKey,
     fees: FeePolicy | None,
-    backoff: Backoff | None,
+    retry: RpcRetry | None,
     sleep: Callable[[float], Awaitable[None]],
 ) -> TxSender:
-    backoff = backoff or Backoff()
-    chain_id = await call_rpc(
-        "read chain id", lambda: w3.eth.chain_id, backoff=backoff, sleep=sleep
-    )
+    retry = retry or RpcRetry()
+    chain_id = await call_rpc("read chain id", lambda: w3.eth.chain_id, retry=retry, sleep=sleep)
     return TxSender(
-        w3=w3, key=key, chain_id=chain_id, fees=fees or FeePolicy(), backoff=backoff, sleep=sleep
+        w3=w3, key=key, chain_id=chain_id, fees=fees or FeePolicy(), retry=retry, sleep=sleep
     )
 
 
@@ -87,11 +85,11 @@ async def deploy_registry(
     confirmations: int = 1,
     receipt_timeout: float = 120.0,
     fees: FeePolicy | None = None,
-    backoff: Backoff | None = None,
+    retry: RpcRetry | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> DeployedRegistry:
     """Deploy a new ``AnchorRegistry`` owned by ``key`` and authorise ``writers``."""
-    sender = await _sender(w3, key, fees, backoff, sleep)
+    sender = await _sender(w3, key, fees, retry, sleep)
     receipt = await _transact(
         sender,
         {"data": REGISTRY_BYTECODE},

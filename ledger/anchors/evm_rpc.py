@@ -1,16 +1,18 @@
 """Calls to an EVM JSON-RPC node with back-off, and translation of web3/aiohttp errors.
 
-I/O: network calls through web3.py's async API. Transport failures are retried with
-exponential back-off (``sleep`` is injectable) and then raised as ``AnchorUnavailable``;
-contract reverts become ``AnchorRejected`` naming the contract's custom error.
+I/O: network calls through web3.py's async API. Transport failures are retried (``RpcRetry``:
+a number of attempts, the pauses of the one jittered backoff of :mod:`ledger.backoff`; the
+jitter and ``sleep`` are injectable) and then raised as ``AnchorUnavailable``; contract
+reverts become ``AnchorRejected`` naming the contract's custom error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import aiohttp
 from eth_abi.abi import decode as abi_decode
@@ -25,7 +27,7 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
-from ..backoff import nominal_delay
+from ..backoff import Backoff, BackoffConfigError
 from .errors import AnchorRejected, AnchorUnavailable
 from .registry import REGISTRY_ABI
 
@@ -40,25 +42,30 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+RPC_BACKOFF: Final = Backoff(base_s=0.25, cap_s=5.0)
+"""The pauses between tries of one call: 0.25 s doubling up to 5 s, each in ``[d/2, d]``."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Backoff:
-    """How often and how patiently to retry a failing RPC call."""
+class RpcRetry:
+    """How often to try a failing RPC call, and how long to pause between the tries.
+
+    The pauses follow ``schedule`` (:mod:`ledger.backoff`, equal jitter) with ``jitter``
+    drawing a number in ``[0, 1]`` for each pause, so that many gateways retrying one node do
+    not retry in step; a test passes a constant to know every pause.
+    """
 
     attempts: int = 4
-    first_delay: float = 0.25
-    factor: float = 2.0
-    max_delay: float = 5.0
+    schedule: Backoff = RPC_BACKOFF
+    jitter: Callable[[], float] = random.random
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
-            raise ValueError("attempts must be >= 1")
+            raise BackoffConfigError(f"an RPC call needs attempts >= 1, got {self.attempts}")
 
-    def delays(self) -> list[float]:
-        """The pauses between attempts."""
-        return [
-            nominal_delay(n, base_s=self.first_delay, cap_s=self.max_delay, factor=self.factor)
-            for n in range(self.attempts - 1)
-        ]
+    def pause(self, failures: int) -> float:
+        """The pause after ``failures`` (>= 1) consecutive failed tries of one call."""
+        return self.schedule.delay(failures - 1, self.jitter())
 
 
 def _custom_errors() -> dict[bytes, tuple[str, list[str]]]:
@@ -110,19 +117,19 @@ async def call_rpc(
     what: str,
     call: Callable[[], Awaitable[T]],
     *,
-    backoff: Backoff,
+    retry: RpcRetry,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
-    """Run ``call`` with back-off on transport errors; translate every web3 error."""
-    delays = backoff.delays()
-    attempt = 0
+    """Run ``call``, retrying transport errors as ``retry`` says; translate every web3 error."""
+    failures = 0
     while True:
         try:
             return await call()
         except TRANSIENT_ERRORS as exc:
-            if attempt >= len(delays):
+            failures += 1
+            if failures >= retry.attempts:
                 raise AnchorUnavailable(
-                    f"{what}: EVM node unreachable after {backoff.attempts} attempts: {exc}"
+                    f"{what}: EVM node unreachable after {retry.attempts} attempts: {exc}"
                 ) from exc
         except ContractCustomError as exc:
             raise AnchorRejected(
@@ -134,5 +141,4 @@ async def call_rpc(
             raise
         except Web3RPCError as exc:
             raise AnchorUnavailable(f"{what}: EVM node error: {exc}") from exc
-        await sleep(delays[attempt])
-        attempt += 1
+        await sleep(retry.pause(failures))

@@ -18,7 +18,7 @@ from web3.types import TxParams, Wei
 
 from .errors import AnchorUnavailable
 from .evm_key import EvmKey
-from .evm_rpc import Backoff, call_rpc
+from .evm_rpc import RpcRetry, call_rpc
 
 GWEI = 10**9
 GAS_HEADROOM_PERCENT = 125
@@ -58,12 +58,12 @@ class TxSender:
     key: EvmKey
     chain_id: int
     fees: FeePolicy
-    backoff: Backoff
+    retry: RpcRetry
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def rpc(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run one RPC call with back-off and error translation."""
-        return await call_rpc(what, call, backoff=self.backoff, sleep=self.sleep)
+        return await call_rpc(what, call, retry=self.retry, sleep=self.sleep)
 
     async def fee_fields(self) -> TxParams:
         """EIP-1559 fee fields, or a legacy gas price when the chain has no base fee."""

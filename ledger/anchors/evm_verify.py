@@ -22,7 +22,7 @@ from .errors import (
 )
 from .evm import make_web3
 from .evm_chain import ZERO_ROOT, Inclusion, RegistryView
-from .evm_rpc import Backoff
+from .evm_rpc import RpcRetry
 
 
 def _detail(receipt: AnchorReceipt, key: str, kind: type[str] | type[int]) -> Any:
@@ -39,7 +39,7 @@ async def verify_evm_anchor(
     contract: str | None = None,
     confirmations: int = 1,
     poa: bool = False,
-    backoff: Backoff | None = None,
+    retry: RpcRetry | None = None,
 ) -> None:
     """Check ``receipt`` on the chain at ``rpc_url``; raise ``AnchorVerificationError`` if not.
 
@@ -53,7 +53,7 @@ async def verify_evm_anchor(
             f"receipt names registry {address}, the verifier trusts {contract}"
         )
     w3 = make_web3(rpc_url, poa=poa)
-    view = RegistryView(w3=w3, address=address, backoff=backoff or Backoff(attempts=2))
+    view = RegistryView(w3=w3, address=address, retry=retry or RpcRetry(attempts=2))
     try:
         await _verify(receipt, view, confirmations=confirmations)
     except AnchorVerificationError:
@@ -110,12 +110,12 @@ async def verify_chain_holds(
     contract: str,
     confirmations: int = 1,
     poa: bool = False,
-    backoff: Backoff | None = None,
+    retry: RpcRetry | None = None,
 ) -> Inclusion:
     """Check that the registry at ``contract`` holds ``request``'s root at its size, with at
     least ``confirmations`` confirmations; return where the ``Anchored`` event sits."""
     w3 = make_web3(rpc_url, poa=poa)
-    view = RegistryView(w3=w3, address=contract, backoff=backoff or Backoff(attempts=2))
+    view = RegistryView(w3=w3, address=contract, retry=retry or RpcRetry(attempts=2))
     try:
         if not await view.has_code():
             raise AnchorNotFoundError(f"no contract at {contract}")
@@ -149,7 +149,7 @@ async def verify_chain_holds(
 
 
 async def anchor_block_time(
-    receipt: AnchorReceipt, *, rpc_url: str, poa: bool = False, backoff: Backoff | None = None
+    receipt: AnchorReceipt, *, rpc_url: str, poa: bool = False, retry: RpcRetry | None = None
 ) -> int:
     """The timestamp (Unix ms) of the block holding ``receipt``'s anchor, one that
     :func:`verify_evm_anchor` checked. Raises ``AnchorUnavailable`` when the node cannot be
@@ -158,7 +158,7 @@ async def anchor_block_time(
     expected = _detail(receipt, "block_hash", str)
     w3 = make_web3(rpc_url, poa=poa)
     view = RegistryView(
-        w3=w3, address=_detail(receipt, "contract", str), backoff=backoff or Backoff(attempts=2)
+        w3=w3, address=_detail(receipt, "contract", str), retry=retry or RpcRetry(attempts=2)
     )
     try:
         block = await view.block_time(number)
@@ -185,7 +185,7 @@ async def first_anchor_after(
     rpc_url: str,
     confirmations: int = 1,
     poa: bool = False,
-    backoff: Backoff | None = None,
+    retry: RpcRetry | None = None,
     blocks_per_query: int = BLOCKS_PER_QUERY,
 ) -> LaterAnchor | None:
     """The first ``Anchored`` event of ``receipt``'s log with a tree larger than ``size``, in
@@ -204,7 +204,7 @@ async def first_anchor_after(
     address = _detail(receipt, "contract", str)
     start = _detail(receipt, "block_number", int)
     w3 = make_web3(rpc_url, poa=poa)
-    view = RegistryView(w3=w3, address=address, backoff=backoff or Backoff(attempts=2))
+    view = RegistryView(w3=w3, address=address, retry=retry or RpcRetry(attempts=2))
     try:
         last = await view.head() - confirmations + 1
         if receipt.tree_size > size:

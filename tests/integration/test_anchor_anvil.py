@@ -27,9 +27,10 @@ from ledger.anchors.evm import EvmAnchorBackend, make_web3
 from ledger.anchors.evm_chain import RegistryView
 from ledger.anchors.evm_deploy import deploy_registry
 from ledger.anchors.evm_key import EvmKey
-from ledger.anchors.evm_rpc import Backoff
+from ledger.anchors.evm_rpc import RpcRetry
 from ledger.anchors.evm_store import EvmTxStore
 from ledger.anchors.evm_verify import verify_evm_anchor
+from ledger.backoff import Backoff
 from tests.support.anchor_contract import LOG_A, AnchorContract, request
 from tests.support.anvil_keys import funded_keys
 from tests.support.binaries import require_binary
@@ -37,7 +38,7 @@ from voltproof.anvil import INSTALL_HINT, AnvilNode, find_anvil
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
-FAST = Backoff(attempts=2, first_delay=0.01)
+FAST = RpcRetry(attempts=2, schedule=Backoff(base_s=0.01, cap_s=0.01))
 
 
 @dataclass
@@ -56,14 +57,14 @@ class AnvilHarness:
     max_steps: int
     backends: list[EvmAnchorBackend] = field(default_factory=list)
 
-    async def open_with(self, key: EvmKey | None, *, backoff: Backoff = FAST) -> EvmAnchorBackend:
+    async def open_with(self, key: EvmKey | None, *, retry: RpcRetry = FAST) -> EvmAnchorBackend:
         backend = await EvmAnchorBackend.connect(
             rpc_url=self.node.url,
             contract=self.contract,
             store=await EvmTxStore.open(self.store_path),
             key=key,
             confirmations=self.confirmations,
-            backoff=backoff,
+            retry=retry,
             owns_store=True,
         )
         self.backends.append(backend)
@@ -85,7 +86,7 @@ class AnvilHarness:
                 await asyncio.sleep(0.05)
 
     async def anchor_count(self, log_id: bytes) -> int:
-        view = RegistryView(w3=self.w3, address=self.contract, backoff=FAST)
+        view = RegistryView(w3=self.w3, address=self.contract, retry=FAST)
         return len(await view.events(log_id))
 
 
@@ -226,7 +227,7 @@ async def test_reorg_is_detected_and_reanchored(instant: AnvilHarness) -> None:
     first = await settle(instant, backend, 6)
     assert await instant.node.arpc("evm_revert", snapshot) is True
     await instant.node.arpc("evm_mine")  # the replacement chain moves on without the anchor
-    view = RegistryView(w3=instant.w3, address=instant.contract, backoff=FAST)
+    view = RegistryView(w3=instant.w3, address=instant.contract, retry=FAST)
     assert await view.root_at(LOG_A, 6) == bytes(32)
     again = await settle(instant, backend, 6)
     assert again.details["block_hash"] != first.details["block_hash"]
@@ -255,7 +256,7 @@ async def test_connect_to_dead_node_is_unavailable() -> None:
     with pytest.raises(AnchorUnavailable, match="read chain id: EVM node unreachable"):
         await EvmAnchorBackend.connect(
             rpc_url="http://127.0.0.1:9", contract="0x" + "11" * 20, store=store,
-            key=None, confirmations=1, backoff=FAST,
+            key=None, confirmations=1, retry=FAST,
         )  # fmt: skip
     await store.aclose()
 
@@ -265,7 +266,7 @@ async def test_poa_middleware_reads_chain(instant: AnvilHarness) -> None:
     backend = await EvmAnchorBackend.connect(
         rpc_url=instant.node.url, contract=instant.contract,
         store=await EvmTxStore.open(":memory:"), key=instant.writer,
-        confirmations=1, poa=True, backoff=FAST, owns_store=True,
+        confirmations=1, poa=True, retry=FAST, owns_store=True,
     )  # fmt: skip
     instant.backends.append(backend)
     assert (await backend.submit(request(2))).state is AnchorState.FINAL
@@ -358,4 +359,4 @@ async def test_verify_evm_anchor_with_node_down(
     failure: a mistyped --rpc must not make honest evidence look forged)."""
     await instant.node.stop()
     with pytest.raises(AnchorUnavailable, match="cannot check the anchor on http"):
-        await verify_evm_anchor(anchored, rpc_url=instant.node.url, backoff=FAST)
+        await verify_evm_anchor(anchored, rpc_url=instant.node.url, retry=FAST)

@@ -30,7 +30,7 @@ from ledger.anchors.base import (
 from ledger.anchors.errors import AnchorNotFoundError, AnchorUnavailable
 from ledger.anchors.evm import EvmAnchorBackend
 from ledger.anchors.evm_checker import EvmAnchorChecker
-from ledger.anchors.evm_rpc import Backoff
+from ledger.anchors.evm_rpc import RpcRetry
 from ledger.anchors.evm_store import EvmTxStore
 from ledger.anchors.evm_verify import BLOCKS_PER_QUERY, first_anchor_after
 from ledger.bundle_v2 import BundleV2, read_bundle
@@ -235,7 +235,7 @@ def test_an_unreachable_node_is_a_named_error(chain: Chain) -> None:
         asyncio.run(
             first_anchor_after(
                 receipt, size=receipt.tree_size, rpc_url=DEAD_RPC,
-                backoff=Backoff(attempts=1),
+                retry=RpcRetry(attempts=1),
             )
         )  # fmt: skip
     # A checker that never verified a receipt of the log refuses rather than say "nothing".

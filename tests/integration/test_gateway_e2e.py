@@ -149,7 +149,11 @@ def test_gateway_refuses_unreachable_broker(tmp_path: Path, mosquitto: Mosquitto
     deployment = write_deployment(tmp_path / "gw", mosquitto, devices=1)
     mosquitto.kill()
     settings = deployment.settings.model_copy(
-        update={"mqtt": deployment.settings.mqtt.model_copy(update={"reconnect_max_s": 0.2})}
+        update={
+            "mqtt": deployment.settings.mqtt.model_copy(
+                update={"reconnect_min_s": 0.1, "reconnect_max_s": 0.2}
+            )
+        }
     )
     from gateway.intake import IntakeError, MqttIntake
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
+import random
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +19,9 @@ from pathlib import Path
 import pytest
 from rtm_con import msg_checked
 
+from firmware_sim.agent.backoff import Backoff
+from firmware_sim.gbt32960.encode import TerminalKey
+from firmware_sim.gbt32960.terminal import Terminal
 from gateway.app import Gateway
 from gateway.config import GbtSettings
 from gateway.gbt32960 import GbtListener
@@ -413,5 +421,97 @@ def test_connections_beyond_the_bound_are_closed(tmp_path: Path) -> None:
                     async with await TerminalConnection.open(host, port) as second:
                         assert await second.closed_by_peer()
                     assert _ack(await first.ask(heartbeat)) == "vin_unkown"
+
+    asyncio.run(run())
+
+
+def test_demo_terminal_retries_on_the_one_backoff(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The demo's terminal retries a listener that went away after the delays of the one
+    jittered backoff (a seeded rng: the same delays as a twin schedule drawn from the same
+    seed), and starts over from the first delay once a login is answered again."""
+    caplog.set_level(logging.INFO, logger="firmware_sim.gbt32960.terminal")
+    twin = Backoff(base_s=0.02, cap_s=0.08, rng=random.Random(5))
+    device = Terminal(
+        vin=UNKNOWN, edition=2016, key=TerminalKey.generate(), host="127.0.0.1", port=0,
+        period_s=0.2, backoff=Backoff(base_s=0.02, cap_s=0.08, rng=random.Random(5)),
+    )  # fmt: skip
+
+    def retries() -> list[float]:
+        return [
+            record.__dict__["retry_in_s"]
+            for record in caplog.records
+            if record.getMessage() == "gbt32960_terminal_disconnected"
+        ]
+
+    async def until(predicate: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}: {retries()}"
+            await asyncio.sleep(0.02)
+
+    def clock() -> int:
+        return 1_796_536_800_000
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        async with await SqliteStore.open(tmp_path / "gateway.db") as store:
+            settings = GbtSettings(enabled=True, host="127.0.0.1", port=0)
+            async with GbtListener(settings=settings, store=store, clock_ms=clock) as first:
+                device.port = first.address[1]
+                task = asyncio.create_task(device.run(stop))
+                await until(lambda: device.state.refused >= 1, "the login answer")
+            await until(lambda: len(retries()) >= 6, "six retries")
+            settings = settings.model_copy(update={"port": device.port})
+            async with GbtListener(settings=settings, store=store, clock_ms=clock):
+                await until(lambda: device.backoff.attempt == 0, "a login answered again")
+                outage = retries()
+            await until(lambda: len(retries()) > len(outage), "the next retry")
+            stop.set()
+            await asyncio.wait_for(task, 30)
+        assert outage == [round(twin.next_delay(), 3) for _ in outage]
+        assert max(outage) >= 0.04  # the delays grew past the first two retries
+        twin.reset()
+        assert retries()[len(outage)] == round(twin.next_delay(), 3)
+
+    asyncio.run(run())
+
+
+def test_close_ends_a_connection_whose_frame_arrives_in_the_same_tick(tmp_path: Path) -> None:
+    """close() returns even when it cancels a connection in the very loop tick its read of a
+    frame completes. Python 3.11's asyncio.wait_for drops a cancellation that lands then
+    (python/cpython#86296, fixed in 3.12): the connection went on being served, and close()
+    waited for it as long as the terminal kept sending. Every tick offset is tried."""
+
+    def clock() -> int:
+        return 1_796_536_800_000
+
+    async def close_after(ticks: int) -> None:
+        # a store per listener: a cancelled connection may leave its store mid-transaction,
+        # as a shutdown does (the store closes next)
+        async with await SqliteStore.open(tmp_path / f"gateway-{ticks}.db") as store:
+            settings = GbtSettings(enabled=True, host="127.0.0.1", port=0)
+            listener = GbtListener(settings=settings, store=store, clock_ms=clock)
+            await listener.__aenter__()
+            reader, writer = await asyncio.open_connection(*listener.address)
+            try:
+                writer.write(terminal.heartbeat(2016, VIN_2016))
+                header = await reader.readexactly(24)  # answered: the listener reads again
+                await reader.readexactly(int.from_bytes(header[22:24], "big") + 1)
+                writer.write(terminal.heartbeat(2016, VIN_2016))
+                for _ in range(ticks):
+                    await asyncio.sleep(0)
+                closing = asyncio.create_task(listener.close())
+                done, _ = await asyncio.wait({closing}, timeout=10)
+                assert closing in done, f"close() still waits, {ticks} ticks after the frame"
+            finally:
+                writer.close()
+                with contextlib.suppress(ConnectionError):
+                    await writer.wait_closed()
+
+    async def run() -> None:
+        for ticks in range(16):
+            await close_after(ticks)
 
     asyncio.run(run())

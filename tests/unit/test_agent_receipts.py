@@ -125,18 +125,33 @@ class TestRelease:
 
 
 class TestResendTimer:
-    def test_doubles_to_the_cap_and_resets_on_progress(self) -> None:
-        """No progress: resend after 1, 2, 4, 4 s; a receipt that progresses resets to 1 s."""
-        config = ReceiptConfig(topic="t", gateway_key=bytes(32), resend_after_s=1, resend_cap_s=4)
-        timer = _ResendTimer.start(config, mark=-1, now=0.0)
-        assert timer.due_in(-1, 0.5) == 0.5
+    CONFIG = ReceiptConfig(topic="t", gateway_key=bytes(32), resend_after_s=1, resend_cap_s=4)
+
+    @staticmethod
+    def resend_times(timer: _ResendTimer, count: int) -> tuple[list[float], float]:
+        """When the next ``count`` resends fall due without progress, and the last one."""
         due, now = [], 0.0
-        for _ in range(4):
+        for _ in range(count):
             now += timer.due_in(-1, now)
             assert timer.due_in(-1, now) <= 0
             due.append(now)
+        return due, now
+
+    def test_doubles_to_the_cap_and_resets_on_progress(self) -> None:
+        """No progress, jitter 1: resend after 1, 2, 4, 4 s; progress resets to 1 s."""
+        timer = _ResendTimer.start(self.CONFIG, mark=-1, now=0.0, jitter=lambda: 1.0)
+        assert timer.due_in(-1, 0.5) == 0.5
+        due, now = self.resend_times(timer, 4)
         assert due == [1.0, 3.0, 7.0, 11.0]
         assert timer.due_in(5, now) == 1.0
+
+    def test_delays_are_the_one_jittered_backoff(self) -> None:
+        """Each delay is ledger.backoff's for the jitter drawn: 0 halves it, 0.5 takes 3/4."""
+        draws = iter([0.0, 0.5, 0.0, 1.0, 0.5, 0.5])
+        timer = _ResendTimer.start(self.CONFIG, mark=-1, now=0.0, jitter=lambda: next(draws))
+        due, now = self.resend_times(timer, 4)
+        assert due == [0.5, 0.5 + 1.5, 2.0 + 2.0, 4.0 + 4.0]
+        assert timer.due_in(5, now) == 0.75  # progress: the first delay again, jitter 0.5
 
 
 class _LostClient:

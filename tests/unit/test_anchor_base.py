@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from pathlib import Path
@@ -14,11 +15,15 @@ from ledger.anchors import (
     AnchorReceipt,
     AnchorRequest,
     AnchorState,
+    AnchorUnavailable,
     log_id_for,
 )
+from ledger.anchors.evm import make_web3
 from ledger.anchors.evm_key import EvmKey, EvmKeyError, load_evm_key
-from ledger.anchors.evm_rpc import Backoff
+from ledger.anchors.evm_rpc import RPC_BACKOFF, RpcRetry, call_rpc
+from ledger.backoff import Backoff, BackoffConfigError
 from tests.support.strategies import anchor_receipts
+from voltproof.broker import free_port
 
 HASH = bytes(range(32))
 KEY_HEX = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
@@ -149,8 +154,39 @@ def test_missing_key_sources_are_refused(tmp_path: Path, monkeypatch: pytest.Mon
         load_evm_key()
 
 
-def test_backoff_delays_grow_and_cap() -> None:
-    """Back-off delays double up to the cap, one fewer than the attempts."""
-    assert Backoff(attempts=5, first_delay=1, factor=2, max_delay=3).delays() == [1, 2, 3, 3]
-    with pytest.raises(ValueError, match="attempts must be >= 1"):
-        Backoff(attempts=0)
+def test_rpc_retry_pauses_are_the_one_backoff() -> None:
+    """The pause after n failed tries is ledger.backoff's delay n-1 for the jitter drawn."""
+    schedule = Backoff(base_s=1, cap_s=3)
+    low = RpcRetry(attempts=5, schedule=schedule, jitter=lambda: 0.0)
+    assert [low.pause(failures) for failures in range(1, 5)] == [0.5, 1.0, 1.5, 1.5]
+    high = RpcRetry(attempts=5, schedule=schedule, jitter=lambda: 1.0)
+    assert [high.pause(failures) for failures in range(1, 5)] == [1, 2, 3, 3]
+    assert RpcRetry().attempts == 4
+    assert RpcRetry().schedule == RPC_BACKOFF == Backoff(base_s=0.25, cap_s=5.0)
+    with pytest.raises(BackoffConfigError, match="an RPC call needs attempts >= 1, got 0"):
+        RpcRetry(attempts=0)
+
+
+def test_unreachable_node_is_retried_with_jittered_pauses() -> None:
+    """A node nobody answers for is tried ``attempts`` times with the drawn pauses between
+    the tries (none after the last), then reported as AnchorUnavailable."""
+    draws = iter([0.0, 1.0, 0.5])
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    retry = RpcRetry(attempts=4, schedule=Backoff(base_s=1, cap_s=10), jitter=lambda: next(draws))
+
+    async def read_chain_id() -> int:
+        w3 = make_web3(f"http://127.0.0.1:{free_port()}")
+        try:
+            return await call_rpc(
+                "read chain id", lambda: w3.eth.chain_id, retry=retry, sleep=sleep
+            )
+        finally:
+            await w3.provider.disconnect()
+
+    with pytest.raises(AnchorUnavailable, match="read chain id: EVM node unreachable after 4"):
+        asyncio.run(read_chain_id())
+    assert slept == [0.5, 2.0, 3.0]

@@ -24,7 +24,7 @@ from ledger.anchors.evm import EvmAnchorBackend
 from ledger.anchors.evm_chain import RegistryView
 from ledger.anchors.evm_deploy import add_writer, deploy_registry, remove_writer
 from ledger.anchors.evm_key import EvmKey
-from ledger.anchors.evm_rpc import Backoff, describe_revert
+from ledger.anchors.evm_rpc import RpcRetry, describe_revert
 from ledger.anchors.evm_store import EvmTxStore, StoredTx
 from ledger.anchors.evm_tx import FeePolicy, SignedTx, TxSender
 from tests.support.anchor_contract import LOG_A, AnchorContract, request
@@ -100,7 +100,7 @@ class ChainHarness:
         self.provider.ethereum_tester.mine_blocks(1)
 
     async def anchor_count(self, log_id: bytes) -> int:
-        view = RegistryView(w3=self.w3, address=self.contract, backoff=Backoff())
+        view = RegistryView(w3=self.w3, address=self.contract, retry=RpcRetry())
         return len(await view.events(log_id))
 
 
@@ -175,7 +175,7 @@ async def test_reorg_removing_anchor_is_reanchored(harness: ChainHarness) -> Non
     await backend.submit(request(5))
     await _final(harness, backend, 5)
     tester.revert_to_snapshot(before)
-    view = RegistryView(w3=harness.w3, address=harness.contract, backoff=Backoff())
+    view = RegistryView(w3=harness.w3, address=harness.contract, retry=RpcRetry())
     assert await view.root_at(LOG_A, 5) == bytes(32)
     assert await backend.get(LOG_A, 5) is not None  # still known locally, as pending
     again = await backend.refresh(LOG_A, 5)
@@ -207,9 +207,9 @@ async def _sign_without_sending(harness: ChainHarness, size: int) -> SignedTx:
         key=harness.writer,
         chain_id=await w3.eth.chain_id,
         fees=FeePolicy(),
-        backoff=Backoff(),
+        retry=RpcRetry(),
     )
-    view = RegistryView(w3=w3, address=harness.contract, backoff=Backoff())
+    view = RegistryView(w3=w3, address=harness.contract, retry=RpcRetry())
     req = request(size)
     data = view.contract.encode_abi("anchor", args=[req.log_id, req.tree_size, req.root])
     signed = await sender.sign(

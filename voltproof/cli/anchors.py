@@ -225,11 +225,11 @@ def _status(args: argparse.Namespace) -> int:
     from ledger.anchors.errors import AnchorError
     from ledger.anchors.evm import make_web3
     from ledger.anchors.evm_chain import RegistryView
-    from ledger.anchors.evm_rpc import Backoff
+    from ledger.anchors.evm_rpc import RpcRetry
 
     async def run() -> dict[str, object]:
         w3 = make_web3(args.rpc, poa=args.poa)
-        view = RegistryView(w3=w3, address=args.contract, backoff=Backoff(attempts=2))
+        view = RegistryView(w3=w3, address=args.contract, retry=RpcRetry(attempts=2))
         log_id = log_id_for(args.origin)
         try:
             events = await view.events(log_id)
