@@ -157,6 +157,26 @@ class Gateway:
                 },
             )
             self.started.set()
+            await self._run_until_stopped(runtime)
+            log.info("gateway_stopped", extra={"log_size": (await runtime.store.log_head()).size})
+
+    async def _run_until_stopped(self, runtime: GatewayRuntime) -> None:
+        """The stages until a stop is asked for; then the drain, the last checkpoint, anchor
+        and cosignatures, all within ``shutdown_timeout_s``: past it, what is left is cut
+        short. Nothing is lost: what was not committed was not acknowledged (the broker
+        redelivers it), and what was not signed, anchored or cosigned is at the next start."""
+        settings = self.settings
+        deadline = asyncio.timeout(None)
+        try:
+            await self._stages(runtime, deadline)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            log.warning("shutdown_timed_out", extra={"timeout_s": settings.shutdown_timeout_s})
+
+    async def _stages(self, runtime: GatewayRuntime, deadline: asyncio.Timeout) -> None:
+        settings = self.settings
+        async with deadline:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._consume(runtime), name="intake-consumer")
                 if runtime.signer is not None:
@@ -165,6 +185,7 @@ class Gateway:
                     tasks.create_task(self._sign(runtime), name="signing")
                 tasks.create_task(self._ledger_metrics(runtime), name="ledger-metrics")
                 await runtime.stop.wait()
+                deadline.reschedule(asyncio.get_running_loop().time() + settings.shutdown_timeout_s)
                 log.info("gateway_stopping", extra={"queued": runtime.intake.depth})
                 if runtime.gbt32960 is not None:
                     await runtime.gbt32960.close()  # before the final checkpoint
@@ -179,7 +200,6 @@ class Gateway:
                 await runtime.witnessing.flush(
                     max(endpoint.timeout_s for endpoint in settings.witnesses)
                 )
-            log.info("gateway_stopped", extra={"log_size": (await runtime.store.log_head()).size})
 
     @staticmethod
     async def _sign(rt: GatewayRuntime) -> None:

@@ -459,7 +459,9 @@ class GbtListener:
             raw=raw[:QUARANTINE_PREFIX], raw_size=len(raw), received_at_ms=self._clock_ms(),
         )  # fmt: skip
         async with self._lock:
-            await self._store.commit([], [entry])
+            # shielded: a connection cancelled mid-write (the listener closing) must not
+            # leave the store inside an unfinished transaction
+            await asyncio.shield(self._store.commit([], [entry]))
 
 
 def _reason(exc: gbt.GbtError) -> str:

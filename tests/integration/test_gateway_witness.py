@@ -265,6 +265,46 @@ def test_slow_witness_blocks_neither_intake_nor_checkpoints(
         publisher.disconnect()
 
 
+def test_shutdown_is_bounded_by_shutdown_timeout_s(
+    tmp_path: Path, mosquitto: MosquittoBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A frozen witness with a 10-minute timeout would hold the last cosignature round that
+    long; ``shutdown_timeout_s`` cuts it short, says so, and loses nothing logged."""
+    deployment = _deployment(tmp_path, mosquitto)
+    with WitnessProcess.for_deployment(tmp_path / "witness", deployment) as witness:
+        witness.start()
+        deployment = with_witnesses(
+            deployment, [("lessor", witness.url, witness.vkey)], timeout_s=600
+        )
+        settings = deployment.settings.model_copy(update={"shutdown_timeout_s": 1.0})
+        publisher = connect_publisher(mosquitto, "publisher")
+
+        async def main() -> int:
+            gateway = Gateway(settings)
+            task = asyncio.create_task(gateway.run(install_signal_handlers=False))
+            await asyncio.wait_for(gateway.started.wait(), 30)
+            await _round(publisher, deployment, gateway)
+            witness.freeze()
+            size = await _round(publisher, deployment, gateway)  # a checkpoint to cosign
+            gateway.request_stop()
+            # a guard against a hang, not a measurement: unbounded, this would take 600 s
+            await asyncio.wait_for(task, 120)
+            return size
+
+        with caplog.at_level("WARNING", logger="gateway.app"):
+            size = asyncio.run(main())
+        witness.thaw()
+        publisher.loop_stop()
+        publisher.disconnect()
+    assert "shutdown_timed_out" in [record.getMessage() for record in caplog.records]
+
+    async def logged() -> int:
+        async with await open_reader(deployment.settings.db_path) as reader:
+            return (await reader.log_head()).size
+
+    assert asyncio.run(logged()) >= size
+
+
 def test_garbage_and_cosignatures_of_another_checkpoint_are_counted_not_stored(
     tmp_path: Path, mosquitto: MosquittoBroker
 ) -> None:
