@@ -150,7 +150,7 @@ async def _store_replay(devices: int, directory: str) -> tuple[float, float]:
                             "dev": f"dev-{number:06d}",
                             "t": 0,
                             "kind": "pack",
-                            "key": bytes(32),
+                            "key": _device_key(number),
                         },
                         seed=seed,
                         kid="operator",
@@ -158,7 +158,7 @@ async def _store_replay(devices: int, directory: str) -> tuple[float, float]:
                     recorded_at_ms=0,
                     kind="pack",
                     fleet="fleet-a",
-                    public_key=bytes(32),
+                    public_key=_device_key(number),
                 )
                 for number in range(start, min(devices, start + 5000))
             ]
@@ -199,6 +199,11 @@ def main() -> None:
     print("\n".join(replay_rows(args.replay)))
     if args.store_devices:
         print("\n".join(store_rows(args.store_devices)))
+
+
+def _device_key(number: int) -> bytes:
+    """A 32-byte key of its own per device (the registry refuses one key for two devices)."""
+    return hashlib.sha256(b"bench-index-device-%d" % number).digest()
 
 
 if __name__ == "__main__":

@@ -34,12 +34,12 @@ from gateway.store import SqliteStore
 from ledger.keys import load_key_file
 
 async def main() -> None:
-    store = await SqliteStore.open(sys.argv[1])
-    registry = Registry(store=store, operator=load_key_file(sys.argv[2]))
-    for i in range(int(sys.argv[3])):
-        await registry.enroll([DeviceSpec(device_id=f"extra-{i}", kind="bus", fleet="f",
-                                          public_key=bytes([1]) * 32)])
-    await store.close()
+    async with await SqliteStore.open(sys.argv[1]) as store:
+        registry = Registry(store=store, operator=load_key_file(sys.argv[2]))
+        for i in range(int(sys.argv[3])):
+            # a key of its own per device (the registry refuses one key for two devices)
+            await registry.enroll([DeviceSpec(device_id=f"extra-{i}", kind="bus", fleet="f",
+                                              public_key=bytes([1]) * 31 + bytes([i]))])
 
 asyncio.run(main())
 """
@@ -118,7 +118,9 @@ def test_second_process_writes_while_gateway_appends(tmp_path: Path) -> None:
                 sys.executable, "-c", WRITER, str(path), str(tmp_path / "operator.key"), "40",
                 cwd=REPO,
             )  # fmt: skip
+            guard = time.monotonic() + 300  # a failing writer must fail the test, not hang it
             while writer.returncode is None:
+                assert time.monotonic() < guard, "the registry writer never finished"
                 outcomes = await pipeline.process([dev.incoming(dev.message())])
                 assert outcomes[0].kind is OutcomeKind.ACCEPTED
             assert await writer.wait() == 0
