@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .exits import CommandFailedError, ExitCode, InvalidEvidenceError, UsageError
+from .key_options import verifier_key_option
 from .options import add_deployment_options, command
 from .progress import progress_bar
 
@@ -52,28 +53,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     command(parser, _audit)
-
-
-def verifier_key_option(text: str, option: str) -> str:
-    """A verifier key given as such or in a file; unreadable or malformed is a usage error."""
-    from ledger.errors import VerificationError
-    from ledger.note import parse_verifier_key
-
-    key = text.strip()
-    if "+" not in text:
-        try:
-            key = Path(text).read_text(encoding="utf-8").strip()
-        except FileNotFoundError as exc:
-            raise UsageError(
-                f"{option} {text}: no such file, and not a verifier key (name+keyid+base64)"
-            ) from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{option} {text}: cannot read the key file: {exc}") from exc
-    try:
-        parse_verifier_key(key)
-    except (VerificationError, ValueError) as exc:
-        raise UsageError(f"{option} {text}: not a verifier key: {exc}") from exc
-    return key
 
 
 def _summary_lines(summary: AuditSummary, source: str) -> list[str]:

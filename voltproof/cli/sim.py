@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 from .exits import CommandFailedError, ExitCode, UsageError
+from .key_options import verifier_key_option
 from .options import command, mqtt_url
 
 
@@ -84,20 +85,11 @@ def default_state_dir(fleet: Path) -> Path:
 
 
 def _gateway_key(text: str | None) -> bytes | None:
-    from ledger.note import NoteError, parse_verifier_key
+    from ledger.note import parse_verifier_key
 
     if text is None:
         return None
-    path = Path(text)
-    if path.is_file():
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--gateway-key: cannot read {path}: {exc}") from exc
-    try:
-        return parse_verifier_key(text).public_key
-    except NoteError as exc:
-        raise UsageError(f"--gateway-key: {exc}") from exc
+    return parse_verifier_key(verifier_key_option(text, "--gateway-key")).public_key
 
 
 def _sim(args: argparse.Namespace) -> int:

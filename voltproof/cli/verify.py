@@ -27,6 +27,7 @@ from ledger.bundle_v2 import BundleV2, read_bundle
 from ledger.errors import VerificationError
 
 from .exits import CommandFailedError, ExitCode, InvalidEvidenceError, UsageError
+from .key_options import key_text, verifier_key_option
 from .options import command, parse_time, url
 from .progress import stages
 from .witness_options import (
@@ -126,7 +127,7 @@ def _trust_anchors(args: argparse.Namespace) -> tuple[list[Any], dict[str, bytes
 
     makers = []
     for text in args.manufacturer:
-        key = _key_text("--manufacturer", text)
+        key = key_text("--manufacturer", text)
         try:
             makers.append(parse_verifier_key(key))
         except NoteError as exc:
@@ -185,31 +186,9 @@ def load_bundle(path: Path) -> Bundle | BundleV2:
         raise InvalidEvidenceError(exc) from exc
 
 
-def _key_text(option: str, text: str) -> str:
-    """A verifier key given as such (it holds a ``+``) or the text of the file named; a file
-    that cannot be read is a usage error, never INVALID."""
-    if "+" in text:
-        return text.strip()
-    try:
-        return Path(text).read_text(encoding="utf-8").strip()
-    except FileNotFoundError as exc:
-        raise UsageError(
-            f"{option} {text}: no such file, and not a verifier key (name+keyid+base64)"
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{option} {text}: cannot read the key file: {exc}") from exc
-
-
 def _gateway_key(text: str) -> str:
     """The verifier key given as such or in a file; neither is a usage error, never INVALID."""
-    from ledger.note import parse_verifier_key
-
-    key = _key_text("--gateway-key", text)
-    try:
-        parse_verifier_key(key)
-    except (VerificationError, ValueError) as exc:
-        raise UsageError(f"--gateway-key {text}: not a verifier key: {exc}") from exc
-    return key
+    return verifier_key_option(text, "--gateway-key")
 
 
 def _anchor_export(path: Path) -> str:

@@ -12,7 +12,6 @@ import argparse
 import re
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final
 
 from ledger.bundle import Bundle
@@ -22,6 +21,7 @@ from ledger.cosignature import CosignatureError, WitnessKey, parse_witness_key
 from ledger.timeliness import DEFAULT_LATE_MS
 
 from .exits import UsageError
+from .key_options import key_text
 
 _PRIVATE: Final = "PRIVATE+KEY+"
 """How a private key file's text starts (``ledger.keys``): never echoed back."""
@@ -70,15 +70,7 @@ def _key(text: str) -> WitnessKey:
             "--witness: that is a private key; give the witness's vkey "
             "('voltproof witness keys show FILE' prints it)"
         )
-    if "+" not in text:
-        try:
-            key = Path(text).read_text(encoding="utf-8").strip()
-        except FileNotFoundError as exc:
-            raise UsageError(
-                f"--witness {text}: no such file, and not a witness key (name+keyid+base64)"
-            ) from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--witness {text}: cannot read the key file: {exc}") from exc
+    key = key_text("--witness", text, what="witness key")
     if key.startswith(_PRIVATE):
         raise UsageError(
             f"--witness {text}: that file holds a private key; give the witness's vkey "
