@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from gateway.store import AnchorStatus, SqliteStore
 from ledger.checkpoint import verify_checkpoint
 from ledger.device_index import index_root_from_extensions
 from ledger.keys import load_key_file
+from tests.support.cli_process import run_voltproof as _voltproof
 from tests.support.gateway_world import Deployment, write_deployment
 from tests.support.pty_run import run_on_a_terminal
 from voltproof.broker import MosquittoBroker
@@ -25,15 +23,6 @@ from voltproof.broker import MosquittoBroker
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 ROUNDS = 6
-
-
-def _voltproof(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "VOLTPROOF_DEBUG"}
-    env["PYTHONPATH"] = str(REPO)
-    return subprocess.run(
-        [sys.executable, "-m", "voltproof", *args],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=300, check=False,
-    )  # fmt: skip
 
 
 async def _run(deployment: Deployment, mosquitto: MosquittoBroker) -> None:

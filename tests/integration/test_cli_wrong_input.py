@@ -8,15 +8,14 @@ or a configuration, key or anchor file that is missing or unreadable).
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from ledger.keys import load_key_file
+from tests.support.cli_process import run_voltproof as _voltproof
 from tests.support.gateway_world import Deployment
 from tests.support.store_world import build_deployment
 
@@ -55,15 +54,6 @@ class World:
             example=self.tmp / "gateway.example.toml",
             zero=ZERO_KEY,
         )
-
-
-def _voltproof(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "VOLTPROOF_DEBUG"}
-    env["PYTHONPATH"] = str(REPO)
-    return subprocess.run(
-        [sys.executable, "-m", "voltproof", *args],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=120, check=False,
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

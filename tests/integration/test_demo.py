@@ -6,11 +6,11 @@ import json
 import re
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli_process import run_voltproof as voltproof
 from tests.support.file_modes import assert_private
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -18,17 +18,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def _files(root: Path) -> list[Path]:
     return [path for path in root.rglob("*") if path.is_file()]
-
-
-def voltproof(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """Run the console script as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "voltproof", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_demo_runs_and_its_evidence_verifies(tmp_path: Path) -> None:

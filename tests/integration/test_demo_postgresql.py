@@ -24,6 +24,7 @@ import psycopg
 import pytest
 
 from tests.support.binaries import require_binary
+from tests.support.cli_process import run_voltproof as voltproof
 from voltproof.broker import free_port
 from voltproof.postgres_cluster import INSTALL_HINT, PostgresCluster, pids_naming, server_bin_dir
 
@@ -36,17 +37,6 @@ SERVER = re.compile(r"PostgreSQL listens on \S+ \(server (\S+)\)")
 def _postgresql_installed() -> None:
     found = server_bin_dir()
     require_binary(None if found is None else str(found), "PostgreSQL (initdb)", INSTALL_HINT)
-
-
-def voltproof(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    """Run the console script as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "voltproof", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def _server_dir(stdout: str) -> str:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import load_deployment
 from firmware_sim.sim.fleet import load_fleet
+from tests.support.cli_process import run_voltproof as voltproof
 from tests.support.paths import DATA
 from voltproof.demo import DEFAULT_AGEING_ACCEL
 from voltproof.demo_setup import DemoLayout, write_fleet
@@ -36,12 +35,6 @@ SCHEMA: dict[str, Any] = json.loads(
 )
 SWAP_AT_S = 12.0
 """The demo swaps a pack at 60 s; this run does it early so a 30 s demo holds a swap."""
-
-
-def voltproof(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    """Run the console script as a user would."""
-    return subprocess.run([sys.executable, "-m", "voltproof", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)  # fmt: skip
 
 
 def schema_errors(document: Any) -> list[str]:

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ledger.keys import create_key_file, generate_seed, public_key_from_seed
+from tests.support.cli_process import run_voltproof as _voltproof
 
 pytestmark = pytest.mark.integration
-
-
-def _voltproof(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "voltproof", *args],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
 
 
 def test_enrol_revoke_and_list_on_postgresql(tmp_path: Path, postgres_url: str) -> None:

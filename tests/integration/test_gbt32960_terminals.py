@@ -8,8 +8,6 @@ import logging
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -31,6 +29,7 @@ from ledger.gbt32960 import decode_envelope, parse_frame
 from ledger.keys import load_key_file
 from ledger.note import verifier_key
 from tests.support import gbt_terminal as terminal
+from tests.support.cli_process import run_voltproof as _voltproof
 from tests.support.gateway_world import Deployment
 from tests.support.gbt_world import TerminalConnection, gbt_deployment
 from voltproof.broker import MosquittoBroker
@@ -189,13 +188,6 @@ def test_2016_terminal_login_run_disconnect_reissue_logout(
     for command in (["gateway", "check"], ["audit"]):
         done = _voltproof(*command, "--config", str(tmp_path / "gateway.toml"))
         assert done.returncode == 0, done.stdout + done.stderr
-
-
-def _voltproof(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "voltproof", *args],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
 
 
 def test_both_editions_stream_and_each_bus_bundle_verifies(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,21 +10,12 @@ import pytest
 from gateway.audit import audit_store
 from gateway.store import QuarantineEntry, SqliteReader, SqliteStore
 from gateway.store.postgresql import PostgresStore
+from tests.support.cli_process import run_voltproof as _voltproof
 from tests.support.pty_run import run_on_a_terminal
 from tests.support.store_contract import fill
 from tests.support.terminal_frames import MIXED_READINGS, VIN, commit_frames, enroll_terminal
 
 pytestmark = pytest.mark.integration
-
-
-def _voltproof(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "voltproof", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 async def _filled_sqlite(path: Path) -> None:
