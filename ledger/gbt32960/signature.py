@@ -16,17 +16,13 @@ two backends, which the tests hold to the same answers:
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import threading
 from collections.abc import Iterator
 from typing import Final
 
 from gmssl import sm2
-
-try:
-    import gmssl_pyx
-except ImportError:  # pragma: no cover - the wheel exists for every supported platform
-    gmssl_pyx = None
 
 from ..errors import VoltproofError
 from .errors import GbtSignatureError
@@ -39,7 +35,10 @@ _B: Final = int(sm2.default_ecc_table["b"], 16)
 _N: Final = int(sm2.default_ecc_table["n"], 16)
 PUBLIC_KEY_LEN: Final = 64
 SM2_BACKENDS: Final = ("gmssl-pyx", "gmssl")
-DEFAULT_BACKEND: Final = "gmssl-pyx" if gmssl_pyx is not None else "gmssl"
+_NATIVE: Final = importlib.util.find_spec("gmssl_pyx") is not None
+"""Whether the C backend is installed (imported on first use: ~18 ms that a process which
+never checks an SM2 signature does not pay)."""
+DEFAULT_BACKEND: Final = "gmssl-pyx" if _NATIVE else "gmssl"
 """The SM2 arithmetic :func:`verify_sm2` uses unless told otherwise."""
 _USER_ID: Final = b"1234567812345678"
 _QUIET: Final = threading.Lock()
@@ -70,7 +69,7 @@ def verify_sm2(
     """Raise :class:`GbtSignatureError` unless ``signature`` is a valid SM2 signature
     (computed by ``backend``, one of :data:`SM2_BACKENDS`; default :data:`DEFAULT_BACKEND`)."""
     backend = backend or DEFAULT_BACKEND
-    if backend not in SM2_BACKENDS or (backend == "gmssl-pyx" and gmssl_pyx is None):
+    if backend not in SM2_BACKENDS or (backend == "gmssl-pyx" and not _NATIVE):
         raise ValueError(f"SM2 backend {backend!r} is not available here")
     if signature.algorithm != ALGORITHM_SM2:
         raise GbtSignatureError(
@@ -102,7 +101,8 @@ def _verify_python(key: bytes, signed: bytes, r: int, s: int) -> bool:
 
 
 def _verify_native(key: bytes, signed: bytes, r: int, s: int) -> bool:
-    assert gmssl_pyx is not None
+    import gmssl_pyx  # on first use only (see _NATIVE)
+
     try:
         with _stderr_discarded():
             return bool(gmssl_pyx.sm2_verify(key, signed, _der_signature(r, s), _USER_ID))
